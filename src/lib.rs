@@ -1,0 +1,26 @@
+//! p2pshare: two peers share a folder each over a human-readable line
+//! protocol on TCP (see PROTOCOL.md).
+//!
+//! Bytes flow one way through the layers: socket bytes → capped line reader
+//! ([`server::session`]) → [`protocol::parse`] (pure) → session dispatch →
+//! [`share`] (index, md5 cache, safe open) or [`transfer`] (data channels) →
+//! reply formatting ([`protocol`], pure) → socket. Nothing below the session
+//! knows about sockets; nothing in [`protocol`] knows about files.
+//!
+//! - [`cli`]: the hand-written argument parser and usage texts.
+//! - [`server`]: the accept loop, limits, and one thread per session.
+//! - [`share`]: the shared folder: name rules, index, rescan, md5 cache, MIME.
+//! - [`transfer`]: the data channels.
+//! - [`history`]: the request history in `<share>/.p2pshare/history.tsv`.
+//! - [`timefmt`]: timestamps on the wire.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod history;
+pub mod protocol;
+pub mod server;
+pub mod share;
+pub mod stop;
+pub mod timefmt;
+pub mod transfer;

@@ -1,0 +1,284 @@
+//! The server: binds the control port, hands each connection to its own
+//! thread, and runs the rescan thread beside them.
+
+pub mod session;
+
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crate::history::History;
+use crate::protocol::{code, write_reply};
+use crate::share::{scan, Share};
+use crate::stop::Stop;
+
+/// Everything `p2pshare serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub share: PathBuf,
+    pub bind: IpAddr,
+    pub port: u16,
+    pub rescan: Duration,
+    pub data_ports: Option<(u16, u16)>,
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub data_timeout: Duration,
+    /// How long a transfer waits for its data connection.
+    pub data_wait: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            share: PathBuf::from("shared"),
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 9000,
+            rescan: Duration::from_secs(5),
+            data_ports: None,
+            max_connections: 256,
+            idle_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(300),
+            data_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum ServerError {
+    Share(PathBuf, io::Error),
+    Bind(SocketAddr, io::Error),
+    Io(io::Error),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Share(p, e) => {
+                write!(f, "cannot use {} as the shared folder: {e}", p.display())
+            }
+            ServerError::Bind(a, e) if e.kind() == io::ErrorKind::AddrInUse => write!(
+                f,
+                "cannot listen on {a}: the port is in use (is another server running? choose another with --port)"
+            ),
+            ServerError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            ServerError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+impl From<io::Error> for ServerError {
+    fn from(e: io::Error) -> Self {
+        ServerError::Io(e)
+    }
+}
+
+/// What every session shares.
+pub(crate) struct Shared {
+    pub share: Arc<Share>,
+    pub history: Arc<History>,
+    pub config: Config,
+    pub active: AtomicUsize,
+}
+
+/// A bound server, not yet accepting.
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Stop,
+}
+
+impl Server {
+    /// Opens and indexes the shared folder, then binds the control port
+    /// (port 0 picks a free one; see [`Server::local_addr`]).
+    pub fn bind(config: Config) -> Result<Server, ServerError> {
+        let share =
+            Share::open(&config.share).map_err(|e| ServerError::Share(config.share.clone(), e))?;
+        let history = Arc::new(History::of_share(&share.state_dir()));
+        Server::bind_with(config, Arc::new(share), history)
+    }
+
+    /// Like [`Server::bind`], with a share and history already open (peer
+    /// mode shares them with its client).
+    pub fn bind_with(
+        config: Config,
+        share: Arc<Share>,
+        history: Arc<History>,
+    ) -> Result<Server, ServerError> {
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(addr).map_err(|e| ServerError::Bind(addr, e))?;
+        let local_addr = listener.local_addr()?;
+        Ok(Server {
+            listener,
+            local_addr,
+            shared: Arc::new(Shared {
+                share,
+                history,
+                config,
+                active: AtomicUsize::new(0),
+            }),
+            stop: Stop::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn share(&self) -> &Arc<Share> {
+        &self.shared.share
+    }
+
+    /// A handle that stops the server from another thread.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            stop: self.stop.clone(),
+            wake: wake_addr(self.local_addr),
+        }
+    }
+
+    /// Serves until stopped: the rescan thread plus one thread per
+    /// connection.
+    pub fn run(self) -> io::Result<()> {
+        let rescan = scan::spawn(
+            self.shared.share.clone(),
+            self.shared.config.rescan,
+            self.stop.clone(),
+        )?;
+        for conn in self.listener.incoming() {
+            if self.stop.is_set() {
+                break;
+            }
+            match conn {
+                Ok(conn) => self.admit(conn),
+                Err(e) if is_transient(&e) => {
+                    // Out of descriptors or a connection reset before
+                    // accept: back off a little instead of spinning.
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(_) => {}
+            }
+        }
+        self.stop.set();
+        let _ = rescan.join();
+        let _ = self.shared.share.save_hashes();
+        Ok(())
+    }
+
+    /// Runs the server on a thread of its own; the returned value stops it
+    /// when dropped.
+    pub fn spawn(self) -> io::Result<RunningServer> {
+        let handle = self.handle();
+        let addr = self.local_addr;
+        let thread = thread::Builder::new()
+            .name("p2pshare-server".into())
+            .spawn(move || self.run())?;
+        Ok(RunningServer {
+            handle,
+            addr,
+            thread: Some(thread),
+        })
+    }
+
+    fn admit(&self, mut conn: TcpStream) {
+        let shared = self.shared.clone();
+        let active = shared.active.fetch_add(1, Ordering::SeqCst);
+        if active >= shared.config.max_connections {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+            let _ = write_reply(
+                &mut conn,
+                code::CLOSING,
+                "too many connections; try again later",
+            );
+            let _ = conn.flush();
+            return;
+        }
+        let stop = self.stop.clone();
+        let spawned = thread::Builder::new()
+            .name("p2pshare-session".into())
+            .spawn(move || {
+                session::run(&shared, conn, &stop);
+                shared.active.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            self.shared.active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12)) // ENFILE, EMFILE, ENOBUFS, ENOMEM
+}
+
+/// Where to connect to wake the accept loop: the bound address, or loopback
+/// when bound to every address.
+fn wake_addr(a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), a.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), a.port())
+        }
+        _ => a,
+    }
+}
+
+/// Stops a running server.
+#[derive(Clone)]
+pub struct ServerHandle {
+    stop: Stop,
+    wake: SocketAddr,
+}
+
+impl ServerHandle {
+    /// Asks the server to stop: no new connections are accepted and the
+    /// rescan thread ends.
+    pub fn stop(&self) {
+        self.stop.set();
+        let _ = TcpStream::connect_timeout(&self.wake, Duration::from_secs(1));
+    }
+}
+
+/// A server running on its own thread; stops when dropped.
+pub struct RunningServer {
+    handle: ServerHandle,
+    addr: SocketAddr,
+    thread: Option<thread::JoinHandle<io::Result<()>>>,
+}
+
+impl RunningServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the server and waits for its accept loop to end.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.handle.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

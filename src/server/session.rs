@@ -1,0 +1,453 @@
+//! One control connection: a capped line reader, dispatch of each request,
+//! and a history row for every request.
+
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use super::Shared;
+use crate::history::Direction;
+use crate::protocol::{
+    self, code, write_multi, write_reply, write_table, Command, DataLine, Transport, HASH_HEADER,
+    HISTORY_HEADER, LIST_HEADER, MAX_LINE,
+};
+use crate::share::hash::hex;
+use crate::share::index::Entry;
+use crate::share::{OpenedFile, ShareError};
+use crate::stop::Stop;
+use crate::timefmt;
+use crate::transfer::tcp::{self, DataChannel, SendOutcome};
+
+/// What reading one request line gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LineRead {
+    Line(Vec<u8>),
+    /// The line was longer than the cap; the rest of it was read and thrown
+    /// away.
+    TooLong,
+    Eof,
+}
+
+/// Reads one LF-terminated line of at most `cap` bytes (without the LF).
+/// Memory stays bounded by `cap` whatever the peer sends.
+pub fn read_line_capped(r: &mut impl BufRead, cap: usize) -> io::Result<LineRead> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let available = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            // End of stream: a last unterminated line still counts.
+            return Ok(if too_long {
+                LineRead::TooLong
+            } else if line.is_empty() {
+                LineRead::Eof
+            } else {
+                LineRead::Line(line)
+            });
+        }
+        let (chunk, found) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..i], Some(i + 1)),
+            None => (available, None),
+        };
+        if !too_long {
+            if line.len() + chunk.len() > cap + 1 {
+                too_long = true;
+                line = Vec::new();
+            } else {
+                line.extend_from_slice(chunk);
+            }
+        }
+        let used = found.unwrap_or(available.len());
+        r.consume(used);
+        if found.is_some() {
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            if too_long || line.len() > cap {
+                return Ok(LineRead::TooLong);
+            }
+            return Ok(LineRead::Line(line));
+        }
+    }
+}
+
+struct Session<'a> {
+    shared: &'a Shared,
+    reader: BufReader<TcpStream>,
+    out: BufWriter<TcpStream>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tcp_data: Option<DataChannel>,
+}
+
+/// Serves one control connection until the peer quits or leaves.
+pub(crate) fn run(shared: &Shared, conn: TcpStream, _stop: &Stop) {
+    let (Ok(peer), Ok(local)) = (conn.peer_addr(), conn.local_addr()) else {
+        return;
+    };
+    let _ = conn.set_nodelay(true);
+    let _ = conn.set_read_timeout(Some(shared.config.idle_timeout));
+    let _ = conn.set_write_timeout(Some(shared.config.data_timeout));
+    let Ok(write_half) = conn.try_clone() else {
+        return;
+    };
+    let mut s = Session {
+        shared,
+        reader: BufReader::with_capacity(8192, conn),
+        out: BufWriter::with_capacity(64 * 1024, write_half),
+        peer,
+        local,
+        tcp_data: None,
+    };
+    let _ = s.serve();
+}
+
+impl Session<'_> {
+    fn serve(&mut self) -> io::Result<()> {
+        write_reply(
+            &mut self.out,
+            code::GREETING,
+            &format!(
+                "p2pshare {} ready; HELP lists commands",
+                env!("CARGO_PKG_VERSION")
+            ),
+        )?;
+        self.out.flush()?;
+        loop {
+            let read = match read_line_capped(&mut self.reader, MAX_LINE) {
+                Ok(r) => r,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    let _ = write_reply(&mut self.out, code::CLOSING, "idle timeout");
+                    let _ = self.out.flush();
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            let (request, reply, quit) = match read {
+                LineRead::Eof => return self.out.flush(),
+                LineRead::TooLong => {
+                    write_reply(
+                        &mut self.out,
+                        code::SYNTAX,
+                        &format!("line too long (the limit is {MAX_LINE} bytes)"),
+                    )?;
+                    ("(line too long)".to_string(), code::SYNTAX, false)
+                }
+                LineRead::Line(bytes) => match String::from_utf8(bytes) {
+                    Err(e) => {
+                        write_reply(&mut self.out, code::SYNTAX, "invalid UTF-8 in request")?;
+                        (
+                            String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                            code::SYNTAX,
+                            false,
+                        )
+                    }
+                    Ok(line) => match protocol::parse(&line) {
+                        Ok(None) => continue,
+                        Ok(Some(cmd)) => {
+                            let quit = cmd == Command::Quit;
+                            let reply = self.dispatch(cmd)?;
+                            (line, reply, quit)
+                        }
+                        Err(e) => {
+                            write_reply(&mut self.out, e.code, &e.message)?;
+                            (line, e.code, false)
+                        }
+                    },
+                },
+            };
+            let _ = self.shared.history.append(
+                Direction::In,
+                &self.peer.to_string(),
+                request.trim(),
+                reply,
+            );
+            // Flush only when no further request is already waiting, so a
+            // pipelining client gets its replies in few packets.
+            if quit || self.reader.buffer().is_empty() {
+                self.out.flush()?;
+            }
+            if quit {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs one command, writes its reply, and returns the final reply code
+    /// for the history.
+    fn dispatch(&mut self, cmd: Command) -> io::Result<u16> {
+        let share = &self.shared.share;
+        match cmd {
+            Command::LongList => {
+                let snap = share.snapshot();
+                self.list(snap.all())
+            }
+            Command::ShortList { start, end } => {
+                let snap = share.snapshot();
+                self.list(snap.modified_between(start, end))
+            }
+            Command::Glob(pattern) => {
+                let snap = share.snapshot();
+                match snap.matching(&pattern) {
+                    Ok(rows) => self.list(rows.into_iter()),
+                    Err(e) => self.reply(code::BAD_ARGS, &e.0),
+                }
+            }
+            Command::Verify(name) => {
+                let f = match share.open_file(&name) {
+                    Ok(f) => f,
+                    Err(e) => return self.share_error(&name, e),
+                };
+                match share.md5_of(&f) {
+                    Ok(d) => {
+                        let row = vec![name, hex(&d), timefmt::format(f.mtime)];
+                        write_table(&mut self.out, HASH_HEADER, [row], "files")?;
+                        Ok(code::TABLE)
+                    }
+                    Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot hash {name}: {e}")),
+                }
+            }
+            Command::CheckAll => self.checkall(),
+            Command::Download {
+                transport,
+                name,
+                offset,
+            } => self.download(transport, &name, offset),
+            Command::Upload { .. } => {
+                self.reply(code::NOT_FOUND, "uploads are disabled on this peer")
+            }
+            Command::History(n) => match self.shared.history.last(n) {
+                Ok(rows) => {
+                    write_table(&mut self.out, HISTORY_HEADER, rows, "requests")?;
+                    Ok(code::TABLE)
+                }
+                Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot read the history: {e}")),
+            },
+            Command::Help(None) => {
+                let mut lines: Vec<String> = protocol::USAGE
+                    .iter()
+                    .map(|(_, usage, what)| format!("{usage}  -- {what}"))
+                    .collect();
+                lines.insert(
+                    0,
+                    "commands (case-insensitive; quote names with spaces):".into(),
+                );
+                lines.push("end of help".into());
+                write_multi(&mut self.out, code::HELP, &lines)?;
+                Ok(code::HELP)
+            }
+            Command::Help(Some(verb)) => match protocol::usage_of(&verb) {
+                Some(usage) => self.reply(code::HELP, &format!("usage: {usage}")),
+                None => self.reply(
+                    code::BAD_ARGS,
+                    &format!(
+                        "unknown command '{}'; HELP lists commands",
+                        verb.escape_default()
+                    ),
+                ),
+            },
+            Command::Noop => self.reply(code::OK, "ok"),
+            Command::Auth(_) => self.reply(code::AUTHENTICATED, "no secret is needed on this peer"),
+            Command::Quit => self.reply(code::BYE, "bye"),
+        }
+    }
+
+    fn reply(&mut self, code: u16, text: &str) -> io::Result<u16> {
+        write_reply(&mut self.out, code, text)?;
+        Ok(code)
+    }
+
+    fn share_error(&mut self, name: &str, e: ShareError) -> io::Result<u16> {
+        match e {
+            ShareError::NotShared => self.reply(
+                code::NOT_FOUND,
+                &format!("no such file or not shared: {}", name.escape_default()),
+            ),
+            ShareError::Io(e) => self.reply(
+                code::LOCAL_ERROR,
+                &format!("cannot open {}: {}", name.escape_default(), e.kind()),
+            ),
+        }
+    }
+
+    fn list<'e>(&mut self, rows: impl Iterator<Item = (&'e String, &'e Entry)>) -> io::Result<u16> {
+        let rows = rows.map(|(name, e)| {
+            vec![
+                name.clone(),
+                e.size.to_string(),
+                timefmt::format(e.mtime),
+                e.mime.to_string(),
+            ]
+        });
+        write_table(&mut self.out, LIST_HEADER, rows, "files")?;
+        Ok(code::TABLE)
+    }
+
+    fn checkall(&mut self) -> io::Result<u16> {
+        let share = &self.shared.share;
+        let snap = share.snapshot();
+        let cached = share.cached_md5s(snap.all().map(|(_, e)| &e.key));
+        let mut rows = Vec::with_capacity(snap.len());
+        for ((name, e), md5) in snap.all().zip(cached) {
+            let md5 = match md5 {
+                Some(d) => Some((d, e.mtime)),
+                // Not hashed yet: hash it now. A file that vanished or
+                // cannot be read since the scan is left out.
+                None => share
+                    .open_file(name)
+                    .ok()
+                    .and_then(|f| share.md5_of(&f).ok().map(|d| (d, f.mtime))),
+            };
+            if let Some((d, mtime)) = md5 {
+                rows.push(vec![name.clone(), hex(&d), timefmt::format(mtime)]);
+            }
+        }
+        write_table(&mut self.out, HASH_HEADER, rows, "files")?;
+        Ok(code::TABLE)
+    }
+
+    fn download(&mut self, transport: Transport, name: &str, offset: u64) -> io::Result<u16> {
+        if transport == Transport::Udp {
+            return self.reply(
+                code::BAD_ARGS,
+                "UDP transfers are not available on this peer; use FileDownload TCP",
+            );
+        }
+        let share = self.shared.share.clone();
+        let f: OpenedFile = match share.open_file(name) {
+            Ok(f) => f,
+            Err(e) => return self.share_error(name, e),
+        };
+        if offset > f.size() {
+            return self.reply(
+                code::BAD_ARGS,
+                &format!(
+                    "offset {offset} is past the end of {name} ({} bytes)",
+                    f.size()
+                ),
+            );
+        }
+        let md5 = match share.md5_of(&f) {
+            Ok(d) => d,
+            Err(e) => return self.reply(code::LOCAL_ERROR, &format!("cannot hash {name}: {e}")),
+        };
+        if self.tcp_data.is_none() {
+            match DataChannel::open(
+                self.local.ip(),
+                self.peer.ip(),
+                self.shared.config.data_ports,
+            ) {
+                Ok(d) => self.tcp_data = Some(d),
+                Err(e) => {
+                    return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}"))
+                }
+            }
+        }
+        let Some(data) = self.tcp_data.as_mut() else {
+            return self.reply(code::NO_DATA, "no data channel");
+        };
+        let data_line = DataLine {
+            transport: Transport::Tcp,
+            port: data.port(),
+            token: data.token().to_string(),
+        };
+        let row = [
+            name.to_string(),
+            f.size().to_string(),
+            timefmt::format(f.mtime),
+            hex(&md5),
+        ]
+        .map(|s| protocol::escape_field(&s))
+        .join("\t");
+        write_multi(
+            &mut self.out,
+            code::DATA,
+            &[row, protocol::data_line(&data_line)],
+        )?;
+        // The client must see the 150 before the bytes can flow.
+        self.out.flush()?;
+        let wait = self.shared.config.data_wait;
+        let data_timeout = self.shared.config.data_timeout;
+        let Some(conn) = data.connection(wait) else {
+            return self.reply(
+                code::NO_DATA,
+                &format!(
+                    "no data connection within {}s: connect to port {} and send the token line",
+                    wait.as_secs(),
+                    data_line.port
+                ),
+            );
+        };
+        let _ = conn.set_write_timeout(Some(data_timeout));
+        let outcome = tcp::send_file(conn, &f, offset);
+        match outcome {
+            SendOutcome::Sent(_) => self.reply(
+                code::COMPLETE,
+                &format!("{name} {} bytes md5={}", f.size(), hex(&md5)),
+            ),
+            other => {
+                data.drop_connection();
+                match other {
+                    SendOutcome::Changed => self.reply(
+                        code::LOCAL_ERROR,
+                        &format!("{name} changed while it was being sent; try again"),
+                    ),
+                    SendOutcome::ReadFailed(e) => {
+                        self.reply(code::LOCAL_ERROR, &format!("cannot read {name}: {e}"))
+                    }
+                    SendOutcome::Broken(e) => {
+                        self.reply(code::ABORTED, &format!("data connection broken: {e}"))
+                    }
+                    SendOutcome::Sent(_) => unreachable!(),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_reader_bounds_lines() {
+        let long = "x".repeat(100);
+        let input = format!("short\r\n{long}\nok\nlast");
+        let mut r = io::BufReader::with_capacity(16, input.as_bytes());
+        let mut got = Vec::new();
+        loop {
+            match read_line_capped(&mut r, 10).unwrap() {
+                LineRead::Eof => break,
+                other => got.push(other),
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                LineRead::Line(b"short".to_vec()),
+                LineRead::TooLong,
+                LineRead::Line(b"ok".to_vec()),
+                LineRead::Line(b"last".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn capped_reader_takes_exactly_the_cap() {
+        let input = format!("{}\n{}\n", "a".repeat(10), "b".repeat(11));
+        let mut r = io::BufReader::with_capacity(4, input.as_bytes());
+        assert_eq!(
+            read_line_capped(&mut r, 10).unwrap(),
+            LineRead::Line(b"a".repeat(10))
+        );
+        assert_eq!(read_line_capped(&mut r, 10).unwrap(), LineRead::TooLong);
+    }
+}

@@ -1,0 +1,331 @@
+//! The shared folder: the rules for names in requests, opening files so a
+//! request can never leave the folder, and the index with its md5 cache.
+
+pub mod hash;
+pub mod index;
+pub mod mime;
+pub mod scan;
+
+use std::fmt;
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use hash::{HashCache, Md5};
+use index::Index;
+
+/// The name of the state folder inside the share (hidden, so never shared).
+pub const STATE_DIR: &str = ".p2pshare";
+
+/// What identifies one version of a file's content for the md5 cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FileKey {
+    pub size: u64,
+    pub mtime_s: i64,
+    pub mtime_ns: i64,
+    pub ino: u64,
+}
+
+impl FileKey {
+    pub fn of(m: &Metadata) -> FileKey {
+        FileKey {
+            size: m.len(),
+            mtime_s: m.mtime(),
+            mtime_ns: m.mtime_nsec(),
+            ino: m.ino(),
+        }
+    }
+}
+
+/// Why a request for a file was refused.
+#[derive(Debug)]
+pub enum ShareError {
+    /// The name breaks the rules, or names nothing shared. Deliberately one
+    /// case: the reply must not tell an outside file from a missing one.
+    NotShared,
+    Io(io::Error),
+}
+
+impl fmt::Display for ShareError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShareError::NotShared => f.write_str("no such file or not shared"),
+            ShareError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ShareError {}
+
+impl From<io::Error> for ShareError {
+    fn from(e: io::Error) -> Self {
+        ShareError::Io(e)
+    }
+}
+
+/// Checks a name from a request: a relative `/` path of visible, non-empty
+/// components without `.`, `..` or NUL.
+pub fn check_name(name: &str) -> Result<(), ShareError> {
+    if name.is_empty() || name.len() > 4096 || name.contains('\0') || name.starts_with('/') {
+        return Err(ShareError::NotShared);
+    }
+    if name.split('/').any(|c| c.is_empty() || c.starts_with('.')) {
+        return Err(ShareError::NotShared);
+    }
+    Ok(())
+}
+
+/// True when `rel` (a path relative to the share) has a hidden or
+/// non-normal component.
+fn hidden_or_odd(rel: &Path) -> bool {
+    rel.components().any(|c| match c {
+        Component::Normal(s) => s.to_str().is_none_or(|s| s.starts_with('.')),
+        _ => true,
+    })
+}
+
+/// A shared file opened for reading, with what was checked about it.
+pub struct OpenedFile {
+    pub name: String,
+    pub file: File,
+    pub key: FileKey,
+    pub mtime: SystemTime,
+}
+
+impl OpenedFile {
+    pub fn size(&self) -> u64 {
+        self.key.size
+    }
+
+    /// True when the open file no longer has the size and mtime it had when
+    /// it was opened.
+    pub fn changed(&self) -> io::Result<bool> {
+        Ok(FileKey::of(&self.file.metadata()?) != self.key)
+    }
+}
+
+/// A shared folder with its index and md5 cache.
+pub struct Share {
+    root: PathBuf,
+    snapshot: RwLock<Arc<Index>>,
+    hashes: HashCache,
+}
+
+impl Share {
+    /// Opens (creating it if missing) the folder `dir`, loads the saved md5
+    /// cache and indexes the folder once.
+    pub fn open(dir: &Path) -> io::Result<Share> {
+        fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
+        let root = fs::canonicalize(dir).map_err(|e| with_path(e, dir))?;
+        let state = root.join(STATE_DIR);
+        fs::create_dir_all(&state).map_err(|e| with_path(e, &state))?;
+        let hashes = HashCache::load(&state.join("hashes.tsv"));
+        let share = Share {
+            root,
+            snapshot: RwLock::new(Arc::new(Index::default())),
+            hashes,
+        };
+        share.rescan();
+        Ok(share)
+    }
+
+    /// The canonical path of the folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The state folder (`.p2pshare/`) inside the share.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(STATE_DIR)
+    }
+
+    /// The current index. Cheap: a clone of an `Arc`, so a slow reader never
+    /// holds up the next scan.
+    pub fn snapshot(&self) -> Arc<Index> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Walks the folder and swaps in the new index. Unchanged files are only
+    /// stat'ed: their type carries over from the previous snapshot.
+    pub fn rescan(&self) -> scan::Changes {
+        let old = self.snapshot();
+        let new = scan::walk(&self.root, &old);
+        let changes = scan::diff(&old, &new);
+        let new = Arc::new(new);
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+        if !changes.is_empty() || self.hashes.len() > new.len() {
+            let live: std::collections::HashSet<FileKey> = new.all().map(|(_, e)| e.key).collect();
+            self.hashes.retain(|k| live.contains(k));
+        }
+        changes
+    }
+
+    /// Hashes every indexed file whose md5 is not cached yet, then saves the
+    /// cache. Stops early when `stop` says so. Returns how many it hashed.
+    pub fn hash_pending(&self, stop: &dyn Fn() -> bool) -> usize {
+        let snap = self.snapshot();
+        let keys: Vec<_> = snap.all().map(|(_, e)| &e.key).collect();
+        let cached = self.hashes.get_many(keys.into_iter());
+        let mut done = 0;
+        for ((name, _), have) in snap.all().zip(cached) {
+            if stop() {
+                break;
+            }
+            if have.is_some() {
+                continue;
+            }
+            if let Ok(f) = self.open_file(name) {
+                if self.md5_of(&f).is_ok() {
+                    done += 1;
+                }
+            }
+        }
+        // The cache is an optimisation: failing to save it costs a rehash
+        // after a restart, nothing more.
+        let _ = self.hashes.save();
+        done
+    }
+
+    /// Saves the md5 cache now if it changed.
+    pub fn save_hashes(&self) -> io::Result<()> {
+        self.hashes.save()
+    }
+
+    /// The cached md5 of a file version, if known.
+    pub fn cached_md5(&self, key: &FileKey) -> Option<Md5> {
+        self.hashes.get(key)
+    }
+
+    /// Cached md5s of many keys at once.
+    pub fn cached_md5s<'a>(&self, keys: impl Iterator<Item = &'a FileKey>) -> Vec<Option<Md5>> {
+        self.hashes.get_many(keys)
+    }
+
+    /// The md5 of an opened file: from the cache, or hashed now from the
+    /// open file and cached. If the file changes while it is hashed the
+    /// result is not cached and an error says so.
+    pub fn md5_of(&self, f: &OpenedFile) -> io::Result<Md5> {
+        if let Some(d) = self.hashes.get(&f.key) {
+            return Ok(d);
+        }
+        let mut file = f.file.try_clone()?;
+        use std::io::Seek;
+        file.seek(io::SeekFrom::Start(0))?;
+        let d = hash::md5_of_reader(io::Read::take(file, f.key.size))?;
+        if f.changed()? {
+            return Err(io::Error::other(format!(
+                "{} changed while it was hashed",
+                f.name
+            )));
+        }
+        self.hashes.insert(f.key, d, &f.name);
+        Ok(d)
+    }
+
+    /// Opens a shared file by its name from a request.
+    ///
+    /// The name is checked first ([`check_name`]); then the file is opened
+    /// (following links), and what was actually opened is checked: a
+    /// regular file whose real path lies inside the share with no hidden
+    /// component. Checking the opened descriptor, not the name, means a
+    /// symlink swapped between the check and the open cannot escape.
+    pub fn open_file(&self, name: &str) -> Result<OpenedFile, ShareError> {
+        check_name(name)?;
+        let path = self.root.join(name);
+        let file = match open_nonblocking(&path) {
+            Ok(f) => f,
+            Err(e) if is_not_shared(&e) => return Err(ShareError::NotShared),
+            Err(e) => return Err(ShareError::Io(e)),
+        };
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(ShareError::NotShared);
+        }
+        let real = real_path_of(&file, &path, &meta).ok_or(ShareError::NotShared)?;
+        match real.strip_prefix(&self.root) {
+            Ok(rel) if !hidden_or_odd(rel) => {}
+            _ => return Err(ShareError::NotShared),
+        }
+        Ok(OpenedFile {
+            name: name.to_string(),
+            key: FileKey::of(&meta),
+            mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            file,
+        })
+    }
+}
+
+fn with_path(e: io::Error, p: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+}
+
+fn is_not_shared(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound
+            | io::ErrorKind::PermissionDenied
+            | io::ErrorKind::NotADirectory
+            | io::ErrorKind::IsADirectory
+            | io::ErrorKind::InvalidInput
+    ) || matches!(e.raw_os_error(), Some(36 | 40)) // ENAMETOOLONG, ELOOP on Linux
+}
+
+/// Opens for reading without blocking on a FIFO or claiming a terminal.
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    #[cfg(target_os = "linux")]
+    const FLAGS: i32 = 0o4000 | 0o400; // O_NONBLOCK | O_NOCTTY
+    #[cfg(not(target_os = "linux"))]
+    const FLAGS: i32 = 0;
+    OpenOptions::new().read(true).custom_flags(FLAGS).open(path)
+}
+
+/// The real path of an open file: from /proc on Linux (what the descriptor
+/// really is), else by resolving the name again and checking it is still
+/// the same inode.
+fn real_path_of(file: &File, path: &Path, meta: &Metadata) -> Option<PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        if let Ok(p) = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+            return Some(p);
+        }
+    }
+    let _ = file;
+    let real = fs::canonicalize(path).ok()?;
+    let again = fs::metadata(&real).ok()?;
+    (again.ino() == meta.ino() && again.dev() == meta.dev()).then_some(real)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_rules() {
+        for ok in ["a", "a.txt", "docs/a.txt", "x y/z", "a..b", "tab\there"] {
+            assert!(check_name(ok).is_ok(), "{ok:?} should pass");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "..",
+            "../x",
+            "a/../../x",
+            "./a",
+            "a/./b",
+            ".hidden",
+            "a/.p2pshare/x",
+            "a//b",
+            "a/",
+            "a\0b",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Data channels: where file bytes travel, apart from the control
+//! connection.
+
+pub mod tcp;
+
+/// Data channel tokens: random, unguessable, compared in constant time.
+pub mod token {
+    use std::fs::File;
+    use std::io::Read;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// A new token: 64 random bits from the OS as 16 hex digits.
+    pub fn new() -> String {
+        let mut bytes = [0u8; 8];
+        let from_os = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+        if from_os.is_err() {
+            // No OS randomness: mix what differs between calls and
+            // processes. Weaker, and only a fallback.
+            static COUNTER: AtomicU64 = AtomicU64::new(0);
+            let seed = format!(
+                "{:?} {} {} {:p}",
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default(),
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed),
+                &bytes
+            );
+            bytes.copy_from_slice(&md5::compute(seed).0[..8]);
+        }
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Compares without an early exit, so the time taken does not tell how
+    /// much of a guess was right.
+    pub fn equal(a: &[u8], b: &[u8]) -> bool {
+        if a.len() != b.len() {
+            return false;
+        }
+        a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn tokens_are_16_hex_digits_and_differ() {
+            let a = super::new();
+            let b = super::new();
+            assert_eq!(a.len(), 16);
+            assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+            assert_ne!(a, b);
+            assert!(super::equal(a.as_bytes(), a.as_bytes()));
+            assert!(!super::equal(a.as_bytes(), b.as_bytes()));
+            assert!(!super::equal(b"abc", b"ab"));
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The TCP data channel of a session: one listener and token, reused by every
+//! transfer of the session.
+//!
+//! An acceptor thread takes connections, closes at once those from any
+//! address but the control peer's, and hands on those that send the right
+//! token within [`TOKEN_DEADLINE`]. The session picks them up when a
+//! transfer needs one.
+
+use std::io::{self, Read, Seek, SeekFrom};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::token;
+use crate::share::OpenedFile;
+
+/// How long a new data connection has to send its token.
+pub const TOKEN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Connections waiting to send their token at once; more are closed.
+const MAX_PENDING: usize = 8;
+
+/// A session's TCP data channel.
+pub struct DataChannel {
+    port: u16,
+    token: String,
+    local: SocketAddr,
+    incoming: mpsc::Receiver<TcpStream>,
+    current: Option<TcpStream>,
+    stop: Arc<AtomicBool>,
+}
+
+impl DataChannel {
+    /// Opens a listener on `local_ip` (the control connection's local
+    /// address), on an ephemeral port or the first free one of `ports`,
+    /// accepting only `peer_ip`.
+    pub fn open(
+        local_ip: IpAddr,
+        peer_ip: IpAddr,
+        ports: Option<(u16, u16)>,
+    ) -> io::Result<DataChannel> {
+        let listener = match ports {
+            None => TcpListener::bind((local_ip, 0))?,
+            Some((lo, hi)) => (lo..=hi)
+                .find_map(|p| TcpListener::bind((local_ip, p)).ok())
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!("no free data port in {lo}-{hi}"),
+                    )
+                })?,
+        };
+        let local = listener.local_addr()?;
+        let token = token::new();
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let acceptor = Acceptor {
+            listener,
+            peer_ip,
+            token: token.clone(),
+            tx,
+            stop: stop.clone(),
+            pending: Arc::new(AtomicUsize::new(0)),
+        };
+        thread::Builder::new()
+            .name("p2pshare-data-accept".into())
+            .spawn(move || acceptor.run())?;
+        Ok(DataChannel {
+            port: local.port(),
+            token,
+            local,
+            incoming: rx,
+            current: None,
+            stop,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The data connection for the next transfer: the one held if the
+    /// client has not closed it, else the next good one to arrive within
+    /// `wait`. None when none came.
+    pub fn connection(&mut self, wait: Duration) -> Option<&mut TcpStream> {
+        if let Some(c) = &self.current {
+            if !is_alive(c) {
+                self.current = None;
+            }
+        }
+        if self.current.is_none() {
+            let c = self.incoming.recv_timeout(wait).ok()?;
+            self.current = Some(c);
+        }
+        self.current.as_mut()
+    }
+
+    /// Forgets the current connection (after it broke).
+    pub fn drop_connection(&mut self) {
+        if let Some(c) = self.current.take() {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for DataChannel {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the acceptor blocked in accept() so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.local, Duration::from_secs(1));
+    }
+}
+
+/// True unless the peer has closed the connection (reads as end of file) or
+/// it failed. Bytes the client sent on it are read and ignored.
+fn is_alive(c: &TcpStream) -> bool {
+    if c.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    let alive = loop {
+        match (&*c).read(&mut buf) {
+            Ok(0) => break false,
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break false,
+        }
+    };
+    c.set_nonblocking(false).is_ok() && alive
+}
+
+struct Acceptor {
+    listener: TcpListener,
+    peer_ip: IpAddr,
+    token: String,
+    tx: mpsc::Sender<TcpStream>,
+    stop: Arc<AtomicBool>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl Acceptor {
+    fn run(self) {
+        for conn in self.listener.incoming() {
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let Ok(conn) = conn else {
+                continue;
+            };
+            let from_peer = conn.peer_addr().is_ok_and(|a| a.ip() == self.peer_ip);
+            if !from_peer || self.pending.load(Ordering::SeqCst) >= MAX_PENDING {
+                drop(conn); // closed at once, not a byte sent
+                continue;
+            }
+            self.pending.fetch_add(1, Ordering::SeqCst);
+            let token = self.token.clone();
+            let tx = self.tx.clone();
+            let pending = self.pending.clone();
+            let spawned = thread::Builder::new()
+                .name("p2pshare-data-token".into())
+                .spawn(move || {
+                    if read_token(&conn, &token) {
+                        let _ = conn.set_nodelay(true);
+                        let _ = tx.send(conn);
+                    }
+                    pending.fetch_sub(1, Ordering::SeqCst);
+                });
+            if spawned.is_err() {
+                self.pending.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Reads one line within [`TOKEN_DEADLINE`] and compares it with the token
+/// in constant time.
+fn read_token(conn: &TcpStream, token: &str) -> bool {
+    let deadline = Instant::now() + TOKEN_DEADLINE;
+    let mut line = Vec::with_capacity(80);
+    let mut byte = [0u8; 1];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || conn.set_read_timeout(Some(left)).is_err() {
+            return false;
+        }
+        match (&*conn).read(&mut byte) {
+            Ok(0) => return false,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) if line.len() >= 128 => return false,
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    let _ = conn.set_read_timeout(None);
+    token::equal(&line, token.as_bytes())
+}
+
+/// How a send ended.
+#[derive(Debug)]
+pub enum SendOutcome {
+    /// Every byte from the offset on was sent, and the file did not change.
+    Sent(u64),
+    /// The data connection failed.
+    Broken(io::Error),
+    /// The file changed (or shrank) while it was sent.
+    Changed,
+    /// Reading the file failed.
+    ReadFailed(io::Error),
+}
+
+/// Sends `file` from `offset` to its end over `conn`, through the kernel's
+/// zero-copy path where there is one (`io::copy` from a file to a socket
+/// uses sendfile on Linux).
+pub fn send_file(conn: &mut TcpStream, file: &OpenedFile, offset: u64) -> SendOutcome {
+    let want = file.size().saturating_sub(offset);
+    let mut f = match file.file.try_clone() {
+        Ok(f) => f,
+        Err(e) => return SendOutcome::ReadFailed(e),
+    };
+    if let Err(e) = f.seek(SeekFrom::Start(offset)) {
+        return SendOutcome::ReadFailed(e);
+    }
+    let sent = io::copy(&mut f.take(want), conn);
+    match sent {
+        Ok(n) if n == want => match file.changed() {
+            Ok(false) => SendOutcome::Sent(n),
+            Ok(true) => SendOutcome::Changed,
+            Err(e) => SendOutcome::ReadFailed(e),
+        },
+        Ok(_) => SendOutcome::Changed,
+        Err(e) => {
+            if file.changed().unwrap_or(false) {
+                SendOutcome::Changed
+            } else {
+                SendOutcome::Broken(e)
+            }
+        }
+    }
+}
