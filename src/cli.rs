@@ -6,15 +6,34 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::client::console::Settings;
 use crate::server::Config;
 
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Action {
     Serve(Config),
+    Client(ClientArgs),
+    Peer(PeerArgs),
     /// Print this text to stdout and exit 0.
     Help(String),
     Version,
+}
+
+/// `p2pshare client`: where to connect, and the commands to run (none:
+/// read them from stdin).
+#[derive(Debug)]
+pub struct ClientArgs {
+    pub settings: Settings,
+    pub commands: Vec<String>,
+}
+
+/// `p2pshare peer`: a server plus a console connected to the other peer.
+#[derive(Debug)]
+pub struct PeerArgs {
+    pub serve: Config,
+    pub settings: Settings,
+    pub poll: Duration,
 }
 
 /// A command-line mistake: printed with a hint, exit status 2.
@@ -34,10 +53,14 @@ p2pshare: share a folder with another peer over a line protocol on TCP
 
 usage:
   p2pshare serve [options]             share a folder (default ./shared on port 9000)
-  p2pshare help [serve]                show help
+  p2pshare client [HOST[:PORT]] [options]
+                                       talk to a peer: list, hash, download
+  p2pshare peer --connect HOST[:PORT] [options]
+                                       serve and talk to the other peer at once
+  p2pshare help [serve|client|peer]    show help
   p2pshare --version
 
-Run 'p2pshare serve --help' for the options. The protocol is plain text:
+Run 'p2pshare SUBCOMMAND --help' for the options. The protocol is plain text:
 'nc 127.0.0.1 9000' and type HELP.
 ";
 
@@ -55,6 +78,43 @@ options:
   --max-connections N    concurrent control sessions (default 256)
   --idle-timeout DUR     close a session idle this long (default 300s)
   --data-timeout DUR     abort a transfer stalled this long (default 300s)
+  -h, --help             show this help
+";
+
+pub const CLIENT_USAGE: &str = "\
+usage: p2pshare client [HOST[:PORT]] [options]
+
+Connects to a peer (default 127.0.0.1:9000) and runs protocol commands:
+from -c, else one per line from stdin (a prompt on a terminal). Downloads
+land in the --share folder, verified by md5. Type 'help' for the commands.
+
+options:
+  --share DIR            where downloads land and history is kept (default ./shared)
+  -c, --command CMD      run CMD and exit (repeatable; in order)
+  --secret S             authenticate with S (or set P2PSHARE_SECRET)
+  --overwrite            replace local files whose content differs
+  --timeout DUR          connect timeout (default 10s)
+  -h, --help             show this help
+
+exit status: 0 every command succeeded, 1 some failed, 2 usage error or
+peer unreachable.
+";
+
+pub const PEER_USAGE: &str = "\
+usage: p2pshare peer --connect HOST[:PORT] [options]
+
+Serves a folder and runs a console connected to the other peer: commands
+typed (or piped) go to the other peer, downloads land in the shared folder
+and are shared on from there. Changes on the other side are reported every
+--poll interval. End of input closes the console; the server keeps serving
+until interrupted.
+
+options:
+  --connect HOST[:PORT]  the other peer (required)
+  --poll DURATION        how often to check the other peer for changes (default 10s)
+  --secret S             authenticate with S (or set P2PSHARE_SECRET)
+  --overwrite            replace local files whose content differs
+  and every option of 'p2pshare serve' (--share, --port, --bind, --rescan, ...)
   -h, --help             show this help
 ";
 
@@ -96,9 +156,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Action, UsageErro
     };
     match sub.as_str() {
         "serve" => parse_serve(&mut args),
+        "client" => parse_client(&mut args),
+        "peer" => parse_peer(&mut args),
         "help" | "-h" | "--help" => Ok(Action::Help(
             match args.next().as_deref() {
                 Some("serve") => SERVE_USAGE,
+                Some("client") => CLIENT_USAGE,
+                Some("peer") => PEER_USAGE,
                 _ => MAIN_USAGE,
             }
             .to_string(),
@@ -123,6 +187,92 @@ fn parse_serve(args: &mut Args) -> Result<Action, UsageError> {
         }
     }
     Ok(Action::Serve(c))
+}
+
+fn default_settings() -> Settings {
+    Settings {
+        target: format!("127.0.0.1:{}", crate::client::DEFAULT_PORT),
+        share: PathBuf::from("shared"),
+        secret: None,
+        overwrite: false,
+        connect_timeout: Duration::from_secs(10),
+    }
+}
+
+/// Applies one option shared by client and peer; false when `a` is not one.
+fn apply_client_option(s: &mut Settings, a: &str, args: &mut Args) -> Result<bool, UsageError> {
+    match a {
+        "--secret" => s.secret = Some(args.value(a)?),
+        "--overwrite" => s.overwrite = true,
+        "--timeout" => s.connect_timeout = duration(a, &args.value(a)?)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn parse_client(args: &mut Args) -> Result<Action, UsageError> {
+    let mut s = default_settings();
+    let mut commands = Vec::new();
+    let mut target = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-h" | "--help" => return Ok(Action::Help(CLIENT_USAGE.to_string())),
+            "--share" => s.share = PathBuf::from(args.value(&a)?),
+            "-c" | "--command" => commands.push(args.value(&a)?),
+            _ if apply_client_option(&mut s, &a, args)? => {}
+            _ if a.starts_with('-') && a.len() > 1 => {
+                return Err(UsageError(format!(
+                    "unknown option '{a}' for client; see 'p2pshare client --help'"
+                )))
+            }
+            _ if target.is_none() => target = Some(a),
+            _ => {
+                return Err(UsageError(format!(
+                    "unexpected argument '{a}': give one HOST[:PORT]; quote commands after -c"
+                )))
+            }
+        }
+    }
+    if let Some(t) = target {
+        s.target = t;
+    }
+    Ok(Action::Client(ClientArgs {
+        settings: s,
+        commands,
+    }))
+}
+
+fn parse_peer(args: &mut Args) -> Result<Action, UsageError> {
+    let mut serve = Config::default();
+    let mut s = default_settings();
+    let mut target = None;
+    let mut poll = Duration::from_secs(10);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-h" | "--help" => return Ok(Action::Help(PEER_USAGE.to_string())),
+            "--connect" => target = Some(args.value(&a)?),
+            "--poll" => poll = duration(&a, &args.value(&a)?)?,
+            _ if apply_client_option(&mut s, &a, args)? => {}
+            _ if apply_serve_option(&mut serve, &a, args)? => {}
+            _ => {
+                return Err(UsageError(format!(
+                    "unexpected argument '{a}' for peer; see 'p2pshare peer --help'"
+                )))
+            }
+        }
+    }
+    let Some(target) = target else {
+        return Err(UsageError(
+            "peer needs --connect HOST[:PORT] (the other peer)".into(),
+        ));
+    };
+    s.target = target;
+    s.share = serve.share.clone();
+    Ok(Action::Peer(PeerArgs {
+        serve,
+        settings: s,
+        poll,
+    }))
 }
 
 /// Applies one server option; false when `a` is not one.

@@ -8,6 +8,8 @@
 //! knows about sockets; nothing in [`protocol`] knows about files.
 //!
 //! - [`cli`]: the hand-written argument parser and usage texts.
+//! - [`client`]: the thin client: connection, verified downloads, console.
+//! - [`peer`]: peer mode, a server and a console at once.
 //! - [`server`]: the accept loop, limits, and one thread per session.
 //! - [`share`]: the shared folder: name rules, index, rescan, md5 cache, MIME.
 //! - [`transfer`]: the data channels.
@@ -17,7 +19,9 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod client;
 pub mod history;
+pub mod peer;
 pub mod protocol;
 pub mod server;
 pub mod share;

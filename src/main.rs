@@ -25,6 +25,18 @@ fn main() -> ExitCode {
             println!("p2pshare {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Action::Client(mut args) => {
+            if args.settings.secret.is_none() {
+                args.settings.secret = std::env::var("P2PSHARE_SECRET").ok();
+            }
+            ExitCode::from(p2pshare::client::run(args))
+        }
+        Action::Peer(mut args) => {
+            if args.settings.secret.is_none() {
+                args.settings.secret = std::env::var("P2PSHARE_SECRET").ok();
+            }
+            ExitCode::from(p2pshare::peer::run(args))
+        }
         Action::Serve(config) => {
             let server = match Server::bind(config) {
                 Ok(s) => s,

@@ -264,6 +264,13 @@ impl RunningServer {
         self.handle.clone()
     }
 
+    /// Waits until the server stops (from a handle, or never).
+    pub fn wait(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
     /// Stops the server and waits for its accept loop to end.
     pub fn stop(mut self) {
         self.shutdown();

@@ -1,0 +1,693 @@
+//! Downloads into the local shared folder: pipelined requests over one data
+//! connection, md5 computed while receiving, a hidden partial file that is
+//! renamed into place only when size and md5 match, resume after a broken
+//! connection, and no silent overwrites.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{split_row, Client, ClientError, Reply};
+use crate::protocol::{self, code, quote_word, Transport};
+use crate::share::{check_name, hash};
+use crate::timefmt;
+
+/// How many downloads may be requested ahead of the one being received.
+const WINDOW: usize = 32;
+
+/// Receive buffer size.
+const CHUNK: usize = 256 * 1024;
+
+/// The data connection a client holds, reused across transfers.
+pub(crate) struct DataConn {
+    port: u16,
+    token: String,
+    stream: TcpStream,
+}
+
+/// How downloads behave.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The folder downloads land in.
+    pub dest: PathBuf,
+    /// Replace a local file whose content differs.
+    pub overwrite: bool,
+    /// Further attempts after a failed one (md5 mismatch, 451, broken
+    /// connection).
+    pub retries: u32,
+    pub transport: Transport,
+}
+
+/// A file as the peer described it in the 150 line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    pub name: String,
+    pub size: u64,
+    pub timestamp: String,
+    pub md5: String,
+}
+
+impl FileRow {
+    pub fn fields(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.size.to_string(),
+            self.timestamp.clone(),
+            self.md5.clone(),
+        ]
+    }
+}
+
+/// How one download ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Downloaded(FileRow),
+    /// A local file with the same content was already there.
+    UpToDate(FileRow),
+    Failed {
+        name: String,
+        message: String,
+    },
+}
+
+impl Outcome {
+    pub fn is_ok(&self) -> bool {
+        !matches!(self, Outcome::Failed { .. })
+    }
+}
+
+/// What the console is told while downloads run.
+pub trait Ui {
+    /// A transfer of `name` starts; `done` bytes of `total` are already here.
+    fn start(&mut self, _name: &str, _total: u64, _done: u64) {}
+    /// `done` bytes of the current transfer have arrived.
+    fn progress(&mut self, _done: u64) {}
+    /// The current transfer ended (either way).
+    fn end(&mut self) {}
+    /// One file is finished.
+    fn outcome(&mut self, outcome: &Outcome);
+    /// Something worth telling on the way (a retry, a wait).
+    fn note(&mut self, _text: &str) {}
+}
+
+/// The local paths of one download.
+struct Target {
+    name: String,
+    path: PathBuf,
+    part: PathBuf,
+    _lock: Lock,
+    attempts: u32,
+}
+
+/// Where a local file for `name` goes, and its hidden partial and lock
+/// files beside it.
+fn local_paths(dest: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let path = dest.join(name);
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = name.rsplit('/').next().unwrap_or(name);
+    (
+        path,
+        dir.join(format!(".{base}.p2pshare-part")),
+        dir.join(format!(".{base}.p2pshare-lock")),
+    )
+}
+
+/// Downloads `names` into `opts.dest`, reporting each outcome to `ui`.
+/// Returns how many failed. A broken control connection ends the batch
+/// with an error.
+pub fn fetch(
+    client: &mut Client,
+    names: &[String],
+    opts: &Options,
+    ui: &mut dyn Ui,
+) -> Result<usize, ClientError> {
+    let mut failed = 0;
+    let fail = |ui: &mut dyn Ui, name: &str, message: String| {
+        ui.outcome(&Outcome::Failed {
+            name: name.to_string(),
+            message,
+        });
+    };
+    let mut remote: Option<HashMap<String, (String, String)>> = None;
+    let mut queue = VecDeque::new();
+    for name in names {
+        if check_name(name).is_err() {
+            fail(
+                ui,
+                name,
+                format!("{name}: not a name that can be stored locally"),
+            );
+            failed += 1;
+            continue;
+        }
+        let (path, part, lock_path) = local_paths(&opts.dest, name);
+        if let Some(dir) = path.parent() {
+            if let Err(e) = fs::create_dir_all(dir) {
+                fail(ui, name, format!("cannot create {}: {e}", dir.display()));
+                failed += 1;
+                continue;
+            }
+        }
+        let lock = match Lock::acquire(&lock_path, ui) {
+            Ok(l) => l,
+            Err(e) => {
+                fail(
+                    ui,
+                    name,
+                    format!("cannot lock {}: {e}", lock_path.display()),
+                );
+                failed += 1;
+                continue;
+            }
+        };
+        // A local file already there: same content is up to date, other
+        // content is kept unless overwriting was asked for.
+        if let Ok(meta) = fs::metadata(&path) {
+            if remote.is_none() {
+                remote = Some(remote_hashes(client, names)?);
+            }
+            let known = remote.as_ref().and_then(|m| m.get(name));
+            let local = File::open(&path)
+                .and_then(hash::md5_of_reader)
+                .map(|d| hash::hex(&d));
+            match (known, local) {
+                (Some((md5, ts)), Ok(local)) if *md5 == local => {
+                    ui.outcome(&Outcome::UpToDate(FileRow {
+                        name: name.clone(),
+                        size: meta.len(),
+                        timestamp: ts.clone(),
+                        md5: md5.clone(),
+                    }));
+                    continue;
+                }
+                (None, _) => {
+                    fail(ui, name, format!("{name}: no such file on the peer"));
+                    failed += 1;
+                    continue;
+                }
+                _ if !opts.overwrite => {
+                    fail(
+                        ui,
+                        name,
+                        format!(
+                            "{name}: a different local file is in the way (use --overwrite to replace it)"
+                        ),
+                    );
+                    failed += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        queue.push_back(Target {
+            name: name.clone(),
+            path,
+            part,
+            _lock: lock,
+            attempts: 0,
+        });
+    }
+    // UDP transfers use a socket each: they go one at a time.
+    let window = if opts.transport == Transport::Udp {
+        1
+    } else {
+        WINDOW
+    };
+    let mut inflight: VecDeque<(Target, u64, String)> = VecDeque::new();
+    while !queue.is_empty() || !inflight.is_empty() {
+        while inflight.len() < window {
+            let Some(t) = queue.pop_front() else { break };
+            let offset = fs::metadata(&t.part).map(|m| m.len()).unwrap_or(0);
+            let mut line = format!(
+                "FileDownload {} {}",
+                opts.transport.as_str().to_ascii_uppercase(),
+                quote_word(&t.name)
+            );
+            if offset > 0 {
+                line.push_str(&format!(" {offset}"));
+            }
+            client.send(&line)?;
+            inflight.push_back((t, offset, line));
+        }
+        let Some((mut t, offset, line)) = inflight.pop_front() else {
+            break;
+        };
+        let (step, code) = receive_one(client, &t, offset, opts, ui)?;
+        client.record(&line, code);
+        match step {
+            Step::Done(outcome) => {
+                if !outcome.is_ok() {
+                    failed += 1;
+                }
+                ui.outcome(&outcome);
+            }
+            Step::Retry { reason, keep_part } => {
+                if !keep_part {
+                    let _ = fs::remove_file(&t.part);
+                }
+                t.attempts += 1;
+                if t.attempts > opts.retries {
+                    failed += 1;
+                    ui.outcome(&Outcome::Failed {
+                        name: t.name.clone(),
+                        message: format!(
+                            "{}: {reason} (gave up after {} attempts)",
+                            t.name, t.attempts
+                        ),
+                    });
+                } else {
+                    ui.note(&format!("{}: {reason}; trying again", t.name));
+                    queue.push_back(t);
+                }
+            }
+        }
+    }
+    Ok(failed)
+}
+
+/// The peer's md5 and timestamp for `names`: one `FileHash verify` for a
+/// single name, one `FileHash checkall` for more.
+fn remote_hashes(
+    client: &mut Client,
+    names: &[String],
+) -> Result<HashMap<String, (String, String)>, ClientError> {
+    let line = match names {
+        [one] => format!("FileHash verify {}", quote_word(one)),
+        _ => "FileHash checkall".to_string(),
+    };
+    let r = client.request(&line)?;
+    Ok(r.table_rows()
+        .into_iter()
+        .filter(|row| row.len() >= 3)
+        .map(|row| (row[0].clone(), (row[1].clone(), row[2].clone())))
+        .collect())
+}
+
+enum Step {
+    Done(Outcome),
+    Retry { reason: String, keep_part: bool },
+}
+
+fn failed(name: &str, r: &Reply) -> Step {
+    Step::Done(Outcome::Failed {
+        name: name.to_string(),
+        message: format!("{} {}", r.code(), r.text()),
+    })
+}
+
+/// Parses the file row of a 150 reply.
+fn parse_row(text: &str) -> Option<FileRow> {
+    let f = split_row(text);
+    let [name, size, timestamp, md5] = f.as_slice() else {
+        return None;
+    };
+    hash::parse_hex(md5)?;
+    Some(FileRow {
+        name: name.clone(),
+        size: size.parse().ok()?,
+        timestamp: timestamp.clone(),
+        md5: md5.to_ascii_lowercase(),
+    })
+}
+
+/// Receives the reply (and bytes) of one FileDownload already sent.
+fn receive_one(
+    client: &mut Client,
+    t: &Target,
+    offset: u64,
+    opts: &Options,
+    ui: &mut dyn Ui,
+) -> Result<(Step, u16), ClientError> {
+    let first = client.read_reply()?;
+    if first.code() != code::DATA {
+        let step = match first.code() {
+            // The partial file is longer than the peer's file: it changed.
+            code::BAD_ARGS if offset > 0 => Step::Retry {
+                reason: "the partial download does not fit the peer's file".into(),
+                keep_part: false,
+            },
+            code::LOCAL_ERROR | code::NO_DATA => Step::Retry {
+                reason: format!("{} {}", first.code(), first.text()),
+                keep_part: true,
+            },
+            _ => failed(&t.name, &first),
+        };
+        return Ok((step, first.code()));
+    }
+    let (Some(row), Some(data)) = (
+        first
+            .lines
+            .first()
+            .filter(|l| !l.last)
+            .and_then(|l| parse_row(&l.text)),
+        protocol::parse_data_line(first.text()),
+    ) else {
+        return Err(ClientError::Protocol(format!(
+            "bad 150 reply: {:?}",
+            first.lines
+        )));
+    };
+    if offset > row.size {
+        return Err(ClientError::Protocol(format!(
+            "the peer accepted offset {offset} past the end of {} ({} bytes)",
+            row.name, row.size
+        )));
+    }
+    let mut sink = match Sink::open(&t.part, offset) {
+        Ok(s) => s,
+        Err(e) => {
+            // The bytes are on their way: take them, then report.
+            drain(client, &data, row.size - offset, opts.transport)?;
+            let last = client.read_reply()?;
+            return Ok((
+                Step::Done(Outcome::Failed {
+                    name: t.name.clone(),
+                    message: format!("cannot write {}: {e}", t.part.display()),
+                }),
+                last.code(),
+            ));
+        }
+    };
+    let want = row.size - offset;
+    ui.start(&t.name, row.size, offset);
+    let received = match opts.transport {
+        Transport::Tcp => receive_tcp(client, &data, want, &mut sink, offset, ui),
+        Transport::Udp => receive_udp(client.addr(), &data, offset, want, &mut sink, ui),
+    };
+    ui.end();
+    let last = client.read_reply()?;
+    let code = last.code();
+    if let Err(e) = received {
+        client.data = None;
+        let _ = sink.flush();
+        let keep_part = code != code::LOCAL_ERROR;
+        return Ok((
+            Step::Retry {
+                reason: format!("transfer broken ({e}); {} {}", code, last.text()),
+                keep_part,
+            },
+            code,
+        ));
+    }
+    match code {
+        code::COMPLETE => {}
+        code::ABORTED => {
+            client.data = None;
+            let _ = sink.flush();
+            return Ok((
+                Step::Retry {
+                    reason: format!("{code} {}", last.text()),
+                    keep_part: true,
+                },
+                code,
+            ));
+        }
+        code::LOCAL_ERROR => {
+            return Ok((
+                Step::Retry {
+                    reason: format!("{code} {}", last.text()),
+                    keep_part: false,
+                },
+                code,
+            ))
+        }
+        _ => return Ok((failed(&t.name, &last), code)),
+    }
+    let (file, md5, len) = match sink.finish() {
+        Ok(x) => x,
+        Err(e) => {
+            return Ok((
+                Step::Done(Outcome::Failed {
+                    name: t.name.clone(),
+                    message: format!("cannot write {}: {e}", t.part.display()),
+                }),
+                code,
+            ))
+        }
+    };
+    if len != row.size || md5 != row.md5 {
+        return Ok((
+            Step::Retry {
+                reason: format!("md5 mismatch (got {md5}, expected {})", row.md5),
+                keep_part: false,
+            },
+            code,
+        ));
+    }
+    if let Ok(t) = timefmt::parse(&row.timestamp) {
+        let _ = file.set_modified(t);
+    }
+    drop(file);
+    Ok((place(t, row, opts.overwrite), code))
+}
+
+/// Moves a verified partial file to its final name, never replacing a
+/// different file unless asked to.
+fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
+    let refuse = |t: &Target| {
+        let _ = fs::remove_file(&t.part);
+        Step::Done(Outcome::Failed {
+            name: t.name.clone(),
+            message: format!(
+                "{}: a different local file appeared in the way (use --overwrite to replace it)",
+                t.name
+            ),
+        })
+    };
+    if overwrite {
+        return match fs::rename(&t.part, &t.path) {
+            Ok(()) => Step::Done(Outcome::Downloaded(row)),
+            Err(e) => Step::Done(Outcome::Failed {
+                name: t.name.clone(),
+                message: format!("cannot rename into {}: {e}", t.path.display()),
+            }),
+        };
+    }
+    // A hard link fails if the name exists: an atomic "create if absent".
+    match fs::hard_link(&t.part, &t.path) {
+        Ok(()) => {
+            let _ = fs::remove_file(&t.part);
+            Step::Done(Outcome::Downloaded(row))
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let same = File::open(&t.path)
+                .and_then(hash::md5_of_reader)
+                .is_ok_and(|d| hash::hex(&d) == row.md5);
+            if same {
+                let _ = fs::remove_file(&t.part);
+                Step::Done(Outcome::UpToDate(row))
+            } else {
+                refuse(t)
+            }
+        }
+        Err(_) if t.path.exists() => refuse(t),
+        // No hard links on this file system: fall back to a rename.
+        Err(_) => match fs::rename(&t.part, &t.path) {
+            Ok(()) => Step::Done(Outcome::Downloaded(row)),
+            Err(e) => Step::Done(Outcome::Failed {
+                name: t.name.clone(),
+                message: format!("cannot rename into {}: {e}", t.path.display()),
+            }),
+        },
+    }
+}
+
+/// The data connection for a transfer: the one held if it is for the same
+/// port and token, else a new one.
+fn data_stream<'a>(
+    client: &'a mut Client,
+    data: &protocol::DataLine,
+) -> io::Result<&'a mut TcpStream> {
+    let reuse = client
+        .data
+        .as_ref()
+        .is_some_and(|d| d.port == data.port && d.token == data.token);
+    if !reuse {
+        let addr = SocketAddr::new(client.addr().ip(), data.port);
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+        let _ = stream.set_nodelay(true);
+        stream.set_read_timeout(Some(Duration::from_secs(300)))?;
+        stream.write_all(format!("{}\n", data.token).as_bytes())?;
+        client.data = Some(DataConn {
+            port: data.port,
+            token: data.token.clone(),
+            stream,
+        });
+    }
+    client
+        .data
+        .as_mut()
+        .map(|d| &mut d.stream)
+        .ok_or_else(|| io::Error::other("no data connection"))
+}
+
+fn receive_tcp(
+    client: &mut Client,
+    data: &protocol::DataLine,
+    want: u64,
+    sink: &mut Sink,
+    offset: u64,
+    ui: &mut dyn Ui,
+) -> io::Result<()> {
+    if want == 0 {
+        return Ok(());
+    }
+    let stream = data_stream(client, data)?;
+    let mut buf = vec![0u8; CHUNK.min(usize::try_from(want).unwrap_or(CHUNK))];
+    let mut left = want;
+    while left > 0 {
+        let n = buf.len().min(usize::try_from(left).unwrap_or(buf.len()));
+        let got = match stream.read(&mut buf[..n]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        sink.write_all(&buf[..got])?;
+        left -= got as u64;
+        ui.progress(offset + want - left);
+    }
+    Ok(())
+}
+
+fn receive_udp(
+    _server: SocketAddr,
+    _data: &protocol::DataLine,
+    _offset: u64,
+    _want: u64,
+    _sink: &mut Sink,
+    _ui: &mut dyn Ui,
+) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "UDP downloads are not available in this client",
+    ))
+}
+
+/// Reads and throws away the bytes of a transfer that cannot be stored, so
+/// the data connection stays in step.
+fn drain(
+    client: &mut Client,
+    data: &protocol::DataLine,
+    want: u64,
+    transport: Transport,
+) -> Result<(), ClientError> {
+    if transport == Transport::Tcp && want > 0 {
+        let copied =
+            data_stream(client, data).and_then(|s| io::copy(&mut s.take(want), &mut io::sink()));
+        if !matches!(copied, Ok(n) if n == want) {
+            client.data = None;
+        }
+    }
+    Ok(())
+}
+
+/// The partial file being written, hashed as it is written.
+struct Sink {
+    out: BufWriter<File>,
+    md5: md5::Context,
+    len: u64,
+}
+
+impl Sink {
+    /// Opens the partial file: new, or (for a resume) the existing one, whose
+    /// first `offset` bytes are hashed so the md5 covers the whole file.
+    fn open(part: &Path, offset: u64) -> io::Result<Sink> {
+        let mut md5 = md5::Context::new();
+        let file = if offset > 0 {
+            let mut f = OpenOptions::new().read(true).write(true).open(part)?;
+            let mut buf = vec![0u8; CHUNK];
+            let mut left = offset;
+            while left > 0 {
+                let n = buf.len().min(usize::try_from(left).unwrap_or(buf.len()));
+                f.read_exact(&mut buf[..n])?;
+                md5.consume(&buf[..n]);
+                left -= n as u64;
+            }
+            f.set_len(offset)?;
+            f
+        } else {
+            File::create(part)?
+        };
+        Ok(Sink {
+            out: BufWriter::with_capacity(CHUNK, file),
+            md5,
+            len: offset,
+        })
+    }
+
+    /// Flushes and returns the file, its md5 and length.
+    fn finish(self) -> io::Result<(File, String, u64)> {
+        let file = self.out.into_inner().map_err(|e| e.into_error())?;
+        Ok((file, hash::hex(&self.md5.finalize().0), self.len))
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.md5.consume(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// A lock file beside the target, so two downloads of one name into one
+/// folder take turns instead of writing the same partial file. It holds
+/// the owner's pid; a lock whose owner is gone is taken over.
+struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    fn acquire(path: &Path, ui: &mut dyn Ui) -> io::Result<Lock> {
+        let me = std::process::id().to_string();
+        let mut told = false;
+        let started = Instant::now();
+        loop {
+            match OpenOptions::new().write(true).create_new(true).open(path) {
+                Ok(mut f) => {
+                    f.write_all(me.as_bytes())?;
+                    return Ok(Lock {
+                        path: path.to_path_buf(),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let owner = fs::read_to_string(path).unwrap_or_default();
+                    let alive = owner
+                        .trim()
+                        .parse::<u32>()
+                        .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                    // An empty lock may be one being written right now.
+                    let fresh = owner.is_empty() && started.elapsed() < Duration::from_secs(2);
+                    if !alive && !fresh {
+                        let _ = fs::remove_file(path);
+                        continue;
+                    }
+                    if !told {
+                        ui.note(&format!(
+                            "waiting for another download of the same file to finish ({})",
+                            path.display()
+                        ));
+                        told = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}

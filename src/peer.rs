@@ -1,0 +1,181 @@
+//! Peer mode: a server and a client console in one process, the console
+//! connected to the other peer, and a poller that reports what changed
+//! there.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crate::cli::PeerArgs;
+use crate::client::console::{Console, Settings};
+use crate::client::Client;
+use crate::history::History;
+use crate::protocol::code;
+use crate::server::Server;
+use crate::share::Share;
+use crate::stop::Stop;
+
+/// `p2pshare peer`: returns the exit status.
+pub fn run(args: PeerArgs) -> u8 {
+    let share = match Share::open(&args.serve.share) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!(
+                "p2pshare: cannot use {} as the shared folder: {e}",
+                args.serve.share.display()
+            );
+            return 1;
+        }
+    };
+    let history = Arc::new(History::of_share(&share.state_dir()));
+    let server = match Server::bind_with(args.serve.clone(), share.clone(), history.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("p2pshare: {e}");
+            return 1;
+        }
+    };
+    eprintln!(
+        "p2pshare: sharing {} ({} files) on {}; other peer {}",
+        share.root().display(),
+        share.snapshot().len(),
+        server.local_addr(),
+        args.settings.target
+    );
+    let running = match server.spawn() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("p2pshare: {e}");
+            return 1;
+        }
+    };
+    let stop = Stop::new();
+    let poller = {
+        let settings = args.settings.clone();
+        let history = history.clone();
+        let stop = stop.clone();
+        let poll = args.poll;
+        thread::Builder::new()
+            .name("p2pshare-poll".into())
+            .spawn(move || poll_loop(&settings, history, poll, &stop))
+    };
+    if let Err(e) = poller {
+        eprintln!("p2pshare: cannot start the poller: {e}");
+    }
+    let mut console = Console::new(args.settings, history);
+    console.run_stdin();
+    console.close();
+    eprintln!(
+        "p2pshare: console closed; still serving on {} (interrupt to stop)",
+        running.addr()
+    );
+    running.wait();
+    stop.set();
+    0
+}
+
+/// A file as `FileHash checkall` shows it: md5 and timestamp.
+type Listing = BTreeMap<String, (String, String)>;
+
+/// Connects (retrying until the other peer is up), then every `poll` runs
+/// `FileHash checkall` and prints one line per file added, changed or
+/// removed since the last time.
+fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &Stop) {
+    let mut client: Option<Client> = None;
+    let mut last: Option<Listing> = None;
+    let mut told_waiting = false;
+    while !stop.is_set() {
+        let Some(c) = client.as_mut() else {
+            match Client::connect(
+                &settings.target,
+                Duration::from_secs(2),
+                Some(history.clone()),
+                settings.secret.as_deref(),
+            ) {
+                Ok(c) => {
+                    eprintln!("p2pshare: connected to the other peer at {}", c.addr());
+                    client = Some(c);
+                    told_waiting = false;
+                }
+                Err(e) => {
+                    if !told_waiting {
+                        eprintln!("p2pshare: waiting for the other peer ({e})");
+                        told_waiting = true;
+                    }
+                    if stop.wait(Duration::from_secs(1)) {
+                        return;
+                    }
+                }
+            }
+            continue;
+        };
+        match c.request("FileHash checkall") {
+            Ok(r) if r.code() == code::TABLE => {
+                let now: Listing = r
+                    .table_rows()
+                    .into_iter()
+                    .filter(|row| row.len() >= 3)
+                    .map(|row| (row[0].clone(), (row[1].clone(), row[2].clone())))
+                    .collect();
+                if let Some(before) = &last {
+                    for line in changes(before, &now) {
+                        println!("{}: {line}", settings.target);
+                    }
+                }
+                last = Some(now);
+            }
+            Ok(r) => eprintln!(
+                "p2pshare: polling the other peer: {} {}",
+                r.code(),
+                r.text()
+            ),
+            Err(e) => {
+                eprintln!("p2pshare: lost the other peer ({e}); reconnecting");
+                client = None;
+                continue;
+            }
+        }
+        if stop.wait(poll) {
+            return;
+        }
+    }
+}
+
+/// `added NAME`, `changed NAME`, `removed NAME` lines, in name order.
+pub fn changes(before: &Listing, now: &Listing) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, v) in now {
+        match before.get(name) {
+            None => out.push(format!("added {name}")),
+            Some(old) if old.0 != v.0 => out.push(format!("changed {name}")),
+            Some(_) => {}
+        }
+    }
+    for name in before.keys() {
+        if !now.contains_key(name) {
+            out.push(format!("removed {name}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_added_changed_removed() {
+        let l = |v: &[(&str, &str)]| -> Listing {
+            v.iter()
+                .map(|(n, m)| (n.to_string(), (m.to_string(), String::new())))
+                .collect()
+        };
+        let before = l(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        let now = l(&[("a", "1"), ("b", "9"), ("d", "4")]);
+        assert_eq!(
+            changes(&before, &now),
+            ["changed b", "added d", "removed c"]
+        );
+    }
+}
