@@ -1,7 +1,9 @@
 //! Data channels: where file bytes travel, apart from the control
 //! connection.
 
+pub mod frame;
 pub mod tcp;
+pub mod udp;
 
 /// Data channel tokens: random, unguessable, compared in constant time.
 pub mod token {

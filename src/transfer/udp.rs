@@ -1,0 +1,1972 @@
+//! The UDP data channel: a reliable, paced, congestion-controlled file
+//! transfer over datagrams (the format is in [`super::frame`], the rules in
+//! PROTOCOL.md, "UDP data channel").
+//!
+//! Sender ([`UdpChannel::send`], one socket per session). Every datagram
+//! carries a fresh packet number, and the sender keeps what each one
+//! carried. The receiver acknowledges packet numbers in ranges, as QUIC's
+//! ACK frames do, together with how many bytes it has in order and how far
+//! the sender may go. Loss is detected as RFC 9002 does it: a packet is
+//! lost when one sent three packets later was acknowledged, or when it is
+//! older than 9/8 of the round-trip time; a probe timeout (smoothed RTT +
+//! 4 × variance + ack delay, doubled on each expiry) recovers a lost tail.
+//! Only the chunks of lost packets are sent again, lowest offset first,
+//! under new packet numbers. The congestion window grows with acknowledged
+//! bytes (slow start, then one packet per window) and shrinks once per loss
+//! episode by half the running share of packets lost per round, as DCTCP
+//! scales its decrease by the share of marked packets: an overflowing queue
+//! (much loss, round after round) halves it, a noisy link (a small share
+//! lost at random) costs a few percent. A decrease whose losses all prove
+//! spurious is undone. Sending is paced at 1.25 × window / smoothed RTT. A
+//! reader thread per channel queues the receiver's datagrams, so the sender
+//! waits on a queue with timers far finer than a socket timeout's
+//! scheduler tick.
+//!
+//! Receiver ([`receive`]). A network thread reads datagrams, puts chunks
+//! in order in a ring, acknowledges (every 16 packets, every 4 while it
+//! sees gaps, at once for anything out of order, as soon as its queue is
+//! empty when the sender flagged that it waits for an ACK, and otherwise
+//! after a quiet millisecond) and hands in-order bytes in batches to the
+//! calling thread, which writes them to `out`; the window it advertises
+//! counts from what `out` has taken, so memory stays bounded by two
+//! windows.
+//!
+//! The transfer ends when the receiver reports every byte (DONE) and the
+//! sender confirms (DONE_ACK). The sender gives up when no valid datagram
+//! has come from the receiver for a bounded time, or its in-order point has
+//! not moved for another; the receiver gives up when no data has come for
+//! its idle time. Either side abandons a transfer it cannot finish with
+//! ABORT, so the other need not wait.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::frame::{self, Body, Frame, DATA_HEADER_LEN, MAX_DATAGRAM, TOKEN_LEN};
+use super::token;
+use crate::share::OpenedFile;
+
+/// DATA payload size a receiver asks for unless told otherwise: with the
+/// 33-byte header, 8 bytes of UDP and 20 (IPv4) or 40 (IPv6) of IP it stays
+/// under the 1500-byte Ethernet MTU, so nothing is fragmented.
+pub const DEFAULT_PAYLOAD: usize = 1400;
+
+/// DATA payload size on a loopback path: the loopback device carries 64 KiB
+/// datagrams unfragmented, and with its headers a datagram of this size
+/// still fits one 16 KiB kernel buffer. Far fewer datagrams per byte make
+/// the transfer several times cheaper than at [`DEFAULT_PAYLOAD`].
+pub const LOOPBACK_PAYLOAD: usize = 15_800;
+
+/// How much a receiver buffers beyond the bytes it has written, by default.
+pub const DEFAULT_WINDOW: usize = 8 << 20;
+
+/// How long the sender waits for any datagram from the receiver before it
+/// gives up on a transfer, by default.
+pub const DEFAULT_SILENCE: Duration = Duration::from_secs(10);
+
+/// The receiver acknowledges at least every this many data packets, and
+/// every [`ACK_EVERY_LOSSY`] while it has seen a gap in the last
+/// [`LOSSY_SPAN`] packets: where ACKs are lost too, more of them keep the
+/// sender from waiting for its probe timeout.
+const ACK_EVERY: u32 = 16;
+const ACK_EVERY_LOSSY: u32 = 4;
+const LOSSY_SPAN: u64 = 64;
+
+/// The ack delay the sender allows for in its probe timeout: when the
+/// sender flags that it waits for an ACK, the receiver sends one as soon as
+/// it has read every queued datagram, so only its scheduling delays it.
+const MAX_ACK_DELAY: Duration = Duration::from_micros(100);
+
+/// Timer granularity (RFC 9002 suggests 1 ms for operating-system timers;
+/// the sender waits on a queue with finer timers, and a loopback or LAN
+/// round trip takes tens of microseconds) and packet reordering threshold.
+const GRANULARITY: Duration = Duration::from_micros(100);
+const PACKET_THRESHOLD: u64 = 3;
+
+/// The RTT assumed before the first sample.
+const INITIAL_RTT: Duration = Duration::from_millis(100);
+
+/// The largest window the sender believes beyond what was delivered, and
+/// the largest congestion window: they bound the sender's bookkeeping
+/// whatever a receiver claims.
+const MAX_WINDOW: u64 = 64 << 20;
+
+/// Weight of one round's loss fraction in the running estimate (DCTCP's
+/// g, RFC 8257).
+const LOSS_GAIN: f64 = 1.0 / 16.0;
+
+/// Initial and smallest congestion windows, in packets.
+const INITIAL_WINDOW_PACKETS: u64 = 32;
+const MIN_WINDOW_PACKETS: u64 = 4;
+
+/// The most packets sent back to back before acknowledgements are read
+/// again, and the pacer's burst allowance.
+const BURST_PACKETS: u64 = 16;
+
+/// File bytes read at once for new data.
+const READ_BLOCK: usize = 1 << 20;
+
+/// DONE_ACK is sent this many times: it is the last word, and a lost one
+/// costs the receiver its retry timer.
+const DONE_ACK_COPIES: usize = 3;
+
+/// Finished transfer ids remembered, to answer a repeated DONE.
+const FINISHED_KEPT: usize = 16;
+
+/// Datagrams from the receiver waiting for the sender; more are dropped.
+const INCOMING_QUEUE: usize = 1024;
+
+/// The longest datagram a receiver sends (an ACK with every range).
+const MAX_FROM_RECEIVER: usize =
+    frame::field::ACK_RANGES + frame::MAX_ACK_RANGES * frame::field::ACK_RANGE_LEN;
+
+/// How a UDP send ended.
+#[derive(Debug)]
+pub enum UdpOutcome {
+    /// Every byte from the offset on arrived, and the file did not change.
+    Sent(u64),
+    /// No valid HELLO came within the wait.
+    NoReceiver,
+    /// The receiver went silent for this long.
+    Silent(Duration),
+    /// The receiver's in-order point did not move for this long.
+    Stalled(Duration),
+    /// The file changed (or shrank) while it was sent.
+    Changed,
+    /// Reading the file failed.
+    ReadFailed(io::Error),
+    /// The socket failed.
+    Broken(io::Error),
+}
+
+/// How long a send waits, at most, for each thing.
+#[derive(Debug, Clone)]
+pub struct SendLimits {
+    /// For the receiver's HELLO.
+    pub wait: Duration,
+    /// For any datagram from the receiver once the transfer runs.
+    pub silence: Duration,
+    /// For the receiver's in-order point to move on (a receiver that
+    /// acknowledges but never gets further, or whose disk has stalled).
+    pub stall: Duration,
+}
+
+/// Transfer figures, for tests and benchmarks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SendStats {
+    pub packets: u64,
+    pub retransmitted: u64,
+    pub lost: u64,
+    pub probes: u64,
+    pub acks: u64,
+    /// Window reductions undone because their losses proved spurious.
+    pub undone: u64,
+}
+
+/// A session's UDP data channel: one socket and token, reused by every UDP
+/// transfer of the session.
+pub struct UdpChannel {
+    socket: UdpSocket,
+    port: u16,
+    token: String,
+    token_bytes: [u8; TOKEN_LEN],
+    local: SocketAddr,
+    finished: VecDeque<u32>,
+    incoming: mpsc::Receiver<Incoming>,
+    stop: Arc<AtomicBool>,
+    /// Figures of the last transfer.
+    pub stats: SendStats,
+}
+
+impl UdpChannel {
+    /// Opens a socket on `local_ip` (the control connection's local address),
+    /// on an ephemeral port or the first free one of `ports`, that takes
+    /// datagrams only from `peer_ip`.
+    pub fn open(
+        local_ip: IpAddr,
+        peer_ip: IpAddr,
+        ports: Option<(u16, u16)>,
+    ) -> io::Result<UdpChannel> {
+        let socket = match ports {
+            None => UdpSocket::bind((local_ip, 0))?,
+            Some((lo, hi)) => (lo..=hi)
+                .find_map(|p| UdpSocket::bind((local_ip, p)).ok())
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!("no free UDP data port in {lo}-{hi}"),
+                    )
+                })?,
+        };
+        let local = socket.local_addr()?;
+        let token = token::new();
+        let token_bytes = frame::token_bytes(&token).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "token is not 16 hex digits")
+        })?;
+        let (tx, incoming) = mpsc::sync_channel(INCOMING_QUEUE);
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = Reader {
+            socket: socket.try_clone()?,
+            peer_ip,
+            token: token_bytes,
+            tx,
+            stop: stop.clone(),
+        };
+        // A backstop: the reader notices the stop flag within this even if
+        // the wake-up datagram of Drop is lost.
+        reader
+            .socket
+            .set_read_timeout(Some(Duration::from_secs(1)))?;
+        thread::Builder::new()
+            .name("p2pshare-udp-in".into())
+            .spawn(move || reader.run())?;
+        Ok(UdpChannel {
+            socket,
+            port: local.port(),
+            token,
+            token_bytes,
+            local,
+            finished: VecDeque::new(),
+            incoming,
+            stop,
+            stats: SendStats::default(),
+        })
+    }
+
+    /// The UDP port, for the 150 line.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The token (16 hex digits), for the 150 line.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Sends `file` from `offset` to its end: waits for the receiver's
+    /// HELLO, then sends until the receiver confirms every byte, or gives up
+    /// as `limits` say.
+    pub fn send(&mut self, file: &OpenedFile, offset: u64, limits: &SendLimits) -> UdpOutcome {
+        let len = file.size().saturating_sub(offset);
+        let hello = match self.await_hello(offset, len, limits.wait) {
+            Ok(Some(h)) => h,
+            Ok(None) => return UdpOutcome::NoReceiver,
+            Err(e) => return UdpOutcome::Broken(e),
+        };
+        let mut s = Sender::new(self, file, offset, len, hello, limits);
+        let outcome = s.run();
+        let stats = s.stats;
+        let id = s.transfer;
+        self.stats = stats;
+        if self.finished.len() >= FINISHED_KEPT {
+            self.finished.pop_front();
+        }
+        self.finished.push_back(id);
+        outcome
+    }
+
+    /// Waits for a HELLO for exactly these bytes from the control peer,
+    /// answering a repeated DONE of a finished transfer on the way.
+    fn await_hello(&mut self, offset: u64, len: u64, wait: Duration) -> io::Result<Option<Hello>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let msg = match self.incoming.recv_timeout(left) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Err(reader_gone()),
+            };
+            let from = msg.from;
+            let Ok(f) = Frame::parse(&msg.bytes) else {
+                continue;
+            };
+            if !token::equal(&f.token, &self.token_bytes) {
+                continue;
+            }
+            match f.body {
+                Body::Hello {
+                    offset: o,
+                    length,
+                    max_data,
+                    payload,
+                } if o == offset && length == len && !self.finished.contains(&f.transfer) => {
+                    return Ok(Some(Hello {
+                        from,
+                        transfer: f.transfer,
+                        max_data,
+                        payload: usize::from(payload),
+                    }));
+                }
+                Body::Done { .. } if self.finished.contains(&f.transfer) => {
+                    let mut out = Vec::with_capacity(frame::field::HEADER_END);
+                    frame::emit_done_ack(&mut out, &self.token_bytes, f.transfer);
+                    let _ = self.socket.send_to(&out, from);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Drop for UdpChannel {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the reader blocked in recv so it sees the flag.
+        let any: IpAddr = match self.local {
+            SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+        };
+        if let Ok(s) = UdpSocket::bind((any, 0)) {
+            let _ = s.send_to(&[0], self.local);
+        }
+    }
+}
+
+fn reader_gone() -> io::Error {
+    io::Error::other("the UDP reader thread stopped")
+}
+
+/// One datagram from the control peer with the session's token.
+struct Incoming {
+    from: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+/// The channel's reading thread: it blocks on the socket so the sender can
+/// wait on a queue with timers finer than a socket timeout allows, and
+/// queues only datagrams from the control peer that carry the token and
+/// are no longer than a receiver ever sends, so the queue's memory stays
+/// bounded.
+struct Reader {
+    socket: UdpSocket,
+    peer_ip: IpAddr,
+    token: [u8; TOKEN_LEN],
+    tx: mpsc::SyncSender<Incoming>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Reader {
+    fn run(self) {
+        let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+        loop {
+            let got = self.socket.recv_from(&mut buf);
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let (n, from) = match got {
+                Ok(x) => x,
+                Err(e) if quiet(&e) => continue,
+                Err(_) => {
+                    thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            };
+            if from.ip() != self.peer_ip || n > MAX_FROM_RECEIVER {
+                continue;
+            }
+            let Some(token) = buf.get(frame::field::TOKEN) else {
+                continue;
+            };
+            if n < frame::field::HEADER_END || !token::equal(token, &self.token) {
+                continue;
+            }
+            let bytes = buf.get(..n).unwrap_or_default().to_vec();
+            match self.tx.try_send(Incoming { from, bytes }) {
+                Ok(()) | Err(mpsc::TrySendError::Full(_)) => {}
+                Err(mpsc::TrySendError::Disconnected(_)) => return,
+            }
+        }
+    }
+}
+
+/// What a HELLO told the sender.
+struct Hello {
+    from: SocketAddr,
+    transfer: u32,
+    max_data: u64,
+    payload: usize,
+}
+
+/// Blocking mode and read timeout of a socket, set only when they change
+/// (each change is a system call).
+#[derive(Default)]
+struct Waiter {
+    nonblocking: bool,
+    timeout: Option<Duration>,
+}
+
+impl Waiter {
+    /// One datagram: at once (`wait` None) or within `wait`. Ok(None) when
+    /// none came. The kernel's timeout has a granularity of a few
+    /// milliseconds, so short waits may last a little longer.
+    fn recv(
+        &mut self,
+        socket: &UdpSocket,
+        buf: &mut [u8],
+        wait: Option<Duration>,
+    ) -> io::Result<Option<usize>> {
+        self.prepare(socket, wait)?;
+        match socket.recv(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if quiet(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn prepare(&mut self, socket: &UdpSocket, wait: Option<Duration>) -> io::Result<()> {
+        match wait {
+            None => {
+                if !self.nonblocking {
+                    socket.set_nonblocking(true)?;
+                    self.nonblocking = true;
+                }
+            }
+            Some(w) => {
+                if self.nonblocking {
+                    socket.set_nonblocking(false)?;
+                    self.nonblocking = false;
+                }
+                // Whole milliseconds, at least one: fewer distinct values,
+                // fewer system calls, and never the invalid zero.
+                let ms = w.as_millis().clamp(1, u128::from(u32::MAX)) as u64;
+                let w = Some(Duration::from_millis(ms));
+                if self.timeout != w {
+                    socket.set_read_timeout(w)?;
+                    self.timeout = w;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Errors that only mean "nothing arrived": a timeout, an interrupted call,
+/// or an ICMP error reported for an earlier datagram.
+fn quiet(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// One transmission, kept until it is acknowledged or declared lost.
+struct SentPacket {
+    offset: u64,
+    len: u32,
+    at: Instant,
+    state: PacketState,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PacketState {
+    Outstanding,
+    Acked,
+    Lost,
+}
+
+/// What the sender knows of one chunk of the file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    /// Last sent in this packet, not yet acknowledged.
+    InFlight(u64),
+    /// Lost and waiting in the retransmission queue.
+    Lost,
+    Acked,
+}
+
+/// RFC 9002 section 5: smoothed RTT and variance.
+struct Rtt {
+    latest: Duration,
+    smoothed: Duration,
+    var: Duration,
+    min: Duration,
+    sampled: bool,
+}
+
+impl Rtt {
+    fn new() -> Rtt {
+        Rtt {
+            latest: INITIAL_RTT,
+            smoothed: INITIAL_RTT,
+            var: INITIAL_RTT / 2,
+            min: INITIAL_RTT,
+            sampled: false,
+        }
+    }
+
+    fn sample(&mut self, latest: Duration, ack_delay: Duration) {
+        self.latest = latest;
+        if !self.sampled {
+            self.sampled = true;
+            self.min = latest;
+            self.smoothed = latest;
+            self.var = latest / 2;
+            return;
+        }
+        self.min = self.min.min(latest);
+        let ack_delay = ack_delay.min(MAX_ACK_DELAY);
+        let adjusted = if latest >= self.min + ack_delay {
+            latest - ack_delay
+        } else {
+            latest
+        };
+        let diff = self.smoothed.abs_diff(adjusted);
+        self.var = (self.var * 3 + diff) / 4;
+        self.smoothed = (self.smoothed * 7 + adjusted) / 8;
+    }
+
+    fn pto(&self) -> Duration {
+        self.smoothed + (self.var * 4).max(GRANULARITY) + MAX_ACK_DELAY
+    }
+
+    fn loss_delay(&self) -> Duration {
+        (self.latest.max(self.smoothed) * 9 / 8).max(GRANULARITY)
+    }
+}
+
+/// One transfer in progress on the sending side.
+struct Sender<'a> {
+    socket: &'a UdpSocket,
+    incoming: &'a mpsc::Receiver<Incoming>,
+    token: [u8; TOKEN_LEN],
+    file: &'a OpenedFile,
+    transfer: u32,
+    to: SocketAddr,
+    payload: u64,
+    start: u64,
+    end: u64,
+    silence: Duration,
+    stall: Duration,
+    progress_at: Instant,
+
+    /// Bytes below this arrived in order (from the receiver's ACKs).
+    delivered: u64,
+    /// The receiver's limit: bytes at or past it may not be sent yet.
+    max_data: u64,
+    /// The first byte never sent.
+    next_new: u64,
+    chunks: BTreeMap<u64, ChunkState>,
+    retransmit: BTreeSet<u64>,
+
+    next_pn: u64,
+    /// Packets from `packets_base` on, by packet number.
+    packets: VecDeque<SentPacket>,
+    packets_base: u64,
+    largest_acked: Option<u64>,
+    in_flight: u64,
+    last_sent_at: Instant,
+    loss_time: Option<Instant>,
+    pto_count: u32,
+    probes_due: u32,
+    last_heard: Instant,
+
+    rtt: Rtt,
+    cwnd: u64,
+    ssthresh: u64,
+    growth: u64,
+    recovery_start: Option<Instant>,
+    undo: Option<Undo>,
+    /// Running share of packets lost per round, and the current round's
+    /// counts (a round ends when a packet sent after it began is acked).
+    loss_alpha: f64,
+    round_end: u64,
+    round_acked: u64,
+    round_lost: u64,
+    cwnd_limited: bool,
+    pace_tokens: f64,
+    pace_last: Instant,
+
+    block: Vec<u8>,
+    block_start: u64,
+    packet: Vec<u8>,
+    stats: SendStats,
+}
+
+/// The window before a loss episode, and how many of its losses have
+/// proved spurious.
+struct Undo {
+    cwnd: u64,
+    ssthresh: u64,
+    lost: u64,
+    spurious: u64,
+}
+
+/// Why a transfer loop stopped early.
+enum Stop {
+    Done,
+    Outcome(UdpOutcome),
+}
+
+impl<'a> Sender<'a> {
+    fn new(
+        ch: &'a UdpChannel,
+        file: &'a OpenedFile,
+        offset: u64,
+        len: u64,
+        hello: Hello,
+        limits: &SendLimits,
+    ) -> Sender<'a> {
+        let now = Instant::now();
+        let payload = hello.payload as u64;
+        let end = offset + len;
+        Sender {
+            socket: &ch.socket,
+            incoming: &ch.incoming,
+            token: ch.token_bytes,
+            file,
+            transfer: hello.transfer,
+            to: hello.from,
+            payload,
+            start: offset,
+            end,
+            silence: limits.silence,
+            stall: limits.stall,
+            progress_at: now,
+            delivered: offset,
+            max_data: hello.max_data.min(offset.saturating_add(MAX_WINDOW)),
+            next_new: offset,
+            chunks: BTreeMap::new(),
+            retransmit: BTreeSet::new(),
+            next_pn: 0,
+            packets: VecDeque::new(),
+            packets_base: 0,
+            largest_acked: None,
+            in_flight: 0,
+            last_sent_at: now,
+            loss_time: None,
+            pto_count: 0,
+            probes_due: 0,
+            last_heard: now,
+            rtt: Rtt::new(),
+            cwnd: INITIAL_WINDOW_PACKETS * payload,
+            ssthresh: u64::MAX,
+            growth: 0,
+            recovery_start: None,
+            undo: None,
+            loss_alpha: 1.0,
+            round_end: 0,
+            round_acked: 0,
+            round_lost: 0,
+            cwnd_limited: false,
+            pace_tokens: (BURST_PACKETS * payload) as f64,
+            pace_last: now,
+            block: Vec::new(),
+            block_start: offset,
+            packet: vec![0u8; DATA_HEADER_LEN + hello.payload],
+            stats: SendStats::default(),
+        }
+    }
+
+    fn run(&mut self) -> UdpOutcome {
+        match self.transfer_loop() {
+            Ok(Stop::Done) => match self.file.changed() {
+                Ok(false) => UdpOutcome::Sent(self.end - self.start),
+                Ok(true) => UdpOutcome::Changed,
+                Err(e) => UdpOutcome::ReadFailed(e),
+            },
+            Ok(Stop::Outcome(o)) => o,
+            Err(e) => UdpOutcome::Broken(e),
+        }
+    }
+
+    fn transfer_loop(&mut self) -> io::Result<Stop> {
+        loop {
+            // Everything that has arrived, without waiting.
+            loop {
+                match self.incoming.try_recv() {
+                    Ok(msg) => {
+                        if let Some(stop) = self.handle(&msg) {
+                            return Ok(stop);
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return Err(reader_gone()),
+                }
+            }
+            let now = Instant::now();
+            if now.duration_since(self.last_heard) >= self.silence {
+                self.abort(crate::protocol::code::ABORTED);
+                return Ok(Stop::Outcome(UdpOutcome::Silent(self.silence)));
+            }
+            if now.duration_since(self.progress_at) >= self.stall {
+                self.abort(crate::protocol::code::ABORTED);
+                return Ok(Stop::Outcome(UdpOutcome::Stalled(self.stall)));
+            }
+            self.on_timers(now);
+            let (sent, paced) = match self.send_some(now) {
+                Ok(x) => x,
+                Err(stop) => return Ok(stop),
+            };
+            if sent > 0 {
+                continue;
+            }
+            // Nothing could be sent: wait for a datagram or the next timer.
+            let now = Instant::now();
+            let mut until = (self.last_heard + self.silence).min(self.progress_at + self.stall);
+            if let Some(t) = self.timer() {
+                until = until.min(t);
+            }
+            if paced {
+                if let Some(t) = self.pace_ready_at(now) {
+                    until = until.min(t);
+                }
+            }
+            let wait = until.saturating_duration_since(now);
+            match self.incoming.recv_timeout(wait) {
+                Ok(msg) => {
+                    if let Some(stop) = self.handle(&msg) {
+                        return Ok(stop);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Err(reader_gone()),
+            }
+        }
+    }
+
+    /// Handles one datagram; Some when the transfer is over: the receiver
+    /// confirmed every byte, or abandoned the transfer.
+    fn handle(&mut self, msg: &Incoming) -> Option<Stop> {
+        if msg.from != self.to {
+            return None;
+        }
+        let Ok(f) = Frame::parse(&msg.bytes) else {
+            return None;
+        };
+        if !token::equal(&f.token, &self.token) || f.transfer != self.transfer {
+            return None;
+        }
+        let now = Instant::now();
+        match f.body {
+            Body::Ack {
+                delivered,
+                max_data,
+                ack_delay_us,
+                ranges,
+            } => {
+                self.last_heard = now;
+                self.stats.acks += 1;
+                // Copied out of the datagram (at most MAX_ACK_RANGES), so
+                // `on_ack` may borrow the sender mutably.
+                let mut rs = [(0u64, 0u64); frame::MAX_ACK_RANGES];
+                let mut count = 0;
+                for r in ranges {
+                    if let Some(slot) = rs.get_mut(count) {
+                        *slot = r;
+                        count += 1;
+                    }
+                }
+                let delay = Duration::from_micros(u64::from(ack_delay_us));
+                self.on_ack(now, delivered, max_data, delay, &rs[..count]);
+                if self.delivered == self.end {
+                    // Every byte is there: as good as DONE.
+                    return Some(self.confirm_done());
+                }
+                None
+            }
+            Body::Done { delivered } if delivered == self.end => Some(self.confirm_done()),
+            Body::Done { .. } => None,
+            Body::Hello { .. } => {
+                self.last_heard = now;
+                None
+            }
+            Body::Abort { code } => Some(Stop::Outcome(UdpOutcome::Broken(io::Error::other(
+                format!("the receiver abandoned the transfer ({code})"),
+            )))),
+            _ => None,
+        }
+    }
+
+    /// Answers the receiver's DONE; the transfer is over.
+    fn confirm_done(&mut self) -> Stop {
+        let mut out = Vec::with_capacity(frame::field::HEADER_END);
+        frame::emit_done_ack(&mut out, &self.token, self.transfer);
+        for _ in 0..DONE_ACK_COPIES {
+            let _ = self.socket.send_to(&out, self.to);
+        }
+        Stop::Done
+    }
+
+    fn on_ack(
+        &mut self,
+        now: Instant,
+        delivered: u64,
+        max_data: u64,
+        ack_delay: Duration,
+        ranges: &[(u64, u64)],
+    ) {
+        let in_flight_before = self.in_flight;
+        let mut newly_acked = false;
+        let mut largest_newly: Option<(u64, Instant)> = None;
+        let top = self.packets_base + self.packets.len() as u64;
+        for &(hi, lo) in ranges {
+            if hi < self.packets_base || lo >= top {
+                continue;
+            }
+            let lo = lo.max(self.packets_base);
+            let hi = hi.min(top - 1);
+            for pn in lo..=hi {
+                let Some(p) = self.packets.get_mut((pn - self.packets_base) as usize) else {
+                    break;
+                };
+                match p.state {
+                    PacketState::Acked => continue,
+                    PacketState::Outstanding => {
+                        self.in_flight = self.in_flight.saturating_sub(u64::from(p.len));
+                        newly_acked = true;
+                        self.round_acked += 1;
+                        if largest_newly.is_none_or(|(l, _)| pn > l) {
+                            largest_newly = Some((pn, p.at));
+                        }
+                        let (at, len) = (p.at, u64::from(p.len));
+                        p.state = PacketState::Acked;
+                        let off = p.offset;
+                        self.grow(at, len, in_flight_before);
+                        self.chunk_acked(off);
+                    }
+                    PacketState::Lost => {
+                        // Declared lost too early: its bytes did arrive.
+                        p.state = PacketState::Acked;
+                        let (off, at) = (p.offset, p.at);
+                        self.chunk_acked(off);
+                        self.on_spurious(at);
+                    }
+                }
+            }
+        }
+        if let Some(&(largest, _)) = ranges.first() {
+            let largest = largest.min(top.saturating_sub(1));
+            if top > 0 && self.largest_acked.is_none_or(|l| largest > l) {
+                self.largest_acked = Some(largest);
+            }
+            if let Some((pn, at)) = largest_newly {
+                if pn == largest {
+                    self.rtt.sample(now.duration_since(at), ack_delay);
+                }
+            }
+        }
+        let delivered = delivered.min(self.end);
+        if delivered > self.delivered && delivered <= self.next_new {
+            self.delivered = delivered;
+            self.progress_at = now;
+            // Chunks wholly below the delivered point need nothing more.
+            let first_kept = self.chunk_start(delivered);
+            self.chunks = self.chunks.split_off(&first_kept);
+            self.retransmit = self.retransmit.split_off(&first_kept);
+            if let Some(ChunkState::Lost | ChunkState::InFlight(_)) = self.chunks.get(&first_kept) {
+                if first_kept + self.chunk_len(first_kept) <= delivered {
+                    self.chunks.insert(first_kept, ChunkState::Acked);
+                    self.retransmit.remove(&first_kept);
+                }
+            }
+        }
+        let cap = self.delivered.saturating_add(MAX_WINDOW).min(self.end);
+        self.max_data = self.max_data.max(max_data.min(cap));
+        if newly_acked {
+            self.pto_count = 0;
+        }
+        self.detect_lost(now);
+        if self.largest_acked.is_some_and(|l| l >= self.round_end) {
+            let seen = self.round_acked + self.round_lost;
+            if seen > 0 {
+                let share = self.round_lost as f64 / seen as f64;
+                self.loss_alpha = self.loss_alpha * (1.0 - LOSS_GAIN) + share * LOSS_GAIN;
+            }
+            self.round_acked = 0;
+            self.round_lost = 0;
+            self.round_end = self.next_pn;
+        }
+        self.pop_settled();
+    }
+
+    /// The offset of the chunk holding `off`.
+    fn chunk_start(&self, off: u64) -> u64 {
+        let off = off.max(self.start);
+        off - (off - self.start) % self.payload
+    }
+
+    fn chunk_len(&self, chunk: u64) -> u64 {
+        self.payload.min(self.end - chunk)
+    }
+
+    fn chunk_acked(&mut self, off: u64) {
+        if let Some(c) = self.chunks.get_mut(&off) {
+            *c = ChunkState::Acked;
+        }
+        self.retransmit.remove(&off);
+    }
+
+    /// RFC 9002 6.1: lost by packet threshold or by time threshold.
+    fn detect_lost(&mut self, now: Instant) {
+        self.loss_time = None;
+        let Some(largest) = self.largest_acked else {
+            return;
+        };
+        let loss_delay = self.rtt.loss_delay();
+        let lost_before = now.checked_sub(loss_delay);
+        let mut newest_lost: Option<Instant> = None;
+        let mut lost = 0;
+        for i in 0..self.packets.len() {
+            let pn = self.packets_base + i as u64;
+            if pn > largest {
+                break;
+            }
+            let Some(p) = self.packets.get(i) else { break };
+            if p.state != PacketState::Outstanding {
+                continue;
+            }
+            let (off, len, at) = (p.offset, u64::from(p.len), p.at);
+            let by_time = lost_before.is_some_and(|b| at <= b);
+            if by_time || largest >= pn + PACKET_THRESHOLD {
+                self.in_flight = self.in_flight.saturating_sub(len);
+                if let Some(p) = self.packets.get_mut(i) {
+                    p.state = PacketState::Lost;
+                }
+                if off + len <= self.delivered {
+                    continue; // arrived after all, as the delivered point shows
+                }
+                self.stats.lost += 1;
+                self.round_lost += 1;
+                lost += 1;
+                newest_lost = Some(newest_lost.map_or(at, |t: Instant| t.max(at)));
+                if self.chunks.get(&off) == Some(&ChunkState::InFlight(pn)) {
+                    self.chunks.insert(off, ChunkState::Lost);
+                    self.retransmit.insert(off);
+                }
+            } else {
+                let t = at + loss_delay;
+                self.loss_time = Some(self.loss_time.map_or(t, |l| l.min(t)));
+            }
+        }
+        if let Some(at) = newest_lost {
+            self.on_congestion(now, at, lost);
+        }
+    }
+
+    /// Multiplicative decrease once per loss episode (losses of packets sent
+    /// before the episode began belong to it), remembering the window so a
+    /// loss that proves spurious can be undone. The decrease scales with
+    /// the share of packets lost per round, as DCTCP scales its decrease
+    /// with the share of marked packets: a full halving while every round
+    /// loses much (an overflowing queue), a few percent where a small share
+    /// is lost at random whatever the rate (a noisy link).
+    fn on_congestion(&mut self, now: Instant, sent_at: Instant, lost: u64) {
+        if self.recovery_start.is_some_and(|r| sent_at <= r) {
+            if let Some(u) = self.undo.as_mut() {
+                u.lost += lost;
+            }
+            return;
+        }
+        self.recovery_start = Some(now);
+        self.undo = Some(Undo {
+            cwnd: self.cwnd,
+            ssthresh: self.ssthresh,
+            lost,
+            spurious: 0,
+        });
+        let kept = 1.0 - self.loss_alpha / 2.0;
+        let cwnd = (self.cwnd as f64 * kept) as u64;
+        self.cwnd = cwnd.max(MIN_WINDOW_PACKETS * self.payload);
+        self.ssthresh = self.cwnd;
+        self.growth = 0;
+    }
+
+    /// A packet declared lost was acknowledged after all. When every loss
+    /// of the episode proves spurious (reordering, a late ACK), the window
+    /// goes back to what it was.
+    fn on_spurious(&mut self, sent_at: Instant) {
+        if self.recovery_start.is_none_or(|r| sent_at > r) {
+            return;
+        }
+        let Some(u) = self.undo.as_mut() else {
+            return;
+        };
+        u.spurious += 1;
+        if u.spurious >= u.lost {
+            self.cwnd = self.cwnd.max(u.cwnd);
+            self.ssthresh = u.ssthresh;
+            self.undo = None;
+            self.stats.undone += 1;
+        }
+    }
+
+    fn grow(&mut self, sent_at: Instant, len: u64, in_flight_before: u64) {
+        if self.recovery_start.is_some_and(|r| sent_at <= r) {
+            return;
+        }
+        // No growth while the window was not the limit (RFC 9002 7.8).
+        if !self.cwnd_limited && in_flight_before * 2 < self.cwnd {
+            return;
+        }
+        if self.cwnd < self.ssthresh {
+            self.cwnd += len;
+        } else {
+            self.growth += len;
+            if self.growth >= self.cwnd {
+                self.growth -= self.cwnd;
+                self.cwnd += self.payload;
+            }
+        }
+        self.cwnd = self.cwnd.min(MAX_WINDOW);
+    }
+
+    fn pop_settled(&mut self) {
+        while self
+            .packets
+            .front()
+            .is_some_and(|p| p.state != PacketState::Outstanding)
+        {
+            self.packets.pop_front();
+            self.packets_base += 1;
+        }
+    }
+
+    /// The earliest timer: loss detection, or else the probe timeout.
+    fn timer(&self) -> Option<Instant> {
+        if let Some(t) = self.loss_time {
+            return Some(t);
+        }
+        if self.next_new == self.end && self.in_flight == 0 && self.retransmit.is_empty() {
+            // Everything is acknowledged: the receiver's DONE is due, and
+            // a probe would only make it repeat itself.
+            return Some(self.last_sent_at + self.rtt.pto() * 8);
+        }
+        let backoff = 1u32 << self.pto_count.min(10);
+        Some(self.last_sent_at + self.rtt.pto() * backoff)
+    }
+
+    fn on_timers(&mut self, now: Instant) {
+        if self.loss_time.is_some_and(|t| now >= t) {
+            self.detect_lost(now);
+            self.pop_settled();
+            return;
+        }
+        if self.timer().is_some_and(|t| now >= t) {
+            self.pto_count += 1;
+            self.probes_due = 2;
+            self.stats.probes += 1;
+            self.last_sent_at = now;
+        }
+    }
+
+    /// When the pacer lets the next packet go, if it holds it back now.
+    fn pace_ready_at(&mut self, now: Instant) -> Option<Instant> {
+        let rate = self.pace_rate()?;
+        self.refill(now, rate);
+        let need = self.payload as f64 - self.pace_tokens;
+        if need <= 0.0 {
+            return None;
+        }
+        Some(now + Duration::from_secs_f64(need / rate))
+    }
+
+    /// Bytes per second: 1.25 × window / smoothed RTT, once there is an RTT.
+    fn pace_rate(&self) -> Option<f64> {
+        if !self.rtt.sampled {
+            return None;
+        }
+        let srtt = self.rtt.smoothed.as_secs_f64().max(1e-6);
+        Some(1.25 * self.cwnd as f64 / srtt)
+    }
+
+    fn refill(&mut self, now: Instant, rate: f64) {
+        let dt = now.saturating_duration_since(self.pace_last).as_secs_f64();
+        self.pace_last = now;
+        let burst = (BURST_PACKETS * self.payload) as f64;
+        self.pace_tokens = (self.pace_tokens + dt * rate).min(burst);
+    }
+
+    /// Sends what the window, the pacer and the receiver's limit allow, at
+    /// most a burst. Returns how many packets went out, and whether the
+    /// pacer held the next one back.
+    fn send_some(&mut self, now: Instant) -> Result<(u64, bool), Stop> {
+        let mut sent = 0;
+        let mut paced = false;
+        self.cwnd_limited = false;
+        while sent < BURST_PACKETS {
+            let probe = self.probes_due > 0;
+            if !probe {
+                if self.in_flight + self.payload > self.cwnd {
+                    self.cwnd_limited = true;
+                    break;
+                }
+                if let Some(rate) = self.pace_rate() {
+                    self.refill(now, rate);
+                    if self.pace_tokens < self.payload as f64 {
+                        paced = true;
+                        break;
+                    }
+                }
+            }
+            let Some(chunk) = self.pick(probe) else {
+                self.probes_due = 0;
+                break;
+            };
+            match self.transmit(chunk, probe) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(stop) => return Err(stop),
+            }
+            if probe {
+                self.probes_due -= 1;
+            } else {
+                self.pace_tokens -= self.chunk_len(chunk) as f64;
+            }
+            sent += 1;
+        }
+        Ok((sent, paced))
+    }
+
+    /// The next chunk to send: the lowest lost one, else new data the
+    /// receiver can take; a probe that finds neither repeats the lowest
+    /// unacknowledged chunk, or the last one.
+    fn pick(&mut self, probe: bool) -> Option<u64> {
+        while let Some(&off) = self.retransmit.first() {
+            if off + self.chunk_len(off) <= self.delivered {
+                self.retransmit.pop_first();
+                continue;
+            }
+            return Some(off);
+        }
+        if self.next_new < self.end {
+            let len = self.chunk_len(self.next_new);
+            if self.next_new + len <= self.max_data {
+                return Some(self.next_new);
+            }
+        }
+        if !probe {
+            return None;
+        }
+        let oldest = self
+            .chunks
+            .iter()
+            .find(|(_, s)| matches!(s, ChunkState::InFlight(_)))
+            .map(|(&off, _)| off);
+        if oldest.is_some() {
+            return oldest;
+        }
+        if self.next_new > self.start {
+            return Some(self.chunk_start(self.next_new - 1));
+        }
+        None
+    }
+
+    /// Sends one chunk under a new packet number. Ok(false) when the
+    /// socket could not take it now.
+    fn transmit(&mut self, off: u64, probe: bool) -> Result<bool, Stop> {
+        let len = self.chunk_len(off);
+        let Ok(len16) = u16::try_from(len) else {
+            return Ok(false);
+        };
+        let pn = self.next_pn;
+        match self.read_chunk(off, len) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.abort(crate::protocol::code::LOCAL_ERROR);
+                return Err(Stop::Outcome(UdpOutcome::Changed));
+            }
+            Err(e) => {
+                self.abort(crate::protocol::code::LOCAL_ERROR);
+                return Err(Stop::Outcome(UdpOutcome::ReadFailed(e)));
+            }
+        }
+        let ack_now = probe || self.last_before_wait(off, len);
+        frame::emit_data_header(
+            &mut self.packet,
+            &self.token,
+            self.transfer,
+            pn,
+            off,
+            len16,
+            ack_now,
+        );
+        let total = DATA_HEADER_LEN + len as usize;
+        let Some(bytes) = self.packet.get(..total) else {
+            return Ok(false);
+        };
+        if self.socket.send_to(bytes, self.to).is_err() {
+            // A full send buffer or a passing routing error: back off a
+            // little; the packet was not sent, so nothing is recorded.
+            thread::sleep(Duration::from_micros(200));
+            return Ok(false);
+        }
+        let now = Instant::now();
+        self.stats.packets += 1;
+        if off < self.next_new {
+            self.stats.retransmitted += 1;
+        }
+        self.next_pn += 1;
+        self.packets.push_back(SentPacket {
+            offset: off,
+            len: len16.into(),
+            at: now,
+            state: PacketState::Outstanding,
+        });
+        self.in_flight += len;
+        self.last_sent_at = now;
+        self.retransmit.remove(&off);
+        if off >= self.delivered {
+            self.chunks.insert(off, ChunkState::InFlight(pn));
+        }
+        if off == self.next_new {
+            self.next_new += len;
+        }
+        Ok(true)
+    }
+
+    /// True when, once this chunk is sent, the sender must wait for an
+    /// acknowledgement: the window is full, or nothing else may be sent.
+    fn last_before_wait(&self, off: u64, len: u64) -> bool {
+        if self.in_flight + len + self.payload > self.cwnd {
+            return true;
+        }
+        let next_new = if off == self.next_new {
+            off + len
+        } else {
+            self.next_new
+        };
+        let more_new = next_new < self.end && next_new + self.chunk_len(next_new) <= self.max_data;
+        let more_lost = self.retransmit.iter().any(|&o| o != off);
+        !more_new && !more_lost
+    }
+
+    /// Puts the chunk's bytes after the header in `self.packet`. Ok(false)
+    /// when the file is shorter than it was.
+    fn read_chunk(&mut self, off: u64, len: u64) -> io::Result<bool> {
+        let block_end = self.block_start + self.block.len() as u64;
+        if off < self.block_start || off + len > block_end {
+            if off >= self.next_new {
+                // New data: read ahead a whole block.
+                let want = (READ_BLOCK as u64).min(self.end - off) as usize;
+                self.block.resize(want, 0);
+                let got = read_full(self.file, &mut self.block, off)?;
+                self.block.truncate(got);
+                self.block_start = off;
+            } else {
+                // A retransmission outside the block: read just the chunk.
+                let Some(dst) = self
+                    .packet
+                    .get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + len as usize)
+                else {
+                    return Ok(false);
+                };
+                return Ok(read_full(self.file, dst, off)? == len as usize);
+            }
+        }
+        let from = (off - self.block_start) as usize;
+        let (Some(src), Some(dst)) = (
+            self.block.get(from..from + len as usize),
+            self.packet
+                .get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + len as usize),
+        ) else {
+            return Ok(false);
+        };
+        dst.copy_from_slice(src);
+        Ok(true)
+    }
+
+    /// Tells the receiver the transfer is over, with the reply code the
+    /// control connection will give.
+    fn abort(&mut self, code: u16) {
+        let mut out = Vec::with_capacity(frame::field::ABORT_END);
+        frame::emit_abort(&mut out, &self.token, self.transfer, code);
+        for _ in 0..DONE_ACK_COPIES {
+            let _ = self.socket.send_to(&out, self.to);
+        }
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+fn read_full(file: &OpenedFile, buf: &mut [u8], mut off: u64) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        let Some(rest) = buf.get_mut(got..) else {
+            break;
+        };
+        match file.file.read_at(rest, off) {
+            Ok(0) => break,
+            Ok(n) => {
+                got += n;
+                off += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Receiver settings beyond the defaults of [`receive`].
+#[derive(Debug, Clone)]
+pub struct ReceiveOptions {
+    /// DATA payload size to ask for ([`frame::MIN_PAYLOAD`] to
+    /// [`frame::MAX_PAYLOAD`]); more than [`DEFAULT_PAYLOAD`] only where the
+    /// path carries bigger datagrams without fragmenting them (loopback,
+    /// jumbo frames).
+    pub payload: usize,
+    /// Bytes buffered beyond those written, for data that arrived out of
+    /// order.
+    pub window: usize,
+    /// Give up when the sender has sent nothing for this long.
+    pub idle: Duration,
+}
+
+impl Default for ReceiveOptions {
+    fn default() -> Self {
+        ReceiveOptions {
+            payload: DEFAULT_PAYLOAD,
+            window: DEFAULT_WINDOW,
+            idle: DEFAULT_SILENCE,
+        }
+    }
+}
+
+impl ReceiveOptions {
+    /// The defaults for a path to `server`: [`LOOPBACK_PAYLOAD`] when it is
+    /// a loopback address, [`DEFAULT_PAYLOAD`] anywhere else.
+    pub fn for_path(server: SocketAddr) -> ReceiveOptions {
+        let ip = match server.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        ReceiveOptions {
+            payload: if ip.is_loopback() {
+                LOOPBACK_PAYLOAD
+            } else {
+                DEFAULT_PAYLOAD
+            },
+            ..ReceiveOptions::default()
+        }
+    }
+}
+
+/// Why a receive failed, beyond I/O errors.
+#[derive(Debug)]
+pub struct Aborted(pub u16);
+
+impl fmt::Display for Aborted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the sender abandoned the transfer (reply code {})",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Aborted {}
+
+/// Receives `len` bytes starting at `offset` of the file announced by a
+/// `150 DATA udp port=<p> token=<t>` reply from `server` (the data port),
+/// writing them in order to `out` and calling `progress` with the bytes
+/// written so far. The payload size suits the path
+/// ([`ReceiveOptions::for_path`]). Returns the bytes written (always `len`). Fails when the
+/// sender is silent for `idle`, abandons the transfer, or `out` fails.
+pub fn receive(
+    server: SocketAddr,
+    token: &str,
+    offset: u64,
+    len: u64,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+    idle: Duration,
+) -> io::Result<u64> {
+    let opts = ReceiveOptions {
+        idle,
+        ..ReceiveOptions::for_path(server)
+    };
+    receive_with(server, token, offset, len, out, progress, &opts)
+}
+
+/// [`receive`] with every setting.
+pub fn receive_with(
+    server: SocketAddr,
+    token: &str,
+    offset: u64,
+    len: u64,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+    opts: &ReceiveOptions,
+) -> io::Result<u64> {
+    let token = frame::token_bytes(token).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a data channel token: {token:?}"),
+        )
+    })?;
+    if !(frame::MIN_PAYLOAD..=frame::MAX_PAYLOAD).contains(&opts.payload) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "payload size {} is outside {}..={}",
+                opts.payload,
+                frame::MIN_PAYLOAD,
+                frame::MAX_PAYLOAD
+            ),
+        ));
+    }
+    let end = offset
+        .checked_add(len)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset + length overflows"))?;
+    let any: IpAddr = match server {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let socket = UdpSocket::bind((any, 0))?;
+    socket.connect(server)?;
+    let net = Receiver::new(socket, token, offset, end, opts);
+    let written = net.written.clone();
+    let writer_failed = net.writer_failed.clone();
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let (pool_tx, pool_rx) = mpsc::channel::<Vec<u8>>();
+    // The network side runs on its own thread so that reading datagrams
+    // and acknowledging them never waits for `out` (hashing, the disk):
+    // the socket's small buffer would overflow while it did.
+    thread::scope(|scope| {
+        let net_thread = thread::Builder::new()
+            .name("p2pshare-udp-rx".into())
+            .spawn_scoped(scope, move || net.run(tx, pool_rx))?;
+        let mut total = 0u64;
+        let mut reported = 0u64;
+        let mut write_error = None;
+        for mut batch in rx.iter() {
+            if let Err(e) = out.write_all(&batch) {
+                write_error = Some(e);
+                writer_failed.store(true, Ordering::SeqCst);
+                break;
+            }
+            total += batch.len() as u64;
+            written.store(total, Ordering::Release);
+            if total - reported >= PROGRESS_STEP {
+                reported = total;
+                progress(total);
+            }
+            batch.clear();
+            let _ = pool_tx.send(batch);
+        }
+        drop(rx);
+        let net_result = net_thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the UDP receive thread panicked")));
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        net_result?;
+        out.flush()?;
+        progress(total);
+        Ok(total)
+    })
+}
+
+/// In-order bytes handed from the network thread to the writer at once, at
+/// most (less when the socket has nothing more queued).
+const BATCH: usize = 256 << 10;
+
+/// A smaller batch is handed over, and an ACK the sender did not ask for
+/// sent, only when no datagram has come for [`LINGER`] (the socket timeout
+/// rounds it up to the scheduler tick).
+const MIN_BATCH: usize = 64 << 10;
+const LINGER: Duration = Duration::from_millis(1);
+
+fn now_plus(d: Duration) -> Instant {
+    Instant::now() + d
+}
+
+/// `progress` is called at least every this many bytes.
+const PROGRESS_STEP: u64 = 1 << 20;
+
+/// Packet numbers received, as disjoint ranges `(largest, smallest)`,
+/// largest first, at most [`frame::MAX_ACK_RANGES`] of them (the oldest are
+/// forgotten: the sender has long settled them).
+#[derive(Debug, Default)]
+struct PnRanges(Vec<(u64, u64)>);
+
+impl PnRanges {
+    /// Records `pn`; false if it was already recorded.
+    fn insert(&mut self, pn: u64) -> bool {
+        let r = &mut self.0;
+        match r.iter().position(|&(_, lo)| pn >= lo) {
+            Some(i) => {
+                let (hi, _) = r[i];
+                if pn <= hi {
+                    return false;
+                }
+                let joins_above = i > 0 && r[i - 1].1 == pn + 1;
+                if pn == hi + 1 {
+                    r[i].0 = pn;
+                    if joins_above {
+                        r[i].0 = r[i - 1].0;
+                        r.remove(i - 1);
+                    }
+                } else if joins_above {
+                    r[i - 1].1 = pn;
+                } else {
+                    r.insert(i, (pn, pn));
+                }
+            }
+            None => match r.last_mut() {
+                Some(last) if last.1 == pn + 1 => last.1 = pn,
+                _ => r.push((pn, pn)),
+            },
+        }
+        r.truncate(frame::MAX_ACK_RANGES);
+        true
+    }
+
+    fn largest(&self) -> Option<u64> {
+        self.0.first().map(|&(hi, _)| hi)
+    }
+}
+
+/// The network side of one receive: reads datagrams, puts chunks in order,
+/// acknowledges, and hands in-order bytes to the writer.
+struct Receiver {
+    socket: UdpSocket,
+    waiter: Waiter,
+    token: [u8; TOKEN_LEN],
+    transfer: u32,
+    start: u64,
+    end: u64,
+    payload: u64,
+    chunks: u64,
+    idle: Duration,
+
+    /// Chunks below this one are handed to the writer.
+    next: u64,
+    /// Bytes the writer has written (it stores, this thread reads), and
+    /// whether it failed.
+    written: Arc<AtomicU64>,
+    writer_failed: Arc<AtomicBool>,
+    /// Out-of-order chunks: chunk k in slot k % slots.
+    slots: u64,
+    ring: Vec<u8>,
+    present: Vec<bool>,
+    batch: Vec<u8>,
+
+    ranges: PnRanges,
+    unacked: u32,
+    first_unacked_at: Option<Instant>,
+    /// A DATA since the last ACK asked for one without delay.
+    ack_requested: bool,
+    /// Data packets taken, and the count when the last one came out of
+    /// order.
+    received: u64,
+    last_gap: u64,
+    out_buf: Vec<u8>,
+    rtt: Option<Duration>,
+}
+
+impl Receiver {
+    fn new(
+        socket: UdpSocket,
+        token: [u8; TOKEN_LEN],
+        start: u64,
+        end: u64,
+        opts: &ReceiveOptions,
+    ) -> Receiver {
+        let payload = opts.payload as u64;
+        let chunks = (end - start).div_ceil(payload);
+        let slots = ((opts.window as u64) / payload).clamp(1, chunks.max(1));
+        Receiver {
+            socket,
+            waiter: Waiter::default(),
+            token,
+            transfer: new_transfer_id(),
+            start,
+            end,
+            payload,
+            chunks,
+            idle: opts.idle,
+            next: 0,
+            written: Arc::new(AtomicU64::new(0)),
+            writer_failed: Arc::new(AtomicBool::new(false)),
+            slots,
+            ring: vec![0u8; (slots * payload) as usize],
+            present: vec![false; slots as usize],
+            batch: Vec::new(),
+            ranges: PnRanges::default(),
+            unacked: 0,
+            first_unacked_at: None,
+            ack_requested: false,
+            received: 0,
+            last_gap: 0,
+            out_buf: Vec::with_capacity(64),
+            rtt: None,
+        }
+    }
+
+    /// Chunks below this one may be sent: the window counts from what the
+    /// writer has written, so buffered bytes never exceed two windows.
+    fn allowed(&self) -> u64 {
+        (self.written.load(Ordering::Acquire) / self.payload + self.slots).min(self.chunks)
+    }
+
+    fn max_data(&self) -> u64 {
+        (self.start + self.allowed() * self.payload).min(self.end)
+    }
+
+    fn delivered(&self) -> u64 {
+        (self.start + self.next * self.payload).min(self.end)
+    }
+
+    fn chunk_len(&self, k: u64) -> u64 {
+        self.payload.min(self.end - self.start - k * self.payload)
+    }
+
+    fn send_hello(&mut self) {
+        let max_data = self.max_data();
+        frame::emit_hello(
+            &mut self.out_buf,
+            &self.token,
+            self.transfer,
+            self.start,
+            self.end - self.start,
+            max_data,
+            self.payload as u16,
+        );
+        let _ = self.socket.send(&self.out_buf);
+    }
+
+    fn send_ack(&mut self) {
+        let delay = self.first_unacked_at.map_or(0, |t| {
+            t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32
+        });
+        let (delivered, max_data) = (self.delivered(), self.max_data());
+        frame::emit_ack(
+            &mut self.out_buf,
+            &self.token,
+            self.transfer,
+            delivered,
+            max_data,
+            delay,
+            &self.ranges.0,
+        );
+        let _ = self.socket.send(&self.out_buf);
+        self.unacked = 0;
+        self.first_unacked_at = None;
+        self.ack_requested = false;
+    }
+
+    fn send_done(&mut self) {
+        if self.chunks == 0 {
+            // Nothing to send: the sender still needs the HELLO to learn
+            // where the DONE comes from.
+            self.send_hello();
+        }
+        frame::emit_done(&mut self.out_buf, &self.token, self.transfer, self.end);
+        let _ = self.socket.send(&self.out_buf);
+    }
+
+    fn send_abort(&mut self) {
+        let code = crate::protocol::code::ABORTED;
+        frame::emit_abort(&mut self.out_buf, &self.token, self.transfer, code);
+        let _ = self.socket.send(&self.out_buf);
+    }
+
+    /// Hands the batch to the writer.
+    fn flush(
+        &mut self,
+        tx: &mpsc::Sender<Vec<u8>>,
+        pool: &mpsc::Receiver<Vec<u8>>,
+    ) -> io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let fresh = pool
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let full = std::mem::replace(&mut self.batch, fresh);
+        if tx.send(full).is_err() {
+            return Err(self.writer_gone());
+        }
+        Ok(())
+    }
+
+    fn writer_gone(&mut self) -> io::Error {
+        self.send_abort();
+        io::Error::other("the writer stopped")
+    }
+
+    fn run(mut self, tx: mpsc::Sender<Vec<u8>>, pool: mpsc::Receiver<Vec<u8>>) -> io::Result<()> {
+        let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+        let started = Instant::now();
+        let mut last_data = started;
+        let mut hello_at = started;
+        let mut hello_rto = Duration::from_millis(20);
+        let mut got_data = false;
+        if self.chunks > 0 {
+            self.send_hello();
+        }
+        while self.next < self.chunks {
+            if self.writer_failed.load(Ordering::SeqCst) {
+                return Err(self.writer_gone());
+            }
+            // Drain what is queued; hand on and acknowledge before
+            // blocking.
+            let got = match self.waiter.recv(&self.socket, &mut buf, None)? {
+                Some(n) => Some(n),
+                None => {
+                    // Small batches wait a little for more: each hand-over
+                    // wakes the writer. ACKs wait too, unless the sender
+                    // said it waits for one.
+                    if self.batch.len() >= MIN_BATCH {
+                        self.flush(&tx, &pool)?;
+                    }
+                    if self.unacked > 0 && self.ack_requested {
+                        self.send_ack();
+                    }
+                    let mut until = last_data + self.idle;
+                    if !got_data {
+                        until = until.min(hello_at + hello_rto);
+                    }
+                    if !self.batch.is_empty() || self.unacked > 0 {
+                        until = until.min(now_plus(LINGER));
+                    }
+                    let wait = until.saturating_duration_since(Instant::now());
+                    let got = self.waiter.recv(&self.socket, &mut buf, Some(wait))?;
+                    if got.is_none() {
+                        self.flush(&tx, &pool)?;
+                        if self.unacked > 0 {
+                            self.send_ack();
+                        }
+                    }
+                    got
+                }
+            };
+            let now = Instant::now();
+            if now.duration_since(last_data) >= self.idle {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "no data from the sender for {}",
+                        humantime::format_duration(self.idle)
+                    ),
+                ));
+            }
+            if !got_data && now >= hello_at + hello_rto {
+                self.send_hello();
+                hello_at = now;
+                hello_rto = (hello_rto * 2).min(Duration::from_secs(1));
+            }
+            let Some(n) = got else { continue };
+            let Some(bytes) = buf.get(..n) else { continue };
+            let Ok(f) = Frame::parse(bytes) else { continue };
+            if !token::equal(&f.token, &self.token) || f.transfer != self.transfer {
+                continue;
+            }
+            match f.body {
+                Body::Data {
+                    pn,
+                    offset,
+                    ack_now,
+                    payload,
+                } => {
+                    self.ack_requested |= ack_now;
+                    if !got_data {
+                        got_data = true;
+                        self.rtt = Some(now.duration_since(hello_at));
+                    }
+                    last_data = now;
+                    let urgent = self.on_data(pn, offset, payload);
+                    if self.batch.len() >= BATCH {
+                        self.flush(&tx, &pool)?;
+                    }
+                    let every = if self.received < self.last_gap + LOSSY_SPAN {
+                        ACK_EVERY_LOSSY
+                    } else {
+                        ACK_EVERY
+                    };
+                    if self.next < self.chunks && (urgent || self.unacked >= every) {
+                        self.send_ack();
+                    }
+                }
+                Body::Abort { code } => return Err(io::Error::other(Aborted(code))),
+                _ => {}
+            }
+        }
+        self.flush(&tx, &pool)?;
+        // Every byte is here: the writer may finish while DONE is settled.
+        drop(tx);
+        self.finish(&mut buf)
+    }
+
+    /// Takes one DATA frame. True when it should be acknowledged at once
+    /// (out of order or a repeat).
+    fn on_data(&mut self, pn: u64, offset: u64, payload: &[u8]) -> bool {
+        if offset < self.start
+            || offset >= self.end
+            || !(offset - self.start).is_multiple_of(self.payload)
+        {
+            return false;
+        }
+        let k = (offset - self.start) / self.payload;
+        if payload.len() as u64 != self.chunk_len(k) || k >= self.allowed() {
+            // Not what this transfer's chunks look like, or past the
+            // window: dropped, and not acknowledged.
+            return false;
+        }
+        let in_order = self.ranges.largest().is_none_or(|hi| pn == hi + 1);
+        if !self.ranges.insert(pn) {
+            return true;
+        }
+        self.received += 1;
+        if !in_order {
+            self.last_gap = self.received;
+        }
+        if self.first_unacked_at.is_none() {
+            self.first_unacked_at = Some(Instant::now());
+        }
+        self.unacked += 1;
+        if k < self.next {
+            return true;
+        }
+        if k == self.next {
+            self.batch.extend_from_slice(payload);
+            self.next += 1;
+            while self.next < self.chunks {
+                let slot = (self.next % self.slots) as usize;
+                if !self.present.get(slot).copied().unwrap_or(false) {
+                    break;
+                }
+                let len = self.chunk_len(self.next) as usize;
+                let from = slot * self.payload as usize;
+                if let Some(b) = self.ring.get(from..from + len) {
+                    self.batch.extend_from_slice(b);
+                }
+                if let Some(p) = self.present.get_mut(slot) {
+                    *p = false;
+                }
+                self.next += 1;
+            }
+        } else {
+            // k < next + slots (the window never exceeds it), so slot k %
+            // slots held a chunk already handed on.
+            let slot = (k % self.slots) as usize;
+            let from = slot * self.payload as usize;
+            if !self.present.get(slot).copied().unwrap_or(true) {
+                if let Some(dst) = self.ring.get_mut(from..from + payload.len()) {
+                    dst.copy_from_slice(payload);
+                    if let Some(p) = self.present.get_mut(slot) {
+                        *p = true;
+                    }
+                }
+            }
+        }
+        !in_order
+    }
+
+    /// Sends DONE until the sender confirms it. Every byte is already
+    /// here, so a sender that never confirms costs time, not data.
+    fn finish(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let mut rto = self.rtt.map_or(Duration::from_millis(5), |r| {
+            (r * 3).max(Duration::from_millis(5))
+        });
+        let began = Instant::now();
+        let limit = self.idle.min(Duration::from_secs(2));
+        self.send_done();
+        let mut sent_at = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now.duration_since(began) >= limit {
+                return Ok(());
+            }
+            let wait = (sent_at + rto).saturating_duration_since(now);
+            match self.waiter.recv(&self.socket, buf, Some(wait))? {
+                None => {
+                    self.send_done();
+                    sent_at = Instant::now();
+                    rto *= 2;
+                }
+                Some(n) => {
+                    let Some(Ok(f)) = buf.get(..n).map(Frame::parse) else {
+                        continue;
+                    };
+                    if !token::equal(&f.token, &self.token) || f.transfer != self.transfer {
+                        continue;
+                    }
+                    match f.body {
+                        Body::DoneAck | Body::Abort { .. } => return Ok(()),
+                        Body::Data { .. } if now.duration_since(sent_at) >= rto / 4 => {
+                            // The sender has not heard the DONE yet.
+                            self.send_done();
+                            sent_at = now;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A transfer id that differs from the ids of earlier transfers.
+fn new_transfer_id() -> u32 {
+    let t = token::new();
+    let hex = t.get(..8).unwrap_or("0");
+    u32::from_str_radix(hex, 16).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn received_packet_numbers_merge_into_ranges() {
+        let mut r = PnRanges::default();
+        for pn in [0, 1, 2, 5, 6, 4, 9, 3, 8, 7] {
+            assert!(r.insert(pn));
+        }
+        assert_eq!(r.0, [(9, 0)]);
+        assert!(!r.insert(5));
+        let mut r = PnRanges::default();
+        for pn in [10, 2, 6, 7, 3] {
+            r.insert(pn);
+        }
+        assert_eq!(r.0, [(10, 10), (7, 6), (3, 2)]);
+        r.insert(5);
+        r.insert(9);
+        assert_eq!(r.0, [(10, 9), (7, 5), (3, 2)]);
+        r.insert(8);
+        r.insert(4);
+        assert_eq!(r.0, [(10, 2)]);
+        assert_eq!(r.largest(), Some(10));
+    }
+
+    #[test]
+    fn ranges_stay_bounded() {
+        let mut r = PnRanges::default();
+        for pn in (0..1000).map(|i| i * 2) {
+            r.insert(pn);
+        }
+        assert_eq!(r.0.len(), frame::MAX_ACK_RANGES);
+        assert_eq!(r.0[0], (1998, 1998));
+    }
+
+    #[test]
+    fn rtt_follows_rfc_9002() {
+        let mut rtt = Rtt::new();
+        rtt.sample(Duration::from_millis(10), Duration::ZERO);
+        assert_eq!(rtt.smoothed, Duration::from_millis(10));
+        assert_eq!(rtt.var, Duration::from_millis(5));
+        // The reported ack delay counts up to MAX_ACK_DELAY (100 µs):
+        // adjusted 17.9 ms, var = (3 × 5 + 7.9) / 4, srtt = (7 × 10 + 17.9) / 8.
+        rtt.sample(Duration::from_millis(18), Duration::from_millis(1));
+        assert_eq!(rtt.var, Duration::from_micros(5725));
+        assert_eq!(rtt.smoothed, Duration::from_nanos(10_987_500));
+        assert_eq!(rtt.min, Duration::from_millis(10));
+    }
+}
