@@ -76,6 +76,10 @@ options:
   --rescan DURATION      how often to rescan the folder (default 5s; e.g. 500ms, 1m)
   --data-ports LO-HI     take data ports from this range (default: any free port)
   --max-connections N    concurrent control sessions (default 256)
+  --max-per-ip N         concurrent control sessions from one address (default 32)
+  --max-line N           longest request line in bytes (default 4096)
+  --allow-upload         accept FileUpload into the shared folder (default: refused)
+  --secret S             require AUTH S before anything else (or set P2PSHARE_SECRET)
   --idle-timeout DUR     close a session idle this long (default 300s)
   --data-timeout DUR     abort a transfer stalled this long (default 300s)
   -h, --help             show this help
@@ -268,6 +272,8 @@ fn parse_peer(args: &mut Args) -> Result<Action, UsageError> {
     };
     s.target = target;
     s.share = serve.share.clone();
+    // One secret both ways: the one this peer asks for and gives.
+    serve.secret = s.secret.clone();
     Ok(Action::Peer(PeerArgs {
         serve,
         settings: s,
@@ -289,6 +295,18 @@ fn apply_serve_option(c: &mut Config, a: &str, args: &mut Args) -> Result<bool, 
         "--rescan" => c.rescan = duration(a, &args.value(a)?)?,
         "--data-ports" => c.data_ports = Some(port_range(&args.value(a)?)?),
         "--max-connections" => c.max_connections = number(a, &args.value(a)?)?,
+        "--max-per-ip" => c.max_per_ip = number(a, &args.value(a)?)?,
+        "--max-line" => {
+            let n: usize = number(a, &args.value(a)?)?;
+            if !(64..=1 << 20).contains(&n) {
+                return Err(UsageError(format!(
+                    "{a}: {n} is outside 64 to 1048576 bytes"
+                )));
+            }
+            c.max_line = n;
+        }
+        "--allow-upload" => c.allow_upload = true,
+        "--secret" => c.secret = Some(args.value(a)?),
         "--idle-timeout" => c.idle_timeout = duration(a, &args.value(a)?)?,
         "--data-timeout" => c.data_timeout = duration(a, &args.value(a)?)?,
         _ => return Ok(false),
@@ -328,4 +346,98 @@ fn port_range(v: &str) -> Result<(u16, u16), UsageError> {
         return Err(bad());
     }
     Ok((lo, hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_words(line: &str) -> Result<Action, UsageError> {
+        parse(line.split_whitespace().map(str::to_string))
+    }
+
+    #[test]
+    fn serve_options_reach_the_config() {
+        let Ok(Action::Serve(c)) = parse_words(
+            "serve --share /tmp/x --port=0 --bind 127.0.0.1 --rescan 250ms \
+             --data-ports 40000-40010 --max-connections 9 --max-per-ip 3 \
+             --idle-timeout 1m --data-timeout 2s --max-line 100 --allow-upload --secret s",
+        ) else {
+            panic!("serve should parse");
+        };
+        assert_eq!(c.share, PathBuf::from("/tmp/x"));
+        assert_eq!(c.port, 0);
+        assert_eq!(c.bind.to_string(), "127.0.0.1");
+        assert_eq!(c.rescan, Duration::from_millis(250));
+        assert_eq!(c.data_ports, Some((40000, 40010)));
+        assert_eq!((c.max_connections, c.max_per_ip, c.max_line), (9, 3, 100));
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.data_timeout, Duration::from_secs(2));
+        assert!(c.allow_upload);
+        assert_eq!(c.secret.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn client_and_peer_arguments() {
+        let Ok(Action::Client(a)) = parse(
+            [
+                "client",
+                "host:9001",
+                "-c",
+                "IndexGet longlist",
+                "--command=NOOP",
+                "--overwrite",
+            ]
+            .map(String::from),
+        ) else {
+            panic!("client should parse");
+        };
+        assert_eq!(a.settings.target, "host:9001");
+        assert_eq!(a.commands, ["IndexGet longlist", "NOOP"]);
+        assert!(a.settings.overwrite);
+        let Ok(Action::Peer(p)) =
+            parse_words("peer --connect 127.0.0.1:9001 --port 9002 --poll 1s --share s --secret k")
+        else {
+            panic!("peer should parse");
+        };
+        assert_eq!(p.settings.target, "127.0.0.1:9001");
+        assert_eq!(p.serve.port, 9002);
+        assert_eq!(p.poll, Duration::from_secs(1));
+        assert_eq!(p.settings.share, PathBuf::from("s"));
+        assert_eq!(p.serve.secret.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn mistakes_are_usage_errors() {
+        for line in [
+            "frobnicate",
+            "serve --port",
+            "serve --port 99999",
+            "serve --rescan soon",
+            "serve --rescan 0s",
+            "serve --data-ports 10-5",
+            "serve --bind nowhere",
+            "serve --max-line 10",
+            "serve extra",
+            "client a b",
+            "client --bogus",
+            "peer",
+            "peer --connect",
+        ] {
+            assert!(parse_words(line).is_err(), "{line} should be refused");
+        }
+        for line in [
+            "",
+            "--help",
+            "serve --help",
+            "client -h",
+            "peer --help",
+            "help peer",
+        ] {
+            assert!(
+                matches!(parse_words(line), Ok(Action::Help(_))),
+                "{line:?} should show help"
+            );
+        }
+    }
 }

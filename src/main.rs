@@ -34,10 +34,14 @@ fn main() -> ExitCode {
         Action::Peer(mut args) => {
             if args.settings.secret.is_none() {
                 args.settings.secret = std::env::var("P2PSHARE_SECRET").ok();
+                args.serve.secret = args.settings.secret.clone();
             }
             ExitCode::from(p2pshare::peer::run(args))
         }
-        Action::Serve(config) => {
+        Action::Serve(mut config) => {
+            if config.secret.is_none() {
+                config.secret = std::env::var("P2PSHARE_SECRET").ok();
+            }
             let server = match Server::bind(config) {
                 Ok(s) => s,
                 Err(e) => {

@@ -64,6 +64,7 @@ pub fn run(args: PeerArgs) -> u8 {
         eprintln!("p2pshare: cannot start the poller: {e}");
     }
     let mut console = Console::new(args.settings, history);
+    console.wait_for_peer();
     console.run_stdin();
     console.close();
     eprintln!(

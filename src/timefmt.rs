@@ -58,7 +58,8 @@ pub fn parse(s: &str) -> Result<SystemTime, String> {
     // humantime reads UTC only.
     let (base, offset_secs) = split_offset(s).ok_or_else(bad)?;
     let base = base.strip_suffix(['Z', 'z']).unwrap_or(base);
-    let t = humantime::parse_rfc3339_weak(base).map_err(|_| bad())?;
+    // RFC 3339 allows a lowercase `t` as well as `z`; humantime reads only `T`.
+    let t = humantime::parse_rfc3339_weak(&base.replacen('t', "T", 1)).map_err(|_| bad())?;
     let t = if offset_secs >= 0 {
         t.checked_sub(Duration::from_secs(offset_secs.unsigned_abs()))
     } else {
@@ -109,6 +110,7 @@ mod tests {
             ("1795773600", 1795773600),
             ("0", 0),
             ("2026-11-27T10:00:00Z", 1795773600),
+            ("2026-11-27t10:00:00z", 1795773600),
             ("2026-11-27T10:00:00", 1795773600),
             ("2026-11-27 10:00:00", 1795773600),
             ("2026-11-27T12:00:00+02:00", 1795773600),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::fetch::{self, Outcome, Ui};
+use super::send;
 use super::{Client, ClientError};
 use crate::history::History;
 use crate::protocol::{self, code, quote_word, Command, ReplyLine, HISTORY_HEADER};
@@ -36,6 +37,7 @@ Commands are the protocol's, typed as over nc (case-insensitive):
   IndexGet longlist | shortlist <start> <end> | regex <pattern>
   FileHash verify <name> | checkall
   FileDownload [TCP|UDP] <name-or-pattern>   verified download into the share folder
+  FileUpload <name-or-pattern>               send files from the share folder (if the peer allows)
   History [<n>]                              the peer's request history
   HELP [<command>]                           the peer's help
   NOOP, QUIT
@@ -53,6 +55,9 @@ pub struct Console {
     client: Option<Client>,
     tty_out: bool,
     tty_err: bool,
+    /// Peer mode: the other peer may not be up yet (or may be restarting),
+    /// so a command waits for it instead of failing.
+    wait_for_peer: bool,
 }
 
 impl Console {
@@ -63,19 +68,39 @@ impl Console {
             client: None,
             tty_out: io::stdout().is_terminal(),
             tty_err: io::stderr().is_terminal(),
+            wait_for_peer: false,
         }
+    }
+
+    /// Makes commands wait, retrying, until the peer can be reached (peer
+    /// mode, where either side may start first).
+    pub fn wait_for_peer(&mut self) {
+        self.wait_for_peer = true;
     }
 
     /// Connects now if not connected.
     pub fn connect(&mut self) -> Result<&mut Client, ClientError> {
-        if self.client.is_none() {
-            let c = Client::connect(
+        let mut told = false;
+        while self.client.is_none() {
+            match Client::connect(
                 &self.settings.target,
                 self.settings.connect_timeout,
                 Some(self.history.clone()),
                 self.settings.secret.as_deref(),
-            )?;
-            self.client = Some(c);
+            ) {
+                Ok(c) => self.client = Some(c),
+                Err(ClientError::Connect(_, e)) if self.wait_for_peer => {
+                    if !told {
+                        eprintln!(
+                            "p2pshare: the command waits until {} can be reached ({e})",
+                            self.settings.target
+                        );
+                        told = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => return Err(e),
+            }
         }
         self.client
             .as_mut()
@@ -145,7 +170,17 @@ impl Console {
             self.close();
             return Status::Quit;
         }
-        let result = if verb.eq_ignore_ascii_case("filedownload") {
+        let result = if verb.eq_ignore_ascii_case("fileupload") {
+            match &words[1..] {
+                [name] => self.upload(name),
+                _ => {
+                    eprintln!(
+                        "p2pshare: usage: FileUpload <name-or-pattern> (from the share folder)"
+                    );
+                    return Status::Failed;
+                }
+            }
+        } else if verb.eq_ignore_ascii_case("filedownload") {
             match protocol::parse(line) {
                 Ok(Some(Command::Download {
                     transport, name, ..
@@ -242,6 +277,34 @@ impl Console {
             vec![name.to_string()]
         };
         let failed = fetch::fetch(client, &names, &opts, &mut ui)?;
+        Ok(if failed == 0 {
+            Status::Ok
+        } else {
+            Status::Failed
+        })
+    }
+
+    /// `FileUpload`: one local file, or every local match of a pattern.
+    fn upload(&mut self, name: &str) -> Result<Status, ClientError> {
+        let root = self.settings.share.clone();
+        let names = if name.contains(['*', '?', '[']) {
+            match send::local_matches(&root, name) {
+                Ok(n) if n.is_empty() => {
+                    eprintln!("p2pshare: no local file matches {name}");
+                    return Ok(Status::Failed);
+                }
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("p2pshare: {e}");
+                    return Ok(Status::Failed);
+                }
+            }
+        } else {
+            vec![name.to_string()]
+        };
+        let mut ui = ConsoleUi::new(self.tty_out, self.tty_err);
+        let client = self.connect()?;
+        let failed = send::upload(client, &root, &names, &mut ui)?;
         Ok(if failed == 0 {
             Status::Ok
         } else {
@@ -454,7 +517,7 @@ impl Ui for ConsoleUi {
     fn outcome(&mut self, outcome: &Outcome) {
         let mut out = io::stdout().lock();
         match outcome {
-            Outcome::Downloaded(row) | Outcome::UpToDate(row) => {
+            Outcome::Downloaded(row) | Outcome::Uploaded(row) | Outcome::UpToDate(row) => {
                 let fields = row.fields();
                 let fields: Vec<String> =
                     fields.iter().map(|f| protocol::escape_field(f)).collect();

@@ -8,18 +8,22 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{split_row, Client, ClientError, Reply};
 use crate::protocol::{self, code, quote_word, Transport};
 use crate::share::{check_name, hash};
 use crate::timefmt;
+use crate::transfer::udp;
 
 /// How many downloads may be requested ahead of the one being received.
 const WINDOW: usize = 32;
 
 /// Receive buffer size.
 const CHUNK: usize = 256 * 1024;
+
+/// How long a UDP download waits for a silent sender.
+const UDP_SILENCE: Duration = Duration::from_secs(30);
 
 /// The data connection a client holds, reused across transfers.
 pub(crate) struct DataConn {
@@ -65,6 +69,8 @@ impl FileRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Downloaded(FileRow),
+    /// Sent to the peer, which stored it.
+    Uploaded(FileRow),
     /// A local file with the same content was already there.
     UpToDate(FileRow),
     Failed {
@@ -497,7 +503,7 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
 
 /// The data connection for a transfer: the one held if it is for the same
 /// port and token, else a new one.
-fn data_stream<'a>(
+pub(crate) fn data_stream<'a>(
     client: &'a mut Client,
     data: &protocol::DataLine,
 ) -> io::Result<&'a mut TcpStream> {
@@ -554,17 +560,25 @@ fn receive_tcp(
 }
 
 fn receive_udp(
-    _server: SocketAddr,
-    _data: &protocol::DataLine,
-    _offset: u64,
-    _want: u64,
-    _sink: &mut Sink,
-    _ui: &mut dyn Ui,
+    server: SocketAddr,
+    data: &protocol::DataLine,
+    offset: u64,
+    want: u64,
+    sink: &mut Sink,
+    ui: &mut dyn Ui,
 ) -> io::Result<()> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "UDP downloads are not available in this client",
-    ))
+    let addr = SocketAddr::new(server.ip(), data.port);
+    let mut progress = |n: u64| ui.progress(offset + n);
+    udp::receive(
+        addr,
+        &data.token,
+        offset,
+        want,
+        sink,
+        &mut progress,
+        UDP_SILENCE,
+    )?;
+    Ok(())
 }
 
 /// Reads and throws away the bytes of a transfer that cannot be stored, so
@@ -640,37 +654,35 @@ impl Write for Sink {
 }
 
 /// A lock file beside the target, so two downloads of one name into one
-/// folder take turns instead of writing the same partial file. It holds
-/// the owner's pid; a lock whose owner is gone is taken over.
+/// folder take turns instead of writing the same partial file. The lock is
+/// the file system's (flock) on that file, so the kernel releases it when
+/// its process ends in any way: a lock file left by a killed client is just
+/// an unlocked file, whoever has its pid now.
 struct Lock {
     path: PathBuf,
+    _file: File,
 }
 
 impl Lock {
     fn acquire(path: &Path, ui: &mut dyn Ui) -> io::Result<Lock> {
-        let me = std::process::id().to_string();
         let mut told = false;
-        let started = Instant::now();
         loop {
-            match OpenOptions::new().write(true).create_new(true).open(path) {
-                Ok(mut f) => {
-                    f.write_all(me.as_bytes())?;
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)?;
+            match file.try_lock() {
+                // The holder before may have removed the file after it was
+                // opened here: only a lock on the file still at `path` counts.
+                Ok(()) if same_file(&file, path) => {
                     return Ok(Lock {
                         path: path.to_path_buf(),
-                    });
+                        _file: file,
+                    })
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let owner = fs::read_to_string(path).unwrap_or_default();
-                    let alive = owner
-                        .trim()
-                        .parse::<u32>()
-                        .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-                    // An empty lock may be one being written right now.
-                    let fresh = owner.is_empty() && started.elapsed() < Duration::from_secs(2);
-                    if !alive && !fresh {
-                        let _ = fs::remove_file(path);
-                        continue;
-                    }
+                Ok(()) => continue,
+                Err(std::fs::TryLockError::WouldBlock) => {
                     if !told {
                         ui.note(&format!(
                             "waiting for another download of the same file to finish ({})",
@@ -680,14 +692,33 @@ impl Lock {
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(e) => return Err(e),
+                // A file system without locks: go ahead unguarded rather
+                // than not at all (the final rename still never clobbers).
+                Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
+                    return Ok(Lock {
+                        path: path.to_path_buf(),
+                        _file: file,
+                    })
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
             }
         }
     }
 }
 
+/// Is `file` the file at `path` (and not one removed since it was opened)?
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 impl Drop for Lock {
     fn drop(&mut self) {
+        // Removed while still locked, so that a waiter that opened it sees
+        // it is gone (see `same_file`); the lock goes with the file handle.
         let _ = fs::remove_file(&self.path);
     }
 }

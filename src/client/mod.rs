@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod fetch;
+pub mod send;
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Write};

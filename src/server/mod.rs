@@ -3,12 +3,13 @@
 
 pub mod session;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -26,10 +27,22 @@ pub struct Config {
     pub rescan: Duration,
     pub data_ports: Option<(u16, u16)>,
     pub max_connections: usize,
+    /// Concurrent control sessions from one address.
+    pub max_per_ip: usize,
     pub idle_timeout: Duration,
     pub data_timeout: Duration,
+    /// The longest request line, in bytes.
+    pub max_line: usize,
     /// How long a transfer waits for its data connection.
     pub data_wait: Duration,
+    /// How long a UDP transfer waits for any datagram from its receiver
+    /// before it gives up (426).
+    pub udp_silence: Duration,
+    /// Accept `FileUpload`.
+    pub allow_upload: bool,
+    /// When set, sessions must `AUTH` with it before anything but HELP,
+    /// NOOP, AUTH and QUIT.
+    pub secret: Option<String>,
 }
 
 impl Default for Config {
@@ -41,9 +54,14 @@ impl Default for Config {
             rescan: Duration::from_secs(5),
             data_ports: None,
             max_connections: 256,
+            max_per_ip: 32,
             idle_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(300),
+            max_line: crate::protocol::MAX_LINE,
             data_wait: Duration::from_secs(30),
+            udp_silence: crate::transfer::udp::DEFAULT_SILENCE,
+            allow_upload: false,
+            secret: None,
         }
     }
 }
@@ -86,6 +104,8 @@ pub(crate) struct Shared {
     pub history: Arc<History>,
     pub config: Config,
     pub active: AtomicUsize,
+    /// Open sessions per peer address.
+    pub per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
 /// A bound server, not yet accepting.
@@ -124,6 +144,7 @@ impl Server {
                 history,
                 config,
                 active: AtomicUsize::new(0),
+                per_ip: Mutex::new(HashMap::new()),
             }),
             stop: Stop::new(),
         })
@@ -190,26 +211,61 @@ impl Server {
 
     fn admit(&self, mut conn: TcpStream) {
         let shared = self.shared.clone();
-        let active = shared.active.fetch_add(1, Ordering::SeqCst);
-        if active >= shared.config.max_connections {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
-            let _ = write_reply(
-                &mut conn,
-                code::CLOSING,
-                "too many connections; try again later",
-            );
+        let ip = conn.peer_addr().map(|a| a.ip()).ok();
+        let refusal = match ip {
+            None => Some("cannot tell your address"),
+            Some(_) if shared.active.load(Ordering::SeqCst) >= shared.config.max_connections => {
+                Some("too many connections; try again later")
+            }
+            Some(ip) if !shared.enter(ip) => {
+                Some("too many connections from your address; try again later")
+            }
+            Some(_) => None,
+        };
+        if let Some(text) = refusal {
+            let _ = conn.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = write_reply(&mut conn, code::CLOSING, text);
             let _ = conn.flush();
             return;
         }
+        let Some(ip) = ip else { return };
+        shared.active.fetch_add(1, Ordering::SeqCst);
         let stop = self.stop.clone();
+        let session_shared = shared.clone();
         let spawned = thread::Builder::new()
             .name("p2pshare-session".into())
             .spawn(move || {
-                session::run(&shared, conn, &stop);
-                shared.active.fetch_sub(1, Ordering::SeqCst);
+                session::run(&session_shared, conn, &stop);
+                session_shared.leave(ip);
             });
         if spawned.is_err() {
-            self.shared.active.fetch_sub(1, Ordering::SeqCst);
+            shared.leave(ip);
+        }
+    }
+}
+
+impl Shared {
+    /// Counts a new session from `ip`; false (and nothing counted) when
+    /// that address already has its share.
+    fn enter(&self, ip: IpAddr) -> bool {
+        let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.config.max_per_ip {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// Uncounts a session that ended.
+    fn leave(&self, ip: IpAddr) {
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&ip);
+            }
         }
     }
 }

@@ -8,14 +8,19 @@ use super::Shared;
 use crate::history::Direction;
 use crate::protocol::{
     self, code, write_multi, write_reply, write_table, Command, DataLine, Transport, HASH_HEADER,
-    HISTORY_HEADER, LIST_HEADER, MAX_LINE,
+    HISTORY_HEADER, LIST_HEADER,
 };
-use crate::share::hash::hex;
+use crate::share::hash::{hex, parse_hex};
 use crate::share::index::Entry;
-use crate::share::{OpenedFile, ShareError};
+use crate::share::{OpenedFile, Placed, ShareError};
 use crate::stop::Stop;
 use crate::timefmt;
 use crate::transfer::tcp::{self, DataChannel, SendOutcome};
+use crate::transfer::token;
+use crate::transfer::udp::{SendLimits, UdpChannel, UdpOutcome};
+
+/// Wrong AUTH tries before the connection is closed.
+const MAX_WRONG_SECRETS: u8 = 3;
 
 /// What reading one request line gave.
 #[derive(Debug, PartialEq, Eq)]
@@ -81,6 +86,10 @@ struct Session<'a> {
     peer: SocketAddr,
     local: SocketAddr,
     tcp_data: Option<DataChannel>,
+    udp_data: Option<UdpChannel>,
+    /// True once AUTH succeeded, or from the start when no secret is set.
+    authed: bool,
+    wrong_secrets: u8,
 }
 
 /// Serves one control connection until the peer quits or leaves.
@@ -101,6 +110,9 @@ pub(crate) fn run(shared: &Shared, conn: TcpStream, _stop: &Stop) {
         peer,
         local,
         tcp_data: None,
+        udp_data: None,
+        authed: shared.config.secret.is_none(),
+        wrong_secrets: 0,
     };
     let _ = s.serve();
 }
@@ -111,13 +123,19 @@ impl Session<'_> {
             &mut self.out,
             code::GREETING,
             &format!(
-                "p2pshare {} ready; HELP lists commands",
-                env!("CARGO_PKG_VERSION")
+                "p2pshare {} ready; {}",
+                env!("CARGO_PKG_VERSION"),
+                if self.authed {
+                    "HELP lists commands"
+                } else {
+                    "AUTH <secret> required"
+                }
             ),
         )?;
         self.out.flush()?;
         loop {
-            let read = match read_line_capped(&mut self.reader, MAX_LINE) {
+            let max_line = self.shared.config.max_line;
+            let read = match read_line_capped(&mut self.reader, max_line) {
                 Ok(r) => r,
                 Err(e)
                     if matches!(
@@ -137,7 +155,7 @@ impl Session<'_> {
                     write_reply(
                         &mut self.out,
                         code::SYNTAX,
-                        &format!("line too long (the limit is {MAX_LINE} bytes)"),
+                        &format!("line too long (the limit is {max_line} bytes)"),
                     )?;
                     ("(line too long)".to_string(), code::SYNTAX, false)
                 }
@@ -153,9 +171,15 @@ impl Session<'_> {
                     Ok(line) => match protocol::parse(&line) {
                         Ok(None) => continue,
                         Ok(Some(cmd)) => {
-                            let quit = cmd == Command::Quit;
-                            let reply = self.dispatch(cmd)?;
-                            (line, reply, quit)
+                            // A secret never reaches the history.
+                            let shown = match &cmd {
+                                Command::Auth(_) => "AUTH ***".to_string(),
+                                _ => line,
+                            };
+                            let reply = self.dispatch_checked(cmd)?;
+                            let quit =
+                                reply == code::BYE || self.wrong_secrets >= MAX_WRONG_SECRETS;
+                            (shown, reply, quit)
                         }
                         Err(e) => {
                             write_reply(&mut self.out, e.code, &e.message)?;
@@ -178,6 +202,45 @@ impl Session<'_> {
             if quit {
                 return Ok(());
             }
+        }
+    }
+
+    /// Answers 530 to what needs authentication before AUTH succeeded,
+    /// else runs the command.
+    fn dispatch_checked(&mut self, cmd: Command) -> io::Result<u16> {
+        let open = matches!(
+            cmd,
+            Command::Help(_) | Command::Noop | Command::Auth(_) | Command::Quit
+        );
+        if !self.authed && !open {
+            return self.reply(
+                code::AUTH_REQUIRED,
+                "authentication required: send AUTH <secret> first",
+            );
+        }
+        self.dispatch(cmd)
+    }
+
+    fn auth(&mut self, given: &str) -> io::Result<u16> {
+        let Some(secret) = self.shared.config.secret.as_deref() else {
+            return self.reply(code::AUTHENTICATED, "no secret is needed on this peer");
+        };
+        if token::equal(given.as_bytes(), secret.as_bytes()) {
+            self.authed = true;
+            self.wrong_secrets = 0;
+            return self.reply(code::AUTHENTICATED, "authenticated");
+        }
+        self.wrong_secrets += 1;
+        if self.wrong_secrets >= MAX_WRONG_SECRETS {
+            self.reply(code::AUTH_REQUIRED, "wrong secret; closing the connection")
+        } else {
+            self.reply(
+                code::AUTH_REQUIRED,
+                &format!(
+                    "wrong secret ({} of {MAX_WRONG_SECRETS} tries)",
+                    self.wrong_secrets
+                ),
+            )
         }
     }
 
@@ -221,9 +284,7 @@ impl Session<'_> {
                 name,
                 offset,
             } => self.download(transport, &name, offset),
-            Command::Upload { .. } => {
-                self.reply(code::NOT_FOUND, "uploads are disabled on this peer")
-            }
+            Command::Upload { name, size, md5 } => self.upload(&name, size, &md5),
             Command::History(n) => match self.shared.history.last(n) {
                 Ok(rows) => {
                     write_table(&mut self.out, HISTORY_HEADER, rows, "requests")?;
@@ -255,7 +316,7 @@ impl Session<'_> {
                 ),
             },
             Command::Noop => self.reply(code::OK, "ok"),
-            Command::Auth(_) => self.reply(code::AUTHENTICATED, "no secret is needed on this peer"),
+            Command::Auth(given) => self.auth(&given),
             Command::Quit => self.reply(code::BYE, "bye"),
         }
     }
@@ -314,13 +375,146 @@ impl Session<'_> {
         Ok(code::TABLE)
     }
 
-    fn download(&mut self, transport: Transport, name: &str, offset: u64) -> io::Result<u16> {
-        if transport == Transport::Udp {
-            return self.reply(
-                code::BAD_ARGS,
-                "UDP transfers are not available on this peer; use FileDownload TCP",
-            );
+    /// The 425 reply when no data connection came in time.
+    fn no_data(&mut self, port: u16) -> io::Result<u16> {
+        self.reply(
+            code::NO_DATA,
+            &format!(
+                "no data connection within {}: connect to port {port} and send the token line",
+                humantime::format_duration(self.shared.config.data_wait),
+            ),
+        )
+    }
+
+    /// Opens the session's TCP data channel on first use.
+    fn ensure_tcp_channel(&mut self) -> io::Result<()> {
+        if self.tcp_data.is_none() {
+            self.tcp_data = Some(DataChannel::open(
+                self.local.ip(),
+                self.peer.ip(),
+                self.shared.config.data_ports,
+            )?);
         }
+        Ok(())
+    }
+
+    /// `FileUpload`: receives `size` bytes into a hidden temporary file and
+    /// stores it under `name` only when the md5 matches and no other file
+    /// is in the way.
+    fn upload(&mut self, name: &str, size: u64, md5_hex: &str) -> io::Result<u16> {
+        if !self.shared.config.allow_upload {
+            return self.reply(code::NOT_FOUND, "uploads are disabled on this peer");
+        }
+        let shown = name.escape_default().to_string();
+        let Some(want) = parse_hex(md5_hex) else {
+            return self.reply(code::BAD_ARGS, "md5 must be 32 hex digits");
+        };
+        let share = self.shared.share.clone();
+        match share.open_file(name) {
+            Ok(f) => {
+                return match share.md5_of(&f) {
+                    Ok(d) if d == want => self.reply(
+                        code::COMPLETE,
+                        &format!("stored {shown} (same content already here)"),
+                    ),
+                    Ok(_) => self.reply(
+                        code::NAME_NOT_ALLOWED,
+                        &format!("{shown} exists with other content; nothing was overwritten"),
+                    ),
+                    Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot hash {shown}: {e}")),
+                };
+            }
+            Err(ShareError::NotShared) => {}
+            Err(ShareError::Io(e)) => {
+                return self.reply(
+                    code::LOCAL_ERROR,
+                    &format!("cannot check {shown}: {}", e.kind()),
+                )
+            }
+        }
+        if let Err(e) = self.ensure_tcp_channel() {
+            return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}"));
+        }
+        let Some(data) = self.tcp_data.as_ref() else {
+            return self.reply(code::NO_DATA, "no data channel");
+        };
+        let incoming = match share.begin_upload(name, &token::new()) {
+            Ok(i) => i,
+            Err(ShareError::NotShared) => {
+                return self.reply(
+                    code::NAME_NOT_ALLOWED,
+                    &format!("name not allowed: {shown}"),
+                )
+            }
+            Err(ShareError::Io(e)) => {
+                return self.reply(code::LOCAL_ERROR, &format!("cannot store {shown}: {e}"))
+            }
+        };
+        let data_line = DataLine {
+            transport: Transport::Tcp,
+            port: data.port(),
+            token: data.token().to_string(),
+        };
+        write_reply(&mut self.out, code::DATA, &protocol::data_line(&data_line))?;
+        self.out.flush()?;
+        let wait = self.shared.config.data_wait;
+        let data_timeout = self.shared.config.data_timeout;
+        let Some(data) = self.tcp_data.as_mut() else {
+            return self.reply(code::NO_DATA, "no data channel");
+        };
+        let Some(conn) = data.connection(wait) else {
+            return self.no_data(data_line.port);
+        };
+        let _ = conn.set_read_timeout(Some(data_timeout));
+        let outcome = match incoming.file() {
+            Ok(f) => {
+                let mut out = io::BufWriter::with_capacity(256 * 1024, f);
+                tcp::receive_file(conn, size, &mut out)
+            }
+            Err(e) => tcp::ReceiveOutcome::WriteFailed(e),
+        };
+        let _ = conn.set_read_timeout(None);
+        match outcome {
+            tcp::ReceiveOutcome::Received(got) if got == want => match incoming.place(&want) {
+                Ok(Placed::Stored) => self.reply(code::COMPLETE, &format!("stored {shown}")),
+                Ok(Placed::Same) => self.reply(
+                    code::COMPLETE,
+                    &format!("stored {shown} (same content already here)"),
+                ),
+                Ok(Placed::Exists) => self.reply(
+                    code::NAME_NOT_ALLOWED,
+                    &format!("{shown} exists with other content; nothing was overwritten"),
+                ),
+                Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot store {shown}: {e}")),
+            },
+            tcp::ReceiveOutcome::Received(got) => self.reply(
+                code::NOT_FOUND,
+                &format!(
+                    "md5 mismatch: received {}, announced {}; nothing stored",
+                    hex(&got),
+                    hex(&want)
+                ),
+            ),
+            tcp::ReceiveOutcome::Broken(n, e) => {
+                data.drop_connection();
+                self.reply(
+                    code::ABORTED,
+                    &format!(
+                        "data connection broken after {n} of {size} bytes ({e}); nothing stored"
+                    ),
+                )
+            }
+            tcp::ReceiveOutcome::WriteFailed(e) => {
+                data.drop_connection();
+                self.reply(
+                    code::LOCAL_ERROR,
+                    &format!("cannot store {shown}: {e}; nothing stored"),
+                )
+            }
+        }
+    }
+
+    fn download(&mut self, transport: Transport, name: &str, offset: u64) -> io::Result<u16> {
         let share = self.shared.share.clone();
         let f: OpenedFile = match share.open_file(name) {
             Ok(f) => f,
@@ -339,17 +533,11 @@ impl Session<'_> {
             Ok(d) => d,
             Err(e) => return self.reply(code::LOCAL_ERROR, &format!("cannot hash {name}: {e}")),
         };
-        if self.tcp_data.is_none() {
-            match DataChannel::open(
-                self.local.ip(),
-                self.peer.ip(),
-                self.shared.config.data_ports,
-            ) {
-                Ok(d) => self.tcp_data = Some(d),
-                Err(e) => {
-                    return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}"))
-                }
-            }
+        if transport == Transport::Udp {
+            return self.download_udp(name, &f, offset, &hex(&md5));
+        }
+        if let Err(e) = self.ensure_tcp_channel() {
+            return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}"));
         }
         let Some(data) = self.tcp_data.as_mut() else {
             return self.reply(code::NO_DATA, "no data channel");
@@ -377,14 +565,7 @@ impl Session<'_> {
         let wait = self.shared.config.data_wait;
         let data_timeout = self.shared.config.data_timeout;
         let Some(conn) = data.connection(wait) else {
-            return self.reply(
-                code::NO_DATA,
-                &format!(
-                    "no data connection within {}s: connect to port {} and send the token line",
-                    wait.as_secs(),
-                    data_line.port
-                ),
-            );
+            return self.no_data(data_line.port);
         };
         let _ = conn.set_write_timeout(Some(data_timeout));
         let outcome = tcp::send_file(conn, &f, offset);
@@ -408,6 +589,95 @@ impl Session<'_> {
                     }
                     SendOutcome::Sent(_) => unreachable!(),
                 }
+            }
+        }
+    }
+
+    /// The UDP path of `download`: the session's UDP channel (opened on
+    /// first use), the same two-line 150, then 226 / 425 / 426 / 451.
+    fn download_udp(
+        &mut self,
+        name: &str,
+        f: &OpenedFile,
+        offset: u64,
+        md5: &str,
+    ) -> io::Result<u16> {
+        if self.udp_data.is_none() {
+            match UdpChannel::open(
+                self.local.ip(),
+                self.peer.ip(),
+                self.shared.config.data_ports,
+            ) {
+                Ok(c) => self.udp_data = Some(c),
+                Err(e) => {
+                    return self.reply(code::NO_DATA, &format!("cannot open a UDP data port: {e}"))
+                }
+            }
+        }
+        let Some(data) = self.udp_data.as_mut() else {
+            return self.reply(code::NO_DATA, "no data channel");
+        };
+        let data_line = DataLine {
+            transport: Transport::Udp,
+            port: data.port(),
+            token: data.token().to_string(),
+        };
+        let row = [
+            name.to_string(),
+            f.size().to_string(),
+            timefmt::format(f.mtime),
+            md5.to_string(),
+        ]
+        .map(|s| protocol::escape_field(&s))
+        .join("\t");
+        write_multi(
+            &mut self.out,
+            code::DATA,
+            &[row, protocol::data_line(&data_line)],
+        )?;
+        self.out.flush()?;
+        let limits = SendLimits {
+            wait: self.shared.config.data_wait,
+            silence: self.shared.config.udp_silence,
+            stall: self.shared.config.data_timeout,
+        };
+        let wait = limits.wait;
+        match data.send(f, offset, &limits) {
+            UdpOutcome::Sent(_) => self.reply(
+                code::COMPLETE,
+                &format!("{name} {} bytes md5={md5}", f.size()),
+            ),
+            UdpOutcome::NoReceiver => self.reply(
+                code::NO_DATA,
+                &format!(
+                    "no datagram from the receiver within {}: send the HELLO to UDP port {}",
+                    humantime::format_duration(wait),
+                    data_line.port
+                ),
+            ),
+            UdpOutcome::Silent(d) => self.reply(
+                code::ABORTED,
+                &format!(
+                    "transfer aborted: the receiver was silent for {}",
+                    humantime::format_duration(d)
+                ),
+            ),
+            UdpOutcome::Stalled(d) => self.reply(
+                code::ABORTED,
+                &format!(
+                    "transfer aborted: the receiver got no further for {}",
+                    humantime::format_duration(d)
+                ),
+            ),
+            UdpOutcome::Changed => self.reply(
+                code::LOCAL_ERROR,
+                &format!("{name} changed while it was being sent; try again"),
+            ),
+            UdpOutcome::ReadFailed(e) => {
+                self.reply(code::LOCAL_ERROR, &format!("cannot read {name}: {e}"))
+            }
+            UdpOutcome::Broken(e) => {
+                self.reply(code::ABORTED, &format!("UDP data channel failed: {e}"))
             }
         }
     }

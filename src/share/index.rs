@@ -76,6 +76,11 @@ pub struct Matcher {
 
 impl Matcher {
     pub fn new(pattern: &str) -> Result<Matcher, PatternError> {
+        Matcher::with_mode(pattern, pattern.contains('/'))
+    }
+
+    /// A pattern matched against the whole path, or against the base name.
+    pub fn with_mode(pattern: &str, whole_path: bool) -> Result<Matcher, PatternError> {
         let compiled = glob::Pattern::new(pattern).map_err(|e| {
             PatternError(format!(
                 "invalid pattern at character {}: {}",
@@ -85,7 +90,7 @@ impl Matcher {
         })?;
         Ok(Matcher {
             pattern: compiled,
-            whole_path: pattern.contains('/'),
+            whole_path,
         })
     }
 

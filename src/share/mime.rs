@@ -143,17 +143,25 @@ fn elf_kind(h: &[u8]) -> &'static str {
     }
 }
 
-/// Text as `file` sees it: valid UTF-8 (a cut last character allowed) with
-/// no control bytes but the usual whitespace, backspace and escape.
+/// Text as `file` sees it (libmagic's encoding checks): no byte from its
+/// binary set (the C0 controls but BEL, BS, TAB, LF, VT, FF, CR and ESC,
+/// and DEL), whether the rest reads as UTF-8, ISO-8859 or other extended
+/// ASCII; or UTF-16 after a byte-order mark, with the same rule for its
+/// ASCII characters.
 fn looks_like_text(h: &[u8]) -> bool {
-    let valid = match std::str::from_utf8(h) {
-        Ok(_) => true,
-        Err(e) => e.error_len().is_none() && h.len() >= SNIFF_LEN,
+    let text = |c: u32| c >= 0x80 || matches!(c, 0x07..=0x0d | 0x1b | 0x20..=0x7e);
+    let utf16 = |to: fn([u8; 2]) -> u16| {
+        h[2..]
+            .chunks_exact(2)
+            .map(|p| to([p[0], p[1]]))
+            .all(|u| u != 0xfffe && text(u32::from(u)))
     };
-    valid
-        && h.iter()
-            .all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x08 | 0x1b))
-        && !h.contains(&0x7f)
+    let bom_text = match h {
+        [0xff, 0xfe, ..] => utf16(u16::from_le_bytes),
+        [0xfe, 0xff, ..] => utf16(u16::from_be_bytes),
+        _ => false,
+    };
+    bom_text || h.iter().all(|&b| text(u32::from(b)))
 }
 
 fn contains(h: &[u8], needle: &[u8]) -> bool {
@@ -175,6 +183,12 @@ mod tests {
             (b"", "x.txt", "inode/x-empty"),
             (b"hello world\n", "notes", "text/plain"),
             (b"caf\xc3\xa9\n", "x.bin", "text/plain"),
+            (b"caf\xe9 au lait\n", "latin1", "text/plain"),
+            (b"\x80\x81 bell\x07 vt\x0b\n", "a", "text/plain"),
+            (b"\xff\xfeh\0i\0\n\0", "utf16le", "text/plain"),
+            (b"\xfe\xff\0h\0i", "utf16be", "text/plain"),
+            (b"\xff\xfe\x01\0", "a", "application/octet-stream"),
+            (b"x\x7fy\n", "a", "application/octet-stream"),
             (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "pic.txt", "image/png"),
             (b"\xff\xd8\xff\xe0\0\x10JFIF", "a", "image/jpeg"),
             (b"GIF89a\x01\0\x01\0", "a", "image/gif"),

@@ -112,6 +112,7 @@ pub struct Share {
     root: PathBuf,
     snapshot: RwLock<Arc<Index>>,
     hashes: HashCache,
+    ignore: RwLock<Arc<Ignore>>,
 }
 
 impl Share {
@@ -127,6 +128,7 @@ impl Share {
             root,
             snapshot: RwLock::new(Arc::new(Index::default())),
             hashes,
+            ignore: RwLock::new(Arc::new(Ignore::default())),
         };
         share.rescan();
         Ok(share)
@@ -155,7 +157,9 @@ impl Share {
     /// stat'ed: their type carries over from the previous snapshot.
     pub fn rescan(&self) -> scan::Changes {
         let old = self.snapshot();
-        let new = scan::walk(&self.root, &old);
+        let ignore = Arc::new(Ignore::load(&self.root));
+        *self.ignore.write().unwrap_or_else(|e| e.into_inner()) = ignore.clone();
+        let new = scan::walk(&self.root, &old, &ignore);
         let changes = scan::diff(&old, &new);
         let new = Arc::new(new);
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
@@ -237,6 +241,9 @@ impl Share {
     /// symlink swapped between the check and the open cannot escape.
     pub fn open_file(&self, name: &str) -> Result<OpenedFile, ShareError> {
         check_name(name)?;
+        if self.is_ignored(name) {
+            return Err(ShareError::NotShared);
+        }
         let path = self.root.join(name);
         let file = match open_nonblocking(&path) {
             Ok(f) => f,
@@ -249,7 +256,8 @@ impl Share {
         }
         let real = real_path_of(&file, &path, &meta).ok_or(ShareError::NotShared)?;
         match real.strip_prefix(&self.root) {
-            Ok(rel) if !hidden_or_odd(rel) => {}
+            Ok(rel) if !hidden_or_odd(rel) && !rel.to_str().is_some_and(|r| self.is_ignored(r)) => {
+            }
             _ => return Err(ShareError::NotShared),
         }
         Ok(OpenedFile {
@@ -258,6 +266,245 @@ impl Share {
             mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             file,
         })
+    }
+}
+
+impl Share {
+    /// True when `.p2pignore` keeps `name` (or a folder above it) out.
+    pub fn is_ignored(&self, name: &str) -> bool {
+        self.ignore
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .matches(name)
+    }
+
+    /// Starts receiving an upload of `name`: checks the name, makes the
+    /// folders it needs (never through a link that leaves the share), and
+    /// creates a hidden temporary file beside where it will go. `tag` keeps
+    /// concurrent uploads of one name apart.
+    pub fn begin_upload(&self, name: &str, tag: &str) -> Result<Incoming, ShareError> {
+        check_name(name)?;
+        if self.is_ignored(name) {
+            return Err(ShareError::NotShared);
+        }
+        let (dir_rel, base) = match name.rsplit_once('/') {
+            Some((d, b)) => (Some(d), b),
+            None => (None, name),
+        };
+        // Folders made for this upload are removed again (when still
+        // empty) if it fails, from here on.
+        let mut incoming = Incoming {
+            path: PathBuf::new(),
+            temp: PathBuf::new(),
+            file: None,
+            created: Vec::new(),
+        };
+        let mut dir = self.root.clone();
+        for comp in dir_rel.into_iter().flat_map(|d| d.split('/')) {
+            let next = dir.join(comp);
+            match fs::symlink_metadata(&next) {
+                Ok(m) if m.is_dir() => dir = next,
+                Ok(m) if m.file_type().is_symlink() => {
+                    let real = fs::canonicalize(&next).map_err(|_| ShareError::NotShared)?;
+                    match real.strip_prefix(&self.root) {
+                        Ok(rel) if !hidden_or_odd(rel) && real.is_dir() => dir = real,
+                        _ => return Err(ShareError::NotShared),
+                    }
+                }
+                Ok(_) => return Err(ShareError::NotShared),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    match fs::create_dir(&next) {
+                        Ok(()) => incoming.created.push(next.clone()),
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(ShareError::Io(e)),
+                    }
+                    dir = next;
+                }
+                Err(e) => return Err(ShareError::Io(e)),
+            }
+        }
+        // Anything already under the name (a folder, a link leading out of
+        // the share, a file that is not shared) is not replaced: a shared
+        // file there was answered before the upload began.
+        if fs::symlink_metadata(dir.join(base)).is_ok() {
+            return Err(ShareError::NotShared);
+        }
+        incoming.path = dir.join(base);
+        let temp = dir.join(format!(".{base}.p2pshare-up-{tag}"));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        incoming.temp = temp;
+        incoming.file = Some(file);
+        // What was created must lie in the share, whatever a link swapped
+        // meanwhile pointed at.
+        let meta = incoming.file()?.metadata()?;
+        let real =
+            real_path_of(incoming.file()?, &incoming.temp, &meta).ok_or(ShareError::NotShared)?;
+        match real.parent().and_then(|p| p.strip_prefix(&self.root).ok()) {
+            Some(rel) if !hidden_or_odd(rel) => Ok(incoming),
+            _ => Err(ShareError::NotShared),
+        }
+    }
+}
+
+/// An upload being received into a hidden temporary file. Dropped without
+/// [`Incoming::place`], it removes the temporary file: nothing is stored.
+pub struct Incoming {
+    path: PathBuf,
+    temp: PathBuf,
+    file: Option<File>,
+    /// Folders this upload created, outermost first.
+    created: Vec<PathBuf>,
+}
+
+/// Where an upload ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    Stored,
+    /// A file with the same content was already there.
+    Same,
+    /// A file with other content is in the way: nothing was changed.
+    Exists,
+}
+
+impl Incoming {
+    pub fn file(&self) -> io::Result<&File> {
+        self.file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("upload already placed"))
+    }
+
+    /// Puts the verified file under its name, never over another file.
+    pub fn place(mut self, md5: &Md5) -> io::Result<Placed> {
+        if let Some(f) = self.file.take() {
+            f.sync_all()?;
+        }
+        // A hard link fails when the name exists: create-if-absent in one
+        // step.
+        let placed = match fs::hard_link(&self.temp, &self.path) {
+            Ok(()) => Placed::Stored,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists || self.path.exists() => {
+                // Compared only when it is a regular file itself: never
+                // through a link, which could confirm the content of a
+                // file outside the share.
+                let same = open_no_follow(&self.path)
+                    .and_then(|f| {
+                        if f.metadata()?.is_file() {
+                            hash::md5_of_reader(f)
+                        } else {
+                            Err(io::Error::other("not a regular file"))
+                        }
+                    })
+                    .is_ok_and(|d| d == *md5);
+                if same {
+                    Placed::Same
+                } else {
+                    Placed::Exists
+                }
+            }
+            Err(_) => {
+                fs::rename(&self.temp, &self.path)?;
+                Placed::Stored
+            }
+        };
+        let _ = fs::remove_file(&self.temp);
+        if placed == Placed::Stored {
+            self.created.clear();
+        }
+        Ok(placed)
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if !self.temp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.temp);
+        }
+        // Only folders still empty go: one another upload meanwhile put a
+        // file into stays.
+        for dir in self.created.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+/// The patterns of `<share>/.p2pignore`: files (and folders) not to share.
+/// One shell pattern per line, `#` starts a comment; a pattern without `/`
+/// matches a file or folder name at any depth, one with `/` the path from
+/// the share's top (a leading `/` is allowed); a trailing `/` matches
+/// folders only.
+#[derive(Default)]
+pub struct Ignore {
+    patterns: Vec<(index::Matcher, bool)>,
+}
+
+/// The ignore file's name.
+pub const IGNORE_FILE: &str = ".p2pignore";
+
+impl Ignore {
+    /// Reads the ignore file of a share (at most 64 KiB and 1000 patterns;
+    /// invalid lines are skipped).
+    pub fn load(root: &Path) -> Ignore {
+        let mut text = String::new();
+        if let Ok(f) = File::open(root.join(IGNORE_FILE)) {
+            let _ = io::Read::read_to_string(&mut io::Read::take(f, 64 * 1024), &mut text);
+        }
+        Ignore::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Ignore {
+        let patterns = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .take(1000)
+            .filter_map(|l| {
+                let dir_only = l.ends_with('/');
+                let p = l.trim_end_matches('/');
+                let (p, whole_path) = match p.strip_prefix('/') {
+                    Some(anchored) => (anchored, true),
+                    None => (p, p.contains('/')),
+                };
+                index::Matcher::with_mode(p, whole_path)
+                    .ok()
+                    .map(|m| (m, dir_only))
+            })
+            .collect();
+        Ignore { patterns }
+    }
+
+    /// True when `rel` or a folder above it is ignored.
+    pub fn matches(&self, rel: &str) -> bool {
+        if self.patterns.is_empty() {
+            return false;
+        }
+        let mut end = 0;
+        loop {
+            let next = rel[end..].find('/').map(|i| end + i);
+            let prefix = &rel[..next.unwrap_or(rel.len())];
+            let is_dir = next.is_some();
+            if self.hit(prefix, is_dir) {
+                return true;
+            }
+            match next {
+                Some(i) => end = i + 1,
+                None => return false,
+            }
+        }
+    }
+
+    /// True when the entry `rel` itself (not a folder above it) is
+    /// ignored; the walk checks each folder as it enters it.
+    pub fn matches_entry(&self, rel: &str, is_dir: bool) -> bool {
+        !self.patterns.is_empty() && self.hit(rel, is_dir)
+    }
+
+    fn hit(&self, path: &str, is_dir: bool) -> bool {
+        self.patterns
+            .iter()
+            .any(|(m, dir_only)| (is_dir || !dir_only) && m.matches(path))
     }
 }
 
@@ -274,6 +521,18 @@ fn is_not_shared(e: &io::Error) -> bool {
             | io::ErrorKind::IsADirectory
             | io::ErrorKind::InvalidInput
     ) || matches!(e.raw_os_error(), Some(36 | 40)) // ENAMETOOLONG, ELOOP on Linux
+}
+
+/// Opens for reading, failing on a symbolic link instead of following it.
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    #[cfg(target_os = "linux")]
+    const FLAGS: i32 = 0o400000 | 0o4000 | 0o400; // O_NOFOLLOW | O_NONBLOCK | O_NOCTTY
+    #[cfg(not(target_os = "linux"))]
+    const FLAGS: i32 = 0;
+    if fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(io::Error::other("a symbolic link"));
+    }
+    OpenOptions::new().read(true).custom_flags(FLAGS).open(path)
 }
 
 /// Opens for reading without blocking on a FIFO or claiming a terminal.

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use super::index::{Entry, Index};
-use super::{hidden_or_odd, mime, open_nonblocking, FileKey, Share};
+use super::{hidden_or_odd, mime, open_nonblocking, FileKey, Ignore, Share};
 use crate::stop::Stop;
 
 /// What one scan found different from the one before.
@@ -29,10 +29,10 @@ impl Changes {
 }
 
 /// Walks `root` (canonical) and returns the index of what it shares: regular
-/// files below it, hidden names left out, links followed only where their
+/// files below it, hidden and ignored names left out, links followed only where their
 /// target lies inside the share. Entries whose size, mtime and inode match
 /// `old` keep their type without being read again.
-pub fn walk(root: &Path, old: &Index) -> Index {
+pub fn walk(root: &Path, old: &Index, ignore: &Ignore) -> Index {
     let mut index = Index::default();
     let mut seen_dirs = HashSet::new();
     if let Ok(m) = fs::metadata(root) {
@@ -40,7 +40,19 @@ pub fn walk(root: &Path, old: &Index) -> Index {
     }
     // An explicit stack: a deep tree cannot overflow the thread's stack.
     let mut stack: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
+    // Folders reached through a symlink wait until every real folder has
+    // been walked, so a folder is listed under its real name and an alias
+    // of it is skipped, whatever order read_dir gives.
+    let mut linked: Vec<(PathBuf, String, (u64, u64))> = Vec::new();
+    loop {
+        let (dir, rel) = match stack.pop() {
+            Some(next) => next,
+            None => match linked.pop() {
+                Some((path, rel, id)) if seen_dirs.insert(id) => (path, rel),
+                Some(_) => continue,
+                None => break,
+            },
+        };
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };
@@ -79,8 +91,13 @@ pub fn walk(root: &Path, old: &Index) -> Index {
                     Err(_) => continue,
                 }
             };
+            if ignore.matches_entry(&rel_name, meta.is_dir()) {
+                continue;
+            }
             if meta.is_dir() {
-                if seen_dirs.insert((meta.dev(), meta.ino())) {
+                if file_type.is_symlink() {
+                    linked.push((path, rel_name, (meta.dev(), meta.ino())));
+                } else if seen_dirs.insert((meta.dev(), meta.ino())) {
                     stack.push((path, rel_name));
                 }
             } else if meta.is_file() {

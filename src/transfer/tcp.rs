@@ -89,14 +89,17 @@ impl DataChannel {
     /// client has not closed it, else the next good one to arrive within
     /// `wait`. None when none came.
     pub fn connection(&mut self, wait: Duration) -> Option<&mut TcpStream> {
-        if let Some(c) = &self.current {
-            if !is_alive(c) {
-                self.current = None;
-            }
+        if self.current.as_ref().is_some_and(|c| !is_alive(c)) {
+            self.current = None;
         }
-        if self.current.is_none() {
-            let c = self.incoming.recv_timeout(wait).ok()?;
-            self.current = Some(c);
+        let deadline = Instant::now() + wait;
+        while self.current.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let c = self.incoming.recv_timeout(left).ok()?;
+            // One that waited in the queue may have been closed meanwhile.
+            if is_alive(&c) {
+                self.current = Some(c);
+            }
         }
         self.current.as_mut()
     }
@@ -118,16 +121,17 @@ impl Drop for DataChannel {
 }
 
 /// True unless the peer has closed the connection (reads as end of file) or
-/// it failed. Bytes the client sent on it are read and ignored.
+/// it failed. Only peeks: bytes the client already sent (the start of an
+/// upload) stay where they are.
 fn is_alive(c: &TcpStream) -> bool {
     if c.set_nonblocking(true).is_err() {
         return false;
     }
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; 1];
     let alive = loop {
-        match (&*c).read(&mut buf) {
+        match c.peek(&mut buf) {
             Ok(0) => break false,
-            Ok(_) => continue,
+            Ok(_) => break true,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break false,
@@ -247,4 +251,45 @@ pub fn send_file(conn: &mut TcpStream, file: &OpenedFile, offset: u64) -> SendOu
             }
         }
     }
+}
+
+/// How receiving an upload ended.
+#[derive(Debug)]
+pub enum ReceiveOutcome {
+    /// Every byte arrived; here is their md5.
+    Received(crate::share::hash::Md5),
+    /// The data connection closed or failed after this many bytes.
+    Broken(u64, io::Error),
+    /// Writing the file failed (the connection is out of step now).
+    WriteFailed(io::Error),
+}
+
+/// Receives exactly `want` bytes from `conn` into `out`, hashing them.
+pub fn receive_file(conn: &mut TcpStream, want: u64, out: &mut impl io::Write) -> ReceiveOutcome {
+    let mut md5 = md5::Context::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut got = 0u64;
+    while got < want {
+        let n = buf
+            .len()
+            .min(usize::try_from(want - got).unwrap_or(buf.len()));
+        match conn.read(&mut buf[..n]) {
+            Ok(0) => {
+                return ReceiveOutcome::Broken(got, io::ErrorKind::UnexpectedEof.into());
+            }
+            Ok(n) => {
+                if let Err(e) = out.write_all(&buf[..n]) {
+                    return ReceiveOutcome::WriteFailed(e);
+                }
+                md5.consume(&buf[..n]);
+                got += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return ReceiveOutcome::Broken(got, e),
+        }
+    }
+    if let Err(e) = out.flush() {
+        return ReceiveOutcome::WriteFailed(e);
+    }
+    ReceiveOutcome::Received(md5.finalize().0)
 }

@@ -263,3 +263,335 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub fn md5_hex(b: &[u8]) -> String {
     format!("{:x}", md5::compute(b))
 }
+
+/// The time `secs` seconds after the Unix epoch.
+pub fn unix(secs: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// `file --mime-type -b <path>`, or None when `file` is not installed.
+pub fn file_mime(path: &Path) -> Option<String> {
+    let out = std::process::Command::new("file")
+        .args(["--mime-type", "-b"])
+        .arg(path)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+// ---- Transfers over a kept data connection, and file tricks ----
+
+/// A word as a client types it: double-quoted (with `\"` and `\\`
+/// escapes) when it holds anything a bare word cannot.
+pub fn quote(name: &str) -> String {
+    let bare = !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| matches!(c, ' ' | '\t' | '"' | '\\' | '\0'));
+    if bare {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// The fields of the first `150-` line of a download: name, size,
+/// timestamp, md5.
+pub fn row_of_150(reply: &Reply) -> Vec<String> {
+    assert_eq!(reply.code, 150, "{:?}", reply.lines);
+    assert_eq!(reply.lines.len(), 2, "150 is two lines: {:?}", reply.lines);
+    let first = &reply.lines[0];
+    assert!(first.starts_with("150-"), "{first:?}");
+    first[4..].split('\t').map(str::to_string).collect()
+}
+
+/// A control connection that keeps its data connection open between
+/// transfers, as a client reusing the session's data channel does.
+pub struct DataSession {
+    pub conn: Conn,
+    pub addr: SocketAddr,
+    pub data: Option<TcpStream>,
+}
+
+/// What one `FileDownload` gave.
+#[derive(Debug)]
+pub struct Fetched {
+    pub r150: Reply,
+    pub bytes: Vec<u8>,
+    pub done: Reply,
+}
+
+impl DataSession {
+    pub fn open(addr: SocketAddr) -> DataSession {
+        DataSession {
+            conn: Conn::open(addr),
+            addr,
+            data: None,
+        }
+    }
+
+    /// `FileDownload TCP <name> [<offset>]`: on 150 reads `size - offset`
+    /// bytes from the held data connection (connecting with the token when
+    /// there is none) and then the final reply. Any other first reply is
+    /// returned as the error. A data connection the server closed early is
+    /// forgotten, and the bytes that did arrive are returned.
+    pub fn fetch(&mut self, name: &str, offset: Option<u64>) -> Result<Fetched, Reply> {
+        let mut line = format!("FileDownload TCP {}", quote(name));
+        if let Some(o) = offset {
+            line.push_str(&format!(" {o}"));
+        }
+        let r150 = self.conn.cmd(&line);
+        if r150.code != 150 {
+            return Err(r150);
+        }
+        let size: u64 = row_of_150(&r150)[1].parse().expect("size in 150");
+        let want = size - offset.unwrap_or(0);
+        if self.data.is_none() {
+            let (port, token) = data_of(&r150);
+            self.data = Some(data_connect(self.addr, port, &token));
+        }
+        let data = self.data.as_mut().unwrap();
+        let mut bytes = Vec::with_capacity(want as usize);
+        let got = Read::by_ref(data).take(want).read_to_end(&mut bytes);
+        let done = self.conn.read_reply();
+        // After a failed transfer the server drops the data connection.
+        if got.is_err() || (bytes.len() as u64) < want || done.code != 226 {
+            self.data = None;
+        }
+        Ok(Fetched { r150, bytes, done })
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so content is binary and
+/// every file is different.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Sets a file's modification time.
+pub fn set_mtime(path: &Path, t: std::time::SystemTime) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(t))
+        .expect("set mtime");
+}
+
+/// A time from RFC 3339 text.
+pub fn time(rfc3339: &str) -> std::time::SystemTime {
+    humantime::parse_rfc3339(rfc3339).expect("RFC 3339 time")
+}
+
+/// Replaces a file's content in place with `content` of the same length,
+/// then puts its mtime back, so size, mtime and inode (what the md5 cache
+/// is keyed by) are all as before while the bytes are not.
+pub fn rewrite_keeping_key(path: &Path, content: &[u8]) {
+    let before = fs::metadata(path).expect("stat");
+    assert_eq!(before.len(), content.len() as u64, "same size needed");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open for rewrite");
+    f.write_all(content).expect("rewrite");
+    f.set_modified(before.modified().unwrap()).expect("mtime");
+    drop(f);
+    let after = fs::metadata(path).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (after.len(), after.mtime(), after.mtime_nsec(), after.ino()),
+        (
+            before.len(),
+            before.mtime(),
+            before.mtime_nsec(),
+            before.ino()
+        )
+    );
+}
+
+// ---- Uploads, limits and attack tests ----
+
+/// Every entry below `dir` (files, folders and links, hidden ones too),
+/// relative and `/`-separated, folders with a trailing `/`, sorted; the
+/// state folder `.p2pshare` at the top is left out. Links are not
+/// followed. For "nothing was written" checks.
+pub fn entries_below(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let rel = p
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel == ".p2pshare" {
+                continue;
+            }
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                out.push(format!("{rel}/"));
+                walk(root, &p, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// What a raw `FileUpload` gave: the first reply and, after a 150, the
+/// final one.
+#[derive(Debug)]
+pub struct Uploaded {
+    pub first: Reply,
+    pub last: Option<Reply>,
+}
+
+impl Uploaded {
+    /// The code that ended the upload: the final reply's, else the first's.
+    pub fn code(&self) -> u16 {
+        self.last.as_ref().map_or(self.first.code, |r| r.code)
+    }
+
+    pub fn text(&self) -> String {
+        self.last.as_ref().unwrap_or(&self.first).text()
+    }
+}
+
+/// `FileUpload <name> <len> <md5>` over `conn`: on 150 opens a new data
+/// connection, sends `content` and reads the final reply. The md5 sent is
+/// `md5` when given, else the content's own.
+pub fn upload_raw(
+    conn: &mut Conn,
+    addr: SocketAddr,
+    name: &str,
+    content: &[u8],
+    md5: Option<&str>,
+) -> Uploaded {
+    let md5 = md5.map_or_else(|| md5_hex(content), str::to_string);
+    let first = conn.cmd(&format!(
+        "FileUpload {} {} {md5}",
+        quote(name),
+        content.len()
+    ));
+    if first.code != 150 {
+        return Uploaded { first, last: None };
+    }
+    assert_eq!(first.lines.len(), 1, "upload 150 is one line: {:?}", first.lines);
+    assert!(
+        first.lines[0].starts_with("150 DATA tcp port="),
+        "{:?}",
+        first.lines
+    );
+    let (port, token) = data_of(&first);
+    let mut d = data_connect(addr, port, &token);
+    // The server may stop reading (a write error on its side): a failed
+    // send is the server's answer to read, not the test's failure.
+    let _ = d.write_all(content);
+    let last = conn.read_reply();
+    Uploaded {
+        first,
+        last: Some(last),
+    }
+}
+
+/// A small seeded pseudo-random generator (xorshift64*), so a test that
+/// draws random input can print its seed and be replayed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// A seed from the environment variable `var` when set (to replay a
+    /// failure), else from the clock; printed either way.
+    pub fn seed_from_env(var: &str) -> u64 {
+        let seed = std::env::var(var)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        eprintln!("seed: {seed} (replay with {var}={seed})");
+        seed
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// True with probability `1 / n`.
+    pub fn one_in(&mut self, n: usize) -> bool {
+        self.below(n) == 0
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
+impl Conn {
+    /// True when nothing arrives on the control connection within `wait`
+    /// (no reply sent early).
+    pub fn quiet_for(&mut self, wait: Duration) -> bool {
+        if !self.reader.buffer().is_empty() {
+            return false;
+        }
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        let mut b = [0u8; 1];
+        let quiet = match self.stream.peek(&mut b) {
+            Ok(_) => false,
+            Err(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        quiet
+    }
+
+    /// Reads until the server closes the connection, returning what came
+    /// (panics if it stays open past the read timeout).
+    pub fn read_to_close(&mut self) -> String {
+        let mut rest = String::new();
+        match std::io::Read::read_to_string(&mut self.reader, &mut rest) {
+            Ok(_) => rest,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => rest,
+            Err(e) => panic!("connection not closed: {e} (read so far {rest:?})"),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Running the real `p2pshare` binary from a test: a child process whose
+//! stdout and stderr are collected as they arrive (so a test can poll them
+//! while it runs) and which is killed when the guard is dropped, so a
+//! failing assertion never leaves a process behind.
+//!
+//! Used by the test files that drive the binary (`client.rs`, `peer.rs`)
+//! next to `support/mod.rs`: `#[path = "support/process.rs"] mod process;`.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long any one child may run before the test gives up on it.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_p2pshare")
+}
+
+/// A running `p2pshare` with its output collected; killed on drop.
+pub struct Proc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Arc<Mutex<Vec<u8>>>,
+    err: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+    /// What the process was started with, for failure messages.
+    pub what: String,
+}
+
+/// A finished run: exit status and everything it printed.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// stdout's lines.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+impl std::fmt::Display for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.status.code(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+fn collect(mut r: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => into.lock().unwrap().extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+}
+
+impl Proc {
+    /// Starts `p2pshare ARGS` with stdin piped (write with [`Proc::send`],
+    /// close with [`Proc::close_stdin`]).
+    pub fn spawn<S: AsRef<str>>(args: &[S]) -> Proc {
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        let mut child = Command::new(bin())
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start p2pshare");
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), out.clone()),
+            collect(child.stderr.take().unwrap(), err.clone()),
+        ];
+        Proc {
+            stdin: child.stdin.take(),
+            child,
+            out,
+            err,
+            readers,
+            what: format!("p2pshare {}", args.join(" ")),
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Writes to the child's stdin.
+    pub fn send(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(text.as_bytes()).expect("write to stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// Closes the child's stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Everything printed to stdout so far.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    /// Everything printed to stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+    }
+
+    /// Is the process still running?
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Polls until stdout contains `text`; panics with both outputs after
+    /// `limit`.
+    pub fn await_stdout(&self, text: &str, limit: Duration) {
+        if !crate::support::wait_until(limit, || self.stdout().contains(text)) {
+            panic!(
+                "{text:?} never appeared on stdout of {}\n{}",
+                self.what,
+                self.dump()
+            );
+        }
+    }
+
+    /// Polls until stderr contains `text`; panics after `limit`.
+    pub fn await_stderr(&self, text: &str, limit: Duration) {
+        if !crate::support::wait_until(limit, || self.stderr().contains(text)) {
+            panic!(
+                "{text:?} never appeared on stderr of {}\n{}",
+                self.what,
+                self.dump()
+            );
+        }
+    }
+
+    /// Both outputs, for failure messages.
+    pub fn dump(&self) -> String {
+        format!("--- stdout\n{}--- stderr\n{}", self.stdout(), self.stderr())
+    }
+
+    /// Closes stdin and waits for the process to end by itself (killing it
+    /// and failing after [`LIMIT`]).
+    pub fn finish(mut self) -> Finished {
+        self.close_stdin();
+        let deadline = Instant::now() + LIMIT;
+        let status = loop {
+            match self.child.try_wait().expect("wait for p2pshare") {
+                Some(s) => break s,
+                None if Instant::now() >= deadline => {
+                    panic!(
+                        "{} did not end within {LIMIT:?}\n{}",
+                        self.what,
+                        self.dump()
+                    )
+                }
+                None => thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        // The pipes close with the process: the readers end.
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        Finished {
+            status,
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // Only the child this guard started, by its own handle.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `p2pshare ARGS` with `input` on stdin and waits for it to end.
+pub fn run<S: AsRef<str>>(args: &[S], input: &str) -> Finished {
+    let mut p = Proc::spawn(args);
+    if !input.is_empty() {
+        p.send(input);
+    }
+    p.finish()
+}
+
+/// A loopback port that was free a moment ago: bind port 0, read the port
+/// the kernel chose, and close the listener again. Another process could
+/// take it in between, so callers that bind it must cope with that (the
+/// window is tiny and the kernel hands out ephemeral ports in rotation).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// A loopback address where nothing listens (for "unreachable" cases).
+pub fn closed_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
+impl Proc {
+    /// Starts `program ARGS` (the binary through `sh`, say) with extra
+    /// environment variables, its output collected and killed on drop as
+    /// with [`Proc::spawn`].
+    pub fn spawn_program<S: AsRef<str>>(program: &str, args: &[S], env: &[(&str, &str)]) -> Proc {
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        let mut child = Command::new(program)
+            .args(&args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start program");
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), out.clone()),
+            collect(child.stderr.take().unwrap(), err.clone()),
+        ];
+        Proc {
+            stdin: child.stdin.take(),
+            child,
+            out,
+            err,
+            readers,
+            what: format!("{program} {}", args.join(" ")),
+        }
+    }
+
+    /// The control address a `p2pshare serve --port 0` child listens on,
+    /// from its start line (`... on 127.0.0.1:PORT`).
+    pub fn serving_addr(&self) -> SocketAddr {
+        self.await_stderr(" on 127.0.0.1:", LIMIT);
+        let err = self.stderr();
+        let line = err
+            .lines()
+            .find(|l| l.contains(" on 127.0.0.1:"))
+            .expect("start line");
+        let at = line.rfind(" on ").unwrap() + 4;
+        let addr = line[at..].split([';', ' ']).next().unwrap();
+        addr.parse().expect("address in the start line")
+    }
+}
+
+/// Runs `p2pshare ARGS` with extra environment variables and `input` on
+/// stdin, and waits for it to end.
+pub fn run_with_env<S: AsRef<str>>(args: &[S], env: &[(&str, &str)], input: &str) -> Finished {
+    let mut p = Proc::spawn_program(bin(), args, env);
+    if !input.is_empty() {
+        p.send(input);
+    }
+    p.finish()
+}
