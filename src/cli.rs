@@ -98,6 +98,9 @@ options:
   --secret S             authenticate with S (or set P2PSHARE_SECRET)
   --overwrite            replace local files whose content differs
   --timeout DUR          connect timeout (default 10s)
+  --udp-payload BYTES    UDP datagram payload for FileDownload UDP (default 1400,
+                         15800 on loopback; more only where the path carries it
+                         without fragmenting)
   -h, --help             show this help
 
 exit status: 0 every command succeeded, 1 some failed, 2 usage error or
@@ -118,6 +121,7 @@ options:
   --poll DURATION        how often to check the other peer for changes (default 10s)
   --secret S             authenticate with S (or set P2PSHARE_SECRET)
   --overwrite            replace local files whose content differs
+  --udp-payload BYTES    UDP datagram payload (see 'p2pshare client --help')
   and every option of 'p2pshare serve' (--share, --port, --bind, --rescan, ...)
   -h, --help             show this help
 ";
@@ -200,6 +204,7 @@ fn default_settings() -> Settings {
         secret: None,
         overwrite: false,
         connect_timeout: Duration::from_secs(10),
+        udp_payload: None,
     }
 }
 
@@ -209,6 +214,19 @@ fn apply_client_option(s: &mut Settings, a: &str, args: &mut Args) -> Result<boo
         "--secret" => s.secret = Some(args.value(a)?),
         "--overwrite" => s.overwrite = true,
         "--timeout" => s.connect_timeout = duration(a, &args.value(a)?)?,
+        "--udp-payload" => {
+            let n: usize = number(a, &args.value(a)?)?;
+            let (lo, hi) = (
+                crate::transfer::frame::MIN_PAYLOAD,
+                crate::transfer::frame::MAX_PAYLOAD,
+            );
+            if !(lo..=hi).contains(&n) {
+                return Err(UsageError(format!(
+                    "{a}: {n} is outside {lo} to {hi} bytes"
+                )));
+            }
+            s.udp_payload = Some(n);
+        }
         _ => return Ok(false),
     }
     Ok(true)

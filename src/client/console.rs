@@ -22,6 +22,8 @@ pub struct Settings {
     pub secret: Option<String>,
     pub overwrite: bool,
     pub connect_timeout: Duration,
+    /// UDP payload size for `FileDownload UDP`; None picks by path.
+    pub udp_payload: Option<usize>,
 }
 
 /// What running one command came to.
@@ -254,6 +256,7 @@ impl Console {
             overwrite: self.settings.overwrite,
             retries: 3,
             transport,
+            udp_payload: self.settings.udp_payload,
         };
         let mut ui = ConsoleUi::new(self.tty_out, self.tty_err);
         let client = self.connect()?;

@@ -43,6 +43,9 @@ pub struct Options {
     /// connection).
     pub retries: u32,
     pub transport: Transport,
+    /// UDP payload size to ask for; None picks by path (1400 bytes, more
+    /// on loopback).
+    pub udp_payload: Option<usize>,
 }
 
 /// A file as the peer described it in the 150 line.
@@ -381,7 +384,14 @@ fn receive_one(
     ui.start(&t.name, row.size, offset);
     let received = match opts.transport {
         Transport::Tcp => receive_tcp(client, &data, want, &mut sink, offset, ui),
-        Transport::Udp => receive_udp(client.addr(), &data, offset, want, &mut sink, ui),
+        Transport::Udp => receive_udp(
+            client.addr(),
+            &data,
+            (offset, want),
+            opts.udp_payload,
+            &mut sink,
+            ui,
+        ),
     };
     ui.end();
     let last = client.read_reply()?;
@@ -562,22 +572,20 @@ fn receive_tcp(
 fn receive_udp(
     server: SocketAddr,
     data: &protocol::DataLine,
-    offset: u64,
-    want: u64,
+    (offset, want): (u64, u64),
+    payload: Option<usize>,
     sink: &mut Sink,
     ui: &mut dyn Ui,
 ) -> io::Result<()> {
     let addr = SocketAddr::new(server.ip(), data.port);
     let mut progress = |n: u64| ui.progress(offset + n);
-    udp::receive(
-        addr,
-        &data.token,
-        offset,
-        want,
-        sink,
-        &mut progress,
-        UDP_SILENCE,
-    )?;
+    let defaults = udp::ReceiveOptions::for_path(addr);
+    let opts = udp::ReceiveOptions {
+        payload: payload.unwrap_or(defaults.payload),
+        idle: UDP_SILENCE,
+        ..defaults
+    };
+    udp::receive_with(addr, &data.token, offset, want, sink, &mut progress, &opts)?;
     Ok(())
 }
 

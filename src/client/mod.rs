@@ -148,7 +148,10 @@ impl Client {
         }
         c.greeting = g.text().to_string();
         if let Some(s) = secret {
-            let r = c.request(&format!("AUTH {}", protocol::quote_word(s)))?;
+            // Sent, but never written to the history.
+            c.send(&format!("AUTH {}", protocol::quote_word(s)))?;
+            let r = c.read_reply()?;
+            c.record("AUTH ***", r.code());
             if r.code() != code::AUTHENTICATED {
                 return Err(ClientError::Protocol(format!(
                     "authentication failed: {} {}",
