@@ -3,6 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -34,7 +35,9 @@ impl Direction {
 /// The history file of one share.
 pub struct History {
     path: PathBuf,
-    lock: Mutex<()>,
+    /// The file opened for appending, kept open between rows (one write
+    /// per row instead of an open, a write and a close).
+    file: Mutex<Option<File>>,
 }
 
 impl History {
@@ -42,7 +45,7 @@ impl History {
     pub fn at(path: &Path) -> History {
         History {
             path: path.to_path_buf(),
-            lock: Mutex::new(()),
+            file: Mutex::new(None),
         }
     }
 
@@ -73,12 +76,29 @@ impl History {
             escape_field(&request),
             reply
         );
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        f.write_all(line.as_bytes())
+        let mut held = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        // A file removed meanwhile (no links left) is opened anew, so rows
+        // never go to a file nobody can see.
+        if held
+            .as_ref()
+            .is_some_and(|f| f.metadata().map_or(true, |m| m.nlink() == 0))
+        {
+            *held = None;
+        }
+        let f = match held.as_mut() {
+            Some(f) => f,
+            None => held.insert(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?,
+            ),
+        };
+        let written = f.write_all(line.as_bytes());
+        if written.is_err() {
+            *held = None;
+        }
+        written
     }
 
     /// The last `n` rows, oldest first, each as its five fields. Reads the file from its end, so the

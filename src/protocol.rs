@@ -438,6 +438,23 @@ pub fn unescape_field(s: &str) -> String {
     out
 }
 
+/// What a history shows of a request line: `AUTH ***` for any line whose
+/// first word is AUTH, parsed or not (a misquoted or mistyped AUTH line
+/// holds the secret too), else the line itself.
+pub fn without_secret(request: &str) -> &str {
+    let first = request
+        .trim_start_matches([' ', '\t'])
+        .split([' ', '\t'])
+        .next()
+        .unwrap_or("")
+        .trim_matches('"');
+    if first.eq_ignore_ascii_case("auth") {
+        "AUTH ***"
+    } else {
+        request
+    }
+}
+
 /// Quotes a word for a request line where needed, so that
 /// [`split_words`] reads it back unchanged.
 pub fn quote_word(s: &str) -> String {

@@ -31,17 +31,6 @@ fn client_with_input(addr: SocketAddr, dest: &Path, args: &[&str], input: &str) 
     run(&client_args(addr, dest, args), input)
 }
 
-fn client_args(addr: SocketAddr, dest: &Path, args: &[&str]) -> Vec<String> {
-    let mut v = vec![
-        "client".to_string(),
-        addr.to_string(),
-        "--share".into(),
-        dest.display().to_string(),
-    ];
-    v.extend(args.iter().map(|a| a.to_string()));
-    v
-}
-
 /// The rows of a share's history file, each split on TAB.
 fn history_rows(share: &Path) -> Vec<Vec<String>> {
     fs::read_to_string(share.join(".p2pshare/history.tsv"))
@@ -902,4 +891,32 @@ fn what_a_killed_client_leaves_behind_does_not_block_the_next_run() {
         .iter()
         .any(|r| r[3].starts_with("FileDownload TCP k.bin ") && r[4] == "226");
     assert!(resumed, "{:?}", history_rows(srv.path()));
+}
+
+#[test]
+fn a_pattern_of_many_files_fits_in_a_small_open_file_limit() {
+    let src = TempDir::new("client-fd-src");
+    let dst = TempDir::new("client-fd-dst");
+    for i in 0..600 {
+        src.write(&format!("many/f{i:03}"), format!("{i}\n"));
+    }
+    let server = start(src.path());
+    // 64 descriptors in all: far fewer than files in the pattern, so locks
+    // and partial files must not all be open at once.
+    let script = "ulimit -n 64 || exit 97; exec \"$0\" \"$@\"";
+    let mut args = vec!["-c".to_string(), script.to_string(), bin().to_string()];
+    args.extend(client_args(
+        server.addr(),
+        dst.path(),
+        &["-c", "FileDownload \"many/*\""],
+    ));
+    let out = Proc::spawn_program("sh", &args, &[]).finish();
+    if out.code() == Some(97) {
+        eprintln!("skipped: this shell cannot lower the open file limit");
+        return;
+    }
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.lines().len(), 600, "{out}");
+    assert_eq!(fs::read_dir(dst.path().join("many")).unwrap().count(), 600);
+    assert_eq!(fs::read(dst.path().join("many/f599")).unwrap(), b"599\n");
 }

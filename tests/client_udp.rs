@@ -15,14 +15,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 fn client(addr: SocketAddr, dest: &Path, args: &[&str]) -> Finished {
-    let mut v = vec![
-        "client".to_string(),
-        addr.to_string(),
-        "--share".into(),
-        dest.display().to_string(),
-    ];
-    v.extend(args.iter().map(|s| s.to_string()));
-    run(&v, "")
+    run(&client_args(addr, dest, args), "")
 }
 
 fn hidden_below(dir: &Path) -> Vec<String> {

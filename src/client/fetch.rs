@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -107,21 +107,17 @@ struct Target {
     name: String,
     path: PathBuf,
     part: PathBuf,
-    _lock: Lock,
+    lock: Lock,
     attempts: u32,
 }
 
-/// Where a local file for `name` goes, and its hidden partial and lock
-/// files beside it.
-fn local_paths(dest: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+/// Where a local file for `name` goes, and its hidden partial file beside
+/// it (which is also the lock of that name, see [`Lock`]).
+fn local_paths(dest: &Path, name: &str) -> (PathBuf, PathBuf) {
     let path = dest.join(name);
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = name.rsplit('/').next().unwrap_or(name);
-    (
-        path,
-        dir.join(format!(".{base}.p2pshare-part")),
-        dir.join(format!(".{base}.p2pshare-lock")),
-    )
+    (path, dir.join(format!(".{base}.p2pshare-part")))
 }
 
 /// Downloads `names` into `opts.dest`, reporting each outcome to `ui`.
@@ -140,8 +136,11 @@ pub fn fetch(
             message,
         });
     };
-    let mut remote: Option<HashMap<String, (String, String)>> = None;
-    let mut queue = VecDeque::new();
+    // First only the names and folders: locks are taken as files enter
+    // the window, so a pattern of thousands of files never holds more
+    // than a window's worth of open lock files.
+    let mut pending: VecDeque<(String, PathBuf, PathBuf)> = VecDeque::new();
+    let mut made_dir: Option<PathBuf> = None;
     for name in names {
         if check_name(name).is_err() {
             fail(
@@ -152,73 +151,29 @@ pub fn fetch(
             failed += 1;
             continue;
         }
-        let (path, part, lock_path) = local_paths(&opts.dest, name);
+        let (path, part) = local_paths(&opts.dest, name);
         if let Some(dir) = path.parent() {
-            if let Err(e) = fs::create_dir_all(dir) {
-                fail(ui, name, format!("cannot create {}: {e}", dir.display()));
-                failed += 1;
-                continue;
-            }
-        }
-        let lock = match Lock::acquire(&lock_path, ui) {
-            Ok(l) => l,
-            Err(e) => {
-                fail(
-                    ui,
-                    name,
-                    format!("cannot lock {}: {e}", lock_path.display()),
-                );
-                failed += 1;
-                continue;
-            }
-        };
-        // A local file already there: same content is up to date, other
-        // content is kept unless overwriting was asked for.
-        if let Ok(meta) = fs::metadata(&path) {
-            if remote.is_none() {
-                remote = Some(remote_hashes(client, names)?);
-            }
-            let known = remote.as_ref().and_then(|m| m.get(name));
-            let local = File::open(&path)
-                .and_then(hash::md5_of_reader)
-                .map(|d| hash::hex(&d));
-            match (known, local) {
-                (Some((md5, ts)), Ok(local)) if *md5 == local => {
-                    ui.outcome(&Outcome::UpToDate(FileRow {
-                        name: name.clone(),
-                        size: meta.len(),
-                        timestamp: ts.clone(),
-                        md5: md5.clone(),
-                    }));
-                    continue;
-                }
-                (None, _) => {
-                    fail(ui, name, format!("{name}: no such file on the peer"));
+            // A pattern's files come folder by folder: each folder is made
+            // once, not once per file.
+            if made_dir.as_deref() != Some(dir) {
+                if let Err(e) = fs::create_dir_all(dir) {
+                    fail(ui, name, format!("cannot create {}: {e}", dir.display()));
                     failed += 1;
                     continue;
                 }
-                _ if !opts.overwrite => {
-                    fail(
-                        ui,
-                        name,
-                        format!(
-                            "{name}: a different local file is in the way (use --overwrite to replace it)"
-                        ),
-                    );
-                    failed += 1;
-                    continue;
-                }
-                _ => {}
+                made_dir = Some(dir.to_path_buf());
             }
         }
-        queue.push_back(Target {
-            name: name.clone(),
-            path,
-            part,
-            _lock: lock,
-            attempts: 0,
-        });
+        pending.push_back((name.clone(), path, part));
     }
+    // Where local files are already there, the peer's md5s say whether
+    // they are up to date: asked once, before the pipeline starts.
+    let remote = if pending.iter().any(|(_, path, _)| path.exists()) {
+        Some(remote_hashes(client, names)?)
+    } else {
+        None
+    };
+    let mut queue: VecDeque<Target> = VecDeque::new();
     // UDP transfers use a socket each: they go one at a time.
     let window = if opts.transport == Transport::Udp {
         1
@@ -226,9 +181,30 @@ pub fn fetch(
         WINDOW
     };
     let mut inflight: VecDeque<(Target, u64, String)> = VecDeque::new();
-    while !queue.is_empty() || !inflight.is_empty() {
-        while inflight.len() < window {
-            let Some(t) = queue.pop_front() else { break };
+    while !queue.is_empty() || !pending.is_empty() || !inflight.is_empty() {
+        // The window is topped up once half of it has arrived, with the
+        // new requests in one write: small files cost fewer system calls
+        // on both sides (the server answers a batch in few packets too).
+        let mut batch = String::new();
+        while inflight.len() < window && (!batch.is_empty() || inflight.len() <= window / 2) {
+            let t = match queue.pop_front() {
+                Some(t) => t,
+                None => {
+                    let Some((name, path, part)) = pending.pop_front() else {
+                        break;
+                    };
+                    match admit(name, path, part, remote.as_ref(), opts, ui) {
+                        Ok(t) => t,
+                        Err(outcome) => {
+                            if !outcome.is_ok() {
+                                failed += 1;
+                            }
+                            ui.outcome(&outcome);
+                            continue;
+                        }
+                    }
+                }
+            };
             let offset = fs::metadata(&t.part).map(|m| m.len()).unwrap_or(0);
             let mut line = format!(
                 "FileDownload {} {}",
@@ -238,8 +214,14 @@ pub fn fetch(
             if offset > 0 {
                 line.push_str(&format!(" {offset}"));
             }
-            client.send(&line)?;
+            if !batch.is_empty() {
+                batch.push('\n');
+            }
+            batch.push_str(&line);
             inflight.push_back((t, offset, line));
+        }
+        if !batch.is_empty() {
+            client.send(&batch)?;
         }
         let Some((mut t, offset, line)) = inflight.pop_front() else {
             break;
@@ -255,7 +237,9 @@ pub fn fetch(
             }
             Step::Retry { reason, keep_part } => {
                 if !keep_part {
-                    let _ = fs::remove_file(&t.part);
+                    // Emptied, not removed: the partial file is this
+                    // download's lock.
+                    let _ = t.lock.file.set_len(0);
                 }
                 t.attempts += 1;
                 if t.attempts > opts.retries {
@@ -275,6 +259,59 @@ pub fn fetch(
         }
     }
     Ok(failed)
+}
+
+/// Takes the lock of one name and decides whether it is to be fetched: a
+/// local file with the peer's md5 is up to date, one with other content is
+/// kept unless overwriting was asked for.
+fn admit(
+    name: String,
+    path: PathBuf,
+    part: PathBuf,
+    remote: Option<&HashMap<String, (String, String)>>,
+    opts: &Options,
+    ui: &mut dyn Ui,
+) -> Result<Target, Outcome> {
+    let failed = |message: String| Outcome::Failed {
+        name: name.clone(),
+        message,
+    };
+    let lock = Lock::acquire(&part, ui)
+        .map_err(|e| failed(format!("cannot lock {}: {e}", part.display())))?;
+    // Checked under the lock: another download may just have placed it.
+    // A file that appeared after the peer's md5s were asked for is left
+    // to the final placement, which never replaces a different file.
+    if let (Ok(meta), Some(remote)) = (fs::metadata(&path), remote) {
+        let Some((md5, ts)) = remote.get(&name) else {
+            return Err(failed(format!("{name}: no such file on the peer")));
+        };
+        let local = File::open(&path)
+            .and_then(hash::md5_of_reader)
+            .map(|d| hash::hex(&d));
+        match local {
+            Ok(local) if local == *md5 => {
+                return Err(Outcome::UpToDate(FileRow {
+                    name: name.clone(),
+                    size: meta.len(),
+                    timestamp: ts.clone(),
+                    md5: md5.clone(),
+                }));
+            }
+            _ if !opts.overwrite => {
+                return Err(failed(format!(
+                    "{name}: a different local file is in the way (use --overwrite to replace it)"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(Target {
+        name,
+        path,
+        part,
+        lock,
+        attempts: 0,
+    })
 }
 
 /// The peer's md5 and timestamp for `names`: one `FileHash verify` for a
@@ -365,7 +402,7 @@ fn receive_one(
             row.name, row.size
         )));
     }
-    let mut sink = match Sink::open(&t.part, offset) {
+    let mut sink = match Sink::open(&t.lock.file, offset) {
         Ok(s) => s,
         Err(e) => {
             // The bytes are on their way: take them, then report.
@@ -610,17 +647,21 @@ fn drain(
 /// The partial file being written, hashed as it is written.
 struct Sink {
     out: BufWriter<File>,
-    md5: md5::Context,
+    md5: hash::Streaming,
     len: u64,
 }
 
 impl Sink {
-    /// Opens the partial file: new, or (for a resume) the existing one, whose
-    /// first `offset` bytes are hashed so the md5 covers the whole file.
-    fn open(part: &Path, offset: u64) -> io::Result<Sink> {
-        let mut md5 = md5::Context::new();
-        let file = if offset > 0 {
-            let mut f = OpenOptions::new().read(true).write(true).open(part)?;
+    /// Writes to the partial file through a second handle on the lock's
+    /// open file (no second open): from the start, or (for a resume) after
+    /// its first `offset` bytes, which are hashed so the md5 covers the
+    /// whole file.
+    fn open(part: &File, offset: u64) -> io::Result<Sink> {
+        let mut md5 = hash::Streaming::new();
+        // The handles share one file position: set it explicitly.
+        let mut f = part.try_clone()?;
+        f.seek(io::SeekFrom::Start(0))?;
+        if offset > 0 {
             let mut buf = vec![0u8; CHUNK];
             let mut left = offset;
             while left > 0 {
@@ -630,12 +671,15 @@ impl Sink {
                 left -= n as u64;
             }
             f.set_len(offset)?;
-            f
-        } else {
-            File::create(part)?
-        };
+        } else if f.metadata()?.len() > 0 {
+            // Usually the empty file the lock made. Truncated only when it
+            // has bytes: on ext4 a truncation, even of an empty file, makes
+            // its close flush the data at once (auto_da_alloc), which costs
+            // a write to disk per small file.
+            f.set_len(0)?;
+        }
         Ok(Sink {
-            out: BufWriter::with_capacity(CHUNK, file),
+            out: BufWriter::with_capacity(CHUNK, f),
             md5,
             len: offset,
         })
@@ -644,7 +688,7 @@ impl Sink {
     /// Flushes and returns the file, its md5 and length.
     fn finish(self) -> io::Result<(File, String, u64)> {
         let file = self.out.into_inner().map_err(|e| e.into_error())?;
-        Ok((file, hash::hex(&self.md5.finalize().0), self.len))
+        Ok((file, hash::hex(&self.md5.finalize()?), self.len))
     }
 }
 
@@ -661,14 +705,16 @@ impl Write for Sink {
     }
 }
 
-/// A lock file beside the target, so two downloads of one name into one
-/// folder take turns instead of writing the same partial file. The lock is
-/// the file system's (flock) on that file, so the kernel releases it when
-/// its process ends in any way: a lock file left by a killed client is just
-/// an unlocked file, whoever has its pid now.
+/// The lock of one name in one folder, so two downloads of it take turns
+/// instead of writing the same partial file. The lock file is the partial
+/// file itself (one file made per download, not two), and the lock is the
+/// file system's (flock) on it, so the kernel releases it when its process
+/// ends in any way: what a killed client leaves is an unlocked partial file
+/// that the next run resumes.
 struct Lock {
     path: PathBuf,
-    _file: File,
+    /// The partial file, open for reading and writing.
+    file: File,
 }
 
 impl Lock {
@@ -676,6 +722,7 @@ impl Lock {
         let mut told = false;
         loop {
             let file = OpenOptions::new()
+                .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
@@ -686,7 +733,7 @@ impl Lock {
                 Ok(()) if same_file(&file, path) => {
                     return Ok(Lock {
                         path: path.to_path_buf(),
-                        _file: file,
+                        file,
                     })
                 }
                 Ok(()) => continue,
@@ -705,7 +752,7 @@ impl Lock {
                 Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
                     return Ok(Lock {
                         path: path.to_path_buf(),
-                        _file: file,
+                        file,
                     })
                 }
                 Err(std::fs::TryLockError::Error(e)) => return Err(e),
@@ -725,8 +772,14 @@ fn same_file(file: &File, path: &Path) -> bool {
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        // Removed while still locked, so that a waiter that opened it sees
-        // it is gone (see `same_file`); the lock goes with the file handle.
-        let _ = fs::remove_file(&self.path);
+        // A partial file with bytes in it stays for a later resume; once
+        // placed (or removed) the name is no longer this file and is left
+        // alone. An empty one is removed, while still locked, so that a
+        // waiter that opened it sees it is gone (see `same_file`); the lock
+        // goes with the file handle.
+        let empty = self.file.metadata().is_ok_and(|m| m.len() == 0);
+        if empty && same_file(&self.file, &self.path) {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }

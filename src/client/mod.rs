@@ -241,6 +241,7 @@ impl Client {
     /// Records a request this client made (direction `out`).
     pub fn record(&self, request: &str, reply: u16) {
         if let Some(h) = &self.history {
+            let request = protocol::without_secret(request);
             let _ = h.append(Direction::Out, &self.addr.to_string(), request, reply);
         }
     }
@@ -275,9 +276,18 @@ pub fn run(args: crate::cli::ClientArgs) -> u8 {
         }
     };
     let mut console = console::Console::new(args.settings, history);
-    if let Err(e) = console.connect() {
-        eprintln!("p2pshare: {e}");
-        return 2;
+    match console.connect() {
+        Ok(_) => {}
+        // Not reached at all: 2, like a usage error. Reached but refused
+        // (a wrong secret, not a p2pshare peer): the command failed, 1.
+        Err(e @ ClientError::Connect(..)) => {
+            eprintln!("p2pshare: {e}");
+            return 2;
+        }
+        Err(e) => {
+            eprintln!("p2pshare: {e}");
+            return 1;
+        }
     }
     let mut failures = 0;
     if args.commands.is_empty() {

@@ -6,9 +6,9 @@ pub mod session;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -106,6 +106,10 @@ pub(crate) struct Shared {
     pub active: AtomicUsize,
     /// Open sessions per peer address.
     pub per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Each open session's control connection, so that a stop can end
+    /// their waits for the next request.
+    pub sessions: Mutex<HashMap<u64, TcpStream>>,
+    pub next_session: AtomicU64,
 }
 
 /// A bound server, not yet accepting.
@@ -145,6 +149,8 @@ impl Server {
                 config,
                 active: AtomicUsize::new(0),
                 per_ip: Mutex::new(HashMap::new()),
+                sessions: Mutex::new(HashMap::new()),
+                next_session: AtomicU64::new(0),
             }),
             stop: Stop::new(),
         })
@@ -189,6 +195,12 @@ impl Server {
             }
         }
         self.stop.set();
+        // Sessions waiting for a request read the end of the stream now
+        // and answer `421 shutting down`; one in the middle of a transfer
+        // finishes it first.
+        for c in lock(&self.shared.sessions).values() {
+            let _ = c.shutdown(Shutdown::Read);
+        }
         let _ = rescan.join();
         let _ = self.shared.share.save_hashes();
         Ok(())
@@ -230,15 +242,21 @@ impl Server {
         }
         let Some(ip) = ip else { return };
         shared.active.fetch_add(1, Ordering::SeqCst);
+        let id = shared.next_session.fetch_add(1, Ordering::SeqCst);
+        if let Ok(c) = conn.try_clone() {
+            lock(&shared.sessions).insert(id, c);
+        }
         let stop = self.stop.clone();
         let session_shared = shared.clone();
         let spawned = thread::Builder::new()
             .name("p2pshare-session".into())
             .spawn(move || {
                 session::run(&session_shared, conn, &stop);
+                lock(&session_shared.sessions).remove(&id);
                 session_shared.leave(ip);
             });
         if spawned.is_err() {
+            lock(&shared.sessions).remove(&id);
             shared.leave(ip);
         }
     }
@@ -268,6 +286,11 @@ impl Shared {
             }
         }
     }
+}
+
+/// Locks a mutex, taking it over from a thread that panicked holding it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn is_transient(e: &io::Error) -> bool {

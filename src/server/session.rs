@@ -93,7 +93,7 @@ struct Session<'a> {
 }
 
 /// Serves one control connection until the peer quits or leaves.
-pub(crate) fn run(shared: &Shared, conn: TcpStream, _stop: &Stop) {
+pub(crate) fn run(shared: &Shared, conn: TcpStream, stop: &Stop) {
     let (Ok(peer), Ok(local)) = (conn.peer_addr(), conn.local_addr()) else {
         return;
     };
@@ -114,11 +114,11 @@ pub(crate) fn run(shared: &Shared, conn: TcpStream, _stop: &Stop) {
         authed: shared.config.secret.is_none(),
         wrong_secrets: 0,
     };
-    let _ = s.serve();
+    let _ = s.serve(stop);
 }
 
 impl Session<'_> {
-    fn serve(&mut self) -> io::Result<()> {
+    fn serve(&mut self, stop: &Stop) -> io::Result<()> {
         write_reply(
             &mut self.out,
             code::GREETING,
@@ -150,7 +150,14 @@ impl Session<'_> {
                 Err(e) => return Err(e),
             };
             let (request, reply, quit) = match read {
-                LineRead::Eof => return self.out.flush(),
+                LineRead::Eof => {
+                    // A stopping server shuts the reading side of every
+                    // session: this end of stream is that, not the client.
+                    if stop.is_set() {
+                        write_reply(&mut self.out, code::CLOSING, "shutting down")?;
+                    }
+                    return self.out.flush();
+                }
                 LineRead::TooLong => {
                     write_reply(
                         &mut self.out,
@@ -191,7 +198,7 @@ impl Session<'_> {
             let _ = self.shared.history.append(
                 Direction::In,
                 &self.peer.to_string(),
-                request.trim(),
+                protocol::without_secret(request.trim()),
                 reply,
             );
             // Flush only when no further request is already waiting, so a
@@ -353,24 +360,23 @@ impl Session<'_> {
     }
 
     fn checkall(&mut self) -> io::Result<u16> {
-        let share = &self.shared.share;
+        let share = self.shared.share.clone();
         let snap = share.snapshot();
         let cached = share.cached_md5s(snap.all().map(|(_, e)| &e.key));
-        let mut rows = Vec::with_capacity(snap.len());
-        for ((name, e), md5) in snap.all().zip(cached) {
-            let md5 = match md5 {
-                Some(d) => Some((d, e.mtime)),
+        // Rows are made as they are written, so a large share costs no
+        // table in memory.
+        let rows = snap.all().zip(cached).filter_map(|((name, e), md5)| {
+            let (d, mtime) = match md5 {
+                Some(d) => (d, e.mtime),
                 // Not hashed yet: hash it now. A file that vanished or
                 // cannot be read since the scan is left out.
-                None => share
-                    .open_file(name)
-                    .ok()
-                    .and_then(|f| share.md5_of(&f).ok().map(|d| (d, f.mtime))),
+                None => {
+                    let f = share.open_file(name).ok()?;
+                    (share.md5_of(&f).ok()?, f.mtime)
+                }
             };
-            if let Some((d, mtime)) = md5 {
-                rows.push(vec![name.clone(), hex(&d), timefmt::format(mtime)]);
-            }
-        }
+            Some([name.clone(), hex(&d), timefmt::format(mtime)])
+        });
         write_table(&mut self.out, HASH_HEADER, rows, "files")?;
         Ok(code::TABLE)
     }

@@ -2,12 +2,12 @@
 //! unchanged file is never read twice, and persisted in the state folder so
 //! a restart does not rehash an unchanged share.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use super::FileKey;
 
@@ -52,11 +52,152 @@ pub fn md5_of_reader(mut r: impl Read) -> io::Result<Md5> {
     }
 }
 
+/// How many bytes a [`Streaming`] hash takes in on the caller's thread
+/// before it moves to a thread of its own.
+const THREAD_AFTER: u64 = 4 << 20;
+
+/// Bytes handed to the hashing thread at once.
+const BATCH: usize = 1 << 20;
+
+/// Batches that may wait for the hashing thread; the writer blocks beyond
+/// that, so memory stays bounded whatever the speeds.
+const QUEUED: usize = 4;
+
+/// The MD5 of a stream of bytes as they go by (a download being written).
+/// Short streams are hashed on the caller's thread; once a stream passes a
+/// few MiB the hashing moves to a thread of its own, fed through a bounded
+/// queue, so hashing one part overlaps receiving and writing the next.
+pub struct Streaming {
+    state: Stream,
+}
+
+enum Stream {
+    Inline {
+        ctx: md5::Context,
+        seen: u64,
+    },
+    Thread {
+        batch: Vec<u8>,
+        tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+        spare: std::sync::mpsc::Receiver<Vec<u8>>,
+        worker: std::thread::JoinHandle<md5::Context>,
+    },
+}
+
+impl Default for Streaming {
+    fn default() -> Self {
+        Streaming::new()
+    }
+}
+
+impl Streaming {
+    pub fn new() -> Streaming {
+        Streaming {
+            state: Stream::Inline {
+                ctx: md5::Context::new(),
+                seen: 0,
+            },
+        }
+    }
+
+    pub fn consume(&mut self, data: &[u8]) {
+        match &mut self.state {
+            Stream::Inline { ctx, seen } => {
+                ctx.consume(data);
+                *seen += data.len() as u64;
+                if *seen >= THREAD_AFTER {
+                    self.start_thread();
+                }
+            }
+            Stream::Thread {
+                batch, tx, spare, ..
+            } => {
+                batch.extend_from_slice(data);
+                if batch.len() >= BATCH {
+                    let next = spare
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(2 * BATCH));
+                    let full = std::mem::replace(batch, next);
+                    // The worker only ends when `tx` is dropped, so this
+                    // cannot fail; if it did, finalize reports it.
+                    let _ = tx.send(full);
+                }
+            }
+        }
+    }
+
+    /// Hands the context to a new thread. Stays inline if none can start.
+    fn start_thread(&mut self) {
+        let Stream::Inline { ctx, .. } = &self.state else {
+            return;
+        };
+        let mut ctx = ctx.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUED);
+        let (spare_tx, spare) = std::sync::mpsc::channel();
+        let started = std::thread::Builder::new()
+            .name("p2pshare-md5".into())
+            .spawn(move || {
+                for mut b in rx {
+                    ctx.consume(&b);
+                    b.clear();
+                    let _ = spare_tx.send(b);
+                }
+                ctx
+            });
+        if let Ok(worker) = started {
+            self.state = Stream::Thread {
+                batch: Vec::with_capacity(2 * BATCH),
+                tx,
+                spare,
+                worker,
+            };
+        }
+    }
+
+    /// The digest of everything consumed.
+    pub fn finalize(self) -> io::Result<Md5> {
+        match self.state {
+            Stream::Inline { ctx, .. } => Ok(ctx.finalize().0),
+            Stream::Thread {
+                batch, tx, worker, ..
+            } => {
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
+                }
+                drop(tx);
+                let ctx = worker
+                    .join()
+                    .map_err(|_| io::Error::other("the md5 thread failed"))?;
+                Ok(ctx.finalize().0)
+            }
+        }
+    }
+}
+
 /// The cache: key to digest, with the file it is saved in.
 pub struct HashCache {
     path: PathBuf,
     map: Mutex<HashMap<FileKey, (Md5, String)>>,
     dirty: AtomicBool,
+    /// Keys being hashed right now, so that a file asked for by several
+    /// requests (and the rescan thread) at once is read and hashed once.
+    busy: Mutex<HashSet<FileKey>>,
+    /// Signalled when a key leaves `busy`.
+    done: Condvar,
+}
+
+/// The right to hash one key, from [`HashCache::claim`]; dropping it lets
+/// the waiters for that key go on.
+pub struct Claim<'a> {
+    cache: &'a HashCache,
+    key: FileKey,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.cache.busy_lock().remove(&self.key);
+        self.cache.done.notify_all();
+    }
 }
 
 impl HashCache {
@@ -75,11 +216,43 @@ impl HashCache {
             path: path.to_path_buf(),
             map: Mutex::new(map),
             dirty: AtomicBool::new(false),
+            busy: Mutex::new(HashSet::new()),
+            done: Condvar::new(),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileKey, (Md5, String)>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn busy_lock(&self) -> std::sync::MutexGuard<'_, HashSet<FileKey>> {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims the hashing of `key`: `Ok` means hash it, [`insert`] the
+    /// digest, then drop the claim. `Err(Some(d))`: the digest is known
+    /// (another thread hashed it meanwhile). `Err(None)`: another thread is
+    /// hashing it right now and `wait` is false; with `wait` this waits for
+    /// that thread instead, and claims the key itself if that one failed.
+    ///
+    /// [`insert`]: HashCache::insert
+    pub fn claim(&self, key: &FileKey, wait: bool) -> Result<Claim<'_>, Option<Md5>> {
+        let mut busy = self.busy_lock();
+        loop {
+            if let Some(d) = self.get(key) {
+                return Err(Some(d));
+            }
+            if busy.insert(*key) {
+                return Ok(Claim {
+                    cache: self,
+                    key: *key,
+                });
+            }
+            if !wait {
+                return Err(None);
+            }
+            busy = self.done.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
     }
 
     pub fn get(&self, key: &FileKey) -> Option<Md5> {
@@ -123,22 +296,24 @@ impl HashCache {
         if !self.dirty.swap(false, Ordering::Relaxed) {
             return Ok(());
         }
-        let mut text = String::new();
-        for (k, (d, name)) in self.lock().iter() {
-            text.push_str(&format!(
-                "{}\t{}\t{}\t{}\t{}\t{}\n",
-                k.ino,
-                k.size,
-                k.mtime_s,
-                k.mtime_ns,
-                hex(d),
-                crate::protocol::escape_field(name)
-            ));
-        }
         let tmp = self.path.with_extension("tmp");
         let result = (|| {
-            let mut f = File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
+            // Written as it is formatted: a large cache costs no second
+            // copy in memory.
+            let mut f = io::BufWriter::with_capacity(256 * 1024, File::create(&tmp)?);
+            for (k, (d, name)) in self.lock().iter() {
+                writeln!(
+                    f,
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    k.ino,
+                    k.size,
+                    k.mtime_s,
+                    k.mtime_ns,
+                    hex(d),
+                    crate::protocol::escape_field(name)
+                )?;
+            }
+            let f = f.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
             fs::rename(&tmp, &self.path)
         })();
@@ -174,6 +349,30 @@ mod tests {
         assert_eq!(parse_hex(&hex(&d)), Some(d));
         assert_eq!(parse_hex("xyz"), None);
         assert_eq!(parse_hex("é00150983cd24fb0d6963f7d28e17f7"), None);
+    }
+
+    #[test]
+    fn streaming_matches_one_pass_on_either_side_of_the_thread() {
+        let data: Vec<u8> = (0..(THREAD_AFTER as usize + 3 * BATCH + 12345))
+            .map(|i| (i * 7 + i / 5000) as u8)
+            .collect();
+        for len in [0, 1, 1000, THREAD_AFTER as usize, data.len()] {
+            let mut s = Streaming::new();
+            // Uneven pieces, as reads from a socket come.
+            let mut at = 0;
+            let mut step = 1;
+            while at < len {
+                let end = (at + step).min(len);
+                s.consume(&data[at..end]);
+                at = end;
+                step = step * 3 % 300_001 + 1;
+            }
+            assert_eq!(
+                s.finalize().unwrap(),
+                md5::compute(&data[..len]).0,
+                "length {len}"
+            );
+        }
     }
 
     #[test]

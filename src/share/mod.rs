@@ -11,6 +11,7 @@ use std::fs::{self, File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -170,30 +171,50 @@ impl Share {
         changes
     }
 
-    /// Hashes every indexed file whose md5 is not cached yet, then saves the
-    /// cache. Stops early when `stop` says so. Returns how many it hashed.
-    pub fn hash_pending(&self, stop: &dyn Fn() -> bool) -> usize {
+    /// Hashes every indexed file whose md5 is not cached yet, on one thread
+    /// per core (largest files first, so they spread evenly), then saves the
+    /// cache. A file another thread is hashing already is left to it. Stops
+    /// early when `stop` says so. Returns how many files are left without
+    /// an md5 (unreadable, changed while hashed, hashed elsewhere right
+    /// now, or not reached before the stop).
+    pub fn hash_pending(&self, stop: &(dyn Fn() -> bool + Sync)) -> usize {
         let snap = self.snapshot();
-        let keys: Vec<_> = snap.all().map(|(_, e)| &e.key).collect();
-        let cached = self.hashes.get_many(keys.into_iter());
-        let mut done = 0;
-        for ((name, _), have) in snap.all().zip(cached) {
-            if stop() {
-                break;
-            }
-            if have.is_some() {
-                continue;
-            }
-            if let Ok(f) = self.open_file(name) {
-                if self.md5_of(&f).is_ok() {
-                    done += 1;
+        let cached = self.hashes.get_many(snap.all().map(|(_, e)| &e.key));
+        let mut todo: Vec<(&String, u64)> = snap
+            .all()
+            .zip(cached)
+            .filter(|(_, have)| have.is_none())
+            .map(|((name, e), _)| (name, e.size))
+            .collect();
+        todo.sort_by_key(|t| std::cmp::Reverse(t.1));
+        let next = AtomicUsize::new(0);
+        let hashed = AtomicUsize::new(0);
+        let work = || {
+            while !stop() {
+                let Some((name, _)) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                if let Ok(f) = self.open_file(name) {
+                    if let Ok(Some(_)) = self.hash_once(&f, false) {
+                        hashed.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
-        }
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(todo.len());
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(work);
+            }
+            work();
+        });
+        let left = todo.len() - hashed.into_inner();
         // The cache is an optimisation: failing to save it costs a rehash
         // after a restart, nothing more.
         let _ = self.hashes.save();
-        done
+        left
     }
 
     /// Saves the md5 cache now if it changed.
@@ -215,9 +236,21 @@ impl Share {
     /// open file and cached. If the file changes while it is hashed the
     /// result is not cached and an error says so.
     pub fn md5_of(&self, f: &OpenedFile) -> io::Result<Md5> {
+        self.hash_once(f, true)?
+            .ok_or_else(|| io::Error::other(format!("{} is being hashed", f.name)))
+    }
+
+    /// [`Share::md5_of`], hashing each file version once however many
+    /// threads ask for it at the same time: the others wait for the result
+    /// (`wait`), or get `None` at once.
+    fn hash_once(&self, f: &OpenedFile, wait: bool) -> io::Result<Option<Md5>> {
         if let Some(d) = self.hashes.get(&f.key) {
-            return Ok(d);
+            return Ok(Some(d));
         }
+        let _claim = match self.hashes.claim(&f.key, wait) {
+            Ok(claim) => claim,
+            Err(known) => return Ok(known),
+        };
         let mut file = f.file.try_clone()?;
         use std::io::Seek;
         file.seek(io::SeekFrom::Start(0))?;
@@ -229,7 +262,7 @@ impl Share {
             )));
         }
         self.hashes.insert(f.key, d, &f.name);
-        Ok(d)
+        Ok(Some(d))
     }
 
     /// Opens a shared file by its name from a request.
@@ -338,13 +371,23 @@ impl Share {
         incoming.temp = temp;
         incoming.file = Some(file);
         // What was created must lie in the share, whatever a link swapped
-        // meanwhile pointed at.
+        // meanwhile pointed at. From here on the files are named by where
+        // the temporary file really is: a refused one is removed there
+        // (not through the swapped link), and a kept one is placed beside
+        // it.
         let meta = incoming.file()?.metadata()?;
         let real =
             real_path_of(incoming.file()?, &incoming.temp, &meta).ok_or(ShareError::NotShared)?;
-        match real.parent().and_then(|p| p.strip_prefix(&self.root).ok()) {
-            Some(rel) if !hidden_or_odd(rel) => Ok(incoming),
-            _ => Err(ShareError::NotShared),
+        let inside = matches!(
+            real.parent().and_then(|p| p.strip_prefix(&self.root).ok()),
+            Some(rel) if !hidden_or_odd(rel)
+        );
+        incoming.path = real.with_file_name(base);
+        incoming.temp = real;
+        if inside {
+            Ok(incoming)
+        } else {
+            Err(ShareError::NotShared)
         }
     }
 }

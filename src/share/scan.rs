@@ -33,7 +33,7 @@ impl Changes {
 /// target lies inside the share. Entries whose size, mtime and inode match
 /// `old` keep their type without being read again.
 pub fn walk(root: &Path, old: &Index, ignore: &Ignore) -> Index {
-    let mut index = Index::default();
+    let mut found: Vec<(String, Entry)> = Vec::with_capacity(old.len());
     let mut seen_dirs = HashSet::new();
     if let Ok(m) = fs::metadata(root) {
         seen_dirs.insert((m.dev(), m.ino()));
@@ -69,22 +69,29 @@ pub fn walk(root: &Path, old: &Index, ignore: &Ignore) -> Index {
             } else {
                 format!("{rel}/{name}")
             };
-            let path = entry.path();
             let Ok(file_type) = entry.file_type() else {
                 continue;
             };
             let meta = if file_type.is_symlink() {
-                let Ok(target) = fs::canonicalize(&path) else {
+                let Ok(target) = fs::canonicalize(entry.path()) else {
                     continue;
                 };
-                match target.strip_prefix(root) {
-                    Ok(r) if !hidden_or_odd(r) => {}
+                let inside = match target.strip_prefix(root) {
+                    Ok(r) if !hidden_or_odd(r) => r,
                     _ => continue,
+                };
+                let Ok(m) = fs::metadata(&target) else {
+                    continue;
+                };
+                // A link to something ignored is left out too: what
+                // `open_file` refuses is not listed either.
+                if inside
+                    .to_str()
+                    .is_some_and(|r| ignore.matches(r) || ignore.matches_entry(r, m.is_dir()))
+                {
+                    continue;
                 }
-                match fs::metadata(&target) {
-                    Ok(m) => m,
-                    Err(_) => continue,
-                }
+                m
             } else {
                 match entry.metadata() {
                     Ok(m) => m,
@@ -96,29 +103,40 @@ pub fn walk(root: &Path, old: &Index, ignore: &Ignore) -> Index {
             }
             if meta.is_dir() {
                 if file_type.is_symlink() {
-                    linked.push((path, rel_name, (meta.dev(), meta.ino())));
+                    linked.push((entry.path(), rel_name, (meta.dev(), meta.ino())));
                 } else if seen_dirs.insert((meta.dev(), meta.ino())) {
-                    stack.push((path, rel_name));
+                    stack.push((entry.path(), rel_name));
                 }
             } else if meta.is_file() {
                 let key = FileKey::of(&meta);
-                let mime = match old.get(&rel_name) {
-                    Some(e) if e.key == key => e.mime,
-                    _ => sniff_file(&path, &rel_name),
-                };
-                index.files.insert(
+                found.push((
                     rel_name,
                     Entry {
                         size: key.size,
                         mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
                         key,
-                        mime,
+                        // Filled in below, from `old` or by sniffing.
+                        mime: "",
                     },
-                );
+                ));
             }
         }
     }
-    index
+    // One sort and one pass beside the old index (both in name order)
+    // instead of a lookup per file: a rescan of an unchanged share costs
+    // little more than its stat calls.
+    found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut olds = old.files.iter().peekable();
+    for (name, e) in &mut found {
+        while olds.next_if(|(o, _)| o.as_str() < name.as_str()).is_some() {}
+        e.mime = match olds.peek() {
+            Some((o, oe)) if *o == name && oe.key == e.key => oe.mime,
+            _ => sniff_file(&root.join(&*name), name),
+        };
+    }
+    Index {
+        files: found.into_iter().collect(),
+    }
 }
 
 fn sniff_file(path: &Path, name: &str) -> &'static str {
@@ -132,19 +150,20 @@ fn sniff_file(path: &Path, name: &str) -> &'static str {
 /// The files added, changed (size, mtime or inode) and removed from `old`
 /// to `new`.
 pub fn diff(old: &Index, new: &Index) -> Changes {
+    // Both are in name order: one pass over the two side by side.
     let mut c = Changes::default();
+    let mut olds = old.all().peekable();
     for (name, e) in new.all() {
-        match old.get(name) {
+        while let Some((gone, _)) = olds.next_if(|(o, _)| *o < name) {
+            c.removed.push(gone.clone());
+        }
+        match olds.next_if(|(o, _)| *o == name) {
             None => c.added.push(name.clone()),
-            Some(o) if o.key != e.key => c.changed.push(name.clone()),
+            Some((_, o)) if o.key != e.key => c.changed.push(name.clone()),
             Some(_) => {}
         }
     }
-    for (name, _) in old.all() {
-        if new.get(name).is_none() {
-            c.removed.push(name.clone());
-        }
-    }
+    c.removed.extend(olds.map(|(gone, _)| gone.clone()));
     c
 }
 
@@ -157,11 +176,18 @@ pub fn spawn(
 ) -> std::io::Result<thread::JoinHandle<()>> {
     thread::Builder::new()
         .name("p2pshare-rescan".into())
-        .spawn(move || loop {
-            share.hash_pending(&|| stop.is_set());
-            if stop.wait(interval) {
-                break;
+        .spawn(move || {
+            // Hashing is only looked at again when a scan found a change or
+            // files were left unhashed: an idle share costs its scans only.
+            let mut pending = true;
+            loop {
+                if pending {
+                    pending = share.hash_pending(&|| stop.is_set()) > 0;
+                }
+                if stop.wait(interval) {
+                    break;
+                }
+                pending |= !share.rescan().is_empty();
             }
-            share.rescan();
         })
 }

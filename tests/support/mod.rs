@@ -432,11 +432,7 @@ pub fn entries_below(dir: &Path) -> Vec<String> {
         };
         for e in entries.flatten() {
             let p = e.path();
-            let rel = p
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
             if rel == ".p2pshare" {
                 continue;
             }
@@ -493,7 +489,12 @@ pub fn upload_raw(
     if first.code != 150 {
         return Uploaded { first, last: None };
     }
-    assert_eq!(first.lines.len(), 1, "upload 150 is one line: {:?}", first.lines);
+    assert_eq!(
+        first.lines.len(),
+        1,
+        "upload 150 is one line: {:?}",
+        first.lines
+    );
     assert!(
         first.lines[0].starts_with("150 DATA tcp port="),
         "{:?}",

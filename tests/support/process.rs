@@ -281,3 +281,15 @@ pub fn run_with_env<S: AsRef<str>>(args: &[S], env: &[(&str, &str)], input: &str
     }
     p.finish()
 }
+
+/// The arguments of `p2pshare client ADDR --share SHARE EXTRA...`.
+pub fn client_args(addr: SocketAddr, share: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let mut v = vec![
+        "client".to_string(),
+        addr.to_string(),
+        "--share".into(),
+        share.display().to_string(),
+    ];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}

@@ -1,0 +1,293 @@
+//! The shared secret (PROTOCOL.md section 5) against a real server: what is
+//! answered before `AUTH`, the right and wrong secrets, three wrong tries
+//! closing the connection, the secret kept out of every history, and the
+//! client and server binaries taking it from `--secret` or
+//! `P2PSHARE_SECRET`.
+
+mod support;
+use support::*;
+
+#[path = "support/process.rs"]
+mod process;
+use process::*;
+
+use std::fs;
+use std::path::Path;
+
+use p2pshare::server::{Config, RunningServer};
+
+const SECRET: &str = "s3cret-Word";
+
+fn serve(dir: &TempDir) -> RunningServer {
+    start_with(Config {
+        secret: Some(SECRET.into()),
+        allow_upload: true,
+        ..config(dir.path())
+    })
+}
+
+fn history_text(share: &Path) -> String {
+    fs::read_to_string(share.join(".p2pshare/history.tsv")).unwrap_or_default()
+}
+
+#[test]
+fn before_auth_only_help_noop_auth_and_quit_are_answered() {
+    let dir = TempDir::new("auth-gate");
+    dir.write("a.txt", "a\n");
+    let server = serve(&dir);
+    let mut c = Conn::open(server.addr());
+    assert!(
+        c.greeting.ends_with("AUTH <secret> required"),
+        "{}",
+        c.greeting
+    );
+    assert_eq!(c.cmd("HELP").code, 214);
+    assert_eq!(c.cmd("HELP FileDownload").code, 214);
+    assert_eq!(c.cmd("NOOP").code, 200);
+    for line in [
+        "IndexGet longlist",
+        "IndexGet shortlist 2020-01-01 2030-01-01",
+        "IndexGet regex *",
+        "FileHash verify a.txt",
+        "FileHash checkall",
+        "FileDownload a.txt",
+        "FileDownload UDP a.txt",
+        &format!("FileUpload b.txt 2 {}", md5_hex(b"b\n")),
+        "History",
+        "History 5",
+    ] {
+        let r = c.cmd(line);
+        assert_eq!(
+            r.lines,
+            ["530 authentication required: send AUTH <secret> first"],
+            "{line}"
+        );
+    }
+    // Nothing was done for them: no upload, no data port.
+    assert!(!dir.path().join("b.txt").exists());
+    // A line that does not parse is answered as such, before anything else.
+    assert_eq!(c.cmd("frobnicate").code, 500);
+    assert_eq!(c.cmd("IndexGet").code, 501);
+    assert_eq!(c.cmd("QUIT").code, 221);
+    assert_eq!(c.read_to_close(), "");
+}
+
+#[test]
+fn the_right_secret_opens_everything() {
+    let dir = TempDir::new("auth-ok");
+    dir.write("a.txt", "a\n");
+    let server = serve(&dir);
+    let mut c = Conn::open(server.addr());
+    let r = c.cmd("AUTH wrong");
+    assert_eq!(r.lines, ["530 wrong secret (1 of 3 tries)"]);
+    let r = c.cmd(&format!("AUTH {SECRET}"));
+    assert_eq!(r.lines, ["230 authenticated"]);
+    assert_eq!(c.cmd("IndexGet longlist").names(), ["a.txt"]);
+    assert_eq!(c.cmd("FileHash verify a.txt").rows()[0][1], md5_hex(b"a\n"));
+    let (_, bytes, done) = download(&mut c, server.addr(), "a.txt");
+    assert_eq!((bytes.as_slice(), done.code), (&b"a\n"[..], 226));
+    let up = upload_raw(&mut c, server.addr(), "up.txt", b"up\n", None);
+    assert_eq!(up.code(), 226, "{up:?}");
+    assert_eq!(c.cmd("History 3").code, 213);
+    // Secrets are case-sensitive, compared whole.
+    let mut d = Conn::open(server.addr());
+    assert_eq!(d.cmd(&format!("AUTH {}", SECRET.to_uppercase())).code, 530);
+    assert_eq!(d.cmd(&format!("AUTH {}", &SECRET[..5])).code, 530);
+    assert_eq!(d.cmd("IndexGet longlist").code, 530);
+    let mut e = Conn::open(server.addr());
+    assert_eq!(e.cmd(&format!("AUTH {SECRET}x")).code, 530);
+    assert_eq!(e.cmd(&format!("AUTH \"{SECRET} \"")).code, 530);
+    assert_eq!(e.cmd(&format!("AUTH \"{SECRET}\"")).code, 230);
+}
+
+#[test]
+fn three_wrong_secrets_close_the_connection() {
+    let dir = TempDir::new("auth-three");
+    let server = serve(&dir);
+    let mut c = Conn::open(server.addr());
+    assert_eq!(c.cmd("AUTH one").lines, ["530 wrong secret (1 of 3 tries)"]);
+    assert_eq!(c.cmd("NOOP").code, 200);
+    assert_eq!(c.cmd("AUTH two").lines, ["530 wrong secret (2 of 3 tries)"]);
+    assert_eq!(
+        c.cmd("AUTH three").lines,
+        ["530 wrong secret; closing the connection"]
+    );
+    assert_eq!(c.read_to_close(), "");
+
+    // Two wrong, then the right one: in; the count starts again.
+    let mut c = Conn::open(server.addr());
+    assert_eq!(c.cmd("AUTH one").code, 530);
+    assert_eq!(c.cmd("AUTH two").code, 530);
+    assert_eq!(c.cmd(&format!("AUTH {SECRET}")).code, 230);
+    // Wrong tries after that do not undo it, but three still close.
+    assert_eq!(c.cmd("AUTH one").lines, ["530 wrong secret (1 of 3 tries)"]);
+    assert_eq!(c.cmd("AUTH two").code, 530);
+    assert_eq!(c.cmd("IndexGet longlist").code, 213);
+    assert_eq!(c.cmd("AUTH three").code, 530);
+    assert_eq!(c.read_to_close(), "");
+
+    // Without a secret, AUTH with anything is a 230.
+    let open_dir = TempDir::new("auth-none");
+    let open = start(open_dir.path());
+    let mut c = Conn::open(open.addr());
+    assert!(
+        c.greeting.ends_with("HELP lists commands"),
+        "{}",
+        c.greeting
+    );
+    assert_eq!(
+        c.cmd("AUTH whatever").lines,
+        ["230 no secret is needed on this peer"]
+    );
+}
+
+#[test]
+fn the_secret_never_reaches_the_history() {
+    let dir = TempDir::new("auth-history");
+    dir.write("a.txt", "a\n");
+    let server = serve(&dir);
+    let mut c = Conn::open(server.addr());
+    // Right, wrong, misquoted and mistyped: none of it may be written.
+    assert_eq!(c.cmd(&format!("AUTH {SECRET}")).code, 230);
+    assert_eq!(c.cmd("AUTH wrong-guess-1").code, 530);
+    assert_eq!(c.cmd(&format!("auth \"{SECRET}")).code, 500);
+    assert_eq!(c.cmd(&format!("AUTH {SECRET} extra")).code, 501);
+    assert_eq!(c.cmd(&format!("Auth \"{SECRET}\"x")).code, 500);
+    assert_eq!(c.cmd("AUTH").code, 501);
+    let h = c.cmd("History 20");
+    let text = h.text() + &history_text(dir.path());
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(!text.contains("wrong-guess-1"), "{text}");
+    let rows = h.rows();
+    let auth_rows: Vec<_> = rows.iter().filter(|r| r[3].starts_with("AUTH")).collect();
+    assert_eq!(auth_rows.len(), 6, "{rows:?}");
+    assert!(auth_rows.iter().all(|r| r[3] == "AUTH ***"), "{rows:?}");
+    assert_eq!(
+        auth_rows.iter().map(|r| r[4].as_str()).collect::<Vec<_>>(),
+        ["230", "530", "500", "501", "500", "501"]
+    );
+}
+
+// ---- the binaries ----
+
+#[test]
+fn the_client_authenticates_with_the_option_or_the_environment() {
+    let dir = TempDir::new("auth-client");
+    dir.write("a.txt", "a\n");
+    let server = serve(&dir);
+    let addr = server.addr();
+    let local = TempDir::new("auth-client-local");
+
+    let r = run(
+        &client_args(
+            addr,
+            local.path(),
+            &[
+                "--secret",
+                SECRET,
+                "-c",
+                "IndexGet longlist",
+                "-c",
+                "FileDownload a.txt",
+            ],
+        ),
+        "",
+    );
+    assert_eq!(r.code(), Some(0), "{r}");
+    assert_eq!(r.lines()[0], "name\tsize\ttimestamp\ttype", "{r}");
+    assert!(r.lines()[1].starts_with("a.txt\t2\t"), "{r}");
+    assert_eq!(fs::read(local.path().join("a.txt")).unwrap(), b"a\n");
+
+    let env_local = TempDir::new("auth-client-env");
+    let r = run_with_env(
+        &client_args(addr, env_local.path(), &["-c", "FileHash checkall"]),
+        &[("P2PSHARE_SECRET", SECRET)],
+        "",
+    );
+    assert_eq!(r.code(), Some(0), "{r}");
+    assert!(r.stdout.contains(&md5_hex(b"a\n")), "{r}");
+
+    // Without the secret: every command is a 530, exit 1.
+    let r = run(
+        &client_args(
+            addr,
+            local.path(),
+            &["-c", "IndexGet longlist", "-c", "NOOP"],
+        ),
+        "",
+    );
+    assert_eq!(r.code(), Some(1), "{r}");
+    assert!(
+        r.stderr
+            .contains("530 authentication required: send AUTH <secret> first"),
+        "{r}"
+    );
+    assert!(r.stdout.contains("ok"), "NOOP is answered: {r}");
+
+    // A wrong secret: the client gives up at once. The peer was reached,
+    // so this is a failure (1), not an unreachable peer (2).
+    let r = run(
+        &client_args(addr, local.path(), &["--secret", "nope", "-c", "NOOP"]),
+        "",
+    );
+    assert_eq!(r.code(), Some(1), "{r}");
+    assert!(r.stderr.contains("authentication failed: 530"), "{r}");
+
+    // AUTH typed as a command works as well.
+    let typed_local = TempDir::new("auth-client-typed");
+    let r = run(
+        &client_args(
+            addr,
+            typed_local.path(),
+            &["-c", &format!("AUTH {SECRET}"), "-c", "IndexGet longlist"],
+        ),
+        "",
+    );
+    assert_eq!(r.code(), Some(0), "{r}");
+    assert!(r.stdout.contains("a.txt\t2\t"), "{r}");
+
+    // Neither the client's history nor the server's holds the secret.
+    for share in [
+        local.path(),
+        env_local.path(),
+        typed_local.path(),
+        dir.path(),
+    ] {
+        let h = history_text(share);
+        assert!(!h.is_empty(), "{}", share.display());
+        assert!(!h.contains(SECRET), "{}: {h}", share.display());
+    }
+}
+
+#[test]
+fn the_server_takes_its_secret_from_the_environment() {
+    let dir = TempDir::new("auth-serve-env");
+    dir.write("a.txt", "a\n");
+    let share = dir.path().display().to_string();
+    let server = Proc::spawn_program(
+        bin(),
+        &[
+            "serve",
+            "--share",
+            &share,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        &[("P2PSHARE_SECRET", SECRET)],
+    );
+    let addr = server.serving_addr();
+    let mut c = Conn::open(addr);
+    assert!(
+        c.greeting.ends_with("AUTH <secret> required"),
+        "{}",
+        c.greeting
+    );
+    assert_eq!(c.cmd("IndexGet longlist").code, 530);
+    assert_eq!(c.cmd(&format!("AUTH {SECRET}")).code, 230);
+    assert_eq!(c.cmd("IndexGet longlist").names(), ["a.txt"]);
+    // The secret is not on the command line, so not in `ps` either.
+    let cmdline = fs::read(format!("/proc/{}/cmdline", server.id())).unwrap_or_default();
+    assert!(!String::from_utf8_lossy(&cmdline).contains(SECRET));
+}
