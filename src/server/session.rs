@@ -545,29 +545,17 @@ impl Session<'_> {
         if let Err(e) = self.ensure_tcp_channel() {
             return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}"));
         }
+        let Some(data_line) = self.tcp_data.as_ref().map(|d| DataLine {
+            transport: Transport::Tcp,
+            port: d.port(),
+            token: d.token().to_string(),
+        }) else {
+            return self.reply(code::NO_DATA, "no data channel");
+        };
+        self.write_download_150(name, &f, &hex(&md5), &data_line)?;
         let Some(data) = self.tcp_data.as_mut() else {
             return self.reply(code::NO_DATA, "no data channel");
         };
-        let data_line = DataLine {
-            transport: Transport::Tcp,
-            port: data.port(),
-            token: data.token().to_string(),
-        };
-        let row = [
-            name.to_string(),
-            f.size().to_string(),
-            timefmt::format(f.mtime),
-            hex(&md5),
-        ]
-        .map(|s| protocol::escape_field(&s))
-        .join("\t");
-        write_multi(
-            &mut self.out,
-            code::DATA,
-            &[row, protocol::data_line(&data_line)],
-        )?;
-        // The client must see the 150 before the bytes can flow.
-        self.out.flush()?;
         let wait = self.shared.config.data_wait;
         let data_timeout = self.shared.config.data_timeout;
         let Some(conn) = data.connection(wait) else {
@@ -599,6 +587,32 @@ impl Session<'_> {
         }
     }
 
+    /// Writes the two-line 150 of a download (the file's row, then the data
+    /// channel) and flushes it: the client must see it before the bytes
+    /// can flow.
+    fn write_download_150(
+        &mut self,
+        name: &str,
+        f: &OpenedFile,
+        md5: &str,
+        data_line: &DataLine,
+    ) -> io::Result<()> {
+        let row = [
+            name.to_string(),
+            f.size().to_string(),
+            timefmt::format(f.mtime),
+            md5.to_string(),
+        ]
+        .map(|s| protocol::escape_field(&s))
+        .join("\t");
+        write_multi(
+            &mut self.out,
+            code::DATA,
+            &[row, protocol::data_line(data_line)],
+        )?;
+        self.out.flush()
+    }
+
     /// The UDP path of `download`: the session's UDP channel (opened on
     /// first use), the same two-line 150, then 226 / 425 / 426 / 451.
     fn download_udp(
@@ -620,28 +634,17 @@ impl Session<'_> {
                 }
             }
         }
+        let Some(data_line) = self.udp_data.as_ref().map(|d| DataLine {
+            transport: Transport::Udp,
+            port: d.port(),
+            token: d.token().to_string(),
+        }) else {
+            return self.reply(code::NO_DATA, "no data channel");
+        };
+        self.write_download_150(name, f, md5, &data_line)?;
         let Some(data) = self.udp_data.as_mut() else {
             return self.reply(code::NO_DATA, "no data channel");
         };
-        let data_line = DataLine {
-            transport: Transport::Udp,
-            port: data.port(),
-            token: data.token().to_string(),
-        };
-        let row = [
-            name.to_string(),
-            f.size().to_string(),
-            timefmt::format(f.mtime),
-            md5.to_string(),
-        ]
-        .map(|s| protocol::escape_field(&s))
-        .join("\t");
-        write_multi(
-            &mut self.out,
-            code::DATA,
-            &[row, protocol::data_line(&data_line)],
-        )?;
-        self.out.flush()?;
         let limits = SendLimits {
             wait: self.shared.config.data_wait,
             silence: self.shared.config.udp_silence,

@@ -81,28 +81,9 @@ impl Proc {
     /// Starts `p2pshare ARGS` with stdin piped (write with [`Proc::send`],
     /// close with [`Proc::close_stdin`]).
     pub fn spawn<S: AsRef<str>>(args: &[S]) -> Proc {
-        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-        let mut child = Command::new(bin())
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start p2pshare");
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let err = Arc::new(Mutex::new(Vec::new()));
-        let readers = vec![
-            collect(child.stdout.take().unwrap(), out.clone()),
-            collect(child.stderr.take().unwrap(), err.clone()),
-        ];
-        Proc {
-            stdin: child.stdin.take(),
-            child,
-            out,
-            err,
-            readers,
-            what: format!("p2pshare {}", args.join(" ")),
-        }
+        let mut p = Proc::spawn_program(bin(), args, &[]);
+        p.what = p.what.replacen(bin(), "p2pshare", 1);
+        p
     }
 
     pub fn id(&self) -> u32 {
