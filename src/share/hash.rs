@@ -174,10 +174,12 @@ impl Streaming {
     }
 }
 
-/// The cache: key to digest, with the file it is saved in.
+/// The cache: key to digest, with the file it is saved in. Names are not
+/// kept: the key alone identifies a version of a file, and a share of many
+/// files would hold every name twice.
 pub struct HashCache {
     path: PathBuf,
-    map: Mutex<HashMap<FileKey, (Md5, String)>>,
+    map: Mutex<HashMap<FileKey, Md5>>,
     dirty: AtomicBool,
     /// Keys being hashed right now, so that a file asked for by several
     /// requests (and the rescan thread) at once is read and hashed once.
@@ -207,8 +209,8 @@ impl HashCache {
         let mut map = HashMap::new();
         if let Ok(f) = File::open(path) {
             for line in BufReader::new(f).lines().map_while(Result::ok) {
-                if let Some((key, md5, name)) = parse_line(&line) {
-                    map.insert(key, (md5, name));
+                if let Some((key, md5)) = parse_line(&line) {
+                    map.insert(key, md5);
                 }
             }
         }
@@ -221,7 +223,7 @@ impl HashCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileKey, (Md5, String)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileKey, Md5>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -256,18 +258,18 @@ impl HashCache {
     }
 
     pub fn get(&self, key: &FileKey) -> Option<Md5> {
-        self.lock().get(key).map(|(d, _)| *d)
+        self.lock().get(key).copied()
     }
 
     /// Looks up many keys under one lock.
     pub fn get_many<'a>(&self, keys: impl Iterator<Item = &'a FileKey>) -> Vec<Option<Md5>> {
         let map = self.lock();
-        keys.map(|k| map.get(k).map(|(d, _)| *d)).collect()
+        keys.map(|k| map.get(k).copied()).collect()
     }
 
-    pub fn insert(&self, key: FileKey, md5: Md5, name: &str) {
-        let old = self.lock().insert(key, (md5, name.to_string()));
-        if old.map(|(d, _)| d) != Some(md5) {
+    pub fn insert(&self, key: FileKey, md5: Md5) {
+        let old = self.lock().insert(key, md5);
+        if old != Some(md5) {
             self.dirty.store(true, Ordering::Relaxed);
         }
     }
@@ -301,16 +303,15 @@ impl HashCache {
             // Written as it is formatted: a large cache costs no second
             // copy in memory.
             let mut f = io::BufWriter::with_capacity(256 * 1024, File::create(&tmp)?);
-            for (k, (d, name)) in self.lock().iter() {
+            for (k, d) in self.lock().iter() {
                 writeln!(
                     f,
-                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}",
                     k.ino,
                     k.size,
                     k.mtime_s,
                     k.mtime_ns,
                     hex(d),
-                    crate::protocol::escape_field(name)
                 )?;
             }
             let f = f.into_inner().map_err(|e| e.into_error())?;
@@ -325,7 +326,7 @@ impl HashCache {
     }
 }
 
-fn parse_line(line: &str) -> Option<(FileKey, Md5, String)> {
+fn parse_line(line: &str) -> Option<(FileKey, Md5)> {
     let mut f = line.split('\t');
     let key = FileKey {
         ino: f.next()?.parse().ok()?,
@@ -334,8 +335,7 @@ fn parse_line(line: &str) -> Option<(FileKey, Md5, String)> {
         mtime_ns: f.next()?.parse().ok()?,
     };
     let md5 = parse_hex(f.next()?)?;
-    let name = crate::protocol::unescape_field(f.next().unwrap_or(""));
-    Some((key, md5, name))
+    Some((key, md5))
 }
 
 #[cfg(test)]
@@ -379,6 +379,8 @@ mod tests {
     fn damaged_lines_are_skipped() {
         assert!(parse_line("1\t2\t3\t4\tnothex\tname").is_none());
         assert!(parse_line("1\t2").is_none());
+        assert!(parse_line("1\t2\t3\t4\t900150983cd24fb0d6963f7d28e17f72").is_some());
+        // A sixth column (a name, as older caches had) is ignored.
         assert!(parse_line("1\t2\t3\t4\t900150983cd24fb0d6963f7d28e17f72\ta").is_some());
     }
 }

@@ -160,7 +160,15 @@ impl Share {
         let old = self.snapshot();
         let ignore = Arc::new(Ignore::load(&self.root));
         *self.ignore.write().unwrap_or_else(|e| e.into_inner()) = ignore.clone();
-        let new = scan::walk(&self.root, &old, &ignore);
+        let found = scan::walk_sorted(&self.root, &old, &ignore);
+        // The usual case: nothing changed. The current index stays, and no
+        // second one is built beside it.
+        if scan::unchanged(&old, &found) {
+            return scan::Changes::default();
+        }
+        let new = Index {
+            files: found.into_iter().collect(),
+        };
         let changes = scan::diff(&old, &new);
         let new = Arc::new(new);
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
@@ -261,7 +269,7 @@ impl Share {
                 f.name
             )));
         }
-        self.hashes.insert(f.key, d, &f.name);
+        self.hashes.insert(f.key, d);
         Ok(Some(d))
     }
 

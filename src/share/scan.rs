@@ -33,20 +33,35 @@ impl Changes {
 /// target lies inside the share. Entries whose size, mtime and inode match
 /// `old` keep their type without being read again.
 pub fn walk(root: &Path, old: &Index, ignore: &Ignore) -> Index {
+    Index {
+        files: walk_sorted(root, old, ignore).into_iter().collect(),
+    }
+}
+
+/// What [`walk`] finds, as a list sorted by name.
+pub fn walk_sorted(root: &Path, old: &Index, ignore: &Ignore) -> Vec<(String, Entry)> {
     let mut found: Vec<(String, Entry)> = Vec::with_capacity(old.len());
     let mut seen_dirs = HashSet::new();
     if let Ok(m) = fs::metadata(root) {
         seen_dirs.insert((m.dev(), m.ino()));
     }
-    // An explicit stack: a deep tree cannot overflow the thread's stack.
-    let mut stack: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
+    // An explicit stack (a deep tree cannot overflow the thread's stack) of
+    // what is still to do, the next item on top. Each folder's entries go
+    // on in reverse name order, a folder's name counting as `name/`: then
+    // the walk meets the paths in byte order and the list needs no sort.
+    let mut stack: Vec<Walked> = vec![Walked::Dir(root.to_path_buf(), String::new())];
     // Folders reached through a symlink wait until every real folder has
     // been walked, so a folder is listed under its real name and an alias
     // of it is skipped, whatever order read_dir gives.
     let mut linked: Vec<(PathBuf, String, (u64, u64))> = Vec::new();
+    let mut children: Vec<(String, Walked)> = Vec::new();
     loop {
         let (dir, rel) = match stack.pop() {
-            Some(next) => next,
+            Some(Walked::File(name, entry)) => {
+                found.push((name, entry));
+                continue;
+            }
+            Some(Walked::Dir(dir, rel)) => (dir, rel),
             None => match linked.pop() {
                 Some((path, rel, id)) if seen_dirs.insert(id) => (path, rel),
                 Some(_) => continue,
@@ -64,11 +79,12 @@ pub fn walk(root: &Path, old: &Index, ignore: &Ignore) -> Index {
             if name.starts_with('.') {
                 continue;
             }
-            let rel_name = if rel.is_empty() {
-                name.to_string()
-            } else {
-                format!("{rel}/{name}")
-            };
+            let mut rel_name = String::with_capacity(rel.len() + 1 + name.len());
+            if !rel.is_empty() {
+                rel_name.push_str(&rel);
+                rel_name.push('/');
+            }
+            rel_name.push_str(name);
             let Ok(file_type) = entry.file_type() else {
                 continue;
             };
@@ -105,27 +121,33 @@ pub fn walk(root: &Path, old: &Index, ignore: &Ignore) -> Index {
                 if file_type.is_symlink() {
                     linked.push((entry.path(), rel_name, (meta.dev(), meta.ino())));
                 } else if seen_dirs.insert((meta.dev(), meta.ino())) {
-                    stack.push((entry.path(), rel_name));
+                    let mut sort_key = rel_name.clone();
+                    sort_key.push('/');
+                    children.push((sort_key, Walked::Dir(entry.path(), rel_name)));
                 }
             } else if meta.is_file() {
                 let key = FileKey::of(&meta);
-                found.push((
-                    rel_name,
-                    Entry {
-                        size: key.size,
-                        mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                        key,
-                        // Filled in below, from `old` or by sniffing.
-                        mime: "",
-                    },
-                ));
+                let entry = Entry {
+                    size: key.size,
+                    mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    key,
+                    // Filled in below, from `old` or by sniffing.
+                    mime: "",
+                };
+                children.push((String::new(), Walked::File(rel_name, entry)));
             }
         }
+        children.sort_unstable_by(|a, b| sort_key(b).cmp(sort_key(a)));
+        stack.extend(children.drain(..).map(|(_, w)| w));
     }
-    // One sort and one pass beside the old index (both in name order)
-    // instead of a lookup per file: a rescan of an unchanged share costs
-    // little more than its stat calls.
-    found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // Folders reached through links come last and out of order: only then
+    // is a sort needed.
+    if !found.is_sorted_by(|a, b| a.0 <= b.0) {
+        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+    // One pass beside the old index (both in name order) instead of a
+    // lookup per file: a rescan of an unchanged share costs little more
+    // than its stat calls.
     let mut olds = old.files.iter().peekable();
     for (name, e) in &mut found {
         while olds.next_if(|(o, _)| o.as_str() < name.as_str()).is_some() {}
@@ -134,9 +156,31 @@ pub fn walk(root: &Path, old: &Index, ignore: &Ignore) -> Index {
             _ => sniff_file(&root.join(&*name), name),
         };
     }
-    Index {
-        files: found.into_iter().collect(),
+    found
+}
+
+/// Work left for [`walk_sorted`]: a file found, or a folder to read.
+enum Walked {
+    File(String, Entry),
+    Dir(PathBuf, String),
+}
+
+/// The order of a folder's entries: a file by its path, a folder by its
+/// path and a `/`, as the paths below it sort.
+fn sort_key(c: &(String, Walked)) -> &str {
+    match &c.1 {
+        Walked::File(name, _) => name,
+        Walked::Dir(..) => &c.0,
     }
+}
+
+/// True when a sorted walk found exactly the files of `old`, unchanged.
+pub fn unchanged(old: &Index, found: &[(String, Entry)]) -> bool {
+    old.len() == found.len()
+        && old
+            .all()
+            .zip(found)
+            .all(|((on, oe), (n, e))| on == n && oe.key == e.key)
 }
 
 fn sniff_file(path: &Path, name: &str) -> &'static str {
