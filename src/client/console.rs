@@ -437,6 +437,9 @@ pub fn human_size(n: u64) -> String {
 struct ConsoleUi {
     tty_out: bool,
     tty_err: bool,
+    /// Result rows not yet written: into a pipe they go out in blocks,
+    /// not one write per file.
+    rows: String,
     name: String,
     total: u64,
     first: u64,
@@ -449,12 +452,21 @@ impl ConsoleUi {
         ConsoleUi {
             tty_out,
             tty_err,
+            rows: String::new(),
             name: String::new(),
             total: 0,
             first: 0,
             started: Instant::now(),
             drawn: None,
         }
+    }
+}
+
+impl Drop for ConsoleUi {
+    fn drop(&mut self) {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(self.rows.as_bytes());
+        let _ = out.flush();
     }
 }
 
@@ -539,7 +551,8 @@ impl Ui for ConsoleUi {
                         fields[3]
                     );
                 } else {
-                    let _ = writeln!(out, "{}", fields.join("\t"));
+                    self.rows.push_str(&fields.join("\t"));
+                    self.rows.push('\n');
                     if matches!(outcome, Outcome::UpToDate(_)) {
                         eprintln!("p2pshare: {}: up to date", row.name);
                     }
@@ -549,6 +562,10 @@ impl Ui for ConsoleUi {
                 let _ = out.flush();
                 eprintln!("p2pshare: {message}");
             }
+        }
+        if self.rows.len() >= 64 * 1024 {
+            let _ = out.write_all(self.rows.as_bytes());
+            self.rows.clear();
         }
         let _ = out.flush();
     }

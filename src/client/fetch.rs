@@ -205,7 +205,7 @@ pub fn fetch(
                     }
                 }
             };
-            let offset = fs::metadata(&t.part).map(|m| m.len()).unwrap_or(0);
+            let offset = t.lock.len();
             let mut line = format!(
                 "FileDownload {} {}",
                 opts.transport.as_str().to_ascii_uppercase(),
@@ -227,6 +227,7 @@ pub fn fetch(
             break;
         };
         let (step, code) = receive_one(client, &t, offset, opts, ui)?;
+        t.lock.fresh = false;
         client.record(&line, code);
         match step {
             Step::Done(outcome) => {
@@ -281,7 +282,7 @@ fn admit(
     // Checked under the lock: another download may just have placed it.
     // A file that appeared after the peer's md5s were asked for is left
     // to the final placement, which never replaces a different file.
-    if let (Ok(meta), Some(remote)) = (fs::metadata(&path), remote) {
+    if let Some((remote, Ok(meta))) = remote.map(|r| (r, fs::metadata(&path))) {
         let Some((md5, ts)) = remote.get(&name) else {
             return Err(failed(format!("{name}: no such file on the peer")));
         };
@@ -402,7 +403,7 @@ fn receive_one(
             row.name, row.size
         )));
     }
-    let mut sink = match Sink::open(&t.lock.file, offset) {
+    let mut sink = match Sink::open(&t.lock.file, offset, t.lock.fresh) {
         Ok(s) => s,
         Err(e) => {
             // The bytes are on their way: take them, then report.
@@ -502,6 +503,7 @@ fn receive_one(
 fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
     let refuse = |t: &Target| {
         let _ = fs::remove_file(&t.part);
+        t.lock.placed.set(true);
         Step::Done(Outcome::Failed {
             name: t.name.clone(),
             message: format!(
@@ -512,7 +514,10 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
     };
     if overwrite {
         return match fs::rename(&t.part, &t.path) {
-            Ok(()) => Step::Done(Outcome::Downloaded(row)),
+            Ok(()) => {
+                t.lock.placed.set(true);
+                Step::Done(Outcome::Downloaded(row))
+            }
             Err(e) => Step::Done(Outcome::Failed {
                 name: t.name.clone(),
                 message: format!("cannot rename into {}: {e}", t.path.display()),
@@ -523,6 +528,7 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
     match fs::hard_link(&t.part, &t.path) {
         Ok(()) => {
             let _ = fs::remove_file(&t.part);
+            t.lock.placed.set(true);
             Step::Done(Outcome::Downloaded(row))
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -656,12 +662,14 @@ impl Sink {
     /// open file (no second open): from the start, or (for a resume) after
     /// its first `offset` bytes, which are hashed so the md5 covers the
     /// whole file.
-    fn open(part: &File, offset: u64) -> io::Result<Sink> {
+    fn open(part: &File, offset: u64, fresh: bool) -> io::Result<Sink> {
         let mut md5 = hash::Streaming::new();
-        // The handles share one file position: set it explicitly.
         let mut f = part.try_clone()?;
-        f.seek(io::SeekFrom::Start(0))?;
-        if offset > 0 {
+        if fresh {
+            // Just made, empty, never written: nothing to set up.
+        } else if offset > 0 {
+            // The handles share one file position: set it explicitly.
+            f.seek(io::SeekFrom::Start(0))?;
             let mut buf = vec![0u8; CHUNK];
             let mut left = offset;
             while left > 0 {
@@ -671,12 +679,14 @@ impl Sink {
                 left -= n as u64;
             }
             f.set_len(offset)?;
-        } else if f.metadata()?.len() > 0 {
-            // Usually the empty file the lock made. Truncated only when it
-            // has bytes: on ext4 a truncation, even of an empty file, makes
-            // its close flush the data at once (auto_da_alloc), which costs
-            // a write to disk per small file.
-            f.set_len(0)?;
+        } else {
+            f.seek(io::SeekFrom::Start(0))?;
+            // Truncated only when it has bytes: on ext4 a truncation, even
+            // of an empty file, makes its close flush the data at once
+            // (auto_da_alloc), which costs a write to disk per small file.
+            if f.metadata()?.len() > 0 {
+                f.set_len(0)?;
+            }
         }
         Ok(Sink {
             out: BufWriter::with_capacity(CHUNK, f),
@@ -715,10 +725,35 @@ struct Lock {
     path: PathBuf,
     /// The partial file, open for reading and writing.
     file: File,
+    /// Made by this lock and not written yet: empty, so a transfer starts
+    /// at 0 without asking the file system.
+    fresh: bool,
+    /// Placed under its final name (and its partial name removed): nothing
+    /// is left to clean up.
+    placed: std::cell::Cell<bool>,
 }
 
 impl Lock {
     fn acquire(path: &Path, ui: &mut dyn Ui) -> io::Result<Lock> {
+        // The usual case: no partial file yet. Made here, nobody else can
+        // have it open, so the lock is taken without the checks below.
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(file) => match file.try_lock() {
+                Ok(()) => return Ok(Lock::new(path, file, true)),
+                Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
+                    return Ok(Lock::new(path, file, true))
+                }
+                // Another download opened it in between and holds it now.
+                Err(_) => {}
+            },
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
         let mut told = false;
         loop {
             let file = OpenOptions::new()
@@ -730,12 +765,7 @@ impl Lock {
             match file.try_lock() {
                 // The holder before may have removed the file after it was
                 // opened here: only a lock on the file still at `path` counts.
-                Ok(()) if same_file(&file, path) => {
-                    return Ok(Lock {
-                        path: path.to_path_buf(),
-                        file,
-                    })
-                }
+                Ok(()) if same_file(&file, path) => return Ok(Lock::new(path, file, false)),
                 Ok(()) => continue,
                 Err(std::fs::TryLockError::WouldBlock) => {
                     if !told {
@@ -750,10 +780,7 @@ impl Lock {
                 // A file system without locks: go ahead unguarded rather
                 // than not at all (the final rename still never clobbers).
                 Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
-                    return Ok(Lock {
-                        path: path.to_path_buf(),
-                        file,
-                    })
+                    return Ok(Lock::new(path, file, false))
                 }
                 Err(std::fs::TryLockError::Error(e)) => return Err(e),
             }
@@ -770,8 +797,30 @@ fn same_file(file: &File, path: &Path) -> bool {
     }
 }
 
+impl Lock {
+    fn new(path: &Path, file: File, fresh: bool) -> Lock {
+        Lock {
+            path: path.to_path_buf(),
+            file,
+            fresh,
+            placed: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Bytes already in the partial file: where a transfer resumes.
+    fn len(&self) -> u64 {
+        if self.fresh {
+            return 0;
+        }
+        self.file.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
 impl Drop for Lock {
     fn drop(&mut self) {
+        if self.placed.get() {
+            return;
+        }
         // A partial file with bytes in it stays for a later resume; once
         // placed (or removed) the name is no longer this file and is left
         // alone. An empty one is removed, while still locked, so that a
