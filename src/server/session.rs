@@ -468,18 +468,19 @@ impl Session<'_> {
         let Some(data) = self.tcp_data.as_mut() else {
             return self.reply(code::NO_DATA, "no data channel");
         };
-        let Some(conn) = data.connection(wait) else {
-            return self.no_data(data_line.port);
-        };
-        let _ = conn.set_read_timeout(Some(data_timeout));
         let outcome = match incoming.file() {
             Ok(f) => {
                 let mut out = io::BufWriter::with_capacity(256 * 1024, f);
-                tcp::receive_file(conn, size, &mut out)
+                data.receive(wait, data_timeout, size, &mut out)
             }
-            Err(e) => tcp::ReceiveOutcome::WriteFailed(e),
+            Err(e) => {
+                data.drop_connection();
+                Some(tcp::ReceiveOutcome::WriteFailed(e))
+            }
         };
-        let _ = conn.set_read_timeout(None);
+        let Some(outcome) = outcome else {
+            return self.no_data(data_line.port);
+        };
         match outcome {
             tcp::ReceiveOutcome::Received(got) if got == want => match incoming.place(&want) {
                 Ok(Placed::Stored) => self.reply(code::COMPLETE, &format!("stored {shown}")),
@@ -501,22 +502,14 @@ impl Session<'_> {
                     hex(&want)
                 ),
             ),
-            tcp::ReceiveOutcome::Broken(n, e) => {
-                data.drop_connection();
-                self.reply(
-                    code::ABORTED,
-                    &format!(
-                        "data connection broken after {n} of {size} bytes ({e}); nothing stored"
-                    ),
-                )
-            }
-            tcp::ReceiveOutcome::WriteFailed(e) => {
-                data.drop_connection();
-                self.reply(
-                    code::LOCAL_ERROR,
-                    &format!("cannot store {shown}: {e}; nothing stored"),
-                )
-            }
+            tcp::ReceiveOutcome::Broken(n, e) => self.reply(
+                code::ABORTED,
+                &format!("data connection broken after {n} of {size} bytes ({e}); nothing stored"),
+            ),
+            tcp::ReceiveOutcome::WriteFailed(e) => self.reply(
+                code::LOCAL_ERROR,
+                &format!("cannot store {shown}: {e}; nothing stored"),
+            ),
         }
     }
 

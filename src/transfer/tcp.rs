@@ -104,6 +104,41 @@ impl DataChannel {
         self.current.as_mut()
     }
 
+    /// Receives an upload of `size` bytes into `out` over the next data
+    /// connection (see [`DataChannel::connection`]), giving up on a stall
+    /// of `stall`; None when no connection came within `wait`. A held
+    /// connection that reads as closed before its first byte was closed by
+    /// the client just before it opened a new one: the new one is used.
+    /// A connection that broke or is out of step afterwards is dropped.
+    pub fn receive(
+        &mut self,
+        wait: Duration,
+        stall: Duration,
+        size: u64,
+        out: &mut impl io::Write,
+    ) -> Option<ReceiveOutcome> {
+        let mut held = self.current.is_some();
+        loop {
+            let conn = self.connection(wait)?;
+            let _ = conn.set_read_timeout(Some(stall));
+            let outcome = receive_file(conn, size, out);
+            let _ = conn.set_read_timeout(None);
+            match outcome {
+                ReceiveOutcome::Broken(0, ref e)
+                    if held && e.kind() == io::ErrorKind::UnexpectedEof =>
+                {
+                    self.drop_connection();
+                    held = false;
+                }
+                ReceiveOutcome::Received(_) => return Some(outcome),
+                _ => {
+                    self.drop_connection();
+                    return Some(outcome);
+                }
+            }
+        }
+    }
+
     /// Forgets the current connection (after it broke).
     pub fn drop_connection(&mut self) {
         if let Some(c) = self.current.take() {
