@@ -51,25 +51,10 @@ fn downloads_served(share: &Path) -> usize {
 /// Every file below `dir`, relative and `/`-separated, sorted; the client's
 /// state folder left out, hidden files (partial downloads, locks) kept.
 fn files_below(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
-            if rel == ".p2pshare" {
-                continue;
-            }
-            if e.file_type().unwrap().is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.push(rel);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
+    entries_below(dir)
+        .into_iter()
+        .filter(|e| !e.ends_with('/'))
+        .collect()
 }
 
 /// Files whose own name starts with a dot (partial downloads, locks).
