@@ -79,13 +79,15 @@ pub fn check_name(name: &str) -> Result<(), ShareError> {
     Ok(())
 }
 
-/// True when `rel` (a path relative to the share) has a hidden or
-/// non-normal component.
-fn hidden_or_odd(rel: &Path) -> bool {
-    rel.components().any(|c| match c {
+/// The part of `real` (a resolved path) below the share `root`, when it
+/// lies there with no hidden or non-normal component: what may be shared.
+fn visible_below<'a>(root: &Path, real: &'a Path) -> Option<&'a Path> {
+    let rel = real.strip_prefix(root).ok()?;
+    let odd = rel.components().any(|c| match c {
         Component::Normal(s) => s.to_str().is_none_or(|s| s.starts_with('.')),
         _ => true,
-    })
+    });
+    (!odd).then_some(rel)
 }
 
 /// A shared file opened for reading, with what was checked about it.
@@ -296,9 +298,8 @@ impl Share {
             return Err(ShareError::NotShared);
         }
         let real = real_path_of(&file, &path, &meta).ok_or(ShareError::NotShared)?;
-        match real.strip_prefix(&self.root) {
-            Ok(rel) if !hidden_or_odd(rel) && !rel.to_str().is_some_and(|r| self.is_ignored(r)) => {
-            }
+        match visible_below(&self.root, &real) {
+            Some(rel) if !rel.to_str().is_some_and(|r| self.is_ignored(r)) => {}
             _ => return Err(ShareError::NotShared),
         }
         Ok(OpenedFile {
@@ -347,8 +348,8 @@ impl Share {
                 Ok(m) if m.is_dir() => dir = next,
                 Ok(m) if m.file_type().is_symlink() => {
                     let real = fs::canonicalize(&next).map_err(|_| ShareError::NotShared)?;
-                    match real.strip_prefix(&self.root) {
-                        Ok(rel) if !hidden_or_odd(rel) && real.is_dir() => dir = real,
+                    match visible_below(&self.root, &real) {
+                        Some(_) if real.is_dir() => dir = real,
                         _ => return Err(ShareError::NotShared),
                     }
                 }
@@ -386,10 +387,9 @@ impl Share {
         let meta = incoming.file()?.metadata()?;
         let real =
             real_path_of(incoming.file()?, &incoming.temp, &meta).ok_or(ShareError::NotShared)?;
-        let inside = matches!(
-            real.parent().and_then(|p| p.strip_prefix(&self.root).ok()),
-            Some(rel) if !hidden_or_odd(rel)
-        );
+        let inside = real
+            .parent()
+            .is_some_and(|p| visible_below(&self.root, p).is_some());
         incoming.path = real.with_file_name(base);
         incoming.temp = real;
         if inside {

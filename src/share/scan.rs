@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use super::index::{Entry, Index};
-use super::{hidden_or_odd, mime, open_nonblocking, FileKey, Ignore, Share};
+use super::{mime, open_nonblocking, visible_below, FileKey, Ignore, Share};
 use crate::stop::Stop;
 
 /// What one scan found different from the one before.
@@ -92,9 +92,8 @@ pub fn walk_sorted(root: &Path, old: &Index, ignore: &Ignore) -> Vec<(String, En
                 let Ok(target) = fs::canonicalize(entry.path()) else {
                     continue;
                 };
-                let inside = match target.strip_prefix(root) {
-                    Ok(r) if !hidden_or_odd(r) => r,
-                    _ => continue,
+                let Some(inside) = visible_below(root, &target) else {
+                    continue;
                 };
                 let Ok(m) = fs::metadata(&target) else {
                     continue;
