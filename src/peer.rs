@@ -113,12 +113,7 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
         };
         match c.request("FileHash checkall") {
             Ok(r) if r.code() == code::TABLE => {
-                let now: Listing = r
-                    .table_rows()
-                    .into_iter()
-                    .filter(|row| row.len() >= 3)
-                    .map(|row| (row[0].clone(), (row[1].clone(), row[2].clone())))
-                    .collect();
+                let now: Listing = r.hash_rows();
                 if let Some(before) = &last {
                     for line in changes(before, &now) {
                         println!("{}: {line}", settings.target);

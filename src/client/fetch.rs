@@ -326,11 +326,7 @@ fn remote_hashes(
         _ => "FileHash checkall".to_string(),
     };
     let r = client.request(&line)?;
-    Ok(r.table_rows()
-        .into_iter()
-        .filter(|row| row.len() >= 3)
-        .map(|row| (row[0].clone(), (row[1].clone(), row[2].clone())))
-        .collect())
+    Ok(r.hash_rows())
 }
 
 enum Step {

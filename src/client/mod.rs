@@ -84,6 +84,17 @@ impl Reply {
             .map(|l| split_row(&l.text))
             .collect()
     }
+
+    /// The rows of a `FileHash` table as name → (md5, timestamp).
+    pub fn hash_rows<C: FromIterator<(String, (String, String))>>(&self) -> C {
+        self.table_rows()
+            .into_iter()
+            .filter_map(|row| {
+                let mut f = row.into_iter();
+                Some((f.next()?, (f.next()?, f.next()?)))
+            })
+            .collect()
+    }
 }
 
 /// Splits a table line on TAB and unescapes each field.
@@ -148,10 +159,8 @@ impl Client {
         }
         c.greeting = g.text().to_string();
         if let Some(s) = secret {
-            // Sent, but never written to the history.
-            c.send(&format!("AUTH {}", protocol::quote_word(s)))?;
-            let r = c.read_reply()?;
-            c.record("AUTH ***", r.code());
+            // Recorded as `AUTH ***`, like every AUTH (see `record`).
+            let r = c.request(&format!("AUTH {}", protocol::quote_word(s)))?;
             if r.code() != code::AUTHENTICATED {
                 return Err(ClientError::Protocol(format!(
                     "authentication failed: {} {}",

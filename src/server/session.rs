@@ -178,15 +178,10 @@ impl Session<'_> {
                     Ok(line) => match protocol::parse(&line) {
                         Ok(None) => continue,
                         Ok(Some(cmd)) => {
-                            // A secret never reaches the history.
-                            let shown = match &cmd {
-                                Command::Auth(_) => "AUTH ***".to_string(),
-                                _ => line,
-                            };
                             let reply = self.dispatch_checked(cmd)?;
                             let quit =
                                 reply == code::BYE || self.wrong_secrets >= MAX_WRONG_SECRETS;
-                            (shown, reply, quit)
+                            (line, reply, quit)
                         }
                         Err(e) => {
                             write_reply(&mut self.out, e.code, &e.message)?;
@@ -392,16 +387,22 @@ impl Session<'_> {
         )
     }
 
-    /// Opens the session's TCP data channel on first use.
-    fn ensure_tcp_channel(&mut self) -> io::Result<()> {
-        if self.tcp_data.is_none() {
-            self.tcp_data = Some(DataChannel::open(
+    /// The session's TCP data channel (opened on first use), as the
+    /// `150 DATA` line names it.
+    fn tcp_data_line(&mut self) -> io::Result<DataLine> {
+        let data = match &mut self.tcp_data {
+            Some(d) => d,
+            none => none.insert(DataChannel::open(
                 self.local.ip(),
                 self.peer.ip(),
                 self.shared.config.data_ports,
-            )?);
-        }
-        Ok(())
+            )?),
+        };
+        Ok(DataLine {
+            transport: Transport::Tcp,
+            port: data.port(),
+            token: data.token().to_string(),
+        })
     }
 
     /// `FileUpload`: receives `size` bytes into a hidden temporary file and
@@ -419,14 +420,8 @@ impl Session<'_> {
         match share.open_file(name) {
             Ok(f) => {
                 return match share.md5_of(&f) {
-                    Ok(d) if d == want => self.reply(
-                        code::COMPLETE,
-                        &format!("stored {shown} (same content already here)"),
-                    ),
-                    Ok(_) => self.reply(
-                        code::NAME_NOT_ALLOWED,
-                        &format!("{shown} exists with other content; nothing was overwritten"),
-                    ),
+                    Ok(d) if d == want => self.placed(&shown, Placed::Same),
+                    Ok(_) => self.placed(&shown, Placed::Exists),
                     Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot hash {shown}: {e}")),
                 };
             }
@@ -438,11 +433,9 @@ impl Session<'_> {
                 )
             }
         }
-        if let Err(e) = self.ensure_tcp_channel() {
-            return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}"));
-        }
-        let Some(data) = self.tcp_data.as_ref() else {
-            return self.reply(code::NO_DATA, "no data channel");
+        let data_line = match self.tcp_data_line() {
+            Ok(d) => d,
+            Err(e) => return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}")),
         };
         let incoming = match share.begin_upload(name, &token::new()) {
             Ok(i) => i,
@@ -455,11 +448,6 @@ impl Session<'_> {
             Err(ShareError::Io(e)) => {
                 return self.reply(code::LOCAL_ERROR, &format!("cannot store {shown}: {e}"))
             }
-        };
-        let data_line = DataLine {
-            transport: Transport::Tcp,
-            port: data.port(),
-            token: data.token().to_string(),
         };
         write_reply(&mut self.out, code::DATA, &protocol::data_line(&data_line))?;
         self.out.flush()?;
@@ -483,15 +471,7 @@ impl Session<'_> {
         };
         match outcome {
             tcp::ReceiveOutcome::Received(got) if got == want => match incoming.place(&want) {
-                Ok(Placed::Stored) => self.reply(code::COMPLETE, &format!("stored {shown}")),
-                Ok(Placed::Same) => self.reply(
-                    code::COMPLETE,
-                    &format!("stored {shown} (same content already here)"),
-                ),
-                Ok(Placed::Exists) => self.reply(
-                    code::NAME_NOT_ALLOWED,
-                    &format!("{shown} exists with other content; nothing was overwritten"),
-                ),
+                Ok(placed) => self.placed(&shown, placed),
                 Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot store {shown}: {e}")),
             },
             tcp::ReceiveOutcome::Received(got) => self.reply(
@@ -509,6 +489,21 @@ impl Session<'_> {
             tcp::ReceiveOutcome::WriteFailed(e) => self.reply(
                 code::LOCAL_ERROR,
                 &format!("cannot store {shown}: {e}; nothing stored"),
+            ),
+        }
+    }
+
+    /// The final reply of an upload by where it ended up.
+    fn placed(&mut self, shown: &str, placed: Placed) -> io::Result<u16> {
+        match placed {
+            Placed::Stored => self.reply(code::COMPLETE, &format!("stored {shown}")),
+            Placed::Same => self.reply(
+                code::COMPLETE,
+                &format!("stored {shown} (same content already here)"),
+            ),
+            Placed::Exists => self.reply(
+                code::NAME_NOT_ALLOWED,
+                &format!("{shown} exists with other content; nothing was overwritten"),
             ),
         }
     }
@@ -535,15 +530,9 @@ impl Session<'_> {
         if transport == Transport::Udp {
             return self.download_udp(name, &f, offset, &hex(&md5));
         }
-        if let Err(e) = self.ensure_tcp_channel() {
-            return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}"));
-        }
-        let Some(data_line) = self.tcp_data.as_ref().map(|d| DataLine {
-            transport: Transport::Tcp,
-            port: d.port(),
-            token: d.token().to_string(),
-        }) else {
-            return self.reply(code::NO_DATA, "no data channel");
+        let data_line = match self.tcp_data_line() {
+            Ok(d) => d,
+            Err(e) => return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}")),
         };
         self.write_download_150(name, &f, &hex(&md5), &data_line)?;
         let Some(data) = self.tcp_data.as_mut() else {
