@@ -21,6 +21,7 @@
 pub mod cli;
 pub mod client;
 pub mod history;
+pub mod names;
 pub mod peer;
 pub mod protocol;
 pub mod server;

@@ -55,6 +55,7 @@ fn main() -> ExitCode {
                 server.share().snapshot().len(),
                 server.local_addr()
             );
+            p2pshare::share::scan::report_unnamable(&server.share().unnamable());
             match server.run() {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -43,6 +43,7 @@ pub fn run(args: PeerArgs) -> u8 {
         server.local_addr(),
         args.settings.target
     );
+    crate::share::scan::report_unnamable(&share.unnamable());
     let running = match server.spawn() {
         Ok(r) => r,
         Err(e) => {

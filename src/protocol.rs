@@ -8,6 +8,8 @@ use std::fmt;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
+use crate::names::unescape_one;
+pub use crate::names::{escape_field, quote_word, shown, unescape_field, Escapes};
 use crate::timefmt;
 
 /// The longest request line accepted, in bytes, without its line end.
@@ -175,55 +177,67 @@ fn usage(verb: &str) -> &'static str {
     usage_of(verb).unwrap_or("HELP")
 }
 
-/// Splits a line into words: separated by spaces or tabs, a word may be
-/// double-quoted, with `\"` and `\\` as escapes inside quotes.
+/// Splits a request line into words (see PROTOCOL.md sections 1 and 11):
+/// separated by runs of spaces or tabs; a word starting with `"` runs to
+/// the next unescaped `"`. In bare and quoted words alike `\\`, `\t`,
+/// `\n` and `\r` stand for a backslash, TAB, LF and CR; inside quotes
+/// `\"` stands for a quote. A backslash before anything else stays as it is.
 pub fn split_words(line: &str) -> Result<Vec<String>, ParseError> {
+    split_words_with(line, Escapes::Wire)
+}
+
+/// [`split_words`] with the escapes of `escapes`.
+pub fn split_words_with(line: &str, escapes: Escapes) -> Result<Vec<String>, ParseError> {
     let mut words = Vec::new();
-    let mut chars = line.chars().peekable();
+    let mut rest = line;
     loop {
-        while matches!(chars.peek(), Some(' ' | '\t')) {
-            chars.next();
-        }
-        let Some(&first) = chars.peek() else {
+        rest = rest.trim_start_matches([' ', '\t']);
+        if rest.is_empty() {
             return Ok(words);
-        };
+        }
+        let quoted = rest.starts_with('"');
+        if quoted {
+            rest = &rest[1..];
+        }
         let mut word = String::new();
-        if first == '"' {
-            chars.next();
-            let mut closed = false;
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' => {
-                        closed = true;
-                        break;
-                    }
-                    '\\' => match chars.next() {
-                        Some(e @ ('"' | '\\')) => word.push(e),
-                        Some(other) => {
-                            word.push('\\');
-                            word.push(other);
-                        }
-                        None => break,
-                    },
-                    c => word.push(c),
-                }
-            }
-            if !closed {
-                return Err(ParseError::syntax("syntax error: unterminated quote"));
-            }
-            if matches!(chars.peek(), Some(c) if *c != ' ' && *c != '\t') {
-                return Err(ParseError::syntax(
-                    "syntax error: a closing quote must end the word",
-                ));
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ' ' || c == '\t' {
+        let mut closed = false;
+        let mut chars = rest.char_indices();
+        let mut end = rest.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' if quoted => {
+                    closed = true;
+                    end = i + 1;
                     break;
                 }
-                word.push(c);
-                chars.next();
+                ' ' | '\t' if !quoted => {
+                    end = i;
+                    break;
+                }
+                '\\' => {
+                    let after = &rest[i + 1..];
+                    match unescape_one(after, quoted, escapes) {
+                        Some((ch, used)) => {
+                            word.push(ch);
+                            // Skip what the escape took after the backslash.
+                            for _ in 0..after[..used].chars().count() {
+                                chars.next();
+                            }
+                        }
+                        None => word.push('\\'),
+                    }
+                }
+                c => word.push(c),
             }
+        }
+        if quoted && !closed {
+            return Err(ParseError::syntax("syntax error: unterminated quote"));
+        }
+        rest = &rest[end..];
+        if quoted && !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+            return Err(ParseError::syntax(
+                "syntax error: a closing quote must end the word",
+            ));
         }
         words.push(word);
     }
@@ -269,7 +283,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
             let shown: String = verb.chars().take(64).collect();
             return Err(ParseError::syntax(format!(
                 "unknown command '{}'; HELP lists commands",
-                shown.escape_default()
+                crate::names::shown(&shown)
             )));
         }
     };
@@ -343,7 +357,7 @@ fn parse_offset(word: &str) -> Result<u64, ParseError> {
     if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ParseError::args(format!(
             "offset must be a number of bytes, not '{}'; usage: {}",
-            word.escape_default(),
+            crate::names::shown(word),
             usage("FileDownload")
         )));
     }
@@ -398,46 +412,6 @@ fn parse_upload(args: &[String]) -> Result<Command, ParseError> {
     })
 }
 
-/// Escapes a table field: TAB, LF, CR and backslash become `\t`, `\n`,
-/// `\r`, `\\`.
-pub fn escape_field(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Reverses [`escape_field`].
-pub fn unescape_field(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some('\\') => out.push('\\'),
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
-            }
-            None => out.push('\\'),
-        }
-    }
-    out
-}
-
 /// What a history shows of a request line: `AUTH ***` for any line whose
 /// first word is AUTH, parsed or not (a misquoted or mistyped AUTH line
 /// holds the secret too), else the line itself.
@@ -453,23 +427,6 @@ pub fn without_secret(request: &str) -> &str {
     } else {
         request
     }
-}
-
-/// Quotes a word for a request line where needed, so that
-/// [`split_words`] reads it back unchanged.
-pub fn quote_word(s: &str) -> String {
-    if !s.is_empty() && !s.contains([' ', '\t', '"', '\\']) {
-        return s.to_string();
-    }
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 /// Writes a one-line reply. Line breaks inside the text are replaced so a

@@ -35,7 +35,7 @@ pub fn parse(s: &str) -> Result<SystemTime, String> {
     let bad = || {
         format!(
             "bad time '{}': use RFC 3339 (2026-11-27T10:00:00Z), a date (2026-11-27) or Unix seconds",
-            s.escape_default()
+            crate::names::shown(s)
         )
     };
     if s.is_empty() || s.len() > 64 {

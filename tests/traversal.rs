@@ -126,7 +126,7 @@ fn attempts(outside: &Path) -> Vec<String> {
 /// can be compared.
 fn shape(reply: &Reply, name: &str) -> String {
     let text = reply.text();
-    let echoed = name.escape_default().to_string();
+    let echoed = p2pshare::protocol::shown(name);
     match text.strip_suffix(&echoed) {
         Some(head) => format!("{head}<name>"),
         None => text.replace(&echoed, "<name>"),

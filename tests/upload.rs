@@ -354,7 +354,10 @@ fn names_that_break_the_rules_are_refused_and_nothing_is_written() {
         );
         assert_eq!(
             got.first.lines,
-            [format!("553 name not allowed: {}", name.escape_default())],
+            [format!(
+                "553 name not allowed: {}",
+                p2pshare::protocol::shown(name)
+            )],
             "{name:?}"
         );
         c.assert_alive();

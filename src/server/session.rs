@@ -277,7 +277,10 @@ impl Session<'_> {
                         write_table(&mut self.out, HASH_HEADER, [row], "files")?;
                         Ok(code::TABLE)
                     }
-                    Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot hash {name}: {e}")),
+                    Err(e) => self.reply(
+                        code::LOCAL_ERROR,
+                        &format!("cannot hash {}: {e}", protocol::shown(&name)),
+                    ),
                 }
             }
             Command::CheckAll => self.checkall(),
@@ -313,7 +316,7 @@ impl Session<'_> {
                     code::BAD_ARGS,
                     &format!(
                         "unknown command '{}'; HELP lists commands",
-                        verb.escape_default()
+                        protocol::shown(&verb)
                     ),
                 ),
             },
@@ -332,11 +335,11 @@ impl Session<'_> {
         match e {
             ShareError::NotShared => self.reply(
                 code::NOT_FOUND,
-                &format!("no such file or not shared: {}", name.escape_default()),
+                &format!("no such file or not shared: {}", protocol::shown(name)),
             ),
             ShareError::Io(e) => self.reply(
                 code::LOCAL_ERROR,
-                &format!("cannot open {}: {}", name.escape_default(), e.kind()),
+                &format!("cannot open {}: {}", protocol::shown(name), e.kind()),
             ),
         }
     }
@@ -412,7 +415,7 @@ impl Session<'_> {
         if !self.shared.config.allow_upload {
             return self.reply(code::NOT_FOUND, "uploads are disabled on this peer");
         }
-        let shown = name.escape_default().to_string();
+        let shown = protocol::shown(name).to_string();
         let Some(want) = parse_hex(md5_hex) else {
             return self.reply(code::BAD_ARGS, "md5 must be 32 hex digits");
         };
@@ -510,6 +513,7 @@ impl Session<'_> {
 
     fn download(&mut self, transport: Transport, name: &str, offset: u64) -> io::Result<u16> {
         let share = self.shared.share.clone();
+        let shown = protocol::shown(name);
         let f: OpenedFile = match share.open_file(name) {
             Ok(f) => f,
             Err(e) => return self.share_error(name, e),
@@ -518,14 +522,14 @@ impl Session<'_> {
             return self.reply(
                 code::BAD_ARGS,
                 &format!(
-                    "offset {offset} is past the end of {name} ({} bytes)",
+                    "offset {offset} is past the end of {shown} ({} bytes)",
                     f.size()
                 ),
             );
         }
         let md5 = match share.md5_of(&f) {
             Ok(d) => d,
-            Err(e) => return self.reply(code::LOCAL_ERROR, &format!("cannot hash {name}: {e}")),
+            Err(e) => return self.reply(code::LOCAL_ERROR, &format!("cannot hash {shown}: {e}")),
         };
         if transport == Transport::Udp {
             return self.download_udp(name, &f, offset, &hex(&md5));
@@ -548,17 +552,17 @@ impl Session<'_> {
         match outcome {
             SendOutcome::Sent(_) => self.reply(
                 code::COMPLETE,
-                &format!("{name} {} bytes md5={}", f.size(), hex(&md5)),
+                &format!("{shown} {} bytes md5={}", f.size(), hex(&md5)),
             ),
             other => {
                 data.drop_connection();
                 match other {
                     SendOutcome::Changed => self.reply(
                         code::LOCAL_ERROR,
-                        &format!("{name} changed while it was being sent; try again"),
+                        &format!("{shown} changed while it was being sent; try again"),
                     ),
                     SendOutcome::ReadFailed(e) => {
-                        self.reply(code::LOCAL_ERROR, &format!("cannot read {name}: {e}"))
+                        self.reply(code::LOCAL_ERROR, &format!("cannot read {shown}: {e}"))
                     }
                     SendOutcome::Broken(e) => {
                         self.reply(code::ABORTED, &format!("data connection broken: {e}"))
@@ -604,6 +608,7 @@ impl Session<'_> {
         offset: u64,
         md5: &str,
     ) -> io::Result<u16> {
+        let shown = protocol::shown(name);
         if self.udp_data.is_none() {
             match UdpChannel::open(
                 self.local.ip(),
@@ -636,7 +641,7 @@ impl Session<'_> {
         match data.send(f, offset, &limits) {
             UdpOutcome::Sent(_) => self.reply(
                 code::COMPLETE,
-                &format!("{name} {} bytes md5={md5}", f.size()),
+                &format!("{shown} {} bytes md5={md5}", f.size()),
             ),
             UdpOutcome::NoReceiver => self.reply(
                 code::NO_DATA,
@@ -662,10 +667,10 @@ impl Session<'_> {
             ),
             UdpOutcome::Changed => self.reply(
                 code::LOCAL_ERROR,
-                &format!("{name} changed while it was being sent; try again"),
+                &format!("{shown} changed while it was being sent; try again"),
             ),
             UdpOutcome::ReadFailed(e) => {
-                self.reply(code::LOCAL_ERROR, &format!("cannot read {name}: {e}"))
+                self.reply(code::LOCAL_ERROR, &format!("cannot read {shown}: {e}"))
             }
             UdpOutcome::Broken(e) => {
                 self.reply(code::ABORTED, &format!("UDP data channel failed: {e}"))

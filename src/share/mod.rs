@@ -116,6 +116,8 @@ pub struct Share {
     snapshot: RwLock<Arc<Index>>,
     hashes: HashCache,
     ignore: RwLock<Arc<Ignore>>,
+    /// What the last walk left out because its name is not UTF-8.
+    unnamable: RwLock<Vec<PathBuf>>,
 }
 
 impl Share {
@@ -132,9 +134,19 @@ impl Share {
             snapshot: RwLock::new(Arc::new(Index::default())),
             hashes,
             ignore: RwLock::new(Arc::new(Ignore::default())),
+            unnamable: RwLock::new(Vec::new()),
         };
         share.rescan();
         Ok(share)
+    }
+
+    /// What the last scan left out because its name is not valid UTF-8
+    /// (at most [`scan::MAX_UNNAMABLE`]).
+    pub fn unnamable(&self) -> Vec<PathBuf> {
+        self.unnamable
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The canonical path of the folder.
@@ -162,16 +174,31 @@ impl Share {
         let old = self.snapshot();
         let ignore = Arc::new(Ignore::load(&self.root));
         *self.ignore.write().unwrap_or_else(|e| e.into_inner()) = ignore.clone();
-        let found = scan::walk_sorted(&self.root, &old, &ignore);
+        let mut unnamable = Vec::new();
+        let found = scan::walk_sorted(&self.root, &old, &ignore, &mut unnamable);
+        let newly_unnamable = {
+            let mut known = self.unnamable.write().unwrap_or_else(|e| e.into_inner());
+            let new: Vec<PathBuf> = unnamable
+                .iter()
+                .filter(|p| !known.contains(p))
+                .cloned()
+                .collect();
+            *known = unnamable;
+            new
+        };
         // The usual case: nothing changed. The current index stays, and no
         // second one is built beside it.
         if scan::unchanged(&old, &found) {
-            return scan::Changes::default();
+            return scan::Changes {
+                unnamable: newly_unnamable,
+                ..scan::Changes::default()
+            };
         }
         let new = Index {
             files: found.into_iter().collect(),
         };
-        let changes = scan::diff(&old, &new);
+        let mut changes = scan::diff(&old, &new);
+        changes.unnamable = newly_unnamable;
         let new = Arc::new(new);
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
         if !changes.is_empty() || self.hashes.len() > new.len() {

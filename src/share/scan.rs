@@ -20,6 +20,9 @@ pub struct Changes {
     pub added: Vec<String>,
     pub changed: Vec<String>,
     pub removed: Vec<String>,
+    /// Entries left out because their name is not valid UTF-8, found by
+    /// this scan and not by the one before.
+    pub unnamable: Vec<PathBuf>,
 }
 
 impl Changes {
@@ -34,12 +37,24 @@ impl Changes {
 /// `old` keep their type without being read again.
 pub fn walk(root: &Path, old: &Index, ignore: &Ignore) -> Index {
     Index {
-        files: walk_sorted(root, old, ignore).into_iter().collect(),
+        files: walk_sorted(root, old, ignore, &mut Vec::new())
+            .into_iter()
+            .collect(),
     }
 }
 
-/// What [`walk`] finds, as a list sorted by name.
-pub fn walk_sorted(root: &Path, old: &Index, ignore: &Ignore) -> Vec<(String, Entry)> {
+/// The most names [`walk_sorted`] reports as not UTF-8 in one walk.
+pub const MAX_UNNAMABLE: usize = 1000;
+
+/// What [`walk`] finds, as a list sorted by name. Entries whose name is not
+/// valid UTF-8 cannot be named on the wire: they are left out, and their
+/// paths (up to [`MAX_UNNAMABLE`]) go to `unnamable`.
+pub fn walk_sorted(
+    root: &Path,
+    old: &Index,
+    ignore: &Ignore,
+    unnamable: &mut Vec<PathBuf>,
+) -> Vec<(String, Entry)> {
     let mut found: Vec<(String, Entry)> = Vec::with_capacity(old.len());
     let mut seen_dirs = HashSet::new();
     if let Ok(m) = fs::metadata(root) {
@@ -74,7 +89,10 @@ pub fn walk_sorted(root: &Path, old: &Index, ignore: &Ignore) -> Vec<(String, En
         for entry in entries.flatten() {
             let file_name = entry.file_name();
             let Some(name) = file_name.to_str() else {
-                continue; // not UTF-8: cannot be named on the wire
+                if unnamable.len() < MAX_UNNAMABLE {
+                    unnamable.push(entry.path());
+                }
+                continue;
             };
             if name.starts_with('.') {
                 continue;
@@ -210,6 +228,17 @@ pub fn diff(old: &Index, new: &Index) -> Changes {
     c
 }
 
+/// Tells on stderr which entries are not shared because their names are
+/// not valid UTF-8, so that a person can find out why a file is missing.
+pub fn report_unnamable(paths: &[PathBuf]) {
+    for p in paths {
+        eprintln!(
+            "p2pshare: not shared: {}: the name is not valid UTF-8 (rename it to share it)",
+            crate::names::shown_bytes(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
+        );
+    }
+}
+
 /// Starts the rescan thread: it hashes what the first scan found, then
 /// every `interval` rescans and hashes what is new or changed, until `stop`.
 pub fn spawn(
@@ -230,7 +259,9 @@ pub fn spawn(
                 if stop.wait(interval) {
                     break;
                 }
-                pending |= !share.rescan().is_empty();
+                let changes = share.rescan();
+                report_unnamable(&changes.unnamable);
+                pending |= !changes.is_empty();
             }
         })
 }

@@ -283,18 +283,107 @@ pub fn file_mime(path: &Path) -> Option<String> {
 
 // ---- Transfers over a kept data connection, and file tricks ----
 
-/// A word as a client types it: double-quoted (with `\"` and `\\`
-/// escapes) when it holds anything a bare word cannot.
+/// A word as a client types it (PROTOCOL.md section 1): bare when it
+/// needs nothing, else double-quoted with `\\`, `\"`, `\t`, `\n`, `\r` for
+/// a backslash, quote, TAB, LF and CR. Written apart from the crate's own
+/// codec, so that tests check one against the other.
 pub fn quote(name: &str) -> String {
     let bare = !name.is_empty()
         && !name
             .chars()
-            .any(|c| matches!(c, ' ' | '\t' | '"' | '\\' | '\0'));
+            .any(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '"' | '\\' | '\0'));
     if bare {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+        return name.to_string();
     }
+    let mut out = String::from("\"");
+    for c in name.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Relative paths with every character a name may hold that needs care on
+/// the wire or on a screen: space, TAB, LF, CR, backslash, quotes, glob
+/// characters, a leading `-`, a trailing space, non-ASCII and emoji, an
+/// escape sequence, a 200-byte name and deep paths. Each is a different
+/// file on Linux.
+pub fn troublesome_names() -> Vec<String> {
+    vec![
+        "two words.txt".into(),
+        "tab\there.txt".into(),
+        "line\nfeed.txt".into(),
+        "carriage\rreturn.txt".into(),
+        "back\\slash.txt".into(),
+        "ends with backslash\\".into(),
+        "q\"uote.txt".into(),
+        "\"quoted\".txt".into(),
+        "star*.txt".into(),
+        "question?.txt".into(),
+        "[br].txt".into(),
+        "b.txt".into(),
+        "-rf".into(),
+        "trailing space ".into(),
+        "caf\u{e9} na\u{ef}ve.txt".into(),
+        "emoji \u{1f600}\u{1f4c1}.txt".into(),
+        "esc\u{1b}[31mred.txt".into(),
+        "TCP".into(),
+        "UDP".into(),
+        "123".into(),
+        "x".repeat(196) + ".bin",
+        "deep/er/and/deeper/still/file.txt".into(),
+        "dir with space/sub\tdir/f\\g \"h\".txt".into(),
+    ]
+}
+
+/// Writes each of `names` below `dir`, each with content of its own.
+pub fn write_named_files(dir: &TempDir, names: &[String]) {
+    for (i, name) in names.iter().enumerate() {
+        dir.write(name, format!("file {i}: {name:?}\n").repeat(i + 1));
+    }
+}
+
+/// A table field pasted into a request as a person would: bare when it
+/// holds no space and does not start with a quote, else in quotes with
+/// `\"` for each quote inside.
+pub fn pasted(field: &str) -> String {
+    if field.contains(' ') || field.starts_with('"') || field.is_empty() {
+        format!("\"{}\"", field.replace('"', "\\\""))
+    } else {
+        field.to_string()
+    }
+}
+
+/// Undoes the table escapes (`\t`, `\n`, `\r`, `\\`) of one field; any
+/// other backslash stays. Written apart from the crate's codec.
+pub fn unescaped(field: &str) -> String {
+    let mut out = String::new();
+    let mut chars = field.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('\\') => out.push('\\'),
+            _ => {
+                out.push('\\');
+                continue;
+            }
+        }
+        chars.next();
+    }
+    out
 }
 
 /// The fields of the first `150-` line of a download: name, size,
