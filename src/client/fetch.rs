@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{split_row, Client, ClientError, Reply};
+use crate::protocol::shown;
 use crate::protocol::{self, code, quote_word, Transport};
-use crate::share::{check_name, hash};
+use crate::share::{check_name, folder_inside, hash, real_path_inside, ShareError};
 use crate::timefmt;
 use crate::transfer::udp;
+use std::os::unix::fs::OpenOptionsExt;
 
 /// How many downloads may be requested ahead of the one being received.
 const WINDOW: usize = 32;
@@ -111,13 +113,29 @@ struct Target {
     attempts: u32,
 }
 
-/// Where a local file for `name` goes, and its hidden partial file beside
-/// it (which is also the lock of that name, see [`Lock`]).
-fn local_paths(dest: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let path = dest.join(name);
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base = name.rsplit('/').next().unwrap_or(name);
-    (path, dir.join(format!(".{base}.p2pshare-part")))
+/// The folder a local file for `name` goes into below `root` (the share
+/// folder's real path), found or made by [`folder_inside`], so never
+/// through a link that leads out of the share; else why not, to follow
+/// the name in a message. Its hidden partial file goes beside it (see
+/// [`Lock`]).
+fn local_dir(root: &Path, name: &str) -> Result<PathBuf, String> {
+    let mut created = Vec::new();
+    match folder_inside(root, name, &mut created) {
+        Ok((dir, _)) => Ok(dir),
+        Err(ShareError::NotShared) => Err(
+            "its folder is not a folder inside the share (a link leading outside the share, or a file); not stored"
+                .into(),
+        ),
+        Err(ShareError::Io(e)) => Err(format!("cannot create its folder: {e}")),
+    }
+}
+
+/// The share folder's real path (made when missing): what every local
+/// path of a download is checked against.
+fn share_root(dest: &Path) -> io::Result<PathBuf> {
+    fs::create_dir_all(dest)
+        .and_then(|()| fs::canonicalize(dest))
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dest.display())))
 }
 
 /// Downloads `names` into `opts.dest`, reporting each outcome to `ui`.
@@ -140,35 +158,56 @@ pub fn fetch(
     // the window, so a pattern of thousands of files never holds more
     // than a window's worth of open lock files.
     let mut pending: VecDeque<(String, PathBuf, PathBuf)> = VecDeque::new();
-    let mut made_dir: Option<PathBuf> = None;
+    let root = match share_root(&opts.dest) {
+        Ok(r) => r,
+        Err(e) => {
+            for name in names {
+                fail(ui, name, format!("cannot use the share folder {e}"));
+            }
+            return Ok(names.len());
+        }
+    };
+    // A pattern's files come folder by folder: each folder is looked up
+    // (and made) once, not once per file.
+    let mut last_dir: Option<(String, Result<PathBuf, String>)> = None;
     for name in names {
         if check_name(name).is_err() {
             fail(
                 ui,
                 name,
-                format!("{name}: not a name that can be stored locally"),
+                format!("{}: not a name that can be stored locally", shown(name)),
             );
             failed += 1;
             continue;
         }
-        let (path, part) = local_paths(&opts.dest, name);
-        if let Some(dir) = path.parent() {
-            // A pattern's files come folder by folder: each folder is made
-            // once, not once per file.
-            if made_dir.as_deref() != Some(dir) {
-                if let Err(e) = fs::create_dir_all(dir) {
-                    fail(ui, name, format!("cannot create {}: {e}", dir.display()));
-                    failed += 1;
-                    continue;
-                }
-                made_dir = Some(dir.to_path_buf());
+        let dir_rel = name.rsplit_once('/').map_or("", |(d, _)| d);
+        let base = name.rsplit('/').next().unwrap_or(name);
+        let dir = match &last_dir {
+            Some((d, dir)) if d == dir_rel => dir.clone(),
+            _ => {
+                let dir = local_dir(&root, name);
+                last_dir = Some((dir_rel.to_string(), dir.clone()));
+                dir
+            }
+        };
+        match dir {
+            Ok(dir) => pending.push_back((
+                name.clone(),
+                dir.join(base),
+                dir.join(format!(".{base}.p2pshare-part")),
+            )),
+            Err(why) => {
+                fail(ui, name, format!("{}: {why}", shown(name)));
+                failed += 1;
             }
         }
-        pending.push_back((name.clone(), path, part));
     }
     // Where local files are already there, the peer's md5s say whether
     // they are up to date: asked once, before the pipeline starts.
-    let remote = if pending.iter().any(|(_, path, _)| path.exists()) {
+    let remote = if pending
+        .iter()
+        .any(|(_, path, _)| fs::symlink_metadata(path).is_ok())
+    {
         Some(remote_hashes(client, names)?)
     } else {
         None
@@ -193,7 +232,7 @@ pub fn fetch(
                     let Some((name, path, part)) = pending.pop_front() else {
                         break;
                     };
-                    match admit(name, path, part, remote.as_ref(), opts, ui) {
+                    match admit(name, path, part, &root, remote.as_ref(), opts, ui) {
                         Ok(t) => t,
                         Err(outcome) => {
                             if !outcome.is_ok() {
@@ -269,6 +308,7 @@ fn admit(
     name: String,
     path: PathBuf,
     part: PathBuf,
+    root: &Path,
     remote: Option<&HashMap<String, (String, String)>>,
     opts: &Options,
     ui: &mut dyn Ui,
@@ -279,17 +319,28 @@ fn admit(
     };
     let lock = Lock::acquire(&part, ui)
         .map_err(|e| failed(format!("cannot lock {}: {e}", part.display())))?;
+    // The partial file must be where it was meant to be, whatever a link
+    // swapped meanwhile pointed at.
+    if real_path_inside(root, &lock.file, &part).is_none() {
+        // One this lock made is removed again (see `Lock`'s drop); one
+        // that was there already is left alone.
+        lock.placed.set(!lock.fresh);
+        return Err(failed(format!(
+            "{}: its folder now leads outside the share; not stored",
+            shown(&name)
+        )));
+    }
     // Checked under the lock: another download may just have placed it.
     // A file that appeared after the peer's md5s were asked for is left
     // to the final placement, which never replaces a different file.
-    if let Some((remote, Ok(meta))) = remote.map(|r| (r, fs::metadata(&path))) {
+    if let Some((remote, Ok(meta))) = remote.map(|r| (r, fs::symlink_metadata(&path))) {
         let Some((md5, ts)) = remote.get(&name) else {
-            return Err(failed(format!("{name}: no such file on the peer")));
+            return Err(failed(format!(
+                "{}: no such file on the peer",
+                shown(&name)
+            )));
         };
-        let local = File::open(&path)
-            .and_then(hash::md5_of_reader)
-            .map(|d| hash::hex(&d));
-        match local {
+        match local_md5(&path) {
             Ok(local) if local == *md5 => {
                 return Err(Outcome::UpToDate(FileRow {
                     name: name.clone(),
@@ -300,7 +351,8 @@ fn admit(
             }
             _ if !opts.overwrite => {
                 return Err(failed(format!(
-                    "{name}: a different local file is in the way (use --overwrite to replace it)"
+                    "{}: a different local file is in the way (use --overwrite to replace it)",
+                    shown(&name)
                 )));
             }
             _ => {}
@@ -314,6 +366,23 @@ fn admit(
         attempts: 0,
     })
 }
+
+/// The md5 of the regular file at `path`, never read through a link (a
+/// link at a download's name could otherwise tell the peer whether a file
+/// elsewhere holds what it offers).
+fn local_md5(path: &Path) -> io::Result<String> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NOFOLLOW)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(hash::hex(&hash::md5_of_reader(f)?))
+}
+
+/// Opening fails on a symbolic link instead of following it.
+const O_NOFOLLOW: i32 = 0o400000;
 
 /// The peer's md5 and timestamp for `names`: one `FileHash verify` for a
 /// single name, one `FileHash checkall` for more.
@@ -504,7 +573,7 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
             name: t.name.clone(),
             message: format!(
                 "{}: a different local file appeared in the way (use --overwrite to replace it)",
-                t.name
+                shown(&t.name)
             ),
         })
     };
@@ -528,9 +597,7 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
             Step::Done(Outcome::Downloaded(row))
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let same = File::open(&t.path)
-                .and_then(hash::md5_of_reader)
-                .is_ok_and(|d| hash::hex(&d) == row.md5);
+            let same = local_md5(&t.path).is_ok_and(|d| d == row.md5);
             if same {
                 let _ = fs::remove_file(&t.part);
                 Step::Done(Outcome::UpToDate(row))
@@ -538,7 +605,7 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
                 refuse(t)
             }
         }
-        Err(_) if t.path.exists() => refuse(t),
+        Err(_) if fs::symlink_metadata(&t.path).is_ok() => refuse(t),
         // No hard links on this file system: fall back to a rename.
         Err(_) => match fs::rename(&t.part, &t.path) {
             Ok(()) => Step::Done(Outcome::Downloaded(row)),
@@ -737,6 +804,7 @@ impl Lock {
             .read(true)
             .write(true)
             .create_new(true)
+            .custom_flags(O_NOFOLLOW)
             .open(path)
         {
             Ok(file) => match file.try_lock() {
@@ -757,6 +825,7 @@ impl Lock {
                 .write(true)
                 .create(true)
                 .truncate(false)
+                .custom_flags(O_NOFOLLOW)
                 .open(path)?;
             match file.try_lock() {
                 // The holder before may have removed the file after it was

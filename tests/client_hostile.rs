@@ -1,0 +1,88 @@
+//! The thin client against a peer it must not trust: the real binary
+//! against real servers whose shares are arranged to trip it, and against
+//! small scripted fake servers (tests/support/fake.rs) that send what a
+//! real server never would.
+
+mod support;
+use support::*;
+
+#[path = "support/process.rs"]
+mod process;
+use process::*;
+
+use std::fs;
+use std::net::SocketAddr;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+fn client(addr: SocketAddr, dest: &Path, args: &[&str]) -> Finished {
+    run(&client_args(addr, dest, args), "")
+}
+
+// ---------------------------------------------------------------------
+// Nothing lands outside the share
+// ---------------------------------------------------------------------
+
+#[test]
+fn a_download_never_writes_through_a_link_that_leads_out_of_the_share() {
+    let srv = TempDir::new("hostile-link-srv");
+    let dest = TempDir::new("hostile-link-dst");
+    let outside = TempDir::new("hostile-link-out");
+    // The peer shares a folder named like a link in the client's share.
+    srv.write("link/evil.txt", "evil\n");
+    srv.write("link/victim.txt", "replaced\n");
+    srv.write("link/deeper/new.txt", "new\n");
+    srv.write("fine/ok.txt", "ok\n");
+    srv.write("fine/target.txt", "the peer's target\n");
+    srv.write("inside/x.txt", "x\n");
+    let server = start(srv.path());
+    outside.write("victim.txt", "precious\n");
+    outside.write("target.txt", "outside target\n");
+    symlink(outside.path(), dest.path().join("link")).unwrap();
+    // A link to a folder inside the share is followed, as the server does.
+    fs::create_dir(dest.path().join("real")).unwrap();
+    symlink(dest.path().join("real"), dest.path().join("inside")).unwrap();
+    // A link at a file's final name is never written through.
+    fs::create_dir(dest.path().join("fine")).unwrap();
+    symlink(
+        outside.path().join("target.txt"),
+        dest.path().join("fine/target.txt"),
+    )
+    .unwrap();
+
+    for extra in [&[][..], &["--overwrite"][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["-c", "FileDownload \"**\""]);
+        let out = client(server.addr(), dest.path(), &args);
+        assert_eq!(out.code(), Some(1), "{out}");
+        assert_eq!(
+            entries_below(outside.path()),
+            ["target.txt", "victim.txt"],
+            "{out}"
+        );
+        assert_eq!(
+            fs::read(outside.path().join("victim.txt")).unwrap(),
+            b"precious\n"
+        );
+        assert_eq!(
+            fs::read(outside.path().join("target.txt")).unwrap(),
+            b"outside target\n"
+        );
+        for name in ["link/evil.txt", "link/victim.txt", "link/deeper/new.txt"] {
+            assert!(
+                out.stderr.contains(name) && out.stderr.contains("outside the share"),
+                "{name}: {out}"
+            );
+        }
+        assert_eq!(fs::read(dest.path().join("fine/ok.txt")).unwrap(), b"ok\n");
+        assert_eq!(fs::read(dest.path().join("real/x.txt")).unwrap(), b"x\n");
+    }
+    // With --overwrite the link at the final name was replaced by the
+    // peer's file, inside the share; the file it pointed at is untouched.
+    let target = dest.path().join("fine/target.txt");
+    assert!(!fs::symlink_metadata(&target)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(fs::read(&target).unwrap(), b"the peer's target\n");
+}
