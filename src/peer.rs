@@ -91,7 +91,7 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
         let Some(c) = client.as_mut() else {
             match Client::connect(
                 &settings.target,
-                Duration::from_secs(2),
+                settings.timeout,
                 Some(history.clone()),
                 settings.secret.as_deref(),
             ) {

@@ -10,10 +10,16 @@ use support::*;
 mod process;
 use process::*;
 
+#[path = "support/fake.rs"]
+mod fake;
+use fake::FakeServer;
+
 use std::fs;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::symlink;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 fn client(addr: SocketAddr, dest: &Path, args: &[&str]) -> Finished {
     run(&client_args(addr, dest, args), "")
@@ -85,4 +91,77 @@ fn a_download_never_writes_through_a_link_that_leads_out_of_the_share() {
         .file_type()
         .is_symlink());
     assert_eq!(fs::read(&target).unwrap(), b"the peer's target\n");
+}
+
+// ---------------------------------------------------------------------
+// --timeout bounds every wait on the peer
+// ---------------------------------------------------------------------
+
+/// Runs the client with `--timeout 1s` and checks that it gave up within
+/// a few seconds, naming what it waited for.
+fn gives_up_in_time(peer: &FakeServer, command: &str, said: &str, code: i32) -> Finished {
+    let dest = TempDir::new("hostile-timeout-dst");
+    let began = Instant::now();
+    let out = client(peer.addr, dest.path(), &["--timeout", "1s", "-c", command]);
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(8), "took {took:?}: {out}");
+    assert_eq!(out.code(), Some(code), "{out}");
+    assert!(out.stderr.contains(said), "expected {said:?}: {out}");
+    out
+}
+
+#[test]
+fn a_peer_that_never_greets_is_given_up_on_after_the_timeout() {
+    let mute = FakeServer::start(|s| s.silence());
+    let said = format!("no greeting from {} within 1s", mute.addr);
+    gives_up_in_time(&mute, "NOOP", &said, 2);
+}
+
+#[test]
+fn a_peer_that_never_answers_is_given_up_on_after_the_timeout() {
+    let mute = FakeServer::start(|s| {
+        s.greet()?;
+        s.silence()
+    });
+    let said = format!("no reply from {} within 1s", mute.addr);
+    gives_up_in_time(&mute, "NOOP", &said, 1);
+    gives_up_in_time(&mute, "FileDownload a.txt", &said, 1);
+}
+
+#[test]
+fn a_stalled_data_connection_is_given_up_on_after_the_timeout() {
+    let content = vec![7u8; 100_000];
+    let stalling = {
+        let content = content.clone();
+        FakeServer::start(move |s| {
+            s.greet()?;
+            s.until("FileDownload")?;
+            s.announce("a.bin", &content)?;
+            s.data()?.write_all(&content[..10_000])?;
+            s.silence()
+        })
+    };
+    let out = gives_up_in_time(&stalling, "FileDownload a.bin", "stalled", 1);
+    assert!(out.stderr.contains("within 1s"), "{out}");
+}
+
+#[test]
+fn a_silent_udp_sender_is_given_up_on_after_the_timeout() {
+    // A UDP data port that takes the receiver's datagrams and never
+    // answers them.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let silent = FakeServer::start(move |s| {
+        s.greet()?;
+        s.until("FileDownload")?;
+        s.say(&format!(
+            "150-a.bin\t1000\t2026-01-02T03:04:05Z\t{:x}\n150 DATA udp port={port} token={}\n",
+            md5::compute([0u8; 1000]),
+            fake::TOKEN
+        ))?;
+        s.silence()
+    });
+    let out = gives_up_in_time(&silent, "FileDownload UDP a.bin", "within 1s", 1);
+    assert!(out.stderr.contains("UDP"), "{out}");
+    drop(udp);
 }

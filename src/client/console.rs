@@ -21,7 +21,9 @@ pub struct Settings {
     pub share: PathBuf,
     pub secret: Option<String>,
     pub overwrite: bool,
-    pub connect_timeout: Duration,
+    /// How long any one wait on the peer may take: connect, greeting,
+    /// each reply line, a stalled transfer.
+    pub timeout: Duration,
     /// UDP payload size for `FileDownload UDP`; None picks by path.
     pub udp_payload: Option<usize>,
 }
@@ -86,7 +88,7 @@ impl Console {
         while self.client.is_none() {
             match Client::connect(
                 &self.settings.target,
-                self.settings.connect_timeout,
+                self.settings.timeout,
                 Some(self.history.clone()),
                 self.settings.secret.as_deref(),
             ) {
@@ -415,6 +417,14 @@ fn aligned_with_header(rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Text from the peer (a reply's text) as it may safely be shown: the
+/// table escapes it already uses stay as they are, and control characters
+/// sent raw are shown as `\u{HEX}` ([`protocol::shown`]), so no escape
+/// sequence of the peer reaches the terminal.
+pub fn peer_text(text: &str) -> String {
+    protocol::shown(&protocol::unescape_field(text))
 }
 
 /// `1536` → `1.5 KiB`.

@@ -24,9 +24,6 @@ const WINDOW: usize = 32;
 /// Receive buffer size.
 const CHUNK: usize = 256 * 1024;
 
-/// How long a UDP download waits for a silent sender.
-const UDP_SILENCE: Duration = Duration::from_secs(30);
-
 /// The data connection a client holds, reused across transfers.
 pub(crate) struct DataConn {
     port: u16,
@@ -491,12 +488,32 @@ fn receive_one(
             client.addr(),
             &data,
             (offset, want),
-            opts.udp_payload,
+            (opts.udp_payload, client.timeout()),
             &mut sink,
             ui,
         ),
     };
     ui.end();
+    if let Err(e) = &received {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            // The peer is neither sending nor saying why: give up on this
+            // command (what came stays in the partial file for a resume).
+            client.data = None;
+            let channel = match opts.transport {
+                Transport::Tcp => "TCP data connection",
+                Transport::Udp => "UDP data channel",
+            };
+            return Err(ClientError::Timeout(format!(
+                "the {channel} from {}:{} stalled: nothing arrived within {}",
+                client.addr().ip(),
+                data.port,
+                super::duration_text(client.timeout())
+            )));
+        }
+    }
     let last = client.read_reply()?;
     let code = last.code();
     if let Err(e) = received {
@@ -629,9 +646,11 @@ pub(crate) fn data_stream<'a>(
         .is_some_and(|d| d.port == data.port && d.token == data.token);
     if !reuse {
         let addr = SocketAddr::new(client.addr().ip(), data.port);
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+        let timeout = client.timeout();
+        let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
         let _ = stream.set_nodelay(true);
-        stream.set_read_timeout(Some(Duration::from_secs(300)))?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         stream.write_all(format!("{}\n", data.token).as_bytes())?;
         client.data = Some(DataConn {
             port: data.port,
@@ -679,7 +698,7 @@ fn receive_udp(
     server: SocketAddr,
     data: &protocol::DataLine,
     (offset, want): (u64, u64),
-    payload: Option<usize>,
+    (payload, idle): (Option<usize>, Duration),
     sink: &mut Sink,
     ui: &mut dyn Ui,
 ) -> io::Result<()> {
@@ -688,7 +707,7 @@ fn receive_udp(
     let defaults = udp::ReceiveOptions::for_path(addr);
     let opts = udp::ReceiveOptions {
         payload: payload.unwrap_or(defaults.payload),
-        idle: UDP_SILENCE,
+        idle,
         ..defaults
     };
     udp::receive_with(addr, &data.token, offset, want, sink, &mut progress, &opts)?;
