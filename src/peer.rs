@@ -8,10 +8,11 @@ use std::thread;
 use std::time::Duration;
 
 use crate::cli::PeerArgs;
+use crate::client::console::peer_text;
 use crate::client::console::{Console, Settings};
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use crate::history::History;
-use crate::protocol::code;
+use crate::protocol::{code, unescape_field, ReplyLine};
 use crate::server::Server;
 use crate::share::Share;
 use crate::stop::Stop;
@@ -112,9 +113,8 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
             }
             continue;
         };
-        match c.request("FileHash checkall") {
-            Ok(r) if r.code() == code::TABLE => {
-                let now: Listing = r.hash_rows();
+        match checkall(c) {
+            Ok((last_line, now)) if last_line.code == code::TABLE => {
                 if let Some(before) = &last {
                     for line in changes(before, &now) {
                         println!("{}: {line}", settings.target);
@@ -122,21 +122,39 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
                 }
                 last = Some(now);
             }
-            Ok(r) => eprintln!(
+            Ok((r, _)) => eprintln!(
                 "p2pshare: polling the other peer: {} {}",
-                r.code(),
-                r.text()
+                r.code,
+                peer_text(&r.text)
             ),
             Err(e) => {
+                // A peer that breaks the protocol (an endless table, say)
+                // is tried again after the poll interval, not at once.
                 eprintln!("p2pshare: lost the other peer ({e}); reconnecting");
                 client = None;
-                continue;
             }
         }
         if stop.wait(poll) {
             return;
         }
     }
+}
+
+/// `FileHash checkall` on `c`: its final line and the listing, read row by
+/// row (the reply is bounded by [`crate::client::MAX_REPLY_LINES`] and
+/// [`crate::client::MAX_REPLY_BYTES`]).
+fn checkall(c: &mut Client) -> Result<(ReplyLine, Listing), ClientError> {
+    let line = "FileHash checkall";
+    c.send(line)?;
+    let mut now = Listing::new();
+    let last = c.read_table(&mut |text| {
+        let mut f = text.split('\t');
+        if let (Some(name), Some(md5), Some(ts)) = (f.next(), f.next(), f.next()) {
+            now.insert(unescape_field(name), (md5.to_string(), ts.to_string()));
+        }
+    })?;
+    c.record(line, last.code);
+    Ok((last, now))
 }
 
 /// `added NAME`, `changed NAME`, `removed NAME` lines, in name order.

@@ -165,3 +165,83 @@ fn a_silent_udp_sender_is_given_up_on_after_the_timeout() {
     assert!(out.stderr.contains("UDP"), "{out}");
     drop(udp);
 }
+
+// ---------------------------------------------------------------------
+// Replies are bounded
+// ---------------------------------------------------------------------
+
+/// Lines the endless fake tables send at most (beyond the client's bound
+/// of 2,000,000), so that a client without a bound is not grown by much
+/// more than that before the test ends.
+const ENDLESS_CAP: usize = 3_000_000;
+
+/// Writes table rows (`213-...`) until the client stops reading or
+/// [`ENDLESS_CAP`] lines went out; returns how many went out.
+fn endless_rows(s: &mut fake::Session, row: &str) -> usize {
+    let chunk = format!("213-{row}\n").repeat(10_000);
+    let mut sent = 0;
+    while sent < ENDLESS_CAP {
+        if s.out.write_all(chunk.as_bytes()).is_err() {
+            break;
+        }
+        sent += 10_000;
+    }
+    sent
+}
+
+#[test]
+fn an_endless_table_fails_the_command_with_the_bound_and_memory_stays_bounded() {
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let endless = {
+        let sent = sent.clone();
+        FakeServer::start(move |s| {
+            s.greet()?;
+            while let Some(line) = s.request()? {
+                if line.starts_with("FileHash verify") {
+                    s.say("550 no such file or not shared\n")?;
+                } else if line == "NOOP" {
+                    s.say("200 ok\n")?;
+                } else if line.starts_with("IndexGet regex") {
+                    s.say("213-name\tsize\ttimestamp\ttype\n")?;
+                    let n = endless_rows(s, "f.txt\t1\t2026-01-02T03:04:05Z\ttext/plain");
+                    sent.store(n, std::sync::atomic::Ordering::SeqCst);
+                    s.silence()?;
+                    return Ok(());
+                }
+            }
+            Ok(())
+        })
+    };
+    let dest = TempDir::new("hostile-endless-dst");
+    let out = client(
+        endless.addr,
+        dest.path(),
+        &[
+            "--timeout",
+            "2s",
+            "-c",
+            "FileDownload \"*.txt\"",
+            "-c",
+            "NOOP",
+        ],
+    );
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(
+        out.stderr.contains("longer than the client takes") && out.stderr.contains("2000000 lines"),
+        "{out}"
+    );
+    // The client stopped reading at its bound and went on with the next
+    // command on a new connection.
+    assert!(
+        wait_until(Duration::from_secs(5), || sent
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0),
+        "{out}"
+    );
+    assert!(
+        sent.load(std::sync::atomic::Ordering::SeqCst) < ENDLESS_CAP,
+        "{out}"
+    );
+    assert!(entries_below(dest.path()).is_empty(), "{out}");
+    assert_eq!(out.stdout, "ok\n", "{out}");
+}

@@ -11,7 +11,12 @@ use support::*;
 mod process;
 use process::*;
 
+#[path = "support/fake.rs"]
+mod fake;
+use fake::FakeServer;
+
 use std::fs;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -376,4 +381,48 @@ fn a_peer_started_first_runs_its_commands_once_the_other_is_up() {
         return;
     }
     panic!("could not start two peers: ports kept being taken");
+}
+
+#[test]
+fn a_peer_sending_an_endless_table_to_the_poller_does_not_take_the_server_down() {
+    let a_dir = TempDir::new("peer-endless-a");
+    a_dir.write("mine.txt", "still served\n");
+    // The other peer answers every `FileHash checkall` with a table that
+    // never ends (3,000,000 rows at most, past the client's bound, then
+    // silence).
+    let endless = FakeServer::start(|s| {
+        s.greet()?;
+        s.until("FileHash checkall")?;
+        s.say("213-name\tmd5\ttimestamp\n")?;
+        let row = format!("213-f.txt\t{:x}\t2026-01-02T03:04:05Z\n", md5::compute(b""));
+        let chunk = row.repeat(10_000);
+        for _ in 0..300 {
+            s.out.write_all(chunk.as_bytes())?;
+        }
+        s.silence()
+    });
+    let mut args = peer_args(a_dir.path(), 0, &endless.addr.to_string());
+    // One poll at the start, the next in a while: one endless table is
+    // enough for this test.
+    args.extend([
+        "--timeout".into(),
+        "2s".into(),
+        "--poll".into(),
+        "1m".into(),
+    ]);
+    let a = Proc::spawn(&args);
+    assert!(
+        wait_until(WAIT, || bound_addr(&a).is_some()),
+        "{}",
+        a.dump()
+    );
+    a.await_stderr("longer than the client takes (at most 2000000 lines", WAIT);
+    // The peer's own server still serves, and the poller tries again.
+    let mut conn = Conn::open(bound_addr(&a).unwrap());
+    conn.assert_alive();
+    let (_, bytes, done) = download(&mut conn, bound_addr(&a).unwrap(), "mine.txt");
+    assert_eq!((bytes.as_slice(), done.code), (&b"still served\n"[..], 226));
+    a.await_stderr("lost the other peer", WAIT);
+    let mut a = a;
+    assert!(a.running(), "{}", a.dump());
 }

@@ -263,16 +263,18 @@ impl Console {
         let mut ui = ConsoleUi::new(self.tty_out, self.tty_err);
         let client = self.connect()?;
         let names: Vec<String> = if name.contains(['*', '?', '[']) {
-            let r = client.request(&format!("IndexGet regex {}", quote_word(name)))?;
-            if r.code() != code::TABLE {
-                eprintln!("p2pshare: {} {}", r.code(), r.text());
+            let line = format!("IndexGet regex {}", quote_word(name));
+            client.send(&line)?;
+            // Only the names are kept, not the table.
+            let mut names = Vec::new();
+            let last = client.read_table(&mut |text| {
+                names.extend(text.split('\t').next().map(protocol::unescape_field))
+            })?;
+            client.record(&line, last.code);
+            if last.code != code::TABLE {
+                eprintln!("p2pshare: {} {}", last.code, peer_text(&last.text));
                 return Ok(Status::Failed);
             }
-            let names: Vec<String> = r
-                .table_rows()
-                .into_iter()
-                .filter_map(|r| r.into_iter().next())
-                .collect();
             if names.is_empty() {
                 eprintln!("p2pshare: no file on the peer matches {name}");
                 return Ok(Status::Failed);

@@ -3,7 +3,7 @@
 //! renamed into place only when size and md5 match, resume after a broken
 //! connection, and no silent overwrites.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -201,13 +201,15 @@ pub fn fetch(
     }
     // Where local files are already there, the peer's md5s say whether
     // they are up to date: asked once, before the pipeline starts.
-    let remote = if pending
+    let here: Vec<&str> = pending
         .iter()
-        .any(|(_, path, _)| fs::symlink_metadata(path).is_ok())
-    {
-        Some(remote_hashes(client, names)?)
-    } else {
+        .filter(|(_, path, _)| fs::symlink_metadata(path).is_ok())
+        .map(|(name, _, _)| name.as_str())
+        .collect();
+    let remote = if here.is_empty() {
         None
+    } else {
+        Some(remote_hashes(client, &here)?)
     };
     let mut queue: VecDeque<Target> = VecDeque::new();
     // UDP transfers use a socket each: they go one at a time.
@@ -382,17 +384,28 @@ fn local_md5(path: &Path) -> io::Result<String> {
 const O_NOFOLLOW: i32 = 0o400000;
 
 /// The peer's md5 and timestamp for `names`: one `FileHash verify` for a
-/// single name, one `FileHash checkall` for more.
+/// single name, one `FileHash checkall` for more, of which only the rows
+/// of `names` are kept (the table is not held).
 fn remote_hashes(
     client: &mut Client,
-    names: &[String],
+    names: &[&str],
 ) -> Result<HashMap<String, (String, String)>, ClientError> {
     let line = match names {
         [one] => format!("FileHash verify {}", quote_word(one)),
         _ => "FileHash checkall".to_string(),
     };
-    let r = client.request(&line)?;
-    Ok(r.hash_rows())
+    let wanted: HashSet<&str> = names.iter().copied().collect();
+    let mut found = HashMap::new();
+    client.send(&line)?;
+    let last = client.read_table(&mut |text| {
+        if let [name, md5, ts] = split_row(text).as_slice() {
+            if wanted.contains(name.as_str()) {
+                found.insert(name.clone(), (md5.clone(), ts.clone()));
+            }
+        }
+    })?;
+    client.record(&line, last.code);
+    Ok(found)
 }
 
 enum Step {

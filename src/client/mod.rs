@@ -20,6 +20,14 @@ pub const DEFAULT_PORT: u16 = 9000;
 /// The longest reply line the client accepts from a peer.
 pub const MAX_REPLY_LINE: usize = 256 * 1024;
 
+/// The most lines one reply may have: twice the rows of a `FileHash
+/// checkall` of a million files.
+pub const MAX_REPLY_LINES: usize = 2_000_000;
+
+/// The most bytes one reply may have: such a checkall with names of 200
+/// bytes on average.
+pub const MAX_REPLY_BYTES: u64 = 256 << 20;
+
 /// Why talking to a peer failed.
 #[derive(Debug)]
 pub enum ClientError {
@@ -31,7 +39,8 @@ pub enum ClientError {
     Closed(String),
     /// The peer did not answer in time: what was waited for.
     Timeout(String),
-    /// A reply broke the client's bounds: which one.
+    /// A reply broke the client's bounds (line length, lines, bytes):
+    /// which one.
     TooLarge(String),
     /// The peer sent something that is not the protocol, or a reply that
     /// does not belong to the request.
@@ -154,6 +163,8 @@ pub struct Client {
     greeting: String,
     /// How long any one wait on the peer may take.
     timeout: Duration,
+    /// The buffer each reply line is read into.
+    line: Vec<u8>,
 }
 
 impl Client {
@@ -190,6 +201,7 @@ impl Client {
             data: None,
             greeting: String::new(),
             timeout,
+            line: Vec::with_capacity(256),
         };
         let g = c.read_reply().map_err(|e| match e {
             ClientError::Timeout(_) => ClientError::Timeout(format!(
@@ -257,10 +269,17 @@ impl Client {
 
     /// Reads one reply line.
     pub fn read_line(&mut self) -> Result<ReplyLine, ClientError> {
-        let mut buf = Vec::new();
-        let n = io::Read::take(&mut self.reader, MAX_REPLY_LINE as u64 + 1)
+        let mut buf = std::mem::take(&mut self.line);
+        buf.clear();
+        let read = io::Read::take(&mut self.reader, MAX_REPLY_LINE as u64 + 1)
             .read_until(b'\n', &mut buf)
-            .map_err(|e| self.timed_out(e))?;
+            .map_err(|e| self.timed_out(e));
+        let line = read.and_then(|n| self.parse_line(&buf, n));
+        self.line = buf;
+        line
+    }
+
+    fn parse_line(&self, buf: &[u8], n: usize) -> Result<ReplyLine, ClientError> {
         if n == 0 {
             return Err(ClientError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
@@ -274,7 +293,7 @@ impl Client {
                 ClientError::Io(io::ErrorKind::UnexpectedEof.into())
             });
         }
-        let text = String::from_utf8_lossy(&buf);
+        let text = String::from_utf8_lossy(buf);
         protocol::parse_reply_line(&text).ok_or_else(|| {
             let start: String = text.trim_end().chars().take(80).collect();
             ClientError::Protocol(format!("not a reply line: \"{}\"", protocol::shown(&start)))
@@ -282,14 +301,26 @@ impl Client {
     }
 
     /// Reads one whole reply, handing each line to `each` as it arrives
-    /// (so long tables can be printed without being held). A `421` is an
-    /// error: the peer closes the connection after it.
+    /// (so long tables can be printed without being held). A reply of more
+    /// than [`MAX_REPLY_LINES`] lines or [`MAX_REPLY_BYTES`] bytes is an
+    /// error, and so is a `421` (the peer closes the connection after it).
     pub fn read_reply_with(
         &mut self,
         each: &mut dyn FnMut(&ReplyLine),
     ) -> Result<ReplyLine, ClientError> {
+        let mut lines = 0usize;
+        let mut bytes = 0u64;
         loop {
             let line = self.read_line()?;
+            lines += 1;
+            bytes += line.text.len() as u64 + 5;
+            if lines > MAX_REPLY_LINES || bytes > MAX_REPLY_BYTES {
+                return Err(ClientError::TooLarge(format!(
+                    "a reply from {} is longer than the client takes (at most {MAX_REPLY_LINES} lines and {} MiB)",
+                    self.addr,
+                    MAX_REPLY_BYTES >> 20
+                )));
+            }
             if line.last && line.code == code::CLOSING {
                 return Err(ClientError::Closed(format!(
                     "{} {}",
@@ -311,20 +342,17 @@ impl Client {
         Ok(Reply { lines })
     }
 
-    /// Reads one reply, handing each row of a `213` table to `row` (split
-    /// on TAB and unescaped; header and count left out) without holding
-    /// the table. Returns the final line.
-    pub fn read_table(
-        &mut self,
-        row: &mut dyn FnMut(Vec<String>),
-    ) -> Result<ReplyLine, ClientError> {
+    /// Reads one reply, handing the text of each row of a `213` table to
+    /// `row` (header and count left out; fields escaped as on the wire)
+    /// without holding the table. Returns the final line.
+    pub fn read_table(&mut self, row: &mut dyn FnMut(&str)) -> Result<ReplyLine, ClientError> {
         let mut header = true;
         self.read_reply_with(&mut |l| {
             if l.code == code::TABLE && !l.last {
                 if header {
                     header = false;
                 } else {
-                    row(split_row(&l.text));
+                    row(&l.text);
                 }
             }
         })
