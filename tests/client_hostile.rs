@@ -245,3 +245,100 @@ fn an_endless_table_fails_the_command_with_the_bound_and_memory_stays_bounded() 
     assert!(entries_below(dest.path()).is_empty(), "{out}");
     assert_eq!(out.stdout, "ok\n", "{out}");
 }
+
+// ---------------------------------------------------------------------
+// Each reply belongs to its request
+// ---------------------------------------------------------------------
+
+#[test]
+fn a_150_for_another_file_is_never_stored_and_stops_the_command() {
+    // Asked for a.txt, the peer announces and sends b.txt.
+    let liar = FakeServer::start(|s| {
+        s.greet()?;
+        while let Some(line) = s.request()? {
+            if line.starts_with("FileDownload") {
+                s.announce("b.txt", b"the content of b\n")?;
+                s.data()?.write_all(b"the content of b\n")?;
+                s.say("226 b.txt 17 bytes\n")?;
+            } else if line == "NOOP" {
+                s.say("200 ok\n")?;
+            } else if line == "QUIT" {
+                return s.say("221 bye\n");
+            }
+        }
+        Ok(())
+    });
+    let dest = TempDir::new("hostile-liar-dst");
+    let out = client(
+        liar.addr,
+        dest.path(),
+        &["-c", "FileDownload a.txt", "-c", "NOOP"],
+    );
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(
+        out.stderr.contains("a.txt")
+            && out.stderr.contains("b.txt")
+            && out.stderr.contains("out of step"),
+        "{out}"
+    );
+    assert!(entries_below(dest.path()).is_empty(), "{out}");
+    // The next command runs on a new connection.
+    assert_eq!(out.stdout, "ok\n", "{out}");
+    assert_eq!(liar.sessions(), 2, "{out}");
+}
+
+#[test]
+fn replies_shifted_by_one_never_put_a_file_under_another_name() {
+    // The peer answers every FileDownload with an extra 500 first, as a
+    // server that read the request as two lines would.
+    let files: Vec<(String, Vec<u8>)> = (1..=4)
+        .map(|i| {
+            (
+                format!("f{i}.txt"),
+                format!("content of file{i}\n").into_bytes(),
+            )
+        })
+        .collect();
+    let shifting = {
+        let files = files.clone();
+        FakeServer::start(move |s| {
+            s.greet()?;
+            while let Some(line) = s.request()? {
+                if line.starts_with("IndexGet regex") {
+                    let mut t = String::from("213-name\tsize\ttimestamp\ttype\n");
+                    for (name, c) in &files {
+                        t += &format!(
+                            "213-{name}\t{}\t2026-01-02T03:04:05Z\ttext/plain\n",
+                            c.len()
+                        );
+                    }
+                    t += &format!("213 {} files\n", files.len());
+                    s.say(&t)?;
+                } else if let Some(rest) = line.strip_prefix("FileDownload TCP ") {
+                    s.say("500 unknown command 'b.txt'\n")?;
+                    let (name, c) = files.iter().find(|(n, _)| n == rest).unwrap();
+                    s.announce(name, c)?;
+                    s.data()?.write_all(c)?;
+                    s.say(&format!("226 {name} {} bytes\n", c.len()))?;
+                } else if line.starts_with("FileHash verify") {
+                    s.say("550 no such file or not shared\n")?;
+                } else if line == "QUIT" {
+                    return s.say("221 bye\n");
+                }
+            }
+            Ok(())
+        })
+    };
+    let dest = TempDir::new("hostile-shift-dst");
+    let out = client(shifting.addr, dest.path(), &["-c", "FileDownload \"f*\""]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("out of step"), "{out}");
+    // Whatever landed, landed under its own name with its own content.
+    for e in entries_below(dest.path()) {
+        let (_, content) = files
+            .iter()
+            .find(|(n, _)| *n == e)
+            .unwrap_or_else(|| panic!("{e}: {out}"));
+        assert_eq!(&fs::read(dest.path().join(&e)).unwrap(), content, "{e}");
+    }
+}

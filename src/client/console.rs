@@ -12,7 +12,7 @@ use super::fetch::{self, Outcome, Ui};
 use super::send;
 use super::{Client, ClientError};
 use crate::history::History;
-use crate::protocol::{self, code, quote_word, Command, ReplyLine, HISTORY_HEADER};
+use crate::protocol::{self, code, Command, ReplyLine, HISTORY_HEADER};
 
 /// Everything the console needs to reach a peer.
 #[derive(Debug, Clone)]
@@ -262,26 +262,12 @@ impl Console {
         };
         let mut ui = ConsoleUi::new(self.tty_out, self.tty_err);
         let client = self.connect()?;
-        let names: Vec<String> = if name.contains(['*', '?', '[']) {
-            let line = format!("IndexGet regex {}", quote_word(name));
-            client.send(&line)?;
-            // Only the names are kept, not the table.
-            let mut names = Vec::new();
-            let last = client.read_table(&mut |text| {
-                names.extend(text.split('\t').next().map(protocol::unescape_field))
-            })?;
-            client.record(&line, last.code);
-            if last.code != code::TABLE {
-                eprintln!("p2pshare: {} {}", last.code, peer_text(&last.text));
+        let names = match fetch::names_of(client, name)? {
+            Ok(names) => names,
+            Err(message) => {
+                eprintln!("p2pshare: {message}");
                 return Ok(Status::Failed);
             }
-            if names.is_empty() {
-                eprintln!("p2pshare: no file on the peer matches {name}");
-                return Ok(Status::Failed);
-            }
-            names
-        } else {
-            vec![name.to_string()]
         };
         let failed = fetch::fetch(client, &names, &opts, &mut ui)?;
         Ok(if failed == 0 {

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{split_row, Client, ClientError, Reply};
+use super::{console, split_row, Client, ClientError, Reply};
 use crate::protocol::shown;
 use crate::protocol::{self, code, quote_word, Transport};
 use crate::share::{check_name, folder_inside, hash, real_path_inside, ShareError};
@@ -383,6 +383,50 @@ fn local_md5(path: &Path) -> io::Result<String> {
 /// Opening fails on a symbolic link instead of following it.
 const O_NOFOLLOW: i32 = 0o400000;
 
+/// The names a `FileDownload` word stands for: the file of that name when
+/// the peer has one (even where the name holds `*`, `?` or `[`), else,
+/// for a word with those characters, every file matching it as a pattern
+/// (`IndexGet regex`; only the names are kept). The peer's refusal, or no
+/// match, is the message to show.
+pub fn names_of(
+    client: &mut Client,
+    word: &str,
+) -> Result<Result<Vec<String>, String>, ClientError> {
+    if !word.contains(['*', '?', '[']) {
+        return Ok(Ok(vec![word.to_string()]));
+    }
+    let line = format!("FileHash verify {}", quote_word(word));
+    let r = client.request(&line)?;
+    match r.code() {
+        code::TABLE => {
+            return match r.table_rows().first().and_then(|row| row.first()) {
+                Some(name) if name == word => Ok(Ok(vec![word.to_string()])),
+                _ => Err(out_of_step("FileHash verify", word)),
+            }
+        }
+        code::NOT_FOUND => {}
+        c => return Ok(Err(format!("{c} {}", console::peer_text(r.text())))),
+    }
+    let line = format!("IndexGet regex {}", quote_word(word));
+    client.send(&line)?;
+    let mut names = Vec::new();
+    let last = client.read_table(&mut |text| {
+        names.extend(text.split('\t').next().map(protocol::unescape_field))
+    })?;
+    client.record(&line, last.code);
+    if last.code != code::TABLE {
+        return Ok(Err(format!(
+            "{} {}",
+            last.code,
+            console::peer_text(&last.text)
+        )));
+    }
+    if names.is_empty() {
+        return Ok(Err(format!("no file on the peer matches {}", shown(word))));
+    }
+    Ok(Ok(names))
+}
+
 /// The peer's md5 and timestamp for `names`: one `FileHash verify` for a
 /// single name, one `FileHash checkall` for more, of which only the rows
 /// of `names` are kept (the table is not held).
@@ -405,7 +449,22 @@ fn remote_hashes(
         }
     })?;
     client.record(&line, last.code);
+    if let [one] = names {
+        // The one row of a verify names the file asked for, or the reply
+        // is not the answer to that request.
+        if last.code == code::TABLE && !found.contains_key(*one) {
+            return Err(out_of_step("FileHash verify", one));
+        }
+    }
     Ok(found)
+}
+
+/// The error of a reply that does not answer its request.
+pub(crate) fn out_of_step(request: &str, name: &str) -> ClientError {
+    ClientError::Protocol(format!(
+        "the peer's reply to {request} {} is about another file: its replies are out of step with the requests; the connection is dropped",
+        shown(name)
+    ))
 }
 
 enum Step {
@@ -460,22 +519,41 @@ fn receive_one(
         return Ok((step, first.code()));
     }
     let (Some(row), Some(data)) = (
-        first
-            .lines
-            .first()
-            .filter(|l| !l.last)
-            .and_then(|l| parse_row(&l.text)),
+        match first.lines.as_slice() {
+            [row, _] => parse_row(&row.text),
+            _ => None,
+        },
         protocol::parse_data_line(first.text()),
     ) else {
+        let shown_lines: Vec<String> = first
+            .lines
+            .iter()
+            .map(|l| console::peer_text(&l.text))
+            .collect();
         return Err(ClientError::Protocol(format!(
-            "bad 150 reply: {:?}",
-            first.lines
+            "bad 150 reply to the download of {}: {}",
+            shown(&t.name),
+            shown_lines.join(" | ")
         )));
     };
+    // Bytes are stored only under the name asked for, and only when the
+    // peer's reply is about that file: a reply for another one means the
+    // replies no longer follow the requests, and none after it can be
+    // trusted to belong to its request either.
+    if row.name != t.name || data.transport != opts.transport {
+        return Err(ClientError::Protocol(format!(
+            "the peer answered the {} download of {} with a {} one of {}: its replies are out of step with the requests; the connection is dropped",
+            opts.transport.as_str().to_ascii_uppercase(),
+            shown(&t.name),
+            data.transport.as_str().to_ascii_uppercase(),
+            shown(&row.name)
+        )));
+    }
     if offset > row.size {
         return Err(ClientError::Protocol(format!(
             "the peer accepted offset {offset} past the end of {} ({} bytes)",
-            row.name, row.size
+            shown(&row.name),
+            row.size
         )));
     }
     let mut sink = match Sink::open(&t.lock.file, offset, t.lock.fresh) {

@@ -1,0 +1,81 @@
+//! The thin client at the edges of what a download promises, against real
+//! servers: names that look like patterns, empty files, complete partial
+//! files, retries that start at once, connections that drop between and
+//! during commands, and the console's own options and messages.
+
+mod support;
+use support::*;
+
+#[path = "support/process.rs"]
+mod process;
+use process::*;
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+
+fn client(addr: SocketAddr, dest: &Path, args: &[&str]) -> Finished {
+    run(&client_args(addr, dest, args), "")
+}
+
+/// The files below `dir` (no folders), as `entries_below` lists them.
+fn files_below(dir: &Path) -> Vec<String> {
+    entries_below(dir)
+        .into_iter()
+        .filter(|e| !e.ends_with('/'))
+        .collect()
+}
+
+/// The requests a server's history holds that start with `prefix`.
+fn served(share: &Path, prefix: &str) -> Vec<String> {
+    fs::read_to_string(share.join(".p2pshare/history.tsv"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split('\t').nth(3).map(str::to_string))
+        .filter(|r| r.starts_with(prefix))
+        .collect()
+}
+
+// ---------------------------------------------------------------------
+// Names that look like patterns
+// ---------------------------------------------------------------------
+
+#[test]
+fn a_name_that_exists_literally_is_that_file_and_not_a_pattern() {
+    let srv = TempDir::new("edges-literal-srv");
+    let dest = TempDir::new("edges-literal-dst");
+    srv.write("[br].txt", "brackets\n");
+    srv.write("b.txt", "b\n");
+    srv.write("r.txt", "r\n");
+    srv.write("what?.txt", "question\n");
+    let server = start(srv.path());
+
+    let out = client(
+        server.addr(),
+        dest.path(),
+        &["-c", "FileDownload \"[br].txt\""],
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(files_below(dest.path()), ["[br].txt"], "{out}");
+    assert_eq!(
+        fs::read(dest.path().join("[br].txt")).unwrap(),
+        b"brackets\n"
+    );
+    assert_eq!(
+        served(srv.path(), "FileDownload"),
+        ["FileDownload TCP [br].txt"]
+    );
+
+    // No such file: the same word is a pattern.
+    let out = client(
+        server.addr(),
+        dest.path(),
+        &["-c", "FileDownload \"[bw]*.txt\""],
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(
+        files_below(dest.path()),
+        ["[br].txt", "b.txt", "what?.txt"],
+        "{out}"
+    );
+}
