@@ -13,6 +13,7 @@ use process::*;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 fn client(addr: SocketAddr, dest: &Path, args: &[&str]) -> Finished {
     run(&client_args(addr, dest, args), "")
@@ -78,4 +79,73 @@ fn a_name_that_exists_literally_is_that_file_and_not_a_pattern() {
         ["[br].txt", "b.txt", "what?.txt"],
         "{out}"
     );
+}
+
+// ---------------------------------------------------------------------
+// Zero bytes to fetch
+// ---------------------------------------------------------------------
+
+/// A server that waits 3 s for a data connection (instead of 30 s), so
+/// that a client waiting for it is seen without waiting that long.
+fn server_waiting_3s(share: &Path) -> p2pshare::server::RunningServer {
+    start_with(p2pshare::server::Config {
+        data_wait: Duration::from_secs(3),
+        ..config(share)
+    })
+}
+
+#[test]
+fn an_empty_file_as_the_first_transfer_arrives_at_once() {
+    let srv = TempDir::new("edges-empty-srv");
+    let dest = TempDir::new("edges-empty-dst");
+    srv.write("empty.txt", "");
+    srv.write("sub/also-empty", "");
+    let server = server_waiting_3s(srv.path());
+
+    let began = Instant::now();
+    let out = client(
+        server.addr(),
+        dest.path(),
+        &[
+            "-c",
+            "FileDownload empty.txt",
+            "-c",
+            "FileDownload \"sub/*\"",
+        ],
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(files_below(dest.path()), ["empty.txt", "sub/also-empty"]);
+    assert_eq!(fs::read(dest.path().join("empty.txt")).unwrap(), b"");
+    assert!(!out.stderr.contains("425"), "{out}");
+}
+
+#[test]
+fn a_partial_file_that_already_holds_every_byte_is_placed_at_once() {
+    let srv = TempDir::new("edges-whole-part-srv");
+    let dest = TempDir::new("edges-whole-part-dst");
+    let content = pseudo_random(70_000, 12);
+    srv.write("whole.bin", &content);
+    // What a peer that died after its last byte and before its 226 left.
+    dest.write(".whole.bin.p2pshare-part", &content);
+    let server = server_waiting_3s(srv.path());
+
+    let began = Instant::now();
+    let out = client(
+        server.addr(),
+        dest.path(),
+        &["-c", "FileDownload whole.bin"],
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(files_below(dest.path()), ["whole.bin"], "{out}");
+    assert!(fs::read(dest.path().join("whole.bin")).unwrap() == content);
 }

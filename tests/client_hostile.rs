@@ -342,3 +342,253 @@ fn replies_shifted_by_one_never_put_a_file_under_another_name() {
         assert_eq!(&fs::read(dest.path().join(&e)).unwrap(), content, "{e}");
     }
 }
+
+// ---------------------------------------------------------------------
+// Retries start at once
+// ---------------------------------------------------------------------
+
+/// A fake serving `name` with `content`, whose n-th download (counted in
+/// this session) goes as `plan(n)` says; it waits 2 s for a data
+/// connection where a real server waits 30 s, then answers 425.
+fn serving(
+    name: &'static str,
+    content: Vec<u8>,
+    plan: impl Fn(usize, &mut fake::Session, &[u8]) -> std::io::Result<()> + Send + Sync + 'static,
+) -> FakeServer {
+    FakeServer::start(move |s| {
+        s.greet()?;
+        let mut n = 0;
+        while let Some(line) = s.until("FileDownload")? {
+            let offset: usize = line
+                .rsplit(' ')
+                .next()
+                .and_then(|o| o.parse().ok())
+                .filter(|_| !line.ends_with(name))
+                .unwrap_or(0);
+            s.announce(name, &content)?;
+            let rest = &content[offset..];
+            match s.data_within(Duration::from_secs(2)) {
+                Ok(_) => {}
+                Err(_) => {
+                    s.say("425 no data connection within 2s\n")?;
+                    n += 1;
+                    continue;
+                }
+            }
+            plan(n, s, rest)?;
+            n += 1;
+        }
+        Ok(())
+    })
+}
+
+/// Sends every byte, then 226.
+fn send_all(s: &mut fake::Session, bytes: &[u8]) -> std::io::Result<()> {
+    s.data()?.write_all(bytes)?;
+    s.say(&format!("226 sent {} bytes\n", bytes.len()))
+}
+
+#[test]
+fn after_a_451_the_retry_starts_at_once_on_a_new_data_connection() {
+    let content = pseudo_random(300_000, 81);
+    // The first try: every byte, then 451 and the data connection closed,
+    // as a server whose file changed while it was sent.
+    let peer = serving("c.bin", content.clone(), |n, s, bytes| {
+        if n == 0 {
+            s.data()?.write_all(bytes)?;
+            s.drop_data();
+            s.say("451 c.bin changed while it was being sent; try again\n")
+        } else {
+            send_all(s, bytes)
+        }
+    });
+    let dest = TempDir::new("hostile-451-dst");
+    let began = Instant::now();
+    let out = client(peer.addr, dest.path(), &["-c", "FileDownload c.bin"]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}: {out}",
+        began.elapsed()
+    );
+    assert!(!out.stderr.contains("425"), "{out}");
+    let asked: Vec<String> = peer
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("FileDownload"))
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}\n{out}");
+    assert!(fs::read(dest.path().join("c.bin")).unwrap() == content);
+}
+
+/// A fake serving any `*.bin` name with content of its own, each transfer
+/// as `plan(n, session, bytes)` sends it (n counts the downloads of the
+/// session); it waits 2 s for a data connection where a real server waits
+/// 30 s, then answers 425.
+fn serving_any(
+    plan: impl Fn(usize, &mut fake::Session, &[u8]) -> std::io::Result<()> + Send + Sync + 'static,
+) -> FakeServer {
+    FakeServer::start(move |s| {
+        s.greet()?;
+        let mut n = 0;
+        while let Some(line) = s.until("FileDownload")? {
+            let words: Vec<&str> = line.split(' ').collect();
+            let (name, offset) = match words.as_slice() {
+                [_, _, name] => (name.to_string(), 0),
+                [_, _, name, offset] => (name.to_string(), offset.parse().unwrap()),
+                _ => return s.say("501 the fake peer does not know that\n"),
+            };
+            let content = content_of(&name);
+            s.announce(&name, &content)?;
+            if s.data_within(Duration::from_secs(2)).is_err() {
+                s.say("425 no data connection within 2s\n")?;
+            } else {
+                plan(n, s, &content[offset..])?;
+            }
+            n += 1;
+        }
+        Ok(())
+    })
+}
+
+/// What [`serving_any`] serves under `name`.
+fn content_of(name: &str) -> Vec<u8> {
+    pseudo_random(40_000 + name.len() * 1000, name.len() as u64)
+}
+
+#[test]
+fn a_data_connection_the_peer_closed_between_transfers_is_not_reused() {
+    // After each transfer the peer closes the data connection (as a peer
+    // that releases an idle data port does), then says 226.
+    let peer = serving_any(|_, s, bytes| {
+        s.data()?.write_all(bytes)?;
+        s.drop_data();
+        s.say(&format!("226 sent {} bytes\n", bytes.len()))
+    });
+    let dest = TempDir::new("hostile-closed-data-dst");
+    let began = Instant::now();
+    let out = client(
+        peer.addr,
+        dest.path(),
+        &["-c", "FileDownload a.bin", "-c", "FileDownload bb.bin"],
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}: {out}",
+        began.elapsed()
+    );
+    assert!(!out.stderr.contains("425"), "{out}");
+    for name in ["a.bin", "bb.bin"] {
+        assert!(fs::read(dest.path().join(name)).unwrap() == content_of(name));
+    }
+}
+
+#[test]
+fn a_short_stream_followed_by_226_is_noticed_and_retried_at_once() {
+    // The first transfer sends half the bytes, says 226 and keeps the data
+    // connection open; the next one is whole.
+    let peer = serving_any(|n, s, bytes| {
+        let bytes = if n == 0 {
+            &bytes[..bytes.len() / 2]
+        } else {
+            bytes
+        };
+        s.data()?.write_all(bytes)?;
+        s.say(&format!("226 sent {} bytes\n", bytes.len()))
+    });
+    let dest = TempDir::new("hostile-short-dst");
+    let began = Instant::now();
+    let out = client(
+        peer.addr,
+        dest.path(),
+        &["--timeout", "1s", "-c", "FileDownload short.bin"],
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(
+        began.elapsed() < Duration::from_secs(4),
+        "{:?}: {out}",
+        began.elapsed()
+    );
+    assert!(out.stderr.contains("226"), "the retry is told: {out}");
+    assert!(fs::read(dest.path().join("short.bin")).unwrap() == content_of("short.bin"));
+    // The retry asked only for the rest.
+    let asked: Vec<String> = peer
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("FileDownload"))
+        .collect();
+    let half = content_of("short.bin").len() / 2;
+    assert_eq!(
+        asked,
+        [
+            "FileDownload TCP short.bin".to_string(),
+            format!("FileDownload TCP short.bin {half}")
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn a_short_stream_every_time_fails_after_the_retries_without_waiting_long() {
+    let peer = serving_any(|_, s, bytes| {
+        let bytes = &bytes[..bytes.len() / 2];
+        s.data()?.write_all(bytes)?;
+        s.say(&format!("226 sent {} bytes\n", bytes.len()))
+    });
+    let dest = TempDir::new("hostile-short-always-dst");
+    let began = Instant::now();
+    let out = client(
+        peer.addr,
+        dest.path(),
+        &["--timeout", "1s", "-c", "FileDownload never.bin"],
+    );
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("gave up after 4 attempts"), "{out}");
+    assert!(
+        began.elapsed() < Duration::from_secs(8),
+        "{:?}: {out}",
+        began.elapsed()
+    );
+    assert!(!dest.path().join("never.bin").exists(), "{out}");
+}
+
+#[test]
+fn zero_bytes_need_no_data_connection_from_a_peer_that_answers_at_once() {
+    // A peer that says 226 for zero bytes without waiting for a data
+    // connection: the client must neither wait nor connect.
+    let connected = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let peer = {
+        let connected = connected.clone();
+        FakeServer::start(move |s| {
+            s.greet()?;
+            s.until("FileDownload")?;
+            s.announce("empty.txt", b"")?;
+            s.say("226 empty.txt 0 bytes\n")?;
+            s.until("QUIT")?;
+            connected.store(
+                s.data_connection_waiting(),
+                std::sync::atomic::Ordering::SeqCst,
+            );
+            s.say("221 bye\n")
+        })
+    };
+    let dest = TempDir::new("hostile-zero-dst");
+    let began = Instant::now();
+    let out = client(peer.addr, dest.path(), &["-c", "FileDownload empty.txt"]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(fs::read(dest.path().join("empty.txt")).unwrap(), b"");
+    assert!(
+        wait_until(Duration::from_secs(5), || peer
+            .requests()
+            .contains(&"QUIT".to_string())),
+        "{out}"
+    );
+    assert!(wait_until(Duration::from_secs(5), || !connected
+        .load(std::sync::atomic::Ordering::SeqCst)));
+}

@@ -8,9 +8,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{console, split_row, Client, ClientError, Reply};
+use super::{console, peek_now, split_row, Client, ClientError, Peek, Reply};
 use crate::protocol::shown;
 use crate::protocol::{self, code, quote_word, Transport};
 use crate::share::{check_name, folder_inside, hash, real_path_inside, ShareError};
@@ -24,11 +24,24 @@ const WINDOW: usize = 32;
 /// Receive buffer size.
 const CHUNK: usize = 256 * 1024;
 
+/// How long one read of a data connection waits before the control
+/// connection is looked at.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// How long bytes may still arrive after the final reply of their
+/// transfer (they were sent before it, but travel on another connection).
+const SHORT_GRACE: Duration = Duration::from_secs(3);
+
+/// How long a transfer of zero bytes without a data connection waits for
+/// the final reply before it makes a data connection after all (for a
+/// peer that waits for one even then).
+const ZERO_GRACE: Duration = Duration::from_millis(200);
+
 /// The data connection a client holds, reused across transfers.
 pub(crate) struct DataConn {
     port: u16,
     token: String,
-    stream: TcpStream,
+    pub(crate) stream: TcpStream,
 }
 
 /// How downloads behave.
@@ -99,6 +112,8 @@ pub trait Ui {
     fn outcome(&mut self, outcome: &Outcome);
     /// Something worth telling on the way (a retry, a wait).
     fn note(&mut self, _text: &str) {}
+    /// A transfer of `name` continues a partial file of `offset` bytes.
+    fn resume(&mut self, _name: &str, _offset: u64) {}
 }
 
 /// The local paths of one download.
@@ -556,12 +571,20 @@ fn receive_one(
             row.size
         )));
     }
+    let want = row.size - offset;
     let mut sink = match Sink::open(&t.lock.file, offset, t.lock.fresh) {
         Ok(s) => s,
         Err(e) => {
             // The bytes are on their way: take them, then report.
-            drain(client, &data, row.size - offset, opts.transport)?;
-            let last = client.read_reply()?;
+            let r = receive_bytes(
+                client,
+                &data,
+                (offset, want),
+                opts,
+                &mut io::sink(),
+                &mut Quiet,
+            )?;
+            let last = final_reply(client, r, opts.transport)?;
             return Ok((
                 Step::Done(Outcome::Failed {
                     name: t.name.clone(),
@@ -571,49 +594,26 @@ fn receive_one(
             ));
         }
     };
-    let want = row.size - offset;
-    ui.start(&t.name, row.size, offset);
-    let received = match opts.transport {
-        Transport::Tcp => receive_tcp(client, &data, want, &mut sink, offset, ui),
-        Transport::Udp => receive_udp(
-            client.addr(),
-            &data,
-            (offset, want),
-            (opts.udp_payload, client.timeout()),
-            &mut sink,
-            ui,
-        ),
-    };
-    ui.end();
-    if let Err(e) = &received {
-        if matches!(
-            e.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ) {
-            // The peer is neither sending nor saying why: give up on this
-            // command (what came stays in the partial file for a resume).
-            client.data = None;
-            let channel = match opts.transport {
-                Transport::Tcp => "TCP data connection",
-                Transport::Udp => "UDP data channel",
-            };
-            return Err(ClientError::Timeout(format!(
-                "the {channel} from {}:{} stalled: nothing arrived within {}",
-                client.addr().ip(),
-                data.port,
-                super::duration_text(client.timeout())
-            )));
-        }
+    if offset > 0 {
+        ui.resume(&t.name, offset);
     }
-    let last = client.read_reply()?;
+    ui.start(&t.name, row.size, offset);
+    let received = receive_bytes(client, &data, (offset, want), opts, &mut sink, ui);
+    ui.end();
+    let received = received?;
+    let broken = received.bytes.as_ref().err().map(|e| e.to_string());
+    let last = final_reply(client, received, opts.transport)?;
     let code = last.code();
-    if let Err(e) = received {
-        client.data = None;
+    if let Some(e) = broken {
         let _ = sink.flush();
         let keep_part = code != code::LOCAL_ERROR;
         return Ok((
             Step::Retry {
-                reason: format!("transfer broken ({e}); {} {}", code, last.text()),
+                reason: format!(
+                    "transfer broken ({e}); {} {}",
+                    code,
+                    console::peer_text(last.text())
+                ),
                 keep_part,
             },
             code,
@@ -622,11 +622,10 @@ fn receive_one(
     match code {
         code::COMPLETE => {}
         code::ABORTED => {
-            client.data = None;
             let _ = sink.flush();
             return Ok((
                 Step::Retry {
-                    reason: format!("{code} {}", last.text()),
+                    reason: format!("{code} {}", console::peer_text(last.text())),
                     keep_part: true,
                 },
                 code,
@@ -635,7 +634,7 @@ fn receive_one(
         code::LOCAL_ERROR => {
             return Ok((
                 Step::Retry {
-                    reason: format!("{code} {}", last.text()),
+                    reason: format!("{code} {}", console::peer_text(last.text())),
                     keep_part: false,
                 },
                 code,
@@ -725,64 +724,219 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
     }
 }
 
-/// The data connection for a transfer: the one held if it is for the same
-/// port and token, else a new one.
-pub(crate) fn data_stream<'a>(
-    client: &'a mut Client,
-    data: &protocol::DataLine,
-) -> io::Result<&'a mut TcpStream> {
-    let reuse = client
-        .data
-        .as_ref()
-        .is_some_and(|d| d.port == data.port && d.token == data.token);
-    if !reuse {
-        let addr = SocketAddr::new(client.addr().ip(), data.port);
-        let timeout = client.timeout();
-        let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-        let _ = stream.set_nodelay(true);
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        stream.write_all(format!("{}\n", data.token).as_bytes())?;
-        client.data = Some(DataConn {
-            port: data.port,
-            token: data.token.clone(),
-            stream,
-        });
-    }
-    client
-        .data
-        .as_mut()
-        .map(|d| &mut d.stream)
-        .ok_or_else(|| io::Error::other("no data connection"))
+/// How the bytes of one transfer ended, and the transfer's final reply
+/// when it was read while they were awaited.
+struct Received {
+    bytes: io::Result<()>,
+    last: Option<Reply>,
 }
 
+impl Received {
+    fn broken(e: io::Error) -> Received {
+        Received {
+            bytes: Err(e),
+            last: None,
+        }
+    }
+}
+
+/// The final reply of a transfer: the one already read, else the next.
+/// A TCP data connection is kept only after a transfer that went well,
+/// as the peer keeps it only then.
+fn final_reply(
+    client: &mut Client,
+    r: Received,
+    transport: Transport,
+) -> Result<Reply, ClientError> {
+    let last = match r.last {
+        Some(last) => last,
+        None => client.read_reply()?,
+    };
+    if transport == Transport::Tcp && (r.bytes.is_err() || last.code() != code::COMPLETE) {
+        client.data = None;
+    }
+    Ok(last)
+}
+
+/// Receives the `want` bytes from `offset` on announced by `data` into
+/// `out`. A data channel that stays silent for the timeout ends the
+/// command (an error naming it); any other failure is in the result, for
+/// a retry.
+fn receive_bytes(
+    client: &mut Client,
+    data: &protocol::DataLine,
+    (offset, want): (u64, u64),
+    opts: &Options,
+    out: &mut dyn Write,
+    ui: &mut dyn Ui,
+) -> Result<Received, ClientError> {
+    match opts.transport {
+        Transport::Tcp => receive_tcp(client, data, (offset, want), out, ui),
+        Transport::Udp => {
+            let got = receive_udp(
+                client.addr(),
+                data,
+                (offset, want),
+                (opts.udp_payload, client.timeout()),
+                out,
+                ui,
+            );
+            match got {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(stalled(client, data)),
+                bytes => Ok(Received { bytes, last: None }),
+            }
+        }
+    }
+}
+
+/// The error of a data channel on which nothing arrived for the timeout.
+fn stalled(client: &Client, data: &protocol::DataLine) -> ClientError {
+    let channel = match data.transport {
+        Transport::Tcp => "TCP data connection",
+        Transport::Udp => "UDP data channel",
+    };
+    ClientError::Timeout(format!(
+        "the {channel} from {}:{} stalled: nothing arrived within {}",
+        client.addr().ip(),
+        data.port,
+        super::duration_text(client.timeout())
+    ))
+}
+
+/// A new data connection to the channel `data` names, its token sent.
+/// Reads on it wait [`SLICE`] at a time, so that a receive can look at the
+/// control connection in between.
+fn connect_data(client: &Client, data: &protocol::DataLine) -> io::Result<DataConn> {
+    let addr = SocketAddr::new(client.addr().ip(), data.port);
+    let mut stream = TcpStream::connect_timeout(&addr, client.timeout())?;
+    let _ = stream.set_nodelay(true);
+    stream.set_read_timeout(Some(SLICE))?;
+    stream.set_write_timeout(Some(client.timeout()))?;
+    stream.write_all(format!("{}\n", data.token).as_bytes())?;
+    Ok(DataConn {
+        port: data.port,
+        token: data.token.clone(),
+        stream,
+    })
+}
+
+/// Takes the data connection held for the channel `data` names, unless
+/// the peer has closed it (a look that does not wait): a connection
+/// closed at the other end is never written to nor read from again.
+fn take_held(client: &mut Client, data: &protocol::DataLine) -> Option<DataConn> {
+    client.data.take().filter(|d| {
+        d.port == data.port && d.token == data.token && peek_now(&d.stream) != Peek::Closed
+    })
+}
+
+/// The data connection for a transfer: the one held (see [`take_held`]),
+/// else a new one. The caller puts it back into `client.data` when the
+/// transfer went well.
+pub(crate) fn data_conn(client: &mut Client, data: &protocol::DataLine) -> io::Result<DataConn> {
+    match take_held(client, data) {
+        Some(c) => Ok(c),
+        None => connect_data(client, data),
+    }
+}
+
+/// Receives over TCP, watching the control connection meanwhile: a final
+/// reply that arrives while bytes are missing ends the wait for them once
+/// nothing more came for [`SHORT_GRACE`] (or the timeout, when shorter),
+/// and a data connection silent for the timeout ends the command.
 fn receive_tcp(
     client: &mut Client,
     data: &protocol::DataLine,
-    want: u64,
-    sink: &mut Sink,
-    offset: u64,
+    (offset, want): (u64, u64),
+    out: &mut dyn Write,
     ui: &mut dyn Ui,
-) -> io::Result<()> {
+) -> Result<Received, ClientError> {
+    let held = take_held(client, data);
     if want == 0 {
-        return Ok(());
+        // Nothing to read. A peer that needs no data connection for zero
+        // bytes answers at once; one that waits for it gets one.
+        if held.is_some() || client.reply_within(ZERO_GRACE) {
+            client.data = held;
+        } else {
+            match connect_data(client, data) {
+                Ok(c) => client.data = Some(c),
+                Err(e) => return Ok(Received::broken(e)),
+            }
+        }
+        return Ok(Received {
+            bytes: Ok(()),
+            last: None,
+        });
     }
-    let stream = data_stream(client, data)?;
+    let mut conn = match held.map_or_else(|| connect_data(client, data), Ok) {
+        Ok(c) => c,
+        Err(e) => return Ok(Received::broken(e)),
+    };
+    let timeout = client.timeout();
+    let grace = SHORT_GRACE.min(timeout);
     let mut buf = vec![0u8; CHUNK.min(usize::try_from(want).unwrap_or(CHUNK))];
     let mut left = want;
+    let mut last_byte = Instant::now();
+    let mut last: Option<(Reply, Instant)> = None;
+    let ended = |last: Option<(Reply, Instant)>, e: io::Error| Received {
+        bytes: Err(e),
+        last: last.map(|(r, _)| r),
+    };
     while left > 0 {
         let n = buf.len().min(usize::try_from(left).unwrap_or(buf.len()));
-        let got = match stream.read(&mut buf[..n]) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(got) => got,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        sink.write_all(&buf[..got])?;
-        left -= got as u64;
-        ui.progress(offset + want - left);
+        match conn.stream.read(&mut buf[..n]) {
+            Ok(0) => return Ok(ended(last, io::ErrorKind::UnexpectedEof.into())),
+            Ok(got) => {
+                if let Err(e) = out.write_all(&buf[..got]) {
+                    return Ok(ended(last, e));
+                }
+                left -= got as u64;
+                last_byte = Instant::now();
+                ui.progress(offset + want - left);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if last.is_none() && client.reply_pending() {
+                    let r = client.read_reply()?;
+                    let complete = r.code() == code::COMPLETE;
+                    last = Some((r, Instant::now()));
+                    if !complete {
+                        // The peer gave up on the transfer (and closes
+                        // the data connection).
+                        let e = io::Error::other(format!(
+                            "the peer ended it after {} of {want} bytes",
+                            want - left
+                        ));
+                        return Ok(ended(last, e));
+                    }
+                }
+                match &last {
+                    // Bytes sent before the final reply may still be on
+                    // their way; none came for the grace time: they never
+                    // will.
+                    Some((_, at)) if at.elapsed() >= grace && last_byte.elapsed() >= grace => {
+                        let e = io::Error::other(format!(
+                            "only {} of {want} bytes came before the peer's final reply",
+                            want - left
+                        ));
+                        return Ok(ended(last, e));
+                    }
+                    None if last_byte.elapsed() >= timeout => return Err(stalled(client, data)),
+                    _ => {}
+                }
+            }
+            Err(e) => return Ok(ended(last, e)),
+        }
     }
-    Ok(())
+    client.data = Some(conn);
+    Ok(Received {
+        bytes: Ok(()),
+        last: last.map(|(r, _)| r),
+    })
 }
 
 fn receive_udp(
@@ -790,7 +944,7 @@ fn receive_udp(
     data: &protocol::DataLine,
     (offset, want): (u64, u64),
     (payload, idle): (Option<usize>, Duration),
-    sink: &mut Sink,
+    out: &mut dyn Write,
     ui: &mut dyn Ui,
 ) -> io::Result<()> {
     let addr = SocketAddr::new(server.ip(), data.port);
@@ -801,26 +955,15 @@ fn receive_udp(
         idle,
         ..defaults
     };
-    udp::receive_with(addr, &data.token, offset, want, sink, &mut progress, &opts)?;
+    udp::receive_with(addr, &data.token, offset, want, out, &mut progress, &opts)?;
     Ok(())
 }
 
-/// Reads and throws away the bytes of a transfer that cannot be stored, so
-/// the data connection stays in step.
-fn drain(
-    client: &mut Client,
-    data: &protocol::DataLine,
-    want: u64,
-    transport: Transport,
-) -> Result<(), ClientError> {
-    if transport == Transport::Tcp && want > 0 {
-        let copied =
-            data_stream(client, data).and_then(|s| io::copy(&mut s.take(want), &mut io::sink()));
-        if !matches!(copied, Ok(n) if n == want) {
-            client.data = None;
-        }
-    }
-    Ok(())
+/// Tells nothing: for bytes taken only to keep the data channel in step.
+struct Quiet;
+
+impl Ui for Quiet {
+    fn outcome(&mut self, _: &Outcome) {}
 }
 
 /// The partial file being written, hashed as it is written.

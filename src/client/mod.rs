@@ -389,6 +389,44 @@ impl Client {
     pub fn is_open(&mut self) -> bool {
         self.reader.buffer().is_empty() && peek_now(self.reader.get_ref()) == Peek::Nothing
     }
+
+    /// True when the peer has sent something (or closed the connection)
+    /// that a read would get now. Only looks, without waiting.
+    pub(crate) fn reply_pending(&mut self) -> bool {
+        !self.reader.buffer().is_empty() || peek_now(self.reader.get_ref()) != Peek::Nothing
+    }
+
+    /// [`Client::reply_pending`], waiting up to `wait` for something to
+    /// arrive.
+    pub(crate) fn reply_within(&mut self, wait: Duration) -> bool {
+        if !self.reader.buffer().is_empty() {
+            return true;
+        }
+        let s = self.reader.get_ref();
+        if s.set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .is_err()
+        {
+            return true;
+        }
+        let mut b = [0u8; 1];
+        let pending = loop {
+            match s.peek(&mut b) {
+                Ok(_) => break true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break false
+                }
+                Err(_) => break true,
+            }
+        };
+        let _ = s.set_read_timeout(Some(self.timeout));
+        pending
+    }
 }
 
 /// What a look at a socket found.

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use super::fetch::{data_stream, FileRow, Outcome, Ui};
+use super::fetch::{data_conn, FileRow, Outcome, Ui};
 use super::{Client, ClientError};
 use crate::protocol::{self, code, quote_word};
 use crate::share::index::Index;
@@ -99,12 +99,17 @@ fn upload_one(
         )));
     };
     ui.start(name, meta.len(), 0);
-    let sent = send_bytes(client, &data, &mut file, meta.len(), ui);
+    let sent = data_conn(client, &data).and_then(|mut conn| {
+        send_bytes(&mut conn.stream, &mut file, meta.len(), ui)?;
+        // Kept for the next transfer only when this one went well.
+        client.data = Some(conn);
+        Ok(())
+    });
     ui.end();
-    if sent.is_err() {
+    let last = client.read_reply()?;
+    if last.code() != code::COMPLETE {
         client.data = None;
     }
-    let last = client.read_reply()?;
     client.record(&line, last.code());
     Ok(match (sent, last.code()) {
         (Ok(()), code::COMPLETE) => Outcome::Uploaded(row),
@@ -118,15 +123,13 @@ fn upload_one(
 
 /// Sends the file from its start over the data connection.
 fn send_bytes(
-    client: &mut Client,
-    data: &protocol::DataLine,
+    stream: &mut std::net::TcpStream,
     file: &mut File,
     len: u64,
     ui: &mut dyn Ui,
 ) -> io::Result<()> {
     use std::io::Seek;
     file.seek(io::SeekFrom::Start(0))?;
-    let stream = data_stream(client, data)?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut sent = 0u64;
     let mut reader = file.take(len);

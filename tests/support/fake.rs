@@ -174,9 +174,19 @@ impl Session {
     /// The data connection: the one held, else the next to connect with
     /// the token within [`DATA_WAIT`].
     pub fn data(&mut self) -> io::Result<&mut TcpStream> {
+        self.data_within(DATA_WAIT)
+    }
+
+    /// The data connection as a real server takes it: the one held unless
+    /// the client closed it, else the next to connect with the token
+    /// within `wait` (an error of kind `TimedOut` when none came).
+    pub fn data_within(&mut self, wait: Duration) -> io::Result<&mut TcpStream> {
+        if self.data.as_ref().is_some_and(|d| !is_alive(d)) {
+            self.data = None;
+        }
         if self.data.is_none() {
             self.data_listener.set_nonblocking(true)?;
-            let deadline = Instant::now() + DATA_WAIT;
+            let deadline = Instant::now() + wait;
             let mut conn = loop {
                 match self.data_listener.accept() {
                     Ok((c, _)) => break c,
@@ -218,4 +228,28 @@ impl Session {
         let _ = io::Read::read_to_end(&mut self.reader, &mut buf);
         Ok(())
     }
+}
+
+impl Session {
+    /// True when a data connection is waiting to be accepted (the client
+    /// made one this session has not taken).
+    pub fn data_connection_waiting(&self) -> bool {
+        if self.data_listener.set_nonblocking(true).is_err() {
+            return false;
+        }
+        self.data_listener.accept().is_ok()
+    }
+}
+
+/// False when the client closed the connection (a peek reads end of file).
+fn is_alive(c: &TcpStream) -> bool {
+    if c.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut b = [0u8; 1];
+    let alive = match c.peek(&mut b) {
+        Ok(n) => n > 0,
+        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+    };
+    c.set_nonblocking(false).is_ok() && alive
 }
