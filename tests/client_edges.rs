@@ -149,3 +149,79 @@ fn a_partial_file_that_already_holds_every_byte_is_placed_at_once() {
     assert_eq!(files_below(dest.path()), ["whole.bin"], "{out}");
     assert!(fs::read(dest.path().join("whole.bin")).unwrap() == content);
 }
+
+// ---------------------------------------------------------------------
+// Connections that drop
+// ---------------------------------------------------------------------
+
+/// A server on `port` (0: any) sharing `share`.
+fn server_on(share: &Path, port: u16) -> p2pshare::server::RunningServer {
+    start_with(p2pshare::server::Config {
+        port,
+        ..config(share)
+    })
+}
+
+#[test]
+fn after_the_server_restarts_the_next_command_reconnects_and_runs() {
+    let srv = TempDir::new("edges-restart-srv");
+    let dest = TempDir::new("edges-restart-dst");
+    srv.write("a.txt", "before\n");
+    srv.write("b.txt", "after\n");
+    let server = server_on(srv.path(), 0);
+    let addr = server.addr();
+    let mut c = Proc::spawn(&client_args(addr, dest.path(), &[]));
+    c.send("FileDownload a.txt\n");
+    c.await_stdout("a.txt\t7\t", process::LIMIT);
+
+    // The server stops (its sessions are told `421 shutting down`) and a
+    // new one starts on the same port.
+    server.stop();
+    let server = server_on(srv.path(), addr.port());
+    c.send("FileDownload b.txt\n");
+    c.await_stdout("b.txt\t6\t", process::LIMIT);
+    c.send("IndexGet longlist\n");
+    let out = c.finish();
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(fs::read(dest.path().join("b.txt")).unwrap(), b"after\n");
+    assert!(out.stdout.contains("name\tsize\ttimestamp\ttype"), "{out}");
+    drop(server);
+}
+
+#[test]
+fn after_the_server_process_dies_the_next_command_reconnects_and_runs() {
+    let srv = TempDir::new("edges-killed-srv");
+    let dest = TempDir::new("edges-killed-dst");
+    srv.write("a.txt", "aaa\n");
+    let share = srv.path().display().to_string();
+    let serve = |port: &str| {
+        Proc::spawn(&[
+            "serve",
+            "--share",
+            &share,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            port,
+        ])
+    };
+    let first = serve("0");
+    let addr = first.serving_addr();
+    let mut c = Proc::spawn(&client_args(addr, dest.path(), &[]));
+    c.send("NOOP\n");
+    c.await_stdout("ok\n", process::LIMIT);
+    // Killed: its connections close without a word.
+    drop(first);
+    let second = serve(&addr.port().to_string());
+    assert_eq!(second.serving_addr(), addr);
+    c.send("FileHash verify a.txt\n");
+    c.send("FileDownload a.txt\n");
+    let out = c.finish();
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("a.txt\t{}\t", md5_hex(b"aaa\n"))),
+        "{out}"
+    );
+    assert_eq!(fs::read(dest.path().join("a.txt")).unwrap(), b"aaa\n");
+}

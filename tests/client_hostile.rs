@@ -592,3 +592,94 @@ fn zero_bytes_need_no_data_connection_from_a_peer_that_answers_at_once() {
     assert!(wait_until(Duration::from_secs(5), || !connected
         .load(std::sync::atomic::Ordering::SeqCst)));
 }
+
+// ---------------------------------------------------------------------
+// A connection that drops in the middle of a command
+// ---------------------------------------------------------------------
+
+#[test]
+fn a_listing_cut_off_by_a_drop_is_sent_again_on_a_new_connection() {
+    // The first session closes at the request, before a word of reply.
+    let flaky = FakeServer::start(|s| {
+        s.greet()?;
+        let first = s.n == 0;
+        while let Some(line) = s.request()? {
+            if first {
+                return Ok(());
+            }
+            match line.as_str() {
+                "IndexGet longlist" => {
+                    s.say("213-name\tsize\ttimestamp\ttype\n213-x.txt\t1\t2026-01-02T03:04:05Z\ttext/plain\n213 1 files\n")?
+                }
+                "QUIT" => return s.say("221 bye\n"),
+                _ => s.say("500 no\n")?,
+            }
+        }
+        Ok(())
+    });
+    let dest = TempDir::new("hostile-resend-dst");
+    let out = client(flaky.addr, dest.path(), &["-c", "IndexGet longlist"]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(out.stdout.contains("x.txt\t1\t"), "{out}");
+    assert_eq!(flaky.sessions(), 2, "{out}");
+}
+
+#[test]
+fn a_download_cut_off_by_a_drop_goes_on_with_what_is_left_on_a_new_connection() {
+    // The first session sends half of the file and dies.
+    let content = pseudo_random(200_000, 91);
+    let dying = {
+        let content = content.clone();
+        FakeServer::start(move |s| {
+            s.greet()?;
+            while let Some(line) = s.until("FileDownload")? {
+                let offset: usize = line.split(' ').nth(3).map_or(0, |o| o.parse().unwrap());
+                s.announce("half.bin", &content)?;
+                if s.n == 0 {
+                    s.data()?.write_all(&content[..100_000])?;
+                    return Ok(());
+                }
+                s.data()?.write_all(&content[offset..])?;
+                s.say("226 ok\n")?;
+            }
+            Ok(())
+        })
+    };
+    let dest = TempDir::new("hostile-resend-dl-dst");
+    let out = client(dying.addr, dest.path(), &["-c", "FileDownload half.bin"]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(fs::read(dest.path().join("half.bin")).unwrap() == content);
+    let asked: Vec<String> = dying
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("FileDownload"))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "FileDownload TCP half.bin",
+            "FileDownload TCP half.bin 100000"
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn an_upload_cut_off_by_a_drop_is_never_sent_again() {
+    let took = FakeServer::start(|s| {
+        s.greet()?;
+        // The request arrives, then the connection drops.
+        s.until("FileUpload")?;
+        Ok(())
+    });
+    let dest = TempDir::new("hostile-upload-drop");
+    dest.write("up.txt", "upload me\n");
+    let out = client(took.addr, dest.path(), &["-c", "FileUpload up.txt"]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    let uploads = took
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("FileUpload"))
+        .count();
+    assert_eq!(uploads, 1, "{out}");
+}

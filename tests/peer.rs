@@ -426,3 +426,36 @@ fn a_peer_sending_an_endless_table_to_the_poller_does_not_take_the_server_down()
     let mut a = a;
     assert!(a.running(), "{}", a.dump());
 }
+
+#[test]
+fn after_the_other_peer_restarts_the_next_console_command_reconnects_and_runs() {
+    let a_dir = TempDir::new("peer-restart-a");
+    let b_dir = TempDir::new("peer-restart-b");
+    b_dir.write("first.txt", "first\n");
+    let Pair {
+        mut a,
+        b,
+        a_addr,
+        b_addr,
+    } = start_pair(a_dir.path(), b_dir.path());
+    a.send("FileDownload first.txt\n");
+    await_file(&a_dir.path().join("first.txt"), b"first\n", &a);
+
+    // B is killed and started again on the same port, with a new file.
+    drop(b);
+    b_dir.write("second.txt", "second\n");
+    let b = Proc::spawn(&peer_args(b_dir.path(), b_addr.port(), &a_addr.to_string()));
+    assert!(
+        wait_until(WAIT, || bound_addr(&b).is_some()),
+        "{}",
+        b.dump()
+    );
+    a.send("FileDownload second.txt\n");
+    await_file(&a_dir.path().join("second.txt"), b"second\n", &a);
+    a.await_stdout("second.txt\t7\t", WAIT);
+    assert!(
+        !a.stderr().contains("closed the connection"),
+        "the command failed first:\n{}",
+        a.dump()
+    );
+}

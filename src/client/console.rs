@@ -111,6 +111,35 @@ impl Console {
             .ok_or_else(|| ClientError::Protocol("not connected".into()))
     }
 
+    /// Runs `f` on the connection to the peer, made first when there is
+    /// none, and remade first when the peer closed the one held (it
+    /// restarted, said `421`, or the connection idled out): nothing was
+    /// sent on it yet, so the command just runs on the new one. When the
+    /// connection drops while `f` runs and `resend` says so (a request that
+    /// changes nothing on the peer, with nothing shown yet), `f` runs once
+    /// more on a new connection.
+    fn on_peer<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Client) -> Result<T, ClientError>,
+        resend: impl Fn() -> bool,
+    ) -> Result<T, ClientError> {
+        let mut again = false;
+        loop {
+            if self.client.as_mut().is_some_and(|c| !c.is_open()) {
+                self.client = None;
+            }
+            let client = self.connect()?;
+            match f(client) {
+                Err(e) if e.is_drop() && !again && resend() => {
+                    eprintln!("p2pshare: {e}; connecting again");
+                    self.client = None;
+                    again = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Runs commands from a terminal or a pipe until QUIT or end of input.
     /// Returns how many failed.
     pub fn run_stdin(&mut self) -> usize {
@@ -212,30 +241,41 @@ impl Console {
     /// Sends a request as typed and shows its reply.
     fn remote(&mut self, line: &str) -> Result<Status, ClientError> {
         let tty = self.tty_out;
-        let client = self.connect()?;
-        client.send(line)?;
-        let mut table: Vec<String> = Vec::new();
-        let mut stdout = io::stdout().lock();
-        let last = client.read_reply_with(&mut |l: &ReplyLine| {
-            if l.code == code::TABLE && !l.last {
-                if tty {
-                    table.push(l.text.clone());
-                } else {
-                    let _ = writeln!(stdout, "{}", l.text);
+        // Nothing a remote command does changes the peer's files (uploads
+        // go through `upload`), so it is sent again after a drop, as long
+        // as none of its reply was shown yet.
+        let shown = std::cell::Cell::new(false);
+        let last = self.on_peer(
+            |client| {
+                client.send(line)?;
+                let mut table: Vec<String> = Vec::new();
+                let mut stdout = io::stdout().lock();
+                let last = client.read_reply_with(&mut |l: &ReplyLine| {
+                    shown.set(true);
+                    if l.code == code::TABLE && !l.last {
+                        if tty {
+                            table.push(l.text.clone());
+                        } else {
+                            let _ = writeln!(stdout, "{}", l.text);
+                        }
+                    } else if l.code < 400 && !(l.code == code::TABLE && l.last) {
+                        let _ = writeln!(stdout, "{}", l.text);
+                    }
+                })?;
+                client.record(line, last.code);
+                if tty && !table.is_empty() {
+                    let rows: Vec<Vec<String>> =
+                        table.iter().map(|t| super::split_row(t)).collect();
+                    let _ = stdout.write_all(aligned(&rows).as_bytes());
                 }
-            } else if l.code < 400 && !(l.code == code::TABLE && l.last) {
-                let _ = writeln!(stdout, "{}", l.text);
-            }
-        })?;
-        client.record(line, last.code);
-        if tty && !table.is_empty() {
-            let rows: Vec<Vec<String>> = table.iter().map(|t| super::split_row(t)).collect();
-            let _ = stdout.write_all(aligned(&rows).as_bytes());
-        }
-        if last.code == code::TABLE && tty {
-            let _ = writeln!(stdout, "({})", last.text);
-        }
-        let _ = stdout.flush();
+                if last.code == code::TABLE && tty {
+                    let _ = writeln!(stdout, "({})", last.text);
+                }
+                let _ = stdout.flush();
+                Ok(last)
+            },
+            || !shown.get(),
+        )?;
         if last.code >= 400 {
             eprintln!("p2pshare: {} {}", last.code, last.text);
             return Ok(Status::Failed);
@@ -261,16 +301,23 @@ impl Console {
             udp_payload: self.settings.udp_payload,
         };
         let mut ui = ConsoleUi::new(self.tty_out, self.tty_err);
-        let client = self.connect()?;
-        let names = match fetch::names_of(client, name)? {
+        // Asking for names and downloading change nothing on the peer:
+        // both are sent again after a drop, the download going on with
+        // the files not done yet (a partial file resumes).
+        let names = self.on_peer(|client| fetch::names_of(client, name), || true)?;
+        let names = match names {
             Ok(names) => names,
             Err(message) => {
                 eprintln!("p2pshare: {message}");
                 return Ok(Status::Failed);
             }
         };
-        let failed = fetch::fetch(client, &names, &opts, &mut ui)?;
-        Ok(if failed == 0 {
+        let mut batch = fetch::Batch::new(names);
+        self.on_peer(
+            |client| fetch::fetch(client, &mut batch, &opts, &mut ui),
+            || true,
+        )?;
+        Ok(if batch.tally.failed == 0 {
             Status::Ok
         } else {
             Status::Failed
@@ -296,8 +343,13 @@ impl Console {
             vec![name.to_string()]
         };
         let mut ui = ConsoleUi::new(self.tty_out, self.tty_err);
-        let client = self.connect()?;
-        let failed = send::upload(client, &root, &names, &mut ui)?;
+        // An upload is never sent twice: after a drop in its middle the
+        // peer may have stored the file or not, and only a look would
+        // tell. A connection found closed before it starts is remade.
+        let failed = self.on_peer(
+            |client| send::upload(client, &root, &names, &mut ui),
+            || false,
+        )?;
         Ok(if failed == 0 {
             Status::Ok
         } else {

@@ -118,6 +118,8 @@ pub trait Ui {
 
 /// The local paths of one download.
 struct Target {
+    /// Its place in the batch.
+    index: usize,
     name: String,
     path: PathBuf,
     part: PathBuf,
@@ -150,46 +152,93 @@ fn share_root(dest: &Path) -> io::Result<PathBuf> {
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dest.display())))
 }
 
-/// Downloads `names` into `opts.dest`, reporting each outcome to `ui`.
-/// Returns how many failed. A broken control connection ends the batch
-/// with an error.
+/// How many files of a command ended each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub downloaded: usize,
+    pub up_to_date: usize,
+    pub failed: usize,
+}
+
+/// The files of one download command and how far it got, so that a
+/// command cut off by a dropped connection goes on from there on a new
+/// one (each file whose outcome was told is not asked for again).
+pub struct Batch {
+    names: Vec<String>,
+    done: Vec<bool>,
+    pub tally: Tally,
+}
+
+impl Batch {
+    pub fn new(names: Vec<String>) -> Batch {
+        Batch {
+            done: vec![false; names.len()],
+            names,
+            tally: Tally::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// Tells `ui` how file `i` ended and counts it.
+fn report(done: &mut [bool], tally: &mut Tally, i: usize, outcome: &Outcome, ui: &mut dyn Ui) {
+    if let Some(d) = done.get_mut(i) {
+        *d = true;
+    }
+    match outcome {
+        Outcome::Downloaded(_) | Outcome::Uploaded(_) => tally.downloaded += 1,
+        Outcome::UpToDate(_) => tally.up_to_date += 1,
+        Outcome::Failed { .. } => tally.failed += 1,
+    }
+    ui.outcome(outcome);
+}
+
+/// Downloads the files of `batch` not done yet into `opts.dest`,
+/// reporting each outcome to `ui`. A broken control connection ends the
+/// batch with an error; what was done stays done.
 pub fn fetch(
     client: &mut Client,
-    names: &[String],
+    batch: &mut Batch,
     opts: &Options,
     ui: &mut dyn Ui,
-) -> Result<usize, ClientError> {
-    let mut failed = 0;
-    let fail = |ui: &mut dyn Ui, name: &str, message: String| {
-        ui.outcome(&Outcome::Failed {
-            name: name.to_string(),
+) -> Result<(), ClientError> {
+    let Batch { names, done, tally } = batch;
+    let todo: Vec<usize> = (0..names.len()).filter(|&i| !done[i]).collect();
+    let mut fail = |i: usize, message: String, ui: &mut dyn Ui| {
+        let outcome = Outcome::Failed {
+            name: names[i].clone(),
             message,
-        });
+        };
+        report(done, tally, i, &outcome, ui);
     };
     // First only the names and folders: locks are taken as files enter
     // the window, so a pattern of thousands of files never holds more
     // than a window's worth of open lock files.
-    let mut pending: VecDeque<(String, PathBuf, PathBuf)> = VecDeque::new();
+    let mut pending: VecDeque<(usize, PathBuf, PathBuf)> = VecDeque::new();
     let root = match share_root(&opts.dest) {
         Ok(r) => r,
         Err(e) => {
-            for name in names {
-                fail(ui, name, format!("cannot use the share folder {e}"));
+            for i in todo {
+                fail(i, format!("cannot use the share folder {e}"), ui);
             }
-            return Ok(names.len());
+            return Ok(());
         }
     };
     // A pattern's files come folder by folder: each folder is looked up
     // (and made) once, not once per file.
     let mut last_dir: Option<(String, Result<PathBuf, String>)> = None;
-    for name in names {
+    for i in todo {
+        let name = names[i].as_str();
         if check_name(name).is_err() {
-            fail(
-                ui,
-                name,
-                format!("{}: not a name that can be stored locally", shown(name)),
-            );
-            failed += 1;
+            let message = format!("{}: not a name that can be stored locally", shown(name));
+            fail(i, message, ui);
             continue;
         }
         let dir_rel = name.rsplit_once('/').map_or("", |(d, _)| d);
@@ -204,13 +253,13 @@ pub fn fetch(
         };
         match dir {
             Ok(dir) => pending.push_back((
-                name.clone(),
+                i,
                 dir.join(base),
                 dir.join(format!(".{base}.p2pshare-part")),
             )),
             Err(why) => {
-                fail(ui, name, format!("{}: {why}", shown(name)));
-                failed += 1;
+                let message = format!("{}: {why}", shown(name));
+                fail(i, message, ui);
             }
         }
     }
@@ -219,7 +268,7 @@ pub fn fetch(
     let here: Vec<&str> = pending
         .iter()
         .filter(|(_, path, _)| fs::symlink_metadata(path).is_ok())
-        .map(|(name, _, _)| name.as_str())
+        .map(|&(i, _, _)| names[i].as_str())
         .collect();
     let remote = if here.is_empty() {
         None
@@ -238,21 +287,18 @@ pub fn fetch(
         // The window is topped up once half of it has arrived, with the
         // new requests in one write: small files cost fewer system calls
         // on both sides (the server answers a batch in few packets too).
-        let mut batch = String::new();
-        while inflight.len() < window && (!batch.is_empty() || inflight.len() <= window / 2) {
+        let mut requests = String::new();
+        while inflight.len() < window && (!requests.is_empty() || inflight.len() <= window / 2) {
             let t = match queue.pop_front() {
                 Some(t) => t,
                 None => {
-                    let Some((name, path, part)) = pending.pop_front() else {
+                    let Some((i, path, part)) = pending.pop_front() else {
                         break;
                     };
-                    match admit(name, path, part, &root, remote.as_ref(), opts, ui) {
+                    match admit(i, &names[i], path, part, &root, remote.as_ref(), opts, ui) {
                         Ok(t) => t,
                         Err(outcome) => {
-                            if !outcome.is_ok() {
-                                failed += 1;
-                            }
-                            ui.outcome(&outcome);
+                            report(done, tally, i, &outcome, ui);
                             continue;
                         }
                     }
@@ -267,14 +313,14 @@ pub fn fetch(
             if offset > 0 {
                 line.push_str(&format!(" {offset}"));
             }
-            if !batch.is_empty() {
-                batch.push('\n');
+            if !requests.is_empty() {
+                requests.push('\n');
             }
-            batch.push_str(&line);
+            requests.push_str(&line);
             inflight.push_back((t, offset, line));
         }
-        if !batch.is_empty() {
-            client.send(&batch)?;
+        if !requests.is_empty() {
+            client.send(&requests)?;
         }
         let Some((mut t, offset, line)) = inflight.pop_front() else {
             break;
@@ -283,12 +329,7 @@ pub fn fetch(
         t.lock.fresh = false;
         client.record(&line, code);
         match step {
-            Step::Done(outcome) => {
-                if !outcome.is_ok() {
-                    failed += 1;
-                }
-                ui.outcome(&outcome);
-            }
+            Step::Done(outcome) => report(done, tally, t.index, &outcome, ui),
             Step::Retry { reason, keep_part } => {
                 if !keep_part {
                     // Emptied, not removed: the partial file is this
@@ -297,29 +338,32 @@ pub fn fetch(
                 }
                 t.attempts += 1;
                 if t.attempts > opts.retries {
-                    failed += 1;
-                    ui.outcome(&Outcome::Failed {
+                    let outcome = Outcome::Failed {
                         name: t.name.clone(),
                         message: format!(
                             "{}: {reason} (gave up after {} attempts)",
-                            t.name, t.attempts
+                            shown(&t.name),
+                            t.attempts
                         ),
-                    });
+                    };
+                    report(done, tally, t.index, &outcome, ui);
                 } else {
-                    ui.note(&format!("{}: {reason}; trying again", t.name));
+                    ui.note(&format!("{}: {reason}; trying again", shown(&t.name)));
                     queue.push_back(t);
                 }
             }
         }
     }
-    Ok(failed)
+    Ok(())
 }
 
 /// Takes the lock of one name and decides whether it is to be fetched: a
 /// local file with the peer's md5 is up to date, one with other content is
 /// kept unless overwriting was asked for.
+#[allow(clippy::too_many_arguments)]
 fn admit(
-    name: String,
+    index: usize,
+    name: &str,
     path: PathBuf,
     part: PathBuf,
     root: &Path,
@@ -327,6 +371,7 @@ fn admit(
     opts: &Options,
     ui: &mut dyn Ui,
 ) -> Result<Target, Outcome> {
+    let name = name.to_string();
     let failed = |message: String| Outcome::Failed {
         name: name.clone(),
         message,
@@ -373,6 +418,7 @@ fn admit(
         }
     }
     Ok(Target {
+        index,
         name,
         path,
         part,
