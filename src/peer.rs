@@ -12,7 +12,7 @@ use crate::client::console::peer_text;
 use crate::client::console::{Console, Settings};
 use crate::client::{Client, ClientError};
 use crate::history::History;
-use crate::protocol::{code, unescape_field, ReplyLine};
+use crate::protocol::{code, shown, unescape_field, ReplyLine};
 use crate::server::Server;
 use crate::share::Share;
 use crate::stop::Stop;
@@ -157,19 +157,21 @@ fn checkall(c: &mut Client) -> Result<(ReplyLine, Listing), ClientError> {
     Ok((last, now))
 }
 
-/// `added NAME`, `changed NAME`, `removed NAME` lines, in name order.
+/// `added NAME`, `changed NAME`, `removed NAME` lines, in name order, each
+/// name as it may be shown ([`shown`]: no escape sequence of the other
+/// peer reaches the terminal).
 pub fn changes(before: &Listing, now: &Listing) -> Vec<String> {
     let mut out = Vec::new();
     for (name, v) in now {
         match before.get(name) {
-            None => out.push(format!("added {name}")),
-            Some(old) if old.0 != v.0 => out.push(format!("changed {name}")),
+            None => out.push(format!("added {}", shown(name))),
+            Some(old) if old.0 != v.0 => out.push(format!("changed {}", shown(name))),
             Some(_) => {}
         }
     }
     for name in before.keys() {
         if !now.contains_key(name) {
-            out.push(format!("removed {name}"));
+            out.push(format!("removed {}", shown(name)));
         }
     }
     out

@@ -365,7 +365,8 @@ fn parse_offset(word: &str) -> Result<u64, ParseError> {
         .map_err(|_| ParseError::args("offset out of range"))
 }
 
-fn parse_download(args: &[String]) -> Result<Command, ParseError> {
+/// Parses the words after `FileDownload` (see [`parse`]).
+pub fn parse_download(args: &[String]) -> Result<Command, ParseError> {
     let (transport, rest) = match args {
         [first, rest @ ..] if !rest.is_empty() => match transport_of(first) {
             Some(t) => (t, rest),

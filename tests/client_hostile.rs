@@ -683,3 +683,148 @@ fn an_upload_cut_off_by_a_drop_is_never_sent_again() {
         .count();
     assert_eq!(uploads, 1, "{out}");
 }
+
+// ---------------------------------------------------------------------
+// No escape sequence of the peer reaches the terminal
+// ---------------------------------------------------------------------
+
+/// Characters a terminal acts on: ESC, BEL, the C1 CSI, a bidi override.
+fn has_raw_controls(text: &str) -> bool {
+    text.chars()
+        .any(|c| matches!(c, '\u{1b}' | '\u{7}' | '\u{9b}' | '\u{202e}' | '\r'))
+}
+
+/// A name with a title change, a screen clear, a bell, a C1 CSI and a
+/// bidi override in it.
+const EVIL: &str = "evil\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{202e}txt.exe";
+
+/// [`EVIL`] as the client shows it, and as its console reads it back.
+const EVIL_SHOWN: &str = "evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{9b}31m\\u{202e}txt.exe";
+
+/// A peer whose names and texts carry escape sequences ([`EVIL`]).
+fn escaping_peer() -> FakeServer {
+    FakeServer::start(|s| {
+        s.say(&format!("220 welcome {EVIL}\n"))?;
+        while let Some(line) = s.request()? {
+            if line == "IndexGet longlist" {
+                s.say(&format!(
+                    "213-name\tsize\ttimestamp\ttype\n213-{EVIL}\t4\t2026-01-02T03:04:05Z\ttext/{EVIL}\n213 1 files {EVIL}\n"
+                ))?;
+            } else if line == format!("FileHash verify {EVIL}") {
+                s.say(&format!(
+                    "213-name\tmd5\ttimestamp\n213-{EVIL}\t{:x}\t2026-01-02T03:04:05Z\n213 1 files\n",
+                    md5::compute(b"evil")
+                ))?;
+            } else if line.starts_with("FileHash verify") {
+                s.say(&format!("550 no such file or not shared: {EVIL}\n"))?;
+            } else if line.starts_with("FileDownload") {
+                s.announce(EVIL, b"evil")?;
+                s.data()?.write_all(b"evil")?;
+                s.say(&format!("226 {EVIL} 4 bytes\n"))?;
+            } else if line == "NOOP" {
+                s.say(&format!("200 ok {EVIL}\n"))?;
+            } else if line == "QUIT" {
+                return s.say("221 bye\n");
+            } else {
+                s.say(&format!("500 unknown command {EVIL}\n"))?;
+            }
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn names_and_texts_from_the_peer_never_reach_a_pipe_with_raw_escapes() {
+    let peer = escaping_peer();
+    let dest = TempDir::new("hostile-esc-dst");
+    let evil_word = EVIL_SHOWN;
+    let out = client(
+        peer.addr,
+        dest.path(),
+        &[
+            "-c",
+            "IndexGet longlist",
+            "-c",
+            "NOOP",
+            "-c",
+            "FileHash verify x",
+            "-c",
+            &format!("FileDownload {evil_word}"),
+            "-c",
+            "Bogus",
+        ],
+    );
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(!has_raw_controls(&out.stdout), "{:?}", out.stdout);
+    assert!(!has_raw_controls(&out.stderr), "{:?}", out.stderr);
+    // What is shown is the `\u{HEX}` form the console reads back: the
+    // download of the word shown fetched that file, under its own name.
+    assert!(out.stdout.contains(evil_word), "{out}");
+    let stored = EVIL;
+    let got = fs::read(dest.path().join(stored)).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(got, b"evil", "{out}");
+    assert!(
+        peer.requests()
+            .contains(&format!("FileDownload TCP {stored}")),
+        "{:?}",
+        peer.requests()
+    );
+}
+
+#[test]
+fn names_and_texts_from_the_peer_never_reach_a_terminal_with_raw_escapes() {
+    let Some(script) = terminal() else {
+        eprintln!("skipped: no `script` to run the client at a terminal");
+        return;
+    };
+    let peer = escaping_peer();
+    let dest = TempDir::new("hostile-esc-tty-dst");
+    let download = format!("FileDownload {EVIL_SHOWN}");
+    let args = client_args(
+        peer.addr,
+        dest.path(),
+        &[
+            "-c",
+            "IndexGet longlist",
+            "-c",
+            "NOOP",
+            "-c",
+            "FileHash verify x",
+            "-c",
+            &download,
+        ],
+    );
+    let out = at_a_terminal(&script, &args);
+    // The client's own progress-bar redraw is the only escape it writes
+    // itself; it draws none for a transfer this short.
+    assert!(
+        !has_raw_controls(&out.stdout.replace("\r\n", "\n")),
+        "{:?}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(EVIL_SHOWN), "{out}");
+    let got = fs::read(dest.path().join(EVIL)).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(got, b"evil", "{out}");
+}
+
+/// The `script` program (util-linux), which runs a command with a
+/// terminal as its stdin, stdout and stderr.
+fn terminal() -> Option<String> {
+    let ok = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", "true", "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then(|| "script".to_string())
+}
+
+/// Runs `p2pshare ARGS` at a terminal; stdout holds what the terminal
+/// showed (the client's stdout and stderr together).
+fn at_a_terminal(script: &str, args: &[String]) -> Finished {
+    let command: Vec<String> = std::iter::once(bin().to_string())
+        .chain(args.iter().cloned())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let argv = ["-q", "-e", "-c", &command.join(" "), "/dev/null"];
+    Proc::spawn_program(script, &argv, &[]).finish()
+}

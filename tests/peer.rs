@@ -304,6 +304,18 @@ fn a_file_added_changed_or_removed_on_the_other_side_is_reported() {
     fs::remove_file(b_dir.path().join("old/gone.txt")).unwrap();
     p.a.await_stdout(&format!("{b_at}: removed old/gone.txt"), WAIT);
 
+    // A name with an escape sequence is reported as it may be shown.
+    b_dir.write("esc\u{1b}]0;title\u{7}.txt", "x\n");
+    p.a.await_stdout(
+        &format!("{b_at}: added esc\\u{{1b}}]0;title\\u{{7}}.txt"),
+        WAIT,
+    );
+    assert!(
+        !p.a.stdout().contains(['\u{1b}', '\u{7}']),
+        "{}",
+        p.a.dump()
+    );
+
     // Only what changed is reported, once.
     let out = p.a.stdout();
     assert!(!out.contains("stays.txt"), "{out}");

@@ -12,7 +12,7 @@ use super::fetch::{self, Outcome, Ui};
 use super::send;
 use super::{Client, ClientError};
 use crate::history::History;
-use crate::protocol::{self, code, Command, ReplyLine, HISTORY_HEADER};
+use crate::protocol::{self, code, quote_word, Command, Escapes, ReplyLine, HISTORY_HEADER};
 
 /// Everything the console needs to reach a peer.
 #[derive(Debug, Clone)]
@@ -180,8 +180,12 @@ impl Console {
     }
 
     /// Runs one command line.
+    /// Words are read with the console's escapes ([`Escapes::Console`]:
+    /// the wire's, plus `\u{HEX}` as names are shown), so that a name
+    /// copied from the client's output names the same file; each is
+    /// written again with [`quote_word`] for the peer.
     pub fn execute(&mut self, line: &str) -> Status {
-        let words = match protocol::split_words(line) {
+        let words = match protocol::split_words_with(line, Escapes::Console) {
             Ok(w) => w,
             Err(e) => {
                 eprintln!("p2pshare: {}", e.message);
@@ -214,10 +218,10 @@ impl Console {
                 }
             }
         } else if verb.eq_ignore_ascii_case("filedownload") {
-            match protocol::parse(line) {
-                Ok(Some(Command::Download {
+            match protocol::parse_download(&words[1..]) {
+                Ok(Command::Download {
                     transport, name, ..
-                })) => self.download(transport, &name),
+                }) => self.download(transport, &name),
                 Ok(_) => Ok(Status::Failed),
                 Err(e) => {
                     eprintln!("p2pshare: {}", e.message);
@@ -225,7 +229,8 @@ impl Console {
                 }
             }
         } else {
-            self.remote(line)
+            let line: Vec<String> = words.iter().map(|w| quote_word(w)).collect();
+            self.remote(&line.join(" "))
         };
         match result {
             Ok(s) => s,
@@ -256,10 +261,10 @@ impl Console {
                         if tty {
                             table.push(l.text.clone());
                         } else {
-                            let _ = writeln!(stdout, "{}", l.text);
+                            let _ = writeln!(stdout, "{}", tsv_row(&l.text));
                         }
                     } else if l.code < 400 && !(l.code == code::TABLE && l.last) {
-                        let _ = writeln!(stdout, "{}", l.text);
+                        let _ = writeln!(stdout, "{}", peer_text(&l.text));
                     }
                 })?;
                 client.record(line, last.code);
@@ -269,7 +274,7 @@ impl Console {
                     let _ = stdout.write_all(aligned(&rows).as_bytes());
                 }
                 if last.code == code::TABLE && tty {
-                    let _ = writeln!(stdout, "({})", last.text);
+                    let _ = writeln!(stdout, "({})", peer_text(&last.text));
                 }
                 let _ = stdout.flush();
                 Ok(last)
@@ -277,7 +282,7 @@ impl Console {
             || !shown.get(),
         )?;
         if last.code >= 400 {
-            eprintln!("p2pshare: {} {}", last.code, last.text);
+            eprintln!("p2pshare: {} {}", last.code, peer_text(&last.text));
             return Ok(Status::Failed);
         }
         if last.code == code::BYE {
@@ -330,7 +335,7 @@ impl Console {
         let names = if name.contains(['*', '?', '[']) {
             match send::local_matches(&root, name) {
                 Ok(n) if n.is_empty() => {
-                    eprintln!("p2pshare: no local file matches {name}");
+                    eprintln!("p2pshare: no local file matches {}", protocol::shown(name));
                     return Ok(Status::Failed);
                 }
                 Ok(n) => n,
@@ -383,8 +388,7 @@ impl Console {
                 } else {
                     let _ = writeln!(out, "{}", header.join("\t"));
                     for r in rows {
-                        let fields: Vec<String> =
-                            r.iter().map(|f| protocol::escape_field(f)).collect();
+                        let fields: Vec<String> = r.iter().map(|f| protocol::shown(f)).collect();
                         let _ = writeln!(out, "{}", fields.join("\t"));
                     }
                 }
@@ -419,7 +423,7 @@ fn aligned_with_header(rows: &[Vec<String>]) -> String {
             r.iter()
                 .enumerate()
                 .map(|(j, f)| {
-                    let f = protocol::escape_field(f);
+                    let f = protocol::shown(f);
                     match (Some(j) == size_col && i > 0, f.parse::<u64>()) {
                         (true, Ok(n)) => human_size(n),
                         _ => f,
@@ -465,6 +469,14 @@ fn aligned_with_header(rows: &[Vec<String>]) -> String {
 /// sequence of the peer reaches the terminal.
 pub fn peer_text(text: &str) -> String {
     protocol::shown(&protocol::unescape_field(text))
+}
+
+/// A table row from the peer as it goes into a pipe: its fields keep the
+/// wire's table escapes (`\t`, `\n`, `\r`, `\\`), and any other control
+/// character is written `\u{HEX}` ([`protocol::shown`]), never raw.
+fn tsv_row(text: &str) -> String {
+    let fields: Vec<String> = text.split('\t').map(peer_text).collect();
+    fields.join("\t")
 }
 
 /// `1536` → `1.5 KiB`.
@@ -522,7 +534,7 @@ impl Drop for ConsoleUi {
 
 impl Ui for ConsoleUi {
     fn start(&mut self, name: &str, total: u64, done: u64) {
-        self.name = name.to_string();
+        self.name = protocol::shown(name);
         self.total = total;
         self.first = done;
         self.started = Instant::now();
@@ -583,9 +595,9 @@ impl Ui for ConsoleUi {
         let mut out = io::stdout().lock();
         match outcome {
             Outcome::Downloaded(row) | Outcome::Uploaded(row) | Outcome::UpToDate(row) => {
-                let fields = row.fields();
-                let fields: Vec<String> =
-                    fields.iter().map(|f| protocol::escape_field(f)).collect();
+                // Every field as it may be shown: the name is the one the
+                // file was stored under, the others are the peer's.
+                let fields: Vec<String> = row.fields().iter().map(|f| protocol::shown(f)).collect();
                 if self.tty_out {
                     let note = if matches!(outcome, Outcome::UpToDate(_)) {
                         "  (up to date)"
@@ -604,7 +616,7 @@ impl Ui for ConsoleUi {
                     self.rows.push_str(&fields.join("\t"));
                     self.rows.push('\n');
                     if matches!(outcome, Outcome::UpToDate(_)) {
-                        eprintln!("p2pshare: {}: up to date", row.name);
+                        eprintln!("p2pshare: {}: up to date", fields[0]);
                     }
                 }
             }

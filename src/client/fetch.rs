@@ -144,6 +144,12 @@ fn local_dir(root: &Path, name: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// A local path as it may be shown: it holds a name the peer chose.
+fn shown_path(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    crate::names::shown_bytes(p.as_os_str().as_bytes())
+}
+
 /// The share folder's real path (made when missing): what every local
 /// path of a download is checked against.
 fn share_root(dest: &Path) -> io::Result<PathBuf> {
@@ -377,7 +383,7 @@ fn admit(
         message,
     };
     let lock = Lock::acquire(&part, ui)
-        .map_err(|e| failed(format!("cannot lock {}: {e}", part.display())))?;
+        .map_err(|e| failed(format!("cannot lock {}: {e}", shown_path(&part))))?;
     // The partial file must be where it was meant to be, whatever a link
     // swapped meanwhile pointed at.
     if real_path_inside(root, &lock.file, &part).is_none() {
@@ -536,7 +542,7 @@ enum Step {
 fn failed(name: &str, r: &Reply) -> Step {
     Step::Done(Outcome::Failed {
         name: name.to_string(),
-        message: format!("{} {}", r.code(), r.text()),
+        message: format!("{} {}", r.code(), console::peer_text(r.text())),
     })
 }
 
@@ -572,7 +578,7 @@ fn receive_one(
                 keep_part: false,
             },
             code::LOCAL_ERROR | code::NO_DATA => Step::Retry {
-                reason: format!("{} {}", first.code(), first.text()),
+                reason: format!("{} {}", first.code(), console::peer_text(first.text())),
                 keep_part: true,
             },
             _ => failed(&t.name, &first),
@@ -634,7 +640,7 @@ fn receive_one(
             return Ok((
                 Step::Done(Outcome::Failed {
                     name: t.name.clone(),
-                    message: format!("cannot write {}: {e}", t.part.display()),
+                    message: format!("cannot write {}: {e}", shown_path(&t.part)),
                 }),
                 last.code(),
             ));
@@ -694,7 +700,7 @@ fn receive_one(
             return Ok((
                 Step::Done(Outcome::Failed {
                     name: t.name.clone(),
-                    message: format!("cannot write {}: {e}", t.part.display()),
+                    message: format!("cannot write {}: {e}", shown_path(&t.part)),
                 }),
                 code,
             ))
@@ -738,7 +744,7 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
             }
             Err(e) => Step::Done(Outcome::Failed {
                 name: t.name.clone(),
-                message: format!("cannot rename into {}: {e}", t.path.display()),
+                message: format!("cannot rename into {}: {e}", shown_path(&t.path)),
             }),
         };
     }
@@ -764,7 +770,7 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
             Ok(()) => Step::Done(Outcome::Downloaded(row)),
             Err(e) => Step::Done(Outcome::Failed {
                 name: t.name.clone(),
-                message: format!("cannot rename into {}: {e}", t.path.display()),
+                message: format!("cannot rename into {}: {e}", shown_path(&t.path)),
             }),
         },
     }
@@ -1135,7 +1141,7 @@ impl Lock {
                     if !told {
                         ui.note(&format!(
                             "waiting for another download of the same file to finish ({})",
-                            path.display()
+                            shown_path(path)
                         ));
                         told = true;
                     }
