@@ -225,3 +225,142 @@ fn after_the_server_process_dies_the_next_command_reconnects_and_runs() {
     );
     assert_eq!(fs::read(dest.path().join("a.txt")).unwrap(), b"aaa\n");
 }
+
+// ---------------------------------------------------------------------
+// The console's own options, usage errors and messages
+// ---------------------------------------------------------------------
+
+#[test]
+fn overwrite_can_be_asked_for_one_download() {
+    let srv = TempDir::new("edges-ow-srv");
+    let dest = TempDir::new("edges-ow-dst");
+    srv.write("news.txt", "the peer's news\n");
+    srv.write("other.txt", "the peer's other\n");
+    let server = start(srv.path());
+    dest.write("news.txt", "old news\n");
+    dest.write("other.txt", "my other\n");
+
+    let out = client(
+        server.addr(),
+        dest.path(),
+        &[
+            "-c",
+            "FileDownload --overwrite news.txt",
+            "-c",
+            "FileDownload other.txt",
+        ],
+    );
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert_eq!(
+        fs::read(dest.path().join("news.txt")).unwrap(),
+        b"the peer's news\n"
+    );
+    // Only for that one command.
+    assert_eq!(
+        fs::read(dest.path().join("other.txt")).unwrap(),
+        b"my other\n"
+    );
+    assert!(
+        out.stderr.contains("other.txt") && out.stderr.contains("--overwrite"),
+        "{out}"
+    );
+
+    // After the transport too, and in a piped script.
+    let out = run(
+        &client_args(server.addr(), dest.path(), &[]),
+        "FileDownload UDP --overwrite other.txt\n",
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(
+        fs::read(dest.path().join("other.txt")).unwrap(),
+        b"the peer's other\n"
+    );
+    // `help` says so.
+    let out = client(server.addr(), dest.path(), &["-c", "help"]);
+    assert!(
+        out.stdout.contains("FileDownload [TCP|UDP] [--overwrite]"),
+        "{out}"
+    );
+}
+
+#[test]
+fn client_side_usage_errors_in_commands_exit_2_and_say_what_is_wrong() {
+    let srv = TempDir::new("edges-usage-srv");
+    let dest = TempDir::new("edges-usage-dst");
+    srv.write("a.txt", "a\n");
+    let server = start(srv.path());
+    let cases: &[(&str, &str)] = &[
+        // The client resumes by itself: an offset is refused, not ignored.
+        ("FileDownload a.txt 1", "resumes"),
+        ("FileDownload SCTP x", "'SCTP' is not a transport"),
+        ("FileDownload", "usage: FileDownload"),
+        ("FileUpload", "usage: FileUpload"),
+        ("FileHash verify \"unterminated", "unterminated quote"),
+        ("history lots", "usage: history"),
+    ];
+    for (command, said) in cases {
+        let out = client(server.addr(), dest.path(), &["-c", command, "-c", "NOOP"]);
+        assert_eq!(out.code(), Some(2), "{command}: {out}");
+        assert!(out.stderr.contains(said), "{command}: {out}");
+        // The other commands still ran.
+        assert_eq!(out.stdout, "ok\n", "{command}: {out}");
+    }
+    assert!(!dest.path().join("a.txt").exists());
+    // The server's own refusal of the same words names what is wrong too.
+    let mut c = Conn::open(server.addr());
+    let r = c.cmd("FileDownload SCTP x");
+    assert_eq!(r.code, 501, "{:?}", r.lines);
+    assert!(
+        r.last().contains("'SCTP' is not a transport (TCP or UDP)"),
+        "{:?}",
+        r.lines
+    );
+    // A peer's refusal is a failed command, not a usage error.
+    let out = client(server.addr(), dest.path(), &["-c", "IndexGet sideways"]);
+    assert_eq!(out.code(), Some(1), "{out}");
+}
+
+#[test]
+fn at_a_terminal_resumes_and_pattern_downloads_say_so_and_counts_read_right() {
+    if !terminal_available() {
+        eprintln!("skipped: no `script` (util-linux) to run the client at a terminal");
+        return;
+    }
+    let srv = TempDir::new("edges-tty-srv");
+    let dest = TempDir::new("edges-tty-dst");
+    let big = pseudo_random(3 << 20, 5);
+    srv.write("big.bin", &big);
+    srv.write("p/one.txt", "1\n");
+    srv.write("p/two.txt", "2\n");
+    srv.write("p/three.txt", "3\n");
+    let server = start(srv.path());
+    // A partial big.bin of 2 MiB, one file up to date, one in the way.
+    dest.write(".big.bin.p2pshare-part", &big[..2 << 20]);
+    dest.write("p/one.txt", "1\n");
+    dest.write("p/two.txt", "mine\n");
+
+    let out = at_a_terminal(&client_args(
+        server.addr(),
+        dest.path(),
+        &[
+            "-c",
+            "FileDownload big.bin",
+            "-c",
+            "FileDownload \"p/*\"",
+            "-c",
+            "FileHash verify big.bin",
+        ],
+    ));
+    let shown = out.stdout.replace("\r\n", "\n");
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(
+        shown.contains("p2pshare: resuming big.bin at 2.0 MiB\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("p2pshare: p/*: 1 downloaded, 1 up to date, 1 failed\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("\n(1 file)\n"), "{shown}");
+    assert!(fs::read(dest.path().join("big.bin")).unwrap() == big);
+}

@@ -773,10 +773,10 @@ fn names_and_texts_from_the_peer_never_reach_a_pipe_with_raw_escapes() {
 
 #[test]
 fn names_and_texts_from_the_peer_never_reach_a_terminal_with_raw_escapes() {
-    let Some(script) = terminal() else {
-        eprintln!("skipped: no `script` to run the client at a terminal");
+    if !terminal_available() {
+        eprintln!("skipped: no `script` (util-linux) to run the client at a terminal");
         return;
-    };
+    }
     let peer = escaping_peer();
     let dest = TempDir::new("hostile-esc-tty-dst");
     let download = format!("FileDownload {EVIL_SHOWN}");
@@ -794,7 +794,7 @@ fn names_and_texts_from_the_peer_never_reach_a_terminal_with_raw_escapes() {
             &download,
         ],
     );
-    let out = at_a_terminal(&script, &args);
+    let out = at_a_terminal(&args);
     // The client's own progress-bar redraw is the only escape it writes
     // itself; it draws none for a transfer this short.
     assert!(
@@ -805,26 +805,4 @@ fn names_and_texts_from_the_peer_never_reach_a_terminal_with_raw_escapes() {
     assert!(out.stdout.contains(EVIL_SHOWN), "{out}");
     let got = fs::read(dest.path().join(EVIL)).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(got, b"evil", "{out}");
-}
-
-/// The `script` program (util-linux), which runs a command with a
-/// terminal as its stdin, stdout and stderr.
-fn terminal() -> Option<String> {
-    let ok = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", "true", "/dev/null"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then(|| "script".to_string())
-}
-
-/// Runs `p2pshare ARGS` at a terminal; stdout holds what the terminal
-/// showed (the client's stdout and stderr together).
-fn at_a_terminal(script: &str, args: &[String]) -> Finished {
-    let command: Vec<String> = std::iter::once(bin().to_string())
-        .chain(args.iter().cloned())
-        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
-        .collect();
-    let argv = ["-q", "-e", "-c", &command.join(" "), "/dev/null"];
-    Proc::spawn_program(script, &argv, &[]).finish()
 }

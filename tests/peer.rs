@@ -471,3 +471,18 @@ fn after_the_other_peer_restarts_the_next_console_command_reconnects_and_runs() 
         a.dump()
     );
 }
+
+#[test]
+fn a_file_reported_as_changed_can_be_fetched_again_with_overwrite() {
+    let a_dir = TempDir::new("peer-ow-a");
+    let b_dir = TempDir::new("peer-ow-b");
+    b_dir.write("news.txt", "first edition\n");
+    let mut p = start_pair(a_dir.path(), b_dir.path());
+    p.a.send("FileDownload news.txt\n");
+    await_file(&a_dir.path().join("news.txt"), b"first edition\n", &p.a);
+
+    b_dir.write("news.txt", "second, later edition\n");
+    p.a.await_stdout(&format!("{}: changed news.txt", p.b_addr), WAIT);
+    p.a.send("FileDownload --overwrite news.txt\n");
+    await_file(&a_dir.path().join("news.txt"), b"second, later edition\n", &p.a);
+}

@@ -40,11 +40,17 @@ pub const HELP: &str = "\
 Commands are the protocol's, typed as over nc (case-insensitive):
   IndexGet longlist | shortlist <start> <end> | regex <pattern>
   FileHash verify <name> | checkall
-  FileDownload [TCP|UDP] <name-or-pattern>   verified download into the share folder
-  FileUpload <name-or-pattern>               send files from the share folder (if the peer allows)
-  History [<n>]                              the peer's request history
-  HELP [<command>]                           the peer's help
+  FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>
+                  verified download into the share folder; a partial one
+                  resumes by itself; --overwrite replaces a local file
+                  whose content differs, for this command
+  FileUpload <name-or-pattern>
+                  send files from the share folder (if the peer allows)
+  History [<n>]   the peer's request history
+  HELP [<command>]  the peer's help
   NOOP, QUIT
+Names are written as the client shows them: quotes around spaces, \\t \\n
+\\r \\\\ for TAB, LF, CR and a backslash, \\u{HEX} for other control characters.
 Local commands (lowercase):
   history [<n>]   this side's history (requests received and made)
   help            this text
@@ -62,6 +68,8 @@ pub struct Console {
     /// Peer mode: the other peer may not be up yet (or may be restarting),
     /// so a command waits for it instead of failing.
     wait_for_peer: bool,
+    /// Commands refused here, before reaching the peer, for their words.
+    usage_errors: usize,
 }
 
 impl Console {
@@ -73,7 +81,21 @@ impl Console {
             tty_out: io::stdout().is_terminal(),
             tty_err: io::stderr().is_terminal(),
             wait_for_peer: false,
+            usage_errors: 0,
         }
+    }
+
+    /// How many commands were refused for their words (a usage error,
+    /// told on stderr) before reaching the peer.
+    pub fn usage_errors(&self) -> usize {
+        self.usage_errors
+    }
+
+    /// Tells a usage error and counts it.
+    fn usage(&mut self, message: &str) -> Status {
+        eprintln!("p2pshare: {message}");
+        self.usage_errors += 1;
+        Status::Failed
     }
 
     /// Makes commands wait, retrying, until the peer can be reached (peer
@@ -187,10 +209,7 @@ impl Console {
     pub fn execute(&mut self, line: &str) -> Status {
         let words = match protocol::split_words_with(line, Escapes::Console) {
             Ok(w) => w,
-            Err(e) => {
-                eprintln!("p2pshare: {}", e.message);
-                return Status::Failed;
-            }
+            Err(e) => return self.usage(&e.message),
         };
         let Some(verb) = words.first() else {
             return Status::Ok;
@@ -211,22 +230,14 @@ impl Console {
             match &words[1..] {
                 [name] => self.upload(name),
                 _ => {
-                    eprintln!(
-                        "p2pshare: usage: FileUpload <name-or-pattern> (from the share folder)"
-                    );
-                    return Status::Failed;
+                    return self
+                        .usage("usage: FileUpload <name-or-pattern> (from the share folder)")
                 }
             }
         } else if verb.eq_ignore_ascii_case("filedownload") {
-            match protocol::parse_download(&words[1..]) {
-                Ok(Command::Download {
-                    transport, name, ..
-                }) => self.download(transport, &name),
-                Ok(_) => Ok(Status::Failed),
-                Err(e) => {
-                    eprintln!("p2pshare: {}", e.message);
-                    return Status::Failed;
-                }
+            match download_args(&words[1..], self.settings.overwrite) {
+                Ok((transport, name, overwrite)) => self.download(transport, &name, overwrite),
+                Err(message) => return self.usage(&message),
             }
         } else {
             let line: Vec<String> = words.iter().map(|w| quote_word(w)).collect();
@@ -274,7 +285,7 @@ impl Console {
                     let _ = stdout.write_all(aligned(&rows).as_bytes());
                 }
                 if last.code == code::TABLE && tty {
-                    let _ = writeln!(stdout, "({})", peer_text(&last.text));
+                    let _ = writeln!(stdout, "({})", count_text(&last.text));
                 }
                 let _ = stdout.flush();
                 Ok(last)
@@ -297,10 +308,11 @@ impl Console {
         &mut self,
         transport: protocol::Transport,
         name: &str,
+        overwrite: bool,
     ) -> Result<Status, ClientError> {
         let opts = fetch::Options {
             dest: self.settings.share.clone(),
-            overwrite: self.settings.overwrite,
+            overwrite,
             retries: 3,
             transport,
             udp_payload: self.settings.udp_payload,
@@ -310,8 +322,8 @@ impl Console {
         // both are sent again after a drop, the download going on with
         // the files not done yet (a partial file resumes).
         let names = self.on_peer(|client| fetch::names_of(client, name), || true)?;
-        let names = match names {
-            Ok(names) => names,
+        let (names, pattern) = match names {
+            Ok(found) => found,
             Err(message) => {
                 eprintln!("p2pshare: {message}");
                 return Ok(Status::Failed);
@@ -322,6 +334,17 @@ impl Console {
             |client| fetch::fetch(client, &mut batch, &opts, &mut ui),
             || true,
         )?;
+        drop(ui);
+        if pattern && self.tty_err {
+            let t = batch.tally;
+            eprintln!(
+                "p2pshare: {}: {} downloaded, {} up to date, {} failed",
+                protocol::shown(name),
+                t.downloaded,
+                t.up_to_date,
+                t.failed
+            );
+        }
         Ok(if batch.tally.failed == 0 {
             Status::Ok
         } else {
@@ -367,15 +390,9 @@ impl Console {
             [] => protocol::HISTORY_DEFAULT,
             [n] => match n.parse() {
                 Ok(n) => n,
-                Err(_) => {
-                    eprintln!("p2pshare: usage: history [<n>]");
-                    return Status::Failed;
-                }
+                Err(_) => return self.usage("usage: history [<n>]"),
             },
-            _ => {
-                eprintln!("p2pshare: usage: history [<n>]");
-                return Status::Failed;
-            }
+            _ => return self.usage("usage: history [<n>]"),
         };
         match self.history.last(n) {
             Ok(rows) => {
@@ -469,6 +486,58 @@ fn aligned_with_header(rows: &[Vec<String>]) -> String {
 /// sequence of the peer reaches the terminal.
 pub fn peer_text(text: &str) -> String {
     protocol::shown(&protocol::unescape_field(text))
+}
+
+/// The words after `FileDownload` in the console: `[TCP|UDP] [--overwrite]
+/// <name-or-pattern>` (the flag may come first too, and is a name when
+/// nothing follows it). With the transport, the name and whether to
+/// overwrite; else the usage error. No offset: the client resumes a
+/// partial download by itself.
+fn download_args(
+    args: &[String],
+    overwrite: bool,
+) -> Result<(protocol::Transport, String, bool), String> {
+    let is_transport = |w: &str| w.eq_ignore_ascii_case("tcp") || w.eq_ignore_ascii_case("udp");
+    let mut overwrite = overwrite;
+    let mut rest: Vec<String> = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        let before_name = rest.is_empty() || (rest.len() == 1 && is_transport(&rest[0]));
+        if a == "--overwrite" && before_name && i + 1 < args.len() {
+            overwrite = true;
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    match protocol::parse_download(&rest) {
+        Ok(Command::Download {
+            transport, name, ..
+        }) => {
+            let transport_given = rest.len() > 1 && is_transport(&rest[0]);
+            if rest.len() - usize::from(transport_given) > 1 {
+                return Err("FileDownload takes no offset here: the client resumes a partial download by itself; usage: FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>".into());
+            }
+            Ok((transport, name, overwrite))
+        }
+        Ok(_) => Err("usage: FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>".into()),
+        Err(e) => Err(e.message),
+    }
+}
+
+/// The count line of a table at a terminal, from the peer's `1 files` or
+/// `3 files`: `1 file`, `3 files`.
+fn count_text(text: &str) -> String {
+    let text = peer_text(text);
+    let mut words = text.splitn(3, ' ');
+    match (words.next(), words.next(), words.next()) {
+        (Some("1"), Some(noun), rest) if noun.len() > 1 && noun.ends_with('s') => {
+            let one = &noun[..noun.len() - 1];
+            match rest {
+                Some(rest) => format!("1 {one} {rest}"),
+                None => format!("1 {one}"),
+            }
+        }
+        _ => text,
+    }
 }
 
 /// A table row from the peer as it goes into a pipe: its fields keep the
@@ -634,6 +703,16 @@ impl Ui for ConsoleUi {
 
     fn note(&mut self, text: &str) {
         eprintln!("p2pshare: {text}");
+    }
+
+    fn resume(&mut self, name: &str, offset: u64) {
+        if self.tty_err {
+            eprintln!(
+                "p2pshare: resuming {} at {}",
+                protocol::shown(name),
+                human_size(offset)
+            );
+        }
     }
 }
 

@@ -453,21 +453,18 @@ const O_NOFOLLOW: i32 = 0o400000;
 /// The names a `FileDownload` word stands for: the file of that name when
 /// the peer has one (even where the name holds `*`, `?` or `[`), else,
 /// for a word with those characters, every file matching it as a pattern
-/// (`IndexGet regex`; only the names are kept). The peer's refusal, or no
-/// match, is the message to show.
-pub fn names_of(
-    client: &mut Client,
-    word: &str,
-) -> Result<Result<Vec<String>, String>, ClientError> {
+/// (`IndexGet regex`; only the names are kept), with true for a pattern.
+/// The peer's refusal, or no match, is the message to show.
+pub fn names_of(client: &mut Client, word: &str) -> Result<Result<Names, String>, ClientError> {
     if !word.contains(['*', '?', '[']) {
-        return Ok(Ok(vec![word.to_string()]));
+        return Ok(Ok((vec![word.to_string()], false)));
     }
     let line = format!("FileHash verify {}", quote_word(word));
     let r = client.request(&line)?;
     match r.code() {
         code::TABLE => {
             return match r.table_rows().first().and_then(|row| row.first()) {
-                Some(name) if name == word => Ok(Ok(vec![word.to_string()])),
+                Some(name) if name == word => Ok(Ok((vec![word.to_string()], false))),
                 _ => Err(out_of_step("FileHash verify", word)),
             }
         }
@@ -491,8 +488,11 @@ pub fn names_of(
     if names.is_empty() {
         return Ok(Err(format!("no file on the peer matches {}", shown(word))));
     }
-    Ok(Ok(names))
+    Ok(Ok((names, true)))
 }
+
+/// The names a download word stands for, and whether it was a pattern.
+pub type Names = (Vec<String>, bool);
 
 /// The peer's md5 and timestamp for `names`: one `FileHash verify` for a
 /// single name, one `FileHash checkall` for more, of which only the rows

@@ -472,7 +472,8 @@ pub fn local_history(share: &std::path::Path) -> io::Result<History> {
 }
 
 /// `p2pshare client`: runs the commands and returns the exit status (0 all
-/// succeeded, 1 some failed, 2 the peer could not be reached).
+/// succeeded, 1 some failed, 2 the peer could not be reached or a `-c`
+/// command was a usage error).
 pub fn run(args: crate::cli::ClientArgs) -> u8 {
     let history = match local_history(&args.settings.share) {
         Ok(h) => Arc::new(h),
@@ -506,6 +507,12 @@ pub fn run(args: crate::cli::ClientArgs) -> u8 {
                 console::Status::Failed => failures += 1,
                 console::Status::Quit => break,
             }
+        }
+        // A command given with -c that could not even be sent is a
+        // mistake on the command line.
+        if console.usage_errors() > 0 {
+            console.close();
+            return 2;
         }
     }
     console.close();
