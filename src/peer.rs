@@ -10,9 +10,9 @@ use std::time::Duration;
 use crate::cli::PeerArgs;
 use crate::client::console::peer_text;
 use crate::client::console::{Console, Settings};
-use crate::client::{Client, ClientError};
+use crate::client::{unescape, Client, ClientError};
 use crate::history::History;
-use crate::protocol::{code, shown, unescape_field, ReplyLine};
+use crate::protocol::{code, shown, ReplyLine};
 use crate::server::Server;
 use crate::share::Share;
 use crate::stop::Stop;
@@ -150,7 +150,7 @@ fn checkall(c: &mut Client) -> Result<(ReplyLine, Listing), ClientError> {
     let last = c.read_table(&mut |text| {
         let mut f = text.split('\t');
         if let (Some(name), Some(md5), Some(ts)) = (f.next(), f.next(), f.next()) {
-            now.insert(unescape_field(name), (md5.to_string(), ts.to_string()));
+            now.insert(unescape(name), (md5.to_string(), ts.to_string()));
         }
     })?;
     c.record(line, last.code);

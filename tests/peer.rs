@@ -484,5 +484,9 @@ fn a_file_reported_as_changed_can_be_fetched_again_with_overwrite() {
     b_dir.write("news.txt", "second, later edition\n");
     p.a.await_stdout(&format!("{}: changed news.txt", p.b_addr), WAIT);
     p.a.send("FileDownload --overwrite news.txt\n");
-    await_file(&a_dir.path().join("news.txt"), b"second, later edition\n", &p.a);
+    await_file(
+        &a_dir.path().join("news.txt"),
+        b"second, later edition\n",
+        &p.a,
+    );
 }

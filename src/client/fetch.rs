@@ -474,9 +474,8 @@ pub fn names_of(client: &mut Client, word: &str) -> Result<Result<Names, String>
     let line = format!("IndexGet regex {}", quote_word(word));
     client.send(&line)?;
     let mut names = Vec::new();
-    let last = client.read_table(&mut |text| {
-        names.extend(text.split('\t').next().map(protocol::unescape_field))
-    })?;
+    let last = client
+        .read_table(&mut |text| names.extend(text.split('\t').next().map(super::unescape)))?;
     client.record(&line, last.code);
     if last.code != code::TABLE {
         return Ok(Err(format!(

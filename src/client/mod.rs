@@ -130,7 +130,17 @@ impl Reply {
 
 /// Splits a table line on TAB and unescapes each field.
 pub fn split_row(text: &str) -> Vec<String> {
-    text.split('\t').map(protocol::unescape_field).collect()
+    text.split('\t').map(unescape).collect()
+}
+
+/// [`protocol::unescape_field`], with no work for a field without a
+/// backslash (most of them), which it leaves as it is.
+pub fn unescape(field: &str) -> String {
+    if field.contains('\\') {
+        protocol::unescape_field(field)
+    } else {
+        field.to_string()
+    }
 }
 
 /// Resolves `HOST[:PORT]` (port 9000 when left out; `[v6]:port` too).
@@ -293,7 +303,11 @@ impl Client {
                 ClientError::Io(io::ErrorKind::UnexpectedEof.into())
             });
         }
-        let text = String::from_utf8_lossy(buf);
+        // Checked first as it is (the usual case, and much the cheaper).
+        let text = match std::str::from_utf8(buf) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(buf),
+        };
         protocol::parse_reply_line(&text).ok_or_else(|| {
             let start: String = text.trim_end().chars().take(80).collect();
             ClientError::Protocol(format!("not a reply line: \"{}\"", protocol::shown(&start)))
@@ -374,8 +388,13 @@ impl Client {
         }
     }
 
-    /// Says goodbye; errors are of no interest at this point.
+    /// Says goodbye; errors are of no interest at this point, and a peer
+    /// that does not answer keeps the client at most a second.
     pub fn quit(&mut self) {
+        let _ = self
+            .reader
+            .get_ref()
+            .set_read_timeout(Some(self.timeout.min(Duration::from_secs(1))));
         if self.send("QUIT").is_ok() {
             if let Ok(r) = self.read_reply() {
                 self.record("QUIT", r.code());
