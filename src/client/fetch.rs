@@ -1,22 +1,22 @@
 //! Downloads into the local shared folder: pipelined requests over one data
-//! connection, md5 computed while receiving, a hidden partial file that is
-//! renamed into place only when size and md5 match, resume after a broken
-//! connection, and no silent overwrites.
+//! connection, each reply checked to belong to its request, md5 computed
+//! while receiving, a hidden partial file inside the share that is placed
+//! under its name only when size and md5 match, resume after a broken
+//! connection, retries that start at once, and no silent overwrites.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{console, peek_now, split_row, Client, ClientError, Peek, Reply};
-use crate::protocol::shown;
-use crate::protocol::{self, code, quote_word, Transport};
+use crate::protocol::{self, code, quote_word, shown, Transport};
 use crate::share::{check_name, folder_inside, hash, real_path_inside, ShareError};
 use crate::timefmt;
 use crate::transfer::udp;
-use std::os::unix::fs::OpenOptionsExt;
 
 /// How many downloads may be requested ahead of the one being received.
 const WINDOW: usize = 32;
