@@ -18,16 +18,16 @@ use crate::stop::Stop;
 
 /// `p2pshare peer`: returns the exit status.
 pub fn run(args: PeerArgs) -> u8 {
-    let share = match Share::open(&args.serve.share) {
+    let share = match Share::open(&args.serve.share, &args.serve.state) {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!(
-                "p2pshare: cannot use {} as the shared folder: {e}",
-                args.serve.share.display()
-            );
+            eprintln!("p2pshare: {e}");
             return 1;
         }
     };
+    for note in share.notes() {
+        eprintln!("p2pshare: {note}");
+    }
     let history = Arc::new(History::of_share(&share.state_dir()));
     let server = match Server::bind_with(args.serve.clone(), share.clone(), history.clone()) {
         Ok(s) => s,

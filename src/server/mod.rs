@@ -15,13 +15,17 @@ use std::time::Duration;
 
 use crate::history::History;
 use crate::protocol::{code, write_reply};
-use crate::share::{scan, Share};
+use crate::share::state::StateChoice;
+use crate::share::{scan, OpenError, Share};
 use crate::stop::Stop;
 
 /// Everything `p2pshare serve` can be told.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub share: PathBuf,
+    /// Where the state goes (`--state`, and the fallback for a read-only
+    /// share).
+    pub state: StateChoice,
     pub bind: IpAddr,
     pub port: u16,
     pub rescan: Duration,
@@ -49,6 +53,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             share: PathBuf::from("shared"),
+            state: StateChoice::default(),
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port: 9000,
             rescan: Duration::from_secs(5),
@@ -69,7 +74,7 @@ impl Default for Config {
 /// Why the server could not start.
 #[derive(Debug)]
 pub enum ServerError {
-    Share(PathBuf, io::Error),
+    Share(OpenError),
     Bind(SocketAddr, io::Error),
     Io(io::Error),
 }
@@ -77,9 +82,7 @@ pub enum ServerError {
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServerError::Share(p, e) => {
-                write!(f, "cannot use {} as the shared folder: {e}", p.display())
-            }
+            ServerError::Share(e) => write!(f, "{e}"),
             ServerError::Bind(a, e) if e.kind() == io::ErrorKind::AddrInUse => write!(
                 f,
                 "cannot listen on {a}: the port is in use (is another server running? choose another with --port)"
@@ -124,8 +127,7 @@ impl Server {
     /// Opens and indexes the shared folder, then binds the control port
     /// (port 0 picks a free one; see [`Server::local_addr`]).
     pub fn bind(config: Config) -> Result<Server, ServerError> {
-        let share =
-            Share::open(&config.share).map_err(|e| ServerError::Share(config.share.clone(), e))?;
+        let share = Share::open(&config.share, &config.state).map_err(ServerError::Share)?;
         let history = Arc::new(History::of_share(&share.state_dir()));
         Server::bind_with(config, Arc::new(share), history)
     }
