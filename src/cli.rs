@@ -3,10 +3,10 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::addr::{check_target, Bind};
 use crate::client::console::Settings;
 use crate::server::Config;
 use crate::share::state::StateChoice;
@@ -111,7 +111,7 @@ options:
   --state DIR            where history.tsv and hashes.tsv go (default <share>/.p2pshare;
                          ~/.local/state/p2pshare/NAME-ID when the share is read-only)
   --port N               control port (default 9000; 0 picks a free one)
-  --bind ADDR            address to listen on (default 0.0.0.0)
+  --bind ADDR            address or host name to listen on (default 0.0.0.0)
   --rescan DURATION      how often to rescan the folder (default 5s; e.g. 500ms, 1m)
   --data-ports LO-HI     take data ports from this range (default: any free port)
   --max-connections N    concurrent control sessions (default 256)
@@ -328,6 +328,7 @@ fn parse_client(args: &mut Args) -> Result<Action, UsageError> {
         }
     }
     if let Some(t) = target {
+        check_target(&t).map_err(|e| UsageError(format!("client: {e}")))?;
         s.target = t;
     }
     Ok(Action::Client(ClientArgs {
@@ -361,6 +362,7 @@ fn parse_peer(args: &mut Args) -> Result<Action, UsageError> {
             "peer needs --connect HOST[:PORT] (the other peer)".into(),
         ));
     };
+    check_target(&target).map_err(|e| UsageError(format!("--connect: {e}")))?;
     s.target = target;
     s.share = serve.share.clone();
     // One secret both ways: the one this peer asks for and gives.
@@ -379,10 +381,7 @@ fn apply_serve_option(c: &mut Config, a: &str, args: &mut Args) -> Result<bool, 
         "--state" => c.state.dir = Some(PathBuf::from(args.value(a)?)),
         "--port" => c.port = number(a, &args.value(a)?)?,
         "--bind" => {
-            let v = args.value(a)?;
-            c.bind = v
-                .parse::<IpAddr>()
-                .map_err(|_| UsageError(format!("--bind: '{v}' is not an IP address")))?;
+            c.bind = Bind::parse(&args.value(a)?).map_err(|e| UsageError(format!("{a}: {e}")))?;
         }
         "--rescan" => c.rescan = duration(a, &args.value(a)?)?,
         "--data-ports" => c.data_ports = Some(port_range(&args.value(a)?)?),
@@ -566,7 +565,11 @@ mod tests {
             "serve --rescan soon",
             "serve --rescan 0s",
             "serve --data-ports 10-5",
-            "serve --bind nowhere",
+            "serve --bind 127.0.0.1:9000",
+            "serve --bind ::1:9000:x",
+            "client 127.0.0.1:notaport",
+            "client [::1",
+            "peer --connect host:0",
             "serve --max-line 10",
             "serve extra",
             "client a b",

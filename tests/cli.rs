@@ -102,3 +102,109 @@ fn the_default_share_is_created_in_the_current_folder() {
     );
     assert!(fs::read_dir(cwd.path().join("shared/.p2pshare")).is_ok());
 }
+
+/// The address in a server's start line (`... on ADDR`).
+fn start_line_addr(p: &Proc) -> std::net::SocketAddr {
+    assert!(
+        wait_until(LIMIT, || p.stderr().contains("p2pshare: sharing ")),
+        "no start line\n{}",
+        p.dump()
+    );
+    let err = p.stderr();
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("p2pshare: sharing "))
+        .unwrap();
+    line.rsplit(" on ")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+}
+
+fn ipv6_loopback() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}
+
+#[test]
+fn bind_takes_a_host_name() {
+    let dir = TempDir::new("cli-bind-name");
+    let server = Proc::spawn(&[
+        "serve",
+        "--share",
+        &s(dir.path()),
+        "--bind",
+        "localhost",
+        "--port",
+        "0",
+    ]);
+    let addr = start_line_addr(&server);
+    assert!(addr.ip().is_loopback(), "{}", server.dump());
+    let mut c = Conn::open(addr);
+    assert_eq!(c.cmd("NOOP").code, 200);
+
+    for (bind, says) in [
+        (
+            "no-such-host.invalid",
+            "cannot resolve 'no-such-host.invalid'",
+        ),
+        ("127.0.0.1:9000", "the port goes in --port"),
+    ] {
+        let out = run(&["serve", "--share", &s(dir.path()), "--bind", bind], "");
+        assert_eq!(out.code(), Some(2), "{bind}: {out}");
+        assert!(out.stderr.contains(says), "{bind}: {out}");
+    }
+}
+
+#[test]
+fn a_wrong_host_port_says_which_part_is_wrong() {
+    for (target, says) in [
+        ("127.0.0.1:notaport", "'notaport' is not a port number"),
+        ("127.0.0.1:70000", "'70000' is not a port number"),
+        ("[::1", "without its ']'"),
+        (":9000", "has no host"),
+    ] {
+        let out = run(&["client", target, "-c", "NOOP"], "");
+        assert_eq!(out.code(), Some(2), "{target}: {out}");
+        assert!(out.stderr.contains(says), "{target}: {out}");
+        assert!(!out.stderr.contains("lookup"), "{target}: {out}");
+        let out = run(&["peer", "--connect", target], "");
+        assert_eq!(out.code(), Some(2), "{target}: {out}");
+        assert!(out.stderr.contains(says), "{target}: {out}");
+    }
+}
+
+#[test]
+fn ipv6_targets_in_brackets_keep_working() {
+    let dir = TempDir::new("cli-v6");
+    if !ipv6_loopback() {
+        // Without IPv6 the form is still understood: the failure is the
+        // connection's, not the command line's.
+        let out = run(&["client", "[::1]:9", "-c", "NOOP"], "");
+        assert!(out.stderr.contains("cannot connect to [::1]:9"), "{out}");
+        return;
+    }
+    let server = Proc::spawn(&[
+        "serve",
+        "--share",
+        &s(dir.path()),
+        "--bind",
+        "::1",
+        "--port",
+        "0",
+    ]);
+    let addr = start_line_addr(&server);
+    assert_eq!(addr.ip().to_string(), "::1");
+    let target = format!("[::1]:{}", addr.port());
+    let out = run(
+        &[
+            "client",
+            &target,
+            "--share",
+            &s(&dir.path().join("c")),
+            "-c",
+            "NOOP",
+        ],
+        "",
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+}

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use crate::addr::Bind;
 use crate::history::History;
 use crate::protocol::{code, write_reply};
 use crate::share::state::StateChoice;
@@ -26,7 +27,8 @@ pub struct Config {
     /// Where the state goes (`--state`, and the fallback for a read-only
     /// share).
     pub state: StateChoice,
-    pub bind: IpAddr,
+    /// Where to listen: the first of these addresses that can be bound.
+    pub bind: Bind,
     pub port: u16,
     pub rescan: Duration,
     pub data_ports: Option<(u16, u16)>,
@@ -54,7 +56,7 @@ impl Default for Config {
         Config {
             share: PathBuf::from("shared"),
             state: StateChoice::default(),
-            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            bind: Bind::Any,
             port: 9000,
             rescan: Duration::from_secs(5),
             data_ports: None,
@@ -139,8 +141,10 @@ impl Server {
         share: Arc<Share>,
         history: Arc<History>,
     ) -> Result<Server, ServerError> {
-        let addr = SocketAddr::new(config.bind, config.port);
-        let listener = TcpListener::bind(addr).map_err(|e| ServerError::Bind(addr, e))?;
+        let listener = config
+            .bind
+            .listen(config.port)
+            .map_err(|(addr, e)| ServerError::Bind(addr, e))?;
         let local_addr = listener.local_addr()?;
         Ok(Server {
             listener,
