@@ -10,7 +10,9 @@ use std::str::FromStr;
 /// Where the server listens.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Bind {
-    /// Every address of the machine, IPv4 only (`0.0.0.0`).
+    /// Every address of the machine: `[::]`, which takes IPv4 clients
+    /// too (as mapped addresses) where the system does that, else
+    /// `0.0.0.0`.
     #[default]
     Any,
     /// What `--bind` named: an address, or the addresses a host name
@@ -61,6 +63,10 @@ impl Bind {
     /// The addresses to try, in order.
     pub fn candidates(&self) -> Vec<IpAddr> {
         match self {
+            Bind::Any if dual_stack() => vec![
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ],
             Bind::Any => vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
             Bind::Named { addrs, .. } => addrs.clone(),
         }
@@ -91,6 +97,13 @@ impl Bind {
     }
 }
 
+/// True when a socket bound to `[::]` also takes IPv4 connections: on
+/// Linux, when `net.ipv6.bindv6only` is 0 (the usual default). Without
+/// IPv6 the setting is not there, and `0.0.0.0` is the only choice.
+fn dual_stack() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").is_ok_and(|v| v.trim() == "0")
+}
+
 impl FromStr for Bind {
     type Err = String;
 
@@ -102,7 +115,7 @@ impl FromStr for Bind {
 impl fmt::Display for Bind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Bind::Any => f.write_str("0.0.0.0"),
+            Bind::Any => f.write_str("every address"),
             Bind::Named { name, .. } => f.write_str(name),
         }
     }

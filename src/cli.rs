@@ -111,7 +111,8 @@ options:
   --state DIR            where history.tsv and hashes.tsv go (default <share>/.p2pshare;
                          ~/.local/state/p2pshare/NAME-ID when the share is read-only)
   --port N               control port (default 9000; 0 picks a free one)
-  --bind ADDR            address or host name to listen on (default 0.0.0.0)
+  --bind ADDR            address or host name to listen on (default: every
+                         address, IPv6 and IPv4 where the system allows, else 0.0.0.0)
   --rescan DURATION      how often to rescan the folder (default 5s; e.g. 500ms, 1m)
   --data-ports LO-HI     take data ports from this range (default: any free port)
   --max-connections N    concurrent control sessions (default 256)

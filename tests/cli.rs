@@ -10,6 +10,7 @@ mod process;
 use process::*;
 
 use std::fs;
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 
@@ -207,4 +208,66 @@ fn ipv6_targets_in_brackets_keep_working() {
         "",
     );
     assert_eq!(out.code(), Some(0), "{out}");
+}
+
+#[test]
+fn by_default_a_server_takes_ipv4_and_ipv6_and_sees_ipv4_clients_as_ipv4() {
+    let dir = TempDir::new("cli-dual");
+    dir.write("share/a.txt", "alpha\n");
+    dir.write("share/b.txt", "beta\n");
+    let share = dir.path().join("share");
+    let server = Proc::spawn(&[
+        "serve",
+        "--share",
+        &s(&share),
+        "--port",
+        "0",
+        "--max-per-ip",
+        "1",
+    ]);
+    let addr = start_line_addr(&server);
+    let dual = ipv6_loopback()
+        && fs::read_to_string("/proc/sys/net/ipv6/bindv6only").is_ok_and(|v| v.trim() == "0");
+    let expected = if dual { "::" } else { "0.0.0.0" };
+    assert_eq!(addr.ip().to_string(), expected, "{}", server.dump());
+    let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    if dual {
+        Conn::open(std::net::SocketAddr::new(
+            "::1".parse().unwrap(),
+            addr.port(),
+        ))
+        .assert_alive();
+    }
+    // The real client over IPv4, both data channels: each binds where
+    // the client reached the server and takes only the client's address.
+    let mine = dir.path().join("mine");
+    let out = run(
+        &client_args(
+            v4,
+            &mine,
+            &["-c", "FileDownload a.txt", "-c", "FileDownload UDP b.txt"],
+        ),
+        "",
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(fs::read_to_string(mine.join("a.txt")).unwrap(), "alpha\n");
+    assert_eq!(fs::read_to_string(mine.join("b.txt")).unwrap(), "beta\n");
+    // One session per address: an IPv4 client counts as 127.0.0.1.
+    let mut first = Conn::open(v4);
+    let mut second = TcpStream::connect(v4).unwrap();
+    let mut refused = String::new();
+    std::io::Read::read_to_string(&mut second, &mut refused).unwrap();
+    assert!(refused.starts_with("421 "), "{refused:?}");
+    first.assert_alive();
+    // The history names IPv4 clients as IPv4.
+    let history = fs::read_to_string(share.join(".p2pshare/history.tsv")).unwrap();
+    let peers: Vec<&str> = history
+        .lines()
+        .filter_map(|l| l.split('\t').nth(2))
+        .collect();
+    assert!(
+        peers.iter().any(|p| p.starts_with("127.0.0.1:")),
+        "{history}"
+    );
+    assert!(!history.contains("::ffff:"), "{history}");
 }

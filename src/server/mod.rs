@@ -229,7 +229,9 @@ impl Server {
 
     fn admit(&self, mut conn: TcpStream) {
         let shared = self.shared.clone();
-        let ip = conn.peer_addr().map(|a| a.ip()).ok();
+        // An IPv4 client of a `[::]` listener arrives as ::ffff:a.b.c.d:
+        // counted under its IPv4 address like any other.
+        let ip = conn.peer_addr().map(|a| a.ip().to_canonical()).ok();
         let refusal = match ip {
             None => Some("cannot tell your address"),
             Some(_) if shared.active.load(Ordering::SeqCst) >= shared.config.max_connections => {
