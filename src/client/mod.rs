@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod fetch;
+pub mod prompt;
 pub mod send;
 
 use std::fmt;

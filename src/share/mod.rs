@@ -274,9 +274,10 @@ impl Share {
     }
 
     /// The state folder's path below the root when it lies inside the
-    /// share: never shared, even when its name is not hidden.
+    /// share with a visible name: it must not be shared all the same. (A
+    /// hidden one is left out like every hidden name.)
     fn state_inside(&self) -> Option<String> {
-        let rel = self.state.path.strip_prefix(&self.root).ok()?.to_str()?;
+        let rel = visible_below(&self.root, &self.state.path)?.to_str()?;
         (!rel.is_empty()).then(|| rel.to_string())
     }
 
