@@ -1,10 +1,11 @@
 //! The request history: an append-only TSV file in the state folder, one
 //! row per request either received (`in`) or made (`out`) by this peer.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -38,6 +39,8 @@ pub struct History {
     /// The file opened for appending, kept open between rows (one write
     /// per row instead of an open, a write and a close).
     file: Mutex<Option<File>>,
+    /// Set once a failure to open the file was reported.
+    warned: AtomicBool,
 }
 
 impl History {
@@ -46,6 +49,7 @@ impl History {
         History {
             path: path.to_path_buf(),
             file: Mutex::new(None),
+            warned: AtomicBool::new(false),
         }
     }
 
@@ -87,18 +91,44 @@ impl History {
         }
         let f = match held.as_mut() {
             Some(f) => f,
-            None => held.insert(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            ),
+            None => held.insert(self.open_for_append()?),
         };
         let written = f.write_all(line.as_bytes());
         if written.is_err() {
             *held = None;
         }
         written
+    }
+
+    /// Opens the file for appending. Its folder is made with the first
+    /// row, so a client that never records anything leaves nothing
+    /// behind. The first failure is reported on stderr, once: the caller
+    /// goes on without a history.
+    fn open_for_append(&self) -> io::Result<File> {
+        let open = || {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+        };
+        let opened = match open() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self
+                .path
+                .parent()
+                .map_or(Ok(()), fs::create_dir_all)
+                .and_then(|()| open()),
+            other => other,
+        };
+        if let Err(e) = &opened {
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "p2pshare: warning: cannot write the history {}: {e}; going on without it \
+                     (--state DIR keeps it elsewhere)",
+                    self.path.display()
+                );
+            }
+        }
+        opened
     }
 
     /// The last `n` rows, oldest first, each as its five fields. Reads the file from its end, so the

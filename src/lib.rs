@@ -8,16 +8,18 @@
 //! knows about sockets; nothing in [`protocol`] knows about files.
 //!
 //! - [`cli`]: the hand-written argument parser and usage texts.
+//! - [`addr`]: `--bind` addresses and host names, `HOST[:PORT]` targets.
 //! - [`client`]: the thin client: connection, verified downloads, console.
 //! - [`peer`]: peer mode, a server and a console at once.
 //! - [`server`]: the accept loop, limits, and one thread per session.
 //! - [`share`]: the shared folder: name rules, index, rescan, md5 cache, MIME.
 //! - [`transfer`]: the data channels.
-//! - [`history`]: the request history in `<share>/.p2pshare/history.tsv`.
+//! - [`history`]: the request history, `history.tsv` in the state folder.
 //! - [`timefmt`]: timestamps on the wire.
 
 #![forbid(unsafe_code)]
 
+pub mod addr;
 pub mod cli;
 pub mod client;
 pub mod history;

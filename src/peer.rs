@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::cli::PeerArgs;
 use crate::client::console::{Console, Settings};
+use crate::client::prompt::print_above;
 use crate::client::Client;
 use crate::history::History;
 use crate::protocol::code;
@@ -18,16 +19,16 @@ use crate::stop::Stop;
 
 /// `p2pshare peer`: returns the exit status.
 pub fn run(args: PeerArgs) -> u8 {
-    let share = match Share::open(&args.serve.share) {
+    let share = match Share::open(&args.serve.share, &args.serve.state) {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!(
-                "p2pshare: cannot use {} as the shared folder: {e}",
-                args.serve.share.display()
-            );
+            eprintln!("p2pshare: {e}");
             return 1;
         }
     };
+    for note in share.notes() {
+        eprintln!("p2pshare: {note}");
+    }
     let history = Arc::new(History::of_share(&share.state_dir()));
     let server = match Server::bind_with(args.serve.clone(), share.clone(), history.clone()) {
         Ok(s) => s,
@@ -96,13 +97,16 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
                 settings.secret.as_deref(),
             ) {
                 Ok(c) => {
-                    eprintln!("p2pshare: connected to the other peer at {}", c.addr());
+                    print_above(
+                        &format!("p2pshare: connected to the other peer at {}", c.addr()),
+                        true,
+                    );
                     client = Some(c);
                     told_waiting = false;
                 }
                 Err(e) => {
                     if !told_waiting {
-                        eprintln!("p2pshare: waiting for the other peer ({e})");
+                        print_above(&format!("p2pshare: waiting for the other peer ({e})"), true);
                         told_waiting = true;
                     }
                     if stop.wait(Duration::from_secs(1)) {
@@ -117,18 +121,24 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
                 let now: Listing = r.hash_rows();
                 if let Some(before) = &last {
                     for line in changes(before, &now) {
-                        println!("{}: {line}", settings.target);
+                        print_above(&format!("{}: {line}", settings.target), false);
                     }
                 }
                 last = Some(now);
             }
-            Ok(r) => eprintln!(
-                "p2pshare: polling the other peer: {} {}",
-                r.code(),
-                r.text()
+            Ok(r) => print_above(
+                &format!(
+                    "p2pshare: polling the other peer: {} {}",
+                    r.code(),
+                    r.text()
+                ),
+                true,
             ),
             Err(e) => {
-                eprintln!("p2pshare: lost the other peer ({e}); reconnecting");
+                print_above(
+                    &format!("p2pshare: lost the other peer ({e}); reconnecting"),
+                    true,
+                );
                 client = None;
                 continue;
             }

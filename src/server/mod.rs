@@ -13,16 +13,22 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use crate::addr::Bind;
 use crate::history::History;
 use crate::protocol::{code, write_reply};
-use crate::share::{scan, Share};
+use crate::share::state::StateChoice;
+use crate::share::{scan, OpenError, Share};
 use crate::stop::Stop;
 
 /// Everything `p2pshare serve` can be told.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub share: PathBuf,
-    pub bind: IpAddr,
+    /// Where the state goes (`--state`, and the fallback for a read-only
+    /// share).
+    pub state: StateChoice,
+    /// Where to listen: the first of these addresses that can be bound.
+    pub bind: Bind,
     pub port: u16,
     pub rescan: Duration,
     pub data_ports: Option<(u16, u16)>,
@@ -49,7 +55,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             share: PathBuf::from("shared"),
-            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            state: StateChoice::default(),
+            bind: Bind::Any,
             port: 9000,
             rescan: Duration::from_secs(5),
             data_ports: None,
@@ -69,7 +76,7 @@ impl Default for Config {
 /// Why the server could not start.
 #[derive(Debug)]
 pub enum ServerError {
-    Share(PathBuf, io::Error),
+    Share(OpenError),
     Bind(SocketAddr, io::Error),
     Io(io::Error),
 }
@@ -77,9 +84,7 @@ pub enum ServerError {
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServerError::Share(p, e) => {
-                write!(f, "cannot use {} as the shared folder: {e}", p.display())
-            }
+            ServerError::Share(e) => write!(f, "{e}"),
             ServerError::Bind(a, e) if e.kind() == io::ErrorKind::AddrInUse => write!(
                 f,
                 "cannot listen on {a}: the port is in use (is another server running? choose another with --port)"
@@ -124,8 +129,7 @@ impl Server {
     /// Opens and indexes the shared folder, then binds the control port
     /// (port 0 picks a free one; see [`Server::local_addr`]).
     pub fn bind(config: Config) -> Result<Server, ServerError> {
-        let share =
-            Share::open(&config.share).map_err(|e| ServerError::Share(config.share.clone(), e))?;
+        let share = Share::open(&config.share, &config.state).map_err(ServerError::Share)?;
         let history = Arc::new(History::of_share(&share.state_dir()));
         Server::bind_with(config, Arc::new(share), history)
     }
@@ -137,8 +141,10 @@ impl Server {
         share: Arc<Share>,
         history: Arc<History>,
     ) -> Result<Server, ServerError> {
-        let addr = SocketAddr::new(config.bind, config.port);
-        let listener = TcpListener::bind(addr).map_err(|e| ServerError::Bind(addr, e))?;
+        let listener = config
+            .bind
+            .listen(config.port)
+            .map_err(|(addr, e)| ServerError::Bind(addr, e))?;
         let local_addr = listener.local_addr()?;
         Ok(Server {
             listener,
@@ -223,7 +229,9 @@ impl Server {
 
     fn admit(&self, mut conn: TcpStream) {
         let shared = self.shared.clone();
-        let ip = conn.peer_addr().map(|a| a.ip()).ok();
+        // An IPv4 client of a `[::]` listener arrives as ::ffff:a.b.c.d:
+        // counted under its IPv4 address like any other.
+        let ip = conn.peer_addr().map(|a| a.ip().to_canonical()).ok();
         let refusal = match ip {
             None => Some("cannot tell your address"),
             Some(_) if shared.active.load(Ordering::SeqCst) >= shared.config.max_connections => {

@@ -97,6 +97,12 @@ pub(crate) fn run(shared: &Shared, conn: TcpStream, stop: &Stop) {
     let (Ok(peer), Ok(local)) = (conn.peer_addr(), conn.local_addr()) else {
         return;
     };
+    // Seen through a `[::]` listener, an IPv4 client and the address it
+    // reached are ::ffff:a.b.c.d. As plain IPv4 they are what the history
+    // records, what data listeners bind to and what the data channel
+    // compares a connection's source with.
+    let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+    let (peer, local) = (canonical(peer), canonical(local));
     let _ = conn.set_nodelay(true);
     let _ = conn.set_read_timeout(Some(shared.config.idle_timeout));
     let _ = conn.set_write_timeout(Some(shared.config.data_timeout));

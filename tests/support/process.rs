@@ -214,14 +214,22 @@ impl Proc {
     /// with [`Proc::spawn`].
     pub fn spawn_program<S: AsRef<str>>(program: &str, args: &[S], env: &[(&str, &str)]) -> Proc {
         let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-        let mut child = Command::new(program)
-            .args(&args)
-            .envs(env.iter().copied())
+        let mut cmd = Command::new(program);
+        cmd.args(&args).envs(env.iter().copied());
+        Proc::spawn_command(cmd, format!("{program} {}", args.join(" ")))
+    }
+
+    /// Starts a prepared command (its own folder, environment, a wrapper
+    /// around the binary), with stdin piped and its output collected,
+    /// killed on drop as with [`Proc::spawn`]. `what` names it in failure
+    /// messages.
+    pub fn spawn_command(mut cmd: Command, what: String) -> Proc {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start program");
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
         let out = Arc::new(Mutex::new(Vec::new()));
         let err = Arc::new(Mutex::new(Vec::new()));
         let readers = vec![
@@ -234,7 +242,7 @@ impl Proc {
             out,
             err,
             readers,
-            what: format!("{program} {}", args.join(" ")),
+            what,
         }
     }
 
