@@ -5,7 +5,7 @@ pub mod session;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -107,8 +107,10 @@ pub(crate) struct Shared {
     /// Open sessions per peer address.
     pub per_ip: Mutex<HashMap<IpAddr, usize>>,
     /// Each open session's control connection, so that a stop can end
-    /// their waits for the next request.
-    pub sessions: Mutex<HashMap<u64, TcpStream>>,
+    /// their waits for the next request. Shared with the session, not
+    /// duplicated: a session costs one descriptor for its control
+    /// connection.
+    pub sessions: Mutex<HashMap<u64, Arc<TcpStream>>>,
     pub next_session: AtomicU64,
 }
 
@@ -221,7 +223,7 @@ impl Server {
         })
     }
 
-    fn admit(&self, mut conn: TcpStream) {
+    fn admit(&self, conn: TcpStream) {
         let shared = self.shared.clone();
         let ip = conn.peer_addr().map(|a| a.ip()).ok();
         let refusal = match ip {
@@ -236,22 +238,21 @@ impl Server {
         };
         if let Some(text) = refusal {
             let _ = conn.set_write_timeout(Some(Duration::from_secs(1)));
-            let _ = write_reply(&mut conn, code::CLOSING, text);
-            let _ = conn.flush();
+            let _ = write_reply(&mut &conn, code::CLOSING, text);
             return;
         }
         let Some(ip) = ip else { return };
         shared.active.fetch_add(1, Ordering::SeqCst);
         let id = shared.next_session.fetch_add(1, Ordering::SeqCst);
-        if let Ok(c) = conn.try_clone() {
-            lock(&shared.sessions).insert(id, c);
-        }
+        let conn = Arc::new(conn);
+        lock(&shared.sessions).insert(id, conn.clone());
         let stop = self.stop.clone();
         let session_shared = shared.clone();
         let spawned = thread::Builder::new()
             .name("p2pshare-session".into())
             .spawn(move || {
-                session::run(&session_shared, conn, &stop);
+                session::run(&session_shared, &conn, &stop);
+                drop(conn);
                 lock(&session_shared.sessions).remove(&id);
                 session_shared.leave(ip);
             });

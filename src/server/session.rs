@@ -81,8 +81,10 @@ pub fn read_line_capped(r: &mut impl BufRead, cap: usize) -> io::Result<LineRead
 
 struct Session<'a> {
     shared: &'a Shared,
-    reader: BufReader<TcpStream>,
-    out: BufWriter<TcpStream>,
+    // Reader and writer share the one control socket (`&TcpStream` reads
+    // and writes): no duplicated descriptor.
+    reader: BufReader<&'a TcpStream>,
+    out: BufWriter<&'a TcpStream>,
     peer: SocketAddr,
     local: SocketAddr,
     tcp_data: Option<DataChannel>,
@@ -93,20 +95,17 @@ struct Session<'a> {
 }
 
 /// Serves one control connection until the peer quits or leaves.
-pub(crate) fn run(shared: &Shared, conn: TcpStream, stop: &Stop) {
+pub(crate) fn run(shared: &Shared, conn: &TcpStream, stop: &Stop) {
     let (Ok(peer), Ok(local)) = (conn.peer_addr(), conn.local_addr()) else {
         return;
     };
     let _ = conn.set_nodelay(true);
     let _ = conn.set_read_timeout(Some(shared.config.idle_timeout));
     let _ = conn.set_write_timeout(Some(shared.config.data_timeout));
-    let Ok(write_half) = conn.try_clone() else {
-        return;
-    };
     let mut s = Session {
         shared,
         reader: BufReader::with_capacity(8192, conn),
-        out: BufWriter::with_capacity(64 * 1024, write_half),
+        out: BufWriter::with_capacity(64 * 1024, conn),
         peer,
         local,
         tcp_data: None,
