@@ -17,6 +17,7 @@ use crate::history::History;
 use crate::protocol::{code, write_reply};
 use crate::share::{scan, Share};
 use crate::stop::Stop;
+use crate::transfer::{tcp, AcceptBackoff};
 
 /// Everything `p2pshare serve` can be told.
 #[derive(Debug, Clone)]
@@ -103,6 +104,9 @@ pub(crate) struct Shared {
     pub share: Arc<Share>,
     pub history: Arc<History>,
     pub config: Config,
+    /// Sessions admitted at once: `--max-connections`, or fewer when the
+    /// open-file limit holds fewer (see [`sessions_within`]).
+    pub max_sessions: usize,
     pub active: AtomicUsize,
     /// Open sessions per peer address.
     pub per_ip: Mutex<HashMap<IpAddr, usize>>,
@@ -142,6 +146,19 @@ impl Server {
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(addr).map_err(|e| ServerError::Bind(addr, e))?;
         let local_addr = listener.local_addr()?;
+        let mut max_sessions = config.max_connections;
+        if let Some(limit) = open_file_limit() {
+            let fit = sessions_within(limit);
+            if fit < max_sessions {
+                eprintln!(
+                    "p2pshare: the open-file limit of {limit} fits {fit} sessions \
+                     ({SESSION_FDS} descriptors each, {SERVER_FDS} for the server): \
+                     admitting at most {fit}, not {max_sessions} (raise the limit \
+                     with ulimit -n to admit more)"
+                );
+                max_sessions = fit;
+            }
+        }
         Ok(Server {
             listener,
             local_addr,
@@ -149,6 +166,7 @@ impl Server {
                 share,
                 history,
                 config,
+                max_sessions,
                 active: AtomicUsize::new(0),
                 per_ip: Mutex::new(HashMap::new()),
                 sessions: Mutex::new(HashMap::new()),
@@ -182,18 +200,21 @@ impl Server {
             self.shared.config.rescan,
             self.stop.clone(),
         )?;
+        let mut backoff = AcceptBackoff::new();
         for conn in self.listener.incoming() {
             if self.stop.is_set() {
                 break;
             }
             match conn {
-                Ok(conn) => self.admit(conn),
-                Err(e) if is_transient(&e) => {
-                    // Out of descriptors or a connection reset before
-                    // accept: back off a little instead of spinning.
-                    thread::sleep(Duration::from_millis(20));
+                Ok(conn) => {
+                    backoff.succeeded();
+                    self.admit(conn);
                 }
-                Err(_) => {}
+                // Out of descriptors or a connection reset before accept:
+                // back off instead of spinning.
+                Err(_) => {
+                    self.stop.wait(backoff.failed());
+                }
             }
         }
         self.stop.set();
@@ -228,7 +249,7 @@ impl Server {
         let ip = conn.peer_addr().map(|a| a.ip()).ok();
         let refusal = match ip {
             None => Some("cannot tell your address"),
-            Some(_) if shared.active.load(Ordering::SeqCst) >= shared.config.max_connections => {
+            Some(_) if shared.active.load(Ordering::SeqCst) >= shared.max_sessions => {
                 Some("too many connections; try again later")
             }
             Some(ip) if !shared.enter(ip) => {
@@ -294,8 +315,40 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn is_transient(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12)) // ENFILE, EMFILE, ENOBUFS, ENOMEM
+/// Descriptors the server keeps for itself besides its sessions: the
+/// standard streams, the control listener, the history (appending, and
+/// the `History` readers), the md5 cache and rescans, a refused
+/// connection being answered, and the client side of peer mode.
+pub const SERVER_FDS: u64 = 64;
+
+/// The most descriptors one session holds at once: its control connection,
+/// its TCP data channel ([`tcp::CHANNEL_FDS`]), its UDP data channel (the
+/// socket, the reader's copy of it, and the socket that wakes the reader
+/// when the channel closes) and the file it sends or receives with up to
+/// two copies of its handle.
+pub const SESSION_FDS: u64 = 1 + tcp::CHANNEL_FDS as u64 + 3 + 3;
+
+/// The soft limit on open files of this process, from
+/// `/proc/self/limits`; None when unlimited or unknown.
+pub fn open_file_limit() -> Option<u64> {
+    soft_open_file_limit(&std::fs::read_to_string("/proc/self/limits").ok()?)
+}
+
+/// The soft open-file limit in the text of a `/proc/PID/limits` file.
+fn soft_open_file_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// How many sessions fit in an open-file limit of `limit`:
+/// `(limit - SERVER_FDS) / SESSION_FDS`, at least one.
+pub fn sessions_within(limit: u64) -> usize {
+    let fit = limit.saturating_sub(SERVER_FDS) / SESSION_FDS;
+    usize::try_from(fit).unwrap_or(usize::MAX).max(1)
 }
 
 /// Where to connect to wake the accept loop: the bound address, or loopback
@@ -367,5 +420,32 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_soft_open_file_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             63457                63457                processes \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(soft_open_file_limit(limits), Some(1024));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(soft_open_file_limit(unlimited), None);
+        assert_eq!(soft_open_file_limit(""), None);
+        assert!(open_file_limit().is_some_and(|l| l > 0));
+    }
+
+    #[test]
+    fn sessions_fit_the_limit() {
+        assert_eq!(SESSION_FDS, 17);
+        assert_eq!(sessions_within(1024), 56);
+        assert_eq!(sessions_within(256), 11);
+        assert_eq!(sessions_within(10), 1);
+        assert_eq!(sessions_within(1 << 20), 61_677);
     }
 }
