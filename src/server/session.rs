@@ -459,6 +459,8 @@ impl Session<'_> {
             return self.reply(code::NO_DATA, "no data channel");
         };
         let outcome = match incoming.file() {
+            // Nothing to receive: no data connection is needed.
+            Ok(_) if size == 0 => Some(tcp::ReceiveOutcome::Received(md5::compute([]).0)),
             Ok(f) => {
                 let mut out = io::BufWriter::with_capacity(256 * 1024, f);
                 data.receive(wait, data_timeout, size, &mut out)
@@ -538,6 +540,21 @@ impl Session<'_> {
             Err(e) => return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}")),
         };
         self.write_download_150(name, &f, &hex(&md5), &data_line)?;
+        if offset == f.size() {
+            // Nothing to send: no data connection is needed, and the client
+            // need not open one.
+            return match f.changed() {
+                Ok(false) => self.reply(
+                    code::COMPLETE,
+                    &format!("{shown} {} bytes md5={}", f.size(), hex(&md5)),
+                ),
+                Ok(true) => self.reply(
+                    code::LOCAL_ERROR,
+                    &format!("{shown} changed while it was being sent; try again"),
+                ),
+                Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot read {shown}: {e}")),
+            };
+        }
         let Some(data) = self.tcp_data.as_mut() else {
             return self.reply(code::NO_DATA, "no data channel");
         };
