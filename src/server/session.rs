@@ -1,8 +1,9 @@
 //! One control connection: a capped line reader, dispatch of each request,
 //! and a history row for every request.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
 use super::Shared;
 use crate::history::Direction;
@@ -35,47 +36,130 @@ pub enum LineRead {
 /// Reads one LF-terminated line of at most `cap` bytes (without the LF).
 /// Memory stays bounded by `cap` whatever the peer sends.
 pub fn read_line_capped(r: &mut impl BufRead, cap: usize) -> io::Result<LineRead> {
-    let mut line = Vec::new();
-    let mut too_long = false;
-    loop {
-        let available = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+    LineReader::default().read(r, cap)
+}
+
+/// A capped line reader that keeps a line begun when a read fails (a
+/// timeout), so the next call goes on with it.
+#[derive(Debug, Default)]
+pub struct LineReader {
+    line: Vec<u8>,
+    too_long: bool,
+}
+
+impl LineReader {
+    /// Reads up to the end of one LF-terminated line of at most `cap` bytes
+    /// (without the LF), see [`read_line_capped`]. On an error the part
+    /// read so far is kept for the next call.
+    pub fn read(&mut self, r: &mut impl BufRead, cap: usize) -> io::Result<LineRead> {
+        loop {
+            let available = match r.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                // End of stream: a last unterminated line still counts.
+                let line = std::mem::take(&mut self.line);
+                return Ok(if std::mem::take(&mut self.too_long) {
+                    LineRead::TooLong
+                } else if line.is_empty() {
+                    LineRead::Eof
+                } else {
+                    LineRead::Line(line)
+                });
+            }
+            let (chunk, found) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (&available[..i], Some(i + 1)),
+                None => (available, None),
+            };
+            if !self.too_long {
+                if self.line.len() + chunk.len() > cap + 1 {
+                    self.too_long = true;
+                    self.line = Vec::new();
+                } else {
+                    self.line.extend_from_slice(chunk);
+                }
+            }
+            let used = found.unwrap_or(available.len());
+            r.consume(used);
+            if found.is_some() {
+                let mut line = std::mem::take(&mut self.line);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                if std::mem::take(&mut self.too_long) || line.len() > cap {
+                    return Ok(LineRead::TooLong);
+                }
+                return Ok(LineRead::Line(line));
+            }
+        }
+    }
+}
+
+/// How late a read timeout already set may fire and still be kept, to save
+/// setting it again before every read.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
+
+/// The control connection as the session reads it: it remembers when the
+/// client last sent a byte, and sets each read's timeout so that the read
+/// ends at the idle deadline counted from then.
+struct Input<'a> {
+    conn: &'a TcpStream,
+    idle: Duration,
+    /// When the client last sent bytes, or a transfer last ended.
+    active: Instant,
+    /// The read timeout set on the socket now.
+    armed: Option<Duration>,
+}
+
+impl<'a> Input<'a> {
+    fn new(conn: &'a TcpStream, idle: Duration) -> Input<'a> {
+        Input {
+            conn,
+            idle,
+            active: Instant::now(),
+            armed: None,
+        }
+    }
+
+    /// The idle deadline, None when too far to name.
+    fn idle_deadline(&self) -> Option<Instant> {
+        self.active.checked_add(self.idle)
+    }
+
+    /// How long until the idle deadline (zero once it passed).
+    fn idle_left(&self) -> Duration {
+        self.idle_deadline().map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        })
+    }
+
+    /// Counts now as activity (a transfer that just ended).
+    fn touch(&mut self) {
+        self.active = Instant::now();
+    }
+}
+
+impl Read for Input<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.idle_deadline().map(|d| {
+            d.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        });
+        let good_enough = match (self.armed, left) {
+            (Some(a), Some(l)) => a >= l && a - l < TIMEOUT_SLACK,
+            (a, l) => a == l,
         };
-        if available.is_empty() {
-            // End of stream: a last unterminated line still counts.
-            return Ok(if too_long {
-                LineRead::TooLong
-            } else if line.is_empty() {
-                LineRead::Eof
-            } else {
-                LineRead::Line(line)
-            });
+        if !good_enough {
+            self.conn.set_read_timeout(left)?;
+            self.armed = left;
         }
-        let (chunk, found) = match available.iter().position(|&b| b == b'\n') {
-            Some(i) => (&available[..i], Some(i + 1)),
-            None => (available, None),
-        };
-        if !too_long {
-            if line.len() + chunk.len() > cap + 1 {
-                too_long = true;
-                line = Vec::new();
-            } else {
-                line.extend_from_slice(chunk);
-            }
+        let n = (&*self.conn).read(buf)?;
+        if n > 0 {
+            self.active = Instant::now();
         }
-        let used = found.unwrap_or(available.len());
-        r.consume(used);
-        if found.is_some() {
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            if too_long || line.len() > cap {
-                return Ok(LineRead::TooLong);
-            }
-            return Ok(LineRead::Line(line));
-        }
+        Ok(n)
     }
 }
 
@@ -83,7 +167,8 @@ struct Session<'a> {
     shared: &'a Shared,
     // Reader and writer share the one control socket (`&TcpStream` reads
     // and writes): no duplicated descriptor.
-    reader: BufReader<&'a TcpStream>,
+    reader: BufReader<Input<'a>>,
+    lines: LineReader,
     out: BufWriter<&'a TcpStream>,
     peer: SocketAddr,
     local: SocketAddr,
@@ -100,11 +185,11 @@ pub(crate) fn run(shared: &Shared, conn: &TcpStream, stop: &Stop) {
         return;
     };
     let _ = conn.set_nodelay(true);
-    let _ = conn.set_read_timeout(Some(shared.config.idle_timeout));
     let _ = conn.set_write_timeout(Some(shared.config.data_timeout));
     let mut s = Session {
         shared,
-        reader: BufReader::with_capacity(8192, conn),
+        reader: BufReader::with_capacity(8192, Input::new(conn, shared.config.idle_timeout)),
+        lines: LineReader::default(),
         out: BufWriter::with_capacity(64 * 1024, conn),
         peer,
         local,
@@ -134,7 +219,7 @@ impl Session<'_> {
         self.out.flush()?;
         loop {
             let max_line = self.shared.config.max_line;
-            let read = match read_line_capped(&mut self.reader, max_line) {
+            let read = match self.lines.read(&mut self.reader, max_line) {
                 Ok(r) => r,
                 Err(e)
                     if matches!(
@@ -142,6 +227,9 @@ impl Session<'_> {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
+                    if !self.reader.get_ref().idle_left().is_zero() {
+                        continue;
+                    }
                     let _ = write_reply(&mut self.out, code::CLOSING, "idle timeout");
                     let _ = self.out.flush();
                     return Ok(());
@@ -378,15 +466,36 @@ impl Session<'_> {
         Ok(code::TABLE)
     }
 
-    /// The 425 reply when no data connection came in time.
-    fn no_data(&mut self, port: u16) -> io::Result<u16> {
+    /// How long a transfer waits for its data connection: `data_wait`, but
+    /// no longer than what is left of the idle timeout, counted from the
+    /// last bytes the client sent. Waiting for a connection that never
+    /// comes is idle time, so pipelined requests cannot stretch a session
+    /// past its idle timeout.
+    fn data_wait(&self) -> Duration {
+        self.shared
+            .config
+            .data_wait
+            .min(self.reader.get_ref().idle_left())
+    }
+
+    /// The 425 reply when no data connection came within `waited`.
+    fn no_data(&mut self, port: u16, waited: Duration) -> io::Result<u16> {
+        let within = self.waited_text(waited);
         self.reply(
             code::NO_DATA,
-            &format!(
-                "no data connection within {}: connect to port {port} and send the token line",
-                humantime::format_duration(self.shared.config.data_wait),
-            ),
+            &format!("no data connection {within}: connect to port {port} and send the token line"),
         )
+    }
+
+    /// `within 30s`, or `before the idle timeout` when the idle timeout cut
+    /// the wait short.
+    fn waited_text(&self, waited: Duration) -> String {
+        let full = self.shared.config.data_wait;
+        if waited < full {
+            "before the idle timeout".to_string()
+        } else {
+            format!("within {}", humantime::format_duration(full))
+        }
     }
 
     /// The session's TCP data channel (opened on first use), as the
@@ -453,7 +562,7 @@ impl Session<'_> {
         };
         write_reply(&mut self.out, code::DATA, &protocol::data_line(&data_line))?;
         self.out.flush()?;
-        let wait = self.shared.config.data_wait;
+        let wait = self.data_wait();
         let data_timeout = self.shared.config.data_timeout;
         let Some(data) = self.tcp_data.as_mut() else {
             return self.reply(code::NO_DATA, "no data channel");
@@ -471,8 +580,9 @@ impl Session<'_> {
             }
         };
         let Some(outcome) = outcome else {
-            return self.no_data(data_line.port);
+            return self.no_data(data_line.port, wait);
         };
+        self.reader.get_mut().touch();
         match outcome {
             tcp::ReceiveOutcome::Received(got) if got == want => match incoming.place(&want) {
                 Ok(placed) => self.placed(&shown, placed),
@@ -555,16 +665,17 @@ impl Session<'_> {
                 Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot read {shown}: {e}")),
             };
         }
+        let wait = self.data_wait();
+        let data_timeout = self.shared.config.data_timeout;
         let Some(data) = self.tcp_data.as_mut() else {
             return self.reply(code::NO_DATA, "no data channel");
         };
-        let wait = self.shared.config.data_wait;
-        let data_timeout = self.shared.config.data_timeout;
         let Some(conn) = data.connection(wait) else {
-            return self.no_data(data_line.port);
+            return self.no_data(data_line.port, wait);
         };
         let _ = conn.set_write_timeout(Some(data_timeout));
         let outcome = tcp::send_file(conn, &f, offset);
+        self.reader.get_mut().touch();
         match outcome {
             SendOutcome::Sent(_) => self.reply(
                 code::COMPLETE,
@@ -645,16 +756,20 @@ impl Session<'_> {
             return self.reply(code::NO_DATA, "no data channel");
         };
         self.write_download_150(name, f, md5, &data_line)?;
-        let Some(data) = self.udp_data.as_mut() else {
-            return self.reply(code::NO_DATA, "no data channel");
-        };
         let limits = SendLimits {
-            wait: self.shared.config.data_wait,
+            wait: self.data_wait(),
             silence: self.shared.config.udp_silence,
             stall: self.shared.config.data_timeout,
         };
-        let wait = limits.wait;
-        match data.send(f, offset, &limits) {
+        let within = self.waited_text(limits.wait);
+        let Some(data) = self.udp_data.as_mut() else {
+            return self.reply(code::NO_DATA, "no data channel");
+        };
+        let outcome = data.send(f, offset, &limits);
+        if !matches!(outcome, UdpOutcome::NoReceiver) {
+            self.reader.get_mut().touch();
+        }
+        match outcome {
             UdpOutcome::Sent(_) => self.reply(
                 code::COMPLETE,
                 &format!("{shown} {} bytes md5={md5}", f.size()),
@@ -662,8 +777,7 @@ impl Session<'_> {
             UdpOutcome::NoReceiver => self.reply(
                 code::NO_DATA,
                 &format!(
-                    "no datagram from the receiver within {}: send the HELLO to UDP port {}",
-                    humantime::format_duration(wait),
+                    "no datagram from the receiver {within}: send the HELLO to UDP port {}",
                     data_line.port
                 ),
             ),
@@ -717,6 +831,64 @@ mod tests {
                 LineRead::Line(b"short".to_vec()),
                 LineRead::TooLong,
                 LineRead::Line(b"ok".to_vec()),
+                LineRead::Line(b"last".to_vec()),
+            ]
+        );
+    }
+
+    /// Gives its chunks one read at a time, with a timeout between them.
+    struct Stuttering(Vec<&'static [u8]>);
+
+    impl Read for Stuttering {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.first_mut() {
+                None => Ok(0),
+                Some([]) => {
+                    self.0.remove(0);
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                Some(c) => {
+                    let n = c.len().min(buf.len());
+                    buf[..n].copy_from_slice(&c[..n]);
+                    *c = &c[n..];
+                    if c.is_empty() {
+                        self.0.remove(0);
+                    }
+                    Ok(n)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_cut_by_a_timeout_goes_on_in_the_next_call() {
+        let input = Stuttering(vec![
+            b"NO",
+            b"",
+            b"OP\nHEL",
+            b"",
+            b"P\n",
+            b"",
+            b"xxxxxxxxxxxxxxxxxxxx",
+            b"",
+            b"\nlast",
+        ]);
+        let mut r = BufReader::with_capacity(4, input);
+        let mut lines = LineReader::default();
+        let mut got = Vec::new();
+        loop {
+            match lines.read(&mut r, 10) {
+                Ok(LineRead::Eof) => break,
+                Ok(l) => got.push(l),
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                LineRead::Line(b"NOOP".to_vec()),
+                LineRead::Line(b"HELP".to_vec()),
+                LineRead::TooLong,
                 LineRead::Line(b"last".to_vec()),
             ]
         );
