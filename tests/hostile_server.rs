@@ -75,9 +75,17 @@ fn out_of_descriptors_the_accept_loops_back_off_instead_of_spinning() {
     );
     // Once they are gone (the server closes those still in its listeners'
     // queues as it accepts them), the transfer and the session go on.
+    // Their listeners' queues are empty once the count stayed down for
+    // longer than the longest back-off.
     drop(silent);
+    let mut down_since = Instant::now();
     assert!(
-        wait_until(Duration::from_secs(10), || open_fds(pid) <= base),
+        wait_until(Duration::from_secs(15), || {
+            if open_fds(pid) > base {
+                down_since = Instant::now();
+            }
+            down_since.elapsed() > Duration::from_millis(1200)
+        }),
         "{} descriptors open, {base} before",
         open_fds(pid)
     );
@@ -110,4 +118,139 @@ fn sessions_are_capped_to_what_the_open_file_limit_holds() {
         let mut b = [0u8; 4];
         s.read_exact(&mut b).is_ok() && &b == b"220 "
     }));
+}
+
+/// `n` consecutive ports free for TCP and UDP on 127.0.0.1 a moment ago.
+fn free_port_range(n: u16) -> (u16, u16) {
+    for _ in 0..200 {
+        let Ok(l) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let lo = l.local_addr().unwrap().port();
+        let Some(hi) = lo.checked_add(n - 1) else {
+            continue;
+        };
+        drop(l);
+        let all_free = (lo..=hi).all(|p| {
+            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+        });
+        if all_free {
+            return (lo, hi);
+        }
+    }
+    panic!("no {n} free consecutive ports");
+}
+
+/// Whether every port of the range can be bound (TCP and UDP): nobody holds
+/// one.
+fn range_is_free((lo, hi): (u16, u16)) -> bool {
+    let held: Vec<_> = (lo..=hi)
+        .map(|p| {
+            (
+                std::net::TcpListener::bind(("127.0.0.1", p)),
+                std::net::UdpSocket::bind(("127.0.0.1", p)),
+            )
+        })
+        .collect();
+    held.iter().all(|(t, u)| t.is_ok() && u.is_ok())
+}
+
+#[test]
+fn an_idle_session_gives_its_data_channel_back() {
+    let dir = TempDir::new("hostile-release");
+    dir.write("a.txt", "a\n");
+    let data_idle = Duration::from_millis(400);
+    let server = start_with(p2pshare::server::Config {
+        data_idle,
+        ..config(dir.path())
+    });
+    let addr = server.addr();
+    let mut s = DataSession::open(addr);
+    let first = s.fetch("a.txt", None).unwrap();
+    assert_eq!(first.done.code, 226);
+    let (port, token) = data_of(&first.r150);
+    let mut held = s.data.take().unwrap();
+    // NOOPs keep the session, not its data channel: the server closes the
+    // held data connection and the listener.
+    let began = Instant::now();
+    while began.elapsed() < data_idle * 3 {
+        s.conn.assert_alive();
+        thread::sleep(Duration::from_millis(50));
+    }
+    held.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut b = [0u8; 1];
+    assert!(
+        matches!(held.read(&mut b), Ok(0) | Err(_)),
+        "the data connection is still open"
+    );
+    assert!(
+        TcpStream::connect((addr.ip(), port)).is_err(),
+        "port {port} still listens"
+    );
+    // The next transfer opens a new channel: a new token (and port).
+    let next = s.fetch("a.txt", None).unwrap();
+    assert_eq!((next.bytes.as_slice(), next.done.code), (&b"a\n"[..], 226));
+    assert_ne!(data_of(&next.r150).1, token);
+    // A busy session keeps its channel: transfers closer than the idle
+    // time reuse it.
+    let (port, token) = data_of(&next.r150);
+    for _ in 0..4 {
+        thread::sleep(data_idle / 2);
+        let again = s.fetch("a.txt", None).unwrap();
+        assert_eq!(again.done.code, 226);
+        assert_eq!(data_of(&again.r150), (port, token.clone()));
+    }
+}
+
+#[test]
+fn one_address_holds_at_most_half_of_the_data_ports_and_idle_ones_come_back() {
+    let dir = TempDir::new("hostile-ports");
+    dir.write("a.txt", "a\n");
+    let range = free_port_range(4);
+    let server = start_with(p2pshare::server::Config {
+        data_ports: Some(range),
+        data_idle: Duration::from_millis(1500),
+        data_wait: Duration::from_millis(50),
+        ..config(dir.path())
+    });
+    let addr = server.addr();
+    let mut sessions: Vec<DataSession> = (0..4).map(|_| DataSession::open(addr)).collect();
+    for (i, s) in sessions.iter_mut().enumerate() {
+        for transport in ["TCP", "UDP"] {
+            let r = s.conn.cmd(&format!("FileDownload {transport} a.txt"));
+            if i < 2 {
+                assert_eq!(r.code, 150, "session {i} {transport}: {:?}", r.lines);
+                let (port, _) = data_of(&r);
+                assert!((range.0..=range.1).contains(&port), "{port}");
+                // No data connection: 425 after the wait.
+                assert_eq!(s.conn.read_reply().code, 425);
+            } else {
+                assert_eq!(
+                    r.lines,
+                    [format!(
+                        "425 cannot open a {}data port: your address holds 2 of the 4 {transport} \
+                         data ports already, the most one address may hold; try again when a \
+                         transfer of another of its sessions has ended",
+                        if transport == "UDP" { "UDP " } else { "" }
+                    )],
+                    "session {i}"
+                );
+            }
+        }
+    }
+    // NOOPs keep the sessions but not their ports.
+    let began = Instant::now();
+    while began.elapsed() < Duration::from_millis(2000) {
+        for s in &mut sessions {
+            s.conn.assert_alive();
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        wait_until(Duration::from_secs(5), || range_is_free(range)),
+        "idle sessions still hold data ports of {range:?}"
+    );
+    let got = sessions[3].fetch("a.txt", None).unwrap();
+    assert_eq!((got.bytes.as_slice(), got.done.code), (&b"a\n"[..], 226));
 }

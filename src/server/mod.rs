@@ -36,6 +36,10 @@ pub struct Config {
     pub max_line: usize,
     /// How long a transfer waits for its data connection.
     pub data_wait: Duration,
+    /// How long a session keeps its data channels (listener, UDP socket,
+    /// and their ports) when no transfer needs them; the next transfer
+    /// opens new ones, with a new port and token.
+    pub data_idle: Duration,
     /// How long a UDP transfer waits for any datagram from its receiver
     /// before it gives up (426).
     pub udp_silence: Duration,
@@ -60,6 +64,7 @@ impl Default for Config {
             data_timeout: Duration::from_secs(300),
             max_line: crate::protocol::MAX_LINE,
             data_wait: Duration::from_secs(30),
+            data_idle: Duration::from_secs(10),
             udp_silence: crate::transfer::udp::DEFAULT_SILENCE,
             allow_upload: false,
             secret: None,
@@ -115,6 +120,8 @@ pub(crate) struct Shared {
     /// duplicated: a session costs one descriptor for its control
     /// connection.
     pub sessions: Mutex<HashMap<u64, Arc<TcpStream>>>,
+    /// Data ports of `--data-ports` held per peer address, TCP and UDP.
+    pub ports_held: Mutex<HashMap<IpAddr, [usize; 2]>>,
     pub next_session: AtomicU64,
 }
 
@@ -170,6 +177,7 @@ impl Server {
                 active: AtomicUsize::new(0),
                 per_ip: Mutex::new(HashMap::new()),
                 sessions: Mutex::new(HashMap::new()),
+                ports_held: Mutex::new(HashMap::new()),
                 next_session: AtomicU64::new(0),
             }),
             stop: Stop::new(),
@@ -305,6 +313,76 @@ impl Shared {
             *n -= 1;
             if *n == 0 {
                 map.remove(&ip);
+            }
+        }
+    }
+}
+
+/// The two kinds of data port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PortKind {
+    Tcp = 0,
+    Udp = 1,
+}
+
+/// A data port of `--data-ports` counted against its address's share; the
+/// count goes when this is dropped (with the channel holding the port).
+pub(crate) struct PortClaim<'a> {
+    shared: &'a Shared,
+    ip: IpAddr,
+    kind: PortKind,
+}
+
+impl Shared {
+    /// How many data ports of one kind an address may hold at once: half of
+    /// the `--data-ports` range, at least one, so that one address never
+    /// holds them all while another has one. None without a range.
+    pub(crate) fn port_share(&self) -> Option<(usize, usize)> {
+        let (lo, hi) = self.config.data_ports?;
+        let n = usize::from(hi.saturating_sub(lo)) + 1;
+        Some(((n / 2).max(1), n))
+    }
+
+    /// Counts a data port of `kind` for `ip`. Err with a text saying why
+    /// when the address holds its share already; Ok(None) without a range.
+    pub(crate) fn claim_port(
+        &self,
+        ip: IpAddr,
+        kind: PortKind,
+    ) -> Result<Option<PortClaim<'_>>, String> {
+        let Some((share, n)) = self.port_share() else {
+            return Ok(None);
+        };
+        let mut held = lock(&self.ports_held);
+        let count = &mut held.entry(ip).or_insert([0, 0])[kind as usize];
+        if *count >= share {
+            let kind = match kind {
+                PortKind::Tcp => "TCP",
+                PortKind::Udp => "UDP",
+            };
+            return Err(format!(
+                "your address holds {count} of the {n} {kind} data ports already, \
+                 the most one address may hold; try again when a transfer of another \
+                 of its sessions has ended"
+            ));
+        }
+        *count += 1;
+        Ok(Some(PortClaim {
+            shared: self,
+            ip,
+            kind,
+        }))
+    }
+}
+
+impl Drop for PortClaim<'_> {
+    fn drop(&mut self) {
+        let mut held = lock(&self.shared.ports_held);
+        if let Some(counts) = held.get_mut(&self.ip) {
+            let c = &mut counts[self.kind as usize];
+            *c = c.saturating_sub(1);
+            if *counts == [0, 0] {
+                held.remove(&self.ip);
             }
         }
     }

@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::Shared;
+use super::{PortClaim, PortKind, Shared};
 use crate::history::Direction;
 use crate::protocol::{
     self, code, write_multi, write_reply, write_table, Command, DataLine, Transport, HASH_HEADER,
@@ -109,6 +109,8 @@ struct Input<'a> {
     idle: Duration,
     /// When the client last sent bytes, or a transfer last ended.
     active: Instant,
+    /// Also end a read by then (to release idle data channels).
+    wake_at: Option<Instant>,
     /// The read timeout set on the socket now.
     armed: Option<Duration>,
 }
@@ -119,6 +121,7 @@ impl<'a> Input<'a> {
             conn,
             idle,
             active: Instant::now(),
+            wake_at: None,
             armed: None,
         }
     }
@@ -143,7 +146,11 @@ impl<'a> Input<'a> {
 
 impl Read for Input<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.idle_deadline().map(|d| {
+        let deadline = match (self.idle_deadline(), self.wake_at) {
+            (Some(i), Some(w)) => Some(i.min(w)),
+            (i, w) => i.or(w),
+        };
+        let left = deadline.map(|d| {
             d.saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1))
         });
@@ -172,8 +179,14 @@ struct Session<'a> {
     out: BufWriter<&'a TcpStream>,
     peer: SocketAddr,
     local: SocketAddr,
+    // Each channel before its claim: a port is closed before it counts as
+    // free again.
     tcp_data: Option<DataChannel>,
+    tcp_claim: Option<PortClaim<'a>>,
     udp_data: Option<UdpChannel>,
+    udp_claim: Option<PortClaim<'a>>,
+    /// When a transfer last needed the data channels (or they opened).
+    data_used: Instant,
     /// True once AUTH succeeded, or from the start when no secret is set.
     authed: bool,
     wrong_secrets: u8,
@@ -194,7 +207,10 @@ pub(crate) fn run(shared: &Shared, conn: &TcpStream, stop: &Stop) {
         peer,
         local,
         tcp_data: None,
+        tcp_claim: None,
         udp_data: None,
+        udp_claim: None,
+        data_used: Instant::now(),
         authed: shared.config.secret.is_none(),
         wrong_secrets: 0,
     };
@@ -218,6 +234,7 @@ impl Session<'_> {
         )?;
         self.out.flush()?;
         loop {
+            self.release_idle_data();
             let max_line = self.shared.config.max_line;
             let read = match self.lines.read(&mut self.reader, max_line) {
                 Ok(r) => r,
@@ -375,8 +392,16 @@ impl Session<'_> {
                 transport,
                 name,
                 offset,
-            } => self.download(transport, &name, offset),
-            Command::Upload { name, size, md5 } => self.upload(&name, size, &md5),
+            } => {
+                let reply = self.download(transport, &name, offset);
+                self.data_used = Instant::now();
+                reply
+            }
+            Command::Upload { name, size, md5 } => {
+                let reply = self.upload(&name, size, &md5);
+                self.data_used = Instant::now();
+                reply
+            }
             Command::History(n) => match self.shared.history.last(n) {
                 Ok(rows) => {
                     write_table(&mut self.out, HISTORY_HEADER, rows, "requests")?;
@@ -498,16 +523,46 @@ impl Session<'_> {
         }
     }
 
+    /// Closes the data channels when no transfer has needed them for
+    /// `data_idle`, so that an idle session holds no data port; else has
+    /// the reader wake when that time comes.
+    fn release_idle_data(&mut self) {
+        let open = self.tcp_data.is_some() || self.udp_data.is_some();
+        let due = if open {
+            self.data_used.checked_add(self.shared.config.data_idle)
+        } else {
+            None
+        };
+        match due {
+            Some(at) if Instant::now() >= at => {
+                self.tcp_data = None;
+                self.tcp_claim = None;
+                self.udp_data = None;
+                self.udp_claim = None;
+                self.reader.get_mut().wake_at = None;
+            }
+            due => self.reader.get_mut().wake_at = due,
+        }
+    }
+
     /// The session's TCP data channel (opened on first use), as the
     /// `150 DATA` line names it.
     fn tcp_data_line(&mut self) -> io::Result<DataLine> {
-        let data = match &mut self.tcp_data {
-            Some(d) => d,
-            none => none.insert(DataChannel::open(
+        if self.tcp_data.is_none() {
+            let claim = self
+                .shared
+                .claim_port(self.peer.ip(), PortKind::Tcp)
+                .map_err(io::Error::other)?;
+            self.tcp_data = Some(DataChannel::open(
                 self.local.ip(),
                 self.peer.ip(),
                 self.shared.config.data_ports,
-            )?),
+            )?);
+            self.tcp_claim = claim;
+            self.data_used = Instant::now();
+        }
+        let Some(data) = self.tcp_data.as_ref() else {
+            return Err(io::Error::other("no data channel"));
         };
         Ok(DataLine {
             transport: Transport::Tcp,
@@ -737,12 +792,24 @@ impl Session<'_> {
     ) -> io::Result<u16> {
         let shown = protocol::shown(name);
         if self.udp_data.is_none() {
-            match UdpChannel::open(
-                self.local.ip(),
-                self.peer.ip(),
-                self.shared.config.data_ports,
-            ) {
-                Ok(c) => self.udp_data = Some(c),
+            let opened = self
+                .shared
+                .claim_port(self.peer.ip(), PortKind::Udp)
+                .map_err(io::Error::other)
+                .and_then(|claim| {
+                    let c = UdpChannel::open(
+                        self.local.ip(),
+                        self.peer.ip(),
+                        self.shared.config.data_ports,
+                    )?;
+                    Ok((c, claim))
+                });
+            match opened {
+                Ok((c, claim)) => {
+                    self.udp_data = Some(c);
+                    self.udp_claim = claim;
+                    self.data_used = Instant::now();
+                }
                 Err(e) => {
                     return self.reply(code::NO_DATA, &format!("cannot open a UDP data port: {e}"))
                 }
