@@ -13,6 +13,10 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use p2pshare::history::History;
+use p2pshare::server::Server;
+use p2pshare::share::Share;
+
 #[test]
 fn a_session_costs_one_descriptor_for_its_control_connection() {
     let dir = TempDir::new("hostile-fds");
@@ -253,4 +257,111 @@ fn one_address_holds_at_most_half_of_the_data_ports_and_idle_ones_come_back() {
     );
     let got = sessions[3].fetch("a.txt", None).unwrap();
     assert_eq!((got.bytes.as_slice(), got.done.code), (&b"a\n"[..], 226));
+}
+
+#[test]
+fn history_10000_of_long_rows_is_quick_and_small() {
+    let dir = TempDir::new("hostile-history");
+    // 12,000 rows of about 2 KiB each, as a long-running peer has them.
+    let mut rows = String::new();
+    for i in 0..12_000 {
+        rows.push_str(&format!(
+            "2026-11-27T10:00:00Z\tin\t127.0.0.1:4000\tr{i:05} {}\t200\n",
+            "x".repeat(2030)
+        ));
+    }
+    dir.write(".p2pshare/history.tsv", &rows);
+    drop(rows);
+    let (server, addr) = serve_limited(dir.path(), 4096, &[]);
+    let pid = server.id();
+    let before = peak_memory(pid);
+    let mut c = Conn::open(addr);
+    let began = Instant::now();
+    let cpu0 = cpu_time(pid);
+    let r = c.cmd("History 10000");
+    let took = began.elapsed();
+    eprintln!(
+        "History 10000 took {took:?}, server cpu {:?}",
+        cpu_time(pid) - cpu0
+    );
+    let rows = r.rows();
+    assert_eq!(rows.len(), 10_000);
+    assert!(
+        rows[0][3].starts_with("r02000 x"),
+        "{:?}",
+        &rows[0][3][..10]
+    );
+    assert!(rows[9_999][3].starts_with("r11999 x"));
+    assert!(rows.iter().all(|r| r.len() == 5 && r[3].len() == 2037));
+    assert_eq!(r.lines.last().unwrap(), "213 10000 requests");
+    assert!(took < Duration::from_secs(5), "History 10000 took {took:?}");
+    // Several at once from one address: memory does not add up.
+    let many: Vec<_> = (0..3)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut c = Conn::open(addr);
+                c.send("History 10000");
+                let mut all = Vec::new();
+                let end = b"\n213 10000 requests\n";
+                let mut buf = vec![0u8; 1 << 16];
+                while !all.ends_with(end) {
+                    let n = c.reader.read(&mut buf).unwrap();
+                    assert!(n > 0, "closed");
+                    all.extend_from_slice(&buf[..n]);
+                }
+                all.len()
+            })
+        })
+        .collect();
+    for t in many {
+        assert!(t.join().unwrap() > 20_000_000);
+    }
+    let peak = peak_memory(pid);
+    eprintln!(
+        "peak memory {} KiB, {} KiB before",
+        peak / 1024,
+        before / 1024
+    );
+    assert!(
+        peak < before + (24 << 20),
+        "History calls took the server from {} to {} KiB",
+        before / 1024,
+        peak / 1024
+    );
+}
+
+/// A server on `dir` whose history is rotated at `max_file` bytes.
+fn serve_with_history(
+    config: p2pshare::server::Config,
+    max_file: u64,
+) -> (p2pshare::server::RunningServer, std::sync::Arc<History>) {
+    let share = std::sync::Arc::new(Share::open(&config.share).unwrap());
+    let history =
+        std::sync::Arc::new(History::of_share(&share.state_dir()).with_max_file(max_file));
+    let server = Server::bind_with(config, share, history.clone())
+        .unwrap()
+        .spawn()
+        .unwrap();
+    (server, history)
+}
+
+#[test]
+fn the_history_file_is_rotated_and_history_reads_across_it() {
+    let dir = TempDir::new("hostile-rotate");
+    let (server, history) = serve_with_history(config(dir.path()), 8192);
+    let mut c = Conn::open(server.addr());
+    for i in 0..300 {
+        assert_eq!(c.cmd(&format!("IndexGet regex h{i:03}")).code, 213);
+        // Each row is about 60 bytes: the file never passes its bound.
+        let len = std::fs::metadata(history.path()).map_or(0, |m| m.len());
+        assert!(len <= 8192, "{len}");
+    }
+    let old = std::fs::metadata(history.old_path()).unwrap().len();
+    assert!(old > 6000 && old <= 8192, "{old}");
+    let rows = c.cmd("History 150").rows();
+    let requests: Vec<String> = rows.iter().map(|r| r[3].clone()).collect();
+    let want: Vec<String> = (150..300)
+        .map(|i| format!("IndexGet regex h{i:03}"))
+        .collect();
+    assert_eq!(requests, want);
 }
