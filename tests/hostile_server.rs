@@ -365,3 +365,72 @@ fn the_history_file_is_rotated_and_history_reads_across_it() {
         .collect();
     assert_eq!(requests, want);
 }
+
+#[test]
+fn refused_and_unauthenticated_requests_cannot_fill_the_history() {
+    let dir = TempDir::new("hostile-rows");
+    let server = start_with(p2pshare::server::Config {
+        secret: Some("s3cret".into()),
+        ..config(dir.path())
+    });
+    let history = dir.path().join(".p2pshare/history.tsv");
+    let rows = || {
+        std::fs::read_to_string(&history)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split('\t').map(str::to_string).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+    // Junk lines of 1 KiB before AUTH, from two connections of one
+    // address: each answered, few recorded.
+    let began = Instant::now();
+    let mut a = Conn::open(server.addr());
+    let mut b = Conn::open(server.addr());
+    let junk: String = (0..500)
+        .map(|i| format!("junk{i:03}{}\n", "j".repeat(1000)))
+        .collect();
+    a.send_raw(junk.as_bytes());
+    b.send_raw(junk.as_bytes());
+    for c in [&mut a, &mut b] {
+        for _ in 0..500 {
+            assert_eq!(c.read_reply().code, 500);
+        }
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    let written = rows().len();
+    assert!(written >= 64, "{written}");
+    assert!(
+        written as f64 <= 64.0 + 2.0 * elapsed + 1.0,
+        "{written} rows in {elapsed:.1}s"
+    );
+    assert!(std::fs::metadata(&history).unwrap().len() < 128 * 1024);
+    // Once the address may write again, one row sums up what was left out.
+    let mut again = 0;
+    assert!(wait_until(Duration::from_secs(5), || {
+        assert_eq!(a.cmd("junk again").code, 500);
+        again += 1;
+        rows().len() > written
+    }));
+    let all = rows();
+    let summary = &all[written];
+    assert_eq!(
+        summary[3],
+        format!(
+            "({} more refused or unauthenticated requests from this address not recorded: \
+             over 64 rows at once or 2 a second)",
+            1000 - written + again - 1
+        )
+    );
+    assert_eq!(
+        (summary[2].as_str(), summary[4].as_str()),
+        ("127.0.0.1", "500")
+    );
+    assert!(all[written + 1][3].starts_with("junk again"));
+    // Requests of an authenticated session that succeed are all recorded.
+    assert_eq!(a.cmd("AUTH s3cret").code, 230);
+    let before = rows().len();
+    for _ in 0..100 {
+        a.assert_alive();
+    }
+    assert_eq!(rows().len(), before + 100);
+}

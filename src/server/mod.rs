@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::history::History;
 use crate::protocol::{code, write_reply};
@@ -122,6 +122,8 @@ pub(crate) struct Shared {
     pub sessions: Mutex<HashMap<u64, Arc<TcpStream>>>,
     /// Data ports of `--data-ports` held per peer address, TCP and UDP.
     pub ports_held: Mutex<HashMap<IpAddr, [usize; 2]>>,
+    /// History rows of refused and unauthenticated requests, per address.
+    pub(crate) row_limits: Mutex<HashMap<IpAddr, RowBucket>>,
     pub next_session: AtomicU64,
 }
 
@@ -178,6 +180,7 @@ impl Server {
                 per_ip: Mutex::new(HashMap::new()),
                 sessions: Mutex::new(HashMap::new()),
                 ports_held: Mutex::new(HashMap::new()),
+                row_limits: Mutex::new(HashMap::new()),
                 next_session: AtomicU64::new(0),
             }),
             stop: Stop::new(),
@@ -385,6 +388,109 @@ impl Drop for PortClaim<'_> {
                 held.remove(&self.ip);
             }
         }
+    }
+}
+
+/// History rows one address may write at once for refused (5xx) and
+/// unauthenticated requests.
+pub const ROW_BURST: u32 = 64;
+
+/// ... and how many a second after that.
+pub const ROWS_PER_SECOND: u32 = 2;
+
+/// Addresses whose row counts are kept before the full ones are
+/// forgotten.
+const ROW_ADDRESSES: usize = 1024;
+
+/// A token bucket of history rows for one address.
+pub(crate) struct RowBucket {
+    /// Rows that may be written now, in thousandths.
+    milli: u64,
+    at: Instant,
+    /// Rows left out since the last one written, and the reply of the last
+    /// of them.
+    left_out: u64,
+    last_reply: u16,
+}
+
+impl RowBucket {
+    const FULL: u64 = ROW_BURST as u64 * 1000;
+
+    fn refill(&mut self, now: Instant) {
+        let gained =
+            now.saturating_duration_since(self.at).as_millis() as u64 * u64::from(ROWS_PER_SECOND);
+        self.milli = (self.milli.saturating_add(gained)).min(Self::FULL);
+        self.at = now;
+    }
+
+    fn take(&mut self) -> bool {
+        if self.milli >= 1000 {
+            self.milli -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What to record for a limited request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RowVerdict {
+    /// Write the row; before it, a summary of this many rows left out
+    /// (with the reply code of the last of them) when not zero.
+    Write { left_out: u64, last_reply: u16 },
+    /// Leave it out (it is counted).
+    LeaveOut,
+}
+
+impl Shared {
+    /// Whether a row for a refused or unauthenticated request from `ip`
+    /// with this `reply` may be written: at most [`ROW_BURST`] at once
+    /// and [`ROWS_PER_SECOND`] after that, per address, whatever its
+    /// sessions.
+    pub(crate) fn limited_row(&self, ip: IpAddr, reply: u16) -> RowVerdict {
+        let now = Instant::now();
+        let mut map = lock(&self.row_limits);
+        if map.len() >= ROW_ADDRESSES && !map.contains_key(&ip) {
+            // Forget the addresses back at a full bucket with nothing left
+            // out: they are as good as new.
+            map.retain(|_, b| {
+                b.refill(now);
+                b.milli < RowBucket::FULL || b.left_out > 0
+            });
+        }
+        let b = map.entry(ip).or_insert(RowBucket {
+            milli: RowBucket::FULL,
+            at: now,
+            left_out: 0,
+            last_reply: 0,
+        });
+        b.refill(now);
+        if b.take() {
+            let verdict = RowVerdict::Write {
+                left_out: b.left_out,
+                last_reply: b.last_reply,
+            };
+            b.left_out = 0;
+            verdict
+        } else {
+            b.left_out += 1;
+            b.last_reply = reply;
+            RowVerdict::LeaveOut
+        }
+    }
+
+    /// The rows from `ip` left out and not yet summed up, taken when the
+    /// address may write a row now (at the end of a session).
+    pub(crate) fn left_out_rows(&self, ip: IpAddr) -> Option<(u64, u16)> {
+        let mut map = lock(&self.row_limits);
+        let b = map.get_mut(&ip)?;
+        b.refill(Instant::now());
+        if b.left_out == 0 || !b.take() {
+            return None;
+        }
+        let n = std::mem::take(&mut b.left_out);
+        Some((n, b.last_reply))
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::{PortClaim, PortKind, Shared};
+use super::{PortClaim, PortKind, RowVerdict, Shared};
 use crate::history::Direction;
 use crate::protocol::{
     self, code, write_multi, write_reply, write_table, Command, DataLine, Transport, HASH_HEADER,
@@ -215,6 +215,9 @@ pub(crate) fn run(shared: &Shared, conn: &TcpStream, stop: &Stop) {
         wrong_secrets: 0,
     };
     let _ = s.serve(stop);
+    if let Some((n, last_reply)) = shared.left_out_rows(peer.ip()) {
+        s.record_left_out(n, last_reply);
+    }
 }
 
 impl Session<'_> {
@@ -294,12 +297,7 @@ impl Session<'_> {
                     },
                 },
             };
-            let _ = self.shared.history.append(
-                Direction::In,
-                &self.peer.to_string(),
-                protocol::without_secret(request.trim()),
-                reply,
-            );
+            self.record(protocol::without_secret(request.trim()), reply);
             // Flush only when no further request is already waiting, so a
             // pipelining client gets its replies in few packets.
             if quit || self.reader.buffer().is_empty() {
@@ -309,6 +307,43 @@ impl Session<'_> {
                 return Ok(());
             }
         }
+    }
+
+    /// Writes the history row of a request. Rows of refused (5xx) and
+    /// unauthenticated requests are limited per address; those left out
+    /// are counted, and summed up in one row before the next one written.
+    fn record(&mut self, request: &str, reply: u16) {
+        let history = &self.shared.history;
+        let limited = reply >= 500 || !self.authed;
+        if limited {
+            match self.shared.limited_row(self.peer.ip(), reply) {
+                RowVerdict::LeaveOut => return,
+                RowVerdict::Write {
+                    left_out,
+                    last_reply,
+                } => {
+                    if left_out > 0 {
+                        self.record_left_out(left_out, last_reply);
+                    }
+                }
+            }
+        }
+        let _ = history.append(Direction::In, &self.peer.to_string(), request, reply);
+    }
+
+    /// The row that says how many rows from this address were left out.
+    fn record_left_out(&self, n: u64, last_reply: u16) {
+        let _ = self.shared.history.append(
+            Direction::In,
+            &self.peer.ip().to_string(),
+            &format!(
+                "({n} more refused or unauthenticated requests from this address not recorded: \
+                 over {} rows at once or {} a second)",
+                super::ROW_BURST,
+                super::ROWS_PER_SECOND
+            ),
+            last_reply,
+        );
     }
 
     /// Answers 530 to what needs authentication before AUTH succeeded,
