@@ -291,3 +291,58 @@ fn the_server_takes_its_secret_from_the_environment() {
     let cmdline = fs::read(format!("/proc/{}/cmdline", server.id())).unwrap_or_default();
     assert!(!String::from_utf8_lossy(&cmdline).contains(SECRET));
 }
+
+#[test]
+fn no_spelling_of_auth_puts_the_secret_in_the_history() {
+    let dir = TempDir::new("auth-spellings");
+    let server = serve(&dir);
+    let mut c = Conn::open(server.addr());
+    let spellings: Vec<Vec<u8>> = [
+        format!("AUTH\u{a0}{SECRET}"),
+        format!("\u{feff}AUTH {SECRET}"),
+        format!("\u{0}AUTH {SECRET}"),
+        format!("AUTH{SECRET}"),
+        format!("auth{SECRET}"),
+        format!("\"AUTH\" {SECRET}"),
+        format!("'AUTH' {SECRET}"),
+        format!("  \t AUTH {SECRET}"),
+        format!("\u{3000}AUTH {SECRET}"),
+        format!("aUtH\u{2009}{SECRET}"),
+        format!("A\u{200b}UTH {SECRET}"),
+        format!("\u{ff21}\u{ff35}\u{ff34}\u{ff28} {SECRET}"),
+        format!("AUTH {SECRET} \u{1b}[31m"),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .chain([
+        // Not UTF-8, before and after the word.
+        [&b"\xff\xfeAUTH "[..], SECRET.as_bytes()].concat(),
+        [&b"AUTH "[..], SECRET.as_bytes(), b" \xff"].concat(),
+    ])
+    .collect();
+    for line in &spellings {
+        c.send_raw(&[line.as_slice(), b"\n"].concat());
+        // Some are refused, `"AUTH"` is an AUTH like any other.
+        let r = c.read_reply();
+        assert!(
+            [230, 500, 501].contains(&r.code),
+            "{:?}: {:?}",
+            String::from_utf8_lossy(line),
+            r.lines
+        );
+    }
+    // And one too long for a line.
+    c.send(&format!("AUTH {SECRET}{}", " ".repeat(5000)));
+    assert_eq!(c.read_reply().code, 500);
+    assert_eq!(c.cmd(&format!("AUTH {SECRET}")).code, 230);
+    let h = c.cmd("History 100");
+    let text = h.text() + &history_text(dir.path());
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(!text.contains(&SECRET[1..]), "{text}");
+    let rows = h.rows();
+    let requests: Vec<&str> = rows.iter().map(|r| r[3].as_str()).collect();
+    let mut want = vec!["AUTH ***"; spellings.len()];
+    want.push("(line too long)");
+    want.push("AUTH ***");
+    assert_eq!(requests, want);
+}
