@@ -13,6 +13,8 @@ use process::*;
 
 use std::fs;
 use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use p2pshare::server::{Config, RunningServer};
 
@@ -22,6 +24,8 @@ fn serve(dir: &TempDir) -> RunningServer {
     start_with(Config {
         secret: Some(SECRET.into()),
         allow_upload: true,
+        // Wrong tries past the third from one address wait: not long here.
+        auth_delay: Duration::from_millis(1),
         ..config(dir.path())
     })
 }
@@ -345,4 +349,74 @@ fn no_spelling_of_auth_puts_the_secret_in_the_history() {
     want.push("(line too long)");
     want.push("AUTH ***");
     assert_eq!(requests, want);
+}
+
+/// Sends a wrong secret on a new connection and returns how long its
+/// answer took.
+fn wrong_try(addr: std::net::SocketAddr) -> Duration {
+    let mut c = Conn::open(addr);
+    let began = Instant::now();
+    assert_eq!(c.cmd("AUTH wrong").code, 530);
+    began.elapsed()
+}
+
+#[test]
+fn wrong_secrets_from_one_address_slow_down_all_its_connections() {
+    let dir = TempDir::new("auth-delay");
+    let first = Duration::from_millis(100);
+    let server = start_with(Config {
+        secret: Some(SECRET.into()),
+        auth_delay: first,
+        auth_delay_max: Duration::from_millis(400),
+        ..config(dir.path())
+    });
+    let addr = server.addr();
+    // Three wrong tries cost nothing and close the connection, as before.
+    let mut c = Conn::open(addr);
+    for _ in 0..3 {
+        let began = Instant::now();
+        assert_eq!(c.cmd("AUTH wrong").code, 530);
+        assert!(began.elapsed() < first, "{:?}", began.elapsed());
+    }
+    assert_eq!(c.read_to_close(), "");
+    // The fourth, on a new connection, waits; the fifth twice as long.
+    assert!(wrong_try(addr) >= first);
+    assert!(wrong_try(addr) >= first * 2);
+    // Tries on several connections at once are answered one after the
+    // other: 400 ms each now.
+    let began = Instant::now();
+    let at_once: Vec<_> = (0..3)
+        .map(|_| thread::spawn(move || wrong_try(addr)))
+        .collect();
+    for t in at_once {
+        t.join().unwrap();
+    }
+    assert!(
+        began.elapsed() >= Duration::from_millis(1100),
+        "three tries at once took {:?}",
+        began.elapsed()
+    );
+    // Another address is not held up by them.
+    let slow = thread::spawn(move || wrong_try(addr));
+    thread::sleep(Duration::from_millis(50));
+    let began = Instant::now();
+    match nc_from_127_0_0_2(addr, &format!("AUTH {SECRET}\nQUIT\n")) {
+        Ok(got) => {
+            assert_eq!(
+                got.lines().skip(1).collect::<Vec<_>>(),
+                ["230 authenticated", "221 bye"]
+            );
+            assert!(
+                began.elapsed() < Duration::from_millis(300),
+                "127.0.0.2 waited {:?}",
+                began.elapsed()
+            );
+        }
+        Err(why) => eprintln!("another address not checked: {why}"),
+    }
+    assert!(slow.join().unwrap() >= Duration::from_millis(400));
+    // The right secret from this address: in, and the count starts again.
+    let mut c = Conn::open(addr);
+    assert_eq!(c.cmd(&format!("AUTH {SECRET}")).code, 230);
+    assert!(wrong_try(addr) < first);
 }

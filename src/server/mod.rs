@@ -9,7 +9,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,11 @@ pub struct Config {
     /// When set, sessions must `AUTH` with it before anything but HELP,
     /// NOOP, AUTH and QUIT.
     pub secret: Option<String>,
+    /// How long the answer to a wrong secret waits once an address has
+    /// had its [`FREE_WRONG_SECRETS`]: this after the next one, doubling
+    /// with each further one up to `auth_delay_max`.
+    pub auth_delay: Duration,
+    pub auth_delay_max: Duration,
 }
 
 impl Default for Config {
@@ -68,6 +73,8 @@ impl Default for Config {
             udp_silence: crate::transfer::udp::DEFAULT_SILENCE,
             allow_upload: false,
             secret: None,
+            auth_delay: Duration::from_secs(1),
+            auth_delay_max: Duration::from_secs(60),
         }
     }
 }
@@ -124,6 +131,8 @@ pub(crate) struct Shared {
     pub ports_held: Mutex<HashMap<IpAddr, [usize; 2]>>,
     /// History rows of refused and unauthenticated requests, per address.
     pub(crate) row_limits: Mutex<HashMap<IpAddr, RowBucket>>,
+    /// Wrong secrets per address.
+    pub(crate) auth_gate: AuthGate,
     pub next_session: AtomicU64,
 }
 
@@ -181,6 +190,7 @@ impl Server {
                 sessions: Mutex::new(HashMap::new()),
                 ports_held: Mutex::new(HashMap::new()),
                 row_limits: Mutex::new(HashMap::new()),
+                auth_gate: AuthGate::default(),
                 next_session: AtomicU64::new(0),
             }),
             stop: Stop::new(),
@@ -494,6 +504,118 @@ impl Shared {
     }
 }
 
+/// Wrong secrets from one address, over all its connections, answered
+/// without delay; after them each wrong one waits before its answer.
+pub const FREE_WRONG_SECRETS: u32 = 3;
+
+/// How long an address's wrong secrets are remembered after its last one.
+pub const AUTH_FORGET: Duration = Duration::from_secs(600);
+
+/// Addresses whose wrong secrets are remembered before the harmless ones
+/// are forgotten.
+const AUTH_ADDRESSES: usize = 4096;
+
+/// The delay before the answer to the `failures`-th wrong secret in a row
+/// from one address: none for the first [`FREE_WRONG_SECRETS`], then
+/// `first`, doubling with each further one, at most `max`.
+pub fn auth_delay(failures: u32, first: Duration, max: Duration) -> Duration {
+    let Some(past) = failures.checked_sub(FREE_WRONG_SECRETS + 1) else {
+        return Duration::ZERO;
+    };
+    first.saturating_mul(1u32 << past.min(31)).min(max)
+}
+
+/// The AUTH tries of every address: checked one at a time per address,
+/// and slowed down as its wrong secrets add up, so that opening more
+/// connections does not try more secrets. Other addresses are not held up.
+#[derive(Default)]
+pub(crate) struct AuthGate {
+    tries: Mutex<HashMap<IpAddr, Tries>>,
+    turn: Condvar,
+}
+
+struct Tries {
+    failures: u32,
+    last: Instant,
+    /// A try from this address is being checked (or waits out its delay).
+    busy: bool,
+}
+
+impl AuthGate {
+    /// Runs `check` (is the secret right?) for a try from `ip`, after any
+    /// other try of that address has ended. A right secret clears the
+    /// address's count; a wrong one adds to it and, past the free ones,
+    /// waits [`auth_delay`] before returning, holding up the address's
+    /// next try meanwhile. A stop ends the waits.
+    pub(crate) fn try_secret(
+        &self,
+        ip: IpAddr,
+        config: &Config,
+        stop: &Stop,
+        check: impl FnOnce() -> bool,
+    ) -> bool {
+        let mut tries = lock(&self.tries);
+        loop {
+            let now = Instant::now();
+            let t = tries.entry(ip).or_insert(Tries {
+                failures: 0,
+                last: now,
+                busy: false,
+            });
+            if !t.busy {
+                if now.saturating_duration_since(t.last) > AUTH_FORGET {
+                    t.failures = 0;
+                }
+                t.busy = true;
+                break;
+            }
+            if stop.is_set() {
+                return false;
+            }
+            tries = self
+                .turn
+                .wait_timeout(tries, Duration::from_millis(250))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(tries);
+        let right = check();
+        let delay = {
+            let mut tries = lock(&self.tries);
+            if right {
+                tries.remove(&ip);
+                Duration::ZERO
+            } else {
+                let t = tries.entry(ip).or_insert(Tries {
+                    failures: 0,
+                    last: Instant::now(),
+                    busy: true,
+                });
+                t.failures = t.failures.saturating_add(1);
+                t.last = Instant::now();
+                auth_delay(t.failures, config.auth_delay, config.auth_delay_max)
+            }
+        };
+        if !delay.is_zero() {
+            stop.wait(delay);
+        }
+        let mut tries = lock(&self.tries);
+        if let Some(t) = tries.get_mut(&ip) {
+            t.busy = false;
+        }
+        if tries.len() > AUTH_ADDRESSES {
+            let now = Instant::now();
+            tries.retain(|_, t| {
+                t.busy
+                    || (t.failures > FREE_WRONG_SECRETS
+                        && now.saturating_duration_since(t.last) <= AUTH_FORGET)
+            });
+        }
+        self.turn.notify_all();
+        right
+    }
+}
+
 /// Locks a mutex, taking it over from a thread that panicked holding it.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -631,5 +753,14 @@ mod tests {
         assert_eq!(sessions_within(256), 11);
         assert_eq!(sessions_within(10), 1);
         assert_eq!(sessions_within(1 << 20), 61_677);
+    }
+
+    #[test]
+    fn auth_delays_double_after_the_free_tries() {
+        let s = Duration::from_secs;
+        let got: Vec<Duration> = (1..=12).map(|n| auth_delay(n, s(1), s(60))).collect();
+        let want = [0, 0, 0, 1, 2, 4, 8, 16, 32, 60, 60, 60].map(s);
+        assert_eq!(got, want);
+        assert_eq!(auth_delay(u32::MAX, s(1), s(60)), s(60));
     }
 }

@@ -172,6 +172,7 @@ impl Read for Input<'_> {
 
 struct Session<'a> {
     shared: &'a Shared,
+    stop: &'a Stop,
     // Reader and writer share the one control socket (`&TcpStream` reads
     // and writes): no duplicated descriptor.
     reader: BufReader<Input<'a>>,
@@ -201,6 +202,7 @@ pub(crate) fn run(shared: &Shared, conn: &TcpStream, stop: &Stop) {
     let _ = conn.set_write_timeout(Some(shared.config.data_timeout));
     let mut s = Session {
         shared,
+        stop,
         reader: BufReader::with_capacity(8192, Input::new(conn, shared.config.idle_timeout)),
         lines: LineReader::default(),
         out: BufWriter::with_capacity(64 * 1024, conn),
@@ -366,7 +368,16 @@ impl Session<'_> {
         let Some(secret) = self.shared.config.secret.as_deref() else {
             return self.reply(code::AUTHENTICATED, "no secret is needed on this peer");
         };
-        if token::equal(given.as_bytes(), secret.as_bytes()) {
+        // Replies to requests before this one go out now: the answer to a
+        // wrong secret may wait.
+        self.out.flush()?;
+        let right = self.shared.auth_gate.try_secret(
+            self.peer.ip(),
+            &self.shared.config,
+            self.stop,
+            || token::equal(given.as_bytes(), secret.as_bytes()),
+        );
+        if right {
             self.authed = true;
             self.wrong_secrets = 0;
             return self.reply(code::AUTHENTICATED, "authenticated");
