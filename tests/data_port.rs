@@ -283,21 +283,46 @@ fn past_two_queued_connections_with_the_token_the_next_is_closed_at_once() {
     let (r150, bytes, done) = download(&mut c, addr, "a.txt");
     assert_eq!((bytes.as_slice(), done.code), (&b"a\n"[..], 226));
     let (port, token) = data_of(&r150);
-    // The one used above is still open on the client's side (dropped by
-    // `download` only now, so the server holds it as closed); two more
-    // are queued; the next is closed without a byte.
-    let queued: Vec<TcpStream> = (0..2).map(|_| data_connect(addr, port, &token)).collect();
-    thread::sleep(Duration::from_millis(200));
-    let mut third = data_connect(addr, port, &token);
-    let took = closed_without_a_byte(&mut third, Duration::from_secs(5));
-    assert!(took < Duration::from_secs(3), "{took:?}");
-    // The queued ones carry the next transfers, in order.
-    for mut q in queued {
+    // The one used above is closed on the client's side now (the server
+    // still holds it). Of three more with the token, two are queued and one
+    // is closed without a byte, whichever the server took last.
+    let mut three: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let s = data_connect(addr, port, &token);
+            thread::sleep(Duration::from_millis(50));
+            s
+        })
+        .collect();
+    let mut closed = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        closed = three.iter().position(|s| {
+            s.set_nonblocking(true).unwrap();
+            let mut b = [0u8; 1];
+            let gone = matches!(s.peek(&mut b), Ok(0))
+                || matches!(s.peek(&mut b), Err(e) if e.kind() == ErrorKind::ConnectionReset);
+            s.set_nonblocking(false).unwrap();
+            gone
+        });
+        closed.is_some()
+    }));
+    let mut gone = three.remove(closed.unwrap());
+    closed_without_a_byte(&mut gone, Duration::from_secs(1));
+    // The queued ones carry the next two transfers.
+    for _ in 0..2 {
         let r = c.cmd("FileDownload a.txt");
         assert_eq!(r.code, 150, "{:?}", r.lines);
-        assert_eq!(read_exact_n(&mut q, 2), b"a\n");
+        let mut got = None;
+        assert!(wait_until(Duration::from_secs(5), || {
+            got = three.iter_mut().position(|q| {
+                q.set_read_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
+                let mut b = [0u8; 2];
+                q.read_exact(&mut b).is_ok() && &b == b"a\n"
+            });
+            got.is_some()
+        }));
         assert_eq!(c.read_reply().code, 226);
-        drop(q);
+        drop(three.remove(got.unwrap()));
         thread::sleep(Duration::from_millis(50));
     }
     // A queued connection the client closed makes room for a new one.

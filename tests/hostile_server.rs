@@ -434,3 +434,27 @@ fn refused_and_unauthenticated_requests_cannot_fill_the_history() {
     }
     assert_eq!(rows().len(), before + 100);
 }
+
+#[test]
+fn the_client_follows_a_data_channel_given_back_while_idle() {
+    let dir = TempDir::new("hostile-release-client");
+    dir.write("a.txt", "a\n");
+    dir.write("b.txt", "bb\n");
+    let server = start_with(p2pshare::server::Config {
+        data_idle: Duration::from_millis(200),
+        ..config(dir.path())
+    });
+    let local = TempDir::new("hostile-release-client-local");
+    let mut client = Proc::spawn(&client_args(server.addr(), local.path(), &[]));
+    client.send("FileDownload a.txt\n");
+    assert!(wait_until(Duration::from_secs(10), || local
+        .path()
+        .join("a.txt")
+        .exists()));
+    // Long enough for the server to close the channel the client holds.
+    thread::sleep(Duration::from_millis(600));
+    client.send("FileDownload b.txt\n");
+    let done = client.finish();
+    assert_eq!(done.code(), Some(0), "{done}");
+    assert_eq!(std::fs::read(local.path().join("b.txt")).unwrap(), b"bb\n");
+}
