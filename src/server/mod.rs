@@ -427,8 +427,10 @@ impl RowBucket {
     const FULL: u64 = ROW_BURST as u64 * 1000;
 
     fn refill(&mut self, now: Instant) {
-        let gained =
-            now.saturating_duration_since(self.at).as_millis() as u64 * u64::from(ROWS_PER_SECOND);
+        let elapsed = u64::try_from(now.saturating_duration_since(self.at).as_millis());
+        let gained = elapsed
+            .unwrap_or(u64::MAX)
+            .saturating_mul(u64::from(ROWS_PER_SECOND));
         self.milli = (self.milli.saturating_add(gained)).min(Self::FULL);
         self.at = now;
     }

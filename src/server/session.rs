@@ -377,6 +377,9 @@ impl Session<'_> {
             self.stop,
             || token::equal(given.as_bytes(), secret.as_bytes()),
         );
+        // The time this peer made the client wait is not the client's idle
+        // time.
+        self.reader.get_mut().touch();
         if right {
             self.authed = true;
             self.wrong_secrets = 0;
