@@ -122,6 +122,8 @@ options:
   --secret S             require AUTH S before anything else (or set P2PSHARE_SECRET)
   --idle-timeout DUR     close a session idle this long (default 300s)
   --data-timeout DUR     abort a transfer stalled this long (default 300s)
+  --data-idle DUR        close a session's data ports after DUR without a transfer
+                         (default: keep them for the whole session)
   -h, --help             show this help
 ";
 
@@ -401,6 +403,7 @@ fn apply_serve_option(c: &mut Config, a: &str, args: &mut Args) -> Result<bool, 
         "--secret" => c.secret = Some(args.value(a)?),
         "--idle-timeout" => c.idle_timeout = duration(a, &args.value(a)?)?,
         "--data-timeout" => c.data_timeout = duration(a, &args.value(a)?)?,
+        "--data-idle" => c.data_idle = Some(duration(a, &args.value(a)?)?),
         _ => return Ok(false),
     }
     Ok(true)

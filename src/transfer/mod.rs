@@ -5,6 +5,44 @@ pub mod frame;
 pub mod tcp;
 pub mod udp;
 
+use std::time::Duration;
+
+/// How long an accept loop sleeps after a failed accept. A listener out of
+/// descriptors (EMFILE) fails again at once for as long as the shortage
+/// lasts, so sleeping is what keeps the loop from spinning: 10 ms after
+/// the first failure, doubling up to 500 ms while they go on, and back to
+/// 10 ms after a success.
+#[derive(Debug)]
+pub struct AcceptBackoff {
+    next: Duration,
+}
+
+impl AcceptBackoff {
+    pub const FIRST: Duration = Duration::from_millis(10);
+    pub const MAX: Duration = Duration::from_millis(500);
+
+    pub fn new() -> AcceptBackoff {
+        AcceptBackoff { next: Self::FIRST }
+    }
+
+    /// The pause after this failure.
+    pub fn failed(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        d
+    }
+
+    pub fn succeeded(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        AcceptBackoff::new()
+    }
+}
+
 /// Data channel tokens: random, unguessable, compared in constant time.
 pub mod token {
     use std::fs::File;
