@@ -1,9 +1,11 @@
 //! Data channels: where file bytes travel, apart from the control
 //! connection.
 
-pub mod frame;
 pub mod tcp;
 pub mod udp;
+
+/// The UDP datagram layout, at the path the rest of the crate knows.
+pub use udp::frame;
 
 /// Data channel tokens: random, unguessable, compared in constant time.
 pub mod token {

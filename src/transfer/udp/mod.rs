@@ -1,5 +1,5 @@
 //! The UDP data channel: a reliable, paced, congestion-controlled file
-//! transfer over datagrams (the format is in [`super::frame`], the rules in
+//! transfer over datagrams (the format is in [`frame`], the rules in
 //! PROTOCOL.md, "UDP data channel").
 //!
 //! Sender ([`UdpChannel::send`], one socket per session). Every datagram
@@ -49,8 +49,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::frame::{self, Body, Frame, DATA_HEADER_LEN, MAX_DATAGRAM, TOKEN_LEN};
+use self::frame::{Body, Frame, DATA_HEADER_LEN, MAX_DATAGRAM, TOKEN_LEN};
 use super::token;
+
+pub mod frame;
 use crate::share::OpenedFile;
 
 /// DATA payload size a receiver asks for unless told otherwise: with the
@@ -122,10 +124,6 @@ const FINISHED_KEPT: usize = 16;
 
 /// Datagrams from the receiver waiting for the sender; more are dropped.
 const INCOMING_QUEUE: usize = 1024;
-
-/// The longest datagram a receiver sends (an ACK with every range).
-const MAX_FROM_RECEIVER: usize =
-    frame::field::ACK_RANGES + frame::MAX_ACK_RANGES * frame::field::ACK_RANGE_LEN;
 
 /// How a UDP send ended.
 #[derive(Debug)]
@@ -371,16 +369,14 @@ impl Reader {
                     continue;
                 }
             };
-            if from.ip() != self.peer_ip || n > MAX_FROM_RECEIVER {
+            if from.ip() != self.peer_ip || n > frame::MAX_FROM_RECEIVER {
                 continue;
             }
-            let Some(token) = buf.get(frame::field::TOKEN) else {
-                continue;
-            };
-            if n < frame::field::HEADER_END || !token::equal(token, &self.token) {
+            let bytes = buf.get(..n).unwrap_or_default();
+            if !frame::carries_token(bytes, &self.token) {
                 continue;
             }
-            let bytes = buf.get(..n).unwrap_or_default().to_vec();
+            let bytes = bytes.to_vec();
             match self.tx.try_send(Incoming { from, bytes }) {
                 Ok(()) | Err(mpsc::TrySendError::Full(_)) => {}
                 Err(mpsc::TrySendError::Disconnected(_)) => return,
