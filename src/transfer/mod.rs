@@ -1,11 +1,52 @@
 //! Data channels: where file bytes travel, apart from the control
 //! connection.
 
+use std::io;
+
 pub mod tcp;
 pub mod udp;
 
 /// The UDP datagram layout, at the path the rest of the crate knows.
 pub use udp::frame;
+
+/// Bytes a data channel sends: the file being served, read at offsets, so
+/// the channels need not know where it came from (a shared file, or bytes
+/// in memory in a test).
+pub trait Source {
+    /// The size the bytes had when they were opened.
+    fn len(&self) -> u64;
+
+    /// True when there are no bytes to send.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads at `offset` into `buf`, as `pread` does: the bytes read, 0 at
+    /// the end.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+
+    /// True when the bytes may no longer be those that were opened (the
+    /// file's size or modification time changed), so what was sent cannot
+    /// be vouched for.
+    fn changed(&self) -> io::Result<bool>;
+
+    /// Reads until `buf` is full or the bytes end; returns the bytes read.
+    fn read_full_at(&self, buf: &mut [u8], mut offset: u64) -> io::Result<usize> {
+        let mut got = 0;
+        while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+            match self.read_at(rest, offset) {
+                Ok(0) => break,
+                Ok(n) => {
+                    got += n;
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(got)
+    }
+}
 
 /// Data channel tokens: random, unguessable, compared in constant time.
 pub mod token {

@@ -42,7 +42,6 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
@@ -53,7 +52,7 @@ use self::frame::{Body, Frame, DATA_HEADER_LEN, MAX_DATAGRAM, TOKEN_LEN};
 use super::token;
 
 pub mod frame;
-use crate::share::OpenedFile;
+use super::Source;
 
 /// DATA payload size a receiver asks for unless told otherwise: with the
 /// 33-byte header, 8 bytes of UDP and 20 (IPv4) or 40 (IPv6) of IP it stays
@@ -251,8 +250,13 @@ impl UdpChannel {
     /// Sends `file` from `offset` to its end: waits for the receiver's
     /// HELLO, then sends until the receiver confirms every byte, or gives up
     /// as `limits` say.
-    pub fn send(&mut self, file: &OpenedFile, offset: u64, limits: &SendLimits) -> UdpOutcome {
-        let len = file.size().saturating_sub(offset);
+    pub fn send<S: Source + ?Sized>(
+        &mut self,
+        file: &S,
+        offset: u64,
+        limits: &SendLimits,
+    ) -> UdpOutcome {
+        let len = file.len().saturating_sub(offset);
         let hello = match self.await_hello(offset, len, limits.wait) {
             Ok(Some(h)) => h,
             Ok(None) => return UdpOutcome::NoReceiver,
@@ -535,11 +539,11 @@ impl Rtt {
 }
 
 /// One transfer in progress on the sending side.
-struct Sender<'a> {
+struct Sender<'a, S: Source + ?Sized> {
     socket: &'a UdpSocket,
     incoming: &'a mpsc::Receiver<Incoming>,
     token: [u8; TOKEN_LEN],
-    file: &'a OpenedFile,
+    file: &'a S,
     transfer: u32,
     to: SocketAddr,
     payload: u64,
@@ -607,15 +611,15 @@ enum Stop {
     Outcome(UdpOutcome),
 }
 
-impl<'a> Sender<'a> {
+impl<'a, S: Source + ?Sized> Sender<'a, S> {
     fn new(
         ch: &'a UdpChannel,
-        file: &'a OpenedFile,
+        file: &'a S,
         offset: u64,
         len: u64,
         hello: Hello,
         limits: &SendLimits,
-    ) -> Sender<'a> {
+    ) -> Sender<'a, S> {
         let now = Instant::now();
         let payload = hello.payload as u64;
         let end = offset + len;
@@ -1249,7 +1253,7 @@ impl<'a> Sender<'a> {
                 // New data: read ahead a whole block.
                 let want = (READ_BLOCK as u64).min(self.end - off) as usize;
                 self.block.resize(want, 0);
-                let got = read_full(self.file, &mut self.block, off)?;
+                let got = self.file.read_full_at(&mut self.block, off)?;
                 self.block.truncate(got);
                 self.block_start = off;
             } else {
@@ -1260,7 +1264,7 @@ impl<'a> Sender<'a> {
                 else {
                     return Ok(false);
                 };
-                return Ok(read_full(self.file, dst, off)? == len as usize);
+                return Ok(self.file.read_full_at(dst, off)? == len as usize);
             }
         }
         let from = (off - self.block_start) as usize;
@@ -1284,26 +1288,6 @@ impl<'a> Sender<'a> {
             let _ = self.socket.send_to(&out, self.to);
         }
     }
-}
-
-/// Reads until `buf` is full or the file ends; returns the bytes read.
-fn read_full(file: &OpenedFile, buf: &mut [u8], mut off: u64) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        let Some(rest) = buf.get_mut(got..) else {
-            break;
-        };
-        match file.file.read_at(rest, off) {
-            Ok(0) => break,
-            Ok(n) => {
-                got += n;
-                off += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// Receiver settings beyond the defaults of [`receive`].
