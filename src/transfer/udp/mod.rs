@@ -38,7 +38,7 @@
 //! its idle time. Either side abandons a transfer it cannot finish with
 //! ABORT, so the other need not wait.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -48,10 +48,18 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use self::chunks::{ChunkMap, ReadAhead};
+use self::congestion::{Controller, LossScaled};
 use self::frame::{Body, Frame, DATA_HEADER_LEN, MAX_DATAGRAM, TOKEN_LEN};
+use self::pacing::{Pacer, BURST_PACKETS};
+use self::recovery::{Expired, Recovery};
 use super::token;
 
+mod chunks;
+pub mod congestion;
 pub mod frame;
+mod pacing;
+mod recovery;
 use super::Source;
 
 /// DATA payload size a receiver asks for unless told otherwise: with the
@@ -79,40 +87,6 @@ pub const DEFAULT_SILENCE: Duration = Duration::from_secs(10);
 const ACK_EVERY: u32 = 16;
 const ACK_EVERY_LOSSY: u32 = 4;
 const LOSSY_SPAN: u64 = 64;
-
-/// The ack delay the sender allows for in its probe timeout: when the
-/// sender flags that it waits for an ACK, the receiver sends one as soon as
-/// it has read every queued datagram, so only its scheduling delays it.
-const MAX_ACK_DELAY: Duration = Duration::from_micros(100);
-
-/// Timer granularity (RFC 9002 suggests 1 ms for operating-system timers;
-/// the sender waits on a queue with finer timers, and a loopback or LAN
-/// round trip takes tens of microseconds) and packet reordering threshold.
-const GRANULARITY: Duration = Duration::from_micros(100);
-const PACKET_THRESHOLD: u64 = 3;
-
-/// The RTT assumed before the first sample.
-const INITIAL_RTT: Duration = Duration::from_millis(100);
-
-/// The largest window the sender believes beyond what was delivered, and
-/// the largest congestion window: they bound the sender's bookkeeping
-/// whatever a receiver claims.
-const MAX_WINDOW: u64 = 64 << 20;
-
-/// Weight of one round's loss fraction in the running estimate (DCTCP's
-/// g, RFC 8257).
-const LOSS_GAIN: f64 = 1.0 / 16.0;
-
-/// Initial and smallest congestion windows, in packets.
-const INITIAL_WINDOW_PACKETS: u64 = 32;
-const MIN_WINDOW_PACKETS: u64 = 4;
-
-/// The most packets sent back to back before acknowledgements are read
-/// again, and the pacer's burst allowance.
-const BURST_PACKETS: u64 = 16;
-
-/// File bytes read at once for new data.
-const READ_BLOCK: usize = 1 << 20;
 
 /// DONE_ACK is sent this many times: it is the last word, and a lost one
 /// costs the receiver its retry timer.
@@ -463,81 +437,6 @@ fn quiet(e: &io::Error) -> bool {
     )
 }
 
-/// One transmission, kept until it is acknowledged or declared lost.
-struct SentPacket {
-    offset: u64,
-    len: u32,
-    at: Instant,
-    state: PacketState,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum PacketState {
-    Outstanding,
-    Acked,
-    Lost,
-}
-
-/// What the sender knows of one chunk of the file.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ChunkState {
-    /// Last sent in this packet, not yet acknowledged.
-    InFlight(u64),
-    /// Lost and waiting in the retransmission queue.
-    Lost,
-    Acked,
-}
-
-/// RFC 9002 section 5: smoothed RTT and variance.
-struct Rtt {
-    latest: Duration,
-    smoothed: Duration,
-    var: Duration,
-    min: Duration,
-    sampled: bool,
-}
-
-impl Rtt {
-    fn new() -> Rtt {
-        Rtt {
-            latest: INITIAL_RTT,
-            smoothed: INITIAL_RTT,
-            var: INITIAL_RTT / 2,
-            min: INITIAL_RTT,
-            sampled: false,
-        }
-    }
-
-    fn sample(&mut self, latest: Duration, ack_delay: Duration) {
-        self.latest = latest;
-        if !self.sampled {
-            self.sampled = true;
-            self.min = latest;
-            self.smoothed = latest;
-            self.var = latest / 2;
-            return;
-        }
-        self.min = self.min.min(latest);
-        let ack_delay = ack_delay.min(MAX_ACK_DELAY);
-        let adjusted = if latest >= self.min + ack_delay {
-            latest - ack_delay
-        } else {
-            latest
-        };
-        let diff = self.smoothed.abs_diff(adjusted);
-        self.var = (self.var * 3 + diff) / 4;
-        self.smoothed = (self.smoothed * 7 + adjusted) / 8;
-    }
-
-    fn pto(&self) -> Duration {
-        self.smoothed + (self.var * 4).max(GRANULARITY) + MAX_ACK_DELAY
-    }
-
-    fn loss_delay(&self) -> Duration {
-        (self.latest.max(self.smoothed) * 9 / 8).max(GRANULARITY)
-    }
-}
-
 /// One transfer in progress on the sending side.
 struct Sender<'a, S: Source + ?Sized> {
     socket: &'a UdpSocket,
@@ -552,57 +451,17 @@ struct Sender<'a, S: Source + ?Sized> {
     silence: Duration,
     stall: Duration,
     progress_at: Instant,
-
-    /// Bytes below this arrived in order (from the receiver's ACKs).
-    delivered: u64,
-    /// The receiver's limit: bytes at or past it may not be sent yet.
-    max_data: u64,
-    /// The first byte never sent.
-    next_new: u64,
-    chunks: BTreeMap<u64, ChunkState>,
-    retransmit: BTreeSet<u64>,
-
-    next_pn: u64,
-    /// Packets from `packets_base` on, by packet number.
-    packets: VecDeque<SentPacket>,
-    packets_base: u64,
-    largest_acked: Option<u64>,
-    in_flight: u64,
-    last_sent_at: Instant,
-    loss_time: Option<Instant>,
-    pto_count: u32,
-    probes_due: u32,
     last_heard: Instant,
-
-    rtt: Rtt,
-    cwnd: u64,
-    ssthresh: u64,
-    growth: u64,
-    recovery_start: Option<Instant>,
-    undo: Option<Undo>,
-    /// Running share of packets lost per round, and the current round's
-    /// counts (a round ends when a packet sent after it began is acked).
-    loss_alpha: f64,
-    round_end: u64,
-    round_acked: u64,
-    round_lost: u64,
+    probes_due: u32,
     cwnd_limited: bool,
-    pace_tokens: f64,
-    pace_last: Instant,
 
-    block: Vec<u8>,
-    block_start: u64,
+    chunks: ChunkMap,
+    recovery: Recovery,
+    cc: Box<dyn Controller>,
+    pacer: Pacer,
+    read_ahead: ReadAhead,
     packet: Vec<u8>,
     stats: SendStats,
-}
-
-/// The window before a loss episode, and how many of its losses have
-/// proved spurious.
-struct Undo {
-    cwnd: u64,
-    ssthresh: u64,
-    lost: u64,
-    spurious: u64,
 }
 
 /// Why a transfer loop stopped early.
@@ -636,36 +495,14 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
             silence: limits.silence,
             stall: limits.stall,
             progress_at: now,
-            delivered: offset,
-            max_data: hello.max_data.min(offset.saturating_add(MAX_WINDOW)),
-            next_new: offset,
-            chunks: BTreeMap::new(),
-            retransmit: BTreeSet::new(),
-            next_pn: 0,
-            packets: VecDeque::new(),
-            packets_base: 0,
-            largest_acked: None,
-            in_flight: 0,
-            last_sent_at: now,
-            loss_time: None,
-            pto_count: 0,
-            probes_due: 0,
             last_heard: now,
-            rtt: Rtt::new(),
-            cwnd: INITIAL_WINDOW_PACKETS * payload,
-            ssthresh: u64::MAX,
-            growth: 0,
-            recovery_start: None,
-            undo: None,
-            loss_alpha: 1.0,
-            round_end: 0,
-            round_acked: 0,
-            round_lost: 0,
+            probes_due: 0,
             cwnd_limited: false,
-            pace_tokens: (BURST_PACKETS * payload) as f64,
-            pace_last: now,
-            block: Vec::new(),
-            block_start: offset,
+            chunks: ChunkMap::new(offset, end, payload, hello.max_data),
+            recovery: Recovery::new(now),
+            cc: Box::new(LossScaled::new(payload)),
+            pacer: Pacer::new(now, payload),
+            read_ahead: ReadAhead::default(),
             packet: vec![0u8; DATA_HEADER_LEN + hello.payload],
             stats: SendStats::default(),
         }
@@ -717,11 +554,11 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
             // Nothing could be sent: wait for a datagram or the next timer.
             let now = Instant::now();
             let mut until = (self.last_heard + self.silence).min(self.progress_at + self.stall);
-            if let Some(t) = self.timer() {
+            if let Some(t) = self.recovery.timer(self.chunks.all_sent()) {
                 until = until.min(t);
             }
             if paced {
-                if let Some(t) = self.pace_ready_at(now) {
+                if let Some(t) = self.pacer.ready_at(self.pace_rate()) {
                     until = until.min(t);
                 }
             }
@@ -772,7 +609,7 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
                 }
                 let delay = Duration::from_micros(u64::from(ack_delay_us));
                 self.on_ack(now, delivered, max_data, delay, &rs[..count]);
-                if self.delivered == self.end {
+                if self.chunks.is_delivered() {
                     // Every byte is there: as good as DONE.
                     return Some(self.confirm_done());
                 }
@@ -809,285 +646,44 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
         ack_delay: Duration,
         ranges: &[(u64, u64)],
     ) {
-        let in_flight_before = self.in_flight;
-        let mut newly_acked = false;
-        let mut largest_newly: Option<(u64, Instant)> = None;
-        let top = self.packets_base + self.packets.len() as u64;
-        for &(hi, lo) in ranges {
-            if hi < self.packets_base || lo >= top {
-                continue;
-            }
-            let lo = lo.max(self.packets_base);
-            let hi = hi.min(top - 1);
-            for pn in lo..=hi {
-                let Some(p) = self.packets.get_mut((pn - self.packets_base) as usize) else {
-                    break;
-                };
-                match p.state {
-                    PacketState::Acked => continue,
-                    PacketState::Outstanding => {
-                        self.in_flight = self.in_flight.saturating_sub(u64::from(p.len));
-                        newly_acked = true;
-                        self.round_acked += 1;
-                        if largest_newly.is_none_or(|(l, _)| pn > l) {
-                            largest_newly = Some((pn, p.at));
-                        }
-                        let (at, len) = (p.at, u64::from(p.len));
-                        p.state = PacketState::Acked;
-                        let off = p.offset;
-                        self.grow(at, len, in_flight_before);
-                        self.chunk_acked(off);
-                    }
-                    PacketState::Lost => {
-                        // Declared lost too early: its bytes did arrive.
-                        p.state = PacketState::Acked;
-                        let (off, at) = (p.offset, p.at);
-                        self.chunk_acked(off);
-                        self.on_spurious(at);
-                    }
-                }
-            }
-        }
-        if let Some(&(largest, _)) = ranges.first() {
-            let largest = largest.min(top.saturating_sub(1));
-            if top > 0 && self.largest_acked.is_none_or(|l| largest > l) {
-                self.largest_acked = Some(largest);
-            }
-            if let Some((pn, at)) = largest_newly {
-                if pn == largest {
-                    self.rtt.sample(now.duration_since(at), ack_delay);
-                }
-            }
-        }
-        let delivered = delivered.min(self.end);
-        if delivered > self.delivered && delivered <= self.next_new {
-            self.delivered = delivered;
+        let acked = self.recovery.on_ack(
+            now,
+            ranges,
+            ack_delay,
+            self.cwnd_limited,
+            &mut *self.cc,
+            &mut self.chunks,
+        );
+        self.stats.undone += acked.undone;
+        if self.chunks.on_ack(delivered, max_data) {
             self.progress_at = now;
-            // Chunks wholly below the delivered point need nothing more.
-            let first_kept = self.chunk_start(delivered);
-            self.chunks = self.chunks.split_off(&first_kept);
-            self.retransmit = self.retransmit.split_off(&first_kept);
-            if let Some(ChunkState::Lost | ChunkState::InFlight(_)) = self.chunks.get(&first_kept) {
-                if first_kept + self.chunk_len(first_kept) <= delivered {
-                    self.chunks.insert(first_kept, ChunkState::Acked);
-                    self.retransmit.remove(&first_kept);
-                }
-            }
         }
-        let cap = self.delivered.saturating_add(MAX_WINDOW).min(self.end);
-        self.max_data = self.max_data.max(max_data.min(cap));
-        if newly_acked {
-            self.pto_count = 0;
+        self.stats.lost += self
+            .recovery
+            .detect_lost(now, &mut *self.cc, &mut self.chunks);
+        if let Some(largest) = self.recovery.largest_acked() {
+            self.cc.on_ack_done(largest, self.recovery.next_pn());
         }
-        self.detect_lost(now);
-        if self.largest_acked.is_some_and(|l| l >= self.round_end) {
-            let seen = self.round_acked + self.round_lost;
-            if seen > 0 {
-                let share = self.round_lost as f64 / seen as f64;
-                self.loss_alpha = self.loss_alpha * (1.0 - LOSS_GAIN) + share * LOSS_GAIN;
-            }
-            self.round_acked = 0;
-            self.round_lost = 0;
-            self.round_end = self.next_pn;
-        }
-        self.pop_settled();
-    }
-
-    /// The offset of the chunk holding `off`.
-    fn chunk_start(&self, off: u64) -> u64 {
-        let off = off.max(self.start);
-        off - (off - self.start) % self.payload
-    }
-
-    fn chunk_len(&self, chunk: u64) -> u64 {
-        self.payload.min(self.end - chunk)
-    }
-
-    fn chunk_acked(&mut self, off: u64) {
-        if let Some(c) = self.chunks.get_mut(&off) {
-            *c = ChunkState::Acked;
-        }
-        self.retransmit.remove(&off);
-    }
-
-    /// RFC 9002 6.1: lost by packet threshold or by time threshold.
-    fn detect_lost(&mut self, now: Instant) {
-        self.loss_time = None;
-        let Some(largest) = self.largest_acked else {
-            return;
-        };
-        let loss_delay = self.rtt.loss_delay();
-        let lost_before = now.checked_sub(loss_delay);
-        let mut newest_lost: Option<Instant> = None;
-        let mut lost = 0;
-        for i in 0..self.packets.len() {
-            let pn = self.packets_base + i as u64;
-            if pn > largest {
-                break;
-            }
-            let Some(p) = self.packets.get(i) else { break };
-            if p.state != PacketState::Outstanding {
-                continue;
-            }
-            let (off, len, at) = (p.offset, u64::from(p.len), p.at);
-            let by_time = lost_before.is_some_and(|b| at <= b);
-            if by_time || largest >= pn + PACKET_THRESHOLD {
-                self.in_flight = self.in_flight.saturating_sub(len);
-                if let Some(p) = self.packets.get_mut(i) {
-                    p.state = PacketState::Lost;
-                }
-                if off + len <= self.delivered {
-                    continue; // arrived after all, as the delivered point shows
-                }
-                self.stats.lost += 1;
-                self.round_lost += 1;
-                lost += 1;
-                newest_lost = Some(newest_lost.map_or(at, |t: Instant| t.max(at)));
-                if self.chunks.get(&off) == Some(&ChunkState::InFlight(pn)) {
-                    self.chunks.insert(off, ChunkState::Lost);
-                    self.retransmit.insert(off);
-                }
-            } else {
-                let t = at + loss_delay;
-                self.loss_time = Some(self.loss_time.map_or(t, |l| l.min(t)));
-            }
-        }
-        if let Some(at) = newest_lost {
-            self.on_congestion(now, at, lost);
-        }
-    }
-
-    /// Multiplicative decrease once per loss episode (losses of packets sent
-    /// before the episode began belong to it), remembering the window so a
-    /// loss that proves spurious can be undone. The decrease scales with
-    /// the share of packets lost per round, as DCTCP scales its decrease
-    /// with the share of marked packets: a full halving while every round
-    /// loses much (an overflowing queue), a few percent where a small share
-    /// is lost at random whatever the rate (a noisy link).
-    fn on_congestion(&mut self, now: Instant, sent_at: Instant, lost: u64) {
-        if self.recovery_start.is_some_and(|r| sent_at <= r) {
-            if let Some(u) = self.undo.as_mut() {
-                u.lost += lost;
-            }
-            return;
-        }
-        self.recovery_start = Some(now);
-        self.undo = Some(Undo {
-            cwnd: self.cwnd,
-            ssthresh: self.ssthresh,
-            lost,
-            spurious: 0,
-        });
-        let kept = 1.0 - self.loss_alpha / 2.0;
-        let cwnd = (self.cwnd as f64 * kept) as u64;
-        self.cwnd = cwnd.max(MIN_WINDOW_PACKETS * self.payload);
-        self.ssthresh = self.cwnd;
-        self.growth = 0;
-    }
-
-    /// A packet declared lost was acknowledged after all. When every loss
-    /// of the episode proves spurious (reordering, a late ACK), the window
-    /// goes back to what it was.
-    fn on_spurious(&mut self, sent_at: Instant) {
-        if self.recovery_start.is_none_or(|r| sent_at > r) {
-            return;
-        }
-        let Some(u) = self.undo.as_mut() else {
-            return;
-        };
-        u.spurious += 1;
-        if u.spurious >= u.lost {
-            self.cwnd = self.cwnd.max(u.cwnd);
-            self.ssthresh = u.ssthresh;
-            self.undo = None;
-            self.stats.undone += 1;
-        }
-    }
-
-    fn grow(&mut self, sent_at: Instant, len: u64, in_flight_before: u64) {
-        if self.recovery_start.is_some_and(|r| sent_at <= r) {
-            return;
-        }
-        // No growth while the window was not the limit (RFC 9002 7.8).
-        if !self.cwnd_limited && in_flight_before * 2 < self.cwnd {
-            return;
-        }
-        if self.cwnd < self.ssthresh {
-            self.cwnd += len;
-        } else {
-            self.growth += len;
-            if self.growth >= self.cwnd {
-                self.growth -= self.cwnd;
-                self.cwnd += self.payload;
-            }
-        }
-        self.cwnd = self.cwnd.min(MAX_WINDOW);
-    }
-
-    fn pop_settled(&mut self) {
-        while self
-            .packets
-            .front()
-            .is_some_and(|p| p.state != PacketState::Outstanding)
-        {
-            self.packets.pop_front();
-            self.packets_base += 1;
-        }
-    }
-
-    /// The earliest timer: loss detection, or else the probe timeout.
-    fn timer(&self) -> Option<Instant> {
-        if let Some(t) = self.loss_time {
-            return Some(t);
-        }
-        if self.next_new == self.end && self.in_flight == 0 && self.retransmit.is_empty() {
-            // Everything is acknowledged: the receiver's DONE is due, and
-            // a probe would only make it repeat itself.
-            return Some(self.last_sent_at + self.rtt.pto() * 8);
-        }
-        let backoff = 1u32 << self.pto_count.min(10);
-        Some(self.last_sent_at + self.rtt.pto() * backoff)
+        self.recovery.pop_settled();
     }
 
     fn on_timers(&mut self, now: Instant) {
-        if self.loss_time.is_some_and(|t| now >= t) {
-            self.detect_lost(now);
-            self.pop_settled();
-            return;
-        }
-        if self.timer().is_some_and(|t| now >= t) {
-            self.pto_count += 1;
-            self.probes_due = 2;
-            self.stats.probes += 1;
-            self.last_sent_at = now;
+        let all_sent = self.chunks.all_sent();
+        match self
+            .recovery
+            .on_timeout(now, all_sent, &mut *self.cc, &mut self.chunks)
+        {
+            Expired::Nothing => {}
+            Expired::Lost(n) => self.stats.lost += n,
+            Expired::Probe => {
+                self.probes_due = 2;
+                self.stats.probes += 1;
+            }
         }
     }
 
-    /// When the pacer lets the next packet go, if it holds it back now.
-    fn pace_ready_at(&mut self, now: Instant) -> Option<Instant> {
-        let rate = self.pace_rate()?;
-        self.refill(now, rate);
-        let need = self.payload as f64 - self.pace_tokens;
-        if need <= 0.0 {
-            return None;
-        }
-        Some(now + Duration::from_secs_f64(need / rate))
-    }
-
-    /// Bytes per second: 1.25 × window / smoothed RTT, once there is an RTT.
     fn pace_rate(&self) -> Option<f64> {
-        if !self.rtt.sampled {
-            return None;
-        }
-        let srtt = self.rtt.smoothed.as_secs_f64().max(1e-6);
-        Some(1.25 * self.cwnd as f64 / srtt)
-    }
-
-    fn refill(&mut self, now: Instant, rate: f64) {
-        let dt = now.saturating_duration_since(self.pace_last).as_secs_f64();
-        self.pace_last = now;
-        let burst = (BURST_PACKETS * self.payload) as f64;
-        self.pace_tokens = (self.pace_tokens + dt * rate).min(burst);
+        Pacer::rate(self.cc.window(), self.recovery.rtt().smoothed())
     }
 
     /// Sends what the window, the pacer and the receiver's limit allow, at
@@ -1100,19 +696,17 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
         while sent < BURST_PACKETS {
             let probe = self.probes_due > 0;
             if !probe {
-                if self.in_flight + self.payload > self.cwnd {
+                if self.recovery.in_flight() + self.payload > self.cc.window() {
                     self.cwnd_limited = true;
                     break;
                 }
-                if let Some(rate) = self.pace_rate() {
-                    self.refill(now, rate);
-                    if self.pace_tokens < self.payload as f64 {
-                        paced = true;
-                        break;
-                    }
+                let rate = self.pace_rate();
+                if !self.pacer.admits(now, rate) {
+                    paced = true;
+                    break;
                 }
             }
-            let Some(chunk) = self.pick(probe) else {
+            let Some(chunk) = self.chunks.pick(probe) else {
                 self.probes_due = 0;
                 break;
             };
@@ -1124,56 +718,27 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
             if probe {
                 self.probes_due -= 1;
             } else {
-                self.pace_tokens -= self.chunk_len(chunk) as f64;
+                self.pacer.spend(self.chunks.chunk_len(chunk));
             }
             sent += 1;
         }
         Ok((sent, paced))
     }
 
-    /// The next chunk to send: the lowest lost one, else new data the
-    /// receiver can take; a probe that finds neither repeats the lowest
-    /// unacknowledged chunk, or the last one.
-    fn pick(&mut self, probe: bool) -> Option<u64> {
-        while let Some(&off) = self.retransmit.first() {
-            if off + self.chunk_len(off) <= self.delivered {
-                self.retransmit.pop_first();
-                continue;
-            }
-            return Some(off);
-        }
-        if self.next_new < self.end {
-            let len = self.chunk_len(self.next_new);
-            if self.next_new + len <= self.max_data {
-                return Some(self.next_new);
-            }
-        }
-        if !probe {
-            return None;
-        }
-        let oldest = self
-            .chunks
-            .iter()
-            .find(|(_, s)| matches!(s, ChunkState::InFlight(_)))
-            .map(|(&off, _)| off);
-        if oldest.is_some() {
-            return oldest;
-        }
-        if self.next_new > self.start {
-            return Some(self.chunk_start(self.next_new - 1));
-        }
-        None
-    }
-
     /// Sends one chunk under a new packet number. Ok(false) when the
     /// socket could not take it now.
     fn transmit(&mut self, off: u64, probe: bool) -> Result<bool, Stop> {
-        let len = self.chunk_len(off);
+        let len = self.chunks.chunk_len(off);
         let Ok(len16) = u16::try_from(len) else {
             return Ok(false);
         };
-        let pn = self.next_pn;
-        match self.read_chunk(off, len) {
+        let pn = self.recovery.next_pn();
+        let again = self.chunks.was_sent(off);
+        let total = DATA_HEADER_LEN + len as usize;
+        let Some(dst) = self.packet.get_mut(DATA_HEADER_LEN..total) else {
+            return Ok(false);
+        };
+        match self.read_ahead.read(self.file, off, dst, again, self.end) {
             Ok(true) => {}
             Ok(false) => {
                 self.abort(crate::protocol::code::LOCAL_ERROR);
@@ -1184,7 +749,10 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
                 return Err(Stop::Outcome(UdpOutcome::ReadFailed(e)));
             }
         }
-        let ack_now = probe || self.last_before_wait(off, len);
+        let ack_now = probe
+            || self
+                .chunks
+                .last_before_wait(off, len, self.recovery.in_flight(), self.cc.window());
         frame::emit_data_header(
             &mut self.packet,
             &self.token,
@@ -1194,7 +762,6 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
             len16,
             ack_now,
         );
-        let total = DATA_HEADER_LEN + len as usize;
         let Some(bytes) = self.packet.get(..total) else {
             return Ok(false);
         };
@@ -1206,76 +773,11 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
         }
         let now = Instant::now();
         self.stats.packets += 1;
-        if off < self.next_new {
+        if again {
             self.stats.retransmitted += 1;
         }
-        self.next_pn += 1;
-        self.packets.push_back(SentPacket {
-            offset: off,
-            len: len16.into(),
-            at: now,
-            state: PacketState::Outstanding,
-        });
-        self.in_flight += len;
-        self.last_sent_at = now;
-        self.retransmit.remove(&off);
-        if off >= self.delivered {
-            self.chunks.insert(off, ChunkState::InFlight(pn));
-        }
-        if off == self.next_new {
-            self.next_new += len;
-        }
-        Ok(true)
-    }
-
-    /// True when, once this chunk is sent, the sender must wait for an
-    /// acknowledgement: the window is full, or nothing else may be sent.
-    fn last_before_wait(&self, off: u64, len: u64) -> bool {
-        if self.in_flight + len + self.payload > self.cwnd {
-            return true;
-        }
-        let next_new = if off == self.next_new {
-            off + len
-        } else {
-            self.next_new
-        };
-        let more_new = next_new < self.end && next_new + self.chunk_len(next_new) <= self.max_data;
-        let more_lost = self.retransmit.iter().any(|&o| o != off);
-        !more_new && !more_lost
-    }
-
-    /// Puts the chunk's bytes after the header in `self.packet`. Ok(false)
-    /// when the file is shorter than it was.
-    fn read_chunk(&mut self, off: u64, len: u64) -> io::Result<bool> {
-        let block_end = self.block_start + self.block.len() as u64;
-        if off < self.block_start || off + len > block_end {
-            if off >= self.next_new {
-                // New data: read ahead a whole block.
-                let want = (READ_BLOCK as u64).min(self.end - off) as usize;
-                self.block.resize(want, 0);
-                let got = self.file.read_full_at(&mut self.block, off)?;
-                self.block.truncate(got);
-                self.block_start = off;
-            } else {
-                // A retransmission outside the block: read just the chunk.
-                let Some(dst) = self
-                    .packet
-                    .get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + len as usize)
-                else {
-                    return Ok(false);
-                };
-                return Ok(self.file.read_full_at(dst, off)? == len as usize);
-            }
-        }
-        let from = (off - self.block_start) as usize;
-        let (Some(src), Some(dst)) = (
-            self.block.get(from..from + len as usize),
-            self.packet
-                .get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + len as usize),
-        ) else {
-            return Ok(false);
-        };
-        dst.copy_from_slice(src);
+        self.recovery.on_sent(now, off, len16.into());
+        self.chunks.on_sent(off, len, pn);
         Ok(true)
     }
 
@@ -1934,19 +1436,5 @@ mod tests {
         }
         assert_eq!(r.0.len(), frame::MAX_ACK_RANGES);
         assert_eq!(r.0[0], (1998, 1998));
-    }
-
-    #[test]
-    fn rtt_follows_rfc_9002() {
-        let mut rtt = Rtt::new();
-        rtt.sample(Duration::from_millis(10), Duration::ZERO);
-        assert_eq!(rtt.smoothed, Duration::from_millis(10));
-        assert_eq!(rtt.var, Duration::from_millis(5));
-        // The reported ack delay counts up to MAX_ACK_DELAY (100 µs):
-        // adjusted 17.9 ms, var = (3 × 5 + 7.9) / 4, srtt = (7 × 10 + 17.9) / 8.
-        rtt.sample(Duration::from_millis(18), Duration::from_millis(1));
-        assert_eq!(rtt.var, Duration::from_micros(5725));
-        assert_eq!(rtt.smoothed, Duration::from_nanos(10_987_500));
-        assert_eq!(rtt.min, Duration::from_millis(10));
     }
 }
