@@ -77,6 +77,14 @@ pub mod token {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// A transfer id that differs from the ids of earlier transfers: 32
+    /// random bits.
+    pub fn transfer_id() -> u32 {
+        let t = new();
+        let hex = t.get(..8).unwrap_or("0");
+        u32::from_str_radix(hex, 16).unwrap_or(0)
+    }
+
     /// Compares without an early exit, so the time taken does not tell how
     /// much of a guess was right.
     pub fn equal(a: &[u8], b: &[u8]) -> bool {

@@ -2,10 +2,19 @@
 //! sockets, clocks and threads. It reads datagrams and the time, feeds them
 //! to the state machines of [`super::sender`] and [`super::receiver`], and
 //! sends what they return when they say.
+//!
+//! Sending ([`UdpChannel::send`], one socket per session): a reader thread
+//! per channel queues the receiver's datagrams, so the sender waits on a
+//! queue with timers far finer than a socket timeout's scheduler tick.
+//!
+//! Receiving ([`receive`]): a network thread reads datagrams and
+//! acknowledges them, and hands in-order bytes in batches to the calling
+//! thread, which writes them to `out`: reading never waits for hashing or
+//! the disk, which would let the socket's small buffer overflow.
 
-use std::io;
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::thread;
@@ -13,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use super::frame::{self, MAX_DATAGRAM, TOKEN_LEN};
 use super::pacing::BURST_PACKETS;
+use super::receiver::{Receiver, LINGER};
 use super::sender::{self, Finished, Sender};
-use super::{SendLimits, SendStats, UdpOutcome};
+use super::{ReceiveOptions, SendLimits, SendStats, UdpOutcome};
 use crate::transfer::{token, Source};
 
 /// Datagrams from the receiver waiting for the sender; more are dropped.
@@ -251,10 +261,285 @@ impl Reader {
     }
 }
 
+/// Receives `len` bytes starting at `offset` of the file announced by a
+/// `150 DATA udp port=<p> token=<t>` reply from `server` (the data port),
+/// writing them in order to `out` and calling `progress` with the bytes
+/// written so far. The payload size suits the path
+/// ([`ReceiveOptions::for_path`]). Returns the bytes written (always
+/// `len`). Fails when the sender is silent for `idle`, abandons the
+/// transfer, or `out` fails.
+pub fn receive(
+    server: SocketAddr,
+    token: &str,
+    offset: u64,
+    len: u64,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+    idle: Duration,
+) -> io::Result<u64> {
+    let opts = ReceiveOptions {
+        idle,
+        ..ReceiveOptions::for_path(server)
+    };
+    receive_with(server, token, offset, len, out, progress, &opts)
+}
+
+/// [`receive`] with every setting.
+pub fn receive_with(
+    server: SocketAddr,
+    token: &str,
+    offset: u64,
+    len: u64,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+    opts: &ReceiveOptions,
+) -> io::Result<u64> {
+    let token = frame::token_bytes(token).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a data channel token: {token:?}"),
+        )
+    })?;
+    if !(frame::MIN_PAYLOAD..=frame::MAX_PAYLOAD).contains(&opts.payload) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "payload size {} is outside {}..={}",
+                opts.payload,
+                frame::MIN_PAYLOAD,
+                frame::MAX_PAYLOAD
+            ),
+        ));
+    }
+    if offset.checked_add(len).is_none() {
+        let e = io::Error::new(io::ErrorKind::InvalidInput, "offset + length overflows");
+        return Err(e);
+    }
+    let socket = UdpSocket::bind((unspecified(server), 0))?;
+    socket.connect(server)?;
+    let r = Receiver::new(
+        Instant::now(),
+        token,
+        token::transfer_id(),
+        offset,
+        len,
+        opts,
+    );
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let (pool_tx, pool) = mpsc::channel::<Vec<u8>>();
+    let net = Net {
+        socket,
+        waiter: Waiter::default(),
+        written: Arc::new(AtomicU64::new(0)),
+        writer_failed: Arc::new(AtomicBool::new(false)),
+        batch: Vec::new(),
+        tx: Some(tx),
+        pool,
+    };
+    let (written, writer_failed) = (net.written.clone(), net.writer_failed.clone());
+    // The network side runs on its own thread so that reading datagrams
+    // and acknowledging them never waits for `out` (hashing, the disk):
+    // the socket's small buffer would overflow while it did.
+    thread::scope(|scope| {
+        let net_thread = thread::Builder::new()
+            .name("p2pshare-udp-rx".into())
+            .spawn_scoped(scope, move || net.run(r))?;
+        let writer = Writer {
+            written,
+            writer_failed,
+            pool: pool_tx,
+        };
+        let written = writer.run(rx, out, progress);
+        let net_result = net_thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the UDP receive thread panicked")));
+        let total = written?;
+        net_result?;
+        out.flush()?;
+        progress(total);
+        Ok(total)
+    })
+}
+
+/// In-order bytes handed from the network thread to the writer at once, at
+/// most (less when the socket has nothing more queued).
+const BATCH: usize = 256 << 10;
+
+/// A smaller batch is handed over only when no datagram has come for
+/// [`LINGER`] (the socket timeout rounds it up to the scheduler tick).
+const MIN_BATCH: usize = 64 << 10;
+
+/// `progress` is called at least every this many bytes.
+const PROGRESS_STEP: u64 = 1 << 20;
+
+/// The calling thread's side of a receive: writes the batches to `out`.
+struct Writer {
+    /// Bytes written so far (the network thread counts its window from
+    /// them), and whether writing failed.
+    written: Arc<AtomicU64>,
+    writer_failed: Arc<AtomicBool>,
+    /// Emptied batches go back for reuse.
+    pool: mpsc::Sender<Vec<u8>>,
+}
+
+impl Writer {
+    /// Writes every batch until the network thread is done; returns the
+    /// bytes written, or the first write error.
+    fn run(
+        self,
+        rx: mpsc::Receiver<Vec<u8>>,
+        out: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> io::Result<u64> {
+        let mut total = 0u64;
+        let mut reported = 0u64;
+        for mut batch in rx.iter() {
+            if let Err(e) = out.write_all(&batch) {
+                self.writer_failed.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+            total += batch.len() as u64;
+            self.written.store(total, Ordering::Release);
+            if total - reported >= PROGRESS_STEP {
+                reported = total;
+                progress(total);
+            }
+            batch.clear();
+            let _ = self.pool.send(batch);
+        }
+        Ok(total)
+    }
+}
+
+/// The network thread of a receive: reads datagrams and the time, feeds
+/// the receiver, sends what it says, and hands in-order bytes to the
+/// writer in batches.
+struct Net {
+    socket: UdpSocket,
+    waiter: Waiter,
+    written: Arc<AtomicU64>,
+    writer_failed: Arc<AtomicBool>,
+    /// In-order bytes not yet handed to the writer: the receiver's sink.
+    batch: Vec<u8>,
+    /// None once every batch is handed on, so the writer may finish.
+    tx: Option<mpsc::Sender<Vec<u8>>>,
+    pool: mpsc::Receiver<Vec<u8>>,
+}
+
+impl Net {
+    fn run(mut self, mut r: Receiver) -> io::Result<()> {
+        let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+        self.send_all(&mut r);
+        while !r.is_complete() {
+            if self.writer_failed.load(Ordering::SeqCst) {
+                return Err(self.writer_gone(&mut r));
+            }
+            let got = self.next_datagram(&mut r, &mut buf)?;
+            let now = Instant::now();
+            r.set_written(self.written.load(Ordering::Acquire));
+            r.handle_timeout(now);
+            self.send_all(&mut r);
+            if let Some(o) = r.poll_outcome() {
+                return o.result();
+            }
+            let Some(bytes) = got.and_then(|n| buf.get(..n)) else {
+                continue;
+            };
+            r.handle_datagram(now, bytes, &mut self.batch)?;
+            if self.batch.len() >= BATCH {
+                self.flush(&mut r)?;
+            }
+            self.send_all(&mut r);
+            if let Some(o) = r.poll_outcome() {
+                return o.result();
+            }
+        }
+        self.flush(&mut r)?;
+        // Every byte is here: the writer may finish while DONE is settled.
+        self.tx = None;
+        self.close(&mut r, &mut buf)
+    }
+
+    /// A datagram already queued; or else, once the batch and the ACK the
+    /// sender asked for are handed on, one within the receiver's next
+    /// deadline (a small batch waits [`LINGER`] for more).
+    fn next_datagram(&mut self, r: &mut Receiver, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if let Some(n) = self.waiter.recv(&self.socket, buf, None)? {
+            return Ok(Some(n));
+        }
+        // Each hand-over wakes the writer, so small batches wait.
+        if self.batch.len() >= MIN_BATCH {
+            self.flush(r)?;
+        }
+        r.set_written(self.written.load(Ordering::Acquire));
+        r.handle_queue_empty(Instant::now());
+        self.send_all(r);
+        let now = Instant::now();
+        let mut until = r.poll_timeout().unwrap_or(now);
+        if !self.batch.is_empty() {
+            until = until.min(now + LINGER);
+        }
+        let wait = until.saturating_duration_since(Instant::now());
+        let got = self.waiter.recv(&self.socket, buf, Some(wait))?;
+        if got.is_none() {
+            self.flush(r)?;
+        }
+        Ok(got)
+    }
+
+    /// Settles DONE: every byte is already here, so a sender that never
+    /// confirms costs time, not data.
+    fn close(&mut self, r: &mut Receiver, buf: &mut [u8]) -> io::Result<()> {
+        loop {
+            self.send_all(r);
+            if let Some(o) = r.poll_outcome() {
+                return o.result();
+            }
+            let now = Instant::now();
+            let until = r.poll_timeout().unwrap_or(now);
+            let wait = until.saturating_duration_since(now);
+            let got = self.waiter.recv(&self.socket, buf, Some(wait))?;
+            let now = Instant::now();
+            if let Some(bytes) = got.and_then(|n| buf.get(..n)) {
+                r.handle_datagram(now, bytes, &mut io::sink())?;
+            }
+            r.handle_timeout(now);
+        }
+    }
+
+    fn send_all(&mut self, r: &mut Receiver) {
+        while let Some(d) = r.poll_transmit() {
+            let _ = self.socket.send(d);
+        }
+    }
+
+    /// Hands the batch to the writer.
+    fn flush(&mut self, r: &mut Receiver) -> io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let fresh = self
+            .pool
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let full = std::mem::replace(&mut self.batch, fresh);
+        match &self.tx {
+            Some(tx) if tx.send(full).is_ok() => Ok(()),
+            _ => Err(self.writer_gone(r)),
+        }
+    }
+
+    fn writer_gone(&mut self, r: &mut Receiver) -> io::Error {
+        r.abort();
+        self.send_all(r);
+        io::Error::other("the writer stopped")
+    }
+}
+
 /// Blocking mode and read timeout of a socket, set only when they change
 /// (each change is a system call).
 #[derive(Default)]
-pub(super) struct Waiter {
+struct Waiter {
     nonblocking: bool,
     timeout: Option<Duration>,
 }
@@ -263,7 +548,7 @@ impl Waiter {
     /// One datagram: at once (`wait` None) or within `wait`. Ok(None) when
     /// none came. The kernel's timeout has a granularity of a few
     /// milliseconds, so short waits may last a little longer.
-    pub(super) fn recv(
+    fn recv(
         &mut self,
         socket: &UdpSocket,
         buf: &mut [u8],
