@@ -546,6 +546,11 @@ fn reordered_datagrams_are_put_back_in_order() {
     // overtaken by three others, and then only once.
     assert!(s.retransmitted <= s.lost, "{s:?}");
     assert!(s.lost <= reordered, "{s:?}, {reordered} reordered");
+    // The acknowledgements of the late packets undo the window
+    // decreases, so reordering costs little time (2.2 s without undo).
+    assert!(s.undone >= 5, "{s:?}");
+    let took = p.sent_at.unwrap();
+    assert!(took < Duration::from_millis(400), "{took:?}");
 }
 
 #[test]
@@ -564,6 +569,43 @@ fn duplicated_datagrams_are_taken_once() {
     assert_eq!((s.retransmitted, s.lost, s.undone), (0, 0, 0), "{s:?}");
     assert_eq!(s.packets, chunks(2 * MIB));
     assert!(p.sent_at.unwrap() < Duration::from_millis(300));
+}
+
+/// The packet number of a DATA frame.
+fn data_pn(bytes: &[u8]) -> Option<u64> {
+    match Frame::parse(bytes).ok()?.body {
+        Body::Data { pn, .. } => Some(pn),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_loss_that_proves_spurious_is_undone() {
+    let file = Mem::new(file_bytes(2 * MIB, 6));
+    let link = Link::clean();
+    let clean = transfer(&file, link);
+    let mut p = Pair::new(Instant::now(), &file, link, &limits());
+    // Packet 300 arrives 5 ms late: after three later packets were
+    // acknowledged, so it is declared lost; then its acknowledgement
+    // shows the loss was not one, and the window decrease is undone.
+    p.to_receiver.delay_rule =
+        Box::new(|b| (data_pn(b) == Some(300)).then_some(Duration::from_millis(5)));
+    p.run();
+    eprintln!(
+        "delayed packet 300: {:?} in {:?}",
+        p.sender.stats(),
+        p.sent_at
+    );
+    assert_exact(&p, &file);
+    let s = p.sender.stats();
+    assert_eq!((s.lost, s.undone), (1, 1), "{s:?}");
+    assert!(s.retransmitted <= 1, "{s:?}");
+    // With the window restored the transfer takes hardly longer.
+    let (took, clean_took) = (p.sent_at.unwrap(), clean.sent_at.unwrap());
+    assert!(
+        took < clean_took + link.one_way,
+        "{took:?} vs {clean_took:?}"
+    );
 }
 
 #[test]

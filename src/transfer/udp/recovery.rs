@@ -100,6 +100,19 @@ enum PacketState {
     Lost,
 }
 
+/// A packet declared lost, kept a while (see [`Recovery::lost`]).
+#[derive(Debug, Clone, Copy)]
+struct LostPacket {
+    pn: u64,
+    offset: u64,
+    at: Instant,
+}
+
+/// Lost packets are remembered for this many probe timeouts after they
+/// were sent: an acknowledgement later than that is not expected (the
+/// criterion msquic and quinn use).
+const LOST_KEPT_PTOS: u32 = 2;
+
 /// One transmission, kept until it is acknowledged or declared lost.
 #[derive(Debug, Clone, Copy)]
 struct SentPacket {
@@ -146,6 +159,10 @@ pub struct Recovery {
     /// Packets from `base` on, by packet number; the last is `next_pn - 1`.
     packets: VecDeque<SentPacket>,
     base: u64,
+    /// Packets declared lost (and counted as lost), by packet number, so
+    /// that an acknowledgement that comes after all shows the loss was
+    /// spurious: reordering, or a late ACK.
+    lost: VecDeque<LostPacket>,
     next_pn: u64,
     largest_acked: Option<u64>,
     in_flight: u64,
@@ -160,6 +177,7 @@ impl Recovery {
         Recovery {
             packets: VecDeque::new(),
             base: 0,
+            lost: VecDeque::new(),
             next_pn: 0,
             largest_acked: None,
             in_flight: 0,
@@ -223,30 +241,21 @@ impl Recovery {
                 let Some(p) = self.packets.get_mut((pn - self.base) as usize) else {
                     break;
                 };
-                match p.state {
-                    PacketState::Acked => continue,
-                    PacketState::Outstanding => {
-                        p.state = PacketState::Acked;
-                        let len = u64::from(p.len);
-                        self.in_flight = self.in_flight.saturating_sub(len);
-                        out.newly = true;
-                        if largest_newly.is_none_or(|(l, _)| pn > l) {
-                            largest_newly = Some((pn, p.at));
-                        }
-                        cc.on_acked(p.at, len, in_flight_before, window_limited);
-                        chunks.acked(p.offset);
-                    }
-                    PacketState::Lost => {
-                        // Declared lost too early: its bytes did arrive.
-                        p.state = PacketState::Acked;
-                        chunks.acked(p.offset);
-                        if cc.on_spurious(p.at) {
-                            out.undone += 1;
-                        }
-                    }
+                if p.state != PacketState::Outstanding {
+                    continue;
                 }
+                p.state = PacketState::Acked;
+                let len = u64::from(p.len);
+                self.in_flight = self.in_flight.saturating_sub(len);
+                out.newly = true;
+                if largest_newly.is_none_or(|(l, _)| pn > l) {
+                    largest_newly = Some((pn, p.at));
+                }
+                cc.on_acked(p.at, len, in_flight_before, window_limited);
+                chunks.acked(p.offset);
             }
         }
+        out.undone = self.detect_spurious(ranges, cc, chunks);
         if let Some(&(largest, _)) = ranges.first() {
             let largest = largest.min(top.saturating_sub(1));
             if top > 0 && self.largest_acked.is_none_or(|l| largest > l) {
@@ -264,6 +273,31 @@ impl Recovery {
         out
     }
 
+    /// Packets declared lost that `ranges` acknowledge after all: their
+    /// bytes did arrive. Returns the window decreases that undid.
+    fn detect_spurious(
+        &mut self,
+        ranges: &[(u64, u64)],
+        cc: &mut dyn Controller,
+        chunks: &mut dyn Chunks,
+    ) -> u64 {
+        let mut undone = 0;
+        for &(hi, lo) in ranges {
+            let from = self.lost.partition_point(|l| l.pn < lo);
+            let to = self.lost.partition_point(|l| l.pn <= hi);
+            if from >= to {
+                continue;
+            }
+            for l in self.lost.drain(from..to) {
+                chunks.acked(l.offset);
+                if cc.on_spurious(l.at) {
+                    undone += 1;
+                }
+            }
+        }
+        undone
+    }
+
     /// RFC 9002 6.1: declares lost every outstanding packet at or below the
     /// largest acknowledged one that is [`PACKET_THRESHOLD`] numbers or the
     /// loss delay older than it, and arms the loss timer for the rest.
@@ -278,6 +312,14 @@ impl Recovery {
         let Some(largest) = self.largest_acked else {
             return 0;
         };
+        let kept = self.rtt.pto() * LOST_KEPT_PTOS;
+        while self
+            .lost
+            .front()
+            .is_some_and(|l| now.duration_since(l.at) > kept)
+        {
+            self.lost.pop_front();
+        }
         let loss_delay = self.rtt.loss_delay();
         let lost_before = now.checked_sub(loss_delay);
         let mut newest_lost: Option<Instant> = None;
@@ -297,6 +339,11 @@ impl Recovery {
                 if chunks.lost(pn, p.offset, len) {
                     lost += 1;
                     newest_lost = Some(newest_lost.map_or(p.at, |t| t.max(p.at)));
+                    self.lost.push_back(LostPacket {
+                        pn,
+                        offset: p.offset,
+                        at: p.at,
+                    });
                 }
             } else {
                 let t = p.at + loss_delay;
