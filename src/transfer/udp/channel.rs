@@ -294,27 +294,7 @@ pub fn receive_with(
     progress: &mut dyn FnMut(u64),
     opts: &ReceiveOptions,
 ) -> io::Result<u64> {
-    let token = frame::token_bytes(token).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("not a data channel token: {token:?}"),
-        )
-    })?;
-    if !(frame::MIN_PAYLOAD..=frame::MAX_PAYLOAD).contains(&opts.payload) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "payload size {} is outside {}..={}",
-                opts.payload,
-                frame::MIN_PAYLOAD,
-                frame::MAX_PAYLOAD
-            ),
-        ));
-    }
-    if offset.checked_add(len).is_none() {
-        let e = io::Error::new(io::ErrorKind::InvalidInput, "offset + length overflows");
-        return Err(e);
-    }
+    let token = opts.check(token, offset, len)?;
     let socket = UdpSocket::bind((unspecified(server), 0))?;
     socket.connect(server)?;
     let r = Receiver::new(

@@ -55,6 +55,8 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use self::frame::TOKEN_LEN;
+
 mod channel;
 mod chunks;
 pub mod congestion;
@@ -65,7 +67,7 @@ mod recovery;
 pub mod sender;
 
 pub use self::channel::{receive, receive_with, UdpChannel};
-pub use self::receiver::{Received, Receiver};
+pub use self::receiver::Receiver;
 pub use self::sender::{Sender, Transmit};
 
 /// DATA payload size a receiver asks for unless told otherwise: with the
@@ -103,6 +105,34 @@ pub enum UdpOutcome {
     ReadFailed(io::Error),
     /// The socket failed.
     Broken(io::Error),
+}
+
+/// How a receive ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Every byte went to the sink.
+    Complete,
+    /// No DATA came for this long.
+    Idle(Duration),
+    /// The sender abandoned the transfer with this reply code.
+    Aborted(u16),
+}
+
+impl Received {
+    /// What a receive returns for this outcome.
+    pub fn result(self) -> io::Result<()> {
+        match self {
+            Received::Complete => Ok(()),
+            Received::Idle(idle) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "no data from the sender for {}",
+                    humantime::format_duration(idle)
+                ),
+            )),
+            Received::Aborted(code) => Err(io::Error::other(Aborted(code))),
+        }
+    }
 }
 
 /// How long a send waits, at most, for each thing.
@@ -155,6 +185,25 @@ impl Default for ReceiveOptions {
 }
 
 impl ReceiveOptions {
+    /// Checks a receive's arguments before anything is sent: the token of
+    /// a 150 line as its 8 wire bytes, a payload size within
+    /// [`frame::MIN_PAYLOAD`] and [`frame::MAX_PAYLOAD`], and a length that
+    /// ends within 64 bits.
+    pub fn check(&self, token: &str, offset: u64, len: u64) -> io::Result<[u8; TOKEN_LEN]> {
+        let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+        let token = frame::token_bytes(token)
+            .ok_or_else(|| invalid(format!("not a data channel token: {token:?}")))?;
+        let (lo, hi) = (frame::MIN_PAYLOAD, frame::MAX_PAYLOAD);
+        if !(lo..=hi).contains(&self.payload) {
+            let p = self.payload;
+            return Err(invalid(format!("payload size {p} is outside {lo}..={hi}")));
+        }
+        if offset.checked_add(len).is_none() {
+            return Err(invalid("offset + length overflows".into()));
+        }
+        Ok(token)
+    }
+
     /// The defaults for a path to `server`: [`LOOPBACK_PAYLOAD`] when it is
     /// a loopback address, [`DEFAULT_PAYLOAD`] anywhere else.
     pub fn for_path(server: SocketAddr) -> ReceiveOptions {

@@ -24,7 +24,7 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use super::frame::{self, Body, Frame, TOKEN_LEN};
-use super::{Aborted, ReceiveOptions};
+use super::{ReceiveOptions, Received};
 use crate::protocol::code;
 use crate::transfer::token;
 
@@ -52,34 +52,6 @@ const CLOSING_MAX: Duration = Duration::from_secs(2);
 
 /// Datagrams queued at most between two polls; more are dropped.
 const OUTBOX_MAX: usize = 64;
-
-/// How a receive ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Received {
-    /// Every byte went to the sink.
-    Complete,
-    /// No DATA came for this long.
-    Idle(Duration),
-    /// The sender abandoned the transfer with this reply code.
-    Aborted(u16),
-}
-
-impl Received {
-    /// What a receive returns for this outcome.
-    pub fn result(self) -> io::Result<()> {
-        match self {
-            Received::Complete => Ok(()),
-            Received::Idle(idle) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "no data from the sender for {}",
-                    humantime::format_duration(idle)
-                ),
-            )),
-            Received::Aborted(code) => Err(io::Error::other(Aborted(code))),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Phase {
