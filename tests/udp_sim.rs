@@ -764,3 +764,66 @@ fn an_empty_transfer_is_a_hello_and_a_done() {
         "{received:?}"
     );
 }
+
+fn hello(transfer: u32, offset: u64, len: u64) -> Vec<u8> {
+    forged(&TOKEN, transfer, |v, t, id| {
+        frame::emit_hello(v, t, id, offset, len, offset + len, 1400)
+    })
+}
+
+#[test]
+fn a_finished_transfer_is_not_reopened_but_its_done_is_answered() {
+    let file = Mem::new(file_bytes(1000, 11));
+    let now = Instant::now();
+    let mut finished = Finished::default();
+    finished.push(TRANSFER);
+    let mut s = Sender::new(now, &file, 0, TOKEN, &limits(), &finished);
+    let from: SocketAddr = RECEIVER.parse().unwrap();
+    // Its HELLO, and a HELLO for other bytes, open nothing.
+    s.handle_datagram(now, from, &hello(TRANSFER, 0, 1000));
+    s.handle_datagram(now, from, &hello(TRANSFER + 1, 1, 999));
+    assert_eq!(s.transfer_id(), None);
+    assert!(s.poll_transmit(now).is_none());
+    // Its DONE gets one DONE_ACK, to where it came from.
+    let done = forged(&TOKEN, TRANSFER, |v, t, id| {
+        frame::emit_done(v, t, id, 1000)
+    });
+    s.handle_datagram(now, from, &done);
+    let t = s.poll_transmit(now).expect("an answer");
+    assert_eq!((t.to, t.data), (from, false));
+    assert_eq!(Frame::parse(t.bytes).unwrap().body, Body::DoneAck);
+    assert!(s.poll_transmit(now).is_none());
+    // Without a HELLO it gives up exactly when its wait is over.
+    let wait = limits().wait;
+    assert_eq!(s.poll_timeout(), Some(now + wait));
+    s.handle_timeout(now + wait - Duration::from_nanos(1));
+    assert!(s.poll_outcome().is_none());
+    s.handle_timeout(now + wait);
+    assert!(matches!(s.poll_outcome(), Some(UdpOutcome::NoReceiver)));
+    assert!(s.poll_outcome().is_none(), "the outcome comes once");
+}
+
+#[test]
+fn a_datagram_the_socket_did_not_take_was_never_sent() {
+    let file = Mem::new(file_bytes(5000, 12));
+    let now = Instant::now();
+    let mut s = Sender::new(now, &file, 0, TOKEN, &limits(), &Finished::default());
+    let from: SocketAddr = RECEIVER.parse().unwrap();
+    s.handle_datagram(now, from, &hello(TRANSFER, 0, 5000));
+    assert_eq!(s.transfer_id(), Some(TRANSFER));
+    let first = s.poll_transmit(now).expect("DATA").bytes.to_vec();
+    // Not confirmed: the same chunk comes again under the same number.
+    let again = s.poll_transmit(now).expect("DATA").bytes.to_vec();
+    assert_eq!(first, again);
+    assert_eq!(data_pn(&first), Some(0));
+    assert_eq!(s.stats().packets, 0);
+    s.on_sent(now);
+    let next = s.poll_transmit(now).expect("DATA").bytes.to_vec();
+    assert_eq!(data_pn(&next), Some(1));
+    match Frame::parse(&next).unwrap().body {
+        Body::Data { offset, .. } => assert_eq!(offset, 1400),
+        other => panic!("{other:?}"),
+    }
+    s.on_sent(now);
+    assert_eq!(s.stats().packets, 2);
+}
