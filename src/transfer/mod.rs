@@ -1,5 +1,6 @@
 //! Data channels: where file bytes travel, apart from the control
-//! connection.
+//! connection. A channel reads the bytes it sends through [`Source`], so
+//! it needs nothing from the layers above it.
 
 use std::io;
 
