@@ -16,6 +16,14 @@
 //! - [`transfer`]: the data channels.
 //! - [`history`]: the request history, `history.tsv` in the state folder.
 //! - [`timefmt`]: timestamps on the wire.
+//!
+//! [`transfer`] reads the bytes it sends through [`transfer::Source`]
+//! (which [`share`] implements for its open files) and imports nothing
+//! from the layers above. The UDP channel is built in layers: the wire
+//! format ([`transfer::frame`]), loss recovery, congestion control and
+//! pacing, the sender and receiver state machines (time and bytes in,
+//! datagrams and deadlines out), and one module that does the socket and
+//! clock I/O ([`transfer::udp`] lists them).
 
 #![forbid(unsafe_code)]
 
