@@ -1,13 +1,15 @@
 //! Command-line parsing: one loop over the arguments per subcommand, strict
 //! about anything unexpected, with `--help` everywhere.
 
+use std::ffi::OsString;
 use std::fmt;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::addr::{check_target, Bind};
 use crate::client::console::Settings;
 use crate::server::Config;
+use crate::share::state::StateChoice;
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -26,6 +28,8 @@ pub enum Action {
 pub struct ClientArgs {
     pub settings: Settings,
     pub commands: Vec<String>,
+    /// Where the history goes.
+    pub state: StateChoice,
 }
 
 /// `p2pshare peer`: a server plus a console connected to the other peer.
@@ -34,6 +38,38 @@ pub struct PeerArgs {
     pub serve: Config,
     pub settings: Settings,
     pub poll: Duration,
+}
+
+/// What the environment adds to the command line. Read in one place,
+/// [`Env::from_process`], and applied in one, [`parse_with`]: nothing else
+/// in p2pshare reads environment variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Env {
+    /// `P2PSHARE_SECRET`, used when `--secret` is not given.
+    pub secret: Option<String>,
+    /// Where state goes when a share cannot hold its own:
+    /// `$XDG_STATE_HOME/p2pshare`, else `$HOME/.local/state/p2pshare`
+    /// (relative values are ignored, as the XDG rules say).
+    pub state_base: Option<PathBuf>,
+}
+
+impl Env {
+    /// The environment of this process.
+    pub fn from_process() -> Env {
+        Env::from_vars(|name| std::env::var_os(name))
+    }
+
+    /// The environment that `var` describes.
+    pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Env {
+        let dir = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+        let state_base = dir("XDG_STATE_HOME")
+            .or_else(|| dir("HOME").map(|home| home.join(".local/state")))
+            .map(|d| d.join("p2pshare"));
+        Env {
+            secret: var("P2PSHARE_SECRET").and_then(|s| s.into_string().ok()),
+            state_base,
+        }
+    }
 }
 
 /// A command-line mistake: printed with a hint, exit status 2.
@@ -70,9 +106,13 @@ usage: p2pshare serve [options]
 Shares a folder over the p2pshare protocol (see PROTOCOL.md).
 
 options:
-  --share DIR            folder to share (default ./shared, created if missing)
+  --share DIR            folder to share (default ./shared; a missing last folder
+                         is created, a missing parent is an error)
+  --state DIR            where history.tsv and hashes.tsv go (default <share>/.p2pshare;
+                         ~/.local/state/p2pshare/NAME-ID when the share is read-only)
   --port N               control port (default 9000; 0 picks a free one)
-  --bind ADDR            address to listen on (default 0.0.0.0)
+  --bind ADDR            address or host name to listen on (default: every
+                         address, IPv6 and IPv4 where the system allows, else 0.0.0.0)
   --rescan DURATION      how often to rescan the folder (default 5s; e.g. 500ms, 1m)
   --data-ports LO-HI     take data ports from this range (default: any free port)
   --max-connections N    concurrent control sessions (default 256)
@@ -82,6 +122,8 @@ options:
   --secret S             require AUTH S before anything else (or set P2PSHARE_SECRET)
   --idle-timeout DUR     close a session idle this long (default 300s)
   --data-timeout DUR     abort a transfer stalled this long (default 300s)
+  --data-idle DUR        close a session's data ports after DUR without a transfer
+                         (default: keep them for the whole session)
   -h, --help             show this help
 ";
 
@@ -93,7 +135,10 @@ from -c, else one per line from stdin (a prompt on a terminal). Downloads
 land in the --share folder, verified by md5. Type 'help' for the commands.
 
 options:
-  --share DIR            where downloads land and history is kept (default ./shared)
+  --share DIR            where downloads land (default ./shared)
+  --state DIR            where the history goes (default <share>/.p2pshare, made
+                         with the first row; ~/.local/state/p2pshare/NAME-ID
+                         when the share is read-only)
   -c, --command CMD      run CMD and exit (repeatable; in order)
   --secret S             authenticate with S (or set P2PSHARE_SECRET)
   --overwrite            replace local files whose content differs
@@ -127,7 +172,7 @@ options:
   --udp-payload BYTES    UDP datagram payload (see 'p2pshare client --help')
   --timeout DUR          the longest wait on the other peer (default 60s; see
                          'p2pshare client --help')
-  and every option of 'p2pshare serve' (--share, --port, --bind, --rescan, ...)
+  and every option of 'p2pshare serve' (--share, --state, --port, --bind, ...)
   -h, --help             show this help
 ";
 
@@ -161,8 +206,36 @@ impl Args {
     }
 }
 
-/// Parses the arguments after the program name.
+/// Parses the arguments after the program name, with nothing from the
+/// environment.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Action, UsageError> {
+    parse_with(args, &Env::default())
+}
+
+/// Parses the arguments after the program name; what they leave open is
+/// taken from `env`.
+pub fn parse_with(args: impl IntoIterator<Item = String>, env: &Env) -> Result<Action, UsageError> {
+    let mut action = parse_args(args)?;
+    match &mut action {
+        Action::Serve(c) => {
+            c.secret = c.secret.take().or_else(|| env.secret.clone());
+            c.state.fallback_base = env.state_base.clone();
+        }
+        Action::Client(a) => {
+            a.settings.secret = a.settings.secret.take().or_else(|| env.secret.clone());
+            a.state.fallback_base = env.state_base.clone();
+        }
+        Action::Peer(p) => {
+            p.settings.secret = p.settings.secret.take().or_else(|| env.secret.clone());
+            p.serve.secret = p.settings.secret.clone();
+            p.serve.state.fallback_base = env.state_base.clone();
+        }
+        Action::Help(_) | Action::Version => {}
+    }
+    Ok(action)
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageError> {
     let mut args = Args::new(args);
     let Some(sub) = args.next() else {
         return Ok(Action::Help(MAIN_USAGE.to_string()));
@@ -241,10 +314,12 @@ fn parse_client(args: &mut Args) -> Result<Action, UsageError> {
     let mut s = default_settings();
     let mut commands = Vec::new();
     let mut target = None;
+    let mut state = StateChoice::default();
     while let Some(a) = args.next() {
         match a.as_str() {
             "-h" | "--help" => return Ok(Action::Help(CLIENT_USAGE.to_string())),
             "--share" => s.share = PathBuf::from(args.value(&a)?),
+            "--state" => state.dir = Some(PathBuf::from(args.value(&a)?)),
             "-c" | "--command" => commands.push(args.value(&a)?),
             _ if apply_client_option(&mut s, &a, args)? => {}
             _ if a.starts_with('-') && a.len() > 1 => {
@@ -261,11 +336,13 @@ fn parse_client(args: &mut Args) -> Result<Action, UsageError> {
         }
     }
     if let Some(t) = target {
+        check_target(&t).map_err(|e| UsageError(format!("client: {e}")))?;
         s.target = t;
     }
     Ok(Action::Client(ClientArgs {
         settings: s,
         commands,
+        state,
     }))
 }
 
@@ -293,6 +370,7 @@ fn parse_peer(args: &mut Args) -> Result<Action, UsageError> {
             "peer needs --connect HOST[:PORT] (the other peer)".into(),
         ));
     };
+    check_target(&target).map_err(|e| UsageError(format!("--connect: {e}")))?;
     s.target = target;
     s.share = serve.share.clone();
     // One secret both ways: the one this peer asks for and gives.
@@ -308,12 +386,10 @@ fn parse_peer(args: &mut Args) -> Result<Action, UsageError> {
 fn apply_serve_option(c: &mut Config, a: &str, args: &mut Args) -> Result<bool, UsageError> {
     match a {
         "--share" => c.share = PathBuf::from(args.value(a)?),
+        "--state" => c.state.dir = Some(PathBuf::from(args.value(a)?)),
         "--port" => c.port = number(a, &args.value(a)?)?,
         "--bind" => {
-            let v = args.value(a)?;
-            c.bind = v
-                .parse::<IpAddr>()
-                .map_err(|_| UsageError(format!("--bind: '{v}' is not an IP address")))?;
+            c.bind = Bind::parse(&args.value(a)?).map_err(|e| UsageError(format!("{a}: {e}")))?;
         }
         "--rescan" => c.rescan = duration(a, &args.value(a)?)?,
         "--data-ports" => c.data_ports = Some(port_range(&args.value(a)?)?),
@@ -332,6 +408,7 @@ fn apply_serve_option(c: &mut Config, a: &str, args: &mut Args) -> Result<bool, 
         "--secret" => c.secret = Some(args.value(a)?),
         "--idle-timeout" => c.idle_timeout = duration(a, &args.value(a)?)?,
         "--data-timeout" => c.data_timeout = duration(a, &args.value(a)?)?,
+        "--data-idle" => c.data_idle = Some(duration(a, &args.value(a)?)?),
         _ => return Ok(false),
     }
     Ok(true)
@@ -431,6 +508,64 @@ mod tests {
     }
 
     #[test]
+    fn state_folders_and_the_environment() {
+        let env = Env {
+            secret: Some("from-env".into()),
+            state_base: Some(PathBuf::from("/home/u/.local/state/p2pshare")),
+        };
+        let words = |line: &str| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let Ok(Action::Serve(c)) = parse_with(words("serve --state /var/lib/p"), &env) else {
+            panic!("serve should parse");
+        };
+        assert_eq!(c.state.dir, Some(PathBuf::from("/var/lib/p")));
+        assert_eq!(c.state.fallback_base, env.state_base);
+        assert_eq!(c.secret.as_deref(), Some("from-env"));
+        let Ok(Action::Client(a)) = parse_with(words("client --state st --secret mine"), &env)
+        else {
+            panic!("client should parse");
+        };
+        assert_eq!(a.state.dir, Some(PathBuf::from("st")));
+        assert_eq!(a.settings.secret.as_deref(), Some("mine"));
+        let Ok(Action::Peer(p)) = parse_with(words("peer --connect h --state st"), &env) else {
+            panic!("peer should parse");
+        };
+        assert_eq!(p.serve.state.dir, Some(PathBuf::from("st")));
+        assert_eq!(p.serve.secret.as_deref(), Some("from-env"));
+
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            Env::from_vars(move |k| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| OsString::from(v))
+            })
+        };
+        let base = |e: Env| e.state_base.map(|p| p.display().to_string());
+        assert_eq!(
+            base(vars(&[("HOME", "/home/u")])).as_deref(),
+            Some("/home/u/.local/state/p2pshare")
+        );
+        assert_eq!(
+            base(vars(&[("HOME", "/home/u"), ("XDG_STATE_HOME", "/st")])).as_deref(),
+            Some("/st/p2pshare")
+        );
+        // Relative or empty values are not places.
+        assert_eq!(
+            base(vars(&[("HOME", "/home/u"), ("XDG_STATE_HOME", "rel")])).as_deref(),
+            Some("/home/u/.local/state/p2pshare")
+        );
+        assert_eq!(base(vars(&[("HOME", "")])), None);
+        assert_eq!(
+            vars(&[("P2PSHARE_SECRET", "k")]).secret.as_deref(),
+            Some("k")
+        );
+    }
+
+    #[test]
     fn mistakes_are_usage_errors() {
         for line in [
             "frobnicate",
@@ -439,7 +574,11 @@ mod tests {
             "serve --rescan soon",
             "serve --rescan 0s",
             "serve --data-ports 10-5",
-            "serve --bind nowhere",
+            "serve --bind 127.0.0.1:9000",
+            "serve --bind ::1:9000:x",
+            "client 127.0.0.1:notaport",
+            "client [::1",
+            "peer --connect host:0",
             "serve --max-line 10",
             "serve extra",
             "client a b",

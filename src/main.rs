@@ -5,11 +5,11 @@
 
 use std::process::ExitCode;
 
-use p2pshare::cli::{self, Action};
+use p2pshare::cli::{self, Action, Env};
 use p2pshare::server::Server;
 
 fn main() -> ExitCode {
-    let action = match cli::parse(std::env::args().skip(1)) {
+    let action = match cli::parse_with(std::env::args().skip(1), &Env::from_process()) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("p2pshare: {e}");
@@ -25,23 +25,9 @@ fn main() -> ExitCode {
             println!("p2pshare {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Action::Client(mut args) => {
-            if args.settings.secret.is_none() {
-                args.settings.secret = std::env::var("P2PSHARE_SECRET").ok();
-            }
-            ExitCode::from(p2pshare::client::run(args))
-        }
-        Action::Peer(mut args) => {
-            if args.settings.secret.is_none() {
-                args.settings.secret = std::env::var("P2PSHARE_SECRET").ok();
-                args.serve.secret = args.settings.secret.clone();
-            }
-            ExitCode::from(p2pshare::peer::run(args))
-        }
-        Action::Serve(mut config) => {
-            if config.secret.is_none() {
-                config.secret = std::env::var("P2PSHARE_SECRET").ok();
-            }
+        Action::Client(args) => ExitCode::from(p2pshare::client::run(args)),
+        Action::Peer(args) => ExitCode::from(p2pshare::peer::run(args)),
+        Action::Serve(config) => {
             let server = match Server::bind(config) {
                 Ok(s) => s,
                 Err(e) => {
@@ -49,6 +35,9 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
+            for note in server.share().notes() {
+                eprintln!("p2pshare: {note}");
+            }
             eprintln!(
                 "p2pshare: sharing {} ({} files) on {}",
                 server.share().root().display(),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::cli::PeerArgs;
 use crate::client::console::peer_text;
 use crate::client::console::{Console, Settings};
+use crate::client::prompt::print_above;
 use crate::client::{unescape, Client, ClientError};
 use crate::history::History;
 use crate::protocol::{code, shown, ReplyLine};
@@ -19,16 +20,16 @@ use crate::stop::Stop;
 
 /// `p2pshare peer`: returns the exit status.
 pub fn run(args: PeerArgs) -> u8 {
-    let share = match Share::open(&args.serve.share) {
+    let share = match Share::open(&args.serve.share, &args.serve.state) {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!(
-                "p2pshare: cannot use {} as the shared folder: {e}",
-                args.serve.share.display()
-            );
+            eprintln!("p2pshare: {e}");
             return 1;
         }
     };
+    for note in share.notes() {
+        eprintln!("p2pshare: {note}");
+    }
     let history = Arc::new(History::of_share(&share.state_dir()));
     let server = match Server::bind_with(args.serve.clone(), share.clone(), history.clone()) {
         Ok(s) => s,
@@ -97,13 +98,16 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
                 settings.secret.as_deref(),
             ) {
                 Ok(c) => {
-                    eprintln!("p2pshare: connected to the other peer at {}", c.addr());
+                    print_above(
+                        &format!("p2pshare: connected to the other peer at {}", c.addr()),
+                        true,
+                    );
                     client = Some(c);
                     told_waiting = false;
                 }
                 Err(e) => {
                     if !told_waiting {
-                        eprintln!("p2pshare: waiting for the other peer ({e})");
+                        print_above(&format!("p2pshare: waiting for the other peer ({e})"), true);
                         told_waiting = true;
                     }
                     if stop.wait(Duration::from_secs(1)) {
@@ -117,20 +121,26 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
             Ok((last_line, now)) if last_line.code == code::TABLE => {
                 if let Some(before) = &last {
                     for line in changes(before, &now) {
-                        println!("{}: {line}", settings.target);
+                        print_above(&format!("{}: {line}", settings.target), false);
                     }
                 }
                 last = Some(now);
             }
-            Ok((r, _)) => eprintln!(
-                "p2pshare: polling the other peer: {} {}",
-                r.code,
-                peer_text(&r.text)
+            Ok((r, _)) => print_above(
+                &format!(
+                    "p2pshare: polling the other peer: {} {}",
+                    r.code,
+                    peer_text(&r.text)
+                ),
+                true,
             ),
             Err(e) => {
                 // A peer that breaks the protocol (an endless table, say)
                 // is tried again after the poll interval, not at once.
-                eprintln!("p2pshare: lost the other peer ({e}); reconnecting");
+                print_above(
+                    &format!("p2pshare: lost the other peer ({e}); reconnecting"),
+                    true,
+                );
                 client = None;
             }
         }

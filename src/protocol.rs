@@ -436,20 +436,57 @@ fn parse_upload(args: &[String]) -> Result<Command, ParseError> {
     })
 }
 
-/// What a history shows of a request line: `AUTH ***` for any line whose
-/// first word is AUTH, parsed or not (a misquoted or mistyped AUTH line
-/// holds the secret too), else the line itself.
+/// What a history shows of a request line: `AUTH ***` for any line that
+/// starts with AUTH in any case, parsed or not (a misquoted or mistyped
+/// AUTH line holds the secret too), whatever invisible characters come
+/// before or between its letters (spaces of any kind, controls such as
+/// NUL, format characters such as a byte-order mark or a zero-width
+/// space, quotes, the stand-in for invalid UTF-8) and whatever follows
+/// them (a no-break space, or nothing: `AUTHsecret`); else the line itself.
 pub fn without_secret(request: &str) -> &str {
-    let first = request
-        .trim_start_matches([' ', '\t'])
-        .split([' ', '\t'])
-        .next()
-        .unwrap_or("")
-        .trim_matches('"');
-    if first.eq_ignore_ascii_case("auth") {
+    let mut letters = request
+        .chars()
+        .filter(|&c| !invisible(c))
+        .map(|c| folded(c).to_ascii_lowercase());
+    if "auth".chars().all(|want| letters.next() == Some(want)) {
         "AUTH ***"
     } else {
         request
+    }
+}
+
+/// Characters that a person does not see as part of a command word.
+fn invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '"' | '\'' | '`'
+                | '\u{ad}'
+                | '\u{34f}'
+                | '\u{61c}'
+                | '\u{115f}'
+                | '\u{1160}'
+                | '\u{17b4}'
+                | '\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff0}'..='\u{fffd}'
+                | '\u{e0000}'..='\u{e0fff}'
+        )
+}
+
+/// A fullwidth ASCII letter (`Ａ`) as its ASCII one.
+fn folded(c: char) -> char {
+    match c {
+        '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+        c => c,
     }
 }
 
@@ -719,6 +756,42 @@ mod tests {
             let err = parse(line).expect_err(line);
             assert_eq!(err.code, *code, "line {line:?}: {err}");
             assert!(err.message.contains(text), "line {line:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_auth_spelling_is_masked() {
+        for line in [
+            "AUTH s",
+            "auth s",
+            "aUtH s",
+            "AUTH\u{a0}s",
+            "\u{feff}AUTH s",
+            "\u{0}AUTH s",
+            "AUTHs",
+            "AUTH",
+            "\"AUTH\" s",
+            "'auth' s",
+            "\"AUTH s",
+            "  \t AUTH s",
+            "\u{3000}AUTH s",
+            "A\u{200b}UTH s",
+            "\u{fffd}AUTH s",
+            "\u{ff21}\u{ff35}\u{ff34}\u{ff28} s",
+            "\u{1b}AUTH s",
+            "AUTH\ts",
+        ] {
+            assert_eq!(without_secret(line), "AUTH ***", "{line:?}");
+        }
+        for line in [
+            "NOOP",
+            "FileDownload auth.txt",
+            "AUT",
+            "HELP AUTH",
+            "xAUTH s",
+            "",
+        ] {
+            assert_eq!(without_secret(line), line, "{line:?}");
         }
     }
 

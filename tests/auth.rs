@@ -13,6 +13,8 @@ use process::*;
 
 use std::fs;
 use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use p2pshare::server::{Config, RunningServer};
 
@@ -22,6 +24,8 @@ fn serve(dir: &TempDir) -> RunningServer {
     start_with(Config {
         secret: Some(SECRET.into()),
         allow_upload: true,
+        // Wrong tries past the third from one address wait: not long here.
+        auth_delay: Duration::from_millis(1),
         ..config(dir.path())
     })
 }
@@ -290,4 +294,129 @@ fn the_server_takes_its_secret_from_the_environment() {
     // The secret is not on the command line, so not in `ps` either.
     let cmdline = fs::read(format!("/proc/{}/cmdline", server.id())).unwrap_or_default();
     assert!(!String::from_utf8_lossy(&cmdline).contains(SECRET));
+}
+
+#[test]
+fn no_spelling_of_auth_puts_the_secret_in_the_history() {
+    let dir = TempDir::new("auth-spellings");
+    let server = serve(&dir);
+    let mut c = Conn::open(server.addr());
+    let spellings: Vec<Vec<u8>> = [
+        format!("AUTH\u{a0}{SECRET}"),
+        format!("\u{feff}AUTH {SECRET}"),
+        format!("\u{0}AUTH {SECRET}"),
+        format!("AUTH{SECRET}"),
+        format!("auth{SECRET}"),
+        format!("\"AUTH\" {SECRET}"),
+        format!("'AUTH' {SECRET}"),
+        format!("  \t AUTH {SECRET}"),
+        format!("\u{3000}AUTH {SECRET}"),
+        format!("aUtH\u{2009}{SECRET}"),
+        format!("A\u{200b}UTH {SECRET}"),
+        format!("\u{ff21}\u{ff35}\u{ff34}\u{ff28} {SECRET}"),
+        format!("AUTH {SECRET} \u{1b}[31m"),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .chain([
+        // Not UTF-8, before and after the word.
+        [&b"\xff\xfeAUTH "[..], SECRET.as_bytes()].concat(),
+        [&b"AUTH "[..], SECRET.as_bytes(), b" \xff"].concat(),
+    ])
+    .collect();
+    for line in &spellings {
+        c.send_raw(&[line.as_slice(), b"\n"].concat());
+        // Some are refused, `"AUTH"` is an AUTH like any other.
+        let r = c.read_reply();
+        assert!(
+            [230, 500, 501].contains(&r.code),
+            "{:?}: {:?}",
+            String::from_utf8_lossy(line),
+            r.lines
+        );
+    }
+    // And one too long for a line.
+    c.send(&format!("AUTH {SECRET}{}", " ".repeat(5000)));
+    assert_eq!(c.read_reply().code, 500);
+    assert_eq!(c.cmd(&format!("AUTH {SECRET}")).code, 230);
+    let h = c.cmd("History 100");
+    let text = h.text() + &history_text(dir.path());
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(!text.contains(&SECRET[1..]), "{text}");
+    let rows = h.rows();
+    let requests: Vec<&str> = rows.iter().map(|r| r[3].as_str()).collect();
+    let mut want = vec!["AUTH ***"; spellings.len()];
+    want.push("(line too long)");
+    want.push("AUTH ***");
+    assert_eq!(requests, want);
+}
+
+/// Sends a wrong secret on a new connection and returns how long its
+/// answer took.
+fn wrong_try(addr: std::net::SocketAddr) -> Duration {
+    let mut c = Conn::open(addr);
+    let began = Instant::now();
+    assert_eq!(c.cmd("AUTH wrong").code, 530);
+    began.elapsed()
+}
+
+#[test]
+fn wrong_secrets_from_one_address_slow_down_all_its_connections() {
+    let dir = TempDir::new("auth-delay");
+    let first = Duration::from_millis(100);
+    let server = start_with(Config {
+        secret: Some(SECRET.into()),
+        auth_delay: first,
+        auth_delay_max: Duration::from_millis(400),
+        ..config(dir.path())
+    });
+    let addr = server.addr();
+    // Three wrong tries cost nothing and close the connection, as before.
+    let mut c = Conn::open(addr);
+    for _ in 0..3 {
+        let began = Instant::now();
+        assert_eq!(c.cmd("AUTH wrong").code, 530);
+        assert!(began.elapsed() < first, "{:?}", began.elapsed());
+    }
+    assert_eq!(c.read_to_close(), "");
+    // The fourth, on a new connection, waits; the fifth twice as long.
+    assert!(wrong_try(addr) >= first);
+    assert!(wrong_try(addr) >= first * 2);
+    // Tries on several connections at once are answered one after the
+    // other: 400 ms each now.
+    let began = Instant::now();
+    let at_once: Vec<_> = (0..3)
+        .map(|_| thread::spawn(move || wrong_try(addr)))
+        .collect();
+    for t in at_once {
+        t.join().unwrap();
+    }
+    assert!(
+        began.elapsed() >= Duration::from_millis(1100),
+        "three tries at once took {:?}",
+        began.elapsed()
+    );
+    // Another address is not held up by them.
+    let slow = thread::spawn(move || wrong_try(addr));
+    thread::sleep(Duration::from_millis(50));
+    let began = Instant::now();
+    match nc_from_127_0_0_2(addr, &format!("AUTH {SECRET}\nQUIT\n")) {
+        Ok(got) => {
+            assert_eq!(
+                got.lines().skip(1).collect::<Vec<_>>(),
+                ["230 authenticated", "221 bye"]
+            );
+            assert!(
+                began.elapsed() < Duration::from_millis(300),
+                "127.0.0.2 waited {:?}",
+                began.elapsed()
+            );
+        }
+        Err(why) => eprintln!("another address not checked: {why}"),
+    }
+    assert!(slow.join().unwrap() >= Duration::from_millis(400));
+    // The right secret from this address: in, and the count starts again.
+    let mut c = Conn::open(addr);
+    assert_eq!(c.cmd(&format!("AUTH {SECRET}")).code, 230);
+    assert!(wrong_try(addr) < first);
 }

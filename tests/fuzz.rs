@@ -422,13 +422,17 @@ impl Session {
                         let d = self.data(&r)?;
                         d.write_all(&junk).map_err(|e| format!("upload: {e}"))?;
                     } else {
-                        // Too much to send: hang up, the server says 426.
+                        // Too much to send: hang up. The server says 426,
+                        // or 425 when the hang-up reached it before the
+                        // transfer began (a connection closed before its
+                        // first byte is passed over for the next one).
                         let d = self.data(&r)?;
                         let _ = d.shutdown(Shutdown::Both);
                         self.data = None;
                     }
                     let done = self.reply()?;
-                    if !matches!(done.code, 226 | 550 | 426) {
+                    let hung_up = size > 64 * 1024;
+                    if !(matches!(done.code, 226 | 550 | 426) || hung_up && done.code == 425) {
                         return Err(format!("upload ended {:?}", done.lines));
                     }
                     if done.code == 426 {

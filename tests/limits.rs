@@ -343,3 +343,64 @@ fn stopping_the_server_tells_waiting_sessions_and_lets_a_transfer_finish() {
     assert_eq!(busy.read_reply().lines, ["421 shutting down"]);
     assert_eq!(busy.read_to_close(), "");
 }
+
+#[test]
+fn waiting_for_data_connections_that_never_come_is_idle_time() {
+    let dir = TempDir::new("lim-idle-data");
+    dir.write("a.txt", "a\n");
+    dir.write("b.txt", "b\n");
+    let idle = Duration::from_millis(700);
+    let server = start_with(Config {
+        idle_timeout: idle,
+        data_wait: Duration::from_secs(5),
+        ..config(dir.path())
+    });
+    let mut c = Conn::open(server.addr());
+    // Three downloads in one go, and no data connection for any of them.
+    let began = Instant::now();
+    c.send_raw(b"FileDownload a.txt\nFileDownload b.txt\nFileDownload a.txt\n");
+    for _ in 0..3 {
+        let r150 = c.read_reply();
+        assert_eq!(r150.code, 150, "{:?}", r150.lines);
+        let (port, _) = data_of(&r150);
+        let r = c.read_reply();
+        assert_eq!(
+            r.lines,
+            [format!(
+                "425 no data connection before the idle timeout: connect to port {port} and send the token line"
+            )]
+        );
+    }
+    assert_eq!(c.read_reply().lines, ["421 idle timeout"]);
+    assert_eq!(c.read_to_close(), "");
+    let took = began.elapsed();
+    assert!(took >= idle - Duration::from_millis(50), "{took:?}");
+    assert!(took < idle + Duration::from_secs(3), "{took:?}");
+}
+
+#[test]
+fn a_data_wait_within_the_idle_timeout_is_the_full_wait() {
+    let dir = TempDir::new("lim-idle-data-full");
+    dir.write("a.txt", "a\n");
+    let server = start_with(Config {
+        idle_timeout: Duration::from_secs(30),
+        data_wait: Duration::from_millis(300),
+        ..config(dir.path())
+    });
+    let mut c = Conn::open(server.addr());
+    let r150 = c.cmd("FileDownload a.txt");
+    let (port, token) = data_of(&r150);
+    let r = c.read_reply();
+    assert_eq!(
+        r.lines,
+        [format!(
+            "425 no data connection within 300ms: connect to port {port} and send the token line"
+        )]
+    );
+    // The channel still takes the connection that comes late.
+    let r150 = c.cmd("FileDownload a.txt");
+    assert_eq!(data_of(&r150), (port, token.clone()));
+    let mut d = data_connect(server.addr(), port, &token);
+    assert_eq!(read_exact_n(&mut d, 2), b"a\n");
+    assert_eq!(c.read_reply().code, 226);
+}

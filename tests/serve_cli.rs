@@ -19,6 +19,7 @@ fn help_lists_every_option() {
     assert_eq!(out.code(), Some(0), "{out}");
     for opt in [
         "--share DIR",
+        "--state DIR",
         "--port N",
         "--bind ADDR",
         "--rescan DURATION",

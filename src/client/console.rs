@@ -3,7 +3,7 @@
 //! into a pipe; errors on stderr; an exit status that says whether every
 //! command succeeded.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,29 +162,31 @@ impl Console {
         }
     }
 
-    /// Runs commands from a terminal or a pipe until QUIT or end of input.
-    /// Returns how many failed.
+    /// Runs commands from a terminal (edited, see [`super::prompt`]) or a
+    /// pipe until QUIT or end of input. Returns how many failed.
     pub fn run_stdin(&mut self) -> usize {
-        let stdin = io::stdin();
-        let interactive = stdin.is_terminal();
+        let mut lines = super::prompt::Lines::stdin("p2pshare> ");
         let mut failures = 0;
-        let mut input = stdin.lock();
-        loop {
-            if interactive {
-                eprint!("p2pshare> ");
-                let _ = io::stderr().flush();
-            }
-            let mut line = String::new();
-            match input.read_line(&mut line) {
-                Ok(0) => break,
-                Ok(_) => {}
+        while let Some(line) = lines.next_line() {
+            let line = match line {
+                Ok(l) => l,
                 Err(e) => {
                     eprintln!("p2pshare: cannot read input: {e}");
                     failures += 1;
                     break;
                 }
+            };
+            // Where lines are not edited, an arrow key arrives as an
+            // escape sequence: never a command anybody meant to send.
+            if line.contains('\x1b') {
+                eprintln!(
+                    "p2pshare: not sent: the line holds an escape sequence (an arrow key?): {}",
+                    protocol::shown(&line)
+                );
+                failures += 1;
+                continue;
             }
-            match self.execute(line.trim_end_matches(['\n', '\r'])) {
+            match self.execute(&line) {
                 Status::Ok => {}
                 Status::Failed => failures += 1,
                 Status::Quit => break,

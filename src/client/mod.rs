@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod fetch;
+pub mod prompt;
 pub mod send;
 
 use std::fmt;
@@ -481,26 +482,30 @@ pub(crate) fn peek_now(s: &TcpStream) -> Peek {
     seen
 }
 
-/// Opens the history of the local shared folder (creating the folder and its
-/// state folder when missing).
-pub fn local_history(share: &std::path::Path) -> io::Result<History> {
-    let state = share.join(crate::share::STATE_DIR);
-    std::fs::create_dir_all(&state)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", state.display())))?;
-    Ok(History::of_share(&state))
+/// The history of the local shared folder: in the state folder that
+/// `state` and the share choose (see [`crate::share::state::plan`]), which
+/// is created only with the first row. A note about where it is goes to
+/// stderr.
+pub fn local_history(share: &std::path::Path, state: &crate::share::state::StateChoice) -> History {
+    let state = crate::share::state::plan(share, state);
+    if let Some(note) = &state.note {
+        eprintln!("p2pshare: {note}");
+    }
+    History::of_share(&state.path)
 }
 
 /// `p2pshare client`: runs the commands and returns the exit status (0 all
 /// succeeded, 1 some failed, 2 the peer could not be reached or a `-c`
 /// command was a usage error).
 pub fn run(args: crate::cli::ClientArgs) -> u8 {
-    let history = match local_history(&args.settings.share) {
-        Ok(h) => Arc::new(h),
-        Err(e) => {
-            eprintln!("p2pshare: cannot use the share folder: {e}");
-            return 2;
-        }
-    };
+    // Nothing is created here: downloads make the folder when they need
+    // it, the history with its first row. A path that cannot become a
+    // folder is a mistake to tell now.
+    if let Err(e) = crate::share::check_folder(&args.settings.share) {
+        eprintln!("p2pshare: {e}");
+        return 2;
+    }
+    let history = Arc::new(local_history(&args.settings.share, &args.state));
     let mut console = console::Console::new(args.settings, history);
     match console.connect() {
         Ok(_) => {}

@@ -1,10 +1,11 @@
 //! One control connection: a capped line reader, dispatch of each request,
 //! and a history row for every request.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
-use super::Shared;
+use super::{PortClaim, PortKind, RowVerdict, Shared};
 use crate::history::Direction;
 use crate::protocol::{
     self, code, write_multi, write_reply, write_table, Command, DataLine, Transport, HASH_HEADER,
@@ -35,86 +36,196 @@ pub enum LineRead {
 /// Reads one LF-terminated line of at most `cap` bytes (without the LF).
 /// Memory stays bounded by `cap` whatever the peer sends.
 pub fn read_line_capped(r: &mut impl BufRead, cap: usize) -> io::Result<LineRead> {
-    let mut line = Vec::new();
-    let mut too_long = false;
-    loop {
-        let available = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+    LineReader::default().read(r, cap)
+}
+
+/// A capped line reader that keeps a line begun when a read fails (a
+/// timeout), so the next call goes on with it.
+#[derive(Debug, Default)]
+pub struct LineReader {
+    line: Vec<u8>,
+    too_long: bool,
+}
+
+impl LineReader {
+    /// Reads up to the end of one LF-terminated line of at most `cap` bytes
+    /// (without the LF), see [`read_line_capped`]. On an error the part
+    /// read so far is kept for the next call.
+    pub fn read(&mut self, r: &mut impl BufRead, cap: usize) -> io::Result<LineRead> {
+        loop {
+            let available = match r.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                // End of stream: a last unterminated line still counts.
+                let line = std::mem::take(&mut self.line);
+                return Ok(if std::mem::take(&mut self.too_long) {
+                    LineRead::TooLong
+                } else if line.is_empty() {
+                    LineRead::Eof
+                } else {
+                    LineRead::Line(line)
+                });
+            }
+            let (chunk, found) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (&available[..i], Some(i + 1)),
+                None => (available, None),
+            };
+            if !self.too_long {
+                if self.line.len() + chunk.len() > cap + 1 {
+                    self.too_long = true;
+                    self.line = Vec::new();
+                } else {
+                    self.line.extend_from_slice(chunk);
+                }
+            }
+            let used = found.unwrap_or(available.len());
+            r.consume(used);
+            if found.is_some() {
+                let mut line = std::mem::take(&mut self.line);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                if std::mem::take(&mut self.too_long) || line.len() > cap {
+                    return Ok(LineRead::TooLong);
+                }
+                return Ok(LineRead::Line(line));
+            }
+        }
+    }
+}
+
+/// How late a read timeout already set may fire and still be kept, to save
+/// setting it again before every read.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
+
+/// The control connection as the session reads it: it remembers when the
+/// client last sent a byte, and sets each read's timeout so that the read
+/// ends at the idle deadline counted from then.
+struct Input<'a> {
+    conn: &'a TcpStream,
+    idle: Duration,
+    /// When the client last sent bytes, or a transfer last ended.
+    active: Instant,
+    /// Also end a read by then (to release idle data channels).
+    wake_at: Option<Instant>,
+    /// The read timeout set on the socket now.
+    armed: Option<Duration>,
+}
+
+impl<'a> Input<'a> {
+    fn new(conn: &'a TcpStream, idle: Duration) -> Input<'a> {
+        Input {
+            conn,
+            idle,
+            active: Instant::now(),
+            wake_at: None,
+            armed: None,
+        }
+    }
+
+    /// The idle deadline, None when too far to name.
+    fn idle_deadline(&self) -> Option<Instant> {
+        self.active.checked_add(self.idle)
+    }
+
+    /// How long until the idle deadline (zero once it passed).
+    fn idle_left(&self) -> Duration {
+        self.idle_deadline().map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        })
+    }
+
+    /// Counts now as activity (a transfer that just ended).
+    fn touch(&mut self) {
+        self.active = Instant::now();
+    }
+}
+
+impl Read for Input<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let deadline = match (self.idle_deadline(), self.wake_at) {
+            (Some(i), Some(w)) => Some(i.min(w)),
+            (i, w) => i.or(w),
         };
-        if available.is_empty() {
-            // End of stream: a last unterminated line still counts.
-            return Ok(if too_long {
-                LineRead::TooLong
-            } else if line.is_empty() {
-                LineRead::Eof
-            } else {
-                LineRead::Line(line)
-            });
-        }
-        let (chunk, found) = match available.iter().position(|&b| b == b'\n') {
-            Some(i) => (&available[..i], Some(i + 1)),
-            None => (available, None),
+        let left = deadline.map(|d| {
+            d.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        });
+        let good_enough = match (self.armed, left) {
+            (Some(a), Some(l)) => a >= l && a - l < TIMEOUT_SLACK,
+            (a, l) => a == l,
         };
-        if !too_long {
-            if line.len() + chunk.len() > cap + 1 {
-                too_long = true;
-                line = Vec::new();
-            } else {
-                line.extend_from_slice(chunk);
-            }
+        if !good_enough {
+            self.conn.set_read_timeout(left)?;
+            self.armed = left;
         }
-        let used = found.unwrap_or(available.len());
-        r.consume(used);
-        if found.is_some() {
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            if too_long || line.len() > cap {
-                return Ok(LineRead::TooLong);
-            }
-            return Ok(LineRead::Line(line));
+        let n = (&*self.conn).read(buf)?;
+        if n > 0 {
+            self.active = Instant::now();
         }
+        Ok(n)
     }
 }
 
 struct Session<'a> {
     shared: &'a Shared,
-    reader: BufReader<TcpStream>,
-    out: BufWriter<TcpStream>,
+    stop: &'a Stop,
+    // Reader and writer share the one control socket (`&TcpStream` reads
+    // and writes): no duplicated descriptor.
+    reader: BufReader<Input<'a>>,
+    lines: LineReader,
+    out: BufWriter<&'a TcpStream>,
     peer: SocketAddr,
     local: SocketAddr,
+    // Each channel before its claim: a port is closed before it counts as
+    // free again.
     tcp_data: Option<DataChannel>,
+    tcp_claim: Option<PortClaim<'a>>,
     udp_data: Option<UdpChannel>,
+    udp_claim: Option<PortClaim<'a>>,
+    /// When a transfer last needed the data channels (or they opened).
+    data_used: Instant,
     /// True once AUTH succeeded, or from the start when no secret is set.
     authed: bool,
     wrong_secrets: u8,
 }
 
 /// Serves one control connection until the peer quits or leaves.
-pub(crate) fn run(shared: &Shared, conn: TcpStream, stop: &Stop) {
+pub(crate) fn run(shared: &Shared, conn: &TcpStream, stop: &Stop) {
     let (Ok(peer), Ok(local)) = (conn.peer_addr(), conn.local_addr()) else {
         return;
     };
+    // Seen through a `[::]` listener, an IPv4 client and the address it
+    // reached are ::ffff:a.b.c.d. As plain IPv4 they are what the history
+    // records, what data listeners bind to and what the data channel
+    // compares a connection's source with.
+    let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+    let (peer, local) = (canonical(peer), canonical(local));
     let _ = conn.set_nodelay(true);
-    let _ = conn.set_read_timeout(Some(shared.config.idle_timeout));
     let _ = conn.set_write_timeout(Some(shared.config.data_timeout));
-    let Ok(write_half) = conn.try_clone() else {
-        return;
-    };
     let mut s = Session {
         shared,
-        reader: BufReader::with_capacity(8192, conn),
-        out: BufWriter::with_capacity(64 * 1024, write_half),
+        stop,
+        reader: BufReader::with_capacity(8192, Input::new(conn, shared.config.idle_timeout)),
+        lines: LineReader::default(),
+        out: BufWriter::with_capacity(64 * 1024, conn),
         peer,
         local,
         tcp_data: None,
+        tcp_claim: None,
         udp_data: None,
+        udp_claim: None,
+        data_used: Instant::now(),
         authed: shared.config.secret.is_none(),
         wrong_secrets: 0,
     };
     let _ = s.serve(stop);
+    if let Some((n, last_reply)) = shared.left_out_rows(peer.ip()) {
+        s.record_left_out(n, last_reply);
+    }
 }
 
 impl Session<'_> {
@@ -134,8 +245,9 @@ impl Session<'_> {
         )?;
         self.out.flush()?;
         loop {
+            self.release_idle_data();
             let max_line = self.shared.config.max_line;
-            let read = match read_line_capped(&mut self.reader, max_line) {
+            let read = match self.lines.read(&mut self.reader, max_line) {
                 Ok(r) => r,
                 Err(e)
                     if matches!(
@@ -143,6 +255,9 @@ impl Session<'_> {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
+                    if !self.reader.get_ref().idle_left().is_zero() {
+                        continue;
+                    }
                     let _ = write_reply(&mut self.out, code::CLOSING, "idle timeout");
                     let _ = self.out.flush();
                     return Ok(());
@@ -190,12 +305,7 @@ impl Session<'_> {
                     },
                 },
             };
-            let _ = self.shared.history.append(
-                Direction::In,
-                &self.peer.to_string(),
-                protocol::without_secret(request.trim()),
-                reply,
-            );
+            self.record(protocol::without_secret(request.trim()), reply);
             // Flush only when no further request is already waiting, so a
             // pipelining client gets its replies in few packets.
             if quit || self.reader.buffer().is_empty() {
@@ -205,6 +315,43 @@ impl Session<'_> {
                 return Ok(());
             }
         }
+    }
+
+    /// Writes the history row of a request. Rows of refused (5xx) and
+    /// unauthenticated requests are limited per address; those left out
+    /// are counted, and summed up in one row before the next one written.
+    fn record(&mut self, request: &str, reply: u16) {
+        let history = &self.shared.history;
+        let limited = reply >= 500 || !self.authed;
+        if limited {
+            match self.shared.limited_row(self.peer.ip(), reply) {
+                RowVerdict::LeaveOut => return,
+                RowVerdict::Write {
+                    left_out,
+                    last_reply,
+                } => {
+                    if left_out > 0 {
+                        self.record_left_out(left_out, last_reply);
+                    }
+                }
+            }
+        }
+        let _ = history.append(Direction::In, &self.peer.to_string(), request, reply);
+    }
+
+    /// The row that says how many rows from this address were left out.
+    fn record_left_out(&self, n: u64, last_reply: u16) {
+        let _ = self.shared.history.append(
+            Direction::In,
+            &self.peer.ip().to_string(),
+            &format!(
+                "({n} more refused or unauthenticated requests from this address not recorded: \
+                 over {} rows at once or {} a second)",
+                super::ROW_BURST,
+                super::ROWS_PER_SECOND
+            ),
+            last_reply,
+        );
     }
 
     /// Answers 530 to what needs authentication before AUTH succeeded,
@@ -227,7 +374,19 @@ impl Session<'_> {
         let Some(secret) = self.shared.config.secret.as_deref() else {
             return self.reply(code::AUTHENTICATED, "no secret is needed on this peer");
         };
-        if token::equal(given.as_bytes(), secret.as_bytes()) {
+        // Replies to requests before this one go out now: the answer to a
+        // wrong secret may wait.
+        self.out.flush()?;
+        let right = self.shared.auth_gate.try_secret(
+            self.peer.ip(),
+            &self.shared.config,
+            self.stop,
+            || token::equal(given.as_bytes(), secret.as_bytes()),
+        );
+        // The time this peer made the client wait is not the client's idle
+        // time.
+        self.reader.get_mut().touch();
+        if right {
             self.authed = true;
             self.wrong_secrets = 0;
             return self.reply(code::AUTHENTICATED, "authenticated");
@@ -288,9 +447,19 @@ impl Session<'_> {
                 transport,
                 name,
                 offset,
-            } => self.download(transport, &name, offset),
-            Command::Upload { name, size, md5 } => self.upload(&name, size, &md5),
-            Command::History(n) => match self.shared.history.last(n) {
+            } => {
+                let reply = self.download(transport, &name, offset);
+                self.data_used = Instant::now();
+                reply
+            }
+            Command::Upload { name, size, md5 } => {
+                let reply = self.upload(&name, size, &md5);
+                self.data_used = Instant::now();
+                reply
+            }
+            // Rows are read from the file as they are written: a large
+            // history costs no table in memory.
+            Command::History(n) => match self.shared.history.rows(n) {
                 Ok(rows) => {
                     write_table(&mut self.out, HISTORY_HEADER, rows, "requests")?;
                     Ok(code::TABLE)
@@ -379,27 +548,77 @@ impl Session<'_> {
         Ok(code::TABLE)
     }
 
-    /// The 425 reply when no data connection came in time.
-    fn no_data(&mut self, port: u16) -> io::Result<u16> {
+    /// How long a transfer waits for its data connection: `data_wait`, but
+    /// no longer than what is left of the idle timeout, counted from the
+    /// last bytes the client sent. Waiting for a connection that never
+    /// comes is idle time, so pipelined requests cannot stretch a session
+    /// past its idle timeout.
+    fn data_wait(&self) -> Duration {
+        self.shared
+            .config
+            .data_wait
+            .min(self.reader.get_ref().idle_left())
+    }
+
+    /// The 425 reply when no data connection came within `waited`.
+    fn no_data(&mut self, port: u16, waited: Duration) -> io::Result<u16> {
+        let within = self.waited_text(waited);
         self.reply(
             code::NO_DATA,
-            &format!(
-                "no data connection within {}: connect to port {port} and send the token line",
-                humantime::format_duration(self.shared.config.data_wait),
-            ),
+            &format!("no data connection {within}: connect to port {port} and send the token line"),
         )
+    }
+
+    /// `within 30s`, or `before the idle timeout` when the idle timeout cut
+    /// the wait short.
+    fn waited_text(&self, waited: Duration) -> String {
+        let full = self.shared.config.data_wait;
+        if waited < full {
+            "before the idle timeout".to_string()
+        } else {
+            format!("within {}", humantime::format_duration(full))
+        }
+    }
+
+    /// Closes the data channels when no transfer has needed them for
+    /// `data_idle` (when set), so that an idle session holds no data port;
+    /// else has the reader wake when that time comes.
+    fn release_idle_data(&mut self) {
+        let open = self.tcp_data.is_some() || self.udp_data.is_some();
+        let due = match self.shared.config.data_idle {
+            Some(idle) if open => self.data_used.checked_add(idle),
+            _ => None,
+        };
+        match due {
+            Some(at) if Instant::now() >= at => {
+                self.tcp_data = None;
+                self.tcp_claim = None;
+                self.udp_data = None;
+                self.udp_claim = None;
+                self.reader.get_mut().wake_at = None;
+            }
+            due => self.reader.get_mut().wake_at = due,
+        }
     }
 
     /// The session's TCP data channel (opened on first use), as the
     /// `150 DATA` line names it.
     fn tcp_data_line(&mut self) -> io::Result<DataLine> {
-        let data = match &mut self.tcp_data {
-            Some(d) => d,
-            none => none.insert(DataChannel::open(
+        if self.tcp_data.is_none() {
+            let claim = self
+                .shared
+                .claim_port(self.peer.ip(), PortKind::Tcp)
+                .map_err(io::Error::other)?;
+            self.tcp_data = Some(DataChannel::open(
                 self.local.ip(),
                 self.peer.ip(),
                 self.shared.config.data_ports,
-            )?),
+            )?);
+            self.tcp_claim = claim;
+            self.data_used = Instant::now();
+        }
+        let Some(data) = self.tcp_data.as_ref() else {
+            return Err(io::Error::other("no data channel"));
         };
         Ok(DataLine {
             transport: Transport::Tcp,
@@ -454,12 +673,14 @@ impl Session<'_> {
         };
         write_reply(&mut self.out, code::DATA, &protocol::data_line(&data_line))?;
         self.out.flush()?;
-        let wait = self.shared.config.data_wait;
+        let wait = self.data_wait();
         let data_timeout = self.shared.config.data_timeout;
         let Some(data) = self.tcp_data.as_mut() else {
             return self.reply(code::NO_DATA, "no data channel");
         };
         let outcome = match incoming.file() {
+            // Nothing to receive: no data connection is needed.
+            Ok(_) if size == 0 => Some(tcp::ReceiveOutcome::Received(md5::compute([]).0)),
             Ok(f) => {
                 let mut out = io::BufWriter::with_capacity(256 * 1024, f);
                 data.receive(wait, data_timeout, size, &mut out)
@@ -470,8 +691,9 @@ impl Session<'_> {
             }
         };
         let Some(outcome) = outcome else {
-            return self.no_data(data_line.port);
+            return self.no_data(data_line.port, wait);
         };
+        self.reader.get_mut().touch();
         match outcome {
             tcp::ReceiveOutcome::Received(got) if got == want => match incoming.place(&want) {
                 Ok(placed) => self.placed(&shown, placed),
@@ -539,16 +761,32 @@ impl Session<'_> {
             Err(e) => return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}")),
         };
         self.write_download_150(name, &f, &hex(&md5), &data_line)?;
+        if offset == f.size() {
+            // Nothing to send: no data connection is needed, and the client
+            // need not open one.
+            return match f.changed() {
+                Ok(false) => self.reply(
+                    code::COMPLETE,
+                    &format!("{shown} {} bytes md5={}", f.size(), hex(&md5)),
+                ),
+                Ok(true) => self.reply(
+                    code::LOCAL_ERROR,
+                    &format!("{shown} changed while it was being sent; try again"),
+                ),
+                Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot read {shown}: {e}")),
+            };
+        }
+        let wait = self.data_wait();
+        let data_timeout = self.shared.config.data_timeout;
         let Some(data) = self.tcp_data.as_mut() else {
             return self.reply(code::NO_DATA, "no data channel");
         };
-        let wait = self.shared.config.data_wait;
-        let data_timeout = self.shared.config.data_timeout;
         let Some(conn) = data.connection(wait) else {
-            return self.no_data(data_line.port);
+            return self.no_data(data_line.port, wait);
         };
         let _ = conn.set_write_timeout(Some(data_timeout));
         let outcome = tcp::send_file(conn, &f, offset);
+        self.reader.get_mut().touch();
         match outcome {
             SendOutcome::Sent(_) => self.reply(
                 code::COMPLETE,
@@ -610,12 +848,24 @@ impl Session<'_> {
     ) -> io::Result<u16> {
         let shown = protocol::shown(name);
         if self.udp_data.is_none() {
-            match UdpChannel::open(
-                self.local.ip(),
-                self.peer.ip(),
-                self.shared.config.data_ports,
-            ) {
-                Ok(c) => self.udp_data = Some(c),
+            let opened = self
+                .shared
+                .claim_port(self.peer.ip(), PortKind::Udp)
+                .map_err(io::Error::other)
+                .and_then(|claim| {
+                    let c = UdpChannel::open(
+                        self.local.ip(),
+                        self.peer.ip(),
+                        self.shared.config.data_ports,
+                    )?;
+                    Ok((c, claim))
+                });
+            match opened {
+                Ok((c, claim)) => {
+                    self.udp_data = Some(c);
+                    self.udp_claim = claim;
+                    self.data_used = Instant::now();
+                }
                 Err(e) => {
                     return self.reply(code::NO_DATA, &format!("cannot open a UDP data port: {e}"))
                 }
@@ -629,16 +879,20 @@ impl Session<'_> {
             return self.reply(code::NO_DATA, "no data channel");
         };
         self.write_download_150(name, f, md5, &data_line)?;
-        let Some(data) = self.udp_data.as_mut() else {
-            return self.reply(code::NO_DATA, "no data channel");
-        };
         let limits = SendLimits {
-            wait: self.shared.config.data_wait,
+            wait: self.data_wait(),
             silence: self.shared.config.udp_silence,
             stall: self.shared.config.data_timeout,
         };
-        let wait = limits.wait;
-        match data.send(f, offset, &limits) {
+        let within = self.waited_text(limits.wait);
+        let Some(data) = self.udp_data.as_mut() else {
+            return self.reply(code::NO_DATA, "no data channel");
+        };
+        let outcome = data.send(f, offset, &limits);
+        if !matches!(outcome, UdpOutcome::NoReceiver) {
+            self.reader.get_mut().touch();
+        }
+        match outcome {
             UdpOutcome::Sent(_) => self.reply(
                 code::COMPLETE,
                 &format!("{shown} {} bytes md5={md5}", f.size()),
@@ -646,8 +900,7 @@ impl Session<'_> {
             UdpOutcome::NoReceiver => self.reply(
                 code::NO_DATA,
                 &format!(
-                    "no datagram from the receiver within {}: send the HELLO to UDP port {}",
-                    humantime::format_duration(wait),
+                    "no datagram from the receiver {within}: send the HELLO to UDP port {}",
                     data_line.port
                 ),
             ),
@@ -701,6 +954,64 @@ mod tests {
                 LineRead::Line(b"short".to_vec()),
                 LineRead::TooLong,
                 LineRead::Line(b"ok".to_vec()),
+                LineRead::Line(b"last".to_vec()),
+            ]
+        );
+    }
+
+    /// Gives its chunks one read at a time, with a timeout between them.
+    struct Stuttering(Vec<&'static [u8]>);
+
+    impl Read for Stuttering {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.first_mut() {
+                None => Ok(0),
+                Some([]) => {
+                    self.0.remove(0);
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                Some(c) => {
+                    let n = c.len().min(buf.len());
+                    buf[..n].copy_from_slice(&c[..n]);
+                    *c = &c[n..];
+                    if c.is_empty() {
+                        self.0.remove(0);
+                    }
+                    Ok(n)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_cut_by_a_timeout_goes_on_in_the_next_call() {
+        let input = Stuttering(vec![
+            b"NO",
+            b"",
+            b"OP\nHEL",
+            b"",
+            b"P\n",
+            b"",
+            b"xxxxxxxxxxxxxxxxxxxx",
+            b"",
+            b"\nlast",
+        ]);
+        let mut r = BufReader::with_capacity(4, input);
+        let mut lines = LineReader::default();
+        let mut got = Vec::new();
+        loop {
+            match lines.read(&mut r, 10) {
+                Ok(LineRead::Eof) => break,
+                Ok(l) => got.push(l),
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                LineRead::Line(b"NOOP".to_vec()),
+                LineRead::Line(b"HELP".to_vec()),
+                LineRead::TooLong,
                 LineRead::Line(b"last".to_vec()),
             ]
         );

@@ -5,6 +5,7 @@ pub mod hash;
 pub mod index;
 pub mod mime;
 pub mod scan;
+pub mod state;
 
 use std::fmt;
 use std::fs::{self, File, Metadata, OpenOptions};
@@ -17,9 +18,100 @@ use std::time::SystemTime;
 
 use hash::{HashCache, Md5};
 use index::Index;
+use state::{StateChoice, StateDir};
 
 /// The name of the state folder inside the share (hidden, so never shared).
 pub const STATE_DIR: &str = ".p2pshare";
+
+/// Why a folder cannot be shared, or its state cannot be kept.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The path names a file (or something else that is not a folder).
+    NotAFolder(PathBuf),
+    /// Neither the folder nor its parent exists: only the last component
+    /// of a path is created, so a mistyped path is not served empty.
+    ParentMissing {
+        dir: PathBuf,
+        parent: PathBuf,
+    },
+    Io(PathBuf, io::Error),
+    /// The state folder given (or chosen) cannot be made or written.
+    State {
+        dir: PathBuf,
+        error: io::Error,
+    },
+    /// The share cannot hold its state and the environment names no
+    /// other place for it.
+    NoState {
+        tried: PathBuf,
+        error: io::Error,
+    },
+    /// `--state` names the shared folder itself.
+    StateIsShare(PathBuf),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::NotAFolder(p) => write!(f, "cannot share {}: not a folder", p.display()),
+            OpenError::ParentMissing { dir, parent } => write!(
+                f,
+                "cannot share {}: the folder {} does not exist (only the last folder of the path is created)",
+                dir.display(),
+                parent.display()
+            ),
+            OpenError::Io(p, e) => write!(f, "cannot share {}: {e}", p.display()),
+            OpenError::State { dir, error } => write!(
+                f,
+                "cannot keep state in {}: {error}; pass --state DIR (a writable folder)",
+                dir.display()
+            ),
+            OpenError::NoState { tried, error } => write!(
+                f,
+                "cannot keep state in {}: {error}; pass --state DIR (a writable folder), \
+                 or set HOME or XDG_STATE_HOME",
+                tried.display()
+            ),
+            OpenError::StateIsShare(p) => write!(
+                f,
+                "--state {} is the shared folder itself; give the state a folder of its own",
+                p.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// Checks a path to share without changing anything: true when it is a
+/// folder, false when only its last component is missing (it may be
+/// created), an error otherwise.
+pub fn check_folder(dir: &Path) -> Result<bool, OpenError> {
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(true),
+        Ok(_) => Err(OpenError::NotAFolder(dir.to_path_buf())),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            let parent = match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            match fs::metadata(parent) {
+                Ok(m) if m.is_dir() => Ok(false),
+                Ok(_) => Err(OpenError::NotAFolder(parent.to_path_buf())),
+                Err(_) => Err(OpenError::ParentMissing {
+                    dir: dir.to_path_buf(),
+                    parent: parent.to_path_buf(),
+                }),
+            }
+        }
+        Err(e) => Err(OpenError::Io(dir.to_path_buf(), e)),
+    }
+}
 
 /// What identifies one version of a file's content for the md5 cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -110,9 +202,27 @@ impl OpenedFile {
     }
 }
 
+/// The data channels read a shared file through this.
+impl crate::transfer::Source for OpenedFile {
+    fn len(&self) -> u64 {
+        self.size()
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(&self.file, buf, offset)
+    }
+
+    fn changed(&self) -> io::Result<bool> {
+        OpenedFile::changed(self)
+    }
+}
+
 /// A shared folder with its index and md5 cache.
 pub struct Share {
     root: PathBuf,
+    state: StateDir,
+    /// True when opening the share created its folder.
+    created: bool,
     snapshot: RwLock<Arc<Index>>,
     hashes: HashCache,
     ignore: RwLock<Arc<Ignore>>,
@@ -121,16 +231,23 @@ pub struct Share {
 }
 
 impl Share {
-    /// Opens (creating it if missing) the folder `dir`, loads the saved md5
-    /// cache and indexes the folder once.
-    pub fn open(dir: &Path) -> io::Result<Share> {
-        fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
-        let root = fs::canonicalize(dir).map_err(|e| with_path(e, dir))?;
-        let state = root.join(STATE_DIR);
-        fs::create_dir_all(&state).map_err(|e| with_path(e, &state))?;
-        let hashes = HashCache::load(&state.join("hashes.tsv"));
+    /// Opens the folder `dir` (creating it when only its last component is
+    /// missing) and its state folder (see [`state::open`]), loads the
+    /// saved md5 cache and indexes the folder once.
+    pub fn open(dir: &Path, state: &StateChoice) -> Result<Share, OpenError> {
+        let created = !check_folder(dir)?
+            && match fs::create_dir(dir) {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(OpenError::Io(dir.to_path_buf(), e)),
+            };
+        let root = fs::canonicalize(dir).map_err(|e| OpenError::Io(dir.to_path_buf(), e))?;
+        let state = state::open(&root, state)?;
+        let hashes = HashCache::load(&state.path.join("hashes.tsv"));
         let share = Share {
             root,
+            state,
+            created,
             snapshot: RwLock::new(Arc::new(Index::default())),
             hashes,
             ignore: RwLock::new(Arc::new(Ignore::default())),
@@ -154,9 +271,29 @@ impl Share {
         &self.root
     }
 
-    /// The state folder (`.p2pshare/`) inside the share.
+    /// The state folder: `.p2pshare/` inside the share, or where
+    /// [`state::open`] put it.
     pub fn state_dir(&self) -> PathBuf {
-        self.root.join(STATE_DIR)
+        self.state.path.clone()
+    }
+
+    /// What a person should know about how the share was opened (its
+    /// folder created, its state kept elsewhere), one line each.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.created {
+            notes.push(format!("created the folder {}", self.root.display()));
+        }
+        notes.extend(self.state.note.clone());
+        notes
+    }
+
+    /// The state folder's path below the root when it lies inside the
+    /// share with a visible name: it must not be shared all the same. (A
+    /// hidden one is left out like every hidden name.)
+    fn state_inside(&self) -> Option<String> {
+        let rel = visible_below(&self.root, &self.state.path)?.to_str()?;
+        (!rel.is_empty()).then(|| rel.to_string())
     }
 
     /// The current index. Cheap: a clone of an `Arc`, so a slow reader never
@@ -172,7 +309,9 @@ impl Share {
     /// stat'ed: their type carries over from the previous snapshot.
     pub fn rescan(&self) -> scan::Changes {
         let old = self.snapshot();
-        let ignore = Arc::new(Ignore::load(&self.root));
+        let mut ignore = Ignore::load(&self.root);
+        ignore.folders.extend(self.state_inside());
+        let ignore = Arc::new(ignore);
         *self.ignore.write().unwrap_or_else(|e| e.into_inner()) = ignore.clone();
         let mut unnamable = Vec::new();
         let found = scan::walk_sorted(&self.root, &old, &ignore, &mut unnamable);
@@ -387,9 +526,15 @@ impl Share {
         let meta = incoming.file()?.metadata()?;
         let real =
             real_path_of(incoming.file()?, &incoming.temp, &meta).ok_or(ShareError::NotShared)?;
+        // Shared there too: a link to an ignored folder (or a state folder
+        // inside the share) leads nowhere an upload may go.
         let inside = real
             .parent()
-            .is_some_and(|p| visible_below(&self.root, p).is_some());
+            .and_then(|p| visible_below(&self.root, p))
+            .is_some_and(|rel| {
+                rel.to_str()
+                    .is_some_and(|r| r.is_empty() || !self.is_ignored(&format!("{r}/{base}")))
+            });
         incoming.path = real.with_file_name(base);
         incoming.temp = real;
         if inside {
@@ -548,6 +693,9 @@ impl Drop for Incoming {
 #[derive(Default)]
 pub struct Ignore {
     patterns: Vec<(index::Matcher, bool)>,
+    /// Folders left out whatever the patterns say, by their path from the
+    /// share's top: a state folder inside the share.
+    pub folders: Vec<String>,
 }
 
 /// The ignore file's name.
@@ -582,12 +730,15 @@ impl Ignore {
                     .map(|m| (m, dir_only))
             })
             .collect();
-        Ignore { patterns }
+        Ignore {
+            patterns,
+            folders: Vec::new(),
+        }
     }
 
     /// True when `rel` or a folder above it is ignored.
     pub fn matches(&self, rel: &str) -> bool {
-        if self.patterns.is_empty() {
+        if self.patterns.is_empty() && self.folders.is_empty() {
             return false;
         }
         let mut end = 0;
@@ -608,18 +759,16 @@ impl Ignore {
     /// True when the entry `rel` itself (not a folder above it) is
     /// ignored; the walk checks each folder as it enters it.
     pub fn matches_entry(&self, rel: &str, is_dir: bool) -> bool {
-        !self.patterns.is_empty() && self.hit(rel, is_dir)
+        !(self.patterns.is_empty() && self.folders.is_empty()) && self.hit(rel, is_dir)
     }
 
     fn hit(&self, path: &str, is_dir: bool) -> bool {
-        self.patterns
-            .iter()
-            .any(|(m, dir_only)| (is_dir || !dir_only) && m.matches(path))
+        (is_dir && self.folders.iter().any(|f| f == path))
+            || self
+                .patterns
+                .iter()
+                .any(|(m, dir_only)| (is_dir || !dir_only) && m.matches(path))
     }
-}
-
-fn with_path(e: io::Error, p: &Path) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {e}", p.display()))
 }
 
 fn is_not_shared(e: &io::Error) -> bool {

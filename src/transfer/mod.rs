@@ -1,9 +1,90 @@
 //! Data channels: where file bytes travel, apart from the control
-//! connection.
+//! connection. A channel reads the bytes it sends through [`Source`], so
+//! it needs nothing from the layers above it.
 
-pub mod frame;
+use std::io;
+use std::time::Duration;
+
 pub mod tcp;
 pub mod udp;
+
+/// The UDP datagram layout, at the path the rest of the crate knows.
+pub use udp::frame;
+
+/// Bytes a data channel sends: the file being served, read at offsets, so
+/// the channels need not know where it came from (a shared file, or bytes
+/// in memory in a test).
+pub trait Source {
+    /// The size the bytes had when they were opened.
+    fn len(&self) -> u64;
+
+    /// True when there are no bytes to send.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads at `offset` into `buf`, as `pread` does: the bytes read, 0 at
+    /// the end.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+
+    /// True when the bytes may no longer be those that were opened (the
+    /// file's size or modification time changed), so what was sent cannot
+    /// be vouched for.
+    fn changed(&self) -> io::Result<bool>;
+
+    /// Reads until `buf` is full or the bytes end; returns the bytes read.
+    fn read_full_at(&self, buf: &mut [u8], mut offset: u64) -> io::Result<usize> {
+        let mut got = 0;
+        while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+            match self.read_at(rest, offset) {
+                Ok(0) => break,
+                Ok(n) => {
+                    got += n;
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(got)
+    }
+}
+
+/// How long an accept loop sleeps after a failed accept. A listener out of
+/// descriptors (EMFILE) fails again at once for as long as the shortage
+/// lasts, so sleeping is what keeps the loop from spinning: 10 ms after
+/// the first failure, doubling up to 500 ms while they go on, and back to
+/// 10 ms after a success.
+#[derive(Debug)]
+pub struct AcceptBackoff {
+    next: Duration,
+}
+
+impl AcceptBackoff {
+    pub const FIRST: Duration = Duration::from_millis(10);
+    pub const MAX: Duration = Duration::from_millis(500);
+
+    pub fn new() -> AcceptBackoff {
+        AcceptBackoff { next: Self::FIRST }
+    }
+
+    /// The pause after this failure.
+    pub fn failed(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        d
+    }
+
+    pub fn succeeded(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        AcceptBackoff::new()
+    }
+}
 
 /// Data channel tokens: random, unguessable, compared in constant time.
 pub mod token {
@@ -32,6 +113,14 @@ pub mod token {
             bytes.copy_from_slice(&md5::compute(seed).0[..8]);
         }
         bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A transfer id that differs from the ids of earlier transfers: 32
+    /// random bits.
+    pub fn transfer_id() -> u32 {
+        let t = new();
+        let hex = t.get(..8).unwrap_or("0");
+        u32::from_str_radix(hex, 16).unwrap_or(0)
     }
 
     /// Compares without an early exit, so the time taken does not tell how

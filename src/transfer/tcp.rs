@@ -4,32 +4,133 @@
 //! An acceptor thread takes connections, closes at once those from any
 //! address but the control peer's, and hands on those that send the right
 //! token within [`TOKEN_DEADLINE`]. The session picks them up when a
-//! transfer needs one.
+//! transfer needs one. What a channel holds is capped: the connection in
+//! use, [`MAX_QUEUED`] more with the right token, and [`MAX_PENDING`] still
+//! sending theirs; anything past that is closed at once, so one session
+//! holds at most [`CHANNEL_FDS`] descriptors here whatever its client does.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::token;
+use super::{token, AcceptBackoff};
 use crate::share::OpenedFile;
 
 /// How long a new data connection has to send its token.
 pub const TOKEN_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Connections waiting to send their token at once; more are closed.
-const MAX_PENDING: usize = 8;
+/// Connections with the right token kept for the next transfers, besides
+/// the one in use; more are closed at once.
+pub const MAX_QUEUED: usize = 2;
+
+/// Connections still sending their token, each read by a thread of its
+/// own; more are closed at once.
+pub const MAX_PENDING: usize = 4;
+
+/// The most descriptors a channel holds at once: its listener, the
+/// connection in use, the queued ones, those still sending their token,
+/// and both ends of the connection that wakes the acceptor when the
+/// channel closes.
+pub const CHANNEL_FDS: usize = 1 + 1 + MAX_QUEUED + MAX_PENDING + 2;
+
+/// How often a thread reading a token looks whether its channel closed.
+const TOKEN_POLL: Duration = Duration::from_millis(250);
 
 /// A session's TCP data channel.
 pub struct DataChannel {
     port: u16,
     token: String,
     local: SocketAddr,
-    incoming: mpsc::Receiver<TcpStream>,
+    shelf: Arc<Shelf>,
     current: Option<TcpStream>,
     stop: Arc<AtomicBool>,
+}
+
+/// The connections that sent the right token and wait for a transfer, and
+/// the count of those still sending it.
+struct Shelf {
+    state: Mutex<ShelfState>,
+    ready: Condvar,
+}
+
+struct ShelfState {
+    queued: VecDeque<TcpStream>,
+    pending: usize,
+    closed: bool,
+}
+
+impl Shelf {
+    fn lock(&self) -> MutexGuard<'_, ShelfState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a new connection as reading its token, when there is room
+    /// for it: fewer than [`MAX_PENDING`] pending, and a free place in the
+    /// queue (queued connections the client closed meanwhile are dropped).
+    fn admit(&self) -> bool {
+        let mut st = self.lock();
+        if st.closed || st.pending >= MAX_PENDING || !st.room() {
+            return false;
+        }
+        st.pending += 1;
+        true
+    }
+
+    /// A connection that sent the right token: queued when there is room,
+    /// else closed.
+    fn offer(&self, conn: TcpStream) {
+        let mut st = self.lock();
+        if !st.closed && st.room() {
+            st.queued.push_back(conn);
+            self.ready.notify_one();
+        }
+    }
+
+    fn pending_done(&self) {
+        let mut st = self.lock();
+        st.pending = st.pending.saturating_sub(1);
+    }
+
+    /// The next queued connection within `wait`.
+    fn take(&self, wait: Duration) -> Option<TcpStream> {
+        let deadline = Instant::now() + wait;
+        let mut st = self.lock();
+        loop {
+            if let Some(c) = st.queued.pop_front() {
+                return Some(c);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || st.closed {
+                return None;
+            }
+            st = self
+                .ready
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Closes every queued connection, and any that arrive later.
+    fn close(&self) {
+        let mut st = self.lock();
+        st.closed = true;
+        st.queued.clear();
+        self.ready.notify_all();
+    }
+}
+
+impl ShelfState {
+    fn room(&mut self) -> bool {
+        if self.queued.len() >= MAX_QUEUED {
+            self.queued.retain(is_alive);
+        }
+        self.queued.len() < MAX_QUEUED
+    }
 }
 
 impl DataChannel {
@@ -54,15 +155,21 @@ impl DataChannel {
         };
         let local = listener.local_addr()?;
         let token = token::new();
-        let (tx, rx) = mpsc::channel();
+        let shelf = Arc::new(Shelf {
+            state: Mutex::new(ShelfState {
+                queued: VecDeque::new(),
+                pending: 0,
+                closed: false,
+            }),
+            ready: Condvar::new(),
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let acceptor = Acceptor {
             listener,
             peer_ip,
             token: token.clone(),
-            tx,
+            shelf: shelf.clone(),
             stop: stop.clone(),
-            pending: Arc::new(AtomicUsize::new(0)),
         };
         thread::Builder::new()
             .name("p2pshare-data-accept".into())
@@ -71,7 +178,7 @@ impl DataChannel {
             port: local.port(),
             token,
             local,
-            incoming: rx,
+            shelf,
             current: None,
             stop,
         })
@@ -95,7 +202,7 @@ impl DataChannel {
         let deadline = Instant::now() + wait;
         while self.current.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let c = self.incoming.recv_timeout(left).ok()?;
+            let c = self.shelf.take(left)?;
             // One that waited in the queue may have been closed meanwhile.
             if is_alive(&c) {
                 self.current = Some(c);
@@ -149,6 +256,7 @@ impl DataChannel {
 
 impl Drop for DataChannel {
     fn drop(&mut self) {
+        self.shelf.close();
         self.stop.store(true, Ordering::SeqCst);
         // Wake the acceptor blocked in accept() so it sees the flag.
         let _ = TcpStream::connect_timeout(&self.local, Duration::from_secs(1));
@@ -179,54 +287,65 @@ struct Acceptor {
     listener: TcpListener,
     peer_ip: IpAddr,
     token: String,
-    tx: mpsc::Sender<TcpStream>,
+    shelf: Arc<Shelf>,
     stop: Arc<AtomicBool>,
-    pending: Arc<AtomicUsize>,
 }
 
 impl Acceptor {
     fn run(self) {
-        for conn in self.listener.incoming() {
+        let mut backoff = AcceptBackoff::new();
+        while !self.stop.load(Ordering::SeqCst) {
+            let conn = match self.listener.accept() {
+                Ok((conn, from)) => {
+                    backoff.succeeded();
+                    (from.ip() == self.peer_ip).then_some(conn)
+                }
+                Err(_) => {
+                    // Out of descriptors (EMFILE) or a connection reset
+                    // before accept: accept would fail again at once.
+                    thread::sleep(backoff.failed());
+                    None
+                }
+            };
             if self.stop.load(Ordering::SeqCst) {
                 return;
             }
-            let Ok(conn) = conn else {
+            // From another address, or no room: closed at once, not a
+            // byte read or sent.
+            let Some(conn) = conn.filter(|_| self.shelf.admit()) else {
                 continue;
             };
-            let from_peer = conn.peer_addr().is_ok_and(|a| a.ip() == self.peer_ip);
-            if !from_peer || self.pending.load(Ordering::SeqCst) >= MAX_PENDING {
-                drop(conn); // closed at once, not a byte sent
-                continue;
-            }
-            self.pending.fetch_add(1, Ordering::SeqCst);
             let token = self.token.clone();
-            let tx = self.tx.clone();
-            let pending = self.pending.clone();
+            let shelf = self.shelf.clone();
+            let stop = self.stop.clone();
             let spawned = thread::Builder::new()
                 .name("p2pshare-data-token".into())
                 .spawn(move || {
-                    if read_token(&conn, &token) {
+                    if read_token(&conn, &token, &stop) {
                         let _ = conn.set_nodelay(true);
-                        let _ = tx.send(conn);
+                        shelf.offer(conn);
                     }
-                    pending.fetch_sub(1, Ordering::SeqCst);
+                    shelf.pending_done();
                 });
             if spawned.is_err() {
-                self.pending.fetch_sub(1, Ordering::SeqCst);
+                self.shelf.pending_done();
             }
         }
     }
 }
 
 /// Reads one line within [`TOKEN_DEADLINE`] and compares it with the token
-/// in constant time.
-fn read_token(conn: &TcpStream, token: &str) -> bool {
+/// in constant time. Gives up early when the channel closes.
+fn read_token(conn: &TcpStream, token: &str, stop: &AtomicBool) -> bool {
     let deadline = Instant::now() + TOKEN_DEADLINE;
     let mut line = Vec::with_capacity(80);
     let mut byte = [0u8; 1];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || conn.set_read_timeout(Some(left)).is_err() {
+        if left.is_zero()
+            || stop.load(Ordering::SeqCst)
+            || conn.set_read_timeout(Some(left.min(TOKEN_POLL))).is_err()
+        {
             return false;
         }
         match (&*conn).read(&mut byte) {
@@ -234,7 +353,13 @@ fn read_token(conn: &TcpStream, token: &str) -> bool {
             Ok(_) if byte[0] == b'\n' => break,
             Ok(_) if line.len() >= 128 => return false,
             Ok(_) => line.push(byte[0]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => return false,
         }
     }

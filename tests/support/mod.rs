@@ -685,3 +685,45 @@ impl Conn {
         }
     }
 }
+
+/// Runs a control session from the address 127.0.0.2 with `nc -s`
+/// (std cannot choose the source address of a TCP connection): sends
+/// `input`, closes its sending side, and returns what the server sent
+/// until it closed. Err says why it cannot be done here (no nc, an nc
+/// without `-s`, 127.0.0.2 not on loopback).
+pub fn nc_from_127_0_0_2(addr: SocketAddr, input: &str) -> Result<String, String> {
+    use std::process::{Command, Stdio};
+    if std::net::UdpSocket::bind("127.0.0.2:0").is_err() {
+        return Err("127.0.0.2 is not a local address here".into());
+    }
+    let mut nc = Command::new("nc")
+        .args([
+            "-s",
+            "127.0.0.2",
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("nc is not installed ({e})"))?;
+    let mut stdin = nc.stdin.take().expect("nc stdin");
+    let _ = stdin.write_all(input.as_bytes());
+    drop(stdin);
+    let ended = wait_until(Duration::from_secs(20), || {
+        matches!(nc.try_wait(), Ok(Some(_)))
+    });
+    if !ended {
+        let _ = nc.kill();
+    }
+    let out = nc.wait_with_output().map_err(|e| e.to_string())?;
+    let got = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !got.starts_with("220 ") {
+        return Err(format!(
+            "nc -s 127.0.0.2 does not work here: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(got)
+}

@@ -214,14 +214,22 @@ impl Proc {
     /// with [`Proc::spawn`].
     pub fn spawn_program<S: AsRef<str>>(program: &str, args: &[S], env: &[(&str, &str)]) -> Proc {
         let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-        let mut child = Command::new(program)
-            .args(&args)
-            .envs(env.iter().copied())
+        let mut cmd = Command::new(program);
+        cmd.args(&args).envs(env.iter().copied());
+        Proc::spawn_command(cmd, format!("{program} {}", args.join(" ")))
+    }
+
+    /// Starts a prepared command (its own folder, environment, a wrapper
+    /// around the binary), with stdin piped and its output collected,
+    /// killed on drop as with [`Proc::spawn`]. `what` names it in failure
+    /// messages.
+    pub fn spawn_command(mut cmd: Command, what: String) -> Proc {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start program");
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
         let out = Arc::new(Mutex::new(Vec::new()));
         let err = Arc::new(Mutex::new(Vec::new()));
         let readers = vec![
@@ -234,7 +242,7 @@ impl Proc {
             out,
             err,
             readers,
-            what: format!("{program} {}", args.join(" ")),
+            what,
         }
     }
 
@@ -295,4 +303,62 @@ pub fn at_a_terminal<S: AsRef<str>>(args: &[S]) -> Finished {
         .collect();
     let argv = ["-q", "-e", "-c", &command.join(" "), "/dev/null"];
     Proc::spawn_program("script", &argv, &[]).finish()
+}
+
+/// `p2pshare serve` of `share` on 127.0.0.1, port 0, with `extra`
+/// arguments, under an open-file limit of `nofile` (the shell's
+/// `ulimit -n`, so no tool beyond `sh` is needed). Returns the child and
+/// its control address.
+pub fn serve_limited(share: &std::path::Path, nofile: u32, extra: &[&str]) -> (Proc, SocketAddr) {
+    let share = share.display().to_string();
+    let script = format!("ulimit -n {nofile} && exec \"$0\" \"$@\"");
+    let mut args = vec![
+        "-c",
+        &script,
+        bin(),
+        "serve",
+        "--share",
+        &share,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    let p = Proc::spawn_program("sh", &args, &[]);
+    let addr = p.serving_addr();
+    (p, addr)
+}
+
+/// How many descriptors process `pid` has open (`/proc/PID/fd`).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// CPU time process `pid` used so far, user and system
+/// (`/proc/PID/stat`, in clock ticks of 1/100 s).
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name in parentheses may hold spaces: count fields from
+    // after its closing parenthesis (field 3 on).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// The peak resident memory of process `pid` so far (`VmHWM` in
+/// `/proc/PID/status`), in bytes.
+pub fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }

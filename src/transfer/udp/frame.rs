@@ -1,10 +1,13 @@
-//! The UDP data channel's datagram layout: a checked view over the bytes of
-//! one datagram, and parse/emit between it and [`Frame`].
+//! The UDP data channel's datagram layout, in the manner of smoltcp's wire
+//! modules: [`Datagram`] is a view over the bytes of one datagram whose
+//! getters and setters read and write through the same named field ranges
+//! ([`field`]); [`Frame`] is the parsed value of a whole datagram, and the
+//! `emit_*` functions write one.
 //!
 //! Every datagram starts with the same 14-byte header; the body depends on
 //! the kind. All integers are big-endian. [`Datagram::new_checked`] checks
 //! the length (and the body's inner consistency) before any field can be
-//! read, so the accessors that follow never slice out of range; a datagram
+//! read, so the accessors that follow never read out of range; a datagram
 //! that fails the check is dropped by the caller.
 //!
 //! ```text
@@ -21,6 +24,14 @@
 //! ```
 
 use std::fmt;
+use std::ops::Range;
+
+mod repr;
+
+pub use self::repr::{
+    emit_abort, emit_ack, emit_data, emit_data_header, emit_done, emit_done_ack, emit_hello, Body,
+    Frame,
+};
 
 /// The wire version this module speaks.
 pub const VERSION: u8 = 1;
@@ -50,7 +61,11 @@ pub const MIN_PAYLOAD: usize = 256;
 /// The largest datagram any frame can take.
 pub const MAX_DATAGRAM: usize = DATA_HEADER_LEN + MAX_PAYLOAD;
 
-/// Field positions, named as smoltcp's wire modules name theirs.
+/// The longest datagram a receiver sends (an ACK with every range).
+pub const MAX_FROM_RECEIVER: usize = field::ACK_RANGES + MAX_ACK_RANGES * field::ACK_RANGE_LEN;
+
+/// Field positions, named as smoltcp's wire modules name theirs. Getters
+/// and setters both go through these.
 pub mod field {
     use std::ops::Range;
 
@@ -78,6 +93,12 @@ pub mod field {
     pub const ACK_COUNT: usize = 34;
     pub const ACK_RANGES: usize = 35;
     pub const ACK_RANGE_LEN: usize = 16;
+
+    /// The `i`th ACK range: largest, then smallest packet number.
+    pub const fn ack_range(i: usize) -> (Range<usize>, Range<usize>) {
+        let at = ACK_RANGES + i * ACK_RANGE_LEN;
+        (at..at + 8, at + 8..at + 16)
+    }
 
     pub const DONE_DELIVERED: Range<usize> = 14..22;
     pub const DONE_END: usize = 22;
@@ -148,27 +169,40 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-fn be_u16(b: &[u8]) -> u16 {
-    b.iter().fold(0u16, |acc, &x| (acc << 8) | u16::from(x))
+/// Big-endian integer at `r`; 0 where the bytes do not reach (never after
+/// [`Datagram::check`]).
+fn get_be(b: &[u8], r: Range<usize>) -> u64 {
+    b.get(r)
+        .unwrap_or_default()
+        .iter()
+        .fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
 }
 
-fn be_u32(b: &[u8]) -> u32 {
-    b.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x))
+/// Writes the low bytes of `v` big-endian over `r`.
+fn set_be(b: &mut [u8], r: Range<usize>, v: u64) {
+    if let Some(dst) = b.get_mut(r) {
+        let n = dst.len();
+        for (i, d) in dst.iter_mut().enumerate() {
+            *d = (v >> (8 * (n - 1 - i))) as u8;
+        }
+    }
 }
 
-fn be_u64(b: &[u8]) -> u64 {
-    b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
-}
-
-/// A view over the bytes of one datagram. The only constructor,
-/// [`Datagram::new_checked`], checks the bytes, and the accessors rely on
-/// that check.
+/// A view over the bytes of one datagram. Reading needs
+/// [`Datagram::new_checked`] (or a buffer the caller filled itself); the
+/// setters write through the same [`field`] ranges the getters read.
 #[derive(Debug, Clone)]
 pub struct Datagram<T: AsRef<[u8]>> {
     buffer: T,
 }
 
 impl<T: AsRef<[u8]>> Datagram<T> {
+    /// Wraps bytes without checking them: for a buffer about to be
+    /// written (the setters never write past its end).
+    pub fn new_unchecked(buffer: T) -> Datagram<T> {
+        Datagram { buffer }
+    }
+
     /// Wraps bytes after [`Datagram::check`].
     pub fn new_checked(buffer: T) -> Result<Datagram<T>, Error> {
         let d = Datagram { buffer };
@@ -180,15 +214,16 @@ impl<T: AsRef<[u8]>> Datagram<T> {
     /// length is exactly what the kind needs, and that the body is
     /// consistent (DATA length, ACK ranges, payload size).
     pub fn check(&self) -> Result<(), Error> {
-        let b = self.buffer.as_ref();
-        if b.len() < field::HEADER_END {
+        let len = self.buffer.as_ref().len();
+        if len < field::HEADER_END {
             return Err(Error::Truncated);
         }
-        if b[field::VERSION] != VERSION {
-            return Err(Error::BadVersion(b[field::VERSION]));
+        if self.version() != VERSION {
+            return Err(Error::BadVersion(self.version()));
         }
-        let kind = Kind::from_byte(b[field::KIND]).ok_or(Error::BadKind(b[field::KIND]))?;
-        let exact = |need: usize| match b.len() {
+        let byte = self.kind_byte();
+        let kind = Kind::from_byte(byte).ok_or(Error::BadKind(byte))?;
+        let exact = |need: usize| match len {
             n if n < need => Err(Error::Truncated),
             n if n > need => Err(Error::TooLong),
             _ => Ok(()),
@@ -196,46 +231,32 @@ impl<T: AsRef<[u8]>> Datagram<T> {
         match kind {
             Kind::Hello => {
                 exact(field::HELLO_END)?;
-                let p = usize::from(be_u16(&b[field::HELLO_PAYLOAD]));
+                let p = usize::from(self.hello_payload());
                 if !(MIN_PAYLOAD..=MAX_PAYLOAD).contains(&p) {
                     return Err(Error::BadLength);
                 }
                 Ok(())
             }
             Kind::Data => {
-                if b.len() < field::DATA_PAYLOAD {
+                if len < field::DATA_PAYLOAD {
                     return Err(Error::Truncated);
                 }
-                let len = usize::from(be_u16(&b[field::DATA_LEN]));
-                if len == 0 || len > MAX_PAYLOAD || len != b.len() - field::DATA_PAYLOAD {
+                let n = usize::from(self.data_len());
+                if n == 0 || n > MAX_PAYLOAD || n != len - field::DATA_PAYLOAD {
                     return Err(Error::BadLength);
                 }
                 Ok(())
             }
             Kind::Ack => {
-                if b.len() < field::ACK_RANGES {
+                if len < field::ACK_RANGES {
                     return Err(Error::Truncated);
                 }
-                let count = usize::from(b[field::ACK_COUNT]);
+                let count = usize::from(self.ack_count());
                 if count > MAX_ACK_RANGES {
                     return Err(Error::BadRanges);
                 }
                 exact(field::ACK_RANGES + count * field::ACK_RANGE_LEN)?;
-                // Descending and disjoint: each range lies wholly below the
-                // previous one, with at least one missing number between.
-                let mut floor: Option<u64> = None;
-                for (largest, smallest) in AckRanges::over(&b[field::ACK_RANGES..]) {
-                    if smallest > largest {
-                        return Err(Error::BadRanges);
-                    }
-                    if let Some(prev_smallest) = floor {
-                        if largest.checked_add(1).is_none_or(|l| l >= prev_smallest) {
-                            return Err(Error::BadRanges);
-                        }
-                    }
-                    floor = Some(smallest);
-                }
-                Ok(())
+                self.check_ranges()
             }
             Kind::Done => exact(field::DONE_END),
             Kind::DoneAck => exact(field::HEADER_END),
@@ -243,60 +264,153 @@ impl<T: AsRef<[u8]>> Datagram<T> {
         }
     }
 
+    /// Descending and disjoint: each range lies wholly below the previous
+    /// one, with at least one missing number between.
+    fn check_ranges(&self) -> Result<(), Error> {
+        let mut floor: Option<u64> = None;
+        for (largest, smallest) in ranges_in(self.bytes(), self.ack_count()) {
+            if smallest > largest {
+                return Err(Error::BadRanges);
+            }
+            if let Some(prev_smallest) = floor {
+                if largest.checked_add(1).is_none_or(|l| l >= prev_smallest) {
+                    return Err(Error::BadRanges);
+                }
+            }
+            floor = Some(smallest);
+        }
+        Ok(())
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+
+    fn byte(&self, at: usize) -> u8 {
+        self.bytes().get(at).copied().unwrap_or(0)
+    }
+
     pub fn version(&self) -> u8 {
-        self.buffer.as_ref()[field::VERSION]
+        self.byte(field::VERSION)
+    }
+
+    fn kind_byte(&self) -> u8 {
+        self.byte(field::KIND)
     }
 
     pub fn kind(&self) -> Kind {
         // Checked in `check`, so the fallback is never taken.
-        Kind::from_byte(self.buffer.as_ref()[field::KIND]).unwrap_or(Kind::Data)
+        Kind::from_byte(self.kind_byte()).unwrap_or(Kind::Data)
     }
 
     pub fn token(&self) -> [u8; TOKEN_LEN] {
         let mut t = [0u8; TOKEN_LEN];
-        t.copy_from_slice(&self.buffer.as_ref()[field::TOKEN]);
+        if let Some(src) = self.bytes().get(field::TOKEN) {
+            t.copy_from_slice(src);
+        }
         t
-    }
-
-    pub fn transfer(&self) -> u32 {
-        be_u32(&self.buffer.as_ref()[field::TRANSFER])
-    }
-
-    /// The body as a [`Body`], borrowing the payload or ranges.
-    pub fn body(&self) -> Body<'_> {
-        body_of(self.buffer.as_ref(), self.kind())
     }
 }
 
-/// The body of checked datagram bytes `b` of kind `kind`.
-fn body_of(b: &[u8], kind: Kind) -> Body<'_> {
-    let u64_at = |r: std::ops::Range<usize>| be_u64(&b[r]);
-    match kind {
-        Kind::Hello => Body::Hello {
-            offset: u64_at(field::HELLO_OFFSET),
-            length: u64_at(field::HELLO_LENGTH),
-            max_data: u64_at(field::HELLO_MAX_DATA),
-            payload: be_u16(&b[field::HELLO_PAYLOAD]),
-        },
-        Kind::Data => Body::Data {
-            pn: u64_at(field::DATA_PN),
-            offset: u64_at(field::DATA_OFFSET),
-            ack_now: b[field::DATA_FLAGS] & DATA_FLAG_ACK_NOW != 0,
-            payload: &b[field::DATA_PAYLOAD..],
-        },
-        Kind::Ack => Body::Ack {
-            delivered: u64_at(field::ACK_DELIVERED),
-            max_data: u64_at(field::ACK_MAX_DATA),
-            ack_delay_us: be_u32(&b[field::ACK_DELAY]),
-            ranges: AckRanges::over(&b[field::ACK_RANGES..]),
-        },
-        Kind::Done => Body::Done {
-            delivered: u64_at(field::DONE_DELIVERED),
-        },
-        Kind::DoneAck => Body::DoneAck,
-        Kind::Abort => Body::Abort {
-            code: be_u16(&b[field::ABORT_CODE]),
-        },
+/// Declares each integer field once, by its range: a getter, and a setter
+/// that writes the same bytes.
+macro_rules! fields {
+    ($($get:ident / $set:ident: $ty:ty = $range:expr;)*) => {
+        impl<T: AsRef<[u8]>> Datagram<T> {
+            $(
+                pub fn $get(&self) -> $ty {
+                    get_be(self.bytes(), $range) as $ty
+                }
+            )*
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> Datagram<T> {
+            $(
+                pub fn $set(&mut self, v: $ty) {
+                    set_be(self.bytes_mut(), $range, v.into());
+                }
+            )*
+        }
+    };
+}
+
+/// A one-byte field as a range.
+const fn at(i: usize) -> Range<usize> {
+    i..i + 1
+}
+
+fields! {
+    transfer / set_transfer: u32 = field::TRANSFER;
+    hello_offset / set_hello_offset: u64 = field::HELLO_OFFSET;
+    hello_length / set_hello_length: u64 = field::HELLO_LENGTH;
+    hello_max_data / set_hello_max_data: u64 = field::HELLO_MAX_DATA;
+    hello_payload / set_hello_payload: u16 = field::HELLO_PAYLOAD;
+    data_pn / set_data_pn: u64 = field::DATA_PN;
+    data_offset / set_data_offset: u64 = field::DATA_OFFSET;
+    data_len / set_data_len: u16 = field::DATA_LEN;
+    data_flags / set_data_flags: u8 = at(field::DATA_FLAGS);
+    ack_delivered / set_ack_delivered: u64 = field::ACK_DELIVERED;
+    ack_max_data / set_ack_max_data: u64 = field::ACK_MAX_DATA;
+    ack_delay_us / set_ack_delay_us: u32 = field::ACK_DELAY;
+    ack_count / set_ack_count: u8 = at(field::ACK_COUNT);
+    done_delivered / set_done_delivered: u64 = field::DONE_DELIVERED;
+    abort_code / set_abort_code: u16 = field::ABORT_CODE;
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> Datagram<&'a T> {
+    /// A DATA frame's payload.
+    pub fn data_payload(&self) -> &'a [u8] {
+        self.buffer
+            .as_ref()
+            .get(field::DATA_PAYLOAD..)
+            .unwrap_or_default()
+    }
+
+    /// An ACK's ranges, as many as the count field says (all of them, after
+    /// [`Datagram::check`]).
+    pub fn ack_ranges(&self) -> AckRanges<'a> {
+        ranges_in(self.buffer.as_ref(), self.ack_count())
+    }
+}
+
+/// The first `count` ACK ranges in `b`, or as many as it holds.
+fn ranges_in(b: &[u8], count: u8) -> AckRanges<'_> {
+    let end = field::ACK_RANGES + usize::from(count) * field::ACK_RANGE_LEN;
+    AckRanges {
+        bytes: b
+            .get(field::ACK_RANGES..end.min(b.len()))
+            .unwrap_or_default(),
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Datagram<T> {
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self.buffer.as_mut()
+    }
+
+    /// Writes the common header: version, kind, token, transfer id.
+    pub fn set_header(&mut self, kind: Kind, token: &[u8; TOKEN_LEN], transfer: u32) {
+        let b = self.bytes_mut();
+        if let Some(h) = b.get_mut(..field::HEADER_END) {
+            h[field::VERSION] = VERSION;
+            h[field::KIND] = kind as u8;
+            h[field::TOKEN].copy_from_slice(token);
+        }
+        self.set_transfer(transfer);
+    }
+
+    /// The payload bytes after a DATA header, to fill in place.
+    pub fn data_payload_mut(&mut self) -> &mut [u8] {
+        self.bytes_mut()
+            .get_mut(field::DATA_PAYLOAD..)
+            .unwrap_or_default()
+    }
+
+    /// Writes the `i`th range (count it in [`Datagram::set_ack_count`]).
+    pub fn set_ack_range(&mut self, i: usize, largest: u64, smallest: u64) {
+        let (hi, lo) = field::ack_range(i);
+        set_be(self.bytes_mut(), hi, largest);
+        set_be(self.bytes_mut(), lo, smallest);
     }
 }
 
@@ -308,11 +422,7 @@ pub struct AckRanges<'a> {
     bytes: &'a [u8],
 }
 
-impl<'a> AckRanges<'a> {
-    fn over(bytes: &'a [u8]) -> AckRanges<'a> {
-        AckRanges { bytes }
-    }
-
+impl AckRanges<'_> {
     pub fn is_empty(&self) -> bool {
         self.bytes.len() < field::ACK_RANGE_LEN
     }
@@ -324,209 +434,8 @@ impl Iterator for AckRanges<'_> {
     fn next(&mut self) -> Option<(u64, u64)> {
         let (range, rest) = self.bytes.split_at_checked(field::ACK_RANGE_LEN)?;
         self.bytes = rest;
-        Some((be_u64(&range[..8]), be_u64(&range[8..])))
+        Some((get_be(range, 0..8), get_be(range, 8..16)))
     }
-}
-
-/// The kind-specific part of a frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body<'a> {
-    /// `offset` and `length` name the bytes wanted; `max_data` is the first
-    /// offset the receiver cannot take yet; `payload` the DATA payload size
-    /// it wants.
-    Hello {
-        offset: u64,
-        length: u64,
-        max_data: u64,
-        payload: u16,
-    },
-    /// `pn` numbers this transmission (never reused within a transfer);
-    /// `offset` is the file offset of the payload's first byte; `ack_now`
-    /// is [`DATA_FLAG_ACK_NOW`].
-    Data {
-        pn: u64,
-        offset: u64,
-        ack_now: bool,
-        payload: &'a [u8],
-    },
-    /// `delivered`: every byte below this offset has arrived.
-    /// `max_data`: the sender may send bytes below this offset.
-    Ack {
-        delivered: u64,
-        max_data: u64,
-        ack_delay_us: u32,
-        ranges: AckRanges<'a>,
-    },
-    Done {
-        delivered: u64,
-    },
-    DoneAck,
-    Abort {
-        code: u16,
-    },
-}
-
-/// A whole parsed datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Frame<'a> {
-    pub token: [u8; TOKEN_LEN],
-    pub transfer: u32,
-    pub body: Body<'a>,
-}
-
-impl<'a> Frame<'a> {
-    /// Parses one datagram; anything malformed is an error, never a panic.
-    pub fn parse(bytes: &'a [u8]) -> Result<Frame<'a>, Error> {
-        let d = Datagram::new_checked(bytes)?;
-        Ok(Frame {
-            token: d.token(),
-            transfer: d.transfer(),
-            body: body_of(bytes, d.kind()),
-        })
-    }
-}
-
-/// Writes the common header; `out` must hold at least 14 bytes.
-fn emit_header(out: &mut [u8], kind: Kind, token: &[u8; TOKEN_LEN], transfer: u32) {
-    out[field::VERSION] = VERSION;
-    out[field::KIND] = kind as u8;
-    out[field::TOKEN].copy_from_slice(token);
-    out[field::TRANSFER].copy_from_slice(&transfer.to_be_bytes());
-}
-
-/// Fills a buffer front to back, remembering how far it got.
-struct Emitter<'a> {
-    out: &'a mut Vec<u8>,
-}
-
-impl Emitter<'_> {
-    fn start<'a>(
-        out: &'a mut Vec<u8>,
-        kind: Kind,
-        token: &[u8; TOKEN_LEN],
-        transfer: u32,
-    ) -> Emitter<'a> {
-        out.clear();
-        out.resize(field::HEADER_END, 0);
-        emit_header(out, kind, token, transfer);
-        Emitter { out }
-    }
-    fn u64(self, v: u64) -> Self {
-        self.out.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-    fn u32(self, v: u32) -> Self {
-        self.out.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-    fn u16(self, v: u16) -> Self {
-        self.out.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-    fn u8(self, v: u8) -> Self {
-        self.out.push(v);
-        self
-    }
-    fn bytes(self, b: &[u8]) -> Self {
-        self.out.extend_from_slice(b);
-        self
-    }
-}
-
-/// Emits a HELLO into `out` (cleared first).
-pub fn emit_hello(
-    out: &mut Vec<u8>,
-    token: &[u8; TOKEN_LEN],
-    transfer: u32,
-    offset: u64,
-    length: u64,
-    max_data: u64,
-    payload: u16,
-) {
-    Emitter::start(out, Kind::Hello, token, transfer)
-        .u64(offset)
-        .u64(length)
-        .u64(max_data)
-        .u16(payload);
-}
-
-/// Emits a DATA frame into `out` (cleared first). `payload` must be 1 to
-/// [`MAX_PAYLOAD`] bytes.
-#[allow(clippy::too_many_arguments)]
-pub fn emit_data(
-    out: &mut Vec<u8>,
-    token: &[u8; TOKEN_LEN],
-    transfer: u32,
-    pn: u64,
-    offset: u64,
-    ack_now: bool,
-    payload: &[u8],
-) {
-    debug_assert!(!payload.is_empty() && payload.len() <= MAX_PAYLOAD);
-    Emitter::start(out, Kind::Data, token, transfer)
-        .u64(pn)
-        .u64(offset)
-        .u16(payload.len() as u16)
-        .u8(if ack_now { DATA_FLAG_ACK_NOW } else { 0 })
-        .bytes(payload);
-}
-
-/// Writes a DATA header in place into the first [`DATA_HEADER_LEN`] bytes
-/// of `out`, whose payload the caller has already put after it.
-#[allow(clippy::too_many_arguments)]
-pub fn emit_data_header(
-    out: &mut [u8],
-    token: &[u8; TOKEN_LEN],
-    transfer: u32,
-    pn: u64,
-    offset: u64,
-    len: u16,
-    ack_now: bool,
-) {
-    emit_header(out, Kind::Data, token, transfer);
-    out[field::DATA_PN].copy_from_slice(&pn.to_be_bytes());
-    out[field::DATA_OFFSET].copy_from_slice(&offset.to_be_bytes());
-    out[field::DATA_LEN].copy_from_slice(&len.to_be_bytes());
-    out[field::DATA_FLAGS] = if ack_now { DATA_FLAG_ACK_NOW } else { 0 };
-}
-
-/// Emits an ACK into `out` (cleared first). `ranges` are `(largest,
-/// smallest)` pairs, descending and disjoint; at most [`MAX_ACK_RANGES`]
-/// are written.
-#[allow(clippy::too_many_arguments)]
-pub fn emit_ack(
-    out: &mut Vec<u8>,
-    token: &[u8; TOKEN_LEN],
-    transfer: u32,
-    delivered: u64,
-    max_data: u64,
-    ack_delay_us: u32,
-    ranges: &[(u64, u64)],
-) {
-    let ranges = &ranges[..ranges.len().min(MAX_ACK_RANGES)];
-    let mut e = Emitter::start(out, Kind::Ack, token, transfer)
-        .u64(delivered)
-        .u64(max_data)
-        .u32(ack_delay_us)
-        .u8(ranges.len() as u8);
-    for &(largest, smallest) in ranges {
-        e = e.u64(largest).u64(smallest);
-    }
-}
-
-/// Emits a DONE into `out` (cleared first).
-pub fn emit_done(out: &mut Vec<u8>, token: &[u8; TOKEN_LEN], transfer: u32, delivered: u64) {
-    Emitter::start(out, Kind::Done, token, transfer).u64(delivered);
-}
-
-/// Emits a DONE_ACK into `out` (cleared first).
-pub fn emit_done_ack(out: &mut Vec<u8>, token: &[u8; TOKEN_LEN], transfer: u32) {
-    Emitter::start(out, Kind::DoneAck, token, transfer);
-}
-
-/// Emits an ABORT into `out` (cleared first).
-pub fn emit_abort(out: &mut Vec<u8>, token: &[u8; TOKEN_LEN], transfer: u32, code: u16) {
-    Emitter::start(out, Kind::Abort, token, transfer).u16(code);
 }
 
 /// The token's wire form: 16 hex digits as 8 bytes. None for any other
@@ -543,6 +452,15 @@ pub fn token_bytes(token: &str) -> Option<[u8; TOKEN_LEN]> {
         *o = (hi * 16 + lo) as u8;
     }
     Some(out)
+}
+
+/// True when `bytes` are at least a header long and carry `token`: the
+/// cheap first filter before a datagram is queued or parsed.
+pub fn carries_token(bytes: &[u8], token: &[u8; TOKEN_LEN]) -> bool {
+    bytes.len() >= field::HEADER_END
+        && bytes
+            .get(field::TOKEN)
+            .is_some_and(|t| crate::transfer::token::equal(t, token))
 }
 
 #[cfg(test)]
@@ -563,35 +481,56 @@ mod tests {
         h
     }
 
-    #[test]
-    fn fixed_byte_arrays_parse_or_fail_as_expected() {
-        #[rustfmt::skip]
-        let hello = with(header(1), &[
+    #[rustfmt::skip]
+    fn fixed_hello() -> Vec<u8> {
+        with(header(1), &[
             0, 0, 0, 0, 0, 0, 0, 5,          // offset 5
             0, 0, 0, 0, 0, 0, 1, 0,          // length 256
             0, 0, 0, 0, 0, 0x10, 0, 0,       // max data 1 MiB
             0x05, 0x78,                      // payload 1400
-        ]);
-        #[rustfmt::skip]
-        let data = with(header(2), &[
+        ])
+    }
+
+    #[rustfmt::skip]
+    fn fixed_data(flags: u8) -> Vec<u8> {
+        with(header(2), &[
             0, 0, 0, 0, 0, 0, 0, 9,          // pn 9
             0, 0, 0, 0, 0, 0, 0, 3,          // offset 3
             0, 2,                            // length 2
-            0x81,                            // flags: ACK_NOW, reserved bit ignored
+            flags,
             b'h', b'i',
-        ]);
-        #[rustfmt::skip]
-        let ack = with(header(3), &[
+        ])
+    }
+
+    #[rustfmt::skip]
+    fn fixed_ack() -> Vec<u8> {
+        with(header(3), &[
             0, 0, 0, 0, 0, 0, 0, 100,        // delivered
             0, 0, 0, 0, 0, 0, 1, 0,          // max data
             0, 0, 0, 25,                     // ack delay
             2,                               // two ranges
             0, 0, 0, 0, 0, 0, 0, 20,  0, 0, 0, 0, 0, 0, 0, 15,
             0, 0, 0, 0, 0, 0, 0, 10,  0, 0, 0, 0, 0, 0, 0, 0,
-        ]);
-        let done = with(header(4), &[0, 0, 0, 0, 0, 0, 1, 5]);
+        ])
+    }
+
+    fn fixed_done() -> Vec<u8> {
+        with(header(4), &[0, 0, 0, 0, 0, 0, 1, 5])
+    }
+
+    fn fixed_abort() -> Vec<u8> {
+        with(header(6), &[0x01, 0xc3])
+    }
+
+    #[test]
+    fn fixed_byte_arrays_parse_or_fail_as_expected() {
+        let hello = fixed_hello();
+        // ACK_NOW, and a reserved bit that is ignored.
+        let data = fixed_data(0x81);
+        let ack = fixed_ack();
+        let done = fixed_done();
         let done_ack = header(5);
-        let abort = with(header(6), &[0x01, 0xc3]);
+        let abort = fixed_abort();
 
         let ok: Vec<(&[u8], Body)> = vec![
             (
@@ -793,5 +732,112 @@ mod tests {
         assert_eq!(token_bytes("deadbeef0001020g"), None);
         assert_eq!(token_bytes("ééééééé00"), None);
         assert_eq!(token_bytes(""), None);
+    }
+
+    #[test]
+    fn emit_writes_the_fixed_byte_arrays() {
+        let mut v = Vec::new();
+        let table: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (
+                {
+                    emit_hello(&mut v, &T, 7, 5, 256, 1 << 20, 1400);
+                    v.clone()
+                },
+                fixed_hello(),
+            ),
+            (
+                {
+                    emit_data(&mut v, &T, 7, 9, 3, true, b"hi");
+                    v.clone()
+                },
+                fixed_data(DATA_FLAG_ACK_NOW),
+            ),
+            (
+                {
+                    emit_data(&mut v, &T, 7, 9, 3, false, b"hi");
+                    v.clone()
+                },
+                fixed_data(0),
+            ),
+            (
+                {
+                    emit_ack(&mut v, &T, 7, 100, 256, 25, &[(20, 15), (10, 0)]);
+                    v.clone()
+                },
+                fixed_ack(),
+            ),
+            (
+                {
+                    emit_done(&mut v, &T, 7, 261);
+                    v.clone()
+                },
+                fixed_done(),
+            ),
+            (
+                {
+                    emit_done_ack(&mut v, &T, 7);
+                    v.clone()
+                },
+                header(5),
+            ),
+            (
+                {
+                    emit_abort(&mut v, &T, 7, 451);
+                    v.clone()
+                },
+                fixed_abort(),
+            ),
+        ];
+        for (got, want) in table {
+            assert_eq!(got, want);
+        }
+        // The in-place DATA header writes the same bytes as emit_data.
+        let mut w = fixed_data(0);
+        w[..DATA_HEADER_LEN].fill(0xee);
+        emit_data_header(&mut w, &T, 7, 9, 3, 2, true);
+        assert_eq!(w, fixed_data(DATA_FLAG_ACK_NOW));
+    }
+
+    #[test]
+    fn setters_write_what_getters_read() {
+        let mut b = [0u8; field::HELLO_END];
+        let mut d = Datagram::new_unchecked(&mut b[..]);
+        d.set_header(Kind::Hello, &T, 0xfeed_beef);
+        d.set_hello_offset(u64::MAX - 1);
+        d.set_hello_length(2);
+        d.set_hello_max_data(3);
+        d.set_hello_payload(MAX_PAYLOAD as u16);
+        let d = Datagram::new_checked(&b[..]).unwrap();
+        assert_eq!(
+            (d.version(), d.kind(), d.token()),
+            (VERSION, Kind::Hello, T)
+        );
+        assert_eq!(d.transfer(), 0xfeed_beef);
+        assert_eq!(d.hello_offset(), u64::MAX - 1);
+        assert_eq!((d.hello_length(), d.hello_max_data()), (2, 3));
+        assert_eq!(usize::from(d.hello_payload()), MAX_PAYLOAD);
+
+        let mut b = vec![0u8; field::ack_range(2).0.start];
+        let mut d = Datagram::new_unchecked(&mut b[..]);
+        d.set_header(Kind::Ack, &T, 1);
+        d.set_ack_count(2);
+        d.set_ack_range(0, 9, 7);
+        d.set_ack_range(1, 5, 5);
+        // A range past the end of the buffer is not written.
+        d.set_ack_range(2, 1, 0);
+        let d = Datagram::new_checked(&b[..]).unwrap();
+        assert_eq!(d.ack_ranges().collect::<Vec<_>>(), [(9, 7), (5, 5)]);
+    }
+
+    #[test]
+    fn the_token_filter_needs_a_header_and_the_token() {
+        let mut v = Vec::new();
+        emit_done_ack(&mut v, &T, 3);
+        assert!(carries_token(&v, &T));
+        assert!(!carries_token(&v[..13], &T));
+        let mut other = T;
+        other[7] ^= 1;
+        assert!(!carries_token(&v, &other));
+        assert!(!carries_token(b"", &T));
     }
 }
