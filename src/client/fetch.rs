@@ -150,12 +150,15 @@ fn shown_path(p: &Path) -> String {
     crate::names::shown_bytes(p.as_os_str().as_bytes())
 }
 
-/// The share folder's real path (made when missing): what every local
-/// path of a download is checked against.
+/// The share folder's real path: what every local path of a download is
+/// checked against. The folder itself is made when missing, but not its
+/// parents (a typo in `--share` is not a new tree of folders).
 fn share_root(dest: &Path) -> io::Result<PathBuf> {
-    fs::create_dir_all(dest)
-        .and_then(|()| fs::canonicalize(dest))
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dest.display())))
+    match fs::create_dir(dest) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => fs::canonicalize(dest),
+    }
+    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", shown_path(dest))))
 }
 
 /// How many files of a command ended each way.
