@@ -350,40 +350,10 @@ fn replies_shifted_by_one_never_put_a_file_under_another_name() {
 // Retries start at once
 // ---------------------------------------------------------------------
 
-/// A fake serving `name` with `content`, whose n-th download (counted in
-/// this session) goes as `plan(n)` says; it waits 2 s for a data
-/// connection where a real server waits 30 s, then answers 425.
-fn serving(
-    name: &'static str,
-    content: Vec<u8>,
-    plan: impl Fn(usize, &mut fake::Session, &[u8]) -> std::io::Result<()> + Send + Sync + 'static,
-) -> FakeServer {
-    FakeServer::start(move |s| {
-        s.greet()?;
-        let mut n = 0;
-        while let Some(line) = s.until("FileDownload")? {
-            let offset: usize = line
-                .rsplit(' ')
-                .next()
-                .and_then(|o| o.parse().ok())
-                .filter(|_| !line.ends_with(name))
-                .unwrap_or(0);
-            s.announce(name, &content)?;
-            let rest = &content[offset..];
-            match s.data_within(Duration::from_secs(2)) {
-                Ok(_) => {}
-                Err(_) => {
-                    s.say("425 no data connection within 2s\n")?;
-                    n += 1;
-                    continue;
-                }
-            }
-            plan(n, s, rest)?;
-            n += 1;
-        }
-        Ok(())
-    })
-}
+/// How long the fakes below wait for a data connection before they answer
+/// 425, where a real server waits 30 s: a client that waits for one gets
+/// no further before this much time has passed.
+const FAKE_DATA_WAIT: Duration = Duration::from_secs(3);
 
 /// Sends every byte, then 226.
 fn send_all(s: &mut fake::Session, bytes: &[u8]) -> std::io::Result<()> {
@@ -393,10 +363,9 @@ fn send_all(s: &mut fake::Session, bytes: &[u8]) -> std::io::Result<()> {
 
 #[test]
 fn after_a_451_the_retry_starts_at_once_on_a_new_data_connection() {
-    let content = pseudo_random(300_000, 81);
     // The first try: every byte, then 451 and the data connection closed,
     // as a server whose file changed while it was sent.
-    let peer = serving("c.bin", content.clone(), |n, s, bytes| {
+    let peer = serving_any(|n, s, bytes| {
         if n == 0 {
             s.data()?.write_all(bytes)?;
             s.drop_data();
@@ -410,7 +379,7 @@ fn after_a_451_the_retry_starts_at_once_on_a_new_data_connection() {
     let out = client(peer.addr, dest.path(), &["-c", "FileDownload c.bin"]);
     assert_eq!(out.code(), Some(0), "{out}");
     assert!(
-        began.elapsed() < Duration::from_secs(2),
+        began.elapsed() < FAKE_DATA_WAIT,
         "{:?}: {out}",
         began.elapsed()
     );
@@ -421,13 +390,13 @@ fn after_a_451_the_retry_starts_at_once_on_a_new_data_connection() {
         .filter(|r| r.starts_with("FileDownload"))
         .collect();
     assert_eq!(asked.len(), 2, "{asked:?}\n{out}");
-    assert!(fs::read(dest.path().join("c.bin")).unwrap() == content);
+    assert!(fs::read(dest.path().join("c.bin")).unwrap() == content_of("c.bin"));
 }
 
 /// A fake serving any `*.bin` name with content of its own, each transfer
 /// as `plan(n, session, bytes)` sends it (n counts the downloads of the
-/// session); it waits 2 s for a data connection where a real server waits
-/// 30 s, then answers 425.
+/// session); it waits [`FAKE_DATA_WAIT`] for a data connection, then
+/// answers 425.
 fn serving_any(
     plan: impl Fn(usize, &mut fake::Session, &[u8]) -> std::io::Result<()> + Send + Sync + 'static,
 ) -> FakeServer {
@@ -443,8 +412,8 @@ fn serving_any(
             };
             let content = content_of(&name);
             s.announce(&name, &content)?;
-            if s.data_within(Duration::from_secs(2)).is_err() {
-                s.say("425 no data connection within 2s\n")?;
+            if s.data_within(FAKE_DATA_WAIT).is_err() {
+                s.say("425 no data connection within 3s\n")?;
             } else {
                 plan(n, s, &content[offset..])?;
             }
@@ -477,7 +446,7 @@ fn a_data_connection_the_peer_closed_between_transfers_is_not_reused() {
     );
     assert_eq!(out.code(), Some(0), "{out}");
     assert!(
-        began.elapsed() < Duration::from_secs(2),
+        began.elapsed() < FAKE_DATA_WAIT,
         "{:?}: {out}",
         began.elapsed()
     );
