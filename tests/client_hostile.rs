@@ -97,12 +97,16 @@ fn a_download_never_writes_through_a_link_that_leads_out_of_the_share() {
 // --timeout bounds every wait on the peer
 // ---------------------------------------------------------------------
 
-/// Runs the client with `--timeout 1s` and checks that it gave up within
+/// Runs the client with `--timeout 500ms` and checks that it gave up within
 /// a few seconds, naming what it waited for.
 fn gives_up_in_time(peer: &FakeServer, command: &str, said: &str, code: i32) -> Finished {
     let dest = TempDir::new("hostile-timeout-dst");
     let began = Instant::now();
-    let out = client(peer.addr, dest.path(), &["--timeout", "1s", "-c", command]);
+    let out = client(
+        peer.addr,
+        dest.path(),
+        &["--timeout", "500ms", "-c", command],
+    );
     let took = began.elapsed();
     assert!(took < Duration::from_secs(8), "took {took:?}: {out}");
     assert_eq!(out.code(), Some(code), "{out}");
@@ -113,7 +117,7 @@ fn gives_up_in_time(peer: &FakeServer, command: &str, said: &str, code: i32) -> 
 #[test]
 fn a_peer_that_never_greets_is_given_up_on_after_the_timeout() {
     let mute = FakeServer::start(|s| s.silence());
-    let said = format!("no greeting from {} within 1s", mute.addr);
+    let said = format!("no greeting from {} within 500ms", mute.addr);
     gives_up_in_time(&mute, "NOOP", &said, 2);
 }
 
@@ -123,7 +127,7 @@ fn a_peer_that_never_answers_is_given_up_on_after_the_timeout() {
         s.greet()?;
         s.silence()
     });
-    let said = format!("no reply from {} within 1s", mute.addr);
+    let said = format!("no reply from {} within 500ms", mute.addr);
     gives_up_in_time(&mute, "NOOP", &said, 1);
     gives_up_in_time(&mute, "FileDownload a.txt", &said, 1);
 }
@@ -142,7 +146,7 @@ fn a_stalled_data_connection_is_given_up_on_after_the_timeout() {
         })
     };
     let out = gives_up_in_time(&stalling, "FileDownload a.bin", "stalled", 1);
-    assert!(out.stderr.contains("within 1s"), "{out}");
+    assert!(out.stderr.contains("within 500ms"), "{out}");
 }
 
 #[test]
@@ -161,7 +165,7 @@ fn a_silent_udp_sender_is_given_up_on_after_the_timeout() {
         ))?;
         s.silence()
     });
-    let out = gives_up_in_time(&silent, "FileDownload UDP a.bin", "within 1s", 1);
+    let out = gives_up_in_time(&silent, "FileDownload UDP a.bin", "within 500ms", 1);
     assert!(out.stderr.contains("UDP"), "{out}");
     drop(udp);
 }
@@ -474,7 +478,7 @@ fn a_short_stream_followed_by_226_is_noticed_and_retried_at_once() {
     let out = client(
         peer.addr,
         dest.path(),
-        &["--timeout", "1s", "-c", "FileDownload short.bin"],
+        &["--timeout", "500ms", "-c", "FileDownload short.bin"],
     );
     assert_eq!(out.code(), Some(0), "{out}");
     assert!(
