@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::addr::{check_target, Bind};
-use crate::client::console::Settings;
+use crate::client::{self, Settings};
+use crate::peer;
 use crate::server::Config;
 use crate::share::state::StateChoice;
 
@@ -21,29 +22,11 @@ pub use lexer::{Arg, Lexer};
 #[derive(Debug)]
 pub enum Action {
     Serve(Config),
-    Client(ClientArgs),
-    Peer(PeerArgs),
+    Client(client::Options),
+    Peer(peer::Options),
     /// Print this text to stdout and exit 0.
     Help(String),
     Version,
-}
-
-/// `p2pshare client`: where to connect, and the commands to run (none:
-/// read them from stdin).
-#[derive(Debug)]
-pub struct ClientArgs {
-    pub settings: Settings,
-    pub commands: Vec<String>,
-    /// Where the history goes.
-    pub state: StateChoice,
-}
-
-/// `p2pshare peer`: a server plus a console connected to the other peer.
-#[derive(Debug)]
-pub struct PeerArgs {
-    pub serve: Config,
-    pub settings: Settings,
-    pub poll: Duration,
 }
 
 /// What the environment adds to the command line. Read in one place,
@@ -258,17 +241,6 @@ fn parse_serve(lex: &mut Lexer) -> Result<Action, UsageError> {
     Ok(Action::Serve(c))
 }
 
-fn default_settings() -> Settings {
-    Settings {
-        target: format!("127.0.0.1:{}", crate::client::DEFAULT_PORT),
-        share: PathBuf::from("shared"),
-        secret: None,
-        overwrite: false,
-        timeout: Duration::from_secs(60),
-        udp_payload: None,
-    }
-}
-
 /// Applies one option shared by client and peer; false when `a` is not one.
 fn apply_client_option(s: &mut Settings, a: &str, lex: &mut Lexer) -> Result<bool, UsageError> {
     match a {
@@ -294,7 +266,7 @@ fn apply_client_option(s: &mut Settings, a: &str, lex: &mut Lexer) -> Result<boo
 }
 
 fn parse_client(lex: &mut Lexer) -> Result<Action, UsageError> {
-    let mut s = default_settings();
+    let mut s = Settings::default();
     let mut commands = Vec::new();
     let mut target = None;
     let mut state = StateChoice::default();
@@ -328,7 +300,7 @@ fn parse_client(lex: &mut Lexer) -> Result<Action, UsageError> {
         check_target(&t).map_err(|e| UsageError(format!("client: {e}")))?;
         s.target = t;
     }
-    Ok(Action::Client(ClientArgs {
+    Ok(Action::Client(client::Options {
         settings: s,
         commands,
         state,
@@ -337,7 +309,7 @@ fn parse_client(lex: &mut Lexer) -> Result<Action, UsageError> {
 
 fn parse_peer(lex: &mut Lexer) -> Result<Action, UsageError> {
     let mut serve = Config::default();
-    let mut s = default_settings();
+    let mut s = Settings::default();
     let mut target = None;
     let mut poll = Duration::from_secs(10);
     let unexpected = |a: &str| {
@@ -369,7 +341,7 @@ fn parse_peer(lex: &mut Lexer) -> Result<Action, UsageError> {
     s.share = serve.share.clone();
     // One secret both ways: the one this peer asks for and gives.
     serve.secret = s.secret.clone();
-    Ok(Action::Peer(PeerArgs {
+    Ok(Action::Peer(peer::Options {
         serve,
         settings: s,
         poll,

@@ -4,29 +4,14 @@
 //! command succeeded.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::fetch::{self, Outcome, Ui};
 use super::send;
-use super::{Client, ClientError};
+use super::{Client, ClientError, Settings};
 use crate::history::History;
 use crate::protocol::{self, code, quote_word, Command, Escapes, ReplyLine, HISTORY_HEADER};
-
-/// Everything the console needs to reach a peer.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub target: String,
-    pub share: PathBuf,
-    pub secret: Option<String>,
-    pub overwrite: bool,
-    /// How long any one wait on the peer may take: connect, greeting,
-    /// each reply line, a stalled transfer.
-    pub timeout: Duration,
-    /// UDP payload size for `FileDownload UDP`; None picks by path.
-    pub udp_payload: Option<usize>,
-}
 
 /// What running one command came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
