@@ -1,8 +1,15 @@
-//! The thin client's connection to a peer: the control connection, replies
-//! as they arrive, the request history, and the data connection it reuses.
+//! The thin client: its settings and `run`, and the control connection to
+//! a peer (replies as they arrive, within bounds; the request history).
+//!
+//! Below it: [`console`] runs commands, [`fetch`] downloads a batch of
+//! files (one file's download in `download`, its local files in `local`),
+//! [`send`] uploads, and `data` owns the data connections both use.
 
 pub mod console;
+mod data;
+mod download;
 pub mod fetch;
+mod local;
 pub mod prompt;
 pub mod send;
 
@@ -214,7 +221,8 @@ pub struct Client {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
     history: Option<Arc<History>>,
-    pub(crate) data: Option<fetch::DataConn>,
+    /// The data connection held for the next transfer (see [`data`]).
+    pub(crate) data: Option<data::DataConn>,
     greeting: String,
     /// How long any one wait on the peer may take.
     timeout: Duration,
