@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::client::console::{peer_text, Console};
+use crate::client::console::Console;
 use crate::client::prompt::print_above;
+use crate::client::show::peer_text;
 use crate::client::{unescape, Client, ClientError, Settings};
 use crate::history::History;
 use crate::protocol::{code, shown, ReplyLine};

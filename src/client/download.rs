@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use super::data::{self, Span};
 use super::fetch::{FileRow, Options, Outcome, Ui};
 use super::local::{local_md5, shown_path, Lock, Sink};
-use super::{console, split_row, Client, ClientError, Reply};
+use super::{show, split_row, Client, ClientError, Reply};
 use crate::protocol::{self, code, shown, DataLine};
 use crate::share::{hash, real_path_inside};
 use crate::timefmt;
@@ -144,7 +144,7 @@ fn failed(name: &str, message: String) -> Step {
 
 /// A reply's code and text, as they may be shown.
 fn said(r: &Reply) -> String {
-    format!("{} {}", r.code(), console::peer_text(r.text()))
+    format!("{} {}", r.code(), show::peer_text(r.text()))
 }
 
 /// What the `150` announced.
@@ -394,7 +394,7 @@ fn announcement(name: &str, first: &Reply) -> Result<(FileRow, DataLine), Client
     let shown_lines: Vec<String> = first
         .lines
         .iter()
-        .map(|l| console::peer_text(&l.text))
+        .map(|l| show::peer_text(&l.text))
         .collect();
     Err(ClientError::Protocol(format!(
         "bad 150 reply to the download of {}: {}",

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::download::{self, Planned, RemoteHashes, Step, Target};
 use super::local::{local_dir, share_root};
-use super::{console, split_row, Client, ClientError};
+use super::{show, split_row, Client, ClientError};
 use crate::protocol::{code, quote_word, shown, Transport};
 use crate::share::check_name;
 
@@ -388,7 +388,7 @@ pub fn names_of(client: &mut Client, word: &str) -> Result<Result<Names, String>
             }
         }
         code::NOT_FOUND => {}
-        c => return Ok(Err(format!("{c} {}", console::peer_text(r.text())))),
+        c => return Ok(Err(format!("{c} {}", show::peer_text(r.text())))),
     }
     let line = format!("IndexGet regex {}", quote_word(word));
     client.send(&line)?;
@@ -400,7 +400,7 @@ pub fn names_of(client: &mut Client, word: &str) -> Result<Result<Names, String>
         return Ok(Err(format!(
             "{} {}",
             last.code,
-            console::peer_text(&last.text)
+            show::peer_text(&last.text)
         )));
     }
     if names.is_empty() {

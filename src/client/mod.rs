@@ -12,6 +12,7 @@ pub mod fetch;
 mod local;
 pub mod prompt;
 pub mod send;
+pub mod show;
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Write};
@@ -277,7 +278,7 @@ impl Client {
             return Err(ClientError::Protocol(format!(
                 "{} {}",
                 g.code(),
-                console::peer_text(g.text())
+                show::peer_text(g.text())
             )));
         }
         c.greeting = g.text().to_string();
@@ -288,7 +289,7 @@ impl Client {
                 return Err(ClientError::Protocol(format!(
                     "authentication failed: {} {}",
                     r.code(),
-                    console::peer_text(r.text())
+                    show::peer_text(r.text())
                 )));
             }
         }
@@ -392,7 +393,7 @@ impl Client {
                 return Err(ClientError::Closed(format!(
                     "{} {}",
                     line.code,
-                    console::peer_text(&line.text)
+                    show::peer_text(&line.text)
                 )));
             }
             each(&line);

@@ -5,9 +5,9 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use super::console::peer_text;
 use super::data;
 use super::fetch::{FileRow, Outcome, Ui};
+use super::show::peer_text;
 use super::{Client, ClientError};
 use crate::protocol::{self, code, quote_word, shown};
 use crate::share::index::Index;
