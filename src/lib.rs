@@ -30,6 +30,7 @@
 pub mod addr;
 pub mod cli;
 pub mod client;
+pub mod digest;
 pub mod history;
 pub mod names;
 pub mod peer;

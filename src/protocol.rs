@@ -8,6 +8,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
+use crate::digest::Md5;
 use crate::names::unescape_one;
 pub use crate::names::{escape_field, quote_word, shown, unescape_field, Escapes};
 use crate::timefmt;
@@ -79,7 +80,7 @@ pub enum Command {
     Upload {
         name: String,
         size: u64,
-        md5: String,
+        md5: Md5,
     },
     History(usize),
     Help(Option<String>),
@@ -398,13 +399,12 @@ fn parse_upload(args: &[String]) -> Result<Command, ParseError> {
             usage("FileUpload")
         ))
     })?;
-    let md5 = md5.to_ascii_lowercase();
-    if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let Some(md5) = Md5::from_hex(md5) else {
         return Err(ParseError::args(format!(
             "md5 must be 32 hex digits; usage: {}",
             usage("FileUpload")
         )));
-    }
+    };
     Ok(Command::Upload {
         name: name.clone(),
         size,
@@ -674,7 +674,7 @@ mod tests {
                 Some(Command::Upload {
                     name: "a.txt".into(),
                     size: 3,
-                    md5: "900150983cd24fb0d6963f7d28e17f72".into(),
+                    md5: Md5::of(b"abc"),
                 }),
             ),
             ("History", Some(Command::History(HISTORY_DEFAULT))),

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{split_row, Client, ClientError, Reply};
+use crate::digest::Md5;
 use crate::protocol::{self, code, quote_word, Transport};
 use crate::share::{check_name, hash};
 use crate::timefmt;
@@ -288,7 +289,7 @@ fn admit(
         };
         let local = File::open(&path)
             .and_then(hash::md5_of_reader)
-            .map(|d| hash::hex(&d));
+            .map(|d| d.to_string());
         match local {
             Ok(local) if local == *md5 => {
                 return Err(Outcome::UpToDate(FileRow {
@@ -347,7 +348,7 @@ fn parse_row(text: &str) -> Option<FileRow> {
     let [name, size, timestamp, md5] = f.as_slice() else {
         return None;
     };
-    hash::parse_hex(md5)?;
+    Md5::from_hex(md5)?;
     Some(FileRow {
         name: name.clone(),
         size: size.parse().ok()?,
@@ -530,7 +531,7 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let same = File::open(&t.path)
                 .and_then(hash::md5_of_reader)
-                .is_ok_and(|d| hash::hex(&d) == row.md5);
+                .is_ok_and(|d| d.to_string() == row.md5);
             if same {
                 let _ = fs::remove_file(&t.part);
                 Step::Done(Outcome::UpToDate(row))
@@ -694,7 +695,7 @@ impl Sink {
     /// Flushes and returns the file, its md5 and length.
     fn finish(self) -> io::Result<(File, String, u64)> {
         let file = self.out.into_inner().map_err(|e| e.into_error())?;
-        Ok((file, hash::hex(&self.md5.finalize()?), self.len))
+        Ok((file, self.md5.finalize()?.to_string(), self.len))
     }
 }
 

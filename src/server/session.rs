@@ -6,12 +6,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::{PortClaim, PortKind, RowVerdict, Shared};
+use crate::digest::Md5;
 use crate::history::Direction;
 use crate::protocol::{
     self, code, write_multi, write_reply, write_table, Command, DataLine, Transport, HASH_HEADER,
     HISTORY_HEADER, LIST_HEADER,
 };
-use crate::share::hash::{hex, parse_hex};
 use crate::share::index::Entry;
 use crate::share::{OpenedFile, Placed, ShareError};
 use crate::stop::Stop;
@@ -432,7 +432,7 @@ impl Session<'_> {
                 };
                 match share.md5_of(&f) {
                     Ok(d) => {
-                        let row = vec![name, hex(&d), timefmt::format(f.mtime)];
+                        let row = vec![name, d.to_string(), timefmt::format(f.mtime)];
                         write_table(&mut self.out, HASH_HEADER, [row], "files")?;
                         Ok(code::TABLE)
                     }
@@ -453,7 +453,7 @@ impl Session<'_> {
                 reply
             }
             Command::Upload { name, size, md5 } => {
-                let reply = self.upload(&name, size, &md5);
+                let reply = self.upload(&name, size, md5);
                 self.data_used = Instant::now();
                 reply
             }
@@ -542,7 +542,7 @@ impl Session<'_> {
                     (share.md5_of(&f).ok()?, f.mtime)
                 }
             };
-            Some([name.clone(), hex(&d), timefmt::format(mtime)])
+            Some([name.clone(), d.to_string(), timefmt::format(mtime)])
         });
         write_table(&mut self.out, HASH_HEADER, rows, "files")?;
         Ok(code::TABLE)
@@ -630,14 +630,11 @@ impl Session<'_> {
     /// `FileUpload`: receives `size` bytes into a hidden temporary file and
     /// stores it under `name` only when the md5 matches and no other file
     /// is in the way.
-    fn upload(&mut self, name: &str, size: u64, md5_hex: &str) -> io::Result<u16> {
+    fn upload(&mut self, name: &str, size: u64, want: Md5) -> io::Result<u16> {
         if !self.shared.config.allow_upload {
             return self.reply(code::NOT_FOUND, "uploads are disabled on this peer");
         }
         let shown = protocol::shown(name).to_string();
-        let Some(want) = parse_hex(md5_hex) else {
-            return self.reply(code::BAD_ARGS, "md5 must be 32 hex digits");
-        };
         let share = self.shared.share.clone();
         match share.open_file(name) {
             Ok(f) => {
@@ -680,7 +677,7 @@ impl Session<'_> {
         };
         let outcome = match incoming.file() {
             // Nothing to receive: no data connection is needed.
-            Ok(_) if size == 0 => Some(tcp::ReceiveOutcome::Received(md5::compute([]).0)),
+            Ok(_) if size == 0 => Some(tcp::ReceiveOutcome::Received(Md5::of([]))),
             Ok(f) => {
                 let mut out = io::BufWriter::with_capacity(256 * 1024, f);
                 data.receive(wait, data_timeout, size, &mut out)
@@ -703,8 +700,7 @@ impl Session<'_> {
                 code::NOT_FOUND,
                 &format!(
                     "md5 mismatch: received {}, announced {}; nothing stored",
-                    hex(&got),
-                    hex(&want)
+                    got, want
                 ),
             ),
             tcp::ReceiveOutcome::Broken(n, e) => self.reply(
@@ -754,20 +750,20 @@ impl Session<'_> {
             Err(e) => return self.reply(code::LOCAL_ERROR, &format!("cannot hash {shown}: {e}")),
         };
         if transport == Transport::Udp {
-            return self.download_udp(name, &f, offset, &hex(&md5));
+            return self.download_udp(name, &f, offset, &md5.to_string());
         }
         let data_line = match self.tcp_data_line() {
             Ok(d) => d,
             Err(e) => return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}")),
         };
-        self.write_download_150(name, &f, &hex(&md5), &data_line)?;
+        self.write_download_150(name, &f, &md5.to_string(), &data_line)?;
         if offset == f.size() {
             // Nothing to send: no data connection is needed, and the client
             // need not open one.
             return match f.changed() {
                 Ok(false) => self.reply(
                     code::COMPLETE,
-                    &format!("{shown} {} bytes md5={}", f.size(), hex(&md5)),
+                    &format!("{shown} {} bytes md5={}", f.size(), md5),
                 ),
                 Ok(true) => self.reply(
                     code::LOCAL_ERROR,
@@ -790,7 +786,7 @@ impl Session<'_> {
         match outcome {
             SendOutcome::Sent(_) => self.reply(
                 code::COMPLETE,
-                &format!("{shown} {} bytes md5={}", f.size(), hex(&md5)),
+                &format!("{shown} {} bytes md5={}", f.size(), md5),
             ),
             other => {
                 data.drop_connection();

@@ -95,6 +95,18 @@ pub mod token {
 
     /// A new token: 64 random bits from the OS as 16 hex digits.
     pub fn new() -> String {
+        crate::digest::hex(&random())
+    }
+
+    /// A transfer id that differs from the ids of earlier transfers: 32
+    /// random bits.
+    pub fn transfer_id() -> u32 {
+        let [a, b, c, d, ..] = random();
+        u32::from_be_bytes([a, b, c, d])
+    }
+
+    /// 64 random bits from the OS.
+    fn random() -> [u8; 8] {
         let mut bytes = [0u8; 8];
         let from_os = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
         if from_os.is_err() {
@@ -112,15 +124,7 @@ pub mod token {
             );
             bytes.copy_from_slice(&md5::compute(seed).0[..8]);
         }
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    /// A transfer id that differs from the ids of earlier transfers: 32
-    /// random bits.
-    pub fn transfer_id() -> u32 {
-        let t = new();
-        let hex = t.get(..8).unwrap_or("0");
-        u32::from_str_radix(hex, 16).unwrap_or(0)
+        bytes
     }
 
     /// Compares without an early exit, so the time taken does not tell how

@@ -18,6 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{token, AcceptBackoff};
+use crate::digest::Md5;
 use crate::share::OpenedFile;
 
 /// How long a new data connection has to send its token.
@@ -417,7 +418,7 @@ pub fn send_file(conn: &mut TcpStream, file: &OpenedFile, offset: u64) -> SendOu
 #[derive(Debug)]
 pub enum ReceiveOutcome {
     /// Every byte arrived; here is their md5.
-    Received(crate::share::hash::Md5),
+    Received(Md5),
     /// The data connection closed or failed after this many bytes.
     Broken(u64, io::Error),
     /// Writing the file failed (the connection is out of step now).
@@ -451,5 +452,5 @@ pub fn receive_file(conn: &mut TcpStream, want: u64, out: &mut impl io::Write) -
     if let Err(e) = out.flush() {
         return ReceiveOutcome::WriteFailed(e);
     }
-    ReceiveOutcome::Received(md5.finalize().0)
+    ReceiveOutcome::Received(md5.finalize().into())
 }
