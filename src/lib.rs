@@ -38,5 +38,6 @@ pub mod protocol;
 pub mod server;
 pub mod share;
 pub mod stop;
+pub mod sys;
 pub mod timefmt;
 pub mod transfer;

@@ -649,7 +649,7 @@ pub const SESSION_FDS: u64 = 1 + tcp::CHANNEL_FDS as u64 + 3 + 3;
 /// The soft limit on open files of this process, from
 /// `/proc/self/limits`; None when unlimited or unknown.
 pub fn open_file_limit() -> Option<u64> {
-    soft_open_file_limit(&std::fs::read_to_string("/proc/self/limits").ok()?)
+    soft_open_file_limit(&std::fs::read_to_string(crate::sys::PROC_SELF_LIMITS).ok()?)
 }
 
 /// The soft open-file limit in the text of a `/proc/PID/limits` file.

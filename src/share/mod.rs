@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use crate::sys;
 use hash::{HashCache, Md5};
 use index::Index;
 use state::{StateChoice, StateDir};
@@ -747,42 +748,37 @@ fn is_not_shared(e: &io::Error) -> bool {
             | io::ErrorKind::NotADirectory
             | io::ErrorKind::IsADirectory
             | io::ErrorKind::InvalidInput
-    ) || matches!(e.raw_os_error(), Some(36 | 40)) // ENAMETOOLONG, ELOOP on Linux
+    ) || e
+        .raw_os_error()
+        .is_some_and(|n| n == sys::ENAMETOOLONG || n == sys::ELOOP)
 }
 
 /// Opens for reading, failing on a symbolic link instead of following it.
 fn open_no_follow(path: &Path) -> io::Result<File> {
-    #[cfg(target_os = "linux")]
-    const FLAGS: i32 = 0o400000 | 0o4000 | 0o400; // O_NOFOLLOW | O_NONBLOCK | O_NOCTTY
-    #[cfg(not(target_os = "linux"))]
-    const FLAGS: i32 = 0;
     if fs::symlink_metadata(path)?.file_type().is_symlink() {
         return Err(io::Error::other("a symbolic link"));
     }
-    OpenOptions::new().read(true).custom_flags(FLAGS).open(path)
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(sys::O_NOFOLLOW | sys::O_NONBLOCK | sys::O_NOCTTY)
+        .open(path)
 }
 
 /// Opens for reading without blocking on a FIFO or claiming a terminal.
 fn open_nonblocking(path: &Path) -> io::Result<File> {
-    #[cfg(target_os = "linux")]
-    const FLAGS: i32 = 0o4000 | 0o400; // O_NONBLOCK | O_NOCTTY
-    #[cfg(not(target_os = "linux"))]
-    const FLAGS: i32 = 0;
-    OpenOptions::new().read(true).custom_flags(FLAGS).open(path)
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(sys::O_NONBLOCK | sys::O_NOCTTY)
+        .open(path)
 }
 
-/// The real path of an open file: from /proc on Linux (what the descriptor
-/// really is), else by resolving the name again and checking it is still
-/// the same inode.
+/// The real path of an open file: from /proc (what the descriptor really
+/// is), else by resolving the name again and checking it is still the
+/// same inode.
 fn real_path_of(file: &File, path: &Path, meta: &Metadata) -> Option<PathBuf> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        if let Ok(p) = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
-            return Some(p);
-        }
+    if let Ok(p) = fs::read_link(sys::fd_link(file)) {
+        return Some(p);
     }
-    let _ = file;
     let real = fs::canonicalize(path).ok()?;
     let again = fs::metadata(&real).ok()?;
     (again.ino() == meta.ino() && again.dev() == meta.dev()).then_some(real)
