@@ -18,7 +18,7 @@
 //! - [`timefmt`]: timestamps on the wire.
 //!
 //! [`transfer`] reads the bytes it sends through [`transfer::Source`]
-//! (which [`share`] implements for its open files) and imports nothing
+//! (which the server implements for the share's open files) and imports nothing
 //! from the layers above. The UDP channel is built in layers: the wire
 //! format ([`transfer::frame`]), loss recovery, congestion control and
 //! pacing, the sender and receiver state machines (time and bytes in,

@@ -2,11 +2,12 @@
 //! thread, and runs the rescan thread beside them.
 
 pub mod session;
+mod transfers;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -19,7 +20,8 @@ use crate::protocol::{code, write_reply};
 use crate::share::state::StateChoice;
 use crate::share::{scan, OpenError, Share};
 use crate::stop::Stop;
-use crate::transfer::{tcp, AcceptBackoff};
+use crate::transfer::net::{AcceptBackoff, Waker};
+use crate::transfer::tcp;
 
 /// Everything `p2pshare serve` can be told.
 #[derive(Debug, Clone)]
@@ -149,6 +151,8 @@ pub struct Server {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
     stop: Stop,
+    /// Ends the accept loop's wait.
+    waker: Waker,
 }
 
 impl Server {
@@ -202,6 +206,7 @@ impl Server {
                 next_session: AtomicU64::new(0),
             }),
             stop: Stop::new(),
+            waker: Waker::for_listener(local_addr),
         })
     }
 
@@ -217,7 +222,7 @@ impl Server {
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             stop: self.stop.clone(),
-            wake: wake_addr(self.local_addr),
+            waker: self.waker.clone(),
         }
     }
 
@@ -231,7 +236,7 @@ impl Server {
         )?;
         let mut backoff = AcceptBackoff::new();
         for conn in self.listener.incoming() {
-            if self.stop.is_set() {
+            if self.waker.is_woken() || self.stop.is_set() {
                 break;
             }
             match conn {
@@ -669,25 +674,11 @@ pub fn sessions_within(limit: u64) -> usize {
     usize::try_from(fit).unwrap_or(usize::MAX).max(1)
 }
 
-/// Where to connect to wake the accept loop: the bound address, or loopback
-/// when bound to every address.
-fn wake_addr(a: SocketAddr) -> SocketAddr {
-    match a.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), a.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), a.port())
-        }
-        _ => a,
-    }
-}
-
 /// Stops a running server.
 #[derive(Clone)]
 pub struct ServerHandle {
     stop: Stop,
-    wake: SocketAddr,
+    waker: Waker,
 }
 
 impl ServerHandle {
@@ -695,7 +686,7 @@ impl ServerHandle {
     /// rescan thread ends.
     pub fn stop(&self) {
         self.stop.set();
-        let _ = TcpStream::connect_timeout(&self.wake, Duration::from_secs(1));
+        self.waker.wake();
     }
 }
 

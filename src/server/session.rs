@@ -16,9 +16,10 @@ use crate::share::index::Entry;
 use crate::share::{OpenedFile, Placed, ShareError};
 use crate::stop::Stop;
 use crate::timefmt;
-use crate::transfer::tcp::{self, DataChannel, SendOutcome};
+use crate::transfer::tcp::{self, DataChannel};
 use crate::transfer::token;
-use crate::transfer::udp::{SendLimits, UdpChannel, UdpOutcome};
+use crate::transfer::udp::{SendLimits, UdpChannel};
+use crate::transfer::SendOutcome;
 
 /// Wrong AUTH tries before the connection is closed.
 const MAX_WRONG_SECRETS: u8 = 3;
@@ -777,34 +778,27 @@ impl Session<'_> {
         let Some(data) = self.tcp_data.as_mut() else {
             return self.reply(code::NO_DATA, "no data channel");
         };
-        let Some(conn) = data.connection(wait) else {
-            return self.no_data(data_line.port, wait);
-        };
-        let _ = conn.set_write_timeout(Some(data_timeout));
-        let outcome = tcp::send_file(conn, &f, offset);
-        self.reader.get_mut().touch();
-        match outcome {
-            SendOutcome::Sent(_) => self.reply(
-                code::COMPLETE,
-                &format!("{shown} {} bytes md5={}", f.size(), md5),
-            ),
-            other => {
-                data.drop_connection();
-                match other {
-                    SendOutcome::Changed => self.reply(
-                        code::LOCAL_ERROR,
-                        &format!("{shown} changed while it was being sent; try again"),
-                    ),
-                    SendOutcome::ReadFailed(e) => {
-                        self.reply(code::LOCAL_ERROR, &format!("cannot read {shown}: {e}"))
-                    }
-                    SendOutcome::Broken(e) => {
-                        self.reply(code::ABORTED, &format!("data connection broken: {e}"))
-                    }
-                    SendOutcome::Sent(_) => unreachable!(),
+        let outcome = match data.connection(wait) {
+            None => SendOutcome::NoReceiver,
+            Some(conn) => {
+                let _ = conn.set_write_timeout(Some(data_timeout));
+                let outcome = tcp::send_file(conn, &f, offset);
+                if !matches!(outcome, SendOutcome::Sent(_)) {
+                    data.drop_connection();
                 }
+                outcome
             }
-        }
+        };
+        let md5 = md5.to_string();
+        self.sent(
+            Transport::Tcp,
+            name,
+            f.size(),
+            &md5,
+            data_line.port,
+            wait,
+            outcome,
+        )
     }
 
     /// Writes the two-line 150 of a download (the file's row, then the data
@@ -842,7 +836,6 @@ impl Session<'_> {
         offset: u64,
         md5: &str,
     ) -> io::Result<u16> {
-        let shown = protocol::shown(name);
         if self.udp_data.is_none() {
             let opened = self
                 .shared
@@ -880,48 +873,76 @@ impl Session<'_> {
             silence: self.shared.config.udp_silence,
             stall: self.shared.config.data_timeout,
         };
-        let within = self.waited_text(limits.wait);
         let Some(data) = self.udp_data.as_mut() else {
             return self.reply(code::NO_DATA, "no data channel");
         };
         let outcome = data.send(f, offset, &limits);
-        if !matches!(outcome, UdpOutcome::NoReceiver) {
+        self.sent(
+            Transport::Udp,
+            name,
+            f.size(),
+            md5,
+            data_line.port,
+            limits.wait,
+            outcome,
+        )
+    }
+
+    /// The final reply of a download by how its send ended.
+    #[allow(clippy::too_many_arguments)]
+    fn sent(
+        &mut self,
+        transport: Transport,
+        name: &str,
+        size: u64,
+        md5: &str,
+        port: u16,
+        wait: Duration,
+        outcome: SendOutcome,
+    ) -> io::Result<u16> {
+        let shown = protocol::shown(name);
+        if !matches!(outcome, SendOutcome::NoReceiver) {
             self.reader.get_mut().touch();
         }
-        match outcome {
-            UdpOutcome::Sent(_) => self.reply(
-                code::COMPLETE,
-                &format!("{shown} {} bytes md5={md5}", f.size()),
-            ),
-            UdpOutcome::NoReceiver => self.reply(
-                code::NO_DATA,
-                &format!(
-                    "no datagram from the receiver {within}: send the HELLO to UDP port {}",
-                    data_line.port
-                ),
-            ),
-            UdpOutcome::Silent(d) => self.reply(
+        match (outcome, transport) {
+            (SendOutcome::Sent(_), _) => {
+                self.reply(code::COMPLETE, &format!("{shown} {size} bytes md5={md5}"))
+            }
+            (SendOutcome::NoReceiver, Transport::Tcp) => self.no_data(port, wait),
+            (SendOutcome::NoReceiver, Transport::Udp) => {
+                let within = self.waited_text(wait);
+                self.reply(
+                    code::NO_DATA,
+                    &format!(
+                        "no datagram from the receiver {within}: send the HELLO to UDP port {port}"
+                    ),
+                )
+            }
+            (SendOutcome::Silent(d), _) => self.reply(
                 code::ABORTED,
                 &format!(
                     "transfer aborted: the receiver was silent for {}",
                     humantime::format_duration(d)
                 ),
             ),
-            UdpOutcome::Stalled(d) => self.reply(
+            (SendOutcome::Stalled(d), _) => self.reply(
                 code::ABORTED,
                 &format!(
                     "transfer aborted: the receiver got no further for {}",
                     humantime::format_duration(d)
                 ),
             ),
-            UdpOutcome::Changed => self.reply(
+            (SendOutcome::Changed, _) => self.reply(
                 code::LOCAL_ERROR,
                 &format!("{shown} changed while it was being sent; try again"),
             ),
-            UdpOutcome::ReadFailed(e) => {
+            (SendOutcome::ReadFailed(e), _) => {
                 self.reply(code::LOCAL_ERROR, &format!("cannot read {shown}: {e}"))
             }
-            UdpOutcome::Broken(e) => {
+            (SendOutcome::Broken(e), Transport::Tcp) => {
+                self.reply(code::ABORTED, &format!("data connection broken: {e}"))
+            }
+            (SendOutcome::Broken(e), Transport::Udp) => {
                 self.reply(code::ABORTED, &format!("UDP data channel failed: {e}"))
             }
         }

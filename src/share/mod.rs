@@ -203,21 +203,6 @@ impl OpenedFile {
     }
 }
 
-/// The data channels read a shared file through this.
-impl crate::transfer::Source for OpenedFile {
-    fn len(&self) -> u64 {
-        self.size()
-    }
-
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        std::os::unix::fs::FileExt::read_at(&self.file, buf, offset)
-    }
-
-    fn changed(&self) -> io::Result<bool> {
-        OpenedFile::changed(self)
-    }
-}
-
 /// A shared folder with its index and md5 cache.
 pub struct Share {
     root: PathBuf,

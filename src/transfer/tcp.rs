@@ -10,16 +10,15 @@
 //! holds at most [`CHANNEL_FDS`] descriptors here whatever its client does.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{self, Read};
+use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{token, AcceptBackoff};
+use super::net::{bind_port, AcceptBackoff, Waker};
+use super::{token, CopyError, SendOutcome, Source};
 use crate::digest::Md5;
-use crate::share::OpenedFile;
 
 /// How long a new data connection has to send its token.
 pub const TOKEN_DEADLINE: Duration = Duration::from_secs(10);
@@ -45,10 +44,10 @@ const TOKEN_POLL: Duration = Duration::from_millis(250);
 pub struct DataChannel {
     port: u16,
     token: String,
-    local: SocketAddr,
     shelf: Arc<Shelf>,
     current: Option<TcpStream>,
-    stop: Arc<AtomicBool>,
+    /// Stops the acceptor and the threads reading tokens.
+    stop: Waker,
 }
 
 /// The connections that sent the right token and wait for a transfer, and
@@ -143,17 +142,7 @@ impl DataChannel {
         peer_ip: IpAddr,
         ports: Option<(u16, u16)>,
     ) -> io::Result<DataChannel> {
-        let listener = match ports {
-            None => TcpListener::bind((local_ip, 0))?,
-            Some((lo, hi)) => (lo..=hi)
-                .find_map(|p| TcpListener::bind((local_ip, p)).ok())
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::AddrInUse,
-                        format!("no free data port in {lo}-{hi}"),
-                    )
-                })?,
-        };
+        let listener: TcpListener = bind_port(local_ip, ports)?;
         let local = listener.local_addr()?;
         let token = token::new();
         let shelf = Arc::new(Shelf {
@@ -164,7 +153,7 @@ impl DataChannel {
             }),
             ready: Condvar::new(),
         });
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Waker::for_listener(local);
         let acceptor = Acceptor {
             listener,
             peer_ip,
@@ -178,7 +167,6 @@ impl DataChannel {
         Ok(DataChannel {
             port: local.port(),
             token,
-            local,
             shelf,
             current: None,
             stop,
@@ -258,9 +246,7 @@ impl DataChannel {
 impl Drop for DataChannel {
     fn drop(&mut self) {
         self.shelf.close();
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the acceptor blocked in accept() so it sees the flag.
-        let _ = TcpStream::connect_timeout(&self.local, Duration::from_secs(1));
+        self.stop.wake();
     }
 }
 
@@ -289,13 +275,13 @@ struct Acceptor {
     peer_ip: IpAddr,
     token: String,
     shelf: Arc<Shelf>,
-    stop: Arc<AtomicBool>,
+    stop: Waker,
 }
 
 impl Acceptor {
     fn run(self) {
         let mut backoff = AcceptBackoff::new();
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.stop.is_woken() {
             let conn = match self.listener.accept() {
                 Ok((conn, from)) => {
                     backoff.succeeded();
@@ -308,7 +294,7 @@ impl Acceptor {
                     None
                 }
             };
-            if self.stop.load(Ordering::SeqCst) {
+            if self.stop.is_woken() {
                 return;
             }
             // From another address, or no room: closed at once, not a
@@ -337,14 +323,14 @@ impl Acceptor {
 
 /// Reads one line within [`TOKEN_DEADLINE`] and compares it with the token
 /// in constant time. Gives up early when the channel closes.
-fn read_token(conn: &TcpStream, token: &str, stop: &AtomicBool) -> bool {
+fn read_token(conn: &TcpStream, token: &str, stop: &Waker) -> bool {
     let deadline = Instant::now() + TOKEN_DEADLINE;
     let mut line = Vec::with_capacity(80);
     let mut byte = [0u8; 1];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero()
-            || stop.load(Ordering::SeqCst)
+            || stop.is_woken()
             || conn.set_read_timeout(Some(left.min(TOKEN_POLL))).is_err()
         {
             return false;
@@ -371,40 +357,15 @@ fn read_token(conn: &TcpStream, token: &str, stop: &AtomicBool) -> bool {
     token::equal(&line, token.as_bytes())
 }
 
-/// How a send ended.
-#[derive(Debug)]
-pub enum SendOutcome {
-    /// Every byte from the offset on was sent, and the file did not change.
-    Sent(u64),
-    /// The data connection failed.
-    Broken(io::Error),
-    /// The file changed (or shrank) while it was sent.
-    Changed,
-    /// Reading the file failed.
-    ReadFailed(io::Error),
-}
-
-/// Sends `file` from `offset` to its end over `conn`, through the kernel's
-/// zero-copy path where there is one (`io::copy` from a file to a socket
-/// uses sendfile on Linux).
-pub fn send_file(conn: &mut TcpStream, file: &OpenedFile, offset: u64) -> SendOutcome {
-    let want = file.size().saturating_sub(offset);
-    let mut f = match file.file.try_clone() {
-        Ok(f) => f,
-        Err(e) => return SendOutcome::ReadFailed(e),
-    };
-    if let Err(e) = f.seek(SeekFrom::Start(offset)) {
-        return SendOutcome::ReadFailed(e);
-    }
-    let sent = io::copy(&mut f.take(want), conn);
-    match sent {
-        Ok(n) if n == want => match file.changed() {
-            Ok(false) => SendOutcome::Sent(n),
-            Ok(true) => SendOutcome::Changed,
-            Err(e) => SendOutcome::ReadFailed(e),
-        },
+/// Sends `file` from `offset` to its end over `conn`, through
+/// [`Source::copy_to`] (the kernel's zero-copy path for a file).
+pub fn send_file<S: Source + ?Sized>(conn: &mut TcpStream, file: &S, offset: u64) -> SendOutcome {
+    let want = file.len().saturating_sub(offset);
+    match file.copy_to(offset, want, conn) {
+        Ok(n) if n == want => SendOutcome::checked(file, n),
         Ok(_) => SendOutcome::Changed,
-        Err(e) => {
+        Err(CopyError::Read(e)) => SendOutcome::ReadFailed(e),
+        Err(CopyError::Write(e)) => {
             if file.changed().unwrap_or(false) {
                 SendOutcome::Changed
             } else {

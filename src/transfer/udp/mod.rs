@@ -88,25 +88,6 @@ pub const DEFAULT_WINDOW: usize = 8 << 20;
 /// gives up on a transfer, by default.
 pub const DEFAULT_SILENCE: Duration = Duration::from_secs(10);
 
-/// How a UDP send ended.
-#[derive(Debug)]
-pub enum UdpOutcome {
-    /// Every byte from the offset on arrived, and the file did not change.
-    Sent(u64),
-    /// No valid HELLO came within the wait.
-    NoReceiver,
-    /// The receiver went silent for this long.
-    Silent(Duration),
-    /// The receiver's in-order point did not move for this long.
-    Stalled(Duration),
-    /// The file changed (or shrank) while it was sent.
-    Changed,
-    /// Reading the file failed.
-    ReadFailed(io::Error),
-    /// The socket failed.
-    Broken(io::Error),
-}
-
 /// How a receive ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
