@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use crate::protocol::{FileOp, Reply};
 use crate::sys;
 use hash::{HashCache, Md5};
 use index::Index;
@@ -153,6 +154,21 @@ impl fmt::Display for ShareError {
 }
 
 impl std::error::Error for ShareError {}
+
+impl ShareError {
+    /// The reply to a request for `name` refused with this error, when
+    /// the server was about to `op` it. A name refused for an upload
+    /// (`Store`) is one not allowed; for anything else it is one not
+    /// shared. Opening and checking name the kind of error only.
+    pub fn reply(&self, name: &str, op: FileOp) -> Reply<'static> {
+        match (self, op) {
+            (ShareError::NotShared, FileOp::Store) => Reply::name_not_allowed(name),
+            (ShareError::NotShared, _) => Reply::not_shared(name),
+            (ShareError::Io(e), FileOp::Store) => Reply::cannot(op, name, e),
+            (ShareError::Io(e), _) => Reply::cannot(op, name, &e.kind()),
+        }
+    }
+}
 
 impl From<io::Error> for ShareError {
     fn from(e: io::Error) -> Self {
@@ -576,6 +592,17 @@ pub enum Placed {
     Same,
     /// A file with other content is in the way: nothing was changed.
     Exists,
+}
+
+impl Placed {
+    /// The final reply of an upload of `name` that ended up here.
+    pub fn reply(self, name: &str) -> Reply<'static> {
+        match self {
+            Placed::Stored => Reply::stored(name),
+            Placed::Same => Reply::stored_same(name),
+            Placed::Exists => Reply::exists_differently(name),
+        }
+    }
 }
 
 impl Incoming {

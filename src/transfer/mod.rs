@@ -6,6 +6,9 @@ use std::io::{self, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use crate::digest::Md5;
+use crate::protocol::{DataLine, FileOp, Reply, Waited};
+
 pub mod net;
 pub mod tcp;
 pub mod udp;
@@ -76,6 +79,42 @@ pub trait Source {
     }
 }
 
+/// How long a send waits, at most, for each thing.
+#[derive(Debug, Clone)]
+pub struct SendLimits {
+    /// For the receiver's HELLO.
+    pub wait: Duration,
+    /// For any datagram from the receiver once the transfer runs.
+    pub silence: Duration,
+    /// For the receiver's in-order point to move on (a receiver that
+    /// acknowledges but never gets further, or whose disk has stalled).
+    pub stall: Duration,
+}
+
+/// A session's data channel, TCP or UDP, as the server uses it: where it
+/// is, and sending a file over it. Everything up to the point where the
+/// bytes move is the same for both.
+pub trait Channel {
+    /// Where a client finds the channel: the fields of the `150 DATA` line.
+    fn data_line(&self) -> DataLine;
+
+    /// Sends `file` from `offset` to its end, waiting for the receiver and
+    /// giving up as `limits` say.
+    fn send(&mut self, file: &dyn Source, offset: u64, limits: &SendLimits) -> SendOutcome;
+}
+
+/// A download as its final reply names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending<'a> {
+    pub name: &'a str,
+    pub size: u64,
+    pub md5: Md5,
+    /// The channel it went over.
+    pub data: &'a DataLine,
+    /// How long the send waited for its receiver, at most.
+    pub waited: Waited,
+}
+
 /// Bytes [`Source::copy_to`] reads at once.
 const COPY_CHUNK: usize = 256 * 1024;
 
@@ -109,6 +148,20 @@ pub enum SendOutcome {
 }
 
 impl SendOutcome {
+    /// The final reply of the download `s` that ended so.
+    pub fn reply(&self, s: &Sending<'_>) -> Reply<'static> {
+        let transport = s.data.transport;
+        match self {
+            SendOutcome::Sent(_) => Reply::download_complete(s.name, s.size, s.md5),
+            SendOutcome::NoReceiver => Reply::no_receiver(transport, s.data.port, s.waited),
+            SendOutcome::Silent(d) => Reply::receiver_silent(*d),
+            SendOutcome::Stalled(d) => Reply::receiver_stalled(*d),
+            SendOutcome::Changed => Reply::changed_while_sent(s.name),
+            SendOutcome::ReadFailed(e) => Reply::cannot(FileOp::Read, s.name, e),
+            SendOutcome::Broken(e) => Reply::data_broken(transport, e),
+        }
+    }
+
     /// How a send that moved every byte ends: [`SendOutcome::Sent`] when
     /// the file is still what was opened.
     pub fn checked<S: Source + ?Sized>(file: &S, sent: u64) -> SendOutcome {

@@ -17,8 +17,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::net::{bind_port, AcceptBackoff, Waker};
-use super::{token, CopyError, SendOutcome, Source};
+use super::{token, Channel, CopyError, SendLimits, SendOutcome, Source};
 use crate::digest::Md5;
+use crate::protocol::{DataLine, Reply, Transport};
 
 /// How long a new data connection has to send its token.
 pub const TOKEN_DEADLINE: Duration = Duration::from_secs(10);
@@ -243,6 +244,35 @@ impl DataChannel {
     }
 }
 
+impl Channel for DataChannel {
+    fn data_line(&self) -> DataLine {
+        DataLine {
+            transport: Transport::Tcp,
+            port: self.port,
+            token: self.token.clone(),
+        }
+    }
+
+    /// Sends over the next data connection (see [`DataChannel::connection`]),
+    /// with `limits.stall` as its write timeout; a connection whose send
+    /// failed is dropped. With nothing to send (the offset is the end) no
+    /// connection is needed, and the client need not open one.
+    fn send(&mut self, file: &dyn Source, offset: u64, limits: &SendLimits) -> SendOutcome {
+        if offset >= file.len() {
+            return SendOutcome::checked(file, 0);
+        }
+        let Some(conn) = self.connection(limits.wait) else {
+            return SendOutcome::NoReceiver;
+        };
+        let _ = conn.set_write_timeout(Some(limits.stall));
+        let outcome = send_file(conn, file, offset);
+        if !matches!(outcome, SendOutcome::Sent(_)) {
+            self.drop_connection();
+        }
+        outcome
+    }
+}
+
 impl Drop for DataChannel {
     fn drop(&mut self) {
         self.shelf.close();
@@ -384,6 +414,20 @@ pub enum ReceiveOutcome {
     Broken(u64, io::Error),
     /// Writing the file failed (the connection is out of step now).
     WriteFailed(io::Error),
+}
+
+impl ReceiveOutcome {
+    /// The reply to an upload of `name` (`size` bytes announced with the
+    /// md5 `want`) that did not arrive as announced; None when every byte
+    /// came, with that md5.
+    pub fn refusal(&self, name: &str, size: u64, want: Md5) -> Option<Reply<'static>> {
+        match self {
+            ReceiveOutcome::Received(got) if *got == want => None,
+            ReceiveOutcome::Received(got) => Some(Reply::md5_mismatch(*got, want)),
+            ReceiveOutcome::Broken(n, e) => Some(Reply::upload_broken(*n, size, e)),
+            ReceiveOutcome::WriteFailed(e) => Some(Reply::not_stored(name, e)),
+        }
+    }
 }
 
 /// Receives exactly `want` bytes from `conn` into `out`, hashing them.

@@ -25,8 +25,9 @@ use super::pacing::BURST_PACKETS;
 use super::receiver::{Receiver, LINGER};
 use super::sender::{self, Finished, Sender};
 use super::{ReceiveOptions, SendLimits, SendStats};
+use crate::protocol::{DataLine, Transport};
 use crate::transfer::net::{bind_port, unspecified, Waker};
-use crate::transfer::{token, SendOutcome, Source};
+use crate::transfer::{token, Channel, SendOutcome, Source};
 
 /// Datagrams from the receiver waiting for the sender; more are dropped.
 const INCOMING_QUEUE: usize = 1024;
@@ -180,6 +181,20 @@ impl UdpChannel {
             sent += 1;
         }
         sent
+    }
+}
+
+impl Channel for UdpChannel {
+    fn data_line(&self) -> DataLine {
+        DataLine {
+            transport: Transport::Udp,
+            port: self.port,
+            token: self.token.clone(),
+        }
+    }
+
+    fn send(&mut self, file: &dyn Source, offset: u64, limits: &SendLimits) -> SendOutcome {
+        UdpChannel::send(self, file, offset, limits)
     }
 }
 

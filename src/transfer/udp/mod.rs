@@ -69,6 +69,7 @@ pub mod sender;
 pub use self::channel::{receive, receive_with, UdpChannel};
 pub use self::receiver::Receiver;
 pub use self::sender::{Sender, Transmit};
+pub use super::SendLimits;
 
 /// DATA payload size a receiver asks for unless told otherwise: with the
 /// 33-byte header, 8 bytes of UDP and 20 (IPv4) or 40 (IPv6) of IP it stays
@@ -114,18 +115,6 @@ impl Received {
             Received::Aborted(code) => Err(io::Error::other(Aborted(code))),
         }
     }
-}
-
-/// How long a send waits, at most, for each thing.
-#[derive(Debug, Clone)]
-pub struct SendLimits {
-    /// For the receiver's HELLO.
-    pub wait: Duration,
-    /// For any datagram from the receiver once the transfer runs.
-    pub silence: Duration,
-    /// For the receiver's in-order point to move on (a receiver that
-    /// acknowledges but never gets further, or whose disk has stalled).
-    pub stall: Duration,
 }
 
 /// Transfer figures, for tests and benchmarks.
