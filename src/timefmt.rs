@@ -12,13 +12,13 @@ pub fn format(t: SystemTime) -> String {
     display(t).to_string()
 }
 
-/// [`format`] as a value to write (into a table row) without a `String`
+/// [`format()`] as a value to write (into a table row) without a `String`
 /// of its own.
 pub fn display(t: SystemTime) -> impl std::fmt::Display {
     humantime::format_rfc3339_seconds(clamp(t))
 }
 
-/// Clamps a time into what [`format`] can show, dropping sub-seconds.
+/// Clamps a time into what [`format()`] can show, dropping sub-seconds.
 pub fn clamp(t: SystemTime) -> SystemTime {
     let secs = t
         .duration_since(UNIX_EPOCH)
