@@ -142,7 +142,10 @@ options:
   -c, --command CMD      run CMD and exit (repeatable; in order)
   --secret S             authenticate with S (or set P2PSHARE_SECRET)
   --overwrite            replace local files whose content differs
-  --timeout DUR          connect timeout (default 10s)
+  --timeout DUR          the longest wait on the peer: connect, greeting, each
+                         reply line (the first reply to a download of a file
+                         the peer has yet to hash comes late), a transfer
+                         without progress (default 60s)
   --udp-payload BYTES    UDP datagram payload for FileDownload UDP (default 1400,
                          15800 on loopback; more only where the path carries it
                          without fragmenting)
@@ -167,6 +170,8 @@ options:
   --secret S             authenticate with S (or set P2PSHARE_SECRET)
   --overwrite            replace local files whose content differs
   --udp-payload BYTES    UDP datagram payload (see 'p2pshare client --help')
+  --timeout DUR          the longest wait on the other peer (default 60s; see
+                         'p2pshare client --help')
   and every option of 'p2pshare serve' (--share, --state, --port, --bind, ...)
   -h, --help             show this help
 ";
@@ -276,7 +281,7 @@ fn default_settings() -> Settings {
         share: PathBuf::from("shared"),
         secret: None,
         overwrite: false,
-        connect_timeout: Duration::from_secs(10),
+        timeout: Duration::from_secs(60),
         udp_payload: None,
     }
 }
@@ -286,7 +291,7 @@ fn apply_client_option(s: &mut Settings, a: &str, args: &mut Args) -> Result<boo
     match a {
         "--secret" => s.secret = Some(args.value(a)?),
         "--overwrite" => s.overwrite = true,
-        "--timeout" => s.connect_timeout = duration(a, &args.value(a)?)?,
+        "--timeout" => s.timeout = duration(a, &args.value(a)?)?,
         "--udp-payload" => {
             let n: usize = number(a, &args.value(a)?)?;
             let (lo, hi) = (

@@ -8,11 +8,12 @@ use std::thread;
 use std::time::Duration;
 
 use crate::cli::PeerArgs;
+use crate::client::console::peer_text;
 use crate::client::console::{Console, Settings};
 use crate::client::prompt::print_above;
-use crate::client::Client;
+use crate::client::{unescape, Client, ClientError};
 use crate::history::History;
-use crate::protocol::code;
+use crate::protocol::{code, shown, ReplyLine};
 use crate::server::Server;
 use crate::share::Share;
 use crate::stop::Stop;
@@ -92,7 +93,7 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
         let Some(c) = client.as_mut() else {
             match Client::connect(
                 &settings.target,
-                Duration::from_secs(2),
+                settings.timeout,
                 Some(history.clone()),
                 settings.secret.as_deref(),
             ) {
@@ -116,9 +117,8 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
             }
             continue;
         };
-        match c.request("FileHash checkall") {
-            Ok(r) if r.code() == code::TABLE => {
-                let now: Listing = r.hash_rows();
+        match checkall(c) {
+            Ok((last_line, now)) if last_line.code == code::TABLE => {
                 if let Some(before) = &last {
                     for line in changes(before, &now) {
                         print_above(&format!("{}: {line}", settings.target), false);
@@ -126,21 +126,22 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
                 }
                 last = Some(now);
             }
-            Ok(r) => print_above(
+            Ok((r, _)) => print_above(
                 &format!(
                     "p2pshare: polling the other peer: {} {}",
-                    r.code(),
-                    r.text()
+                    r.code,
+                    peer_text(&r.text)
                 ),
                 true,
             ),
             Err(e) => {
+                // A peer that breaks the protocol (an endless table, say)
+                // is tried again after the poll interval, not at once.
                 print_above(
                     &format!("p2pshare: lost the other peer ({e}); reconnecting"),
                     true,
                 );
                 client = None;
-                continue;
             }
         }
         if stop.wait(poll) {
@@ -149,19 +150,38 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
     }
 }
 
-/// `added NAME`, `changed NAME`, `removed NAME` lines, in name order.
+/// `FileHash checkall` on `c`: its final line and the listing, read row by
+/// row (the reply is bounded by [`crate::client::MAX_REPLY_LINES`] and
+/// [`crate::client::MAX_REPLY_BYTES`]).
+fn checkall(c: &mut Client) -> Result<(ReplyLine, Listing), ClientError> {
+    let line = "FileHash checkall";
+    c.send(line)?;
+    let mut now = Listing::new();
+    let last = c.read_table(&mut |text| {
+        let mut f = text.split('\t');
+        if let (Some(name), Some(md5), Some(ts)) = (f.next(), f.next(), f.next()) {
+            now.insert(unescape(name), (md5.to_string(), ts.to_string()));
+        }
+    })?;
+    c.record(line, last.code);
+    Ok((last, now))
+}
+
+/// `added NAME`, `changed NAME`, `removed NAME` lines, in name order, each
+/// name as it may be shown ([`shown`]: no escape sequence of the other
+/// peer reaches the terminal).
 pub fn changes(before: &Listing, now: &Listing) -> Vec<String> {
     let mut out = Vec::new();
     for (name, v) in now {
         match before.get(name) {
-            None => out.push(format!("added {name}")),
-            Some(old) if old.0 != v.0 => out.push(format!("changed {name}")),
+            None => out.push(format!("added {}", shown(name))),
+            Some(old) if old.0 != v.0 => out.push(format!("changed {}", shown(name))),
             Some(_) => {}
         }
     }
     for name in before.keys() {
         if !now.contains_key(name) {
-            out.push(format!("removed {name}"));
+            out.push(format!("removed {}", shown(name)));
         }
     }
     out

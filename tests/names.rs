@@ -113,3 +113,45 @@ fn names_that_are_not_utf8_are_left_out_and_reported_on_stderr() {
     let mut c = Conn::open(addr);
     assert_eq!(c.cmd("IndexGet longlist").names(), ["fine.txt"]);
 }
+
+/// `p2pshare client ... -c 'FileDownload [UDP] "**"'` into a fresh folder:
+/// every troublesome name lands byte-identical under its own name, and
+/// nothing else does.
+fn client_fetches_every_name(transport: &str) {
+    let share = TempDir::new("names-client-src");
+    let dest = TempDir::new("names-client-dst");
+    let names = troublesome_names();
+    write_named_files(&share, &names);
+    let server = start(share.path());
+    let command = format!("FileDownload {transport} \"**\"");
+    let out = process::run(
+        &process::client_args(server.addr(), dest.path(), &["-c", &command]),
+        "",
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    let got: BTreeSet<String> = entries_below(dest.path())
+        .into_iter()
+        .filter(|e| !e.ends_with('/'))
+        .collect();
+    let want: BTreeSet<String> = names.iter().cloned().collect();
+    assert_eq!(got, want, "{out}");
+    for name in &names {
+        assert_eq!(
+            fs::read(dest.path().join(name)).unwrap(),
+            fs::read(share.path().join(name)).unwrap(),
+            "{name:?}"
+        );
+    }
+    // One line per file.
+    assert_eq!(out.lines().len(), names.len(), "{out}");
+}
+
+#[test]
+fn the_clients_pattern_download_fetches_every_name_over_tcp() {
+    client_fetches_every_name("TCP");
+}
+
+#[test]
+fn the_clients_pattern_download_fetches_every_name_over_udp() {
+    client_fetches_every_name("UDP");
+}

@@ -11,7 +11,12 @@ use support::*;
 mod process;
 use process::*;
 
+#[path = "support/fake.rs"]
+mod fake;
+use fake::FakeServer;
+
 use std::fs;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -299,6 +304,18 @@ fn a_file_added_changed_or_removed_on_the_other_side_is_reported() {
     fs::remove_file(b_dir.path().join("old/gone.txt")).unwrap();
     p.a.await_stdout(&format!("{b_at}: removed old/gone.txt"), WAIT);
 
+    // A name with an escape sequence is reported as it may be shown.
+    b_dir.write("esc\u{1b}]0;title\u{7}.txt", "x\n");
+    p.a.await_stdout(
+        &format!("{b_at}: added esc\\u{{1b}}]0;title\\u{{7}}.txt"),
+        WAIT,
+    );
+    assert!(
+        !p.a.stdout().contains(['\u{1b}', '\u{7}']),
+        "{}",
+        p.a.dump()
+    );
+
     // Only what changed is reported, once.
     let out = p.a.stdout();
     assert!(!out.contains("stays.txt"), "{out}");
@@ -376,4 +393,100 @@ fn a_peer_started_first_runs_its_commands_once_the_other_is_up() {
         return;
     }
     panic!("could not start two peers: ports kept being taken");
+}
+
+#[test]
+fn a_peer_sending_an_endless_table_to_the_poller_does_not_take_the_server_down() {
+    let a_dir = TempDir::new("peer-endless-a");
+    a_dir.write("mine.txt", "still served\n");
+    // The other peer answers every `FileHash checkall` with a table that
+    // never ends (3,000,000 rows at most, past the client's bound, then
+    // silence).
+    let endless = FakeServer::start(|s| {
+        s.greet()?;
+        s.until("FileHash checkall")?;
+        s.say("213-name\tmd5\ttimestamp\n")?;
+        let row = format!("213-f.txt\t{:x}\t2026-01-02T03:04:05Z\n", md5::compute(b""));
+        let chunk = row.repeat(10_000);
+        for _ in 0..300 {
+            s.out.write_all(chunk.as_bytes())?;
+        }
+        s.silence()
+    });
+    let mut args = peer_args(a_dir.path(), 0, &endless.addr.to_string());
+    // One poll at the start, the next in a while: one endless table is
+    // enough for this test.
+    args.extend([
+        "--timeout".into(),
+        "2s".into(),
+        "--poll".into(),
+        "1m".into(),
+    ]);
+    let a = Proc::spawn(&args);
+    assert!(
+        wait_until(WAIT, || bound_addr(&a).is_some()),
+        "{}",
+        a.dump()
+    );
+    a.await_stderr("longer than the client takes (at most 2000000 lines", WAIT);
+    // The peer's own server still serves, and the poller tries again.
+    let mut conn = Conn::open(bound_addr(&a).unwrap());
+    conn.assert_alive();
+    let (_, bytes, done) = download(&mut conn, bound_addr(&a).unwrap(), "mine.txt");
+    assert_eq!((bytes.as_slice(), done.code), (&b"still served\n"[..], 226));
+    a.await_stderr("lost the other peer", WAIT);
+    let mut a = a;
+    assert!(a.running(), "{}", a.dump());
+}
+
+#[test]
+fn after_the_other_peer_restarts_the_next_console_command_reconnects_and_runs() {
+    let a_dir = TempDir::new("peer-restart-a");
+    let b_dir = TempDir::new("peer-restart-b");
+    b_dir.write("first.txt", "first\n");
+    let Pair {
+        mut a,
+        b,
+        a_addr,
+        b_addr,
+    } = start_pair(a_dir.path(), b_dir.path());
+    a.send("FileDownload first.txt\n");
+    await_file(&a_dir.path().join("first.txt"), b"first\n", &a);
+
+    // B is killed and started again on the same port, with a new file.
+    drop(b);
+    b_dir.write("second.txt", "second\n");
+    let b = Proc::spawn(&peer_args(b_dir.path(), b_addr.port(), &a_addr.to_string()));
+    assert!(
+        wait_until(WAIT, || bound_addr(&b).is_some()),
+        "{}",
+        b.dump()
+    );
+    a.send("FileDownload second.txt\n");
+    await_file(&a_dir.path().join("second.txt"), b"second\n", &a);
+    a.await_stdout("second.txt\t7\t", WAIT);
+    assert!(
+        !a.stderr().contains("closed the connection"),
+        "the command failed first:\n{}",
+        a.dump()
+    );
+}
+
+#[test]
+fn a_file_reported_as_changed_can_be_fetched_again_with_overwrite() {
+    let a_dir = TempDir::new("peer-ow-a");
+    let b_dir = TempDir::new("peer-ow-b");
+    b_dir.write("news.txt", "first edition\n");
+    let mut p = start_pair(a_dir.path(), b_dir.path());
+    p.a.send("FileDownload news.txt\n");
+    await_file(&a_dir.path().join("news.txt"), b"first edition\n", &p.a);
+
+    b_dir.write("news.txt", "second, later edition\n");
+    p.a.await_stdout(&format!("{}: changed news.txt", p.b_addr), WAIT);
+    p.a.send("FileDownload --overwrite news.txt\n");
+    await_file(
+        &a_dir.path().join("news.txt"),
+        b"second, later edition\n",
+        &p.a,
+    );
 }

@@ -12,7 +12,7 @@ use super::fetch::{self, Outcome, Ui};
 use super::send;
 use super::{Client, ClientError};
 use crate::history::History;
-use crate::protocol::{self, code, quote_word, Command, ReplyLine, HISTORY_HEADER};
+use crate::protocol::{self, code, quote_word, Command, Escapes, ReplyLine, HISTORY_HEADER};
 
 /// Everything the console needs to reach a peer.
 #[derive(Debug, Clone)]
@@ -21,7 +21,9 @@ pub struct Settings {
     pub share: PathBuf,
     pub secret: Option<String>,
     pub overwrite: bool,
-    pub connect_timeout: Duration,
+    /// How long any one wait on the peer may take: connect, greeting,
+    /// each reply line, a stalled transfer.
+    pub timeout: Duration,
     /// UDP payload size for `FileDownload UDP`; None picks by path.
     pub udp_payload: Option<usize>,
 }
@@ -38,11 +40,17 @@ pub const HELP: &str = "\
 Commands are the protocol's, typed as over nc (case-insensitive):
   IndexGet longlist | shortlist <start> <end> | regex <pattern>
   FileHash verify <name> | checkall
-  FileDownload [TCP|UDP] <name-or-pattern>   verified download into the share folder
-  FileUpload <name-or-pattern>               send files from the share folder (if the peer allows)
-  History [<n>]                              the peer's request history
-  HELP [<command>]                           the peer's help
+  FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>
+                  verified download into the share folder; a partial one
+                  resumes by itself; --overwrite replaces a local file
+                  whose content differs, for this command
+  FileUpload <name-or-pattern>
+                  send files from the share folder (if the peer allows)
+  History [<n>]   the peer's request history
+  HELP [<command>]  the peer's help
   NOOP, QUIT
+Names are written as the client shows them: quotes around spaces, \\t \\n
+\\r \\\\ for TAB, LF, CR and a backslash, \\u{HEX} for other control characters.
 Local commands (lowercase):
   history [<n>]   this side's history (requests received and made)
   help            this text
@@ -60,6 +68,8 @@ pub struct Console {
     /// Peer mode: the other peer may not be up yet (or may be restarting),
     /// so a command waits for it instead of failing.
     wait_for_peer: bool,
+    /// Commands refused here, before reaching the peer, for their words.
+    usage_errors: usize,
 }
 
 impl Console {
@@ -71,7 +81,21 @@ impl Console {
             tty_out: io::stdout().is_terminal(),
             tty_err: io::stderr().is_terminal(),
             wait_for_peer: false,
+            usage_errors: 0,
         }
+    }
+
+    /// How many commands were refused for their words (a usage error,
+    /// told on stderr) before reaching the peer.
+    pub fn usage_errors(&self) -> usize {
+        self.usage_errors
+    }
+
+    /// Tells a usage error and counts it.
+    fn usage(&mut self, message: &str) -> Status {
+        eprintln!("p2pshare: {message}");
+        self.usage_errors += 1;
+        Status::Failed
     }
 
     /// Makes commands wait, retrying, until the peer can be reached (peer
@@ -86,7 +110,7 @@ impl Console {
         while self.client.is_none() {
             match Client::connect(
                 &self.settings.target,
-                self.settings.connect_timeout,
+                self.settings.timeout,
                 Some(self.history.clone()),
                 self.settings.secret.as_deref(),
             ) {
@@ -107,6 +131,35 @@ impl Console {
         self.client
             .as_mut()
             .ok_or_else(|| ClientError::Protocol("not connected".into()))
+    }
+
+    /// Runs `f` on the connection to the peer, made first when there is
+    /// none, and remade first when the peer closed the one held (it
+    /// restarted, said `421`, or the connection idled out): nothing was
+    /// sent on it yet, so the command just runs on the new one. When the
+    /// connection drops while `f` runs and `resend` says so (a request that
+    /// changes nothing on the peer, with nothing shown yet), `f` runs once
+    /// more on a new connection.
+    fn on_peer<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Client) -> Result<T, ClientError>,
+        resend: impl Fn() -> bool,
+    ) -> Result<T, ClientError> {
+        let mut again = false;
+        loop {
+            if self.client.as_mut().is_some_and(|c| !c.is_open()) {
+                self.client = None;
+            }
+            let client = self.connect()?;
+            match f(client) {
+                Err(e) if e.is_drop() && !again && resend() => {
+                    eprintln!("p2pshare: {e}; connecting again");
+                    self.client = None;
+                    again = true;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Runs commands from a terminal (edited, see [`super::prompt`]) or a
@@ -151,13 +204,14 @@ impl Console {
     }
 
     /// Runs one command line.
+    /// Words are read with the console's escapes ([`Escapes::Console`]:
+    /// the wire's, plus `\u{HEX}` as names are shown), so that a name
+    /// copied from the client's output names the same file; each is
+    /// written again with [`quote_word`] for the peer.
     pub fn execute(&mut self, line: &str) -> Status {
-        let words = match protocol::split_words(line) {
+        let words = match protocol::split_words_with(line, Escapes::Console) {
             Ok(w) => w,
-            Err(e) => {
-                eprintln!("p2pshare: {}", e.message);
-                return Status::Failed;
-            }
+            Err(e) => return self.usage(&e.message),
         };
         let Some(verb) = words.first() else {
             return Status::Ok;
@@ -178,25 +232,18 @@ impl Console {
             match &words[1..] {
                 [name] => self.upload(name),
                 _ => {
-                    eprintln!(
-                        "p2pshare: usage: FileUpload <name-or-pattern> (from the share folder)"
-                    );
-                    return Status::Failed;
+                    return self
+                        .usage("usage: FileUpload <name-or-pattern> (from the share folder)")
                 }
             }
         } else if verb.eq_ignore_ascii_case("filedownload") {
-            match protocol::parse(line) {
-                Ok(Some(Command::Download {
-                    transport, name, ..
-                })) => self.download(transport, &name),
-                Ok(_) => Ok(Status::Failed),
-                Err(e) => {
-                    eprintln!("p2pshare: {}", e.message);
-                    return Status::Failed;
-                }
+            match download_args(&words[1..], self.settings.overwrite) {
+                Ok((transport, name, overwrite)) => self.download(transport, &name, overwrite),
+                Err(message) => return self.usage(&message),
             }
         } else {
-            self.remote(line)
+            let line: Vec<String> = words.iter().map(|w| quote_word(w)).collect();
+            self.remote(&line.join(" "))
         };
         match result {
             Ok(s) => s,
@@ -212,32 +259,43 @@ impl Console {
     /// Sends a request as typed and shows its reply.
     fn remote(&mut self, line: &str) -> Result<Status, ClientError> {
         let tty = self.tty_out;
-        let client = self.connect()?;
-        client.send(line)?;
-        let mut table: Vec<String> = Vec::new();
-        let mut stdout = io::stdout().lock();
-        let last = client.read_reply_with(&mut |l: &ReplyLine| {
-            if l.code == code::TABLE && !l.last {
-                if tty {
-                    table.push(l.text.clone());
-                } else {
-                    let _ = writeln!(stdout, "{}", l.text);
+        // Nothing a remote command does changes the peer's files (uploads
+        // go through `upload`), so it is sent again after a drop, as long
+        // as none of its reply was shown yet.
+        let shown = std::cell::Cell::new(false);
+        let last = self.on_peer(
+            |client| {
+                client.send(line)?;
+                let mut table: Vec<String> = Vec::new();
+                let mut stdout = io::stdout().lock();
+                let last = client.read_reply_with(&mut |l: &ReplyLine| {
+                    shown.set(true);
+                    if l.code == code::TABLE && !l.last {
+                        if tty {
+                            table.push(l.text.clone());
+                        } else {
+                            let _ = writeln!(stdout, "{}", tsv_row(&l.text));
+                        }
+                    } else if l.code < 400 && !(l.code == code::TABLE && l.last) {
+                        let _ = writeln!(stdout, "{}", peer_text(&l.text));
+                    }
+                })?;
+                client.record(line, last.code);
+                if tty && !table.is_empty() {
+                    let rows: Vec<Vec<String>> =
+                        table.iter().map(|t| super::split_row(t)).collect();
+                    let _ = stdout.write_all(aligned(&rows).as_bytes());
                 }
-            } else if l.code < 400 && !(l.code == code::TABLE && l.last) {
-                let _ = writeln!(stdout, "{}", l.text);
-            }
-        })?;
-        client.record(line, last.code);
-        if tty && !table.is_empty() {
-            let rows: Vec<Vec<String>> = table.iter().map(|t| super::split_row(t)).collect();
-            let _ = stdout.write_all(aligned(&rows).as_bytes());
-        }
-        if last.code == code::TABLE && tty {
-            let _ = writeln!(stdout, "({})", last.text);
-        }
-        let _ = stdout.flush();
+                if last.code == code::TABLE && tty {
+                    let _ = writeln!(stdout, "({})", count_text(&last.text));
+                }
+                let _ = stdout.flush();
+                Ok(last)
+            },
+            || !shown.get(),
+        )?;
         if last.code >= 400 {
-            eprintln!("p2pshare: {} {}", last.code, last.text);
+            eprintln!("p2pshare: {} {}", last.code, peer_text(&last.text));
             return Ok(Status::Failed);
         }
         if last.code == code::BYE {
@@ -252,37 +310,44 @@ impl Console {
         &mut self,
         transport: protocol::Transport,
         name: &str,
+        overwrite: bool,
     ) -> Result<Status, ClientError> {
         let opts = fetch::Options {
             dest: self.settings.share.clone(),
-            overwrite: self.settings.overwrite,
+            overwrite,
             retries: 3,
             transport,
             udp_payload: self.settings.udp_payload,
         };
         let mut ui = ConsoleUi::new(self.tty_out, self.tty_err);
-        let client = self.connect()?;
-        let names: Vec<String> = if name.contains(['*', '?', '[']) {
-            let r = client.request(&format!("IndexGet regex {}", quote_word(name)))?;
-            if r.code() != code::TABLE {
-                eprintln!("p2pshare: {} {}", r.code(), r.text());
+        // Asking for names and downloading change nothing on the peer:
+        // both are sent again after a drop, the download going on with
+        // the files not done yet (a partial file resumes).
+        let names = self.on_peer(|client| fetch::names_of(client, name), || true)?;
+        let (names, pattern) = match names {
+            Ok(found) => found,
+            Err(message) => {
+                eprintln!("p2pshare: {message}");
                 return Ok(Status::Failed);
             }
-            let names: Vec<String> = r
-                .table_rows()
-                .into_iter()
-                .filter_map(|r| r.into_iter().next())
-                .collect();
-            if names.is_empty() {
-                eprintln!("p2pshare: no file on the peer matches {name}");
-                return Ok(Status::Failed);
-            }
-            names
-        } else {
-            vec![name.to_string()]
         };
-        let failed = fetch::fetch(client, &names, &opts, &mut ui)?;
-        Ok(if failed == 0 {
+        let mut batch = fetch::Batch::new(names);
+        self.on_peer(
+            |client| fetch::fetch(client, &mut batch, &opts, &mut ui),
+            || true,
+        )?;
+        drop(ui);
+        if pattern && self.tty_err {
+            let t = batch.tally;
+            eprintln!(
+                "p2pshare: {}: {} downloaded, {} up to date, {} failed",
+                protocol::shown(name),
+                t.downloaded,
+                t.up_to_date,
+                t.failed
+            );
+        }
+        Ok(if batch.tally.failed == 0 {
             Status::Ok
         } else {
             Status::Failed
@@ -295,7 +360,7 @@ impl Console {
         let names = if name.contains(['*', '?', '[']) {
             match send::local_matches(&root, name) {
                 Ok(n) if n.is_empty() => {
-                    eprintln!("p2pshare: no local file matches {name}");
+                    eprintln!("p2pshare: no local file matches {}", protocol::shown(name));
                     return Ok(Status::Failed);
                 }
                 Ok(n) => n,
@@ -308,8 +373,13 @@ impl Console {
             vec![name.to_string()]
         };
         let mut ui = ConsoleUi::new(self.tty_out, self.tty_err);
-        let client = self.connect()?;
-        let failed = send::upload(client, &root, &names, &mut ui)?;
+        // An upload is never sent twice: after a drop in its middle the
+        // peer may have stored the file or not, and only a look would
+        // tell. A connection found closed before it starts is remade.
+        let failed = self.on_peer(
+            |client| send::upload(client, &root, &names, &mut ui),
+            || false,
+        )?;
         Ok(if failed == 0 {
             Status::Ok
         } else {
@@ -322,15 +392,9 @@ impl Console {
             [] => protocol::HISTORY_DEFAULT,
             [n] => match n.parse() {
                 Ok(n) => n,
-                Err(_) => {
-                    eprintln!("p2pshare: usage: history [<n>]");
-                    return Status::Failed;
-                }
+                Err(_) => return self.usage("usage: history [<n>]"),
             },
-            _ => {
-                eprintln!("p2pshare: usage: history [<n>]");
-                return Status::Failed;
-            }
+            _ => return self.usage("usage: history [<n>]"),
         };
         match self.history.last(n) {
             Ok(rows) => {
@@ -343,8 +407,7 @@ impl Console {
                 } else {
                     let _ = writeln!(out, "{}", header.join("\t"));
                     for r in rows {
-                        let fields: Vec<String> =
-                            r.iter().map(|f| protocol::escape_field(f)).collect();
+                        let fields: Vec<String> = r.iter().map(|f| protocol::shown(f)).collect();
                         let _ = writeln!(out, "{}", fields.join("\t"));
                     }
                 }
@@ -379,7 +442,7 @@ fn aligned_with_header(rows: &[Vec<String>]) -> String {
             r.iter()
                 .enumerate()
                 .map(|(j, f)| {
-                    let f = protocol::escape_field(f);
+                    let f = protocol::shown(f);
                     match (Some(j) == size_col && i > 0, f.parse::<u64>()) {
                         (true, Ok(n)) => human_size(n),
                         _ => f,
@@ -417,6 +480,74 @@ fn aligned_with_header(rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Text from the peer (a reply's text) as it may safely be shown: the
+/// table escapes it already uses stay as they are, and control characters
+/// sent raw are shown as `\u{HEX}` ([`protocol::shown`]), so no escape
+/// sequence of the peer reaches the terminal.
+pub fn peer_text(text: &str) -> String {
+    protocol::shown(&protocol::unescape_field(text))
+}
+
+/// The words after `FileDownload` in the console: `[TCP|UDP] [--overwrite]
+/// <name-or-pattern>` (the flag may come first too, and is a name when
+/// nothing follows it). With the transport, the name and whether to
+/// overwrite; else the usage error. No offset: the client resumes a
+/// partial download by itself.
+fn download_args(
+    args: &[String],
+    overwrite: bool,
+) -> Result<(protocol::Transport, String, bool), String> {
+    let is_transport = |w: &str| w.eq_ignore_ascii_case("tcp") || w.eq_ignore_ascii_case("udp");
+    let mut overwrite = overwrite;
+    let mut rest: Vec<String> = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        let before_name = rest.is_empty() || (rest.len() == 1 && is_transport(&rest[0]));
+        if a == "--overwrite" && before_name && i + 1 < args.len() {
+            overwrite = true;
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    match protocol::parse_download(&rest) {
+        Ok(Command::Download {
+            transport, name, ..
+        }) => {
+            let transport_given = rest.len() > 1 && is_transport(&rest[0]);
+            if rest.len() - usize::from(transport_given) > 1 {
+                return Err("FileDownload takes no offset here: the client resumes a partial download by itself; usage: FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>".into());
+            }
+            Ok((transport, name, overwrite))
+        }
+        Ok(_) => Err("usage: FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>".into()),
+        Err(e) => Err(e.message),
+    }
+}
+
+/// The count line of a table at a terminal, from the peer's `1 files` or
+/// `3 files`: `1 file`, `3 files`.
+fn count_text(text: &str) -> String {
+    let text = peer_text(text);
+    let mut words = text.splitn(3, ' ');
+    match (words.next(), words.next(), words.next()) {
+        (Some("1"), Some(noun), rest) if noun.len() > 1 && noun.ends_with('s') => {
+            let one = &noun[..noun.len() - 1];
+            match rest {
+                Some(rest) => format!("1 {one} {rest}"),
+                None => format!("1 {one}"),
+            }
+        }
+        _ => text,
+    }
+}
+
+/// A table row from the peer as it goes into a pipe: its fields keep the
+/// wire's table escapes (`\t`, `\n`, `\r`, `\\`), and any other control
+/// character is written `\u{HEX}` ([`protocol::shown`]), never raw.
+fn tsv_row(text: &str) -> String {
+    let fields: Vec<String> = text.split('\t').map(peer_text).collect();
+    fields.join("\t")
 }
 
 /// `1536` → `1.5 KiB`.
@@ -474,7 +605,7 @@ impl Drop for ConsoleUi {
 
 impl Ui for ConsoleUi {
     fn start(&mut self, name: &str, total: u64, done: u64) {
-        self.name = name.to_string();
+        self.name = protocol::shown(name);
         self.total = total;
         self.first = done;
         self.started = Instant::now();
@@ -535,9 +666,9 @@ impl Ui for ConsoleUi {
         let mut out = io::stdout().lock();
         match outcome {
             Outcome::Downloaded(row) | Outcome::Uploaded(row) | Outcome::UpToDate(row) => {
-                let fields = row.fields();
-                let fields: Vec<String> =
-                    fields.iter().map(|f| protocol::escape_field(f)).collect();
+                // Every field as it may be shown: the name is the one the
+                // file was stored under, the others are the peer's.
+                let fields: Vec<String> = row.fields().iter().map(|f| protocol::shown(f)).collect();
                 if self.tty_out {
                     let note = if matches!(outcome, Outcome::UpToDate(_)) {
                         "  (up to date)"
@@ -556,7 +687,7 @@ impl Ui for ConsoleUi {
                     self.rows.push_str(&fields.join("\t"));
                     self.rows.push('\n');
                     if matches!(outcome, Outcome::UpToDate(_)) {
-                        eprintln!("p2pshare: {}: up to date", row.name);
+                        eprintln!("p2pshare: {}: up to date", fields[0]);
                     }
                 }
             }
@@ -574,6 +705,16 @@ impl Ui for ConsoleUi {
 
     fn note(&mut self, text: &str) {
         eprintln!("p2pshare: {text}");
+    }
+
+    fn resume(&mut self, name: &str, offset: u64) {
+        if self.tty_err {
+            eprintln!(
+                "p2pshare: resuming {} at {}",
+                protocol::shown(name),
+                human_size(offset)
+            );
+        }
     }
 }
 

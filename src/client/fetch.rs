@@ -1,19 +1,21 @@
 //! Downloads into the local shared folder: pipelined requests over one data
-//! connection, md5 computed while receiving, a hidden partial file that is
-//! renamed into place only when size and md5 match, resume after a broken
-//! connection, and no silent overwrites.
+//! connection, each reply checked to belong to its request, md5 computed
+//! while receiving, a hidden partial file inside the share that is placed
+//! under its name only when size and md5 match, resume after a broken
+//! connection, retries that start at once, and no silent overwrites.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{split_row, Client, ClientError, Reply};
+use super::{console, peek_now, split_row, Client, ClientError, Peek, Reply};
 use crate::digest::Md5;
-use crate::protocol::{self, code, quote_word, Transport};
-use crate::share::{check_name, hash};
+use crate::protocol::{self, code, quote_word, shown, Transport};
+use crate::share::{check_name, folder_inside, hash, real_path_inside, ShareError};
 use crate::timefmt;
 use crate::transfer::udp;
 
@@ -23,14 +25,24 @@ const WINDOW: usize = 32;
 /// Receive buffer size.
 const CHUNK: usize = 256 * 1024;
 
-/// How long a UDP download waits for a silent sender.
-const UDP_SILENCE: Duration = Duration::from_secs(30);
+/// How long one read of a data connection waits before the control
+/// connection is looked at.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// How long bytes may still arrive after the final reply of their
+/// transfer (they were sent before it, but travel on another connection).
+const SHORT_GRACE: Duration = Duration::from_secs(3);
+
+/// How long a transfer of zero bytes without a data connection waits for
+/// the final reply before it makes a data connection after all (for a
+/// peer that waits for one even then).
+const ZERO_GRACE: Duration = Duration::from_millis(200);
 
 /// The data connection a client holds, reused across transfers.
 pub(crate) struct DataConn {
     port: u16,
     token: String,
-    stream: TcpStream,
+    pub(crate) stream: TcpStream,
 }
 
 /// How downloads behave.
@@ -101,10 +113,14 @@ pub trait Ui {
     fn outcome(&mut self, outcome: &Outcome);
     /// Something worth telling on the way (a retry, a wait).
     fn note(&mut self, _text: &str) {}
+    /// A transfer of `name` continues a partial file of `offset` bytes.
+    fn resume(&mut self, _name: &str, _offset: u64) {}
 }
 
 /// The local paths of one download.
 struct Target {
+    /// Its place in the batch.
+    index: usize,
     name: String,
     path: PathBuf,
     part: PathBuf,
@@ -112,67 +128,162 @@ struct Target {
     attempts: u32,
 }
 
-/// Where a local file for `name` goes, and its hidden partial file beside
-/// it (which is also the lock of that name, see [`Lock`]).
-fn local_paths(dest: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let path = dest.join(name);
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base = name.rsplit('/').next().unwrap_or(name);
-    (path, dir.join(format!(".{base}.p2pshare-part")))
+/// The folder a local file for `name` goes into below `root` (the share
+/// folder's real path), found or made by [`folder_inside`], so never
+/// through a link that leads out of the share; else why not, to follow
+/// the name in a message. Its hidden partial file goes beside it (see
+/// [`Lock`]).
+fn local_dir(root: &Path, name: &str) -> Result<PathBuf, String> {
+    let mut created = Vec::new();
+    match folder_inside(root, name, &mut created) {
+        Ok((dir, _)) => Ok(dir),
+        Err(ShareError::NotShared) => Err(
+            "its folder is not a folder inside the share (a link leading outside the share, or a file); not stored"
+                .into(),
+        ),
+        Err(ShareError::Io(e)) => Err(format!("cannot create its folder: {e}")),
+    }
 }
 
-/// Downloads `names` into `opts.dest`, reporting each outcome to `ui`.
-/// Returns how many failed. A broken control connection ends the batch
-/// with an error.
+/// A local path as it may be shown: it holds a name the peer chose.
+fn shown_path(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    crate::names::shown_bytes(p.as_os_str().as_bytes())
+}
+
+/// The share folder's real path: what every local path of a download is
+/// checked against. The folder itself is made when missing, but not its
+/// parents (a typo in `--share` is not a new tree of folders).
+fn share_root(dest: &Path) -> io::Result<PathBuf> {
+    match fs::create_dir(dest) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => fs::canonicalize(dest),
+    }
+    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", shown_path(dest))))
+}
+
+/// How many files of a command ended each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub downloaded: usize,
+    pub up_to_date: usize,
+    pub failed: usize,
+}
+
+/// The files of one download command and how far it got, so that a
+/// command cut off by a dropped connection goes on from there on a new
+/// one (each file whose outcome was told is not asked for again).
+pub struct Batch {
+    names: Vec<String>,
+    done: Vec<bool>,
+    pub tally: Tally,
+}
+
+impl Batch {
+    pub fn new(names: Vec<String>) -> Batch {
+        Batch {
+            done: vec![false; names.len()],
+            names,
+            tally: Tally::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// Tells `ui` how file `i` ended and counts it.
+fn report(done: &mut [bool], tally: &mut Tally, i: usize, outcome: &Outcome, ui: &mut dyn Ui) {
+    if let Some(d) = done.get_mut(i) {
+        *d = true;
+    }
+    match outcome {
+        Outcome::Downloaded(_) | Outcome::Uploaded(_) => tally.downloaded += 1,
+        Outcome::UpToDate(_) => tally.up_to_date += 1,
+        Outcome::Failed { .. } => tally.failed += 1,
+    }
+    ui.outcome(outcome);
+}
+
+/// Downloads the files of `batch` not done yet into `opts.dest`,
+/// reporting each outcome to `ui`. A broken control connection ends the
+/// batch with an error; what was done stays done.
 pub fn fetch(
     client: &mut Client,
-    names: &[String],
+    batch: &mut Batch,
     opts: &Options,
     ui: &mut dyn Ui,
-) -> Result<usize, ClientError> {
-    let mut failed = 0;
-    let fail = |ui: &mut dyn Ui, name: &str, message: String| {
-        ui.outcome(&Outcome::Failed {
-            name: name.to_string(),
+) -> Result<(), ClientError> {
+    let Batch { names, done, tally } = batch;
+    let todo: Vec<usize> = (0..names.len()).filter(|&i| !done[i]).collect();
+    let mut fail = |i: usize, message: String, ui: &mut dyn Ui| {
+        let outcome = Outcome::Failed {
+            name: names[i].clone(),
             message,
-        });
+        };
+        report(done, tally, i, &outcome, ui);
     };
     // First only the names and folders: locks are taken as files enter
     // the window, so a pattern of thousands of files never holds more
     // than a window's worth of open lock files.
-    let mut pending: VecDeque<(String, PathBuf, PathBuf)> = VecDeque::new();
-    let mut made_dir: Option<PathBuf> = None;
-    for name in names {
+    let mut pending: VecDeque<(usize, PathBuf, PathBuf)> = VecDeque::new();
+    let root = match share_root(&opts.dest) {
+        Ok(r) => r,
+        Err(e) => {
+            for i in todo {
+                fail(i, format!("cannot use the share folder {e}"), ui);
+            }
+            return Ok(());
+        }
+    };
+    // A pattern's files come folder by folder: each folder is looked up
+    // (and made) once, not once per file.
+    let mut last_dir: Option<(String, Result<PathBuf, String>)> = None;
+    for i in todo {
+        let name = names[i].as_str();
         if check_name(name).is_err() {
-            fail(
-                ui,
-                name,
-                format!("{name}: not a name that can be stored locally"),
-            );
-            failed += 1;
+            let message = format!("{}: not a name that can be stored locally", shown(name));
+            fail(i, message, ui);
             continue;
         }
-        let (path, part) = local_paths(&opts.dest, name);
-        if let Some(dir) = path.parent() {
-            // A pattern's files come folder by folder: each folder is made
-            // once, not once per file.
-            if made_dir.as_deref() != Some(dir) {
-                if let Err(e) = fs::create_dir_all(dir) {
-                    fail(ui, name, format!("cannot create {}: {e}", dir.display()));
-                    failed += 1;
-                    continue;
-                }
-                made_dir = Some(dir.to_path_buf());
+        let dir_rel = name.rsplit_once('/').map_or("", |(d, _)| d);
+        let base = name.rsplit('/').next().unwrap_or(name);
+        let dir = match &last_dir {
+            Some((d, dir)) if d == dir_rel => dir.clone(),
+            _ => {
+                let dir = local_dir(&root, name);
+                last_dir = Some((dir_rel.to_string(), dir.clone()));
+                dir
+            }
+        };
+        match dir {
+            Ok(dir) => pending.push_back((
+                i,
+                dir.join(base),
+                dir.join(format!(".{base}.p2pshare-part")),
+            )),
+            Err(why) => {
+                let message = format!("{}: {why}", shown(name));
+                fail(i, message, ui);
             }
         }
-        pending.push_back((name.clone(), path, part));
     }
     // Where local files are already there, the peer's md5s say whether
     // they are up to date: asked once, before the pipeline starts.
-    let remote = if pending.iter().any(|(_, path, _)| path.exists()) {
-        Some(remote_hashes(client, names)?)
-    } else {
+    let here: Vec<&str> = pending
+        .iter()
+        .filter(|(_, path, _)| fs::symlink_metadata(path).is_ok())
+        .map(|&(i, _, _)| names[i].as_str())
+        .collect();
+    let remote = if here.is_empty() {
         None
+    } else {
+        Some(remote_hashes(client, &here)?)
     };
     let mut queue: VecDeque<Target> = VecDeque::new();
     // UDP transfers use a socket each: they go one at a time.
@@ -186,21 +297,18 @@ pub fn fetch(
         // The window is topped up once half of it has arrived, with the
         // new requests in one write: small files cost fewer system calls
         // on both sides (the server answers a batch in few packets too).
-        let mut batch = String::new();
-        while inflight.len() < window && (!batch.is_empty() || inflight.len() <= window / 2) {
+        let mut requests = String::new();
+        while inflight.len() < window && (!requests.is_empty() || inflight.len() <= window / 2) {
             let t = match queue.pop_front() {
                 Some(t) => t,
                 None => {
-                    let Some((name, path, part)) = pending.pop_front() else {
+                    let Some((i, path, part)) = pending.pop_front() else {
                         break;
                     };
-                    match admit(name, path, part, remote.as_ref(), opts, ui) {
+                    match admit(i, &names[i], path, part, &root, remote.as_ref(), opts, ui) {
                         Ok(t) => t,
                         Err(outcome) => {
-                            if !outcome.is_ok() {
-                                failed += 1;
-                            }
-                            ui.outcome(&outcome);
+                            report(done, tally, i, &outcome, ui);
                             continue;
                         }
                     }
@@ -215,14 +323,14 @@ pub fn fetch(
             if offset > 0 {
                 line.push_str(&format!(" {offset}"));
             }
-            if !batch.is_empty() {
-                batch.push('\n');
+            if !requests.is_empty() {
+                requests.push('\n');
             }
-            batch.push_str(&line);
+            requests.push_str(&line);
             inflight.push_back((t, offset, line));
         }
-        if !batch.is_empty() {
-            client.send(&batch)?;
+        if !requests.is_empty() {
+            client.send(&requests)?;
         }
         let Some((mut t, offset, line)) = inflight.pop_front() else {
             break;
@@ -231,12 +339,7 @@ pub fn fetch(
         t.lock.fresh = false;
         client.record(&line, code);
         match step {
-            Step::Done(outcome) => {
-                if !outcome.is_ok() {
-                    failed += 1;
-                }
-                ui.outcome(&outcome);
-            }
+            Step::Done(outcome) => report(done, tally, t.index, &outcome, ui),
             Step::Retry { reason, keep_part } => {
                 if !keep_part {
                     // Emptied, not removed: the partial file is this
@@ -245,52 +348,68 @@ pub fn fetch(
                 }
                 t.attempts += 1;
                 if t.attempts > opts.retries {
-                    failed += 1;
-                    ui.outcome(&Outcome::Failed {
+                    let outcome = Outcome::Failed {
                         name: t.name.clone(),
                         message: format!(
                             "{}: {reason} (gave up after {} attempts)",
-                            t.name, t.attempts
+                            shown(&t.name),
+                            t.attempts
                         ),
-                    });
+                    };
+                    report(done, tally, t.index, &outcome, ui);
                 } else {
-                    ui.note(&format!("{}: {reason}; trying again", t.name));
+                    ui.note(&format!("{}: {reason}; trying again", shown(&t.name)));
                     queue.push_back(t);
                 }
             }
         }
     }
-    Ok(failed)
+    Ok(())
 }
 
 /// Takes the lock of one name and decides whether it is to be fetched: a
 /// local file with the peer's md5 is up to date, one with other content is
 /// kept unless overwriting was asked for.
+#[allow(clippy::too_many_arguments)]
 fn admit(
-    name: String,
+    index: usize,
+    name: &str,
     path: PathBuf,
     part: PathBuf,
+    root: &Path,
     remote: Option<&HashMap<String, (String, String)>>,
     opts: &Options,
     ui: &mut dyn Ui,
 ) -> Result<Target, Outcome> {
+    let name = name.to_string();
     let failed = |message: String| Outcome::Failed {
         name: name.clone(),
         message,
     };
     let lock = Lock::acquire(&part, ui)
-        .map_err(|e| failed(format!("cannot lock {}: {e}", part.display())))?;
+        .map_err(|e| failed(format!("cannot lock {}: {e}", shown_path(&part))))?;
+    // The partial file must be where it was meant to be, whatever a link
+    // swapped meanwhile pointed at.
+    if real_path_inside(root, &lock.file, &part).is_none() {
+        // One this lock made is removed again (see `Lock`'s drop); one
+        // that was there already is left alone.
+        lock.placed.set(!lock.fresh);
+        return Err(failed(format!(
+            "{}: its folder now leads outside the share; not stored",
+            shown(&name)
+        )));
+    }
     // Checked under the lock: another download may just have placed it.
     // A file that appeared after the peer's md5s were asked for is left
     // to the final placement, which never replaces a different file.
-    if let Some((remote, Ok(meta))) = remote.map(|r| (r, fs::metadata(&path))) {
+    if let Some((remote, Ok(meta))) = remote.map(|r| (r, fs::symlink_metadata(&path))) {
         let Some((md5, ts)) = remote.get(&name) else {
-            return Err(failed(format!("{name}: no such file on the peer")));
+            return Err(failed(format!(
+                "{}: no such file on the peer",
+                shown(&name)
+            )));
         };
-        let local = File::open(&path)
-            .and_then(hash::md5_of_reader)
-            .map(|d| d.to_string());
-        match local {
+        match local_md5(&path) {
             Ok(local) if local == *md5 => {
                 return Err(Outcome::UpToDate(FileRow {
                     name: name.clone(),
@@ -301,13 +420,15 @@ fn admit(
             }
             _ if !opts.overwrite => {
                 return Err(failed(format!(
-                    "{name}: a different local file is in the way (use --overwrite to replace it)"
+                    "{}: a different local file is in the way (use --overwrite to replace it)",
+                    shown(&name)
                 )));
             }
             _ => {}
         }
     }
     Ok(Target {
+        index,
         name,
         path,
         part,
@@ -316,18 +437,104 @@ fn admit(
     })
 }
 
+/// The md5 of the regular file at `path`, never read through a link (a
+/// link at a download's name could otherwise tell the peer whether a file
+/// elsewhere holds what it offers).
+fn local_md5(path: &Path) -> io::Result<String> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NOFOLLOW)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(hash::md5_of_reader(f)?.to_string())
+}
+
+/// Opening fails on a symbolic link instead of following it.
+const O_NOFOLLOW: i32 = 0o400000;
+
+/// The names a `FileDownload` word stands for: the file of that name when
+/// the peer has one (even where the name holds `*`, `?` or `[`), else,
+/// for a word with those characters, every file matching it as a pattern
+/// (`IndexGet regex`; only the names are kept), with true for a pattern.
+/// The peer's refusal, or no match, is the message to show.
+pub fn names_of(client: &mut Client, word: &str) -> Result<Result<Names, String>, ClientError> {
+    if !word.contains(['*', '?', '[']) {
+        return Ok(Ok((vec![word.to_string()], false)));
+    }
+    let line = format!("FileHash verify {}", quote_word(word));
+    let r = client.request(&line)?;
+    match r.code() {
+        code::TABLE => {
+            return match r.table_rows().first().and_then(|row| row.first()) {
+                Some(name) if name == word => Ok(Ok((vec![word.to_string()], false))),
+                _ => Err(out_of_step("FileHash verify", word)),
+            }
+        }
+        code::NOT_FOUND => {}
+        c => return Ok(Err(format!("{c} {}", console::peer_text(r.text())))),
+    }
+    let line = format!("IndexGet regex {}", quote_word(word));
+    client.send(&line)?;
+    let mut names = Vec::new();
+    let last = client
+        .read_table(&mut |text| names.extend(text.split('\t').next().map(super::unescape)))?;
+    client.record(&line, last.code);
+    if last.code != code::TABLE {
+        return Ok(Err(format!(
+            "{} {}",
+            last.code,
+            console::peer_text(&last.text)
+        )));
+    }
+    if names.is_empty() {
+        return Ok(Err(format!("no file on the peer matches {}", shown(word))));
+    }
+    Ok(Ok((names, true)))
+}
+
+/// The names a download word stands for, and whether it was a pattern.
+pub type Names = (Vec<String>, bool);
+
 /// The peer's md5 and timestamp for `names`: one `FileHash verify` for a
-/// single name, one `FileHash checkall` for more.
+/// single name, one `FileHash checkall` for more, of which only the rows
+/// of `names` are kept (the table is not held).
 fn remote_hashes(
     client: &mut Client,
-    names: &[String],
+    names: &[&str],
 ) -> Result<HashMap<String, (String, String)>, ClientError> {
     let line = match names {
         [one] => format!("FileHash verify {}", quote_word(one)),
         _ => "FileHash checkall".to_string(),
     };
-    let r = client.request(&line)?;
-    Ok(r.hash_rows())
+    let wanted: HashSet<&str> = names.iter().copied().collect();
+    let mut found = HashMap::new();
+    client.send(&line)?;
+    let last = client.read_table(&mut |text| {
+        if let [name, md5, ts] = split_row(text).as_slice() {
+            if wanted.contains(name.as_str()) {
+                found.insert(name.clone(), (md5.clone(), ts.clone()));
+            }
+        }
+    })?;
+    client.record(&line, last.code);
+    if let [one] = names {
+        // The one row of a verify names the file asked for, or the reply
+        // is not the answer to that request.
+        if last.code == code::TABLE && !found.contains_key(*one) {
+            return Err(out_of_step("FileHash verify", one));
+        }
+    }
+    Ok(found)
+}
+
+/// The error of a reply that does not answer its request.
+pub(crate) fn out_of_step(request: &str, name: &str) -> ClientError {
+    ClientError::Protocol(format!(
+        "the peer's reply to {request} {} is about another file: its replies are out of step with the requests; the connection is dropped",
+        shown(name)
+    ))
 }
 
 enum Step {
@@ -338,7 +545,7 @@ enum Step {
 fn failed(name: &str, r: &Reply) -> Step {
     Step::Done(Outcome::Failed {
         name: name.to_string(),
-        message: format!("{} {}", r.code(), r.text()),
+        message: format!("{} {}", r.code(), console::peer_text(r.text())),
     })
 }
 
@@ -374,7 +581,7 @@ fn receive_one(
                 keep_part: false,
             },
             code::LOCAL_ERROR | code::NO_DATA => Step::Retry {
-                reason: format!("{} {}", first.code(), first.text()),
+                reason: format!("{} {}", first.code(), console::peer_text(first.text())),
                 keep_part: true,
             },
             _ => failed(&t.name, &first),
@@ -382,62 +589,86 @@ fn receive_one(
         return Ok((step, first.code()));
     }
     let (Some(row), Some(data)) = (
-        first
-            .lines
-            .first()
-            .filter(|l| !l.last)
-            .and_then(|l| parse_row(&l.text)),
+        match first.lines.as_slice() {
+            [row, _] => parse_row(&row.text),
+            _ => None,
+        },
         protocol::parse_data_line(first.text()),
     ) else {
+        let shown_lines: Vec<String> = first
+            .lines
+            .iter()
+            .map(|l| console::peer_text(&l.text))
+            .collect();
         return Err(ClientError::Protocol(format!(
-            "bad 150 reply: {:?}",
-            first.lines
+            "bad 150 reply to the download of {}: {}",
+            shown(&t.name),
+            shown_lines.join(" | ")
         )));
     };
+    // Bytes are stored only under the name asked for, and only when the
+    // peer's reply is about that file: a reply for another one means the
+    // replies no longer follow the requests, and none after it can be
+    // trusted to belong to its request either.
+    if row.name != t.name || data.transport != opts.transport {
+        return Err(ClientError::Protocol(format!(
+            "the peer answered the {} download of {} with a {} one of {}: its replies are out of step with the requests; the connection is dropped",
+            opts.transport.as_str().to_ascii_uppercase(),
+            shown(&t.name),
+            data.transport.as_str().to_ascii_uppercase(),
+            shown(&row.name)
+        )));
+    }
     if offset > row.size {
         return Err(ClientError::Protocol(format!(
             "the peer accepted offset {offset} past the end of {} ({} bytes)",
-            row.name, row.size
+            shown(&row.name),
+            row.size
         )));
     }
+    let want = row.size - offset;
     let mut sink = match Sink::open(&t.lock.file, offset, t.lock.fresh) {
         Ok(s) => s,
         Err(e) => {
             // The bytes are on their way: take them, then report.
-            drain(client, &data, row.size - offset, opts.transport)?;
-            let last = client.read_reply()?;
+            let r = receive_bytes(
+                client,
+                &data,
+                (offset, want),
+                opts,
+                &mut io::sink(),
+                &mut Quiet,
+            )?;
+            let last = final_reply(client, r, opts.transport)?;
             return Ok((
                 Step::Done(Outcome::Failed {
                     name: t.name.clone(),
-                    message: format!("cannot write {}: {e}", t.part.display()),
+                    message: format!("cannot write {}: {e}", shown_path(&t.part)),
                 }),
                 last.code(),
             ));
         }
     };
-    let want = row.size - offset;
+    if offset > 0 {
+        ui.resume(&t.name, offset);
+    }
     ui.start(&t.name, row.size, offset);
-    let received = match opts.transport {
-        Transport::Tcp => receive_tcp(client, &data, want, &mut sink, offset, ui),
-        Transport::Udp => receive_udp(
-            client.addr(),
-            &data,
-            (offset, want),
-            opts.udp_payload,
-            &mut sink,
-            ui,
-        ),
-    };
+    let received = receive_bytes(client, &data, (offset, want), opts, &mut sink, ui);
     ui.end();
-    let last = client.read_reply()?;
+    let received = received?;
+    let broken = received.bytes.as_ref().err().map(|e| e.to_string());
+    let last = final_reply(client, received, opts.transport)?;
     let code = last.code();
-    if let Err(e) = received {
-        client.data = None;
+    if let Some(e) = broken {
         let _ = sink.flush();
         let keep_part = code != code::LOCAL_ERROR;
         return Ok((
             Step::Retry {
-                reason: format!("transfer broken ({e}); {} {}", code, last.text()),
+                reason: format!(
+                    "transfer broken ({e}); {} {}",
+                    code,
+                    console::peer_text(last.text())
+                ),
                 keep_part,
             },
             code,
@@ -446,11 +677,10 @@ fn receive_one(
     match code {
         code::COMPLETE => {}
         code::ABORTED => {
-            client.data = None;
             let _ = sink.flush();
             return Ok((
                 Step::Retry {
-                    reason: format!("{code} {}", last.text()),
+                    reason: format!("{code} {}", console::peer_text(last.text())),
                     keep_part: true,
                 },
                 code,
@@ -459,7 +689,7 @@ fn receive_one(
         code::LOCAL_ERROR => {
             return Ok((
                 Step::Retry {
-                    reason: format!("{code} {}", last.text()),
+                    reason: format!("{code} {}", console::peer_text(last.text())),
                     keep_part: false,
                 },
                 code,
@@ -473,7 +703,7 @@ fn receive_one(
             return Ok((
                 Step::Done(Outcome::Failed {
                     name: t.name.clone(),
-                    message: format!("cannot write {}: {e}", t.part.display()),
+                    message: format!("cannot write {}: {e}", shown_path(&t.part)),
                 }),
                 code,
             ))
@@ -505,7 +735,7 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
             name: t.name.clone(),
             message: format!(
                 "{}: a different local file appeared in the way (use --overwrite to replace it)",
-                t.name
+                shown(&t.name)
             ),
         })
     };
@@ -517,7 +747,7 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
             }
             Err(e) => Step::Done(Outcome::Failed {
                 name: t.name.clone(),
-                message: format!("cannot rename into {}: {e}", t.path.display()),
+                message: format!("cannot rename into {}: {e}", shown_path(&t.path)),
             }),
         };
     }
@@ -529,9 +759,7 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
             Step::Done(Outcome::Downloaded(row))
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let same = File::open(&t.path)
-                .and_then(hash::md5_of_reader)
-                .is_ok_and(|d| d.to_string() == row.md5);
+            let same = local_md5(&t.path).is_ok_and(|d| d == row.md5);
             if same {
                 let _ = fs::remove_file(&t.part);
                 Step::Done(Outcome::UpToDate(row))
@@ -539,82 +767,239 @@ fn place(t: &Target, row: FileRow, overwrite: bool) -> Step {
                 refuse(t)
             }
         }
-        Err(_) if t.path.exists() => refuse(t),
+        Err(_) if fs::symlink_metadata(&t.path).is_ok() => refuse(t),
         // No hard links on this file system: fall back to a rename.
         Err(_) => match fs::rename(&t.part, &t.path) {
             Ok(()) => Step::Done(Outcome::Downloaded(row)),
             Err(e) => Step::Done(Outcome::Failed {
                 name: t.name.clone(),
-                message: format!("cannot rename into {}: {e}", t.path.display()),
+                message: format!("cannot rename into {}: {e}", shown_path(&t.path)),
             }),
         },
     }
 }
 
-/// The data connection for a transfer: the one held if it is for the same
-/// port and token, else a new one.
-pub(crate) fn data_stream<'a>(
-    client: &'a mut Client,
-    data: &protocol::DataLine,
-) -> io::Result<&'a mut TcpStream> {
-    let reuse = client
-        .data
-        .as_ref()
-        .is_some_and(|d| d.port == data.port && d.token == data.token);
-    if !reuse {
-        let addr = SocketAddr::new(client.addr().ip(), data.port);
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
-        let _ = stream.set_nodelay(true);
-        stream.set_read_timeout(Some(Duration::from_secs(300)))?;
-        stream.write_all(format!("{}\n", data.token).as_bytes())?;
-        client.data = Some(DataConn {
-            port: data.port,
-            token: data.token.clone(),
-            stream,
-        });
-    }
-    client
-        .data
-        .as_mut()
-        .map(|d| &mut d.stream)
-        .ok_or_else(|| io::Error::other("no data connection"))
+/// How the bytes of one transfer ended, and the transfer's final reply
+/// when it was read while they were awaited.
+struct Received {
+    bytes: io::Result<()>,
+    last: Option<Reply>,
 }
 
+impl Received {
+    fn broken(e: io::Error) -> Received {
+        Received {
+            bytes: Err(e),
+            last: None,
+        }
+    }
+}
+
+/// The final reply of a transfer: the one already read, else the next.
+/// A TCP data connection is kept only after a transfer that went well,
+/// as the peer keeps it only then.
+fn final_reply(
+    client: &mut Client,
+    r: Received,
+    transport: Transport,
+) -> Result<Reply, ClientError> {
+    let last = match r.last {
+        Some(last) => last,
+        None => client.read_reply()?,
+    };
+    if transport == Transport::Tcp && (r.bytes.is_err() || last.code() != code::COMPLETE) {
+        client.data = None;
+    }
+    Ok(last)
+}
+
+/// Receives the `want` bytes from `offset` on announced by `data` into
+/// `out`. A data channel that stays silent for the timeout ends the
+/// command (an error naming it); any other failure is in the result, for
+/// a retry.
+fn receive_bytes(
+    client: &mut Client,
+    data: &protocol::DataLine,
+    (offset, want): (u64, u64),
+    opts: &Options,
+    out: &mut dyn Write,
+    ui: &mut dyn Ui,
+) -> Result<Received, ClientError> {
+    match opts.transport {
+        Transport::Tcp => receive_tcp(client, data, (offset, want), out, ui),
+        Transport::Udp => {
+            let got = receive_udp(
+                client.addr(),
+                data,
+                (offset, want),
+                (opts.udp_payload, client.timeout()),
+                out,
+                ui,
+            );
+            match got {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(stalled(client, data)),
+                bytes => Ok(Received { bytes, last: None }),
+            }
+        }
+    }
+}
+
+/// The error of a data channel on which nothing arrived for the timeout.
+fn stalled(client: &Client, data: &protocol::DataLine) -> ClientError {
+    let channel = match data.transport {
+        Transport::Tcp => "TCP data connection",
+        Transport::Udp => "UDP data channel",
+    };
+    ClientError::Timeout(format!(
+        "the {channel} from {}:{} stalled: nothing arrived within {}",
+        client.addr().ip(),
+        data.port,
+        super::duration_text(client.timeout())
+    ))
+}
+
+/// A new data connection to the channel `data` names, its token sent.
+/// Reads on it wait [`SLICE`] at a time, so that a receive can look at the
+/// control connection in between.
+fn connect_data(client: &Client, data: &protocol::DataLine) -> io::Result<DataConn> {
+    let addr = SocketAddr::new(client.addr().ip(), data.port);
+    let mut stream = TcpStream::connect_timeout(&addr, client.timeout())?;
+    let _ = stream.set_nodelay(true);
+    stream.set_read_timeout(Some(SLICE))?;
+    stream.set_write_timeout(Some(client.timeout()))?;
+    stream.write_all(format!("{}\n", data.token).as_bytes())?;
+    Ok(DataConn {
+        port: data.port,
+        token: data.token.clone(),
+        stream,
+    })
+}
+
+/// Takes the data connection held for the channel `data` names, unless
+/// the peer has closed it (a look that does not wait): a connection
+/// closed at the other end is never written to nor read from again.
+fn take_held(client: &mut Client, data: &protocol::DataLine) -> Option<DataConn> {
+    client.data.take().filter(|d| {
+        d.port == data.port && d.token == data.token && peek_now(&d.stream) != Peek::Closed
+    })
+}
+
+/// The data connection for a transfer: the one held (see [`take_held`]),
+/// else a new one. The caller puts it back into `client.data` when the
+/// transfer went well.
+pub(crate) fn data_conn(client: &mut Client, data: &protocol::DataLine) -> io::Result<DataConn> {
+    match take_held(client, data) {
+        Some(c) => Ok(c),
+        None => connect_data(client, data),
+    }
+}
+
+/// Receives over TCP, watching the control connection meanwhile: a final
+/// reply that arrives while bytes are missing ends the wait for them once
+/// nothing more came for [`SHORT_GRACE`] (or the timeout, when shorter),
+/// and a data connection silent for the timeout ends the command.
 fn receive_tcp(
     client: &mut Client,
     data: &protocol::DataLine,
-    want: u64,
-    sink: &mut Sink,
-    offset: u64,
+    (offset, want): (u64, u64),
+    out: &mut dyn Write,
     ui: &mut dyn Ui,
-) -> io::Result<()> {
+) -> Result<Received, ClientError> {
+    let held = take_held(client, data);
     if want == 0 {
-        return Ok(());
+        // Nothing to read. A peer that needs no data connection for zero
+        // bytes answers at once; one that waits for it gets one.
+        if held.is_some() || client.reply_within(ZERO_GRACE) {
+            client.data = held;
+        } else {
+            match connect_data(client, data) {
+                Ok(c) => client.data = Some(c),
+                Err(e) => return Ok(Received::broken(e)),
+            }
+        }
+        return Ok(Received {
+            bytes: Ok(()),
+            last: None,
+        });
     }
-    let stream = data_stream(client, data)?;
+    let mut conn = match held.map_or_else(|| connect_data(client, data), Ok) {
+        Ok(c) => c,
+        Err(e) => return Ok(Received::broken(e)),
+    };
+    let timeout = client.timeout();
+    let grace = SHORT_GRACE.min(timeout);
     let mut buf = vec![0u8; CHUNK.min(usize::try_from(want).unwrap_or(CHUNK))];
     let mut left = want;
+    let mut last_byte = Instant::now();
+    let mut last: Option<(Reply, Instant)> = None;
+    let ended = |last: Option<(Reply, Instant)>, e: io::Error| Received {
+        bytes: Err(e),
+        last: last.map(|(r, _)| r),
+    };
     while left > 0 {
         let n = buf.len().min(usize::try_from(left).unwrap_or(buf.len()));
-        let got = match stream.read(&mut buf[..n]) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(got) => got,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        sink.write_all(&buf[..got])?;
-        left -= got as u64;
-        ui.progress(offset + want - left);
+        match conn.stream.read(&mut buf[..n]) {
+            Ok(0) => return Ok(ended(last, io::ErrorKind::UnexpectedEof.into())),
+            Ok(got) => {
+                if let Err(e) = out.write_all(&buf[..got]) {
+                    return Ok(ended(last, e));
+                }
+                left -= got as u64;
+                last_byte = Instant::now();
+                ui.progress(offset + want - left);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if last.is_none() && client.reply_pending() {
+                    let r = client.read_reply()?;
+                    let complete = r.code() == code::COMPLETE;
+                    last = Some((r, Instant::now()));
+                    if !complete {
+                        // The peer gave up on the transfer (and closes
+                        // the data connection).
+                        let e = io::Error::other(format!(
+                            "the peer ended it after {} of {want} bytes",
+                            want - left
+                        ));
+                        return Ok(ended(last, e));
+                    }
+                }
+                match &last {
+                    // Bytes sent before the final reply may still be on
+                    // their way; none came for the grace time: they never
+                    // will.
+                    Some((_, at)) if at.elapsed() >= grace && last_byte.elapsed() >= grace => {
+                        let e = io::Error::other(format!(
+                            "only {} of {want} bytes came before the peer's final reply",
+                            want - left
+                        ));
+                        return Ok(ended(last, e));
+                    }
+                    None if last_byte.elapsed() >= timeout => return Err(stalled(client, data)),
+                    _ => {}
+                }
+            }
+            Err(e) => return Ok(ended(last, e)),
+        }
     }
-    Ok(())
+    client.data = Some(conn);
+    Ok(Received {
+        bytes: Ok(()),
+        last: last.map(|(r, _)| r),
+    })
 }
 
 fn receive_udp(
     server: SocketAddr,
     data: &protocol::DataLine,
     (offset, want): (u64, u64),
-    payload: Option<usize>,
-    sink: &mut Sink,
+    (payload, idle): (Option<usize>, Duration),
+    out: &mut dyn Write,
     ui: &mut dyn Ui,
 ) -> io::Result<()> {
     let addr = SocketAddr::new(server.ip(), data.port);
@@ -622,29 +1007,18 @@ fn receive_udp(
     let defaults = udp::ReceiveOptions::for_path(addr);
     let opts = udp::ReceiveOptions {
         payload: payload.unwrap_or(defaults.payload),
-        idle: UDP_SILENCE,
+        idle,
         ..defaults
     };
-    udp::receive_with(addr, &data.token, offset, want, sink, &mut progress, &opts)?;
+    udp::receive_with(addr, &data.token, offset, want, out, &mut progress, &opts)?;
     Ok(())
 }
 
-/// Reads and throws away the bytes of a transfer that cannot be stored, so
-/// the data connection stays in step.
-fn drain(
-    client: &mut Client,
-    data: &protocol::DataLine,
-    want: u64,
-    transport: Transport,
-) -> Result<(), ClientError> {
-    if transport == Transport::Tcp && want > 0 {
-        let copied =
-            data_stream(client, data).and_then(|s| io::copy(&mut s.take(want), &mut io::sink()));
-        if !matches!(copied, Ok(n) if n == want) {
-            client.data = None;
-        }
-    }
-    Ok(())
+/// Tells nothing: for bytes taken only to keep the data channel in step.
+struct Quiet;
+
+impl Ui for Quiet {
+    fn outcome(&mut self, _: &Outcome) {}
 }
 
 /// The partial file being written, hashed as it is written.
@@ -738,6 +1112,7 @@ impl Lock {
             .read(true)
             .write(true)
             .create_new(true)
+            .custom_flags(O_NOFOLLOW)
             .open(path)
         {
             Ok(file) => match file.try_lock() {
@@ -758,6 +1133,7 @@ impl Lock {
                 .write(true)
                 .create(true)
                 .truncate(false)
+                .custom_flags(O_NOFOLLOW)
                 .open(path)?;
             match file.try_lock() {
                 // The holder before may have removed the file after it was
@@ -768,7 +1144,7 @@ impl Lock {
                     if !told {
                         ui.note(&format!(
                             "waiting for another download of the same file to finish ({})",
-                            path.display()
+                            shown_path(path)
                         ));
                         told = true;
                     }

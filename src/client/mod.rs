@@ -18,8 +18,16 @@ use crate::protocol::{self, code, ReplyLine};
 /// The default control port.
 pub const DEFAULT_PORT: u16 = 9000;
 
-/// The longest reply line the client accepts from a server.
-const MAX_REPLY_LINE: usize = 256 * 1024;
+/// The longest reply line the client accepts from a peer.
+pub const MAX_REPLY_LINE: usize = 256 * 1024;
+
+/// The most lines one reply may have: twice the rows of a `FileHash
+/// checkall` of a million files.
+pub const MAX_REPLY_LINES: usize = 2_000_000;
+
+/// The most bytes one reply may have: such a checkall with names of 200
+/// bytes on average.
+pub const MAX_REPLY_BYTES: u64 = 256 << 20;
 
 /// Why talking to a peer failed.
 #[derive(Debug)]
@@ -28,8 +36,24 @@ pub enum ClientError {
     Connect(String, io::Error),
     /// The connection failed or closed.
     Io(io::Error),
-    /// The peer sent something that is not the protocol.
+    /// The peer said it closes the connection (`421`), with its text.
+    Closed(String),
+    /// The peer did not answer in time: what was waited for.
+    Timeout(String),
+    /// A reply broke the client's bounds (line length, lines, bytes):
+    /// which one.
+    TooLarge(String),
+    /// The peer sent something that is not the protocol, or a reply that
+    /// does not belong to the request.
     Protocol(String),
+}
+
+impl ClientError {
+    /// True when the connection went away (closed, reset, or closed with
+    /// a `421`): a new connection may do what this one could not.
+    pub fn is_drop(&self) -> bool {
+        matches!(self, ClientError::Io(_) | ClientError::Closed(_))
+    }
 }
 
 impl fmt::Display for ClientError {
@@ -40,6 +64,8 @@ impl fmt::Display for ClientError {
                 f.write_str("the peer closed the connection")
             }
             ClientError::Io(e) => write!(f, "connection failed: {e}"),
+            ClientError::Closed(text) => write!(f, "the peer closed the connection: {text}"),
+            ClientError::Timeout(what) | ClientError::TooLarge(what) => f.write_str(what),
             ClientError::Protocol(m) => write!(f, "protocol error: {m}"),
         }
     }
@@ -51,6 +77,11 @@ impl From<io::Error> for ClientError {
     fn from(e: io::Error) -> Self {
         ClientError::Io(e)
     }
+}
+
+/// A duration as `--timeout` takes it (`2s`, `1m 30s`).
+pub fn duration_text(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
 }
 
 /// A whole reply: its lines in order, the last one final.
@@ -100,7 +131,17 @@ impl Reply {
 
 /// Splits a table line on TAB and unescapes each field.
 pub fn split_row(text: &str) -> Vec<String> {
-    text.split('\t').map(protocol::unescape_field).collect()
+    text.split('\t').map(unescape).collect()
+}
+
+/// [`protocol::unescape_field`], with no work for a field without a
+/// backslash (most of them), which it leaves as it is.
+pub fn unescape(field: &str) -> String {
+    if field.contains('\\') {
+        protocol::unescape_field(field)
+    } else {
+        field.to_string()
+    }
 }
 
 /// Resolves `HOST[:PORT]` (port 9000 when left out; `[v6]:port` too).
@@ -131,10 +172,16 @@ pub struct Client {
     history: Option<Arc<History>>,
     pub(crate) data: Option<fetch::DataConn>,
     greeting: String,
+    /// How long any one wait on the peer may take.
+    timeout: Duration,
+    /// The buffer each reply line is read into.
+    line: Vec<u8>,
 }
 
 impl Client {
-    /// Connects, reads the greeting, and authenticates when `secret` is set.
+    /// Connects, reads the greeting, and authenticates when `secret` is
+    /// set. `timeout` bounds every wait on the peer from here on: the
+    /// connect, the greeting, each reply line and a stalled transfer.
     pub fn connect(
         target: &str,
         timeout: Duration,
@@ -142,9 +189,20 @@ impl Client {
         secret: Option<&str>,
     ) -> Result<Client, ClientError> {
         let addr = resolve(target).map_err(|e| ClientError::Connect(target.to_string(), e))?;
-        let stream = TcpStream::connect_timeout(&addr, timeout)
-            .map_err(|e| ClientError::Connect(target.to_string(), e))?;
+        let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
+            let e = if e.kind() == io::ErrorKind::TimedOut {
+                io::Error::new(
+                    e.kind(),
+                    format!("no answer within {}", duration_text(timeout)),
+                )
+            } else {
+                e
+            };
+            ClientError::Connect(target.to_string(), e)
+        })?;
         let _ = stream.set_nodelay(true);
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         let writer = stream.try_clone()?;
         let mut c = Client {
             addr,
@@ -153,10 +211,22 @@ impl Client {
             history,
             data: None,
             greeting: String::new(),
+            timeout,
+            line: Vec::with_capacity(256),
         };
-        let g = c.read_reply()?;
+        let g = c.read_reply().map_err(|e| match e {
+            ClientError::Timeout(_) => ClientError::Timeout(format!(
+                "no greeting from {addr} within {}",
+                duration_text(timeout)
+            )),
+            e => e,
+        })?;
         if g.code() != code::GREETING {
-            return Err(ClientError::Protocol(format!("{} {}", g.code(), g.text())));
+            return Err(ClientError::Protocol(format!(
+                "{} {}",
+                g.code(),
+                console::peer_text(g.text())
+            )));
         }
         c.greeting = g.text().to_string();
         if let Some(s) = secret {
@@ -166,7 +236,7 @@ impl Client {
                 return Err(ClientError::Protocol(format!(
                     "authentication failed: {} {}",
                     r.code(),
-                    r.text()
+                    console::peer_text(r.text())
                 )));
             }
         }
@@ -182,50 +252,97 @@ impl Client {
         &self.greeting
     }
 
-    /// Sets how long a read may wait for the peer.
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.reader.get_ref().set_read_timeout(t)
+    /// How long any one wait on the peer may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
-    /// Sends one request line.
+    /// Sends one request line (or several, each with its line end).
     pub fn send(&mut self, line: &str) -> Result<(), ClientError> {
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
-        self.writer.write_all(&buf)?;
+        self.writer.write_all(&buf).map_err(|e| self.timed_out(e))?;
         Ok(())
+    }
+
+    /// A read or write that waited out the timeout, said as such.
+    fn timed_out(&self, e: io::Error) -> ClientError {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout(format!(
+                "no reply from {} within {}",
+                self.addr,
+                duration_text(self.timeout)
+            )),
+            _ => ClientError::Io(e),
+        }
     }
 
     /// Reads one reply line.
     pub fn read_line(&mut self) -> Result<ReplyLine, ClientError> {
-        let mut buf = Vec::new();
-        let n = io::Read::take(&mut self.reader, MAX_REPLY_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)?;
+        let mut buf = std::mem::take(&mut self.line);
+        buf.clear();
+        let read = io::Read::take(&mut self.reader, MAX_REPLY_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| self.timed_out(e));
+        let line = read.and_then(|n| self.parse_line(&buf, n));
+        self.line = buf;
+        line
+    }
+
+    fn parse_line(&self, buf: &[u8], n: usize) -> Result<ReplyLine, ClientError> {
         if n == 0 {
             return Err(ClientError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
         if buf.last() != Some(&b'\n') {
             return Err(if n > MAX_REPLY_LINE {
-                ClientError::Protocol("reply line too long".into())
+                ClientError::TooLarge(format!(
+                    "a reply line from {} is longer than the client takes ({MAX_REPLY_LINE} bytes)",
+                    self.addr
+                ))
             } else {
                 ClientError::Io(io::ErrorKind::UnexpectedEof.into())
             });
         }
-        let text = String::from_utf8_lossy(&buf);
+        // Checked first as it is (the usual case, and much the cheaper).
+        let text = match std::str::from_utf8(buf) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(buf),
+        };
         protocol::parse_reply_line(&text).ok_or_else(|| {
-            let shown: String = text.trim_end().chars().take(80).collect();
-            ClientError::Protocol(format!("not a reply line: {shown:?}"))
+            let start: String = text.trim_end().chars().take(80).collect();
+            ClientError::Protocol(format!("not a reply line: \"{}\"", protocol::shown(&start)))
         })
     }
 
     /// Reads one whole reply, handing each line to `each` as it arrives
-    /// (so long tables can be printed without being held).
+    /// (so long tables can be printed without being held). A reply of more
+    /// than [`MAX_REPLY_LINES`] lines or [`MAX_REPLY_BYTES`] bytes is an
+    /// error, and so is a `421` (the peer closes the connection after it).
     pub fn read_reply_with(
         &mut self,
         each: &mut dyn FnMut(&ReplyLine),
     ) -> Result<ReplyLine, ClientError> {
+        let mut lines = 0usize;
+        let mut bytes = 0u64;
         loop {
             let line = self.read_line()?;
+            lines += 1;
+            bytes += line.text.len() as u64 + 5;
+            if lines > MAX_REPLY_LINES || bytes > MAX_REPLY_BYTES {
+                return Err(ClientError::TooLarge(format!(
+                    "a reply from {} is longer than the client takes (at most {MAX_REPLY_LINES} lines and {} MiB)",
+                    self.addr,
+                    MAX_REPLY_BYTES >> 20
+                )));
+            }
+            if line.last && line.code == code::CLOSING {
+                return Err(ClientError::Closed(format!(
+                    "{} {}",
+                    line.code,
+                    console::peer_text(&line.text)
+                )));
+            }
             each(&line);
             if line.last {
                 return Ok(line);
@@ -238,6 +355,22 @@ impl Client {
         let mut lines = Vec::new();
         self.read_reply_with(&mut |l| lines.push(l.clone()))?;
         Ok(Reply { lines })
+    }
+
+    /// Reads one reply, handing the text of each row of a `213` table to
+    /// `row` (header and count left out; fields escaped as on the wire)
+    /// without holding the table. Returns the final line.
+    pub fn read_table(&mut self, row: &mut dyn FnMut(&str)) -> Result<ReplyLine, ClientError> {
+        let mut header = true;
+        self.read_reply_with(&mut |l| {
+            if l.code == code::TABLE && !l.last {
+                if header {
+                    header = false;
+                } else {
+                    row(&l.text);
+                }
+            }
+        })
     }
 
     /// Sends a request, reads its reply, and records it in the history.
@@ -256,14 +389,97 @@ impl Client {
         }
     }
 
-    /// Says goodbye; errors are of no interest at this point.
+    /// Says goodbye; errors are of no interest at this point, and a peer
+    /// that does not answer keeps the client at most a second.
     pub fn quit(&mut self) {
+        let _ = self
+            .reader
+            .get_ref()
+            .set_read_timeout(Some(self.timeout.min(Duration::from_secs(1))));
         if self.send("QUIT").is_ok() {
             if let Ok(r) = self.read_reply() {
                 self.record("QUIT", r.code());
             }
         }
     }
+
+    /// False when the connection is of no use for a next request: the
+    /// peer closed it, or said something nobody asked for (a `421` before
+    /// it closes). Only looks, without waiting.
+    pub fn is_open(&mut self) -> bool {
+        self.reader.buffer().is_empty() && peek_now(self.reader.get_ref()) == Peek::Nothing
+    }
+
+    /// True when the peer has sent something (or closed the connection)
+    /// that a read would get now. Only looks, without waiting.
+    pub(crate) fn reply_pending(&mut self) -> bool {
+        !self.reader.buffer().is_empty() || peek_now(self.reader.get_ref()) != Peek::Nothing
+    }
+
+    /// [`Client::reply_pending`], waiting up to `wait` for something to
+    /// arrive.
+    pub(crate) fn reply_within(&mut self, wait: Duration) -> bool {
+        if !self.reader.buffer().is_empty() {
+            return true;
+        }
+        let s = self.reader.get_ref();
+        if s.set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .is_err()
+        {
+            return true;
+        }
+        let mut b = [0u8; 1];
+        let pending = loop {
+            match s.peek(&mut b) {
+                Ok(_) => break true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break false
+                }
+                Err(_) => break true,
+            }
+        };
+        let _ = s.set_read_timeout(Some(self.timeout));
+        pending
+    }
+}
+
+/// What a look at a socket found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Peek {
+    /// Nothing to read yet: open and quiet.
+    Nothing,
+    /// Bytes are waiting.
+    Data,
+    /// End of file, or an error: closed.
+    Closed,
+}
+
+/// Looks at what a socket has to read, without taking it and without
+/// waiting.
+pub(crate) fn peek_now(s: &TcpStream) -> Peek {
+    if s.set_nonblocking(true).is_err() {
+        return Peek::Closed;
+    }
+    let mut b = [0u8; 1];
+    let seen = loop {
+        match s.peek(&mut b) {
+            Ok(0) => break Peek::Closed,
+            Ok(_) => break Peek::Data,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Peek::Nothing,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break Peek::Closed,
+        }
+    };
+    if s.set_nonblocking(false).is_err() {
+        return Peek::Closed;
+    }
+    seen
 }
 
 /// The history of the local shared folder: in the state folder that
@@ -279,7 +495,8 @@ pub fn local_history(share: &std::path::Path, state: &crate::share::state::State
 }
 
 /// `p2pshare client`: runs the commands and returns the exit status (0 all
-/// succeeded, 1 some failed, 2 the peer could not be reached).
+/// succeeded, 1 some failed, 2 the peer could not be reached or a `-c`
+/// command was a usage error).
 pub fn run(args: crate::cli::ClientArgs) -> u8 {
     // Nothing is created here: downloads make the folder when they need
     // it, the history with its first row. A path that cannot become a
@@ -294,7 +511,8 @@ pub fn run(args: crate::cli::ClientArgs) -> u8 {
         Ok(_) => {}
         // Not reached at all: 2, like a usage error. Reached but refused
         // (a wrong secret, not a p2pshare peer): the command failed, 1.
-        Err(e @ ClientError::Connect(..)) => {
+        // A peer that accepts and never greets is as unreachable.
+        Err(e @ (ClientError::Connect(..) | ClientError::Timeout(_))) => {
             eprintln!("p2pshare: {e}");
             return 2;
         }
@@ -313,6 +531,12 @@ pub fn run(args: crate::cli::ClientArgs) -> u8 {
                 console::Status::Failed => failures += 1,
                 console::Status::Quit => break,
             }
+        }
+        // A command given with -c that could not even be sent is a
+        // mistake on the command line.
+        if console.usage_errors() > 0 {
+            console.close();
+            return 2;
         }
     }
     console.close();

@@ -5,9 +5,10 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use super::fetch::{data_stream, FileRow, Outcome, Ui};
+use super::console::peer_text;
+use super::fetch::{data_conn, FileRow, Outcome, Ui};
 use super::{Client, ClientError};
-use crate::protocol::{self, code, quote_word};
+use crate::protocol::{self, code, quote_word, shown};
 use crate::share::index::Index;
 use crate::share::{check_name, hash, scan, Ignore};
 use crate::timefmt;
@@ -54,7 +55,10 @@ fn upload_one(
         message,
     };
     if check_name(name).is_err() {
-        return Ok(fail(format!("{name}: not a name that can be shared")));
+        return Ok(fail(format!(
+            "{}: not a name that can be shared",
+            shown(name)
+        )));
     }
     let path = root.join(name);
     let opened = File::open(&path).and_then(|f| {
@@ -66,11 +70,21 @@ fn upload_one(
     });
     let (mut file, meta) = match opened {
         Ok(x) => x,
-        Err(e) => return Ok(fail(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => {
+            return Ok(fail(format!(
+                "cannot read {}: {e}",
+                shown(&path.display().to_string())
+            )))
+        }
     };
     let md5 = match hash::md5_of_reader(&mut file) {
         Ok(d) => d.to_string(),
-        Err(e) => return Ok(fail(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => {
+            return Ok(fail(format!(
+                "cannot read {}: {e}",
+                shown(&path.display().to_string())
+            )))
+        }
     };
     let row = FileRow {
         name: name.to_string(),
@@ -89,44 +103,49 @@ fn upload_one(
         code::DATA => {}
         c => {
             client.record(&line, c);
-            return Ok(fail(format!("{c} {}", first.text())));
+            return Ok(fail(format!("{c} {}", peer_text(first.text()))));
         }
     }
     let Some(data) = protocol::parse_data_line(first.text()) else {
         return Err(ClientError::Protocol(format!(
-            "bad 150 reply: {:?}",
-            first.lines
+            "bad 150 reply to the upload of {}: {}",
+            shown(name),
+            peer_text(first.text())
         )));
     };
     ui.start(name, meta.len(), 0);
-    let sent = send_bytes(client, &data, &mut file, meta.len(), ui);
+    let sent = data_conn(client, &data).and_then(|mut conn| {
+        send_bytes(&mut conn.stream, &mut file, meta.len(), ui)?;
+        // Kept for the next transfer only when this one went well.
+        client.data = Some(conn);
+        Ok(())
+    });
     ui.end();
-    if sent.is_err() {
+    let last = client.read_reply()?;
+    if last.code() != code::COMPLETE {
         client.data = None;
     }
-    let last = client.read_reply()?;
     client.record(&line, last.code());
     Ok(match (sent, last.code()) {
         (Ok(()), code::COMPLETE) => Outcome::Uploaded(row),
         (Err(e), c) => fail(format!(
-            "upload of {name} broken ({e}); {c} {}",
-            last.text()
+            "upload of {} broken ({e}); {c} {}",
+            shown(name),
+            peer_text(last.text())
         )),
-        (Ok(()), c) => fail(format!("{c} {}", last.text())),
+        (Ok(()), c) => fail(format!("{c} {}", peer_text(last.text()))),
     })
 }
 
 /// Sends the file from its start over the data connection.
 fn send_bytes(
-    client: &mut Client,
-    data: &protocol::DataLine,
+    stream: &mut std::net::TcpStream,
     file: &mut File,
     len: u64,
     ui: &mut dyn Ui,
 ) -> io::Result<()> {
     use std::io::Seek;
     file.seek(io::SeekFrom::Start(0))?;
-    let stream = data_stream(client, data)?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut sent = 0u64;
     let mut reader = file.take(len);

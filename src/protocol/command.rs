@@ -325,9 +325,27 @@ pub fn parse_download(args: &[String]) -> Result<Command, ParseError> {
         },
         _ => (Transport::Tcp, args),
     };
+    let not_transport = |word: &str| format!("'{}' is not a transport (TCP or UDP)", shown(word));
     let (name, offset) = match rest {
         [name] => (name, 0),
+        // Two words, the second not a number: either the first was meant
+        // as a transport or the second as an offset. Both are said.
+        [name, offset] if args.len() == 2 && !offset.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(ParseError::args(format!(
+                "{}, and '{}' is not an offset in bytes; usage: {}",
+                not_transport(name),
+                shown(offset),
+                FILE_DOWNLOAD.usage
+            )))
+        }
         [name, offset] => (name, parse_offset(offset)?),
+        [first, _, _] if Transport::from_word(first).is_none() => {
+            return Err(ParseError::args(format!(
+                "{}; usage: {}",
+                not_transport(first),
+                FILE_DOWNLOAD.usage
+            )))
+        }
         _ => return Err(ParseError::usage(FILE_DOWNLOAD.usage)),
     };
     if name.is_empty() {
@@ -512,6 +530,8 @@ mod tests {
             ("FileDownload", 501, "usage: FileDownload"),
             ("FileDownload TCP a b", 501, "offset"),
             ("FileDownload a -1", 501, "offset"),
+            ("FileDownload SCTP x", 501, "'SCTP' is not a transport"),
+            ("FileDownload sctp a 5", 501, "'sctp' is not a transport"),
             ("FileDownload a 99999999999999999999999", 501, "range"),
             ("FileUpload a 3", 501, "usage: FileUpload"),
             (

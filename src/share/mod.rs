@@ -499,10 +499,6 @@ impl Share {
         if self.is_ignored(name) {
             return Err(ShareError::NotShared);
         }
-        let (dir_rel, base) = match name.rsplit_once('/') {
-            Some((d, b)) => (Some(d), b),
-            None => (None, name),
-        };
         // Folders made for this upload are removed again (when still
         // empty) if it fails, from here on.
         let mut incoming = Incoming {
@@ -511,30 +507,7 @@ impl Share {
             file: None,
             created: Vec::new(),
         };
-        let mut dir = self.root.clone();
-        for comp in dir_rel.into_iter().flat_map(|d| d.split('/')) {
-            let next = dir.join(comp);
-            match fs::symlink_metadata(&next) {
-                Ok(m) if m.is_dir() => dir = next,
-                Ok(m) if m.file_type().is_symlink() => {
-                    let real = fs::canonicalize(&next).map_err(|_| ShareError::NotShared)?;
-                    match visible_below(&self.root, &real) {
-                        Some(_) if real.is_dir() => dir = real,
-                        _ => return Err(ShareError::NotShared),
-                    }
-                }
-                Ok(_) => return Err(ShareError::NotShared),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    match fs::create_dir(&next) {
-                        Ok(()) => incoming.created.push(next.clone()),
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                        Err(e) => return Err(ShareError::Io(e)),
-                    }
-                    dir = next;
-                }
-                Err(e) => return Err(ShareError::Io(e)),
-            }
-        }
+        let (dir, base) = folder_inside(&self.root, name, &mut incoming.created)?;
         // Anything already under the name (a folder, a link leading out of
         // the share, a file that is not shared) is not replaced: a shared
         // file there was answered before the upload began.
@@ -574,6 +547,65 @@ impl Share {
             Err(ShareError::NotShared)
         }
     }
+}
+
+/// The real folder that holds `name` (a relative name [`check_name`]
+/// accepts) below `root` (a canonical path), with the name's last
+/// component. Missing folders on the way are made, and each one made is
+/// added to `created`, outermost first. A folder on the way that is a
+/// link is followed only when it leads to a visible folder inside `root`;
+/// anything else on the way (a link leading out or into a hidden folder,
+/// a file) refuses the name. So nothing is ever made outside `root`, and
+/// what goes into the folder returned lands inside it (unless a link is
+/// swapped meanwhile: check what was made with [`real_path_inside`]).
+/// Uploads to the server and the client's downloads are placed alike.
+pub fn folder_inside<'n>(
+    root: &Path,
+    name: &'n str,
+    created: &mut Vec<PathBuf>,
+) -> Result<(PathBuf, &'n str), ShareError> {
+    let (dir_rel, base) = match name.rsplit_once('/') {
+        Some((d, b)) => (Some(d), b),
+        None => (None, name),
+    };
+    let mut dir = root.to_path_buf();
+    for comp in dir_rel.into_iter().flat_map(|d| d.split('/')) {
+        let next = dir.join(comp);
+        match fs::symlink_metadata(&next) {
+            Ok(m) if m.is_dir() => dir = next,
+            Ok(m) if m.file_type().is_symlink() => {
+                let real = fs::canonicalize(&next).map_err(|_| ShareError::NotShared)?;
+                match visible_below(root, &real) {
+                    Some(_) if real.is_dir() => dir = real,
+                    _ => return Err(ShareError::NotShared),
+                }
+            }
+            Ok(_) => return Err(ShareError::NotShared),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                match fs::create_dir(&next) {
+                    Ok(()) => created.push(next.clone()),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(ShareError::Io(e)),
+                }
+                dir = next;
+            }
+            Err(e) => return Err(ShareError::Io(e)),
+        }
+    }
+    Ok((dir, base))
+}
+
+/// The real path of `file` (just opened or made at `path`) when the
+/// folder it really is in lies visibly inside `root`: what was made
+/// through [`folder_inside`] is checked with this, so that a link swapped
+/// in between cannot lead it out.
+pub fn real_path_inside(root: &Path, file: &File, path: &Path) -> Option<PathBuf> {
+    let meta = file.metadata().ok()?;
+    let real = real_path_of(file, path, &meta)?;
+    let inside = real
+        .parent()
+        .is_some_and(|p| visible_below(root, p).is_some());
+    inside.then_some(real)
 }
 
 /// An upload being received into a hidden temporary file. Dropped without

@@ -283,6 +283,28 @@ pub fn client_args(addr: SocketAddr, share: &std::path::Path, extra: &[&str]) ->
     v
 }
 
+/// True when `script` (util-linux) can run a command at a terminal here.
+pub fn terminal_available() -> bool {
+    Command::new("script")
+        .args(["-q", "-e", "-c", "true", "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs `p2pshare ARGS` with a terminal as its stdin, stdout and stderr
+/// (through `script`, see [`terminal_available`]); `stdout` holds what
+/// the terminal showed, the child's stdout and stderr together, with
+/// CR LF line ends.
+pub fn at_a_terminal<S: AsRef<str>>(args: &[S]) -> Finished {
+    let command: Vec<String> = std::iter::once(bin())
+        .chain(args.iter().map(AsRef::as_ref))
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let argv = ["-q", "-e", "-c", &command.join(" "), "/dev/null"];
+    Proc::spawn_program("script", &argv, &[]).finish()
+}
+
 /// `p2pshare serve` of `share` on 127.0.0.1, port 0, with `extra`
 /// arguments, under an open-file limit of `nofile` (the shell's
 /// `ulimit -n`, so no tool beyond `sh` is needed). Returns the child and
