@@ -274,26 +274,22 @@ impl<'a> Transfers<'a> {
         Ok(match transport {
             Transport::Tcp => self.tcp()?,
             Transport::Udp => {
-                if self.udp.is_none() {
-                    self.udp = Some(self.open(Transport::Udp, UdpChannel::open)?);
-                }
-                match self.udp.as_mut() {
-                    Some(held) => &mut held.channel,
-                    None => return Err(Reply::no_data_port(Transport::Udp, &"not open")),
-                }
+                let held = match self.udp.take() {
+                    Some(held) => held,
+                    None => self.open(Transport::Udp, UdpChannel::open)?,
+                };
+                &mut self.udp.insert(held).channel
             }
         })
     }
 
     /// The session's TCP channel, opened on first use.
     fn tcp(&mut self) -> Result<&mut DataChannel, Reply<'static>> {
-        if self.tcp.is_none() {
-            self.tcp = Some(self.open(Transport::Tcp, DataChannel::open)?);
-        }
-        match self.tcp.as_mut() {
-            Some(held) => Ok(&mut held.channel),
-            None => Err(Reply::no_data_port(Transport::Tcp, &"not open")),
-        }
+        let held = match self.tcp.take() {
+            Some(held) => held,
+            None => self.open(Transport::Tcp, DataChannel::open)?,
+        };
+        Ok(&mut self.tcp.insert(held).channel)
     }
 
     /// Claims a data port for the peer's address, then opens a channel.
