@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{console, peek_now, split_row, Client, ClientError, Peek, Reply};
+use crate::digest::Md5;
 use crate::protocol::{self, code, quote_word, shown, Transport};
 use crate::share::{check_name, folder_inside, hash, real_path_inside, ShareError};
 use crate::timefmt;
@@ -447,7 +448,7 @@ fn local_md5(path: &Path) -> io::Result<String> {
     if !f.metadata()?.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
-    Ok(hash::hex(&hash::md5_of_reader(f)?))
+    Ok(hash::md5_of_reader(f)?.to_string())
 }
 
 /// Opening fails on a symbolic link instead of following it.
@@ -554,7 +555,7 @@ fn parse_row(text: &str) -> Option<FileRow> {
     let [name, size, timestamp, md5] = f.as_slice() else {
         return None;
     };
-    hash::parse_hex(md5)?;
+    Md5::from_hex(md5)?;
     Some(FileRow {
         name: name.clone(),
         size: size.parse().ok()?,
@@ -1068,7 +1069,7 @@ impl Sink {
     /// Flushes and returns the file, its md5 and length.
     fn finish(self) -> io::Result<(File, String, u64)> {
         let file = self.out.into_inner().map_err(|e| e.into_error())?;
-        Ok((file, hash::hex(&self.md5.finalize()?), self.len))
+        Ok((file, self.md5.finalize()?.to_string(), self.len))
     }
 }
 

@@ -78,7 +78,7 @@ fn upload_one(
         }
     };
     let md5 = match hash::md5_of_reader(&mut file) {
-        Ok(d) => hash::hex(&d),
+        Ok(d) => d.to_string(),
         Err(e) => {
             return Ok(fail(format!(
                 "cannot read {}: {e}",
