@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use crate::protocol::{escape_field, unescape_field, HISTORY_MAX};
+use crate::protocol::{escape_field, unescape_field, Reply, HISTORY_MAX};
 use crate::timefmt;
 
 /// The longest request text kept in a row, in characters.
@@ -46,6 +46,31 @@ impl Direction {
             Direction::In => "in",
             Direction::Out => "out",
         }
+    }
+}
+
+/// Why the history could not be read.
+#[derive(Debug)]
+pub struct ReadError(pub io::Error);
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        ReadError(e)
+    }
+}
+
+impl ReadError {
+    /// The 451 of a `History` that could not be read.
+    pub fn reply(&self) -> Reply<'static> {
+        Reply::history_unreadable(&self.0)
     }
 }
 
@@ -200,7 +225,7 @@ impl History {
     /// file from its end, so the cost follows `n`, not the length of the
     /// history; reads the file before the last rotation too when the
     /// current one has fewer than `n` rows.
-    pub fn rows(&self, n: usize) -> io::Result<Rows> {
+    pub fn rows(&self, n: usize) -> Result<Rows, ReadError> {
         let n = n.min(HISTORY_MAX);
         let mut segments = Vec::new();
         if n == 0 {
@@ -231,7 +256,7 @@ impl History {
     }
 
     /// The last `n` rows, as [`History::rows`], collected.
-    pub fn last(&self, n: usize) -> io::Result<Vec<Vec<String>>> {
+    pub fn last(&self, n: usize) -> Result<Vec<Vec<String>>, ReadError> {
         Ok(self.rows(n)?.collect())
     }
 }

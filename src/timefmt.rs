@@ -9,10 +9,16 @@ const MAX_SECS: u64 = 253_402_300_799;
 /// Formats a time as `2026-11-27T10:00:00Z`. Times before 1970 or after
 /// year 9999 (a file system can hold either) are clamped, never a panic.
 pub fn format(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(clamp(t)).to_string()
+    display(t).to_string()
 }
 
-/// Clamps a time into what [`format`] can show, dropping sub-seconds.
+/// [`format()`] as a value to write (into a table row) without a `String`
+/// of its own.
+pub fn display(t: SystemTime) -> impl std::fmt::Display {
+    humantime::format_rfc3339_seconds(clamp(t))
+}
+
+/// Clamps a time into what [`format()`] can show, dropping sub-seconds.
 pub fn clamp(t: SystemTime) -> SystemTime {
     let secs = t
         .duration_since(UNIX_EPOCH)

@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 use p2pshare::transfer::frame::{self, Body, Frame};
 use p2pshare::transfer::udp::sender::Finished;
 use p2pshare::transfer::udp::{
-    ReceiveOptions, Received, Receiver, SendLimits, SendStats, Sender, UdpOutcome, DEFAULT_PAYLOAD,
+    ReceiveOptions, Received, Receiver, SendLimits, SendStats, Sender, DEFAULT_PAYLOAD,
     DEFAULT_SILENCE,
 };
-use p2pshare::transfer::Source;
+use p2pshare::transfer::{SendOutcome, Source};
 
 const TOKEN: [u8; 8] = *b"\x5f\x2a\x9c\x0e\x81\xd3\xb7\xaa";
 const TRANSFER: u32 = 7;
@@ -229,7 +229,7 @@ struct Pair<'a> {
     to_sender: Path,
     junk_to_sender: Vec<Junk>,
     junk_to_receiver: Vec<Vec<u8>>,
-    sent: Option<UdpOutcome>,
+    sent: Option<SendOutcome>,
     sent_at: Option<Duration>,
     received: Option<Received>,
     received_at: Option<Duration>,
@@ -455,7 +455,7 @@ fn assert_exact(p: &Pair, file: &Mem) {
     assert!(p.sink == file.bytes, "the bytes differ");
     assert_eq!(md5::compute(&p.sink).0, md5::compute(&file.bytes).0);
     match &p.sent {
-        Some(UdpOutcome::Sent(n)) => assert_eq!(*n, file.bytes.len() as u64),
+        Some(SendOutcome::Sent(n)) => assert_eq!(*n, file.bytes.len() as u64),
         other => panic!("sender ended with {other:?}"),
     }
     assert_eq!(p.received, Some(Received::Complete));
@@ -619,7 +619,7 @@ fn a_vanished_receiver_is_given_up_after_the_silence_limit() {
     let aborts_before = p.to_receiver.counts.sent;
     p.run();
     match p.sent {
-        Some(UdpOutcome::Silent(d)) => assert_eq!(d, DEFAULT_SILENCE),
+        Some(SendOutcome::Silent(d)) => assert_eq!(d, DEFAULT_SILENCE),
         ref other => panic!("sender ended with {other:?}"),
     }
     // Exactly the silence limit after the last datagram it heard.
@@ -645,7 +645,7 @@ fn a_vanished_sender_is_given_up_after_the_idle_time() {
     p.run();
     assert_eq!(p.received, Some(Received::Idle(DEFAULT_SILENCE)));
     assert!(
-        matches!(p.sent, Some(UdpOutcome::Silent(_))),
+        matches!(p.sent, Some(SendOutcome::Silent(_))),
         "{:?}",
         p.sent
     );
@@ -737,7 +737,7 @@ fn a_file_that_shrinks_is_abandoned_with_451() {
     p.run_while(|p| p.sink.len() < MIB / 2);
     file.shrunk_to.set(Some(MIB));
     p.run();
-    assert!(matches!(p.sent, Some(UdpOutcome::Changed)), "{:?}", p.sent);
+    assert!(matches!(p.sent, Some(SendOutcome::Changed)), "{:?}", p.sent);
     assert_eq!(p.received, Some(Received::Aborted(451)));
     assert!(p.sink[..] == file.bytes[..p.sink.len()]);
 }
@@ -799,7 +799,7 @@ fn a_finished_transfer_is_not_reopened_but_its_done_is_answered() {
     s.handle_timeout(now + wait - Duration::from_nanos(1));
     assert!(s.poll_outcome().is_none());
     s.handle_timeout(now + wait);
-    assert!(matches!(s.poll_outcome(), Some(UdpOutcome::NoReceiver)));
+    assert!(matches!(s.poll_outcome(), Some(SendOutcome::NoReceiver)));
     assert!(s.poll_outcome().is_none(), "the outcome comes once");
 }
 

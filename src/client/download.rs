@@ -24,8 +24,9 @@ use super::data::{self, Span};
 use super::fetch::{FileRow, Options, Outcome, Ui};
 use super::local::{local_md5, shown_path, Lock, Sink};
 use super::{show, split_row, Client, ClientError, Reply};
+use crate::digest::Md5;
 use crate::protocol::{self, code, shown, DataLine};
-use crate::share::{hash, real_path_inside};
+use crate::share::real_path_inside;
 use crate::timefmt;
 
 /// The peer's md5 and timestamp of the files that are here already.
@@ -409,7 +410,7 @@ fn parse_row(text: &str) -> Option<FileRow> {
     let [name, size, timestamp, md5] = f.as_slice() else {
         return None;
     };
-    hash::parse_hex(md5)?;
+    Md5::from_hex(md5)?;
     Some(FileRow {
         name: name.clone(),
         size: size.parse().ok()?,

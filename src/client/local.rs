@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::data::CHUNK;
 use crate::share::{folder_inside, hash, ShareError};
+use crate::sys::O_NOFOLLOW;
 
 /// The folder a local file for `name` goes into below `root` (the share
 /// folder's real path), found or made by [`folder_inside`], so never
@@ -57,11 +58,8 @@ pub(super) fn local_md5(path: &Path) -> io::Result<String> {
     if !f.metadata()?.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
-    Ok(hash::hex(&hash::md5_of_reader(f)?))
+    Ok(hash::md5_of_reader(f)?.to_string())
 }
-
-/// Opening fails on a symbolic link instead of following it.
-pub(super) const O_NOFOLLOW: i32 = 0o400000;
 
 /// The partial file being written, hashed as it is written.
 pub(super) struct Sink {
@@ -111,7 +109,7 @@ impl Sink {
     /// Flushes and returns the file, its md5 and length.
     pub(super) fn finish(self) -> io::Result<(File, String, u64)> {
         let file = self.out.into_inner().map_err(|e| e.into_error())?;
-        Ok((file, hash::hex(&self.md5.finalize()?), self.len))
+        Ok((file, self.md5.finalize()?.to_string(), self.len))
     }
 }
 

@@ -123,7 +123,7 @@ fn open_local(root: &Path, name: &str) -> Result<(File, FileRow), String> {
         name: name.to_string(),
         size: meta.len(),
         timestamp: timefmt::format(meta.modified().unwrap_or(std::time::UNIX_EPOCH)),
-        md5: hash::hex(&md5),
+        md5: md5.to_string(),
     };
     Ok((file, row))
 }

@@ -1,25 +1,37 @@
 //! The server: binds the control port, hands each connection to its own
 //! thread, and runs the rescan thread beside them.
+//!
+//! - `session`: one control connection: the request loop, the AUTH gate,
+//!   dispatch to the handlers, history rows.
+//! - `listing`: the tables (`IndexGet`, `FileHash`, `History`).
+//! - `transfers`: downloads and uploads over the session's data channels.
+//! - `limits`: what one address may hold or do over all its sessions.
 
+mod limits;
+mod listing;
 pub mod session;
+mod transfers;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+pub use self::limits::{auth_delay, AUTH_FORGET, FREE_WRONG_SECRETS, ROWS_PER_SECOND, ROW_BURST};
+use self::limits::{AuthGate, RowBucket};
 use crate::addr::Bind;
 use crate::history::History;
-use crate::protocol::{code, write_reply};
+use crate::protocol::Reply;
 use crate::share::state::StateChoice;
 use crate::share::{scan, OpenError, Share};
 use crate::stop::Stop;
-use crate::transfer::{tcp, AcceptBackoff};
+use crate::transfer::net::{AcceptBackoff, Waker};
+use crate::transfer::tcp;
 
 /// Everything `p2pshare serve` can be told.
 #[derive(Debug, Clone)]
@@ -149,6 +161,8 @@ pub struct Server {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
     stop: Stop,
+    /// Ends the accept loop's wait.
+    waker: Waker,
 }
 
 impl Server {
@@ -188,20 +202,9 @@ impl Server {
         Ok(Server {
             listener,
             local_addr,
-            shared: Arc::new(Shared {
-                share,
-                history,
-                config,
-                max_sessions,
-                active: AtomicUsize::new(0),
-                per_ip: Mutex::new(HashMap::new()),
-                sessions: Mutex::new(HashMap::new()),
-                ports_held: Mutex::new(HashMap::new()),
-                row_limits: Mutex::new(HashMap::new()),
-                auth_gate: AuthGate::default(),
-                next_session: AtomicU64::new(0),
-            }),
+            shared: Arc::new(Shared::new(config, share, history, max_sessions)),
             stop: Stop::new(),
+            waker: Waker::for_listener(local_addr),
         })
     }
 
@@ -217,7 +220,7 @@ impl Server {
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             stop: self.stop.clone(),
-            wake: wake_addr(self.local_addr),
+            waker: self.waker.clone(),
         }
     }
 
@@ -231,7 +234,7 @@ impl Server {
         )?;
         let mut backoff = AcceptBackoff::new();
         for conn in self.listener.incoming() {
-            if self.stop.is_set() {
+            if self.waker.is_woken() || self.stop.is_set() {
                 break;
             }
             match conn {
@@ -279,18 +282,16 @@ impl Server {
         // counted under its IPv4 address like any other.
         let ip = conn.peer_addr().map(|a| a.ip().to_canonical()).ok();
         let refusal = match ip {
-            None => Some("cannot tell your address"),
+            None => Some(Reply::unknown_address()),
             Some(_) if shared.active.load(Ordering::SeqCst) >= shared.max_sessions => {
-                Some("too many connections; try again later")
+                Some(Reply::too_many_connections())
             }
-            Some(ip) if !shared.enter(ip) => {
-                Some("too many connections from your address; try again later")
-            }
+            Some(ip) if !shared.enter(ip) => Some(Reply::too_many_from_address()),
             Some(_) => None,
         };
-        if let Some(text) = refusal {
+        if let Some(reply) = refusal {
             let _ = conn.set_write_timeout(Some(Duration::from_secs(1)));
-            let _ = write_reply(&mut &conn, code::CLOSING, text);
+            let _ = reply.write_to(&mut &conn);
             return;
         }
         let Some(ip) = ip else { return };
@@ -316,6 +317,27 @@ impl Server {
 }
 
 impl Shared {
+    fn new(
+        config: Config,
+        share: Arc<Share>,
+        history: Arc<History>,
+        max_sessions: usize,
+    ) -> Shared {
+        Shared {
+            share,
+            history,
+            config,
+            max_sessions,
+            active: AtomicUsize::new(0),
+            per_ip: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            ports_held: Mutex::new(HashMap::new()),
+            row_limits: Mutex::new(HashMap::new()),
+            auth_gate: AuthGate::default(),
+            next_session: AtomicU64::new(0),
+        }
+    }
+
     /// Counts a new session from `ip`; false (and nothing counted) when
     /// that address already has its share.
     fn enter(&self, ip: IpAddr) -> bool {
@@ -341,293 +363,6 @@ impl Shared {
     }
 }
 
-/// The two kinds of data port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PortKind {
-    Tcp = 0,
-    Udp = 1,
-}
-
-/// A data port of `--data-ports` counted against its address's share; the
-/// count goes when this is dropped (with the channel holding the port).
-pub(crate) struct PortClaim<'a> {
-    shared: &'a Shared,
-    ip: IpAddr,
-    kind: PortKind,
-}
-
-impl Shared {
-    /// How many data ports of one kind an address may hold at once: half of
-    /// the `--data-ports` range, at least one, so that one address never
-    /// holds them all while another has one. None without a range.
-    pub(crate) fn port_share(&self) -> Option<(usize, usize)> {
-        let (lo, hi) = self.config.data_ports?;
-        let n = usize::from(hi.saturating_sub(lo)) + 1;
-        Some(((n / 2).max(1), n))
-    }
-
-    /// Counts a data port of `kind` for `ip`. Err with a text saying why
-    /// when the address holds its share already; Ok(None) without a range.
-    pub(crate) fn claim_port(
-        &self,
-        ip: IpAddr,
-        kind: PortKind,
-    ) -> Result<Option<PortClaim<'_>>, String> {
-        let Some((share, n)) = self.port_share() else {
-            return Ok(None);
-        };
-        let mut held = lock(&self.ports_held);
-        let count = &mut held.entry(ip).or_insert([0, 0])[kind as usize];
-        if *count >= share {
-            let kind = match kind {
-                PortKind::Tcp => "TCP",
-                PortKind::Udp => "UDP",
-            };
-            return Err(format!(
-                "your address holds {count} of the {n} {kind} data ports already, \
-                 the most one address may hold; try again when a transfer of another \
-                 of its sessions has ended"
-            ));
-        }
-        *count += 1;
-        Ok(Some(PortClaim {
-            shared: self,
-            ip,
-            kind,
-        }))
-    }
-}
-
-impl Drop for PortClaim<'_> {
-    fn drop(&mut self) {
-        let mut held = lock(&self.shared.ports_held);
-        if let Some(counts) = held.get_mut(&self.ip) {
-            let c = &mut counts[self.kind as usize];
-            *c = c.saturating_sub(1);
-            if *counts == [0, 0] {
-                held.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// History rows one address may write at once for refused (5xx) and
-/// unauthenticated requests.
-pub const ROW_BURST: u32 = 64;
-
-/// ... and how many a second after that.
-pub const ROWS_PER_SECOND: u32 = 2;
-
-/// Addresses whose row counts are kept before the full ones are
-/// forgotten.
-const ROW_ADDRESSES: usize = 1024;
-
-/// A token bucket of history rows for one address.
-pub(crate) struct RowBucket {
-    /// Rows that may be written now, in thousandths.
-    milli: u64,
-    at: Instant,
-    /// Rows left out since the last one written, and the reply of the last
-    /// of them.
-    left_out: u64,
-    last_reply: u16,
-}
-
-impl RowBucket {
-    const FULL: u64 = ROW_BURST as u64 * 1000;
-
-    fn refill(&mut self, now: Instant) {
-        let elapsed = u64::try_from(now.saturating_duration_since(self.at).as_millis());
-        let gained = elapsed
-            .unwrap_or(u64::MAX)
-            .saturating_mul(u64::from(ROWS_PER_SECOND));
-        self.milli = (self.milli.saturating_add(gained)).min(Self::FULL);
-        self.at = now;
-    }
-
-    fn take(&mut self) -> bool {
-        if self.milli >= 1000 {
-            self.milli -= 1000;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// What to record for a limited request.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum RowVerdict {
-    /// Write the row; before it, a summary of this many rows left out
-    /// (with the reply code of the last of them) when not zero.
-    Write { left_out: u64, last_reply: u16 },
-    /// Leave it out (it is counted).
-    LeaveOut,
-}
-
-impl Shared {
-    /// Whether a row for a refused or unauthenticated request from `ip`
-    /// with this `reply` may be written: at most [`ROW_BURST`] at once
-    /// and [`ROWS_PER_SECOND`] after that, per address, whatever its
-    /// sessions.
-    pub(crate) fn limited_row(&self, ip: IpAddr, reply: u16) -> RowVerdict {
-        let now = Instant::now();
-        let mut map = lock(&self.row_limits);
-        if map.len() >= ROW_ADDRESSES && !map.contains_key(&ip) {
-            // Forget the addresses back at a full bucket with nothing left
-            // out: they are as good as new.
-            map.retain(|_, b| {
-                b.refill(now);
-                b.milli < RowBucket::FULL || b.left_out > 0
-            });
-        }
-        let b = map.entry(ip).or_insert(RowBucket {
-            milli: RowBucket::FULL,
-            at: now,
-            left_out: 0,
-            last_reply: 0,
-        });
-        b.refill(now);
-        if b.take() {
-            let verdict = RowVerdict::Write {
-                left_out: b.left_out,
-                last_reply: b.last_reply,
-            };
-            b.left_out = 0;
-            verdict
-        } else {
-            b.left_out += 1;
-            b.last_reply = reply;
-            RowVerdict::LeaveOut
-        }
-    }
-
-    /// The rows from `ip` left out and not yet summed up, taken when the
-    /// address may write a row now (at the end of a session).
-    pub(crate) fn left_out_rows(&self, ip: IpAddr) -> Option<(u64, u16)> {
-        let mut map = lock(&self.row_limits);
-        let b = map.get_mut(&ip)?;
-        b.refill(Instant::now());
-        if b.left_out == 0 || !b.take() {
-            return None;
-        }
-        let n = std::mem::take(&mut b.left_out);
-        Some((n, b.last_reply))
-    }
-}
-
-/// Wrong secrets from one address, over all its connections, answered
-/// without delay; after them each wrong one waits before its answer.
-pub const FREE_WRONG_SECRETS: u32 = 3;
-
-/// How long an address's wrong secrets are remembered after its last one.
-pub const AUTH_FORGET: Duration = Duration::from_secs(600);
-
-/// Addresses whose wrong secrets are remembered before the harmless ones
-/// are forgotten.
-const AUTH_ADDRESSES: usize = 4096;
-
-/// The delay before the answer to the `failures`-th wrong secret in a row
-/// from one address: none for the first [`FREE_WRONG_SECRETS`], then
-/// `first`, doubling with each further one, at most `max`.
-pub fn auth_delay(failures: u32, first: Duration, max: Duration) -> Duration {
-    let Some(past) = failures.checked_sub(FREE_WRONG_SECRETS + 1) else {
-        return Duration::ZERO;
-    };
-    first.saturating_mul(1u32 << past.min(31)).min(max)
-}
-
-/// The AUTH tries of every address: checked one at a time per address,
-/// and slowed down as its wrong secrets add up, so that opening more
-/// connections does not try more secrets. Other addresses are not held up.
-#[derive(Default)]
-pub(crate) struct AuthGate {
-    tries: Mutex<HashMap<IpAddr, Tries>>,
-    turn: Condvar,
-}
-
-struct Tries {
-    failures: u32,
-    last: Instant,
-    /// A try from this address is being checked (or waits out its delay).
-    busy: bool,
-}
-
-impl AuthGate {
-    /// Runs `check` (is the secret right?) for a try from `ip`, after any
-    /// other try of that address has ended. A right secret clears the
-    /// address's count; a wrong one adds to it and, past the free ones,
-    /// waits [`auth_delay`] before returning, holding up the address's
-    /// next try meanwhile. A stop ends the waits.
-    pub(crate) fn try_secret(
-        &self,
-        ip: IpAddr,
-        config: &Config,
-        stop: &Stop,
-        check: impl FnOnce() -> bool,
-    ) -> bool {
-        let mut tries = lock(&self.tries);
-        loop {
-            let now = Instant::now();
-            let t = tries.entry(ip).or_insert(Tries {
-                failures: 0,
-                last: now,
-                busy: false,
-            });
-            if !t.busy {
-                if now.saturating_duration_since(t.last) > AUTH_FORGET {
-                    t.failures = 0;
-                }
-                t.busy = true;
-                break;
-            }
-            if stop.is_set() {
-                return false;
-            }
-            tries = self
-                .turn
-                .wait_timeout(tries, Duration::from_millis(250))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        drop(tries);
-        let right = check();
-        let delay = {
-            let mut tries = lock(&self.tries);
-            if right {
-                tries.remove(&ip);
-                Duration::ZERO
-            } else {
-                let t = tries.entry(ip).or_insert(Tries {
-                    failures: 0,
-                    last: Instant::now(),
-                    busy: true,
-                });
-                t.failures = t.failures.saturating_add(1);
-                t.last = Instant::now();
-                auth_delay(t.failures, config.auth_delay, config.auth_delay_max)
-            }
-        };
-        if !delay.is_zero() {
-            stop.wait(delay);
-        }
-        let mut tries = lock(&self.tries);
-        if let Some(t) = tries.get_mut(&ip) {
-            t.busy = false;
-        }
-        if tries.len() > AUTH_ADDRESSES {
-            let now = Instant::now();
-            tries.retain(|_, t| {
-                t.busy
-                    || (t.failures > FREE_WRONG_SECRETS
-                        && now.saturating_duration_since(t.last) <= AUTH_FORGET)
-            });
-        }
-        self.turn.notify_all();
-        right
-    }
-}
-
 /// Locks a mutex, taking it over from a thread that panicked holding it.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -649,7 +384,7 @@ pub const SESSION_FDS: u64 = 1 + tcp::CHANNEL_FDS as u64 + 3 + 3;
 /// The soft limit on open files of this process, from
 /// `/proc/self/limits`; None when unlimited or unknown.
 pub fn open_file_limit() -> Option<u64> {
-    soft_open_file_limit(&std::fs::read_to_string("/proc/self/limits").ok()?)
+    soft_open_file_limit(&std::fs::read_to_string(crate::sys::PROC_SELF_LIMITS).ok()?)
 }
 
 /// The soft open-file limit in the text of a `/proc/PID/limits` file.
@@ -669,25 +404,11 @@ pub fn sessions_within(limit: u64) -> usize {
     usize::try_from(fit).unwrap_or(usize::MAX).max(1)
 }
 
-/// Where to connect to wake the accept loop: the bound address, or loopback
-/// when bound to every address.
-fn wake_addr(a: SocketAddr) -> SocketAddr {
-    match a.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), a.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), a.port())
-        }
-        _ => a,
-    }
-}
-
 /// Stops a running server.
 #[derive(Clone)]
 pub struct ServerHandle {
     stop: Stop,
-    wake: SocketAddr,
+    waker: Waker,
 }
 
 impl ServerHandle {
@@ -695,7 +416,7 @@ impl ServerHandle {
     /// rescan thread ends.
     pub fn stop(&self) {
         self.stop.set();
-        let _ = TcpStream::connect_timeout(&self.wake, Duration::from_secs(1));
+        self.waker.wake();
     }
 }
 
@@ -765,14 +486,5 @@ mod tests {
         assert_eq!(sessions_within(256), 11);
         assert_eq!(sessions_within(10), 1);
         assert_eq!(sessions_within(1 << 20), 61_677);
-    }
-
-    #[test]
-    fn auth_delays_double_after_the_free_tries() {
-        let s = Duration::from_secs;
-        let got: Vec<Duration> = (1..=12).map(|n| auth_delay(n, s(1), s(60))).collect();
-        let want = [0, 0, 0, 1, 2, 4, 8, 16, 32, 60, 60, 60].map(s);
-        assert_eq!(got, want);
-        assert_eq!(auth_delay(u32::MAX, s(1), s(60)), s(60));
     }
 }

@@ -1,99 +1,40 @@
-//! One control connection: a capped line reader, dispatch of each request,
-//! and a history row for every request.
+//! One control connection: the request loop, the AUTH gate, dispatch of
+//! each request to the handler that makes its reply, and a history row for
+//! every request.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::{PortClaim, PortKind, RowVerdict, Shared};
+use super::limits::RowVerdict;
+use super::transfers::Transfers;
+use super::{listing, Shared};
 use crate::history::Direction;
-use crate::protocol::{
-    self, code, write_multi, write_reply, write_table, Command, DataLine, Transport, HASH_HEADER,
-    HISTORY_HEADER, LIST_HEADER,
-};
-use crate::share::hash::{hex, parse_hex};
-use crate::share::index::Entry;
-use crate::share::{OpenedFile, Placed, ShareError};
+use crate::protocol::{code, Command, Reply, Requests, Spec};
 use crate::stop::Stop;
-use crate::timefmt;
-use crate::transfer::tcp::{self, DataChannel, SendOutcome};
 use crate::transfer::token;
-use crate::transfer::udp::{SendLimits, UdpChannel, UdpOutcome};
 
 /// Wrong AUTH tries before the connection is closed.
 const MAX_WRONG_SECRETS: u8 = 3;
 
-/// What reading one request line gave.
-#[derive(Debug, PartialEq, Eq)]
-pub enum LineRead {
-    Line(Vec<u8>),
-    /// The line was longer than the cap; the rest of it was read and thrown
-    /// away.
-    TooLong,
-    Eof,
-}
+/// The reading side of a control connection, as the session needs it
+/// beyond its bytes: the idle deadline, and an earlier wake-up.
+pub(super) trait Control: Read {
+    /// When the session times out if the client sends nothing more; None
+    /// when too far to name.
+    fn idle_deadline(&self) -> Option<Instant>;
 
-/// Reads one LF-terminated line of at most `cap` bytes (without the LF).
-/// Memory stays bounded by `cap` whatever the peer sends.
-pub fn read_line_capped(r: &mut impl BufRead, cap: usize) -> io::Result<LineRead> {
-    LineReader::default().read(r, cap)
-}
+    /// Counts now as activity (a transfer that just ended).
+    fn touch(&mut self);
 
-/// A capped line reader that keeps a line begun when a read fails (a
-/// timeout), so the next call goes on with it.
-#[derive(Debug, Default)]
-pub struct LineReader {
-    line: Vec<u8>,
-    too_long: bool,
-}
+    /// Also ends a read by `at` (to release idle data channels).
+    fn wake_at(&mut self, at: Option<Instant>);
 
-impl LineReader {
-    /// Reads up to the end of one LF-terminated line of at most `cap` bytes
-    /// (without the LF), see [`read_line_capped`]. On an error the part
-    /// read so far is kept for the next call.
-    pub fn read(&mut self, r: &mut impl BufRead, cap: usize) -> io::Result<LineRead> {
-        loop {
-            let available = match r.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if available.is_empty() {
-                // End of stream: a last unterminated line still counts.
-                let line = std::mem::take(&mut self.line);
-                return Ok(if std::mem::take(&mut self.too_long) {
-                    LineRead::TooLong
-                } else if line.is_empty() {
-                    LineRead::Eof
-                } else {
-                    LineRead::Line(line)
-                });
-            }
-            let (chunk, found) = match available.iter().position(|&b| b == b'\n') {
-                Some(i) => (&available[..i], Some(i + 1)),
-                None => (available, None),
-            };
-            if !self.too_long {
-                if self.line.len() + chunk.len() > cap + 1 {
-                    self.too_long = true;
-                    self.line = Vec::new();
-                } else {
-                    self.line.extend_from_slice(chunk);
-                }
-            }
-            let used = found.unwrap_or(available.len());
-            r.consume(used);
-            if found.is_some() {
-                let mut line = std::mem::take(&mut self.line);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                if std::mem::take(&mut self.too_long) || line.len() > cap {
-                    return Ok(LineRead::TooLong);
-                }
-                return Ok(LineRead::Line(line));
-            }
-        }
+    /// How long until the idle deadline (zero once it passed).
+    fn idle_left(&self) -> Duration {
+        self.idle_deadline().map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        })
     }
 }
 
@@ -116,7 +57,7 @@ struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
-    fn new(conn: &'a TcpStream, idle: Duration) -> Input<'a> {
+    pub(super) fn new(conn: &'a TcpStream, idle: Duration) -> Input<'a> {
         Input {
             conn,
             idle,
@@ -125,22 +66,19 @@ impl<'a> Input<'a> {
             armed: None,
         }
     }
+}
 
-    /// The idle deadline, None when too far to name.
+impl Control for Input<'_> {
     fn idle_deadline(&self) -> Option<Instant> {
         self.active.checked_add(self.idle)
     }
 
-    /// How long until the idle deadline (zero once it passed).
-    fn idle_left(&self) -> Duration {
-        self.idle_deadline().map_or(Duration::MAX, |d| {
-            d.saturating_duration_since(Instant::now())
-        })
-    }
-
-    /// Counts now as activity (a transfer that just ended).
     fn touch(&mut self) {
         self.active = Instant::now();
+    }
+
+    fn wake_at(&mut self, at: Option<Instant>) {
+        self.wake_at = at;
     }
 }
 
@@ -170,24 +108,14 @@ impl Read for Input<'_> {
     }
 }
 
-struct Session<'a> {
+/// One session: its requests, its replies, its data channels.
+struct Session<'a, C: Control, W: Write> {
     shared: &'a Shared,
     stop: &'a Stop,
-    // Reader and writer share the one control socket (`&TcpStream` reads
-    // and writes): no duplicated descriptor.
-    reader: BufReader<Input<'a>>,
-    lines: LineReader,
-    out: BufWriter<&'a TcpStream>,
+    requests: Requests<BufReader<C>>,
+    out: BufWriter<W>,
     peer: SocketAddr,
-    local: SocketAddr,
-    // Each channel before its claim: a port is closed before it counts as
-    // free again.
-    tcp_data: Option<DataChannel>,
-    tcp_claim: Option<PortClaim<'a>>,
-    udp_data: Option<UdpChannel>,
-    udp_claim: Option<PortClaim<'a>>,
-    /// When a transfer last needed the data channels (or they opened).
-    data_used: Instant,
+    transfers: Transfers<'a>,
     /// True once AUTH succeeded, or from the start when no secret is set.
     authed: bool,
     wrong_secrets: u8,
@@ -206,115 +134,193 @@ pub(crate) fn run(shared: &Shared, conn: &TcpStream, stop: &Stop) {
     let (peer, local) = (canonical(peer), canonical(local));
     let _ = conn.set_nodelay(true);
     let _ = conn.set_write_timeout(Some(shared.config.data_timeout));
+    // Reader and writer share the one control socket (`&TcpStream` reads
+    // and writes): no duplicated descriptor.
+    let input = Input::new(conn, shared.config.idle_timeout);
+    serve(shared, stop, input, conn, peer, local);
+}
+
+/// Runs a session over `input` and `output` (a control connection, or
+/// streams in memory in a test) until the peer quits or leaves.
+fn serve<C: Control, W: Write>(
+    shared: &Shared,
+    stop: &Stop,
+    input: C,
+    output: W,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> BufWriter<W> {
     let mut s = Session {
         shared,
         stop,
-        reader: BufReader::with_capacity(8192, Input::new(conn, shared.config.idle_timeout)),
-        lines: LineReader::default(),
-        out: BufWriter::with_capacity(64 * 1024, conn),
+        requests: Requests::new(
+            BufReader::with_capacity(8192, input),
+            shared.config.max_line,
+        ),
+        out: BufWriter::with_capacity(64 * 1024, output),
         peer,
-        local,
-        tcp_data: None,
-        tcp_claim: None,
-        udp_data: None,
-        udp_claim: None,
-        data_used: Instant::now(),
+        transfers: Transfers::new(shared, local.ip(), peer.ip()),
         authed: shared.config.secret.is_none(),
         wrong_secrets: 0,
     };
-    let _ = s.serve(stop);
+    let _ = s.serve();
     if let Some((n, last_reply)) = shared.left_out_rows(peer.ip()) {
         s.record_left_out(n, last_reply);
     }
+    s.out
 }
 
-impl Session<'_> {
-    fn serve(&mut self, stop: &Stop) -> io::Result<()> {
-        write_reply(
-            &mut self.out,
-            code::GREETING,
-            &format!(
-                "p2pshare {} ready; {}",
-                env!("CARGO_PKG_VERSION"),
-                if self.authed {
-                    "HELP lists commands"
-                } else {
-                    "AUTH <secret> required"
-                }
-            ),
-        )?;
+impl<C: Control, W: Write> Session<'_, C, W> {
+    fn serve(&mut self) -> io::Result<()> {
+        Reply::greeting(self.authed).write_to(&mut self.out)?;
         self.out.flush()?;
         loop {
-            self.release_idle_data();
-            let max_line = self.shared.config.max_line;
-            let read = match self.lines.read(&mut self.reader, max_line) {
-                Ok(r) => r,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    if !self.reader.get_ref().idle_left().is_zero() {
+            let wake = self.transfers.release_idle();
+            self.input().wake_at(wake);
+            let next = match self.requests.next() {
+                Some(Ok(next)) => next,
+                Some(Err(e)) if is_timeout(&e) => {
+                    if !self.requests.get_ref().get_ref().idle_left().is_zero() {
                         continue;
                     }
-                    let _ = write_reply(&mut self.out, code::CLOSING, "idle timeout");
+                    let _ = Reply::idle_timeout().write_to(&mut self.out);
                     let _ = self.out.flush();
                     return Ok(());
                 }
-                Err(e) => return Err(e),
-            };
-            let (request, reply, quit) = match read {
-                LineRead::Eof => {
+                Some(Err(e)) => return Err(e),
+                None => {
                     // A stopping server shuts the reading side of every
                     // session: this end of stream is that, not the client.
-                    if stop.is_set() {
-                        write_reply(&mut self.out, code::CLOSING, "shutting down")?;
+                    if self.stop.is_set() {
+                        Reply::shutting_down().write_to(&mut self.out)?;
                     }
                     return self.out.flush();
                 }
-                LineRead::TooLong => {
-                    write_reply(
-                        &mut self.out,
-                        code::SYNTAX,
-                        &format!("line too long (the limit is {max_line} bytes)"),
-                    )?;
-                    ("(line too long)".to_string(), code::SYNTAX, false)
-                }
-                LineRead::Line(bytes) => match String::from_utf8(bytes) {
-                    Err(e) => {
-                        write_reply(&mut self.out, code::SYNTAX, "invalid UTF-8 in request")?;
-                        (
-                            String::from_utf8_lossy(e.as_bytes()).into_owned(),
-                            code::SYNTAX,
-                            false,
-                        )
-                    }
-                    Ok(line) => match protocol::parse(&line) {
-                        Ok(None) => continue,
-                        Ok(Some(cmd)) => {
-                            let reply = self.dispatch_checked(cmd)?;
-                            let quit =
-                                reply == code::BYE || self.wrong_secrets >= MAX_WRONG_SECRETS;
-                            (line, reply, quit)
-                        }
-                        Err(e) => {
-                            write_reply(&mut self.out, e.code, &e.message)?;
-                            (line, e.code, false)
-                        }
-                    },
-                },
             };
-            self.record(protocol::without_secret(request.trim()), reply);
+            let (line, reply, quit) = match next {
+                Ok(request) => {
+                    let reply = self.respond(request.spec, request.command)?;
+                    let quit = reply == code::BYE || self.wrong_secrets >= MAX_WRONG_SECRETS;
+                    (request.line, reply, quit)
+                }
+                Err(refusal) => (refusal.line, self.send(refusal.reply)?, false),
+            };
+            self.record(&line, reply);
             // Flush only when no further request is already waiting, so a
             // pipelining client gets its replies in few packets.
-            if quit || self.reader.buffer().is_empty() {
+            if quit || self.requests.get_ref().buffer().is_empty() {
                 self.out.flush()?;
             }
             if quit {
                 return Ok(());
             }
         }
+    }
+
+    fn input(&mut self) -> &mut C {
+        self.requests.get_mut().get_mut()
+    }
+
+    /// Writes a reply; returns its code for the history.
+    fn send(&mut self, reply: Reply<'_>) -> io::Result<u16> {
+        let code = reply.code();
+        reply.write_to(&mut self.out)?;
+        Ok(code)
+    }
+
+    /// Runs one command (530 to what needs authentication before AUTH
+    /// succeeded), writes its reply, and returns the final reply code for
+    /// the history.
+    fn respond(&mut self, spec: &Spec, command: Command) -> io::Result<u16> {
+        if spec.needs_auth && !self.authed {
+            return self.send(Reply::auth_required());
+        }
+        let shared = self.shared;
+        let share = &*shared.share;
+        // The tables borrow the snapshot they are written from.
+        let snapshot;
+        let reply = match command {
+            Command::LongList => {
+                snapshot = share.snapshot();
+                listing::files(snapshot.all())
+            }
+            Command::ShortList { start, end } => {
+                snapshot = share.snapshot();
+                listing::files(snapshot.modified_between(start, end))
+            }
+            Command::Glob(pattern) => {
+                snapshot = share.snapshot();
+                listing::matching(&snapshot, &pattern)
+            }
+            Command::Verify(name) => listing::verify(share, &name),
+            Command::CheckAll => {
+                snapshot = share.snapshot();
+                listing::checkall(share, &snapshot)
+            }
+            Command::History(n) => listing::history(&shared.history, n),
+            Command::Help(topic) => Reply::help(topic),
+            Command::Noop => Reply::ok(),
+            Command::Auth(given) => self.auth(&given)?,
+            Command::Quit => Reply::bye(),
+            Command::Download {
+                transport,
+                name,
+                offset,
+            } => {
+                let deadline = self.requests.get_ref().get_ref().idle_deadline();
+                let out = &mut self.out;
+                let done =
+                    self.transfers
+                        .download(transport, &name, offset, deadline, &mut |r| {
+                            announce(out, r)
+                        })?;
+                self.transferred(done.active);
+                done.reply
+            }
+            Command::Upload { name, size, md5 } => {
+                let deadline = self.requests.get_ref().get_ref().idle_deadline();
+                let out = &mut self.out;
+                let done = self
+                    .transfers
+                    .upload(&name, size, md5, deadline, &mut |r| announce(out, r))?;
+                self.transferred(done.active);
+                done.reply
+            }
+        };
+        self.send(reply)
+    }
+
+    /// The time a transfer the client took part in took is not its idle
+    /// time.
+    fn transferred(&mut self, active: bool) {
+        if active {
+            self.input().touch();
+        }
+    }
+
+    fn auth(&mut self, given: &str) -> io::Result<Reply<'static>> {
+        let Some(secret) = self.shared.config.secret.as_deref() else {
+            return Ok(Reply::no_secret_needed());
+        };
+        // Replies to requests before this one go out now: the answer to a
+        // wrong secret may wait.
+        self.out.flush()?;
+        let right = self.shared.auth_gate.try_secret(
+            self.peer.ip(),
+            &self.shared.config,
+            self.stop,
+            || token::equal(given.as_bytes(), secret.as_bytes()),
+        );
+        // The time this peer made the client wait is not the client's idle
+        // time.
+        self.input().touch();
+        if right {
+            self.authed = true;
+            self.wrong_secrets = 0;
+            return Ok(Reply::authenticated());
+        }
+        self.wrong_secrets += 1;
+        Ok(Reply::wrong_secret(self.wrong_secrets, MAX_WRONG_SECRETS))
     }
 
     /// Writes the history row of a request. Rows of refused (5xx) and
@@ -353,678 +359,225 @@ impl Session<'_> {
             last_reply,
         );
     }
+}
 
-    /// Answers 530 to what needs authentication before AUTH succeeded,
-    /// else runs the command.
-    fn dispatch_checked(&mut self, cmd: Command) -> io::Result<u16> {
-        let open = matches!(
-            cmd,
-            Command::Help(_) | Command::Noop | Command::Auth(_) | Command::Quit
-        );
-        if !self.authed && !open {
-            return self.reply(
-                code::AUTH_REQUIRED,
-                "authentication required: send AUTH <secret> first",
-            );
-        }
-        self.dispatch(cmd)
-    }
+/// Writes a preliminary reply and flushes it: the client must see it
+/// before the bytes can flow.
+fn announce<W: Write>(out: &mut BufWriter<W>, reply: Reply<'_>) -> io::Result<()> {
+    reply.write_to(out)?;
+    out.flush()
+}
 
-    fn auth(&mut self, given: &str) -> io::Result<u16> {
-        let Some(secret) = self.shared.config.secret.as_deref() else {
-            return self.reply(code::AUTHENTICATED, "no secret is needed on this peer");
-        };
-        // Replies to requests before this one go out now: the answer to a
-        // wrong secret may wait.
-        self.out.flush()?;
-        let right = self.shared.auth_gate.try_secret(
-            self.peer.ip(),
-            &self.shared.config,
-            self.stop,
-            || token::equal(given.as_bytes(), secret.as_bytes()),
-        );
-        // The time this peer made the client wait is not the client's idle
-        // time.
-        self.reader.get_mut().touch();
-        if right {
-            self.authed = true;
-            self.wrong_secrets = 0;
-            return self.reply(code::AUTHENTICATED, "authenticated");
-        }
-        self.wrong_secrets += 1;
-        if self.wrong_secrets >= MAX_WRONG_SECRETS {
-            self.reply(code::AUTH_REQUIRED, "wrong secret; closing the connection")
-        } else {
-            self.reply(
-                code::AUTH_REQUIRED,
-                &format!(
-                    "wrong secret ({} of {MAX_WRONG_SECRETS} tries)",
-                    self.wrong_secrets
-                ),
-            )
-        }
-    }
-
-    /// Runs one command, writes its reply, and returns the final reply code
-    /// for the history.
-    fn dispatch(&mut self, cmd: Command) -> io::Result<u16> {
-        let share = &self.shared.share;
-        match cmd {
-            Command::LongList => {
-                let snap = share.snapshot();
-                self.list(snap.all())
-            }
-            Command::ShortList { start, end } => {
-                let snap = share.snapshot();
-                self.list(snap.modified_between(start, end))
-            }
-            Command::Glob(pattern) => {
-                let snap = share.snapshot();
-                match snap.matching(&pattern) {
-                    Ok(rows) => self.list(rows.into_iter()),
-                    Err(e) => self.reply(code::BAD_ARGS, &e.0),
-                }
-            }
-            Command::Verify(name) => {
-                let f = match share.open_file(&name) {
-                    Ok(f) => f,
-                    Err(e) => return self.share_error(&name, e),
-                };
-                match share.md5_of(&f) {
-                    Ok(d) => {
-                        let row = vec![name, hex(&d), timefmt::format(f.mtime)];
-                        write_table(&mut self.out, HASH_HEADER, [row], "files")?;
-                        Ok(code::TABLE)
-                    }
-                    Err(e) => self.reply(
-                        code::LOCAL_ERROR,
-                        &format!("cannot hash {}: {e}", protocol::shown(&name)),
-                    ),
-                }
-            }
-            Command::CheckAll => self.checkall(),
-            Command::Download {
-                transport,
-                name,
-                offset,
-            } => {
-                let reply = self.download(transport, &name, offset);
-                self.data_used = Instant::now();
-                reply
-            }
-            Command::Upload { name, size, md5 } => {
-                let reply = self.upload(&name, size, &md5);
-                self.data_used = Instant::now();
-                reply
-            }
-            // Rows are read from the file as they are written: a large
-            // history costs no table in memory.
-            Command::History(n) => match self.shared.history.rows(n) {
-                Ok(rows) => {
-                    write_table(&mut self.out, HISTORY_HEADER, rows, "requests")?;
-                    Ok(code::TABLE)
-                }
-                Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot read the history: {e}")),
-            },
-            Command::Help(None) => {
-                let mut lines: Vec<String> = protocol::USAGE
-                    .iter()
-                    .map(|(_, usage, what)| format!("{usage}  -- {what}"))
-                    .collect();
-                lines.insert(
-                    0,
-                    "commands (case-insensitive; quote names with spaces):".into(),
-                );
-                lines.push("end of help".into());
-                write_multi(&mut self.out, code::HELP, &lines)?;
-                Ok(code::HELP)
-            }
-            Command::Help(Some(verb)) => match protocol::usage_of(&verb) {
-                Some(usage) => self.reply(code::HELP, &format!("usage: {usage}")),
-                None => self.reply(
-                    code::BAD_ARGS,
-                    &format!(
-                        "unknown command '{}'; HELP lists commands",
-                        protocol::shown(&verb)
-                    ),
-                ),
-            },
-            Command::Noop => self.reply(code::OK, "ok"),
-            Command::Auth(given) => self.auth(&given),
-            Command::Quit => self.reply(code::BYE, "bye"),
-        }
-    }
-
-    fn reply(&mut self, code: u16, text: &str) -> io::Result<u16> {
-        write_reply(&mut self.out, code, text)?;
-        Ok(code)
-    }
-
-    fn share_error(&mut self, name: &str, e: ShareError) -> io::Result<u16> {
-        match e {
-            ShareError::NotShared => self.reply(
-                code::NOT_FOUND,
-                &format!("no such file or not shared: {}", protocol::shown(name)),
-            ),
-            ShareError::Io(e) => self.reply(
-                code::LOCAL_ERROR,
-                &format!("cannot open {}: {}", protocol::shown(name), e.kind()),
-            ),
-        }
-    }
-
-    fn list<'e>(&mut self, rows: impl Iterator<Item = (&'e String, &'e Entry)>) -> io::Result<u16> {
-        let rows = rows.map(|(name, e)| {
-            vec![
-                name.clone(),
-                e.size.to_string(),
-                timefmt::format(e.mtime),
-                e.mime.to_string(),
-            ]
-        });
-        write_table(&mut self.out, LIST_HEADER, rows, "files")?;
-        Ok(code::TABLE)
-    }
-
-    fn checkall(&mut self) -> io::Result<u16> {
-        let share = self.shared.share.clone();
-        let snap = share.snapshot();
-        let cached = share.cached_md5s(snap.all().map(|(_, e)| &e.key));
-        // Rows are made as they are written, so a large share costs no
-        // table in memory.
-        let rows = snap.all().zip(cached).filter_map(|((name, e), md5)| {
-            let (d, mtime) = match md5 {
-                Some(d) => (d, e.mtime),
-                // Not hashed yet: hash it now. A file that vanished or
-                // cannot be read since the scan is left out.
-                None => {
-                    let f = share.open_file(name).ok()?;
-                    (share.md5_of(&f).ok()?, f.mtime)
-                }
-            };
-            Some([name.clone(), hex(&d), timefmt::format(mtime)])
-        });
-        write_table(&mut self.out, HASH_HEADER, rows, "files")?;
-        Ok(code::TABLE)
-    }
-
-    /// How long a transfer waits for its data connection: `data_wait`, but
-    /// no longer than what is left of the idle timeout, counted from the
-    /// last bytes the client sent. Waiting for a connection that never
-    /// comes is idle time, so pipelined requests cannot stretch a session
-    /// past its idle timeout.
-    fn data_wait(&self) -> Duration {
-        self.shared
-            .config
-            .data_wait
-            .min(self.reader.get_ref().idle_left())
-    }
-
-    /// The 425 reply when no data connection came within `waited`.
-    fn no_data(&mut self, port: u16, waited: Duration) -> io::Result<u16> {
-        let within = self.waited_text(waited);
-        self.reply(
-            code::NO_DATA,
-            &format!("no data connection {within}: connect to port {port} and send the token line"),
-        )
-    }
-
-    /// `within 30s`, or `before the idle timeout` when the idle timeout cut
-    /// the wait short.
-    fn waited_text(&self, waited: Duration) -> String {
-        let full = self.shared.config.data_wait;
-        if waited < full {
-            "before the idle timeout".to_string()
-        } else {
-            format!("within {}", humantime::format_duration(full))
-        }
-    }
-
-    /// Closes the data channels when no transfer has needed them for
-    /// `data_idle` (when set), so that an idle session holds no data port;
-    /// else has the reader wake when that time comes.
-    fn release_idle_data(&mut self) {
-        let open = self.tcp_data.is_some() || self.udp_data.is_some();
-        let due = match self.shared.config.data_idle {
-            Some(idle) if open => self.data_used.checked_add(idle),
-            _ => None,
-        };
-        match due {
-            Some(at) if Instant::now() >= at => {
-                self.tcp_data = None;
-                self.tcp_claim = None;
-                self.udp_data = None;
-                self.udp_claim = None;
-                self.reader.get_mut().wake_at = None;
-            }
-            due => self.reader.get_mut().wake_at = due,
-        }
-    }
-
-    /// The session's TCP data channel (opened on first use), as the
-    /// `150 DATA` line names it.
-    fn tcp_data_line(&mut self) -> io::Result<DataLine> {
-        if self.tcp_data.is_none() {
-            let claim = self
-                .shared
-                .claim_port(self.peer.ip(), PortKind::Tcp)
-                .map_err(io::Error::other)?;
-            self.tcp_data = Some(DataChannel::open(
-                self.local.ip(),
-                self.peer.ip(),
-                self.shared.config.data_ports,
-            )?);
-            self.tcp_claim = claim;
-            self.data_used = Instant::now();
-        }
-        let Some(data) = self.tcp_data.as_ref() else {
-            return Err(io::Error::other("no data channel"));
-        };
-        Ok(DataLine {
-            transport: Transport::Tcp,
-            port: data.port(),
-            token: data.token().to_string(),
-        })
-    }
-
-    /// `FileUpload`: receives `size` bytes into a hidden temporary file and
-    /// stores it under `name` only when the md5 matches and no other file
-    /// is in the way.
-    fn upload(&mut self, name: &str, size: u64, md5_hex: &str) -> io::Result<u16> {
-        if !self.shared.config.allow_upload {
-            return self.reply(code::NOT_FOUND, "uploads are disabled on this peer");
-        }
-        let shown = protocol::shown(name).to_string();
-        let Some(want) = parse_hex(md5_hex) else {
-            return self.reply(code::BAD_ARGS, "md5 must be 32 hex digits");
-        };
-        let share = self.shared.share.clone();
-        match share.open_file(name) {
-            Ok(f) => {
-                return match share.md5_of(&f) {
-                    Ok(d) if d == want => self.placed(&shown, Placed::Same),
-                    Ok(_) => self.placed(&shown, Placed::Exists),
-                    Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot hash {shown}: {e}")),
-                };
-            }
-            Err(ShareError::NotShared) => {}
-            Err(ShareError::Io(e)) => {
-                return self.reply(
-                    code::LOCAL_ERROR,
-                    &format!("cannot check {shown}: {}", e.kind()),
-                )
-            }
-        }
-        let data_line = match self.tcp_data_line() {
-            Ok(d) => d,
-            Err(e) => return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}")),
-        };
-        let incoming = match share.begin_upload(name, &token::new()) {
-            Ok(i) => i,
-            Err(ShareError::NotShared) => {
-                return self.reply(
-                    code::NAME_NOT_ALLOWED,
-                    &format!("name not allowed: {shown}"),
-                )
-            }
-            Err(ShareError::Io(e)) => {
-                return self.reply(code::LOCAL_ERROR, &format!("cannot store {shown}: {e}"))
-            }
-        };
-        write_reply(&mut self.out, code::DATA, &protocol::data_line(&data_line))?;
-        self.out.flush()?;
-        let wait = self.data_wait();
-        let data_timeout = self.shared.config.data_timeout;
-        let Some(data) = self.tcp_data.as_mut() else {
-            return self.reply(code::NO_DATA, "no data channel");
-        };
-        let outcome = match incoming.file() {
-            // Nothing to receive: no data connection is needed.
-            Ok(_) if size == 0 => Some(tcp::ReceiveOutcome::Received(md5::compute([]).0)),
-            Ok(f) => {
-                let mut out = io::BufWriter::with_capacity(256 * 1024, f);
-                data.receive(wait, data_timeout, size, &mut out)
-            }
-            Err(e) => {
-                data.drop_connection();
-                Some(tcp::ReceiveOutcome::WriteFailed(e))
-            }
-        };
-        let Some(outcome) = outcome else {
-            return self.no_data(data_line.port, wait);
-        };
-        self.reader.get_mut().touch();
-        match outcome {
-            tcp::ReceiveOutcome::Received(got) if got == want => match incoming.place(&want) {
-                Ok(placed) => self.placed(&shown, placed),
-                Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot store {shown}: {e}")),
-            },
-            tcp::ReceiveOutcome::Received(got) => self.reply(
-                code::NOT_FOUND,
-                &format!(
-                    "md5 mismatch: received {}, announced {}; nothing stored",
-                    hex(&got),
-                    hex(&want)
-                ),
-            ),
-            tcp::ReceiveOutcome::Broken(n, e) => self.reply(
-                code::ABORTED,
-                &format!("data connection broken after {n} of {size} bytes ({e}); nothing stored"),
-            ),
-            tcp::ReceiveOutcome::WriteFailed(e) => self.reply(
-                code::LOCAL_ERROR,
-                &format!("cannot store {shown}: {e}; nothing stored"),
-            ),
-        }
-    }
-
-    /// The final reply of an upload by where it ended up.
-    fn placed(&mut self, shown: &str, placed: Placed) -> io::Result<u16> {
-        match placed {
-            Placed::Stored => self.reply(code::COMPLETE, &format!("stored {shown}")),
-            Placed::Same => self.reply(
-                code::COMPLETE,
-                &format!("stored {shown} (same content already here)"),
-            ),
-            Placed::Exists => self.reply(
-                code::NAME_NOT_ALLOWED,
-                &format!("{shown} exists with other content; nothing was overwritten"),
-            ),
-        }
-    }
-
-    fn download(&mut self, transport: Transport, name: &str, offset: u64) -> io::Result<u16> {
-        let share = self.shared.share.clone();
-        let shown = protocol::shown(name);
-        let f: OpenedFile = match share.open_file(name) {
-            Ok(f) => f,
-            Err(e) => return self.share_error(name, e),
-        };
-        if offset > f.size() {
-            return self.reply(
-                code::BAD_ARGS,
-                &format!(
-                    "offset {offset} is past the end of {shown} ({} bytes)",
-                    f.size()
-                ),
-            );
-        }
-        let md5 = match share.md5_of(&f) {
-            Ok(d) => d,
-            Err(e) => return self.reply(code::LOCAL_ERROR, &format!("cannot hash {shown}: {e}")),
-        };
-        if transport == Transport::Udp {
-            return self.download_udp(name, &f, offset, &hex(&md5));
-        }
-        let data_line = match self.tcp_data_line() {
-            Ok(d) => d,
-            Err(e) => return self.reply(code::NO_DATA, &format!("cannot open a data port: {e}")),
-        };
-        self.write_download_150(name, &f, &hex(&md5), &data_line)?;
-        if offset == f.size() {
-            // Nothing to send: no data connection is needed, and the client
-            // need not open one.
-            return match f.changed() {
-                Ok(false) => self.reply(
-                    code::COMPLETE,
-                    &format!("{shown} {} bytes md5={}", f.size(), hex(&md5)),
-                ),
-                Ok(true) => self.reply(
-                    code::LOCAL_ERROR,
-                    &format!("{shown} changed while it was being sent; try again"),
-                ),
-                Err(e) => self.reply(code::LOCAL_ERROR, &format!("cannot read {shown}: {e}")),
-            };
-        }
-        let wait = self.data_wait();
-        let data_timeout = self.shared.config.data_timeout;
-        let Some(data) = self.tcp_data.as_mut() else {
-            return self.reply(code::NO_DATA, "no data channel");
-        };
-        let Some(conn) = data.connection(wait) else {
-            return self.no_data(data_line.port, wait);
-        };
-        let _ = conn.set_write_timeout(Some(data_timeout));
-        let outcome = tcp::send_file(conn, &f, offset);
-        self.reader.get_mut().touch();
-        match outcome {
-            SendOutcome::Sent(_) => self.reply(
-                code::COMPLETE,
-                &format!("{shown} {} bytes md5={}", f.size(), hex(&md5)),
-            ),
-            other => {
-                data.drop_connection();
-                match other {
-                    SendOutcome::Changed => self.reply(
-                        code::LOCAL_ERROR,
-                        &format!("{shown} changed while it was being sent; try again"),
-                    ),
-                    SendOutcome::ReadFailed(e) => {
-                        self.reply(code::LOCAL_ERROR, &format!("cannot read {shown}: {e}"))
-                    }
-                    SendOutcome::Broken(e) => {
-                        self.reply(code::ABORTED, &format!("data connection broken: {e}"))
-                    }
-                    SendOutcome::Sent(_) => unreachable!(),
-                }
-            }
-        }
-    }
-
-    /// Writes the two-line 150 of a download (the file's row, then the data
-    /// channel) and flushes it: the client must see it before the bytes
-    /// can flow.
-    fn write_download_150(
-        &mut self,
-        name: &str,
-        f: &OpenedFile,
-        md5: &str,
-        data_line: &DataLine,
-    ) -> io::Result<()> {
-        let row = [
-            name.to_string(),
-            f.size().to_string(),
-            timefmt::format(f.mtime),
-            md5.to_string(),
-        ]
-        .map(|s| protocol::escape_field(&s))
-        .join("\t");
-        write_multi(
-            &mut self.out,
-            code::DATA,
-            &[row, protocol::data_line(data_line)],
-        )?;
-        self.out.flush()
-    }
-
-    /// The UDP path of `download`: the session's UDP channel (opened on
-    /// first use), the same two-line 150, then 226 / 425 / 426 / 451.
-    fn download_udp(
-        &mut self,
-        name: &str,
-        f: &OpenedFile,
-        offset: u64,
-        md5: &str,
-    ) -> io::Result<u16> {
-        let shown = protocol::shown(name);
-        if self.udp_data.is_none() {
-            let opened = self
-                .shared
-                .claim_port(self.peer.ip(), PortKind::Udp)
-                .map_err(io::Error::other)
-                .and_then(|claim| {
-                    let c = UdpChannel::open(
-                        self.local.ip(),
-                        self.peer.ip(),
-                        self.shared.config.data_ports,
-                    )?;
-                    Ok((c, claim))
-                });
-            match opened {
-                Ok((c, claim)) => {
-                    self.udp_data = Some(c);
-                    self.udp_claim = claim;
-                    self.data_used = Instant::now();
-                }
-                Err(e) => {
-                    return self.reply(code::NO_DATA, &format!("cannot open a UDP data port: {e}"))
-                }
-            }
-        }
-        let Some(data_line) = self.udp_data.as_ref().map(|d| DataLine {
-            transport: Transport::Udp,
-            port: d.port(),
-            token: d.token().to_string(),
-        }) else {
-            return self.reply(code::NO_DATA, "no data channel");
-        };
-        self.write_download_150(name, f, md5, &data_line)?;
-        let limits = SendLimits {
-            wait: self.data_wait(),
-            silence: self.shared.config.udp_silence,
-            stall: self.shared.config.data_timeout,
-        };
-        let within = self.waited_text(limits.wait);
-        let Some(data) = self.udp_data.as_mut() else {
-            return self.reply(code::NO_DATA, "no data channel");
-        };
-        let outcome = data.send(f, offset, &limits);
-        if !matches!(outcome, UdpOutcome::NoReceiver) {
-            self.reader.get_mut().touch();
-        }
-        match outcome {
-            UdpOutcome::Sent(_) => self.reply(
-                code::COMPLETE,
-                &format!("{shown} {} bytes md5={md5}", f.size()),
-            ),
-            UdpOutcome::NoReceiver => self.reply(
-                code::NO_DATA,
-                &format!(
-                    "no datagram from the receiver {within}: send the HELLO to UDP port {}",
-                    data_line.port
-                ),
-            ),
-            UdpOutcome::Silent(d) => self.reply(
-                code::ABORTED,
-                &format!(
-                    "transfer aborted: the receiver was silent for {}",
-                    humantime::format_duration(d)
-                ),
-            ),
-            UdpOutcome::Stalled(d) => self.reply(
-                code::ABORTED,
-                &format!(
-                    "transfer aborted: the receiver got no further for {}",
-                    humantime::format_duration(d)
-                ),
-            ),
-            UdpOutcome::Changed => self.reply(
-                code::LOCAL_ERROR,
-                &format!("{shown} changed while it was being sent; try again"),
-            ),
-            UdpOutcome::ReadFailed(e) => {
-                self.reply(code::LOCAL_ERROR, &format!("cannot read {shown}: {e}"))
-            }
-            UdpOutcome::Broken(e) => {
-                self.reply(code::ABORTED, &format!("UDP data channel failed: {e}"))
-            }
-        }
-    }
+/// Errors that only mean a read timed out.
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::History;
+    use crate::server::Config;
+    use crate::share::state::StateChoice;
+    use crate::share::Share;
+    use std::path::PathBuf;
+    use std::sync::Arc;
 
-    #[test]
-    fn capped_reader_bounds_lines() {
-        let long = "x".repeat(100);
-        let input = format!("short\r\n{long}\nok\nlast");
-        let mut r = io::BufReader::with_capacity(16, input.as_bytes());
-        let mut got = Vec::new();
-        loop {
-            match read_line_capped(&mut r, 10).unwrap() {
-                LineRead::Eof => break,
-                other => got.push(other),
-            }
-        }
-        assert_eq!(
-            got,
-            vec![
-                LineRead::Line(b"short".to_vec()),
-                LineRead::TooLong,
-                LineRead::Line(b"ok".to_vec()),
-                LineRead::Line(b"last".to_vec()),
-            ]
-        );
+    /// A client's side in memory: these bytes, then the end of the stream
+    /// (or, when `idle`, a read timeout past the idle deadline).
+    struct Script {
+        bytes: io::Cursor<Vec<u8>>,
+        idle: bool,
     }
 
-    /// Gives its chunks one read at a time, with a timeout between them.
-    struct Stuttering(Vec<&'static [u8]>);
-
-    impl Read for Stuttering {
+    impl Read for Script {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            match self.0.first_mut() {
-                None => Ok(0),
-                Some([]) => {
-                    self.0.remove(0);
-                    Err(io::ErrorKind::WouldBlock.into())
-                }
-                Some(c) => {
-                    let n = c.len().min(buf.len());
-                    buf[..n].copy_from_slice(&c[..n]);
-                    *c = &c[n..];
-                    if c.is_empty() {
-                        self.0.remove(0);
-                    }
-                    Ok(n)
-                }
+            match self.bytes.read(buf)? {
+                0 if self.idle => Err(io::ErrorKind::WouldBlock.into()),
+                n => Ok(n),
             }
         }
     }
 
-    #[test]
-    fn a_line_cut_by_a_timeout_goes_on_in_the_next_call() {
-        let input = Stuttering(vec![
-            b"NO",
-            b"",
-            b"OP\nHEL",
-            b"",
-            b"P\n",
-            b"",
-            b"xxxxxxxxxxxxxxxxxxxx",
-            b"",
-            b"\nlast",
-        ]);
-        let mut r = BufReader::with_capacity(4, input);
-        let mut lines = LineReader::default();
-        let mut got = Vec::new();
-        loop {
-            match lines.read(&mut r, 10) {
-                Ok(LineRead::Eof) => break,
-                Ok(l) => got.push(l),
-                Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),
-            }
+    impl Control for Script {
+        fn idle_deadline(&self) -> Option<Instant> {
+            self.idle.then(Instant::now)
         }
+
+        fn touch(&mut self) {}
+
+        fn wake_at(&mut self, _: Option<Instant>) {}
+    }
+
+    struct Folder(PathBuf);
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A shared folder holding `a.txt` ("hello"), and what sessions share.
+    fn shared(tag: &str, config: Config) -> (Folder, Shared) {
+        let dir =
+            std::env::temp_dir().join(format!("p2pshare-session-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.txt"), "hello").unwrap();
+        let share = Share::open(&dir, &StateChoice::default()).unwrap();
+        let history = Arc::new(History::of_share(&share.state_dir()));
+        let shared = Shared::new(config, Arc::new(share), history, 1);
+        (Folder(dir), shared)
+    }
+
+    /// What the session wrote for `input`, after the greeting.
+    fn transcript(shared: &Shared, stop: &Stop, input: &[u8], idle: bool) -> String {
+        let script = Script {
+            bytes: io::Cursor::new(input.to_vec()),
+            idle,
+        };
+        let addr: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let out = serve(shared, stop, script, Vec::new(), addr, addr);
+        let text = String::from_utf8(out.into_inner().unwrap()).unwrap();
+        let (greeting, rest) = text.split_once('\n').unwrap();
+        assert!(greeting.starts_with("220 p2pshare "), "{greeting}");
+        rest.to_string()
+    }
+
+    #[test]
+    fn a_session_answers_each_line_in_order() {
+        let (_dir, shared) = shared("order", Config::default());
+        let long = "x".repeat(shared.config.max_line + 1);
+        let input = format!(
+            "NOOP\r\n\n  \t\nfrob\nHELP frob\nhelp history\n{long}\nNOOP now\n\
+             FileDownload missing.txt\nFileDownload a.txt 9\n\
+             FileUpload b.txt 5 5d41402abc4b2a76b9719d911017c592\nQUIT\nNOOP\n"
+        );
+        let mut input = input.into_bytes();
+        input.splice(6..6, b"\xff\n".iter().copied());
+        let got = transcript(&shared, &Stop::new(), &input, false);
         assert_eq!(
             got,
-            vec![
-                LineRead::Line(b"NOOP".to_vec()),
-                LineRead::Line(b"HELP".to_vec()),
-                LineRead::TooLong,
-                LineRead::Line(b"last".to_vec()),
-            ]
+            "200 ok\n\
+             500 invalid UTF-8 in request\n\
+             500 unknown command 'frob'; HELP lists commands\n\
+             501 unknown command 'frob'; HELP lists commands\n\
+             214 usage: History [<n>]\n\
+             500 line too long (the limit is 4096 bytes)\n\
+             501 usage: NOOP\n\
+             550 no such file or not shared: missing.txt\n\
+             501 offset 9 is past the end of a.txt (5 bytes)\n\
+             550 uploads are disabled on this peer\n\
+             221 bye\n"
+        );
+        let requests: Vec<String> = shared
+            .history
+            .last(20)
+            .unwrap()
+            .into_iter()
+            .map(|r| format!("{} {}", r[4], r[3]))
+            .collect();
+        assert_eq!(requests[0], "200 NOOP");
+        assert_eq!(requests[1], "500 \u{fffd}");
+        assert_eq!(requests[5], "500 (line too long)");
+        assert_eq!(requests.last().unwrap(), "221 QUIT");
+    }
+
+    #[test]
+    fn tables_come_from_the_share() {
+        let (dir, shared) = shared("tables", Config::default());
+        let mtime = std::fs::metadata(dir.0.join("a.txt"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let ts = crate::timefmt::format(mtime);
+        let got = transcript(
+            &shared,
+            &Stop::new(),
+            b"IndexGet longlist\nFileHash verify a.txt\nFileHash checkall\nIndexGet regex *.md\n",
+            false,
+        );
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines[0], "213-name\tsize\ttimestamp\ttype");
+        assert!(
+            lines[1].starts_with(&format!("213-a.txt\t5\t{ts}\t")),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(lines[2], "213 1 files");
+        let hash_table = format!(
+            "213-name\tmd5\ttimestamp\n\
+             213-a.txt\t5d41402abc4b2a76b9719d911017c592\t{ts}\n\
+             213 1 files\n"
+        );
+        let rest = lines[3..].join("\n") + "\n";
+        assert_eq!(
+            rest,
+            format!("{hash_table}{hash_table}213-name\tsize\ttimestamp\ttype\n213 0 files\n")
         );
     }
 
     #[test]
-    fn capped_reader_takes_exactly_the_cap() {
-        let input = format!("{}\n{}\n", "a".repeat(10), "b".repeat(11));
-        let mut r = io::BufReader::with_capacity(4, input.as_bytes());
-        assert_eq!(
-            read_line_capped(&mut r, 10).unwrap(),
-            LineRead::Line(b"a".repeat(10))
+    fn nothing_but_help_noop_auth_and_quit_before_auth() {
+        let config = Config {
+            secret: Some("s3cret".into()),
+            auth_delay: Duration::ZERO,
+            ..Config::default()
+        };
+        let (_dir, shared) = shared("auth", config);
+        let got = transcript(
+            &shared,
+            &Stop::new(),
+            b"IndexGet longlist\nAUTH wrong\nNOOP\nHELP AUTH\nAUTH s3cret\nHistory 2\nQUIT\n",
+            false,
         );
-        assert_eq!(read_line_capped(&mut r, 10).unwrap(), LineRead::TooLong);
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(
+            lines[..5],
+            [
+                "530 authentication required: send AUTH <secret> first",
+                "530 wrong secret (1 of 3 tries)",
+                "200 ok",
+                "214 usage: AUTH <secret>",
+                "230 authenticated",
+            ]
+        );
+        assert_eq!(lines[5], "213-time\tdirection\tpeer\trequest\treply");
+        assert!(lines[6].ends_with("\tin\t127.0.0.1:40000\tHELP AUTH\t214"));
+        assert!(lines[7].ends_with("\tin\t127.0.0.1:40000\tAUTH ***\t230"));
+        assert_eq!(lines[8..], ["213 2 requests", "221 bye"]);
+
+        let got = transcript(
+            &shared,
+            &Stop::new(),
+            b"AUTH a\nAUTH b\nAUTH c\nNOOP\n",
+            false,
+        );
+        assert_eq!(
+            got,
+            "530 wrong secret (1 of 3 tries)\n\
+             530 wrong secret (2 of 3 tries)\n\
+             530 wrong secret; closing the connection\n"
+        );
+    }
+
+    #[test]
+    fn the_session_ends_with_421_when_idle_or_stopping() {
+        let (_dir, shared) = shared("end", Config::default());
+        let got = transcript(&shared, &Stop::new(), b"NOOP\n", true);
+        assert_eq!(got, "200 ok\n421 idle timeout\n");
+        let stop = Stop::new();
+        stop.set();
+        assert_eq!(
+            transcript(&shared, &stop, b"NOOP\n", false),
+            "200 ok\n421 shutting down\n"
+        );
+        assert_eq!(
+            transcript(&shared, &Stop::new(), b"NOOP", false),
+            "200 ok\n"
+        );
     }
 }

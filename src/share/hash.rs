@@ -10,33 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use super::FileKey;
-
-/// An MD5 digest.
-pub type Md5 = [u8; 16];
+pub use crate::digest::Md5;
 
 /// Read size for hashing: large reads keep the MD5 loop busy.
 const CHUNK: usize = 1 << 20;
-
-/// Lowercase hex of a digest.
-pub fn hex(d: &Md5) -> String {
-    let mut s = String::with_capacity(32);
-    for b in d {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-/// Parses 32 hex digits.
-pub fn parse_hex(s: &str) -> Option<Md5> {
-    if s.len() != 32 || !s.is_ascii() {
-        return None;
-    }
-    let mut d = [0u8; 16];
-    for (i, byte) in d.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(d)
-}
 
 /// Hashes everything `r` yields.
 pub fn md5_of_reader(mut r: impl Read) -> io::Result<Md5> {
@@ -44,7 +21,7 @@ pub fn md5_of_reader(mut r: impl Read) -> io::Result<Md5> {
     let mut buf = vec![0u8; CHUNK];
     loop {
         match r.read(&mut buf) {
-            Ok(0) => return Ok(ctx.finalize().0),
+            Ok(0) => return Ok(ctx.finalize().into()),
             Ok(n) => ctx.consume(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -157,7 +134,7 @@ impl Streaming {
     /// The digest of everything consumed.
     pub fn finalize(self) -> io::Result<Md5> {
         match self.state {
-            Stream::Inline { ctx, .. } => Ok(ctx.finalize().0),
+            Stream::Inline { ctx, .. } => Ok(ctx.finalize().into()),
             Stream::Thread {
                 batch, tx, worker, ..
             } => {
@@ -168,7 +145,7 @@ impl Streaming {
                 let ctx = worker
                     .join()
                     .map_err(|_| io::Error::other("the md5 thread failed"))?;
-                Ok(ctx.finalize().0)
+                Ok(ctx.finalize().into())
             }
         }
     }
@@ -307,11 +284,7 @@ impl HashCache {
                 writeln!(
                     f,
                     "{}\t{}\t{}\t{}\t{}",
-                    k.ino,
-                    k.size,
-                    k.mtime_s,
-                    k.mtime_ns,
-                    hex(d),
+                    k.ino, k.size, k.mtime_s, k.mtime_ns, d,
                 )?;
             }
             let f = f.into_inner().map_err(|e| e.into_error())?;
@@ -334,7 +307,7 @@ fn parse_line(line: &str) -> Option<(FileKey, Md5)> {
         mtime_s: f.next()?.parse().ok()?,
         mtime_ns: f.next()?.parse().ok()?,
     };
-    let md5 = parse_hex(f.next()?)?;
+    let md5 = Md5::from_hex(f.next()?)?;
     Some((key, md5))
 }
 
@@ -343,12 +316,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hex_round_trips() {
+    fn hashes_a_reader() {
         let d = md5_of_reader(&b"abc"[..]).unwrap();
-        assert_eq!(hex(&d), "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(parse_hex(&hex(&d)), Some(d));
-        assert_eq!(parse_hex("xyz"), None);
-        assert_eq!(parse_hex("é00150983cd24fb0d6963f7d28e17f7"), None);
+        assert_eq!(d.to_string(), "900150983cd24fb0d6963f7d28e17f72");
     }
 
     #[test]
@@ -367,17 +337,14 @@ mod tests {
                 at = end;
                 step = step * 3 % 300_001 + 1;
             }
-            assert_eq!(
-                s.finalize().unwrap(),
-                md5::compute(&data[..len]).0,
-                "length {len}"
-            );
+            assert_eq!(s.finalize().unwrap(), Md5::of(&data[..len]), "length {len}");
         }
     }
 
     #[test]
     fn damaged_lines_are_skipped() {
         assert!(parse_line("1\t2\t3\t4\tnothex\tname").is_none());
+        assert!(parse_line("1\t2\t3\t4\t+f0150983cd24fb0d6963f7d28e17f72").is_none());
         assert!(parse_line("1\t2").is_none());
         assert!(parse_line("1\t2\t3\t4\t900150983cd24fb0d6963f7d28e17f72").is_some());
         // A sixth column (a name, as older caches had) is ignored.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::FileKey;
+use crate::protocol::Reply;
 
 /// One shared file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,13 @@ pub const MATCH_BUDGET: Duration = Duration::from_millis(500);
 /// Why a pattern was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatternError(pub String);
+
+impl PatternError {
+    /// The 501 that refuses the pattern.
+    pub fn reply(&self) -> Reply<'static> {
+        Reply::bad_pattern(&self.0)
+    }
+}
 
 impl Index {
     pub fn len(&self) -> usize {

@@ -2,6 +2,7 @@
 //! request can never leave the folder, and the index with its md5 cache.
 
 pub mod hash;
+mod ignore;
 pub mod index;
 pub mod mime;
 pub mod scan;
@@ -16,7 +17,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use crate::protocol::{FileOp, Reply};
+use crate::sys;
 use hash::{HashCache, Md5};
+pub use ignore::{Ignore, IGNORE_FILE};
 use index::Index;
 use state::{StateChoice, StateDir};
 
@@ -153,6 +157,21 @@ impl fmt::Display for ShareError {
 
 impl std::error::Error for ShareError {}
 
+impl ShareError {
+    /// The reply to a request for `name` refused with this error, when
+    /// the server was about to `op` it. A name refused for an upload
+    /// (`Store`) is one not allowed; for anything else it is one not
+    /// shared. Opening and checking name the kind of error only.
+    pub fn reply(&self, name: &str, op: FileOp) -> Reply<'static> {
+        match (self, op) {
+            (ShareError::NotShared, FileOp::Store) => Reply::name_not_allowed(name),
+            (ShareError::NotShared, _) => Reply::not_shared(name),
+            (ShareError::Io(e), FileOp::Store) => Reply::cannot(op, name, e),
+            (ShareError::Io(e), _) => Reply::cannot(op, name, &e.kind()),
+        }
+    }
+}
+
 impl From<io::Error> for ShareError {
     fn from(e: io::Error) -> Self {
         ShareError::Io(e)
@@ -199,21 +218,6 @@ impl OpenedFile {
     /// it was opened.
     pub fn changed(&self) -> io::Result<bool> {
         Ok(FileKey::of(&self.file.metadata()?) != self.key)
-    }
-}
-
-/// The data channels read a shared file through this.
-impl crate::transfer::Source for OpenedFile {
-    fn len(&self) -> u64 {
-        self.size()
-    }
-
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        std::os::unix::fs::FileExt::read_at(&self.file, buf, offset)
-    }
-
-    fn changed(&self) -> io::Result<bool> {
-        OpenedFile::changed(self)
     }
 }
 
@@ -624,6 +628,17 @@ pub enum Placed {
     Exists,
 }
 
+impl Placed {
+    /// The final reply of an upload of `name` that ended up here.
+    pub fn reply(self, name: &str) -> Reply<'static> {
+        match self {
+            Placed::Stored => Reply::stored(name),
+            Placed::Same => Reply::stored_same(name),
+            Placed::Exists => Reply::exists_differently(name),
+        }
+    }
+}
+
 impl Incoming {
     pub fn file(&self) -> io::Result<&File> {
         self.file
@@ -685,92 +700,6 @@ impl Drop for Incoming {
     }
 }
 
-/// The patterns of `<share>/.p2pignore`: files (and folders) not to share.
-/// One shell pattern per line, `#` starts a comment; a pattern without `/`
-/// matches a file or folder name at any depth, one with `/` the path from
-/// the share's top (a leading `/` is allowed); a trailing `/` matches
-/// folders only.
-#[derive(Default)]
-pub struct Ignore {
-    patterns: Vec<(index::Matcher, bool)>,
-    /// Folders left out whatever the patterns say, by their path from the
-    /// share's top: a state folder inside the share.
-    pub folders: Vec<String>,
-}
-
-/// The ignore file's name.
-pub const IGNORE_FILE: &str = ".p2pignore";
-
-impl Ignore {
-    /// Reads the ignore file of a share (at most 64 KiB and 1000 patterns;
-    /// invalid lines are skipped).
-    pub fn load(root: &Path) -> Ignore {
-        let mut text = String::new();
-        if let Ok(f) = File::open(root.join(IGNORE_FILE)) {
-            let _ = io::Read::read_to_string(&mut io::Read::take(f, 64 * 1024), &mut text);
-        }
-        Ignore::parse(&text)
-    }
-
-    pub fn parse(text: &str) -> Ignore {
-        let patterns = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .take(1000)
-            .filter_map(|l| {
-                let dir_only = l.ends_with('/');
-                let p = l.trim_end_matches('/');
-                let (p, whole_path) = match p.strip_prefix('/') {
-                    Some(anchored) => (anchored, true),
-                    None => (p, p.contains('/')),
-                };
-                index::Matcher::with_mode(p, whole_path)
-                    .ok()
-                    .map(|m| (m, dir_only))
-            })
-            .collect();
-        Ignore {
-            patterns,
-            folders: Vec::new(),
-        }
-    }
-
-    /// True when `rel` or a folder above it is ignored.
-    pub fn matches(&self, rel: &str) -> bool {
-        if self.patterns.is_empty() && self.folders.is_empty() {
-            return false;
-        }
-        let mut end = 0;
-        loop {
-            let next = rel[end..].find('/').map(|i| end + i);
-            let prefix = &rel[..next.unwrap_or(rel.len())];
-            let is_dir = next.is_some();
-            if self.hit(prefix, is_dir) {
-                return true;
-            }
-            match next {
-                Some(i) => end = i + 1,
-                None => return false,
-            }
-        }
-    }
-
-    /// True when the entry `rel` itself (not a folder above it) is
-    /// ignored; the walk checks each folder as it enters it.
-    pub fn matches_entry(&self, rel: &str, is_dir: bool) -> bool {
-        !(self.patterns.is_empty() && self.folders.is_empty()) && self.hit(rel, is_dir)
-    }
-
-    fn hit(&self, path: &str, is_dir: bool) -> bool {
-        (is_dir && self.folders.iter().any(|f| f == path))
-            || self
-                .patterns
-                .iter()
-                .any(|(m, dir_only)| (is_dir || !dir_only) && m.matches(path))
-    }
-}
-
 fn is_not_shared(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -779,42 +708,37 @@ fn is_not_shared(e: &io::Error) -> bool {
             | io::ErrorKind::NotADirectory
             | io::ErrorKind::IsADirectory
             | io::ErrorKind::InvalidInput
-    ) || matches!(e.raw_os_error(), Some(36 | 40)) // ENAMETOOLONG, ELOOP on Linux
+    ) || e
+        .raw_os_error()
+        .is_some_and(|n| n == sys::ENAMETOOLONG || n == sys::ELOOP)
 }
 
 /// Opens for reading, failing on a symbolic link instead of following it.
 fn open_no_follow(path: &Path) -> io::Result<File> {
-    #[cfg(target_os = "linux")]
-    const FLAGS: i32 = 0o400000 | 0o4000 | 0o400; // O_NOFOLLOW | O_NONBLOCK | O_NOCTTY
-    #[cfg(not(target_os = "linux"))]
-    const FLAGS: i32 = 0;
     if fs::symlink_metadata(path)?.file_type().is_symlink() {
         return Err(io::Error::other("a symbolic link"));
     }
-    OpenOptions::new().read(true).custom_flags(FLAGS).open(path)
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(sys::O_NOFOLLOW | sys::O_NONBLOCK | sys::O_NOCTTY)
+        .open(path)
 }
 
 /// Opens for reading without blocking on a FIFO or claiming a terminal.
 fn open_nonblocking(path: &Path) -> io::Result<File> {
-    #[cfg(target_os = "linux")]
-    const FLAGS: i32 = 0o4000 | 0o400; // O_NONBLOCK | O_NOCTTY
-    #[cfg(not(target_os = "linux"))]
-    const FLAGS: i32 = 0;
-    OpenOptions::new().read(true).custom_flags(FLAGS).open(path)
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(sys::O_NONBLOCK | sys::O_NOCTTY)
+        .open(path)
 }
 
-/// The real path of an open file: from /proc on Linux (what the descriptor
-/// really is), else by resolving the name again and checking it is still
-/// the same inode.
+/// The real path of an open file: from /proc (what the descriptor really
+/// is), else by resolving the name again and checking it is still the
+/// same inode.
 fn real_path_of(file: &File, path: &Path, meta: &Metadata) -> Option<PathBuf> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        if let Ok(p) = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
-            return Some(p);
-        }
+    if let Ok(p) = fs::read_link(sys::fd_link(file)) {
+        return Some(p);
     }
-    let _ = file;
     let real = fs::canonicalize(path).ok()?;
     let again = fs::metadata(&real).ok()?;
     (again.ino() == meta.ino() && again.dev() == meta.dev()).then_some(real)

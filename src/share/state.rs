@@ -11,6 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{OpenError, STATE_DIR};
+use crate::sys;
 
 /// What decides where the state goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,27 +134,7 @@ fn make_dir(dir: &Path) -> io::Result<PathBuf> {
 /// error; where the system cannot tell (no `O_TMPFILE` there), `Ok`: the
 /// first real write then says.
 pub fn probe_writable(dir: &Path) -> io::Result<()> {
-    // O_TMPFILE is __O_TMPFILE | O_DIRECTORY, and O_DIRECTORY differs
-    // between architectures.
-    #[cfg(all(
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "x86", target_arch = "riscv64")
-    ))]
-    const O_TMPFILE: Option<i32> = Some(0o20000000 | 0o200000);
-    #[cfg(all(target_os = "linux", any(target_arch = "aarch64", target_arch = "arm")))]
-    const O_TMPFILE: Option<i32> = Some(0o20000000 | 0o40000);
-    #[cfg(not(all(
-        target_os = "linux",
-        any(
-            target_arch = "x86_64",
-            target_arch = "x86",
-            target_arch = "riscv64",
-            target_arch = "aarch64",
-            target_arch = "arm"
-        )
-    )))]
-    const O_TMPFILE: Option<i32> = None;
-    let Some(flags) = O_TMPFILE else {
+    let Some(flags) = sys::O_TMPFILE else {
         return Ok(());
     };
     match OpenOptions::new()
@@ -165,7 +146,12 @@ pub fn probe_writable(dir: &Path) -> io::Result<()> {
         Ok(_) => Ok(()),
         // EPERM, EACCES, EROFS: refused. Anything else (EOPNOTSUPP,
         // EISDIR from a kernel without O_TMPFILE) cannot tell.
-        Err(e) if matches!(e.raw_os_error(), Some(1 | 13 | 30)) => Err(e),
+        Err(e)
+            if e.raw_os_error()
+                .is_some_and(|n| [sys::EPERM, sys::EACCES, sys::EROFS].contains(&n)) =>
+        {
+            Err(e)
+        }
         Err(_) => Ok(()),
     }
 }

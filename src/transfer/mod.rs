@@ -2,9 +2,14 @@
 //! connection. A channel reads the bytes it sends through [`Source`], so
 //! it needs nothing from the layers above it.
 
-use std::io;
+use std::io::{self, Write};
+use std::net::TcpStream;
 use std::time::Duration;
 
+use crate::digest::Md5;
+use crate::protocol::{DataLine, FileOp, Reply, Waited};
+
+pub mod net;
 pub mod tcp;
 pub mod udp;
 
@@ -32,6 +37,30 @@ pub trait Source {
     /// be vouched for.
     fn changed(&self) -> io::Result<bool>;
 
+    /// Writes `len` bytes from `offset` on to `out` (fewer when the bytes
+    /// end first); returns how many were written. This reads through
+    /// [`Source::read_at`]; a source that is a file overrides it to let the
+    /// kernel copy the bytes (`io::copy` from a file to a socket is
+    /// `sendfile` on Linux).
+    fn copy_to(&self, offset: u64, len: u64, out: &mut TcpStream) -> Result<u64, CopyError> {
+        let mut buf = vec![0u8; COPY_CHUNK.min(usize::try_from(len).unwrap_or(COPY_CHUNK))];
+        let mut done = 0u64;
+        while done < len {
+            let want = buf
+                .len()
+                .min(usize::try_from(len - done).unwrap_or(buf.len()));
+            let n = self
+                .read_full_at(&mut buf[..want], offset + done)
+                .map_err(CopyError::Read)?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n]).map_err(CopyError::Write)?;
+            done += n as u64;
+        }
+        Ok(done)
+    }
+
     /// Reads until `buf` is full or the bytes end; returns the bytes read.
     fn read_full_at(&self, buf: &mut [u8], mut offset: u64) -> io::Result<usize> {
         let mut got = 0;
@@ -50,39 +79,97 @@ pub trait Source {
     }
 }
 
-/// How long an accept loop sleeps after a failed accept. A listener out of
-/// descriptors (EMFILE) fails again at once for as long as the shortage
-/// lasts, so sleeping is what keeps the loop from spinning: 10 ms after
-/// the first failure, doubling up to 500 ms while they go on, and back to
-/// 10 ms after a success.
+/// How long a send waits, at most, for each thing.
+#[derive(Debug, Clone)]
+pub struct SendLimits {
+    /// For the receiver's HELLO.
+    pub wait: Duration,
+    /// For any datagram from the receiver once the transfer runs.
+    pub silence: Duration,
+    /// For the receiver's in-order point to move on (a receiver that
+    /// acknowledges but never gets further, or whose disk has stalled).
+    pub stall: Duration,
+}
+
+/// A session's data channel, TCP or UDP, as the server uses it: where it
+/// is, and sending a file over it. Everything up to the point where the
+/// bytes move is the same for both.
+pub trait Channel {
+    /// Where a client finds the channel: the fields of the `150 DATA` line.
+    fn data_line(&self) -> DataLine;
+
+    /// Sends `file` from `offset` to its end, waiting for the receiver and
+    /// giving up as `limits` say.
+    fn send(&mut self, file: &dyn Source, offset: u64, limits: &SendLimits) -> SendOutcome;
+}
+
+/// A download as its final reply names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending<'a> {
+    pub name: &'a str,
+    pub size: u64,
+    pub md5: Md5,
+    /// The channel it went over.
+    pub data: &'a DataLine,
+    /// How long the send waited for its receiver, at most.
+    pub waited: Waited,
+}
+
+/// Bytes [`Source::copy_to`] reads at once.
+const COPY_CHUNK: usize = 256 * 1024;
+
+/// Why [`Source::copy_to`] stopped: reading the source, or writing to the
+/// connection, failed.
 #[derive(Debug)]
-pub struct AcceptBackoff {
-    next: Duration,
+pub enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
 }
 
-impl AcceptBackoff {
-    pub const FIRST: Duration = Duration::from_millis(10);
-    pub const MAX: Duration = Duration::from_millis(500);
-
-    pub fn new() -> AcceptBackoff {
-        AcceptBackoff { next: Self::FIRST }
-    }
-
-    /// The pause after this failure.
-    pub fn failed(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        d
-    }
-
-    pub fn succeeded(&mut self) {
-        self.next = Self::FIRST;
-    }
+/// How sending a file over a data channel ended, TCP or UDP alike.
+#[derive(Debug)]
+pub enum SendOutcome {
+    /// Every byte from the offset on arrived (UDP) or was sent (TCP), and
+    /// the file did not change.
+    Sent(u64),
+    /// No receiver came within the wait: no data connection with the
+    /// token (TCP), no valid HELLO (UDP).
+    NoReceiver,
+    /// UDP: the receiver went silent for this long.
+    Silent(Duration),
+    /// UDP: the receiver's in-order point did not move for this long.
+    Stalled(Duration),
+    /// The file changed (or shrank) while it was sent.
+    Changed,
+    /// Reading the file failed.
+    ReadFailed(io::Error),
+    /// The data connection (TCP) or socket (UDP) failed.
+    Broken(io::Error),
 }
 
-impl Default for AcceptBackoff {
-    fn default() -> Self {
-        AcceptBackoff::new()
+impl SendOutcome {
+    /// The final reply of the download `s` that ended so.
+    pub fn reply(&self, s: &Sending<'_>) -> Reply<'static> {
+        let transport = s.data.transport;
+        match self {
+            SendOutcome::Sent(_) => Reply::download_complete(s.name, s.size, s.md5),
+            SendOutcome::NoReceiver => Reply::no_receiver(transport, s.data.port, s.waited),
+            SendOutcome::Silent(d) => Reply::receiver_silent(*d),
+            SendOutcome::Stalled(d) => Reply::receiver_stalled(*d),
+            SendOutcome::Changed => Reply::changed_while_sent(s.name),
+            SendOutcome::ReadFailed(e) => Reply::cannot(FileOp::Read, s.name, e),
+            SendOutcome::Broken(e) => Reply::data_broken(transport, e),
+        }
+    }
+
+    /// How a send that moved every byte ends: [`SendOutcome::Sent`] when
+    /// the file is still what was opened.
+    pub fn checked<S: Source + ?Sized>(file: &S, sent: u64) -> SendOutcome {
+        match file.changed() {
+            Ok(false) => SendOutcome::Sent(sent),
+            Ok(true) => SendOutcome::Changed,
+            Err(e) => SendOutcome::ReadFailed(e),
+        }
     }
 }
 
@@ -95,6 +182,18 @@ pub mod token {
 
     /// A new token: 64 random bits from the OS as 16 hex digits.
     pub fn new() -> String {
+        crate::digest::hex(&random())
+    }
+
+    /// A transfer id that differs from the ids of earlier transfers: 32
+    /// random bits.
+    pub fn transfer_id() -> u32 {
+        let [a, b, c, d, ..] = random();
+        u32::from_be_bytes([a, b, c, d])
+    }
+
+    /// 64 random bits from the OS.
+    fn random() -> [u8; 8] {
         let mut bytes = [0u8; 8];
         let from_os = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
         if from_os.is_err() {
@@ -112,15 +211,7 @@ pub mod token {
             );
             bytes.copy_from_slice(&md5::compute(seed).0[..8]);
         }
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    /// A transfer id that differs from the ids of earlier transfers: 32
-    /// random bits.
-    pub fn transfer_id() -> u32 {
-        let t = new();
-        let hex = t.get(..8).unwrap_or("0");
-        u32::from_str_radix(hex, 16).unwrap_or(0)
+        bytes
     }
 
     /// Compares without an early exit, so the time taken does not tell how
@@ -145,5 +236,52 @@ pub mod token {
             assert!(!super::equal(a.as_bytes(), b.as_bytes()));
             assert!(!super::equal(b"abc", b"ab"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    /// Bytes in memory, as a source.
+    struct Bytes(Vec<u8>);
+
+    impl Source for Bytes {
+        fn len(&self) -> u64 {
+            self.0.len() as u64
+        }
+
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+            let rest = self.0.get(offset as usize..).unwrap_or_default();
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            Ok(n)
+        }
+
+        fn changed(&self) -> io::Result<bool> {
+            Ok(false)
+        }
+    }
+
+    #[test]
+    fn a_source_is_sent_from_its_offset_through_read_at() {
+        let data: Vec<u8> = (0..COPY_CHUNK * 2 + 999).map(|i| (i % 251) as u8).collect();
+        let src = Bytes(data.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut conn = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).unwrap();
+            got
+        });
+        let outcome = tcp::send_file(&mut conn, &src, 7);
+        assert!(matches!(outcome, SendOutcome::Sent(n) if n == data.len() as u64 - 7));
+        // Past the end there is nothing more to copy.
+        assert_eq!(src.copy_to(data.len() as u64, 10, &mut conn).unwrap(), 0);
+        drop(conn);
+        assert_eq!(reader.join().unwrap(), &data[7..]);
     }
 }

@@ -10,15 +10,16 @@
 //! holds at most [`CHANNEL_FDS`] descriptors here whatever its client does.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{self, Read};
+use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{token, AcceptBackoff};
-use crate::share::OpenedFile;
+use super::net::{bind_port, AcceptBackoff, Waker};
+use super::{token, Channel, CopyError, SendLimits, SendOutcome, Source};
+use crate::digest::Md5;
+use crate::protocol::{DataLine, Reply, Transport};
 
 /// How long a new data connection has to send its token.
 pub const TOKEN_DEADLINE: Duration = Duration::from_secs(10);
@@ -44,10 +45,10 @@ const TOKEN_POLL: Duration = Duration::from_millis(250);
 pub struct DataChannel {
     port: u16,
     token: String,
-    local: SocketAddr,
     shelf: Arc<Shelf>,
     current: Option<TcpStream>,
-    stop: Arc<AtomicBool>,
+    /// Stops the acceptor and the threads reading tokens.
+    stop: Waker,
 }
 
 /// The connections that sent the right token and wait for a transfer, and
@@ -142,17 +143,7 @@ impl DataChannel {
         peer_ip: IpAddr,
         ports: Option<(u16, u16)>,
     ) -> io::Result<DataChannel> {
-        let listener = match ports {
-            None => TcpListener::bind((local_ip, 0))?,
-            Some((lo, hi)) => (lo..=hi)
-                .find_map(|p| TcpListener::bind((local_ip, p)).ok())
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::AddrInUse,
-                        format!("no free data port in {lo}-{hi}"),
-                    )
-                })?,
-        };
+        let listener: TcpListener = bind_port(local_ip, ports)?;
         let local = listener.local_addr()?;
         let token = token::new();
         let shelf = Arc::new(Shelf {
@@ -163,7 +154,7 @@ impl DataChannel {
             }),
             ready: Condvar::new(),
         });
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Waker::for_listener(local);
         let acceptor = Acceptor {
             listener,
             peer_ip,
@@ -177,7 +168,6 @@ impl DataChannel {
         Ok(DataChannel {
             port: local.port(),
             token,
-            local,
             shelf,
             current: None,
             stop,
@@ -254,12 +244,39 @@ impl DataChannel {
     }
 }
 
+impl Channel for DataChannel {
+    fn data_line(&self) -> DataLine {
+        DataLine {
+            transport: Transport::Tcp,
+            port: self.port,
+            token: self.token.clone(),
+        }
+    }
+
+    /// Sends over the next data connection (see [`DataChannel::connection`]),
+    /// with `limits.stall` as its write timeout; a connection whose send
+    /// failed is dropped. With nothing to send (the offset is the end) no
+    /// connection is needed, and the client need not open one.
+    fn send(&mut self, file: &dyn Source, offset: u64, limits: &SendLimits) -> SendOutcome {
+        if offset >= file.len() {
+            return SendOutcome::checked(file, 0);
+        }
+        let Some(conn) = self.connection(limits.wait) else {
+            return SendOutcome::NoReceiver;
+        };
+        let _ = conn.set_write_timeout(Some(limits.stall));
+        let outcome = send_file(conn, file, offset);
+        if !matches!(outcome, SendOutcome::Sent(_)) {
+            self.drop_connection();
+        }
+        outcome
+    }
+}
+
 impl Drop for DataChannel {
     fn drop(&mut self) {
         self.shelf.close();
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the acceptor blocked in accept() so it sees the flag.
-        let _ = TcpStream::connect_timeout(&self.local, Duration::from_secs(1));
+        self.stop.wake();
     }
 }
 
@@ -288,13 +305,13 @@ struct Acceptor {
     peer_ip: IpAddr,
     token: String,
     shelf: Arc<Shelf>,
-    stop: Arc<AtomicBool>,
+    stop: Waker,
 }
 
 impl Acceptor {
     fn run(self) {
         let mut backoff = AcceptBackoff::new();
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.stop.is_woken() {
             let conn = match self.listener.accept() {
                 Ok((conn, from)) => {
                     backoff.succeeded();
@@ -307,7 +324,7 @@ impl Acceptor {
                     None
                 }
             };
-            if self.stop.load(Ordering::SeqCst) {
+            if self.stop.is_woken() {
                 return;
             }
             // From another address, or no room: closed at once, not a
@@ -336,14 +353,14 @@ impl Acceptor {
 
 /// Reads one line within [`TOKEN_DEADLINE`] and compares it with the token
 /// in constant time. Gives up early when the channel closes.
-fn read_token(conn: &TcpStream, token: &str, stop: &AtomicBool) -> bool {
+fn read_token(conn: &TcpStream, token: &str, stop: &Waker) -> bool {
     let deadline = Instant::now() + TOKEN_DEADLINE;
     let mut line = Vec::with_capacity(80);
     let mut byte = [0u8; 1];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero()
-            || stop.load(Ordering::SeqCst)
+            || stop.is_woken()
             || conn.set_read_timeout(Some(left.min(TOKEN_POLL))).is_err()
         {
             return false;
@@ -370,40 +387,15 @@ fn read_token(conn: &TcpStream, token: &str, stop: &AtomicBool) -> bool {
     token::equal(&line, token.as_bytes())
 }
 
-/// How a send ended.
-#[derive(Debug)]
-pub enum SendOutcome {
-    /// Every byte from the offset on was sent, and the file did not change.
-    Sent(u64),
-    /// The data connection failed.
-    Broken(io::Error),
-    /// The file changed (or shrank) while it was sent.
-    Changed,
-    /// Reading the file failed.
-    ReadFailed(io::Error),
-}
-
-/// Sends `file` from `offset` to its end over `conn`, through the kernel's
-/// zero-copy path where there is one (`io::copy` from a file to a socket
-/// uses sendfile on Linux).
-pub fn send_file(conn: &mut TcpStream, file: &OpenedFile, offset: u64) -> SendOutcome {
-    let want = file.size().saturating_sub(offset);
-    let mut f = match file.file.try_clone() {
-        Ok(f) => f,
-        Err(e) => return SendOutcome::ReadFailed(e),
-    };
-    if let Err(e) = f.seek(SeekFrom::Start(offset)) {
-        return SendOutcome::ReadFailed(e);
-    }
-    let sent = io::copy(&mut f.take(want), conn);
-    match sent {
-        Ok(n) if n == want => match file.changed() {
-            Ok(false) => SendOutcome::Sent(n),
-            Ok(true) => SendOutcome::Changed,
-            Err(e) => SendOutcome::ReadFailed(e),
-        },
+/// Sends `file` from `offset` to its end over `conn`, through
+/// [`Source::copy_to`] (the kernel's zero-copy path for a file).
+pub fn send_file<S: Source + ?Sized>(conn: &mut TcpStream, file: &S, offset: u64) -> SendOutcome {
+    let want = file.len().saturating_sub(offset);
+    match file.copy_to(offset, want, conn) {
+        Ok(n) if n == want => SendOutcome::checked(file, n),
         Ok(_) => SendOutcome::Changed,
-        Err(e) => {
+        Err(CopyError::Read(e)) => SendOutcome::ReadFailed(e),
+        Err(CopyError::Write(e)) => {
             if file.changed().unwrap_or(false) {
                 SendOutcome::Changed
             } else {
@@ -417,11 +409,25 @@ pub fn send_file(conn: &mut TcpStream, file: &OpenedFile, offset: u64) -> SendOu
 #[derive(Debug)]
 pub enum ReceiveOutcome {
     /// Every byte arrived; here is their md5.
-    Received(crate::share::hash::Md5),
+    Received(Md5),
     /// The data connection closed or failed after this many bytes.
     Broken(u64, io::Error),
     /// Writing the file failed (the connection is out of step now).
     WriteFailed(io::Error),
+}
+
+impl ReceiveOutcome {
+    /// The reply to an upload of `name` (`size` bytes announced with the
+    /// md5 `want`) that did not arrive as announced; None when every byte
+    /// came, with that md5.
+    pub fn refusal(&self, name: &str, size: u64, want: Md5) -> Option<Reply<'static>> {
+        match self {
+            ReceiveOutcome::Received(got) if *got == want => None,
+            ReceiveOutcome::Received(got) => Some(Reply::md5_mismatch(*got, want)),
+            ReceiveOutcome::Broken(n, e) => Some(Reply::upload_broken(*n, size, e)),
+            ReceiveOutcome::WriteFailed(e) => Some(Reply::not_stored(name, e)),
+        }
+    }
 }
 
 /// Receives exactly `want` bytes from `conn` into `out`, hashing them.
@@ -451,5 +457,5 @@ pub fn receive_file(conn: &mut TcpStream, want: u64, out: &mut impl io::Write) -
     if let Err(e) = out.flush() {
         return ReceiveOutcome::WriteFailed(e);
     }
-    ReceiveOutcome::Received(md5.finalize().0)
+    ReceiveOutcome::Received(md5.finalize().into())
 }

@@ -13,7 +13,7 @@
 //! the disk, which would let the socket's small buffer overflow.
 
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
@@ -24,8 +24,10 @@ use super::frame::{self, MAX_DATAGRAM, TOKEN_LEN};
 use super::pacing::BURST_PACKETS;
 use super::receiver::{Receiver, LINGER};
 use super::sender::{self, Finished, Sender};
-use super::{ReceiveOptions, SendLimits, SendStats, UdpOutcome};
-use crate::transfer::{token, Source};
+use super::{ReceiveOptions, SendLimits, SendStats};
+use crate::protocol::{DataLine, Transport};
+use crate::transfer::net::{bind_port, unspecified, Waker};
+use crate::transfer::{token, Channel, SendOutcome, Source};
 
 /// Datagrams from the receiver waiting for the sender; more are dropped.
 const INCOMING_QUEUE: usize = 1024;
@@ -37,10 +39,10 @@ pub struct UdpChannel {
     port: u16,
     token: String,
     token_bytes: [u8; TOKEN_LEN],
-    local: SocketAddr,
     finished: Finished,
     incoming: mpsc::Receiver<Incoming>,
-    stop: Arc<AtomicBool>,
+    /// Stops the reader thread.
+    stop: Waker,
     /// Figures of the last transfer.
     pub stats: SendStats,
 }
@@ -54,24 +56,14 @@ impl UdpChannel {
         peer_ip: IpAddr,
         ports: Option<(u16, u16)>,
     ) -> io::Result<UdpChannel> {
-        let socket = match ports {
-            None => UdpSocket::bind((local_ip, 0))?,
-            Some((lo, hi)) => (lo..=hi)
-                .find_map(|p| UdpSocket::bind((local_ip, p)).ok())
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::AddrInUse,
-                        format!("no free UDP data port in {lo}-{hi}"),
-                    )
-                })?,
-        };
+        let socket: UdpSocket = bind_port(local_ip, ports)?;
         let local = socket.local_addr()?;
         let token = token::new();
         let token_bytes = frame::token_bytes(&token).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidData, "token is not 16 hex digits")
         })?;
         let (tx, incoming) = mpsc::sync_channel(INCOMING_QUEUE);
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Waker::for_socket(local);
         let reader = Reader {
             socket: socket.try_clone()?,
             peer_ip,
@@ -80,7 +72,7 @@ impl UdpChannel {
             stop: stop.clone(),
         };
         // A backstop: the reader notices the stop flag within this even if
-        // the wake-up datagram of Drop is lost.
+        // the wake-up datagram is lost.
         reader
             .socket
             .set_read_timeout(Some(Duration::from_secs(1)))?;
@@ -92,7 +84,6 @@ impl UdpChannel {
             port: local.port(),
             token,
             token_bytes,
-            local,
             finished: Finished::default(),
             incoming,
             stop,
@@ -118,10 +109,10 @@ impl UdpChannel {
         file: &S,
         offset: u64,
         limits: &SendLimits,
-    ) -> UdpOutcome {
+    ) -> SendOutcome {
         let now = Instant::now();
         let mut s = Sender::new(now, file, offset, self.token_bytes, limits, &self.finished);
-        let outcome = self.drive(&mut s).unwrap_or_else(UdpOutcome::Broken);
+        let outcome = self.drive(&mut s).unwrap_or_else(SendOutcome::Broken);
         self.stats = s.stats();
         if let Some(id) = s.transfer_id() {
             self.finished.push(id);
@@ -133,7 +124,7 @@ impl UdpChannel {
     /// waiting, then up to a burst of what may be sent goes out, and only
     /// when nothing could be sent does it wait, for a datagram or the
     /// sender's next deadline.
-    fn drive<S: Source + ?Sized>(&self, s: &mut Sender<'_, S>) -> io::Result<UdpOutcome> {
+    fn drive<S: Source + ?Sized>(&self, s: &mut Sender<'_, S>) -> io::Result<SendOutcome> {
         loop {
             loop {
                 match self.incoming.try_recv() {
@@ -193,21 +184,23 @@ impl UdpChannel {
     }
 }
 
-impl Drop for UdpChannel {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the reader blocked in recv so it sees the flag.
-        if let Ok(s) = UdpSocket::bind((unspecified(self.local), 0)) {
-            let _ = s.send_to(&[0], self.local);
+impl Channel for UdpChannel {
+    fn data_line(&self) -> DataLine {
+        DataLine {
+            transport: Transport::Udp,
+            port: self.port,
+            token: self.token.clone(),
         }
+    }
+
+    fn send(&mut self, file: &dyn Source, offset: u64, limits: &SendLimits) -> SendOutcome {
+        UdpChannel::send(self, file, offset, limits)
     }
 }
 
-/// The unspecified address of `addr`'s family.
-fn unspecified(addr: SocketAddr) -> IpAddr {
-    match addr {
-        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+impl Drop for UdpChannel {
+    fn drop(&mut self) {
+        self.stop.wake();
     }
 }
 
@@ -229,7 +222,7 @@ struct Reader {
     peer_ip: IpAddr,
     token: [u8; TOKEN_LEN],
     tx: mpsc::SyncSender<Incoming>,
-    stop: Arc<AtomicBool>,
+    stop: Waker,
 }
 
 impl Reader {
@@ -237,7 +230,7 @@ impl Reader {
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         loop {
             let got = self.socket.recv_from(&mut buf);
-            if self.stop.load(Ordering::SeqCst) {
+            if self.stop.is_woken() {
                 return;
             }
             let (n, from) = match got {

@@ -441,17 +441,7 @@ impl Iterator for AckRanges<'_> {
 /// The token's wire form: 16 hex digits as 8 bytes. None for any other
 /// text.
 pub fn token_bytes(token: &str) -> Option<[u8; TOKEN_LEN]> {
-    let t = token.as_bytes();
-    if t.len() != 2 * TOKEN_LEN {
-        return None;
-    }
-    let mut out = [0u8; TOKEN_LEN];
-    for (o, pair) in out.iter_mut().zip(t.chunks_exact(2)) {
-        let hi = char::from(pair[0]).to_digit(16)?;
-        let lo = char::from(pair[1]).to_digit(16)?;
-        *o = (hi * 16 + lo) as u8;
-    }
-    Some(out)
+    crate::digest::from_hex(token)
 }
 
 /// True when `bytes` are at least a header long and carry `token`: the

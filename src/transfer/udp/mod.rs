@@ -69,6 +69,7 @@ pub mod sender;
 pub use self::channel::{receive, receive_with, UdpChannel};
 pub use self::receiver::Receiver;
 pub use self::sender::{Sender, Transmit};
+pub use super::SendLimits;
 
 /// DATA payload size a receiver asks for unless told otherwise: with the
 /// 33-byte header, 8 bytes of UDP and 20 (IPv4) or 40 (IPv6) of IP it stays
@@ -87,25 +88,6 @@ pub const DEFAULT_WINDOW: usize = 8 << 20;
 /// How long the sender waits for any datagram from the receiver before it
 /// gives up on a transfer, by default.
 pub const DEFAULT_SILENCE: Duration = Duration::from_secs(10);
-
-/// How a UDP send ended.
-#[derive(Debug)]
-pub enum UdpOutcome {
-    /// Every byte from the offset on arrived, and the file did not change.
-    Sent(u64),
-    /// No valid HELLO came within the wait.
-    NoReceiver,
-    /// The receiver went silent for this long.
-    Silent(Duration),
-    /// The receiver's in-order point did not move for this long.
-    Stalled(Duration),
-    /// The file changed (or shrank) while it was sent.
-    Changed,
-    /// Reading the file failed.
-    ReadFailed(io::Error),
-    /// The socket failed.
-    Broken(io::Error),
-}
 
 /// How a receive ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,18 +115,6 @@ impl Received {
             Received::Aborted(code) => Err(io::Error::other(Aborted(code))),
         }
     }
-}
-
-/// How long a send waits, at most, for each thing.
-#[derive(Debug, Clone)]
-pub struct SendLimits {
-    /// For the receiver's HELLO.
-    pub wait: Duration,
-    /// For any datagram from the receiver once the transfer runs.
-    pub silence: Duration,
-    /// For the receiver's in-order point to move on (a receiver that
-    /// acknowledges but never gets further, or whose disk has stalled).
-    pub stall: Duration,
 }
 
 /// Transfer figures, for tests and benchmarks.

@@ -26,9 +26,9 @@ use super::congestion::{Controller, LossScaled};
 use super::frame::{self, Body, Frame, DATA_HEADER_LEN, MAX_ACK_RANGES, TOKEN_LEN};
 use super::pacing::Pacer;
 use super::recovery::{Expired, Recovery};
-use super::{SendLimits, SendStats, UdpOutcome};
+use super::{SendLimits, SendStats};
 use crate::protocol::code;
-use crate::transfer::{token, Source};
+use crate::transfer::{token, SendOutcome, Source};
 
 /// DONE_ACK (and ABORT) is sent this many times: it is the last word, and
 /// a lost one costs the receiver its retry timer.
@@ -89,7 +89,7 @@ enum Ending {
     /// The receiver has every byte; whether the file held still is
     /// checked when the outcome is taken.
     Confirmed,
-    Outcome(UdpOutcome),
+    Outcome(SendOutcome),
 }
 
 #[derive(Debug)]
@@ -225,7 +225,7 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.phase {
             Phase::AwaitHello if now >= self.hello_deadline => {
-                self.phase = Phase::Over(Some(Ending::Outcome(UdpOutcome::NoReceiver)));
+                self.phase = Phase::Over(Some(Ending::Outcome(SendOutcome::NoReceiver)));
             }
             Phase::Sending => {
                 let Some(t) = self.transfer.as_mut() else {
@@ -234,9 +234,9 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
                 t.staged = None;
                 let (silence, stall) = (self.limits.silence, self.limits.stall);
                 if now.duration_since(t.last_heard) >= silence {
-                    self.abort(code::ABORTED, UdpOutcome::Silent(silence));
+                    self.abort(code::ABORTED, SendOutcome::Silent(silence));
                 } else if now.duration_since(t.progress_at) >= stall {
-                    self.abort(code::ABORTED, UdpOutcome::Stalled(stall));
+                    self.abort(code::ABORTED, SendOutcome::Stalled(stall));
                 } else {
                     t.on_timers(now, &mut self.stats);
                 }
@@ -299,7 +299,7 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
 
     /// How the transfer ended, once it is over and its last datagrams have
     /// been taken; Some only once.
-    pub fn poll_outcome(&mut self) -> Option<UdpOutcome> {
+    pub fn poll_outcome(&mut self) -> Option<SendOutcome> {
         if !self.outbox.is_empty() {
             return None;
         }
@@ -307,11 +307,7 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
             return None;
         };
         Some(match ending.take()? {
-            Ending::Confirmed => match self.source.changed() {
-                Ok(false) => UdpOutcome::Sent(self.end - self.start),
-                Ok(true) => UdpOutcome::Changed,
-                Err(e) => UdpOutcome::ReadFailed(e),
-            },
+            Ending::Confirmed => SendOutcome::checked(self.source, self.end - self.start),
             Ending::Outcome(o) => o,
         })
     }
@@ -337,7 +333,7 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
 
     /// Ends the transfer with `outcome`, and tells the receiver so with the
     /// reply code the control connection will give.
-    fn abort(&mut self, code: u16, outcome: UdpOutcome) {
+    fn abort(&mut self, code: u16, outcome: SendOutcome) {
         if let Some(t) = self.transfer.as_ref() {
             let (to, id) = (t.to, t.id);
             let mut out = Vec::with_capacity(frame::field::ABORT_END);
@@ -447,7 +443,7 @@ impl Transfer {
                 self.last_heard = now;
                 None
             }
-            Body::Abort { code } => Some(Ending::Outcome(UdpOutcome::Broken(io::Error::other(
+            Body::Abort { code } => Some(Ending::Outcome(SendOutcome::Broken(io::Error::other(
                 format!("the receiver abandoned the transfer ({code})"),
             )))),
             _ => None,
@@ -523,7 +519,7 @@ impl Transfer {
         source: &S,
         token: &[u8; TOKEN_LEN],
         end: u64,
-    ) -> Result<Option<usize>, UdpOutcome> {
+    ) -> Result<Option<usize>, SendOutcome> {
         self.staged = None;
         self.window_limited = false;
         self.paced = false;
@@ -553,8 +549,8 @@ impl Transfer {
         };
         match self.read_ahead.read(source, off, dst, again, end) {
             Ok(true) => {}
-            Ok(false) => return Err(UdpOutcome::Changed),
-            Err(e) => return Err(UdpOutcome::ReadFailed(e)),
+            Ok(false) => return Err(SendOutcome::Changed),
+            Err(e) => return Err(SendOutcome::ReadFailed(e)),
         }
         let (in_flight, window) = (self.recovery.in_flight(), self.cc.window());
         let ack_now = probe || self.chunks.last_before_wait(off, len, in_flight, window);

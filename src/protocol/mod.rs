@@ -1,0 +1,108 @@
+//! The control protocol, free of sockets and files (PROTOCOL.md is the
+//! contract):
+//!
+//! - [`command`]: the one table of commands ([`COMMANDS`]: verb, usage,
+//!   help, whether it needs AUTH, parser), [`Command`] and [`parse`].
+//! - [`words`]: how a request line splits into words.
+//! - [`requests`]: the connection loop's reading side, generic over
+//!   [`std::io::BufRead`]: capped lines in, one [`Request`] or
+//!   [`Refusal`] per non-blank line out.
+//! - [`reply`]: every reply as a value ([`Reply`]), one constructor per
+//!   reply, each writing itself to any [`std::io::Write`]; tables stream
+//!   their rows.
+//! - [`lines`]: reading replies back (a client's side): reply lines and
+//!   the `150 DATA` line.
+//!
+//! Nothing here imports anything above the vocabulary ([`crate::names`],
+//! [`crate::timefmt`], [`crate::digest`]); the services convert their
+//! own errors and outcomes into replies with the constructors here.
+//!
+//! Adding a command: a variant of [`Command`] with typed fields, a parser
+//! and a [`Spec`] in `command.rs` (listed in [`COMMANDS`], which gives it
+//! its place in `HELP`, its usage errors and the AUTH gate), the replies
+//! it needs in `reply.rs` (with a byte-exact test), a handler in the
+//! server returning them, and its section in PROTOCOL.md.
+
+pub mod command;
+pub mod lines;
+pub mod reply;
+pub mod requests;
+pub mod words;
+
+pub use self::command::{
+    find, parse, parse_download, parse_request, Command, Dialect, ParseError, Spec, COMMANDS,
+};
+pub use self::lines::{data_line, parse_data_line, parse_reply_line, DataLine, ReplyLine};
+pub use self::reply::{FileOp, FileRow, HashRow, Reply, Row, Waited};
+pub use self::requests::{
+    read_line_capped, without_secret, LineRead, LineReader, Refusal, Request, Requests,
+};
+pub use self::words::{split_words, split_words_with};
+pub use crate::names::{escape_field, quote_word, shown, unescape_field, Escapes};
+
+/// The longest request line accepted, in bytes, without its line end.
+pub const MAX_LINE: usize = 4096;
+
+/// The longest pattern `IndexGet regex` accepts.
+pub const MAX_PATTERN: usize = 1024;
+
+/// Default and largest row counts of `History`.
+pub const HISTORY_DEFAULT: usize = 50;
+pub const HISTORY_MAX: usize = 10_000;
+
+/// Reply codes, named so that no handler writes a bare number.
+pub mod code {
+    pub const DATA: u16 = 150;
+    pub const OK: u16 = 200;
+    pub const STATUS: u16 = 211;
+    pub const TABLE: u16 = 213;
+    pub const HELP: u16 = 214;
+    pub const GREETING: u16 = 220;
+    pub const BYE: u16 = 221;
+    pub const COMPLETE: u16 = 226;
+    pub const AUTHENTICATED: u16 = 230;
+    pub const CLOSING: u16 = 421;
+    pub const NO_DATA: u16 = 425;
+    pub const ABORTED: u16 = 426;
+    pub const LOCAL_ERROR: u16 = 451;
+    pub const SYNTAX: u16 = 500;
+    pub const BAD_ARGS: u16 = 501;
+    pub const AUTH_REQUIRED: u16 = 530;
+    pub const NOT_FOUND: u16 = 550;
+    pub const NAME_NOT_ALLOWED: u16 = 553;
+}
+
+/// Which data channel a transfer uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    /// As the `150 DATA` line writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+
+    /// As a request word names it (either case): `TCP`, `udp`.
+    pub fn from_word(word: &str) -> Option<Transport> {
+        if word.eq_ignore_ascii_case("tcp") {
+            Some(Transport::Tcp)
+        } else if word.eq_ignore_ascii_case("udp") {
+            Some(Transport::Udp)
+        } else {
+            None
+        }
+    }
+}
+
+/// Header of the file tables (`IndexGet`).
+pub const LIST_HEADER: &[&str] = &["name", "size", "timestamp", "type"];
+/// Header of the hash tables (`FileHash`).
+pub const HASH_HEADER: &[&str] = &["name", "md5", "timestamp"];
+/// Header of the `History` table.
+pub const HISTORY_HEADER: &[&str] = &["time", "direction", "peer", "request", "reply"];

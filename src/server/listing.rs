@@ -1,0 +1,80 @@
+//! The tables a session answers with: `IndexGet` from a snapshot of the
+//! index, `FileHash` from the md5 cache, `History` from the history file.
+//! Each streams its rows as the reply is written.
+
+use std::borrow::Cow;
+
+use crate::history::History;
+use crate::protocol::{FileOp, FileRow, HashRow, Reply};
+use crate::share::index::{Entry, Index};
+use crate::share::Share;
+
+/// A file table of index entries.
+pub(super) fn files<'a, I>(rows: I) -> Reply<'a>
+where
+    I: IntoIterator<Item = (&'a String, &'a Entry)>,
+    I::IntoIter: 'a,
+{
+    Reply::files(rows.into_iter().map(|(name, e)| FileRow {
+        name,
+        size: e.size,
+        mtime: e.mtime,
+        mime: e.mime,
+    }))
+}
+
+/// `IndexGet regex`: the files matching `pattern`, or why it cannot be
+/// used.
+pub(super) fn matching<'a>(snap: &'a Index, pattern: &str) -> Reply<'a> {
+    match snap.matching(pattern) {
+        Ok(rows) => files(rows),
+        Err(e) => e.reply(),
+    }
+}
+
+/// `FileHash verify`: one file's md5, from the cache or hashed now.
+pub(super) fn verify(share: &Share, name: &str) -> Reply<'static> {
+    let f = match share.open_file(name) {
+        Ok(f) => f,
+        Err(e) => return e.reply(name, FileOp::Open),
+    };
+    match share.md5_of(&f) {
+        Ok(md5) => Reply::hashes([HashRow {
+            name: Cow::Owned(name.to_string()),
+            md5,
+            mtime: f.mtime,
+        }]),
+        Err(e) => Reply::cannot(FileOp::Hash, name, &e),
+    }
+}
+
+/// `FileHash checkall`: every indexed file's md5. Files not hashed yet
+/// are hashed as their row is written; one that vanished or cannot be
+/// read since the scan is left out.
+pub(super) fn checkall<'a>(share: &'a Share, snap: &'a Index) -> Reply<'a> {
+    let cached = share.cached_md5s(snap.all().map(|(_, e)| &e.key));
+    let rows = snap.all().zip(cached).filter_map(move |((name, e), md5)| {
+        let (md5, mtime) = match md5 {
+            Some(d) => (d, e.mtime),
+            None => {
+                let f = share.open_file(name).ok()?;
+                (share.md5_of(&f).ok()?, f.mtime)
+            }
+        };
+        Some(HashRow {
+            name: Cow::Borrowed(name),
+            md5,
+            mtime,
+        })
+    });
+    Reply::hashes(rows)
+}
+
+/// `History`: the last `n` rows, read from the file as they are written,
+/// so a long history costs no table in memory.
+pub(super) fn history(history: &History, n: usize) -> Reply<'static> {
+    match history.rows(n) {
+        Ok(rows) => Reply::history(rows),
+        Err(e) => e.reply(),
+    }
+}

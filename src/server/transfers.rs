@@ -1,0 +1,354 @@
+//! Downloads and uploads of a session over its data channels. A download
+//! takes one path for TCP and UDP up to the point where the bytes move
+//! ([`Channel::send`]); an upload comes over TCP.
+
+use std::io::{self, BufWriter, Seek, SeekFrom};
+use std::net::{IpAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::limits::PortClaim;
+use super::Shared;
+use crate::digest::Md5;
+use crate::protocol::{FileOp, Reply, Transport, Waited};
+use crate::share::{OpenedFile, Placed, ShareError};
+use crate::transfer::tcp::{DataChannel, ReceiveOutcome};
+use crate::transfer::udp::UdpChannel;
+use crate::transfer::{token, Channel, CopyError, SendLimits, SendOutcome, Sending, Source};
+
+/// The data channels read a shared file through this: at offsets, and
+/// over TCP by the kernel's own copy.
+impl Source for OpenedFile {
+    fn len(&self) -> u64 {
+        self.size()
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(&self.file, buf, offset)
+    }
+
+    fn changed(&self) -> io::Result<bool> {
+        OpenedFile::changed(self)
+    }
+
+    /// `io::copy` from the file to a socket, which Linux does with
+    /// `sendfile`: the bytes never pass through this process.
+    fn copy_to(&self, offset: u64, len: u64, out: &mut TcpStream) -> Result<u64, CopyError> {
+        let mut f = self.file.try_clone().map_err(CopyError::Read)?;
+        f.seek(SeekFrom::Start(offset)).map_err(CopyError::Read)?;
+        io::copy(&mut io::Read::take(f, len), out).map_err(CopyError::Write)
+    }
+}
+
+/// Sends a preliminary reply (a 150) at once: written and flushed before
+/// the data flows.
+pub(super) type Announce<'r> = dyn FnMut(Reply<'_>) -> io::Result<()> + 'r;
+
+/// How a transfer ended.
+pub(super) struct Done {
+    pub reply: Reply<'static>,
+    /// True when the client took part (a data connection came, or a
+    /// HELLO): the time it took is not idle time.
+    pub active: bool,
+}
+
+/// Why a transfer ended before its bytes moved: its reply, or the control
+/// connection failed.
+enum Early {
+    Reply(Reply<'static>),
+    Io(io::Error),
+}
+
+impl From<Reply<'static>> for Early {
+    fn from(r: Reply<'static>) -> Early {
+        Early::Reply(r)
+    }
+}
+
+impl From<io::Error> for Early {
+    fn from(e: io::Error) -> Early {
+        Early::Io(e)
+    }
+}
+
+/// How a channel opens: on the local address, for the peer's, in a range
+/// of ports or on any.
+type Opener<C> = fn(IpAddr, IpAddr, Option<(u16, u16)>) -> io::Result<C>;
+
+/// A data channel with the claim on its port. Fields drop in order: the
+/// port is closed before it counts as free again.
+struct Held<'a, C> {
+    channel: C,
+    _claim: Option<PortClaim<'a>>,
+}
+
+/// A session's data channels, each opened on first use and kept for the
+/// session (or until `--data-idle` gives them back).
+pub(super) struct Transfers<'a> {
+    shared: &'a Shared,
+    /// The control connection's local address (where the data channels
+    /// listen) and the client's (the only one they take).
+    local: IpAddr,
+    peer: IpAddr,
+    tcp: Option<Held<'a, DataChannel>>,
+    udp: Option<Held<'a, UdpChannel>>,
+    /// When a transfer last needed the channels (or they opened).
+    used: Instant,
+}
+
+impl<'a> Transfers<'a> {
+    pub fn new(shared: &'a Shared, local: IpAddr, peer: IpAddr) -> Transfers<'a> {
+        Transfers {
+            shared,
+            local,
+            peer,
+            tcp: None,
+            udp: None,
+            used: Instant::now(),
+        }
+    }
+
+    /// Closes the data channels when no transfer has needed them for
+    /// `data_idle` (when set), so that an idle session holds no data port.
+    /// Returns when that is due for the channels still open.
+    pub fn release_idle(&mut self) -> Option<Instant> {
+        let open = self.tcp.is_some() || self.udp.is_some();
+        let due = match self.shared.config.data_idle {
+            Some(idle) if open => self.used.checked_add(idle),
+            _ => None,
+        };
+        match due {
+            Some(at) if Instant::now() >= at => {
+                self.tcp = None;
+                self.udp = None;
+                None
+            }
+            due => due,
+        }
+    }
+
+    /// `FileDownload`: the file's row and its data channel in a 150, the
+    /// bytes from `offset` on, then 226 (or why not). The wait for the
+    /// receiver ends at `idle_deadline` at the latest (see
+    /// [`Transfers::wait`]).
+    pub fn download(
+        &mut self,
+        transport: Transport,
+        name: &str,
+        offset: u64,
+        idle_deadline: Option<Instant>,
+        announce: &mut Announce<'_>,
+    ) -> io::Result<Done> {
+        let done = self.try_download(transport, name, offset, idle_deadline, announce);
+        self.used = Instant::now();
+        finish(done)
+    }
+
+    fn try_download(
+        &mut self,
+        transport: Transport,
+        name: &str,
+        offset: u64,
+        idle_deadline: Option<Instant>,
+        announce: &mut Announce<'_>,
+    ) -> Result<Done, Early> {
+        let shared = self.shared;
+        let f = shared
+            .share
+            .open_file(name)
+            .map_err(|e| e.reply(name, FileOp::Open))?;
+        if offset > f.size() {
+            return Err(Reply::offset_past_end(name, offset, f.size()).into());
+        }
+        let md5 = shared
+            .share
+            .md5_of(&f)
+            .map_err(|e| Reply::cannot(FileOp::Hash, name, &e))?;
+        let data = self.channel(transport)?.data_line();
+        announce(Reply::download_announce(
+            name,
+            f.size(),
+            f.mtime,
+            md5,
+            &data,
+        ))?;
+        let wait = self.wait(idle_deadline);
+        let limits = self.limits(wait);
+        let outcome = self.channel(transport)?.send(&f, offset, &limits);
+        let sending = Sending {
+            name,
+            size: f.size(),
+            md5,
+            data: &data,
+            waited: self.waited(wait),
+        };
+        Ok(Done {
+            reply: outcome.reply(&sending),
+            active: !matches!(outcome, SendOutcome::NoReceiver),
+        })
+    }
+
+    /// `FileUpload`: receives `size` bytes into a hidden temporary file and
+    /// stores it under `name` only when the md5 matches and no other file
+    /// is in the way. Waits for the data connection as a download does.
+    pub fn upload(
+        &mut self,
+        name: &str,
+        size: u64,
+        want: Md5,
+        idle_deadline: Option<Instant>,
+        announce: &mut Announce<'_>,
+    ) -> io::Result<Done> {
+        let done = self.try_upload(name, size, want, idle_deadline, announce);
+        self.used = Instant::now();
+        finish(done)
+    }
+
+    fn try_upload(
+        &mut self,
+        name: &str,
+        size: u64,
+        want: Md5,
+        idle_deadline: Option<Instant>,
+        announce: &mut Announce<'_>,
+    ) -> Result<Done, Early> {
+        let shared = self.shared;
+        if !shared.config.allow_upload {
+            return Err(Reply::uploads_disabled().into());
+        }
+        let share = &shared.share;
+        match share.open_file(name) {
+            Ok(f) => {
+                let have = share
+                    .md5_of(&f)
+                    .map_err(|e| Reply::cannot(FileOp::Hash, name, &e))?;
+                let placed = if have == want {
+                    Placed::Same
+                } else {
+                    Placed::Exists
+                };
+                return Err(placed.reply(name).into());
+            }
+            Err(ShareError::NotShared) => {}
+            Err(e) => return Err(e.reply(name, FileOp::Check).into()),
+        }
+        let data = self.tcp()?.data_line();
+        let incoming = share
+            .begin_upload(name, &token::new())
+            .map_err(|e| e.reply(name, FileOp::Store))?;
+        announce(Reply::data(&data))?;
+        let wait = self.wait(idle_deadline);
+        let stall = shared.config.data_timeout;
+        let channel = self.tcp()?;
+        let outcome = match incoming.file() {
+            // Nothing to receive: no data connection is needed.
+            Ok(_) if size == 0 => Some(ReceiveOutcome::Received(Md5::of([]))),
+            Ok(f) => {
+                let mut out = BufWriter::with_capacity(256 * 1024, f);
+                channel.receive(wait, stall, size, &mut out)
+            }
+            Err(e) => {
+                channel.drop_connection();
+                Some(ReceiveOutcome::WriteFailed(e))
+            }
+        };
+        let Some(outcome) = outcome else {
+            let reply = Reply::no_receiver(Transport::Tcp, data.port, self.waited(wait));
+            return Err(reply.into());
+        };
+        let reply = match outcome.refusal(name, size, want) {
+            Some(refused) => refused,
+            None => match incoming.place(&want) {
+                Ok(placed) => placed.reply(name),
+                Err(e) => Reply::cannot(FileOp::Store, name, &e),
+            },
+        };
+        Ok(Done {
+            reply,
+            active: true,
+        })
+    }
+
+    /// The session's channel for `transport`, opened on first use (when
+    /// the address may hold one more data port).
+    fn channel(&mut self, transport: Transport) -> Result<&mut dyn Channel, Reply<'static>> {
+        Ok(match transport {
+            Transport::Tcp => self.tcp()?,
+            Transport::Udp => {
+                let held = match self.udp.take() {
+                    Some(held) => held,
+                    None => self.open(Transport::Udp, UdpChannel::open)?,
+                };
+                &mut self.udp.insert(held).channel
+            }
+        })
+    }
+
+    /// The session's TCP channel, opened on first use.
+    fn tcp(&mut self) -> Result<&mut DataChannel, Reply<'static>> {
+        let held = match self.tcp.take() {
+            Some(held) => held,
+            None => self.open(Transport::Tcp, DataChannel::open)?,
+        };
+        Ok(&mut self.tcp.insert(held).channel)
+    }
+
+    /// Claims a data port for the peer's address, then opens a channel.
+    fn open<C>(
+        &mut self,
+        transport: Transport,
+        open: Opener<C>,
+    ) -> Result<Held<'a, C>, Reply<'static>> {
+        let shared = self.shared;
+        let claim = shared.claim_port(self.peer, transport)?;
+        let channel = open(self.local, self.peer, shared.config.data_ports)
+            .map_err(|e| Reply::no_data_port(transport, &e))?;
+        self.used = Instant::now();
+        Ok(Held {
+            channel,
+            _claim: claim,
+        })
+    }
+
+    /// How long a transfer waits for its receiver: `data_wait`, but no
+    /// longer than what is left until the idle deadline, counted from the
+    /// last bytes the client sent. Waiting for a connection that never
+    /// comes is idle time, so pipelined requests cannot stretch a session
+    /// past its idle timeout.
+    fn wait(&self, idle_deadline: Option<Instant>) -> Duration {
+        let left = idle_deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        self.shared.config.data_wait.min(left)
+    }
+
+    fn limits(&self, wait: Duration) -> SendLimits {
+        SendLimits {
+            wait,
+            silence: self.shared.config.udp_silence,
+            stall: self.shared.config.data_timeout,
+        }
+    }
+
+    /// How a 425 names a wait of `wait`: the whole `data_wait`, or cut
+    /// short by the idle timeout.
+    fn waited(&self, wait: Duration) -> Waited {
+        let full = self.shared.config.data_wait;
+        if wait < full {
+            Waited::CutByIdle
+        } else {
+            Waited::Full(full)
+        }
+    }
+}
+
+/// A transfer's end: an early reply is one without activity.
+fn finish(done: Result<Done, Early>) -> io::Result<Done> {
+    match done {
+        Ok(done) => Ok(done),
+        Err(Early::Reply(reply)) => Ok(Done {
+            reply,
+            active: false,
+        }),
+        Err(Early::Io(e)) => Err(e),
+    }
+}
