@@ -344,7 +344,8 @@ impl Console {
     fn upload(&mut self, name: &str) -> Result<Status, ClientError> {
         let root = self.settings.share.clone();
         let names = if name.contains(['*', '?', '[']) {
-            match send::local_matches(&root, name) {
+            let state = self.history.path().parent().unwrap_or(&root);
+            match send::local_matches(&root, name, state) {
                 Ok(n) if n.is_empty() => {
                     eprintln!("p2pshare: no local file matches {}", protocol::shown(name));
                     return Ok(Status::Failed);

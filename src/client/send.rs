@@ -1,7 +1,7 @@
 //! Uploads: `FileUpload` of files from the local shared folder, each
 //! announced with its size and md5 so the peer can verify what it stores.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io;
 use std::path::Path;
 
@@ -10,20 +10,28 @@ use super::fetch::{FileRow, Outcome, Ui};
 use super::show::peer_text;
 use super::{Client, ClientError};
 use crate::protocol::{self, code, quote_word, shown};
-use crate::share::index::Index;
+use crate::share::index::Matcher;
 use crate::share::{check_name, hash, scan, Ignore};
 use crate::timefmt;
 
 /// The local files under `root` whose names match `pattern` (as
-/// `IndexGet regex` matches them).
-pub fn local_matches(root: &Path, pattern: &str) -> Result<Vec<String>, String> {
-    let matcher = crate::share::index::Matcher::new(pattern).map_err(|e| e.0)?;
-    let index = scan::walk(root, &Index::default(), &Ignore::default());
-    Ok(index
-        .all()
-        .map(|(n, _)| n.clone())
-        .filter(|n| matcher.matches(n))
-        .collect())
+/// `IndexGet regex` matches them), found by name alone, and none from the
+/// folder `state` (where this side keeps its history) when it lies inside
+/// `root`.
+pub fn local_matches(root: &Path, pattern: &str, state: &Path) -> Result<Vec<String>, String> {
+    let matcher = Matcher::new(pattern).map_err(|e| e.0)?;
+    let mut ignore = Ignore::default();
+    ignore.folders.extend(folder_below(root, state));
+    let mut names = scan::walk_names(root, &ignore);
+    names.retain(|n| matcher.matches(n));
+    Ok(names)
+}
+
+/// The path of the folder `dir` below `root`, when it is there.
+fn folder_below(root: &Path, dir: &Path) -> Option<String> {
+    let (root, dir) = (fs::canonicalize(root).ok()?, fs::canonicalize(dir).ok()?);
+    let rel = dir.strip_prefix(&root).ok()?.to_str()?;
+    (!rel.is_empty()).then(|| rel.to_string())
 }
 
 /// Uploads `names` (relative to `root`) one after the other. Returns how
