@@ -22,27 +22,6 @@ pub enum Status {
     Quit,
 }
 
-pub const HELP: &str = "\
-Commands are the protocol's, typed as over nc (case-insensitive):
-  IndexGet longlist | shortlist <start> <end> | regex <pattern>
-  FileHash verify <name> | checkall
-  FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>
-                  verified download into the share folder; a partial one
-                  resumes by itself; --overwrite replaces a local file
-                  whose content differs, for this command
-  FileUpload <name-or-pattern>
-                  send files from the share folder (if the peer allows)
-  History [<n>]   the peer's request history
-  HELP [<command>]  the peer's help
-  NOOP, QUIT
-Names are written as the client shows them: quotes around spaces, \\t \\n
-\\r \\\\ for TAB, LF, CR and a backslash, \\u{HEX} for other control characters.
-Local commands (lowercase):
-  history [<n>]   this side's history (requests received and made)
-  help            this text
-  exit            same as QUIT
-";
-
 /// The console: one connection to a peer (made on first use, remade after
 /// it broke) and where output goes.
 pub struct Console {
@@ -204,7 +183,7 @@ impl Console {
         };
         match verb.as_str() {
             "help" => {
-                print!("{HELP}");
+                print!("{}", super::help::text());
                 return Status::Ok;
             }
             "history" => return self.local_history(&words[1..]),

@@ -9,6 +9,7 @@ pub mod console;
 mod data;
 mod download;
 pub mod fetch;
+mod help;
 mod local;
 pub mod prompt;
 pub mod send;
