@@ -1,5 +1,8 @@
-//! Command-line parsing: one loop over the arguments per subcommand, strict
-//! about anything unexpected, with `--help` everywhere.
+//! Command-line parsing: one loop per subcommand over what [`Lexer`]
+//! yields (flags and values), strict about anything unexpected, with
+//! `--help` everywhere. Each option takes its value from the lexer, so
+//! the form of a value (`--share=DIR`, `-c CMD`, `-c=CMD`) is decided in
+//! one place and a value is never mistaken for a flag.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -7,37 +10,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::addr::{check_target, Bind};
-use crate::client::console::Settings;
+use crate::client::{self, Settings};
+use crate::peer;
 use crate::server::Config;
 use crate::share::state::StateChoice;
+
+mod lexer;
+pub use lexer::{Arg, Lexer};
 
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Action {
     Serve(Config),
-    Client(ClientArgs),
-    Peer(PeerArgs),
+    Client(client::Options),
+    Peer(peer::Options),
     /// Print this text to stdout and exit 0.
     Help(String),
     Version,
-}
-
-/// `p2pshare client`: where to connect, and the commands to run (none:
-/// read them from stdin).
-#[derive(Debug)]
-pub struct ClientArgs {
-    pub settings: Settings,
-    pub commands: Vec<String>,
-    /// Where the history goes.
-    pub state: StateChoice,
-}
-
-/// `p2pshare peer`: a server plus a console connected to the other peer.
-#[derive(Debug)]
-pub struct PeerArgs {
-    pub serve: Config,
-    pub settings: Settings,
-    pub poll: Duration,
 }
 
 /// What the environment adds to the command line. Read in one place,
@@ -176,36 +165,6 @@ options:
   -h, --help             show this help
 ";
 
-/// Arguments with `--name=value` split into name and value.
-struct Args {
-    items: std::collections::VecDeque<String>,
-}
-
-impl Args {
-    fn new(args: impl IntoIterator<Item = String>) -> Args {
-        let mut items = std::collections::VecDeque::new();
-        for a in args {
-            match a.split_once('=') {
-                Some((name, value)) if name.starts_with("--") => {
-                    items.push_back(name.to_string());
-                    items.push_back(value.to_string());
-                }
-                _ => items.push_back(a),
-            }
-        }
-        Args { items }
-    }
-
-    fn next(&mut self) -> Option<String> {
-        self.items.pop_front()
-    }
-
-    fn value(&mut self, opt: &str) -> Result<String, UsageError> {
-        self.next()
-            .ok_or_else(|| UsageError(format!("{opt} needs a value")))
-    }
-}
-
 /// Parses the arguments after the program name, with nothing from the
 /// environment.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Action, UsageError> {
@@ -236,23 +195,29 @@ pub fn parse_with(args: impl IntoIterator<Item = String>, env: &Env) -> Result<A
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageError> {
-    let mut args = Args::new(args);
-    let Some(sub) = args.next() else {
+    let mut lex = Lexer::new(args);
+    let Some(sub) = lex.next()? else {
         return Ok(Action::Help(MAIN_USAGE.to_string()));
     };
-    match sub.as_str() {
-        "serve" => parse_serve(&mut args),
-        "client" => parse_client(&mut args),
-        "peer" => parse_peer(&mut args),
-        "help" | "-h" | "--help" => Ok(Action::Help(
-            match args.next().as_deref() {
-                Some("serve") => SERVE_USAGE,
-                Some("client") => CLIENT_USAGE,
-                Some("peer") => PEER_USAGE,
-                _ => MAIN_USAGE,
-            }
-            .to_string(),
-        )),
+    match sub.to_string().as_str() {
+        "serve" => parse_serve(&mut lex),
+        "client" => parse_client(&mut lex),
+        "peer" => parse_peer(&mut lex),
+        "help" | "-h" | "--help" => {
+            let topic = match lex.next() {
+                Ok(Some(Arg::Value(v))) => v,
+                _ => String::new(),
+            };
+            Ok(Action::Help(
+                match topic.as_str() {
+                    "serve" => SERVE_USAGE,
+                    "client" => CLIENT_USAGE,
+                    "peer" => PEER_USAGE,
+                    _ => MAIN_USAGE,
+                }
+                .to_string(),
+            ))
+        }
         "-V" | "--version" | "version" => Ok(Action::Version),
         other => Err(UsageError(format!(
             "unknown subcommand '{other}'; try 'p2pshare --help'"
@@ -260,13 +225,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageErr
     }
 }
 
-fn parse_serve(args: &mut Args) -> Result<Action, UsageError> {
+fn parse_serve(lex: &mut Lexer) -> Result<Action, UsageError> {
     let mut c = Config::default();
-    while let Some(a) = args.next() {
+    while let Some(arg) = lex.next()? {
+        let a = arg.to_string();
         if a == "-h" || a == "--help" {
             return Ok(Action::Help(SERVE_USAGE.to_string()));
         }
-        if !apply_serve_option(&mut c, &a, args)? {
+        if matches!(arg, Arg::Value(_)) || !apply_serve_option(&mut c, &a, lex)? {
             return Err(UsageError(format!(
                 "unexpected argument '{a}' for serve; see 'p2pshare serve --help'"
             )));
@@ -275,25 +241,14 @@ fn parse_serve(args: &mut Args) -> Result<Action, UsageError> {
     Ok(Action::Serve(c))
 }
 
-fn default_settings() -> Settings {
-    Settings {
-        target: format!("127.0.0.1:{}", crate::client::DEFAULT_PORT),
-        share: PathBuf::from("shared"),
-        secret: None,
-        overwrite: false,
-        timeout: Duration::from_secs(60),
-        udp_payload: None,
-    }
-}
-
 /// Applies one option shared by client and peer; false when `a` is not one.
-fn apply_client_option(s: &mut Settings, a: &str, args: &mut Args) -> Result<bool, UsageError> {
+fn apply_client_option(s: &mut Settings, a: &str, lex: &mut Lexer) -> Result<bool, UsageError> {
     match a {
-        "--secret" => s.secret = Some(args.value(a)?),
+        "--secret" => s.secret = Some(lex.value()?),
         "--overwrite" => s.overwrite = true,
-        "--timeout" => s.timeout = duration(a, &args.value(a)?)?,
+        "--timeout" => s.timeout = duration(a, &lex.value()?)?,
         "--udp-payload" => {
-            let n: usize = number(a, &args.value(a)?)?;
+            let n: usize = number(a, &lex.value()?)?;
             let (lo, hi) = (
                 crate::transfer::frame::MIN_PAYLOAD,
                 crate::transfer::frame::MAX_PAYLOAD,
@@ -310,27 +265,33 @@ fn apply_client_option(s: &mut Settings, a: &str, args: &mut Args) -> Result<boo
     Ok(true)
 }
 
-fn parse_client(args: &mut Args) -> Result<Action, UsageError> {
-    let mut s = default_settings();
+fn parse_client(lex: &mut Lexer) -> Result<Action, UsageError> {
+    let mut s = Settings::default();
     let mut commands = Vec::new();
     let mut target = None;
     let mut state = StateChoice::default();
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "-h" | "--help" => return Ok(Action::Help(CLIENT_USAGE.to_string())),
-            "--share" => s.share = PathBuf::from(args.value(&a)?),
-            "--state" => state.dir = Some(PathBuf::from(args.value(&a)?)),
-            "-c" | "--command" => commands.push(args.value(&a)?),
-            _ if apply_client_option(&mut s, &a, args)? => {}
-            _ if a.starts_with('-') && a.len() > 1 => {
+    while let Some(arg) = lex.next()? {
+        let a = match arg {
+            Arg::Value(v) if target.is_none() => {
+                target = Some(v);
+                continue;
+            }
+            Arg::Value(v) => {
                 return Err(UsageError(format!(
-                    "unknown option '{a}' for client; see 'p2pshare client --help'"
+                    "unexpected argument '{v}': give one HOST[:PORT]; quote commands after -c"
                 )))
             }
-            _ if target.is_none() => target = Some(a),
+            flag => flag.to_string(),
+        };
+        match a.as_str() {
+            "-h" | "--help" => return Ok(Action::Help(CLIENT_USAGE.to_string())),
+            "--share" => s.share = PathBuf::from(lex.value()?),
+            "--state" => state.dir = Some(PathBuf::from(lex.value()?)),
+            "-c" | "--command" => commands.push(lex.value()?),
+            _ if apply_client_option(&mut s, &a, lex)? => {}
             _ => {
                 return Err(UsageError(format!(
-                    "unexpected argument '{a}': give one HOST[:PORT]; quote commands after -c"
+                    "unknown option '{a}' for client; see 'p2pshare client --help'"
                 )))
             }
         }
@@ -339,30 +300,35 @@ fn parse_client(args: &mut Args) -> Result<Action, UsageError> {
         check_target(&t).map_err(|e| UsageError(format!("client: {e}")))?;
         s.target = t;
     }
-    Ok(Action::Client(ClientArgs {
+    Ok(Action::Client(client::Options {
         settings: s,
         commands,
         state,
     }))
 }
 
-fn parse_peer(args: &mut Args) -> Result<Action, UsageError> {
+fn parse_peer(lex: &mut Lexer) -> Result<Action, UsageError> {
     let mut serve = Config::default();
-    let mut s = default_settings();
+    let mut s = Settings::default();
     let mut target = None;
     let mut poll = Duration::from_secs(10);
-    while let Some(a) = args.next() {
+    let unexpected = |a: &str| {
+        UsageError(format!(
+            "unexpected argument '{a}' for peer; see 'p2pshare peer --help'"
+        ))
+    };
+    while let Some(arg) = lex.next()? {
+        let a = arg.to_string();
+        if matches!(arg, Arg::Value(_)) {
+            return Err(unexpected(&a));
+        }
         match a.as_str() {
             "-h" | "--help" => return Ok(Action::Help(PEER_USAGE.to_string())),
-            "--connect" => target = Some(args.value(&a)?),
-            "--poll" => poll = duration(&a, &args.value(&a)?)?,
-            _ if apply_client_option(&mut s, &a, args)? => {}
-            _ if apply_serve_option(&mut serve, &a, args)? => {}
-            _ => {
-                return Err(UsageError(format!(
-                    "unexpected argument '{a}' for peer; see 'p2pshare peer --help'"
-                )))
-            }
+            "--connect" => target = Some(lex.value()?),
+            "--poll" => poll = duration(&a, &lex.value()?)?,
+            _ if apply_client_option(&mut s, &a, lex)? => {}
+            _ if apply_serve_option(&mut serve, &a, lex)? => {}
+            _ => return Err(unexpected(&a)),
         }
     }
     let Some(target) = target else {
@@ -375,7 +341,7 @@ fn parse_peer(args: &mut Args) -> Result<Action, UsageError> {
     s.share = serve.share.clone();
     // One secret both ways: the one this peer asks for and gives.
     serve.secret = s.secret.clone();
-    Ok(Action::Peer(PeerArgs {
+    Ok(Action::Peer(peer::Options {
         serve,
         settings: s,
         poll,
@@ -383,20 +349,20 @@ fn parse_peer(args: &mut Args) -> Result<Action, UsageError> {
 }
 
 /// Applies one server option; false when `a` is not one.
-fn apply_serve_option(c: &mut Config, a: &str, args: &mut Args) -> Result<bool, UsageError> {
+fn apply_serve_option(c: &mut Config, a: &str, lex: &mut Lexer) -> Result<bool, UsageError> {
     match a {
-        "--share" => c.share = PathBuf::from(args.value(a)?),
-        "--state" => c.state.dir = Some(PathBuf::from(args.value(a)?)),
-        "--port" => c.port = number(a, &args.value(a)?)?,
+        "--share" => c.share = PathBuf::from(lex.value()?),
+        "--state" => c.state.dir = Some(PathBuf::from(lex.value()?)),
+        "--port" => c.port = number(a, &lex.value()?)?,
         "--bind" => {
-            c.bind = Bind::parse(&args.value(a)?).map_err(|e| UsageError(format!("{a}: {e}")))?;
+            c.bind = Bind::parse(&lex.value()?).map_err(|e| UsageError(format!("{a}: {e}")))?;
         }
-        "--rescan" => c.rescan = duration(a, &args.value(a)?)?,
-        "--data-ports" => c.data_ports = Some(port_range(&args.value(a)?)?),
-        "--max-connections" => c.max_connections = number(a, &args.value(a)?)?,
-        "--max-per-ip" => c.max_per_ip = number(a, &args.value(a)?)?,
+        "--rescan" => c.rescan = duration(a, &lex.value()?)?,
+        "--data-ports" => c.data_ports = Some(port_range(&lex.value()?)?),
+        "--max-connections" => c.max_connections = number(a, &lex.value()?)?,
+        "--max-per-ip" => c.max_per_ip = number(a, &lex.value()?)?,
         "--max-line" => {
-            let n: usize = number(a, &args.value(a)?)?;
+            let n: usize = number(a, &lex.value()?)?;
             if !(64..=1 << 20).contains(&n) {
                 return Err(UsageError(format!(
                     "{a}: {n} is outside 64 to 1048576 bytes"
@@ -405,10 +371,10 @@ fn apply_serve_option(c: &mut Config, a: &str, args: &mut Args) -> Result<bool, 
             c.max_line = n;
         }
         "--allow-upload" => c.allow_upload = true,
-        "--secret" => c.secret = Some(args.value(a)?),
-        "--idle-timeout" => c.idle_timeout = duration(a, &args.value(a)?)?,
-        "--data-timeout" => c.data_timeout = duration(a, &args.value(a)?)?,
-        "--data-idle" => c.data_idle = Some(duration(a, &args.value(a)?)?),
+        "--secret" => c.secret = Some(lex.value()?),
+        "--idle-timeout" => c.idle_timeout = duration(a, &lex.value()?)?,
+        "--data-timeout" => c.data_timeout = duration(a, &lex.value()?)?,
+        "--data-idle" => c.data_idle = Some(duration(a, &lex.value()?)?),
         _ => return Ok(false),
     }
     Ok(true)

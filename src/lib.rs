@@ -27,8 +27,13 @@
 //!   `SendOutcome::reply`, ...).
 //! - Roles: [`server`] (the accept loop, per-address limits, one thread
 //!   per session; it hands the share's open files to the data channels
-//!   as [`transfer::Source`]), [`client`] (the thin client and its
-//!   console), [`peer`] (both at once).
+//!   as [`transfer::Source`]), [`client`] (the thin client: the control
+//!   connection, one module owning the data channels, a download batch
+//!   and one file's download as explicit states, uploads, the console),
+//!   [`peer`] (both at once). Each role takes its settings as a value
+//!   ([`server::Config`], [`client::Settings`] and [`client::Options`],
+//!   [`peer::Options`]); only [`cli`] knows the command line, and
+//!   [`cli::Lexer`] takes it apart.
 //!
 //! # One request, one way
 //!

@@ -7,19 +7,30 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::cli::PeerArgs;
-use crate::client::console::peer_text;
-use crate::client::console::{Console, Settings};
+use crate::client::console::Console;
 use crate::client::prompt::print_above;
-use crate::client::{unescape, Client, ClientError};
+use crate::client::show::peer_text;
+use crate::client::{unescape, Client, ClientError, Settings};
 use crate::history::History;
 use crate::protocol::{code, shown, ReplyLine};
-use crate::server::Server;
+use crate::server::{Config, Server};
 use crate::share::Share;
 use crate::stop::Stop;
 
+/// What `p2pshare peer` is asked to do: serve a folder and run a console
+/// connected to the other peer.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The server; its share is the console's too.
+    pub serve: Config,
+    /// The console's connection to the other peer.
+    pub settings: Settings,
+    /// How often the other peer is checked for changes.
+    pub poll: Duration,
+}
+
 /// `p2pshare peer`: returns the exit status.
-pub fn run(args: PeerArgs) -> u8 {
+pub fn run(args: Options) -> u8 {
     let share = match Share::open(&args.serve.share, &args.serve.state) {
         Ok(s) => Arc::new(s),
         Err(e) => {

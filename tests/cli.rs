@@ -271,3 +271,33 @@ fn by_default_a_server_takes_ipv4_and_ipv6_and_sees_ipv4_clients_as_ipv4() {
     );
     assert!(!history.contains("::ffff:"), "{history}");
 }
+
+#[test]
+fn a_flags_value_is_taken_as_written_and_only_by_a_flag_that_takes_one() {
+    let dir = TempDir::new("cli-values");
+    dir.write("share/a.txt", "alpha\n");
+    let server = start(&dir.path().join("share"));
+    let mine = dir.path().join("mine");
+    // A flag without a value refuses one, whatever follows.
+    let out = run(&["client", "--overwrite=no", "-c", "NOOP"], "");
+    assert_eq!(out.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("--overwrite takes no value"), "{out}");
+    assert!(!out.stderr.contains("cannot connect"), "{out}");
+    // `-c=CMD`, `-cCMD` and `--command=CMD` are the command CMD.
+    let out = run(
+        &client_args(
+            server.addr(),
+            &mine,
+            &["-c=NOOP", "-cFileDownload a.txt", "--command=NOOP"],
+        ),
+        "",
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(fs::read_to_string(mine.join("a.txt")).unwrap(), "alpha\n");
+    // A value that looks like a flag is still the value: the peer gets
+    // the command `--x=y`, and says it knows no such command.
+    let out = run(&client_args(server.addr(), &mine, &["-c", "--x=y"]), "");
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("500"), "{out}");
+    assert!(!out.stderr.contains("unexpected argument"), "{out}");
+}

@@ -564,6 +564,35 @@ fn the_client_gets_exit_1_where_uploads_are_off() {
     assert_eq!(entries_below(&s.share), before);
 }
 
+#[test]
+fn the_clients_upload_pattern_leaves_out_its_own_state_folder() {
+    let s = Setup::new("up-client-state");
+    let server = s.serve();
+    let local = TempDir::new("up-client-state-local");
+    local.write("a.txt", "a\n");
+    local.write("docs/b.txt", "b\n");
+    let state = local.path().join("state").display().to_string();
+    let with_state = |command: &str| {
+        let args = client_args(
+            server.addr(),
+            local.path(),
+            &["--state", &state, "-c", command],
+        );
+        run(&args, "")
+    };
+    // The first run makes the history in the visible folder `state`.
+    let first = with_state("NOOP");
+    assert_eq!(first.code(), Some(0), "{first}");
+    assert!(local.path().join("state/history.tsv").exists(), "{first}");
+    // `*` matches every base name: the files, not the history.
+    let r = with_state("FileUpload *");
+    assert_eq!(r.code(), Some(0), "{r}");
+    assert_eq!(fs::read(s.share.join("a.txt")).unwrap(), b"a\n");
+    assert_eq!(fs::read(s.share.join("docs/b.txt")).unwrap(), b"b\n");
+    assert!(!s.share.join("state").exists(), "{r}");
+    assert!(!r.stdout.contains("history.tsv"), "{r}");
+}
+
 /// A local user swapping a folder of the share for a link leading out, over
 /// and over, while uploads go into it: no uploaded byte ever lands outside,
 /// nothing is left there, and what was stored is inside the share (in

@@ -1,19 +1,30 @@
-//! The thin client's connection to a peer: the control connection, replies
-//! as they arrive, the request history, and the data connection it reuses.
+//! The thin client: its settings and `run`, and the control connection to
+//! a peer (replies as they arrive, within bounds; the request history).
+//!
+//! Below it: [`console`] runs commands, [`fetch`] downloads a batch of
+//! files (one file's download in `download`, its local files in `local`),
+//! [`send`] uploads, and `data` owns the data connections both use.
 
 pub mod console;
+mod data;
+mod download;
 pub mod fetch;
+mod help;
+mod local;
 pub mod prompt;
 pub mod send;
+pub mod show;
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::history::{Direction, History};
 use crate::protocol::{self, code, ReplyLine};
+use crate::share::state::StateChoice;
 
 /// The default control port.
 pub const DEFAULT_PORT: u16 = 9000;
@@ -28,6 +39,48 @@ pub const MAX_REPLY_LINES: usize = 2_000_000;
 /// The most bytes one reply may have: such a checkall with names of 200
 /// bytes on average.
 pub const MAX_REPLY_BYTES: u64 = 256 << 20;
+
+/// Everything the client needs to reach a peer and store what it gets.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The peer, `HOST[:PORT]`.
+    pub target: String,
+    /// The local shared folder: where downloads land, uploads come from.
+    pub share: PathBuf,
+    pub secret: Option<String>,
+    /// Replace local files whose content differs.
+    pub overwrite: bool,
+    /// How long any one wait on the peer may take: connect, greeting,
+    /// each reply line, a stalled transfer.
+    pub timeout: Duration,
+    /// UDP payload size for `FileDownload UDP`; None picks by path.
+    pub udp_payload: Option<usize>,
+}
+
+impl Default for Settings {
+    /// The peer on this machine's default port, `./shared`, a minute's
+    /// patience.
+    fn default() -> Settings {
+        Settings {
+            target: format!("127.0.0.1:{DEFAULT_PORT}"),
+            share: PathBuf::from("shared"),
+            secret: None,
+            overwrite: false,
+            timeout: Duration::from_secs(60),
+            udp_payload: None,
+        }
+    }
+}
+
+/// What `p2pshare client` is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub settings: Settings,
+    /// The commands to run, in order; none: read them from stdin.
+    pub commands: Vec<String>,
+    /// Where the history goes.
+    pub state: StateChoice,
+}
 
 /// Why talking to a peer failed.
 #[derive(Debug)]
@@ -170,7 +223,8 @@ pub struct Client {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
     history: Option<Arc<History>>,
-    pub(crate) data: Option<fetch::DataConn>,
+    /// The data connection held for the next transfer (see [`data`]).
+    pub(crate) data: Option<data::DataConn>,
     greeting: String,
     /// How long any one wait on the peer may take.
     timeout: Duration,
@@ -225,7 +279,7 @@ impl Client {
             return Err(ClientError::Protocol(format!(
                 "{} {}",
                 g.code(),
-                console::peer_text(g.text())
+                show::peer_text(g.text())
             )));
         }
         c.greeting = g.text().to_string();
@@ -236,7 +290,7 @@ impl Client {
                 return Err(ClientError::Protocol(format!(
                     "authentication failed: {} {}",
                     r.code(),
-                    console::peer_text(r.text())
+                    show::peer_text(r.text())
                 )));
             }
         }
@@ -340,7 +394,7 @@ impl Client {
                 return Err(ClientError::Closed(format!(
                     "{} {}",
                     line.code,
-                    console::peer_text(&line.text)
+                    show::peer_text(&line.text)
                 )));
             }
             each(&line);
@@ -486,7 +540,7 @@ pub(crate) fn peek_now(s: &TcpStream) -> Peek {
 /// `state` and the share choose (see [`crate::share::state::plan`]), which
 /// is created only with the first row. A note about where it is goes to
 /// stderr.
-pub fn local_history(share: &std::path::Path, state: &crate::share::state::StateChoice) -> History {
+pub fn local_history(share: &std::path::Path, state: &StateChoice) -> History {
     let state = crate::share::state::plan(share, state);
     if let Some(note) = &state.note {
         eprintln!("p2pshare: {note}");
@@ -497,7 +551,7 @@ pub fn local_history(share: &std::path::Path, state: &crate::share::state::State
 /// `p2pshare client`: runs the commands and returns the exit status (0 all
 /// succeeded, 1 some failed, 2 the peer could not be reached or a `-c`
 /// command was a usage error).
-pub fn run(args: crate::cli::ClientArgs) -> u8 {
+pub fn run(args: Options) -> u8 {
     // Nothing is created here: downloads make the folder when they need
     // it, the history with its first row. A path that cannot become a
     // folder is a mistake to tell now.

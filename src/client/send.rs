@@ -1,28 +1,37 @@
 //! Uploads: `FileUpload` of files from the local shared folder, each
 //! announced with its size and md5 so the peer can verify what it stores.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io;
 use std::path::Path;
 
-use super::console::peer_text;
-use super::fetch::{data_conn, FileRow, Outcome, Ui};
+use super::data;
+use super::fetch::{FileRow, Outcome, Ui};
+use super::show::peer_text;
 use super::{Client, ClientError};
 use crate::protocol::{self, code, quote_word, shown};
-use crate::share::index::Index;
+use crate::share::index::Matcher;
 use crate::share::{check_name, hash, scan, Ignore};
 use crate::timefmt;
 
 /// The local files under `root` whose names match `pattern` (as
-/// `IndexGet regex` matches them).
-pub fn local_matches(root: &Path, pattern: &str) -> Result<Vec<String>, String> {
-    let matcher = crate::share::index::Matcher::new(pattern).map_err(|e| e.0)?;
-    let index = scan::walk(root, &Index::default(), &Ignore::default());
-    Ok(index
-        .all()
-        .map(|(n, _)| n.clone())
-        .filter(|n| matcher.matches(n))
-        .collect())
+/// `IndexGet regex` matches them), found by name alone, and none from the
+/// folder `state` (where this side keeps its history) when it lies inside
+/// `root`.
+pub fn local_matches(root: &Path, pattern: &str, state: &Path) -> Result<Vec<String>, String> {
+    let matcher = Matcher::new(pattern).map_err(|e| e.0)?;
+    let mut ignore = Ignore::default();
+    ignore.folders.extend(folder_below(root, state));
+    let mut names = scan::walk_names(root, &ignore);
+    names.retain(|n| matcher.matches(n));
+    Ok(names)
+}
+
+/// The path of the folder `dir` below `root`, when it is there.
+fn folder_below(root: &Path, dir: &Path) -> Option<String> {
+    let (root, dir) = (fs::canonicalize(root).ok()?, fs::canonicalize(dir).ok()?);
+    let rel = dir.strip_prefix(&root).ok()?.to_str()?;
+    (!rel.is_empty()).then(|| rel.to_string())
 }
 
 /// Uploads `names` (relative to `root`) one after the other. Returns how
@@ -60,39 +69,11 @@ fn upload_one(
             shown(name)
         )));
     }
-    let path = root.join(name);
-    let opened = File::open(&path).and_then(|f| {
-        let meta = f.metadata()?;
-        if !meta.is_file() {
-            return Err(io::Error::other("not a regular file"));
-        }
-        Ok((f, meta))
-    });
-    let (mut file, meta) = match opened {
+    let (mut file, row) = match open_local(root, name) {
         Ok(x) => x,
-        Err(e) => {
-            return Ok(fail(format!(
-                "cannot read {}: {e}",
-                shown(&path.display().to_string())
-            )))
-        }
+        Err(e) => return Ok(fail(e)),
     };
-    let md5 = match hash::md5_of_reader(&mut file) {
-        Ok(d) => d.to_string(),
-        Err(e) => {
-            return Ok(fail(format!(
-                "cannot read {}: {e}",
-                shown(&path.display().to_string())
-            )))
-        }
-    };
-    let row = FileRow {
-        name: name.to_string(),
-        size: meta.len(),
-        timestamp: timefmt::format(meta.modified().unwrap_or(std::time::UNIX_EPOCH)),
-        md5: md5.clone(),
-    };
-    let line = format!("FileUpload {} {} {md5}", quote_word(name), meta.len());
+    let line = format!("FileUpload {} {} {}", quote_word(name), row.size, row.md5);
     client.send(&line)?;
     let first = client.read_reply()?;
     match first.code() {
@@ -106,25 +87,19 @@ fn upload_one(
             return Ok(fail(format!("{c} {}", peer_text(first.text()))));
         }
     }
-    let Some(data) = protocol::parse_data_line(first.text()) else {
+    let Some(channel) = protocol::parse_data_line(first.text()) else {
         return Err(ClientError::Protocol(format!(
             "bad 150 reply to the upload of {}: {}",
             shown(name),
             peer_text(first.text())
         )));
     };
-    ui.start(name, meta.len(), 0);
-    let sent = data_conn(client, &data).and_then(|mut conn| {
-        send_bytes(&mut conn.stream, &mut file, meta.len(), ui)?;
-        // Kept for the next transfer only when this one went well.
-        client.data = Some(conn);
-        Ok(())
+    ui.start(name, row.size, 0);
+    let sent = data::send(client, &channel, &mut file, row.size, &mut |n| {
+        ui.progress(n)
     });
     ui.end();
-    let last = client.read_reply()?;
-    if last.code() != code::COMPLETE {
-        client.data = None;
-    }
+    let (sent, last) = sent.finish(client)?;
     client.record(&line, last.code());
     Ok(match (sent, last.code()) {
         (Ok(()), code::COMPLETE) => Outcome::Uploaded(row),
@@ -137,31 +112,26 @@ fn upload_one(
     })
 }
 
-/// Sends the file from its start over the data connection.
-fn send_bytes(
-    stream: &mut std::net::TcpStream,
-    file: &mut File,
-    len: u64,
-    ui: &mut dyn Ui,
-) -> io::Result<()> {
-    use std::io::Seek;
-    file.seek(io::SeekFrom::Start(0))?;
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut sent = 0u64;
-    let mut reader = file.take(len);
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        stream.write_all(&buf[..n])?;
-        sent += n as u64;
-        ui.progress(sent);
-    }
-    if sent != len {
-        return Err(io::Error::other("the file shrank while it was sent"));
-    }
-    Ok(())
+/// Opens the regular file `name` below `root` and describes it as an
+/// upload announces it (size, modification time, md5); else why not.
+fn open_local(root: &Path, name: &str) -> Result<(File, FileRow), String> {
+    let path = root.join(name);
+    let cannot = |e: io::Error| format!("cannot read {}: {e}", shown(&path.display().to_string()));
+    let (mut file, meta) = File::open(&path)
+        .and_then(|f| {
+            let meta = f.metadata()?;
+            if !meta.is_file() {
+                return Err(io::Error::other("not a regular file"));
+            }
+            Ok((f, meta))
+        })
+        .map_err(cannot)?;
+    let md5 = hash::md5_of_reader(&mut file).map_err(cannot)?;
+    let row = FileRow {
+        name: name.to_string(),
+        size: meta.len(),
+        timestamp: timefmt::format(meta.modified().unwrap_or(std::time::UNIX_EPOCH)),
+        md5: md5.to_string(),
+    };
+    Ok((file, row))
 }

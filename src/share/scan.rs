@@ -55,7 +55,39 @@ pub fn walk_sorted(
     ignore: &Ignore,
     unnamable: &mut Vec<PathBuf>,
 ) -> Vec<(String, Entry)> {
-    let mut found: Vec<(String, Entry)> = Vec::with_capacity(old.len());
+    let mut found = walk_unsniffed(root, old.len(), ignore, unnamable);
+    // One pass beside the old index (both in name order) instead of a
+    // lookup per file: a rescan of an unchanged share costs little more
+    // than its stat calls.
+    let mut olds = old.files.iter().peekable();
+    for (name, e) in &mut found {
+        while olds.next_if(|(o, _)| o.as_str() < name.as_str()).is_some() {}
+        e.mime = match olds.peek() {
+            Some((o, oe)) if *o == name && oe.key == e.key => oe.mime,
+            _ => sniff_file(&root.join(&*name), name),
+        };
+    }
+    found
+}
+
+/// The names of the files [`walk`] finds under `root`, in name order,
+/// without reading any of them (no type is sniffed): for a client that
+/// only matches names, such as an upload pattern.
+pub fn walk_names(root: &Path, ignore: &Ignore) -> Vec<String> {
+    walk_unsniffed(root, 0, ignore, &mut Vec::new())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// The walk of [`walk_sorted`], every entry's type left empty.
+fn walk_unsniffed(
+    root: &Path,
+    capacity: usize,
+    ignore: &Ignore,
+    unnamable: &mut Vec<PathBuf>,
+) -> Vec<(String, Entry)> {
+    let mut found: Vec<(String, Entry)> = Vec::with_capacity(capacity);
     let mut seen_dirs = HashSet::new();
     if let Ok(m) = fs::metadata(root) {
         seen_dirs.insert((m.dev(), m.ino()));
@@ -148,7 +180,8 @@ pub fn walk_sorted(
                     size: key.size,
                     mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
                     key,
-                    // Filled in below, from `old` or by sniffing.
+                    // Filled in by `walk_sorted`, from `old` or by
+                    // sniffing.
                     mime: "",
                 };
                 children.push((String::new(), Walked::File(rel_name, entry)));
@@ -161,17 +194,6 @@ pub fn walk_sorted(
     // is a sort needed.
     if !found.is_sorted_by(|a, b| a.0 <= b.0) {
         found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    }
-    // One pass beside the old index (both in name order) instead of a
-    // lookup per file: a rescan of an unchanged share costs little more
-    // than its stat calls.
-    let mut olds = old.files.iter().peekable();
-    for (name, e) in &mut found {
-        while olds.next_if(|(o, _)| o.as_str() < name.as_str()).is_some() {}
-        e.mime = match olds.peek() {
-            Some((o, oe)) if *o == name && oe.key == e.key => oe.mime,
-            _ => sniff_file(&root.join(&*name), name),
-        };
     }
     found
 }
@@ -264,4 +286,33 @@ pub fn spawn(
                 pending |= !changes.is_empty();
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walking_names_finds_what_the_index_walk_finds() {
+        let dir = std::env::temp_dir().join(format!("p2pshare-walk-names-{}", std::process::id()));
+        for (rel, body) in [
+            ("b.txt", "b"),
+            ("a/one.pdf", "%PDF-1.4"),
+            ("a/.hidden", "h"),
+            ("state/history.tsv", "t"),
+            ("z/two", ""),
+        ] {
+            let path = dir.join(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, body).unwrap();
+        }
+        let root = fs::canonicalize(&dir).unwrap();
+        let mut ignore = Ignore::default();
+        ignore.folders.push("state".into());
+        let index = walk(&root, &Index::default(), &ignore);
+        let names = walk_names(&root, &ignore);
+        assert_eq!(names, ["a/one.pdf", "b.txt", "z/two"]);
+        assert!(index.all().map(|(n, _)| n).eq(names.iter()));
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
