@@ -87,42 +87,81 @@ fn walk_unsniffed(
     ignore: &Ignore,
     unnamable: &mut Vec<PathBuf>,
 ) -> Vec<(String, Entry)> {
-    let mut found: Vec<(String, Entry)> = Vec::with_capacity(capacity);
-    let mut seen_dirs = HashSet::new();
+    let mut w = Walker {
+        root,
+        ignore,
+        unnamable,
+        found: Vec::with_capacity(capacity),
+        seen_dirs: HashSet::new(),
+        stack: vec![Walked::Dir(root.to_path_buf(), String::new())],
+        linked: Vec::new(),
+        children: Vec::new(),
+    };
     if let Ok(m) = fs::metadata(root) {
-        seen_dirs.insert((m.dev(), m.ino()));
+        w.seen_dirs.insert((m.dev(), m.ino()));
     }
-    // An explicit stack (a deep tree cannot overflow the thread's stack) of
-    // what is still to do, the next item on top. Each folder's entries go
-    // on in reverse name order, a folder's name counting as `name/`: then
-    // the walk meets the paths in byte order and the list needs no sort.
-    let mut stack: Vec<Walked> = vec![Walked::Dir(root.to_path_buf(), String::new())];
-    // Folders reached through a symlink wait until every real folder has
-    // been walked, so a folder is listed under its real name and an alias
-    // of it is skipped, whatever order read_dir gives.
-    let mut linked: Vec<(PathBuf, String, (u64, u64))> = Vec::new();
-    let mut children: Vec<(String, Walked)> = Vec::new();
-    loop {
-        let (dir, rel) = match stack.pop() {
-            Some(Walked::File(name, entry)) => {
-                found.push((name, entry));
-                continue;
+    while let Some((dir, rel)) = w.next_folder() {
+        w.read_folder(&dir, &rel);
+    }
+    let mut found = w.found;
+    // Folders reached through links come last and out of order: only then
+    // is a sort needed.
+    if !found.is_sorted_by(|a, b| a.0 <= b.0) {
+        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+    found
+}
+
+/// The state of one walk of [`walk_unsniffed`].
+struct Walker<'a> {
+    root: &'a Path,
+    ignore: &'a Ignore,
+    unnamable: &'a mut Vec<PathBuf>,
+    found: Vec<(String, Entry)>,
+    /// Folders walked already, by (device, inode), so a folder reached
+    /// twice (through a link) is walked once.
+    seen_dirs: HashSet<(u64, u64)>,
+    /// An explicit stack (a deep tree cannot overflow the thread's stack)
+    /// of what is still to do, the next item on top. Each folder's entries
+    /// go on in reverse name order, a folder's name counting as `name/`:
+    /// then the walk meets the paths in byte order and the list needs no
+    /// sort.
+    stack: Vec<Walked>,
+    /// Folders reached through a symlink wait until every real folder has
+    /// been walked, so a folder is listed under its real name and an alias
+    /// of it is skipped, whatever order read_dir gives.
+    linked: Vec<(PathBuf, String, (u64, u64))>,
+    /// The entries of the folder being read, before they go on the stack.
+    children: Vec<(String, Walked)>,
+}
+
+impl Walker<'_> {
+    /// Takes the files on top of the stack into `found`, and returns the
+    /// next folder to read, if any is left.
+    fn next_folder(&mut self) -> Option<(PathBuf, String)> {
+        loop {
+            match self.stack.pop() {
+                Some(Walked::File(name, entry)) => self.found.push((name, entry)),
+                Some(Walked::Dir(dir, rel)) => return Some((dir, rel)),
+                None => match self.linked.pop() {
+                    Some((path, rel, id)) if self.seen_dirs.insert(id) => return Some((path, rel)),
+                    Some(_) => {}
+                    None => return None,
+                },
             }
-            Some(Walked::Dir(dir, rel)) => (dir, rel),
-            None => match linked.pop() {
-                Some((path, rel, id)) if seen_dirs.insert(id) => (path, rel),
-                Some(_) => continue,
-                None => break,
-            },
-        };
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
+        }
+    }
+
+    /// Puts what the folder `dir` (the share's `rel`) shares on the stack.
+    fn read_folder(&mut self, dir: &Path, rel: &str) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
         };
         for entry in entries.flatten() {
             let file_name = entry.file_name();
             let Some(name) = file_name.to_str() else {
-                if unnamable.len() < MAX_UNNAMABLE {
-                    unnamable.push(entry.path());
+                if self.unnamable.len() < MAX_UNNAMABLE {
+                    self.unnamable.push(entry.path());
                 }
                 continue;
             };
@@ -131,71 +170,72 @@ fn walk_unsniffed(
             }
             let mut rel_name = String::with_capacity(rel.len() + 1 + name.len());
             if !rel.is_empty() {
-                rel_name.push_str(&rel);
+                rel_name.push_str(rel);
                 rel_name.push('/');
             }
             rel_name.push_str(name);
-            let Ok(file_type) = entry.file_type() else {
-                continue;
-            };
-            let meta = if file_type.is_symlink() {
-                let Ok(target) = fs::canonicalize(entry.path()) else {
-                    continue;
-                };
-                let Some(inside) = visible_below(root, &target) else {
-                    continue;
-                };
-                let Ok(m) = fs::metadata(&target) else {
-                    continue;
-                };
-                // A link to something ignored is left out too: what
-                // `open_file` refuses is not listed either.
-                if inside
-                    .to_str()
-                    .is_some_and(|r| ignore.matches(r) || ignore.matches_entry(r, m.is_dir()))
-                {
-                    continue;
-                }
-                m
-            } else {
-                match entry.metadata() {
-                    Ok(m) => m,
-                    Err(_) => continue,
-                }
-            };
-            if ignore.matches_entry(&rel_name, meta.is_dir()) {
-                continue;
-            }
-            if meta.is_dir() {
-                if file_type.is_symlink() {
-                    linked.push((entry.path(), rel_name, (meta.dev(), meta.ino())));
-                } else if seen_dirs.insert((meta.dev(), meta.ino())) {
-                    let mut sort_key = rel_name.clone();
-                    sort_key.push('/');
-                    children.push((sort_key, Walked::Dir(entry.path(), rel_name)));
-                }
-            } else if meta.is_file() {
-                let key = FileKey::of(&meta);
-                let entry = Entry {
-                    size: key.size,
-                    mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                    key,
-                    // Filled in by `walk_sorted`, from `old` or by
-                    // sniffing.
-                    mime: "",
-                };
-                children.push((String::new(), Walked::File(rel_name, entry)));
-            }
+            self.add(&entry, rel_name);
         }
-        children.sort_unstable_by(|a, b| sort_key(b).cmp(sort_key(a)));
-        stack.extend(children.drain(..).map(|(_, w)| w));
+        self.children
+            .sort_unstable_by(|a, b| sort_key(b).cmp(sort_key(a)));
+        self.stack.extend(self.children.drain(..).map(|(_, w)| w));
     }
-    // Folders reached through links come last and out of order: only then
-    // is a sort needed.
-    if !found.is_sorted_by(|a, b| a.0 <= b.0) {
-        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+
+    /// Adds one entry of a folder to `children`, when it is shared.
+    fn add(&mut self, entry: &fs::DirEntry, rel_name: String) {
+        let Ok(file_type) = entry.file_type() else {
+            return;
+        };
+        let meta = if file_type.is_symlink() {
+            match self.link_target(entry) {
+                Some(m) => m,
+                None => return,
+            }
+        } else {
+            match entry.metadata() {
+                Ok(m) => m,
+                Err(_) => return,
+            }
+        };
+        if self.ignore.matches_entry(&rel_name, meta.is_dir()) {
+            return;
+        }
+        if meta.is_dir() {
+            if file_type.is_symlink() {
+                self.linked
+                    .push((entry.path(), rel_name, (meta.dev(), meta.ino())));
+            } else if self.seen_dirs.insert((meta.dev(), meta.ino())) {
+                let mut sort_key = rel_name.clone();
+                sort_key.push('/');
+                self.children
+                    .push((sort_key, Walked::Dir(entry.path(), rel_name)));
+            }
+        } else if meta.is_file() {
+            let key = FileKey::of(&meta);
+            let entry = Entry {
+                size: key.size,
+                mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                key,
+                // Filled in by `walk_sorted`, from `old` or by sniffing.
+                mime: "",
+            };
+            self.children
+                .push((String::new(), Walked::File(rel_name, entry)));
+        }
     }
-    found
+
+    /// What a symbolic link leads to, when that may be shared: a target
+    /// inside the share, visible and not ignored (what `open_file` refuses
+    /// is not listed either).
+    fn link_target(&self, entry: &fs::DirEntry) -> Option<fs::Metadata> {
+        let target = fs::canonicalize(entry.path()).ok()?;
+        let inside = visible_below(self.root, &target)?;
+        let m = fs::metadata(&target).ok()?;
+        let ignored = inside
+            .to_str()
+            .is_some_and(|r| self.ignore.matches(r) || self.ignore.matches_entry(r, m.is_dir()));
+        (!ignored).then_some(m)
+    }
 }
 
 /// Work left for [`walk_sorted`]: a file found, or a folder to read.
