@@ -9,7 +9,23 @@ use p2pshare::cli::{self, Action, Env};
 use p2pshare::server::Server;
 
 fn main() -> ExitCode {
-    let action = match cli::parse_with(std::env::args().skip(1), &Env::from_process()) {
+    // An argument that is not UTF-8 is refused with its bytes shown
+    // (std::env::args would panic on it).
+    let mut args = Vec::new();
+    for a in std::env::args_os().skip(1) {
+        match a.into_string() {
+            Ok(a) => args.push(a),
+            Err(a) => {
+                let bytes = std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str());
+                eprintln!(
+                    "p2pshare: the argument '{}' is not valid UTF-8",
+                    p2pshare::names::shown_bytes(bytes)
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let action = match cli::parse_with(args, &Env::from_process()) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("p2pshare: {e}");
