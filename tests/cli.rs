@@ -252,13 +252,26 @@ fn by_default_a_server_takes_ipv4_and_ipv6_and_sees_ipv4_clients_as_ipv4() {
     assert_eq!(out.code(), Some(0), "{out}");
     assert_eq!(fs::read_to_string(mine.join("a.txt")).unwrap(), "alpha\n");
     assert_eq!(fs::read_to_string(mine.join("b.txt")).unwrap(), "beta\n");
-    // One session per address: an IPv4 client counts as 127.0.0.1.
-    let mut first = Conn::open(v4);
+    // One session per address: an IPv4 client counts as 127.0.0.1. The
+    // client's session may still be ending on the server: wait until a
+    // new one is admitted, and keep that one.
+    let mut first = None;
+    assert!(wait_until(LIMIT, || {
+        let Ok(mut s) = TcpStream::connect(v4) else {
+            return false;
+        };
+        let mut line = [0u8; 4];
+        let greeted = std::io::Read::read_exact(&mut s, &mut line).is_ok() && &line == b"220 ";
+        if greeted {
+            first = Some(s);
+        }
+        greeted
+    }));
     let mut second = TcpStream::connect(v4).unwrap();
     let mut refused = String::new();
     std::io::Read::read_to_string(&mut second, &mut refused).unwrap();
     assert!(refused.starts_with("421 "), "{refused:?}");
-    first.assert_alive();
+    drop(first);
     // The history names IPv4 clients as IPv4.
     let history = fs::read_to_string(share.join(".p2pshare/history.tsv")).unwrap();
     let peers: Vec<&str> = history
@@ -300,4 +313,21 @@ fn a_flags_value_is_taken_as_written_and_only_by_a_flag_that_takes_one() {
     assert_eq!(out.code(), Some(1), "{out}");
     assert!(out.stderr.contains("500"), "{out}");
     assert!(!out.stderr.contains("unexpected argument"), "{out}");
+}
+
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_crash() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(bin())
+        .arg("serve")
+        .arg("--share")
+        .arg(std::ffi::OsStr::from_bytes(b"caf\xe9"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the argument 'caf\\xe9' is not valid UTF-8"),
+        "{err}"
+    );
 }
