@@ -9,7 +9,7 @@ mod process;
 use process::*;
 
 use std::io::Read;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -44,28 +44,42 @@ fn a_session_costs_one_descriptor_for_its_control_connection() {
     );
 }
 
-#[test]
-fn out_of_descriptors_the_accept_loops_back_off_instead_of_spinning() {
-    let dir = TempDir::new("hostile-emfile");
-    dir.write("a.txt", "a\n");
-    // A limit of 12 open files leaves a serve process with one session and
-    // its data channel a handful of descriptors: silent connections to the
-    // data port and to the control port use them up, and every further
-    // accept fails with EMFILE.
-    let (server, addr) = serve_limited(dir.path(), 12, &[]);
-    let pid = server.id();
+/// A serve process on `dir` under an open-file limit of `nofile`, with one
+/// session holding a pending download of `a.txt`: the process, the
+/// session, the data port and token, and how many descriptors it has open.
+fn serve_with_pending_download(
+    dir: &TempDir,
+    nofile: u32,
+) -> (Proc, SocketAddr, Conn, u16, String, usize) {
+    let (server, addr) = serve_limited(dir.path(), nofile, &[]);
     let mut c = Conn::open(addr);
     let r150 = c.cmd("FileDownload a.txt");
     assert_eq!(r150.code, 150, "{:?}", r150.lines);
     let (port, token) = data_of(&r150);
-    let base = open_fds(pid);
+    let base = open_fds(server.id());
+    (server, addr, c, port, token, base)
+}
+
+#[test]
+fn out_of_descriptors_the_accept_loops_back_off_instead_of_spinning() {
+    let dir = TempDir::new("hostile-emfile");
+    dir.write("a.txt", "a\n");
+    // What a serve process with one session and a pending download holds
+    // depends on what it inherits: measure it under a roomy limit, then
+    // run the real one with room for only three more descriptors. Silent
+    // connections to the data port and to the control port use those up,
+    // and every further accept fails with EMFILE.
+    let needed = serve_with_pending_download(&dir, 1024).5;
+    let limit = needed + 3;
+    let (server, addr, mut c, port, token, base) = serve_with_pending_download(&dir, limit as u32);
+    let pid = server.id();
     let silent: Vec<TcpStream> = (0..12)
         .filter_map(|_| TcpStream::connect((addr.ip(), port)).ok())
         .chain((0..4).filter_map(|_| TcpStream::connect(addr).ok()))
         .collect();
     assert!(
-        wait_until(Duration::from_secs(5), || open_fds(pid) >= 12),
-        "the server never reached its limit: {} open",
+        wait_until(Duration::from_secs(5), || open_fds(pid) >= limit),
+        "the server never reached its limit of {limit}: {} open",
         open_fds(pid)
     );
     let cpu_before = cpu_time(pid);

@@ -1,7 +1,8 @@
-//! The shape of the source, as ARCHITECTURE.md draws it, checked on the
-//! files themselves: modules import only from their own layer or those
-//! below it, one file of the UDP channel touches sockets, clocks and
-//! threads, and no file or function grows past what a reader can hold.
+//! The shape of the source, as the README's Architecture section draws
+//! it, checked on the files themselves: modules import only from their
+//! own layer or those below it, one file of the UDP channel touches
+//! sockets, clocks and threads, and no file or function grows past what a
+//! reader can hold.
 
 use std::fs;
 use std::path::{Path, PathBuf};
