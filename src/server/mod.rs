@@ -7,6 +7,9 @@
 //! - `transfers`: downloads and uploads over the session's data channels.
 //! - `limits`: what one address may hold or do over all its sessions.
 
+mod ftp;
+mod ftp_data;
+mod ftp_list;
 mod limits;
 mod listing;
 pub mod session;

@@ -107,6 +107,13 @@ impl<'a> Transfers<'a> {
         }
     }
 
+    /// Closes the data channels (before an FTP passive listener opens: a
+    /// session holds one or the other).
+    pub fn close(&mut self) {
+        self.tcp = None;
+        self.udp = None;
+    }
+
     /// Closes the data channels when no transfer has needed them for
     /// `data_idle` (when set), so that an idle session holds no data port.
     /// Returns when that is due for the channels still open.
