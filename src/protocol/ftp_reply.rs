@@ -275,6 +275,15 @@ impl<'a> Reply<'a> {
         )
     }
 
+    /// A STOR whose data connection failed (reset, or stalled past the
+    /// data timeout) before the client closed it.
+    pub fn ftp_upload_broken(got: u64, e: &dyn std::fmt::Display) -> Reply<'a> {
+        Reply::line(
+            super::code::ABORTED,
+            format!("data connection broken after {got} bytes ({e}); nothing stored"),
+        )
+    }
+
     pub fn ftp_size(size: u64) -> Reply<'a> {
         Reply::line(code::FILE_STATUS, size.to_string())
     }

@@ -388,7 +388,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                 Ok(Placed::Exists) => Reply::exists_differently(path),
                 Err(e) => Reply::cannot(FileOp::Store, path, &e),
             },
-            Received::Broken(n, e) => Reply::upload_broken(n, n, &e),
+            Received::Broken(n, e) => Reply::ftp_upload_broken(n, &e),
             Received::WriteFailed(e) => Reply::not_stored(path, &e),
         })
     }

@@ -6,6 +6,8 @@
 //! - `listing`: the tables (`IndexGet`, `FileHash`, `History`).
 //! - `transfers`: downloads and uploads over the session's data channels.
 //! - `limits`: what one address may hold or do over all its sessions.
+//! - `ftp`, `ftp_data`, `ftp_list`: the FTP verbs on the same session,
+//!   their passive data connections, their paths and listings.
 
 mod ftp;
 mod ftp_data;
