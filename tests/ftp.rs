@@ -567,3 +567,62 @@ fn stor_stores_through_a_temporary_file_and_never_overwrites() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_refused_first_ftp_line_is_answered_with_cr_lf_too() {
+    let dir = share();
+    let server = start(dir.path());
+    let (mut f, _) = Ftp::open(server.addr());
+    // The test client expects CR LF from the first FTP verb on.
+    f.expect("SIZE", 501);
+    f.expect("NOOP", 200);
+}
+
+#[test]
+fn on_ipv6_epsv_works_and_pasv_says_to_use_it() {
+    let dir = share();
+    let server = start_with(Config {
+        bind: "::1".parse().unwrap(),
+        ..config(dir.path())
+    });
+    assert!(server.addr().is_ipv6());
+    let (mut f, _) = Ftp::open(server.addr());
+    f.login();
+    f.expect("PASV", 522);
+    f.expect("EPSV 1", 522);
+    assert_eq!(f.text_of("RETR a.txt"), "hello");
+    let (bytes, code, _) = f.transfer("RETR docs/readme.txt");
+    assert_eq!((bytes.as_slice(), code), (&b"read me\n"[..], 226));
+}
+
+#[test]
+fn passive_ports_come_from_data_ports_within_the_address_share() {
+    let dir = share();
+    // One free port: one address may hold it, for one transfer at a time.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = start_with(Config {
+        data_ports: Some((port, port)),
+        ..config(dir.path())
+    });
+    let (mut a, _) = Ftp::open(server.addr());
+    let (mut b, _) = Ftp::open(server.addr());
+    a.login();
+    b.login();
+    let text = a.expect("EPSV", 229);
+    assert!(text.contains(&format!("|||{port}|")), "{text}");
+    let text = b.expect("EPSV", 425);
+    assert!(text.contains("holds 1 of the 1"), "{text}");
+    // A's transfer gives the port back; a new PASV replaces the old one.
+    let mut data = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    a.expect("RETR a.txt", 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(a.reply().0, 226);
+    assert_eq!(b.text_of("RETR a.txt"), "hello");
+    b.expect("PASV", 227);
+    b.expect("PASV", 227);
+}

@@ -332,6 +332,17 @@ fn parse_rest(args: &[String]) -> Result<Command, ParseError> {
         .map_err(|_| ParseError::args("offset out of range"))
 }
 
+/// True when `line` starts with a verb of the FTP dialect (whether the
+/// rest of it parses or not).
+pub fn is_ftp_line(line: &str) -> bool {
+    let verb = line
+        .trim_start_matches([' ', '\t'])
+        .split([' ', '\t'])
+        .next();
+    verb.and_then(super::command::find)
+        .is_some_and(|s| s.dialect == Dialect::Ftp)
+}
+
 /// True for the argument of `AUTH` that asks for TLS (RFC 4217), not a
 /// secret.
 pub fn asks_for_tls(word: &str) -> bool {
@@ -367,6 +378,8 @@ mod tests {
         assert_eq!(ftp("eprt |1|10.0.0.1|6000|"), Ftp::Active);
         assert_eq!(ftp("AUTH TLS"), Ftp::AuthTls);
         assert_eq!(ftp("auth ssl"), Ftp::AuthTls);
+        assert!(is_ftp_line("retr") && is_ftp_line("  Rest x") && is_ftp_line("PASS ***"));
+        assert!(!is_ftp_line("NOOP") && !is_ftp_line("IndexGet longlist") && !is_ftp_line(""));
     }
 
     #[test]

@@ -5,32 +5,25 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
+use super::code::{AUTHENTICATED, COMPLETE, DATA, NOT_FOUND, NO_DATA, OK, STATUS, TABLE};
 use super::Reply;
 use crate::digest::Md5;
 use crate::timefmt;
 
-/// FTP's reply codes beyond the native ones.
+/// FTP's reply codes beyond the native ones ([`super::code`]).
 pub mod code {
-    pub const NOT_IMPLEMENTED_PARAM: u16 = 504;
     pub const SYSTEM: u16 = 215;
-    pub const FEATURES: u16 = 211;
     pub const PASSIVE: u16 = 227;
     pub const EXTENDED_PASSIVE: u16 = 229;
-    pub const LOGGED_IN: u16 = 230;
     pub const FILE_ACTION_OK: u16 = 250;
     pub const PATH_CREATED: u16 = 257;
     pub const NEED_PASSWORD: u16 = 331;
     pub const PENDING: u16 = 350;
     pub const NOT_IMPLEMENTED: u16 = 502;
     pub const BAD_SEQUENCE: u16 = 503;
+    pub const NOT_IMPLEMENTED_PARAM: u16 = 504;
     pub const BAD_PROTOCOL: u16 = 522;
     pub const POLICY_DENIED: u16 = 534;
-    pub const FILE_STATUS: u16 = 213;
-    pub const OPENING: u16 = 150;
-    pub const CLOSING_DATA: u16 = 226;
-    pub const OK: u16 = 200;
-    pub const NO_DATA: u16 = 425;
-    pub const NOT_FOUND: u16 = 550;
 }
 
 /// The lines of `FEAT`: exactly the extensions the server speaks.
@@ -129,7 +122,7 @@ impl<'a> Reply<'a> {
     }
 
     pub fn ftp_logged_in() -> Reply<'a> {
-        Reply::line(code::LOGGED_IN, "logged in")
+        Reply::line(AUTHENTICATED, "logged in")
     }
 
     /// 530 to an FTP verb before the login.
@@ -155,11 +148,11 @@ impl<'a> Reply<'a> {
 
     pub fn ftp_features() -> Reply<'a> {
         let lines = FEATURES.iter().map(|f| f.to_string()).collect();
-        Reply::block(code::FEATURES, "Features:", lines, "End")
+        Reply::block(STATUS, "Features:", lines, "End")
     }
 
     pub fn ftp_ok(text: &'static str) -> Reply<'a> {
-        Reply::line(code::OK, text)
+        Reply::line(OK, text)
     }
 
     /// A parameter of TYPE, MODE, STRU or OPTS that is not supported.
@@ -186,7 +179,7 @@ impl<'a> Reply<'a> {
 
     pub fn ftp_no_folder(path: &str) -> Reply<'a> {
         Reply::line(
-            code::NOT_FOUND,
+            NOT_FOUND,
             format!("no such folder or not shared: {}", super::shown(path)),
         )
     }
@@ -226,14 +219,14 @@ impl<'a> Reply<'a> {
 
     /// A transfer with no PASV or EPSV before it.
     pub fn ftp_no_passive() -> Reply<'a> {
-        Reply::line(code::NO_DATA, "use PASV or EPSV first")
+        Reply::line(NO_DATA, "use PASV or EPSV first")
     }
 
     /// The data connection did not come (from the control connection's
     /// address) in time.
     pub fn ftp_no_connection(waited: super::Waited) -> Reply<'a> {
         Reply::line(
-            code::NO_DATA,
+            NO_DATA,
             format!("no data connection {waited}: connect to the passive port"),
         )
     }
@@ -241,33 +234,30 @@ impl<'a> Reply<'a> {
     /// The 150 before the bytes of a transfer.
     pub fn ftp_opening(what: &str) -> Reply<'a> {
         Reply::line(
-            code::OPENING,
+            DATA,
             format!("opening data connection for {}", super::shown(what)),
         )
     }
 
     pub fn ftp_listed(n: u64) -> Reply<'a> {
-        Reply::line(code::CLOSING_DATA, format!("{n} entries"))
+        Reply::line(COMPLETE, format!("{n} entries"))
     }
 
     /// A download whose md5 is not cached yet ends without one.
     pub fn ftp_sent(name: &str, size: u64) -> Reply<'a> {
-        Reply::line(
-            code::CLOSING_DATA,
-            format!("{} {size} bytes", super::shown(name)),
-        )
+        Reply::line(COMPLETE, format!("{} {size} bytes", super::shown(name)))
     }
 
     pub fn ftp_stored(name: &str, size: u64, md5: Md5) -> Reply<'a> {
         Reply::line(
-            code::CLOSING_DATA,
+            COMPLETE,
             format!("stored {} {size} bytes md5={md5}", super::shown(name)),
         )
     }
 
     pub fn ftp_stored_same(name: &str, size: u64, md5: Md5) -> Reply<'a> {
         Reply::line(
-            code::CLOSING_DATA,
+            COMPLETE,
             format!(
                 "{} was there with the same content: {size} bytes md5={md5}",
                 super::shown(name)
@@ -285,19 +275,16 @@ impl<'a> Reply<'a> {
     }
 
     pub fn ftp_size(size: u64) -> Reply<'a> {
-        Reply::line(code::FILE_STATUS, size.to_string())
+        Reply::line(TABLE, size.to_string())
     }
 
     pub fn ftp_mdtm(t: SystemTime) -> Reply<'a> {
-        Reply::line(code::FILE_STATUS, ftp_time(t))
+        Reply::line(TABLE, ftp_time(t))
     }
 
     /// `HASH`: `213 MD5 0-<size> <md5> <name>`.
     pub fn ftp_hash(name: &str, size: u64, md5: Md5) -> Reply<'a> {
-        Reply::line(
-            code::FILE_STATUS,
-            format!("MD5 0-{size} {md5} {}", super::shown(name)),
-        )
+        Reply::line(TABLE, format!("MD5 0-{size} {md5} {}", super::shown(name)))
     }
 
     pub fn ftp_xmd5(md5: Md5) -> Reply<'a> {
@@ -316,23 +303,18 @@ impl<'a> Reply<'a> {
 
     /// `STAT`: the session's state.
     pub fn ftp_status(lines: Vec<String>) -> Reply<'a> {
-        Reply::block(code::FEATURES, "p2pshare status:", lines, "End of status")
+        Reply::block(STATUS, "p2pshare status:", lines, "End of status")
     }
 
     /// `STAT <path>`: a listing on the control connection.
     pub fn ftp_stat_listing(lines: Vec<String>) -> Reply<'a> {
-        Reply::block(
-            code::FILE_STATUS,
-            "Status of the path:",
-            lines,
-            "End of status",
-        )
+        Reply::block(TABLE, "Status of the path:", lines, "End of status")
     }
 
     /// ABOR with no transfer running: transfers end before the next
     /// command is read.
     pub fn ftp_nothing_to_abort() -> Reply<'a> {
-        Reply::line(code::CLOSING_DATA, "no transfer to abort")
+        Reply::line(COMPLETE, "no transfer to abort")
     }
 
     pub fn ftp_bad_sequence(text: &'static str) -> Reply<'a> {

@@ -4,7 +4,7 @@
 //! ([`LineEnds`]); native commands keep working beside the FTP ones.
 
 use std::io::{self, BufWriter, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, SystemTime};
 
 use super::ftp_data::{self, Passive, Received};
@@ -62,12 +62,19 @@ impl FtpState<'_> {
 }
 
 impl<C: Control, W: Write> Session<'_, C, W> {
-    /// Answers an FTP verb, switching the session to CR LF first.
-    pub(super) fn ftp(&mut self, cmd: Ftp) -> io::Result<Reply<'static>> {
+    /// From the first FTP line on (one refused too), replies end with CR
+    /// LF; what was written before goes out first, with LF.
+    pub(super) fn speak_ftp(&mut self) -> io::Result<()> {
         if !self.out.get_ref().crlf {
             self.out.flush()?;
             self.out.get_mut().crlf = true;
         }
+        Ok(())
+    }
+
+    /// Answers an FTP verb, switching the session to CR LF first.
+    pub(super) fn ftp(&mut self, cmd: Ftp) -> io::Result<Reply<'static>> {
+        self.speak_ftp()?;
         Ok(match cmd {
             Ftp::User(_) if self.authed => Reply::ftp_logged_in(),
             Ftp::User(_) => Reply::ftp_need_password(),
@@ -210,10 +217,27 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         }
     }
 
+    /// A transfer's data connection once what it needs is `ready`: the
+    /// passive listener is given up when that failed (the client opens a
+    /// new one for its next try).
+    fn when_ready<T>(
+        &mut self,
+        ready: Result<T, Reply<'static>>,
+        what: &str,
+    ) -> Result<(T, TcpStream), Reply<'static>> {
+        match ready {
+            Ok(t) => Ok((t, self.data_connection(what)?)),
+            Err(reply) => {
+                self.ftp.passive = None;
+                Err(reply)
+            }
+        }
+    }
+
     /// The data connection of a transfer: the 150 first, then the
     /// connection from the control peer within the wait for data (cut
     /// short by the idle timeout, as for native transfers).
-    fn data_connection(&mut self, what: &str) -> Result<std::net::TcpStream, Reply<'static>> {
+    fn data_connection(&mut self, what: &str) -> Result<TcpStream, Reply<'static>> {
         let passive = self.ftp.passive.take().ok_or_else(Reply::ftp_no_passive)?;
         announce(&mut self.out, Reply::ftp_opening(what))
             .map_err(|e| Reply::data_broken(Transport::Tcp, &e))?;
@@ -240,13 +264,10 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         let shown = path.unwrap_or(".").to_string();
         let rows = self
             .name_of(path)
-            .and_then(|name| ftp_list::rows(&snap, &name, !mlsd).map(|r| (name, r)));
-        let Some((_, rows)) = rows else {
-            self.ftp.passive = None;
-            return Ok(Reply::ftp_no_folder(&shown));
-        };
-        let conn = match self.data_connection(&shown) {
-            Ok(conn) => conn,
+            .and_then(|name| ftp_list::rows(&snap, &name, !mlsd))
+            .ok_or_else(|| Reply::ftp_no_folder(&shown));
+        let (rows, conn) = match self.when_ready(rows, &shown) {
+            Ok(ready) => ready,
             Err(reply) => return Ok(reply),
         };
         let now = SystemTime::now();
@@ -310,15 +331,8 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Ok(f) if offset > f.size() => Err(Reply::offset_past_end(path, offset, f.size())),
             other => other,
         };
-        let f = match f {
-            Ok(f) => f,
-            Err(reply) => {
-                self.ftp.passive = None;
-                return Ok(reply);
-            }
-        };
-        let mut conn = match self.data_connection(path) {
-            Ok(conn) => conn,
+        let (f, mut conn) = match self.when_ready(f, path) {
+            Ok(ready) => ready,
             Err(reply) => return Ok(reply),
         };
         let _ = conn.set_write_timeout(Some(self.shared.config.data_timeout));
@@ -361,15 +375,8 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                 .map_err(|e| e.reply(path, FileOp::Store)),
             }
         };
-        let incoming = match begun {
-            Ok(incoming) => incoming,
-            Err(reply) => {
-                self.ftp.passive = None;
-                return Ok(reply);
-            }
-        };
-        let mut conn = match self.data_connection(path) {
-            Ok(conn) => conn,
+        let (incoming, mut conn) = match self.when_ready(begun, path) {
+            Ok(ready) => ready,
             Err(reply) => return Ok(reply),
         };
         let received = match incoming.file() {

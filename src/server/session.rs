@@ -11,6 +11,7 @@ use super::limits::RowVerdict;
 use super::transfers::Transfers;
 use super::{listing, Shared};
 use crate::history::Direction;
+use crate::protocol::ftp_command::is_ftp_line;
 use crate::protocol::{code, Command, Dialect, Reply, Requests, Spec};
 use crate::stop::Stop;
 use crate::transfer::token;
@@ -216,7 +217,12 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                     let quit = reply == code::BYE || self.wrong_secrets >= MAX_WRONG_SECRETS;
                     (request.line, reply, quit)
                 }
-                Err(refusal) => (refusal.line, self.send(refusal.reply)?, false),
+                Err(refusal) => {
+                    if is_ftp_line(&refusal.line) {
+                        self.speak_ftp()?;
+                    }
+                    (refusal.line, self.send(refusal.reply)?, false)
+                }
             };
             self.record(&line, reply);
             // Flush only when no further request is already waiting, so a
