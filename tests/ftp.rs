@@ -626,3 +626,35 @@ fn passive_ports_come_from_data_ports_within_the_address_share() {
     b.expect("PASV", 227);
     b.expect("PASV", 227);
 }
+
+#[test]
+fn stat_mlst_and_listings_of_paths() {
+    let dir = share();
+    let server = start(dir.path());
+    let (mut f, _) = Ftp::open(server.addr());
+    f.login();
+    let (code, stat) = f.cmd("STAT docs");
+    assert_eq!(code, 213, "{stat:?}");
+    assert_eq!(stat.len(), 4, "{stat:?}");
+    assert!(stat[1].starts_with(" drwxr-xr-x") && stat[1].ends_with(" old"));
+    assert!(stat[2].starts_with(" -rw-r--r--") && stat[2].ends_with(" readme.txt"));
+    f.expect("STAT nowhere", 550);
+    let (code, mlst) = f.cmd("MLST");
+    assert_eq!(code, 250);
+    assert!(mlst[1].starts_with(" type=dir;modify=") && mlst[1].ends_with("; /"));
+    let (_, mlst) = f.cmd("MLST /docs/old");
+    assert!(mlst[1].ends_with("; /docs/old"), "{mlst:?}");
+    let list = f.text_of("LIST docs/readme.txt");
+    assert!(
+        list.starts_with("-rw-r--r-- 1 ftp ftp            8 ") && list.ends_with(" readme.txt\r\n")
+    );
+    assert_eq!(f.text_of("NLST docs/old"), "minutes.txt\r\n");
+    assert_eq!(f.text_of("LIST -la docs/old").lines().count(), 1);
+    // MLSD lists folders only.
+    let _data = f.passive();
+    f.expect("MLSD a.txt", 550);
+    // After EPSV ALL, PASV is refused.
+    f.expect("EPSV ALL", 200);
+    f.expect("PASV", 503);
+    assert_eq!(f.text_of("RETR a.txt"), "hello");
+}
