@@ -128,6 +128,13 @@ impl Ftp {
     }
 }
 
+/// An anonymous session on `server`.
+fn logged_in(server: &p2pshare::server::RunningServer) -> Ftp {
+    let (mut f, _) = Ftp::open(server.addr());
+    f.login();
+    f
+}
+
 /// A share with a file, a folder, and a file two folders down.
 fn share() -> TempDir {
     let dir = TempDir::new("ftp");
@@ -204,8 +211,7 @@ fn a_session_logs_in_and_answers_every_session_verb() {
 fn folders_are_virtual_and_stay_inside_the_share() {
     let dir = share();
     let server = start(dir.path());
-    let (mut f, _) = Ftp::open(server.addr());
-    f.login();
+    let mut f = logged_in(&server);
     assert_eq!(f.expect("CWD docs", 250), "250 now in \"/docs\"");
     assert_eq!(f.expect("PWD", 257), "257 \"/docs\" is the current folder");
     f.expect("CWD old", 250);
@@ -233,8 +239,7 @@ fn traversal_in_any_spelling_is_550() {
     )
     .unwrap();
     let server = start(dir.path());
-    let (mut f, _) = Ftp::open(server.addr());
-    f.login();
+    let mut f = logged_in(&server);
     f.expect("CWD docs", 250);
     let outside_name = outside.path().join("secret.txt");
     let abs = outside_name.to_str().unwrap();
@@ -275,8 +280,7 @@ fn files_are_sized_timed_hashed_and_fetched_from_an_offset() {
     dir.write("big.bin", &big);
     set_mtime(&dir.path().join("a.txt"), time("2026-11-27T10:00:00Z"));
     let server = start(dir.path());
-    let (mut f, _) = Ftp::open(server.addr());
-    f.login();
+    let mut f = logged_in(&server);
     assert_eq!(f.expect("SIZE big.bin", 213), "213 3000001");
     assert_eq!(f.expect("MDTM a.txt", 213), "213 20261127100000");
     let md5 = md5_hex(b"hello");
@@ -337,8 +341,7 @@ fn listings_carry_odd_names_and_retr_fetches_them() {
     }
     dir.write("two\nlines.txt", "lf");
     let server = start(dir.path());
-    let (mut f, _) = Ftp::open(server.addr());
-    f.login();
+    let mut f = logged_in(&server);
     let list = f.text_of("LIST");
     let mlsd = f.text_of("MLSD");
     let nlst = f.text_of("NLST");
@@ -381,8 +384,7 @@ fn listings_carry_odd_names_and_retr_fetches_them() {
 fn a_data_connection_from_another_address_gets_nothing() {
     let dir = share();
     let server = start(dir.path());
-    let (mut f, _) = Ftp::open(server.addr());
-    f.login();
+    let mut f = logged_in(&server);
     let text = f.expect("EPSV", 229);
     let port = text.split("|||").nth(1).unwrap().trim_end_matches("|)");
     // python3 binds the source address, which std cannot.
@@ -425,8 +427,7 @@ fn a_data_connection_from_another_address_gets_nothing() {
 fn active_mode_is_refused_to_any_address() {
     let dir = share();
     let server = start(dir.path());
-    let (mut f, _) = Ftp::open(server.addr());
-    f.login();
+    let mut f = logged_in(&server);
     for line in [
         "PORT 127,0,0,3,39,16",
         "PORT 10,0,0,1,0,21",
@@ -503,8 +504,7 @@ fn three_wrong_passwords_close_the_session() {
 fn stor_needs_allow_upload() {
     let dir = share();
     let server = start(dir.path());
-    let (mut f, _) = Ftp::open(server.addr());
-    f.login();
+    let mut f = logged_in(&server);
     let _data = f.passive();
     let text = f.expect("STOR new.txt", 550);
     assert!(text.contains("uploads are disabled"), "{text}");
@@ -528,8 +528,7 @@ fn stor_stores_through_a_temporary_file_and_never_overwrites() {
         allow_upload: true,
         ..config(dir.path())
     });
-    let (mut f, _) = Ftp::open(server.addr());
-    f.login();
+    let mut f = logged_in(&server);
     let content = pseudo_random(1_000_000, 3);
     let (code, text) = stor(&mut f, "up load 😀.bin", &content);
     assert_eq!(code, 226, "{text}");
@@ -586,8 +585,7 @@ fn on_ipv6_epsv_works_and_pasv_says_to_use_it() {
         ..config(dir.path())
     });
     assert!(server.addr().is_ipv6());
-    let (mut f, _) = Ftp::open(server.addr());
-    f.login();
+    let mut f = logged_in(&server);
     f.expect("PASV", 522);
     f.expect("EPSV 1", 522);
     assert_eq!(f.text_of("RETR a.txt"), "hello");
@@ -631,8 +629,7 @@ fn passive_ports_come_from_data_ports_within_the_address_share() {
 fn stat_mlst_and_listings_of_paths() {
     let dir = share();
     let server = start(dir.path());
-    let (mut f, _) = Ftp::open(server.addr());
-    f.login();
+    let mut f = logged_in(&server);
     let (code, stat) = f.cmd("STAT docs");
     assert_eq!(code, 213, "{stat:?}");
     assert_eq!(stat.len(), 4, "{stat:?}");
