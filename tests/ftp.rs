@@ -655,3 +655,30 @@ fn stat_mlst_and_listings_of_paths() {
     f.expect("PASV", 503);
     assert_eq!(f.text_of("RETR a.txt"), "hello");
 }
+
+#[test]
+fn native_transfers_and_ftp_ones_take_turns_in_one_session() {
+    let dir = share();
+    let server = start(dir.path());
+    let mut f = logged_in(&server);
+    f.expect("EPSV", 229);
+    // A native download closes the passive listener and opens the data
+    // channel; the next EPSV closes that again.
+    f.send("FileDownload a.txt");
+    let (code, lines) = f.reply();
+    assert_eq!(code, 150, "{lines:?}");
+    let data = lines[1].strip_prefix("150 DATA tcp port=").unwrap();
+    let (port, token) = data.split_once(" token=").unwrap();
+    let mut d = data_connect(server.addr(), port.parse().unwrap(), token);
+    assert_eq!(read_exact_n(&mut d, 5), b"hello");
+    assert_eq!(f.reply().0, 226);
+    f.expect("RETR a.txt", 425);
+    assert_eq!(f.text_of("RETR docs/readme.txt"), "read me\n");
+    // The native channel is gone with the EPSV: its port takes nothing.
+    let mut old = TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap()));
+    if let Ok(s) = old.as_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 1];
+        assert!(matches!(s.read(&mut b), Ok(0) | Err(_)));
+    }
+}
