@@ -682,3 +682,28 @@ fn native_transfers_and_ftp_ones_take_turns_in_one_session() {
         assert!(matches!(s.read(&mut b), Ok(0) | Err(_)));
     }
 }
+
+#[test]
+fn with_data_idle_an_unused_passive_listener_closes() {
+    let dir = share();
+    let server = start_with(Config {
+        data_idle: Some(Duration::from_millis(200)),
+        ..config(dir.path())
+    });
+    let mut f = logged_in(&server);
+    let text = f.expect("EPSV", 229);
+    let port: u16 = text
+        .split("|||")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("|)")
+        .parse()
+        .unwrap();
+    let closed = wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).is_err()
+    });
+    assert!(closed, "the passive port still listens");
+    f.expect("RETR a.txt", 425);
+    // A new one works as before.
+    assert_eq!(f.text_of("RETR a.txt"), "hello");
+}

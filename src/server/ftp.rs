@@ -5,7 +5,7 @@
 
 use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, TcpStream};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::ftp_data::{self, Passive, Received};
 use super::ftp_list::{self, absolute, resolve};
@@ -47,8 +47,9 @@ pub(super) struct FtpState<'a> {
     cwd: String,
     /// The offset of the next RETR (REST).
     rest: u64,
-    /// The listener of the next transfer (PASV, EPSV).
+    /// The listener of the next transfer (PASV, EPSV), and when it opened.
     passive: Option<Passive<'a>>,
+    opened: Option<Instant>,
     /// After `EPSV ALL`, PASV is refused (RFC 2428).
     epsv_all: bool,
 }
@@ -58,6 +59,18 @@ impl FtpState<'_> {
     /// the session's data channels: a session never holds both).
     pub fn drop_passive(&mut self) {
         self.passive = None;
+    }
+
+    /// With `--data-idle`, a passive listener no transfer took for that
+    /// long closes, as the native data channels do; returns when that is
+    /// due for the one still open.
+    pub fn release_idle(&mut self, idle: Option<Duration>) -> Option<Instant> {
+        let due = self.passive.as_ref().and(self.opened)?.checked_add(idle?)?;
+        if Instant::now() < due {
+            return Some(due);
+        }
+        self.passive = None;
+        None
     }
 }
 
@@ -211,6 +224,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Ok(p) => {
                 let port = p.port();
                 self.ftp.passive = Some(p);
+                self.ftp.opened = Some(Instant::now());
                 reply(port)
             }
             Err(refused) => refused,

@@ -60,7 +60,8 @@ pub struct Config {
     /// How long a transfer waits for its data connection.
     pub data_wait: Duration,
     /// When set, how long a session keeps its data channels (listener, UDP
-    /// socket, and their ports) when no transfer needs them; the next
+    /// socket, and their ports, and an FTP passive listener) when no
+    /// transfer needs them; the next
     /// transfer opens new ones, with a new port and token. Unset (the
     /// default), they stay open for the whole session, as the protocol
     /// promises.

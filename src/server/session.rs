@@ -189,7 +189,14 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         Reply::greeting(self.authed).write_to(&mut self.out)?;
         self.out.flush()?;
         loop {
-            let wake = self.transfers.release_idle();
+            let data_idle = self.shared.config.data_idle;
+            let wake = match (
+                self.transfers.release_idle(),
+                self.ftp.release_idle(data_idle),
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             self.input().wake_at(wake);
             let next = match self.requests.next() {
                 Some(Ok(next)) => next,
