@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # bench.sh [--quick]: p2pshare side by side with the tools a user would pick
-# instead (vsftpd + curl, lftp, the rsync daemon, tftp-hpa) and with the
-# machine's own limits (md5 hashing alone, dd writing alone), on the same
-# files in one run. Prints one markdown table on stdout: case, p2pshare,
-# the peers, the ratio, the target and whether it is met. Progress goes to
-# stderr.
+# instead (vsftpd + curl, curl against p2pshare's own FTP side, lftp, the
+# rsync daemon, tftp-hpa) and with the machine's own limits (md5 hashing
+# alone, dd writing alone), on the same files in one run. Prints one
+# markdown table on stdout: case, p2pshare, the peers, the ratio, the
+# target and whether it is met. Progress goes to stderr.
 #
 # - Installs what it needs when missing (apt-get; being offline is fine when
 #   the commands are there).
@@ -338,8 +338,10 @@ EOF
 fi
 
 # ---- 1. one big download, and the machine's limits --------------------------------
-say "case: $BIG_LABEL download (p2pshare, vsftpd + curl, curl + md5sum, md5 alone, dd alone)"
+say "case: $BIG_LABEL download (p2pshare, vsftpd + curl, curl + md5sum, curl from p2pshare's FTP, md5 alone, dd alone)"
 curl_get() { curl -s -o "$O/curl/big.bin" "ftp://127.0.0.1:$FTP_PORT/big.bin"; }
+# The same curl against p2pshare's FTP side, on its control port.
+curl_p2p() { curl -s -o "$O/curl/big.bin" "ftp://127.0.0.1:$BIG_PORT/big.bin"; }
 curl_md5() { curl_get && md5sum "$O/curl/big.bin"; }
 md5_alone() {
     # A fresh server with an empty md5 cache: `FileHash verify` hashes the
@@ -359,6 +361,8 @@ for r in $(seq $RUNS); do
         rm -f "$O/curl/big.bin" && sync
         run big_curl_md5 curl_md5
     fi
+    rm -f "$O/curl/big.bin" && sync
+    run big_ftp curl_p2p
     rm -f "$O/curl/big.bin" "$O/p2p/big.bin" && sync
     run big_dd dd if="$D/pub/big.bin" of="$O/dd.bin" bs=1M
     rm -f "$O/dd.bin" && sync
@@ -369,6 +373,8 @@ rm -rf "$O/p2p" "$O/curl"
 ratio_row "$BIG_LABEL download to disk, md5-verified, vs vsftpd + curl (unverified)" \
     "${BEST[big_p2p]}" "curl $(secs "${BEST[big_curl]:-}"); curl + md5sum $(secs "${BEST[big_curl_md5]:-}")" \
     "${BEST[big_curl]:-}" "<=" 0.75
+ratio_row "$BIG_LABEL by curl: p2pshare FTP vs vsftpd" \
+    "${BEST[big_ftp]:-}" "vsftpd $(secs "${BEST[big_curl]:-}")" "${BEST[big_curl]:-}" "<=" 1.10
 slower=""
 if num "${BEST[md5]:-}" && num "${BEST[big_dd]:-}"; then
     slower=$(awk -v a="${BEST[md5]}" -v b="${BEST[big_dd]}" 'BEGIN { print (a > b ? a : b) }')

@@ -107,7 +107,7 @@ options:
   --max-connections N    concurrent control sessions (default 256)
   --max-per-ip N         concurrent control sessions from one address (default 32)
   --max-line N           longest request line in bytes (default 4096)
-  --allow-upload         accept FileUpload into the shared folder (default: refused)
+  --allow-upload         accept FileUpload (and FTP STOR) into the shared folder (default: refused)
   --secret S             require AUTH S before anything else (or set P2PSHARE_SECRET)
   --idle-timeout DUR     close a session idle this long (default 300s)
   --data-timeout DUR     abort a transfer stalled this long (default 300s)

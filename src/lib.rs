@@ -27,7 +27,8 @@
 //!   `SendOutcome::reply`, ...).
 //! - Roles: [`server`] (the accept loop, per-address limits, one thread
 //!   per session; it hands the share's open files to the data channels
-//!   as [`transfer::Source`]), [`client`] (the thin client: the control
+//!   as [`transfer::Source`]; FTP's verbs are answered on the same
+//!   session, on the same share, limits and AUTH), [`client`] (the thin client: the control
 //!   connection, one module owning the data channels, a download batch
 //!   and one file's download as explicit states, uploads, the console),
 //!   [`peer`] (both at once). Each role takes its settings as a value

@@ -176,8 +176,9 @@ fn unknown_verbs_get_500() {
     for line in [
         "frobnicate",
         "GET / HTTP/1.1",
-        "USER anonymous",
-        "LIST",
+        // FTP verbs the FTP dialect does not have.
+        "SITE CHMOD 777 a.txt",
+        "RNFR a.txt",
         "IndexGetlonglist",
         "longlist",
         "\"IndexGet longlist\"",

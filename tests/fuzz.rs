@@ -256,6 +256,9 @@ struct Session {
     data: Option<TcpStream>,
     /// How many replies of each code (for the summary).
     codes: BTreeMap<u16, usize>,
+    /// True once the session answers in FTP's CR LF (after a line with an
+    /// FTP verb, which a mutated line may well be).
+    crlf: bool,
 }
 
 impl Session {
@@ -268,6 +271,7 @@ impl Session {
             writer: s,
             data: None,
             codes: BTreeMap::new(),
+            crlf: false,
         };
         let g = session.reply().expect("greeting");
         assert_eq!(g.code, 220, "{:?}", g.lines);
@@ -276,6 +280,9 @@ impl Session {
 
     /// Reads one reply and checks its form: every line `DDD-` but the last
     /// `DDD ` (or a bare code), one code throughout, no CR, valid UTF-8.
+    /// Lines end with LF until a reply starts with CR LF (the session
+    /// speaks FTP from then on), then with CR LF; only then may a line
+    /// inside a reply start with a space (RFC 959's multi-line form).
     fn reply(&mut self) -> Result<Reply, String> {
         let mut lines = Vec::new();
         loop {
@@ -288,9 +295,21 @@ impl Session {
             if raw.pop() != Some(b'\n') {
                 return Err(format!("reply line without LF: {raw:?}"));
             }
+            match raw.last() {
+                Some(b'\r') if self.crlf || lines.is_empty() => {
+                    self.crlf = true;
+                    raw.pop();
+                }
+                _ if self.crlf => return Err(format!("LF without CR after CR LF: {raw:?}")),
+                _ => {}
+            }
             let line = String::from_utf8(raw).map_err(|e| format!("reply not UTF-8: {e}"))?;
             if line.contains('\r') {
                 return Err(format!("CR inside a reply line: {line:?}"));
+            }
+            if self.crlf && !lines.is_empty() && line.starts_with(' ') {
+                lines.push(line);
+                continue;
             }
             let b = line.as_bytes();
             if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) || b[0] == b'0' {

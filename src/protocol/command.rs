@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
+use super::ftp_command::{self as ftp, asks_for_tls, Ftp};
 use super::{
     code, shown, split_words, Reply, Transport, HISTORY_DEFAULT, HISTORY_MAX, MAX_PATTERN,
 };
@@ -37,15 +38,17 @@ pub enum Command {
     Noop,
     Auth(String),
     Quit,
+    /// A verb of the FTP dialect.
+    Ftp(Ftp),
 }
 
-/// Which protocol a command belongs to. Every command is p2pshare's own
-/// today; another dialect spoken on the same control connection (FTP's
-/// USER, PASS, PASV, RETR, ...) adds its verbs to [`COMMANDS`] under a
-/// dialect of its own, and `HELP` lists each dialect's commands apart.
+/// Which protocol a command belongs to: p2pshare's own, or FTP's verbs
+/// spoken on the same control connection (`HELP` lists each dialect's
+/// commands apart; `HELP`, `NOOP`, `AUTH` and `QUIT` are both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     P2pshare,
+    Ftp,
 }
 
 /// One command's declaration: everything the parser, `HELP`, the usage
@@ -163,7 +166,8 @@ static QUIT: Spec = Spec {
     parse: |args| no_args(args, Command::Quit, &QUIT),
 };
 
-/// Every command, in the order `HELP` lists them.
+/// Every command, in the order `HELP` lists them: the native ones, then
+/// the FTP verbs.
 pub static COMMANDS: &[&Spec] = &[
     &INDEX_GET,
     &FILE_HASH,
@@ -174,6 +178,35 @@ pub static COMMANDS: &[&Spec] = &[
     &NOOP,
     &AUTH,
     &QUIT,
+    &ftp::USER,
+    &ftp::PASS,
+    &ftp::SYST,
+    &ftp::FEAT,
+    &ftp::OPTS,
+    &ftp::PWD,
+    &ftp::XPWD,
+    &ftp::CWD,
+    &ftp::CDUP,
+    &ftp::TYPE,
+    &ftp::MODE,
+    &ftp::STRU,
+    &ftp::STAT,
+    &ftp::ABOR,
+    &ftp::PASV,
+    &ftp::EPSV,
+    &ftp::PORT,
+    &ftp::EPRT,
+    &ftp::LIST,
+    &ftp::NLST,
+    &ftp::MLSD,
+    &ftp::MLST,
+    &ftp::SIZE,
+    &ftp::MDTM,
+    &ftp::REST,
+    &ftp::RETR,
+    &ftp::HASH,
+    &ftp::XMD5,
+    &ftp::STOR,
 ];
 
 /// The command a verb names (case-insensitively).
@@ -199,14 +232,14 @@ impl ParseError {
         }
     }
 
-    fn usage(usage: &str) -> Self {
+    pub(super) fn usage(usage: &str) -> Self {
         ParseError {
             code: code::BAD_ARGS,
             message: format!("usage: {usage}"),
         }
     }
 
-    fn args(message: impl Into<String>) -> Self {
+    pub(super) fn args(message: impl Into<String>) -> Self {
         ParseError {
             code: code::BAD_ARGS,
             message: message.into(),
@@ -235,6 +268,9 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
 
 /// [`parse`], with the declaration of the command parsed.
 pub fn parse_request(line: &str) -> Result<Option<(&'static Spec, Command)>, ParseError> {
+    if let Some(parsed) = parse_ftp(line) {
+        return parsed.map(Some);
+    }
     let words = split_words(line)?;
     let Some((verb, args)) = words.split_first() else {
         return Ok(None);
@@ -247,6 +283,21 @@ pub fn parse_request(line: &str) -> Result<Option<(&'static Spec, Command)>, Par
         )));
     };
     Ok(Some((spec, (spec.parse)(args)?)))
+}
+
+/// A line whose verb is one of the FTP dialect's: its argument is the rest
+/// of the line after one space, unquoted (RFC 959). None for any other
+/// line.
+fn parse_ftp(line: &str) -> Option<Result<(&'static Spec, Command), ParseError>> {
+    let line = line.trim_start_matches([' ', '\t']);
+    let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let spec = find(verb).filter(|s| s.dialect == Dialect::Ftp)?;
+    let args = if rest.trim_matches([' ', '\t']).is_empty() {
+        Vec::new()
+    } else {
+        vec![rest.to_string()]
+    };
+    Some((spec.parse)(&args).map(|cmd| (spec, cmd)))
 }
 
 fn no_args(args: &[String], cmd: Command, spec: &Spec) -> Result<Command, ParseError> {
@@ -411,6 +462,7 @@ fn parse_help(args: &[String]) -> Result<Command, ParseError> {
 
 fn parse_auth(args: &[String]) -> Result<Command, ParseError> {
     match args {
+        [word] if asks_for_tls(word) => Ok(Command::Ftp(Ftp::AuthTls)),
         [secret] => Ok(Command::Auth(secret.clone())),
         _ => Err(ParseError::usage(AUTH.usage)),
     }
@@ -576,7 +628,7 @@ mod tests {
         }
         let open: Vec<&str> = COMMANDS
             .iter()
-            .filter(|s| !s.needs_auth)
+            .filter(|s| !s.needs_auth && s.dialect == Dialect::P2pshare)
             .map(|s| s.verb)
             .collect();
         assert_eq!(open, ["HELP", "NOOP", "AUTH", "QUIT"]);

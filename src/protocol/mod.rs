@@ -24,6 +24,8 @@
 //! server returning them, and its section in PROTOCOL.md.
 
 pub mod command;
+pub mod ftp_command;
+pub mod ftp_reply;
 pub mod lines;
 pub mod reply;
 pub mod requests;
@@ -32,6 +34,7 @@ pub mod words;
 pub use self::command::{
     find, parse, parse_download, parse_request, Command, Dialect, ParseError, Spec, COMMANDS,
 };
+pub use self::ftp_command::Ftp;
 pub use self::lines::{data_line, parse_data_line, parse_reply_line, DataLine, ReplyLine};
 pub use self::reply::{FileOp, FileRow, HashRow, Reply, Row, Waited};
 pub use self::requests::{

@@ -9,7 +9,9 @@ use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
 use super::LIST_HEADER;
-use super::{code, shown, DataLine, Spec, Transport, COMMANDS, HASH_HEADER, HISTORY_HEADER};
+use super::{
+    code, shown, DataLine, Dialect, Spec, Transport, COMMANDS, HASH_HEADER, HISTORY_HEADER,
+};
 use crate::digest::Md5;
 use crate::names::escape_field;
 use crate::timefmt;
@@ -25,6 +27,13 @@ enum Body<'a> {
     Line(Cow<'static, str>),
     /// `DDD-line` for each but the last, `DDD last`.
     Lines(Vec<String>),
+    /// `DDD-first`, then each middle line as it is (starting with a
+    /// space, as RFC 2389 and 3659 write them), then `DDD last`.
+    Block {
+        first: String,
+        middle: Vec<String>,
+        last: String,
+    },
     /// `213-header`, `213-row` for each row, `213 N noun`.
     Table {
         header: &'static [&'static str],
@@ -142,6 +151,17 @@ impl Reply<'_> {
                 }
                 writeln!(w, "{code} {}", one_line(last))
             }
+            Body::Block {
+                first,
+                middle,
+                last,
+            } => {
+                writeln!(w, "{code}-{}", one_line(&first))?;
+                for line in middle {
+                    writeln!(w, " {}", one_line(&line))?;
+                }
+                writeln!(w, "{code} {}", one_line(&last))
+            }
             Body::Table {
                 header,
                 mut rows,
@@ -169,6 +189,9 @@ impl fmt::Debug for Reply<'_> {
         match &self.body {
             Body::Line(text) => write!(f, "Reply({} {text:?})", self.code),
             Body::Lines(lines) => write!(f, "Reply({} {lines:?})", self.code),
+            Body::Block { first, middle, .. } => {
+                write!(f, "Reply({} {first:?} {middle:?})", self.code)
+            }
             Body::Table { noun, .. } => write!(f, "Reply({} table of {noun})", self.code),
         }
     }
@@ -197,10 +220,23 @@ fn push_plain(line: &mut String, field: impl Display) {
 }
 
 impl<'a> Reply<'a> {
-    fn line(code: u16, text: impl Into<Cow<'static, str>>) -> Reply<'a> {
+    pub(crate) fn line(code: u16, text: impl Into<Cow<'static, str>>) -> Reply<'a> {
         Reply {
             code,
             body: Body::Line(text.into()),
+        }
+    }
+
+    /// A multi-line reply whose middle lines carry no code (FEAT, MLST,
+    /// STAT).
+    pub(crate) fn block(code: u16, first: &str, middle: Vec<String>, last: &str) -> Reply<'a> {
+        Reply {
+            code,
+            body: Body::Block {
+                first: first.to_string(),
+                middle,
+                last: last.to_string(),
+            },
         }
     }
 
@@ -315,9 +351,12 @@ impl<'a> Reply<'a> {
         if let Some(spec) = topic {
             return Reply::line(code::HELP, format!("usage: {}", spec.usage));
         }
-        let mut lines = Vec::with_capacity(COMMANDS.len() + 2);
+        let mut lines = Vec::with_capacity(COMMANDS.len() + 3);
         lines.push("commands (case-insensitive; quote names with spaces):".to_string());
-        lines.extend(COMMANDS.iter().map(|s| s.help_line()));
+        let of = |d: Dialect| COMMANDS.iter().filter(move |s| s.dialect == d);
+        lines.extend(of(Dialect::P2pshare).map(|s| s.help_line()));
+        lines.push("FTP verbs (the argument is the rest of the line, unquoted):".to_string());
+        lines.extend(of(Dialect::Ftp).map(|s| s.help_line()));
         lines.push("end of help".to_string());
         Reply {
             code: code::HELP,
@@ -885,7 +924,7 @@ mod tests {
             "214-IndexGet longlist | shortlist <start> <end> | regex <pattern>  -- list shared \
              files: all, modified between start and end, or matching a shell pattern"
         );
-        assert_eq!(lines.len(), COMMANDS.len() + 2);
+        assert_eq!(lines.len(), COMMANDS.len() + 3);
         assert_eq!(*lines.last().unwrap(), "214 end of help");
         assert_eq!(
             bytes(Reply::help(super::super::find("history"))),

@@ -108,8 +108,8 @@ impl<R: BufRead> Iterator for Requests<R> {
 /// A request line as the history records it: trimmed, and `AUTH ***` for
 /// one that may hold a secret. Trimmed in place: no copy of the line.
 fn recorded(mut line: String) -> String {
-    if holds_secret(&line) {
-        return MASKED.to_string();
+    if let Some(mask) = masked(&line) {
+        return mask.to_string();
     }
     let end = line.trim_end().len();
     line.truncate(end);
@@ -193,30 +193,35 @@ impl LineReader {
 }
 
 /// What a history shows of a request line: `AUTH ***` for any line that
-/// starts with AUTH in any case, parsed or not (a misquoted or mistyped
+/// starts with AUTH in any case (`PASS ***` for FTP's PASS), parsed or not (a misquoted or mistyped
 /// AUTH line holds the secret too), whatever invisible characters come
 /// before or between its letters (spaces of any kind, controls such as
 /// NUL, format characters such as a byte-order mark or a zero-width
 /// space, quotes, the stand-in for invalid UTF-8) and whatever follows
 /// them (a no-break space, or nothing: `AUTHsecret`); else the line itself.
 pub fn without_secret(request: &str) -> &str {
-    if holds_secret(request) {
-        MASKED
+    masked(request).unwrap_or(request)
+}
+
+/// What the history shows for a line that may hold a secret: `AUTH ***`,
+/// or `PASS ***` for FTP's password line.
+fn masked(request: &str) -> Option<&'static str> {
+    if starts_with_word(request, "auth") {
+        Some("AUTH ***")
+    } else if starts_with_word(request, "pass") {
+        Some("PASS ***")
     } else {
-        request
+        None
     }
 }
 
-/// What the history shows for a line that may hold a secret.
-const MASKED: &str = "AUTH ***";
-
-/// True for a line [`without_secret`] masks.
-fn holds_secret(request: &str) -> bool {
+/// True when the visible letters of `request` begin with `word`.
+fn starts_with_word(request: &str, word: &str) -> bool {
     let mut letters = request
         .chars()
         .filter(|&c| !invisible(c))
         .map(|c| folded(c).to_ascii_lowercase());
-    "auth".chars().all(|want| letters.next() == Some(want))
+    word.chars().all(|want| letters.next() == Some(want))
 }
 
 /// Characters that a person does not see as part of a command word.

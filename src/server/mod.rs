@@ -6,7 +6,12 @@
 //! - `listing`: the tables (`IndexGet`, `FileHash`, `History`).
 //! - `transfers`: downloads and uploads over the session's data channels.
 //! - `limits`: what one address may hold or do over all its sessions.
+//! - `ftp`, `ftp_data`, `ftp_list`: the FTP verbs on the same session,
+//!   their passive data connections, their paths and listings.
 
+mod ftp;
+mod ftp_data;
+mod ftp_list;
 mod limits;
 mod listing;
 pub mod session;
@@ -55,7 +60,8 @@ pub struct Config {
     /// How long a transfer waits for its data connection.
     pub data_wait: Duration,
     /// When set, how long a session keeps its data channels (listener, UDP
-    /// socket, and their ports) when no transfer needs them; the next
+    /// socket, and their ports, and an FTP passive listener) when no
+    /// transfer needs them; the next
     /// transfer opens new ones, with a new port and token. Unset (the
     /// default), they stay open for the whole session, as the protocol
     /// promises.

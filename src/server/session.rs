@@ -3,14 +3,16 @@
 //! every request.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use super::ftp::{FtpState, LineEnds};
 use super::limits::RowVerdict;
 use super::transfers::Transfers;
 use super::{listing, Shared};
 use crate::history::Direction;
-use crate::protocol::{code, Command, Reply, Requests, Spec};
+use crate::protocol::ftp_command::is_ftp_line;
+use crate::protocol::{code, Command, Dialect, Reply, Requests, Spec};
 use crate::stop::Stop;
 use crate::transfer::token;
 
@@ -109,15 +111,19 @@ impl Read for Input<'_> {
 }
 
 /// One session: its requests, its replies, its data channels.
-struct Session<'a, C: Control, W: Write> {
-    shared: &'a Shared,
-    stop: &'a Stop,
-    requests: Requests<BufReader<C>>,
-    out: BufWriter<W>,
-    peer: SocketAddr,
-    transfers: Transfers<'a>,
+pub(super) struct Session<'a, C: Control, W: Write> {
+    pub(super) shared: &'a Shared,
+    pub(super) stop: &'a Stop,
+    pub(super) requests: Requests<BufReader<C>>,
+    pub(super) out: BufWriter<LineEnds<W>>,
+    pub(super) peer: SocketAddr,
+    /// The address the client reached (where data listeners bind).
+    pub(super) local: IpAddr,
+    pub(super) transfers: Transfers<'a>,
+    /// What the FTP verbs keep: folder, REST offset, passive listener.
+    pub(super) ftp: FtpState<'a>,
     /// True once AUTH succeeded, or from the start when no secret is set.
-    authed: bool,
+    pub(super) authed: bool,
     wrong_secrets: u8,
 }
 
@@ -149,7 +155,7 @@ fn serve<C: Control, W: Write>(
     output: W,
     peer: SocketAddr,
     local: SocketAddr,
-) -> BufWriter<W> {
+) -> BufWriter<LineEnds<W>> {
     let mut s = Session {
         shared,
         stop,
@@ -157,9 +163,17 @@ fn serve<C: Control, W: Write>(
             BufReader::with_capacity(8192, input),
             shared.config.max_line,
         ),
-        out: BufWriter::with_capacity(64 * 1024, output),
+        out: BufWriter::with_capacity(
+            64 * 1024,
+            LineEnds {
+                inner: output,
+                crlf: false,
+            },
+        ),
         peer,
+        local: local.ip(),
         transfers: Transfers::new(shared, local.ip(), peer.ip()),
+        ftp: FtpState::default(),
         authed: shared.config.secret.is_none(),
         wrong_secrets: 0,
     };
@@ -175,7 +189,14 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         Reply::greeting(self.authed).write_to(&mut self.out)?;
         self.out.flush()?;
         loop {
-            let wake = self.transfers.release_idle();
+            let data_idle = self.shared.config.data_idle;
+            let wake = match (
+                self.transfers.release_idle(),
+                self.ftp.release_idle(data_idle),
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             self.input().wake_at(wake);
             let next = match self.requests.next() {
                 Some(Ok(next)) => next,
@@ -203,7 +224,12 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                     let quit = reply == code::BYE || self.wrong_secrets >= MAX_WRONG_SECRETS;
                     (request.line, reply, quit)
                 }
-                Err(refusal) => (refusal.line, self.send(refusal.reply)?, false),
+                Err(refusal) => {
+                    if is_ftp_line(&refusal.line) {
+                        self.speak_ftp()?;
+                    }
+                    (refusal.line, self.send(refusal.reply)?, false)
+                }
             };
             self.record(&line, reply);
             // Flush only when no further request is already waiting, so a
@@ -217,7 +243,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         }
     }
 
-    fn input(&mut self) -> &mut C {
+    pub(super) fn input(&mut self) -> &mut C {
         self.requests.get_mut().get_mut()
     }
 
@@ -233,7 +259,10 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     /// the history.
     fn respond(&mut self, spec: &Spec, command: Command) -> io::Result<u16> {
         if spec.needs_auth && !self.authed {
-            return self.send(Reply::auth_required());
+            return match spec.dialect {
+                Dialect::Ftp => self.send(Reply::ftp_login_required()),
+                Dialect::P2pshare => self.send(Reply::auth_required()),
+            };
         }
         let shared = self.shared;
         let share = &*shared.share;
@@ -262,11 +291,13 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Command::Noop => Reply::ok(),
             Command::Auth(given) => self.auth(&given)?,
             Command::Quit => Reply::bye(),
+            Command::Ftp(ftp) => self.ftp(ftp)?,
             Command::Download {
                 transport,
                 name,
                 offset,
             } => {
+                self.ftp.drop_passive();
                 let deadline = self.requests.get_ref().get_ref().idle_deadline();
                 let out = &mut self.out;
                 let done =
@@ -278,6 +309,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                 done.reply
             }
             Command::Upload { name, size, md5 } => {
+                self.ftp.drop_passive();
                 let deadline = self.requests.get_ref().get_ref().idle_deadline();
                 let out = &mut self.out;
                 let done = self
@@ -298,7 +330,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         }
     }
 
-    fn auth(&mut self, given: &str) -> io::Result<Reply<'static>> {
+    pub(super) fn auth(&mut self, given: &str) -> io::Result<Reply<'static>> {
         let Some(secret) = self.shared.config.secret.as_deref() else {
             return Ok(Reply::no_secret_needed());
         };
@@ -441,7 +473,7 @@ mod tests {
         };
         let addr: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let out = serve(shared, stop, script, Vec::new(), addr, addr);
-        let text = String::from_utf8(out.into_inner().unwrap()).unwrap();
+        let text = String::from_utf8(out.into_inner().unwrap().inner).unwrap();
         let (greeting, rest) = text.split_once('\n').unwrap();
         assert!(greeting.starts_with("220 p2pshare "), "{greeting}");
         rest.to_string()

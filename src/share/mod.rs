@@ -495,6 +495,18 @@ impl Share {
     /// creates a hidden temporary file beside where it will go. `tag` keeps
     /// concurrent uploads of one name apart.
     pub fn begin_upload(&self, name: &str, tag: &str) -> Result<Incoming, ShareError> {
+        self.begin(name, tag, false)
+    }
+
+    /// [`Share::begin_upload`] for a name that is a shared file already
+    /// (FTP's STOR, which announces no md5): the bytes are received beside
+    /// it, and [`Incoming::place`] keeps the file there, stores nothing
+    /// and says whether the content was the same.
+    pub fn begin_upload_beside(&self, name: &str, tag: &str) -> Result<Incoming, ShareError> {
+        self.begin(name, tag, true)
+    }
+
+    fn begin(&self, name: &str, tag: &str, beside: bool) -> Result<Incoming, ShareError> {
         check_name(name)?;
         if self.is_ignored(name) {
             return Err(ShareError::NotShared);
@@ -511,7 +523,8 @@ impl Share {
         // Anything already under the name (a folder, a link leading out of
         // the share, a file that is not shared) is not replaced: a shared
         // file there was answered before the upload began.
-        if fs::symlink_metadata(dir.join(base)).is_ok() {
+        let there = fs::symlink_metadata(dir.join(base));
+        if there.is_ok_and(|m| !(beside && m.is_file())) {
             return Err(ShareError::NotShared);
         }
         incoming.path = dir.join(base);

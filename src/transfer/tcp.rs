@@ -388,7 +388,7 @@ fn read_token(conn: &TcpStream, token: &str, stop: &Waker) -> bool {
 }
 
 /// Sends `file` from `offset` to its end over `conn`, through
-/// [`Source::copy_to`] (the kernel's zero-copy path for a file).
+/// [`Source::copy_to`] (a large buffer: two system calls per chunk).
 pub fn send_file<S: Source + ?Sized>(conn: &mut TcpStream, file: &S, offset: u64) -> SendOutcome {
     let want = file.len().saturating_sub(offset);
     match file.copy_to(offset, want, conn) {

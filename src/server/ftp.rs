@@ -1,0 +1,435 @@
+//! The FTP verbs of a session: the same share, name rules, md5 cache,
+//! limits, AUTH gate and history as the native commands, in FTP's words.
+//! From the first FTP verb on, the session ends its reply lines with CR LF
+//! ([`LineEnds`]); native commands keep working beside the FTP ones.
+
+use std::io::{self, BufWriter, Write};
+use std::net::{IpAddr, TcpStream};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::ftp_data::{self, Passive, Received};
+use super::ftp_list::{self, absolute, resolve};
+use super::session::{Control, Session};
+use crate::protocol::ftp_reply::{facts_line, list_line, Entry};
+use crate::protocol::{FileOp, Ftp, Reply, Transport, Waited};
+use crate::share::{OpenedFile, Placed};
+use crate::transfer::{tcp, token, SendOutcome, Sending};
+
+/// The output of a session: LF line ends as the native protocol writes
+/// them, or CR LF once the session speaks FTP.
+#[derive(Debug)]
+pub(super) struct LineEnds<W> {
+    pub inner: W,
+    pub crlf: bool,
+}
+
+impl<W: Write> Write for LineEnds<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.crlf {
+            return self.inner.write(buf);
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(0) => self.inner.write_all(b"\r\n").map(|()| 1),
+            Some(i) => self.inner.write(&buf[..i]),
+            None => self.inner.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What a session keeps for its FTP verbs.
+#[derive(Default)]
+pub(super) struct FtpState<'a> {
+    /// The current folder, as a share name (`""` at the top).
+    cwd: String,
+    /// The offset of the next RETR (REST).
+    rest: u64,
+    /// The listener of the next transfer (PASV, EPSV), and when it opened.
+    passive: Option<Passive<'a>>,
+    opened: Option<Instant>,
+    /// After `EPSV ALL`, PASV is refused (RFC 2428).
+    epsv_all: bool,
+}
+
+impl FtpState<'_> {
+    /// Closes the passive listener (a native transfer is about to open
+    /// the session's data channels: a session never holds both).
+    pub fn drop_passive(&mut self) {
+        self.passive = None;
+    }
+
+    /// With `--data-idle`, a passive listener no transfer took for that
+    /// long closes, as the native data channels do; returns when that is
+    /// due for the one still open.
+    pub fn release_idle(&mut self, idle: Option<Duration>) -> Option<Instant> {
+        let due = self.passive.as_ref().and(self.opened)?.checked_add(idle?)?;
+        if Instant::now() < due {
+            return Some(due);
+        }
+        self.passive = None;
+        None
+    }
+}
+
+impl<C: Control, W: Write> Session<'_, C, W> {
+    /// From the first FTP line on (one refused too), replies end with CR
+    /// LF; what was written before goes out first, with LF.
+    pub(super) fn speak_ftp(&mut self) -> io::Result<()> {
+        if !self.out.get_ref().crlf {
+            self.out.flush()?;
+            self.out.get_mut().crlf = true;
+        }
+        Ok(())
+    }
+
+    /// Answers an FTP verb, switching the session to CR LF first.
+    pub(super) fn ftp(&mut self, cmd: Ftp) -> io::Result<Reply<'static>> {
+        self.speak_ftp()?;
+        Ok(match cmd {
+            Ftp::User(_) if self.authed => Reply::ftp_logged_in(),
+            Ftp::User(_) => Reply::ftp_need_password(),
+            Ftp::Pass(_) if self.shared.config.secret.is_none() => Reply::ftp_logged_in(),
+            Ftp::Pass(given) => self.auth(&given)?,
+            Ftp::AuthTls => Reply::ftp_no_tls(),
+            Ftp::Syst => Reply::ftp_system(),
+            Ftp::Feat => Reply::ftp_features(),
+            Ftp::Opts(o) => opts(&o),
+            Ftp::Pwd => Reply::ftp_pwd(&absolute(&self.ftp.cwd)),
+            Ftp::Cwd(path) => self.cwd(&path),
+            Ftp::Cdup => {
+                self.ftp.cwd = ftp_list::parent(&self.ftp.cwd).to_string();
+                Reply::ftp_cwd(&absolute(&self.ftp.cwd))
+            }
+            Ftp::Type(t) => match t.to_ascii_uppercase().as_str() {
+                "I" | "L 8" => Reply::ftp_ok("type I: binary"),
+                "A" | "A N" => Reply::ftp_ok("type A: the bytes are sent unchanged"),
+                _ => Reply::ftp_unsupported("TYPE", &t),
+            },
+            Ftp::Mode(m) if m.eq_ignore_ascii_case("S") => Reply::ftp_ok("mode S: stream"),
+            Ftp::Mode(m) => Reply::ftp_unsupported("MODE", &m),
+            Ftp::Stru(s) if s.eq_ignore_ascii_case("F") => Reply::ftp_ok("structure F: file"),
+            Ftp::Stru(s) => Reply::ftp_unsupported("STRU", &s),
+            Ftp::Stat(path) => self.stat(path.as_deref()),
+            Ftp::Abor => {
+                self.ftp.passive = None;
+                Reply::ftp_nothing_to_abort()
+            }
+            Ftp::Pasv => self.passive(false, None),
+            Ftp::Epsv(arg) => self.passive(true, arg.as_deref()),
+            Ftp::Active => Reply::ftp_no_active_mode(),
+            Ftp::List { names_only, path } => self.list(path.as_deref(), names_only, false)?,
+            Ftp::Mlsd(path) => self.list(path.as_deref(), false, true)?,
+            Ftp::Mlst(path) => self.mlst(path.as_deref()),
+            Ftp::Size(name) => self.with_file(&name, |_, _, f| Reply::ftp_size(f.size())),
+            Ftp::Mdtm(name) => self.with_file(&name, |_, _, f| Reply::ftp_mdtm(f.mtime)),
+            Ftp::Hash(name) => self.with_md5(&name, |n, f, d| Reply::ftp_hash(n, f.size(), d)),
+            Ftp::Xmd5(name) => self.with_md5(&name, |_, _, d| Reply::ftp_xmd5(d)),
+            Ftp::Rest(offset) => {
+                self.ftp.rest = offset;
+                Reply::ftp_restart(offset)
+            }
+            Ftp::Retr(name) => self.retr(&name)?,
+            Ftp::Stor(name) => self.stor(&name)?,
+        })
+    }
+
+    fn cwd(&mut self, path: &str) -> Reply<'static> {
+        let snap = self.shared.share.snapshot();
+        match resolve(&self.ftp.cwd, path) {
+            Some(dir) if ftp_list::is_folder(&snap, &dir) => {
+                let reply = Reply::ftp_cwd(&absolute(&dir));
+                self.ftp.cwd = dir;
+                reply
+            }
+            _ => Reply::ftp_no_folder(path),
+        }
+    }
+
+    /// The share name `path` names from the current folder; None when the
+    /// native rules refuse it.
+    fn name_of(&self, path: Option<&str>) -> Option<String> {
+        resolve(&self.ftp.cwd, path.unwrap_or("."))
+    }
+
+    fn stat(&mut self, path: Option<&str>) -> Reply<'static> {
+        let Some(path) = path else {
+            let mut lines = vec![format!("connected from {}", self.peer)];
+            lines.push(format!("current folder {}", absolute(&self.ftp.cwd)));
+            lines.push("TYPE I or A (bytes unchanged), STRU F, MODE S".into());
+            lines.push("no transfer in progress".into());
+            return Reply::ftp_status(lines);
+        };
+        let snap = self.shared.share.snapshot();
+        let Some(name) = self.name_of(Some(path)) else {
+            return Reply::ftp_no_folder(path);
+        };
+        let now = SystemTime::now();
+        match ftp_list::rows(&snap, &name, true) {
+            Some(rows) => Reply::ftp_stat_listing(rows.iter().map(|e| list_line(e, now)).collect()),
+            None => Reply::ftp_no_folder(path),
+        }
+    }
+
+    fn mlst(&mut self, path: Option<&str>) -> Reply<'static> {
+        let shown = path.unwrap_or(".");
+        let snap = self.shared.share.snapshot();
+        let Some(name) = self.name_of(path) else {
+            return Reply::not_shared(shown);
+        };
+        let full = absolute(&name);
+        match ftp_list::entry(&snap, &name) {
+            Some(e) => Reply::ftp_mlst(&Entry { name: &full, ..e }),
+            None => Reply::not_shared(shown),
+        }
+    }
+
+    /// PASV (`extended` false) or EPSV: a new listener for the next
+    /// transfer, replacing any earlier one. The session's native data
+    /// channels close first, so that a session holds one or the other.
+    fn passive(&mut self, extended: bool, arg: Option<&str>) -> Reply<'static> {
+        self.ftp.passive = None;
+        let v4 = self.local.is_ipv4();
+        match arg.map(str::to_ascii_uppercase).as_deref() {
+            Some("ALL") => {
+                self.ftp.epsv_all = true;
+                return Reply::ftp_ok("EPSV ALL: only EPSV from now on");
+            }
+            None => {}
+            Some("1") if v4 => {}
+            Some("2") if !v4 => {}
+            Some(_) => return Reply::ftp_use_epsv(),
+        }
+        if !extended && self.ftp.epsv_all {
+            return Reply::ftp_bad_sequence("PASV after EPSV ALL: use EPSV");
+        }
+        let IpAddr::V4(ip) = self.local else {
+            if !extended {
+                return Reply::ftp_use_epsv();
+            }
+            return self.open_passive(Reply::ftp_extended_passive);
+        };
+        if extended {
+            self.open_passive(Reply::ftp_extended_passive)
+        } else {
+            self.open_passive(|p| Reply::ftp_passive(ip, p))
+        }
+    }
+
+    fn open_passive(&mut self, reply: impl Fn(u16) -> Reply<'static>) -> Reply<'static> {
+        self.transfers.close();
+        match Passive::open(self.shared, self.local, self.peer.ip()) {
+            Ok(p) => {
+                let port = p.port();
+                self.ftp.passive = Some(p);
+                self.ftp.opened = Some(Instant::now());
+                reply(port)
+            }
+            Err(refused) => refused,
+        }
+    }
+
+    /// A transfer's data connection once what it needs is `ready`: the
+    /// passive listener is given up when that failed (the client opens a
+    /// new one for its next try).
+    fn when_ready<T>(
+        &mut self,
+        ready: Result<T, Reply<'static>>,
+        what: &str,
+    ) -> Result<(T, TcpStream), Reply<'static>> {
+        match ready {
+            Ok(t) => Ok((t, self.data_connection(what)?)),
+            Err(reply) => {
+                self.ftp.passive = None;
+                Err(reply)
+            }
+        }
+    }
+
+    /// The data connection of a transfer: the 150 first, then the
+    /// connection from the control peer within the wait for data (cut
+    /// short by the idle timeout, as for native transfers).
+    fn data_connection(&mut self, what: &str) -> Result<TcpStream, Reply<'static>> {
+        let passive = self.ftp.passive.take().ok_or_else(Reply::ftp_no_passive)?;
+        announce(&mut self.out, Reply::ftp_opening(what))
+            .map_err(|e| Reply::data_broken(Transport::Tcp, &e))?;
+        let deadline = self.requests.get_ref().get_ref().idle_deadline();
+        let left = deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(std::time::Instant::now())
+        });
+        let full = self.shared.config.data_wait;
+        let wait = full.min(left);
+        match passive.accept(self.peer.ip(), wait, self.stop) {
+            Some(conn) => Ok(conn),
+            None if wait < full => Err(Reply::ftp_no_connection(Waited::CutByIdle)),
+            None => Err(Reply::ftp_no_connection(Waited::Full(full))),
+        }
+    }
+
+    fn list(
+        &mut self,
+        path: Option<&str>,
+        names_only: bool,
+        mlsd: bool,
+    ) -> io::Result<Reply<'static>> {
+        let snap = self.shared.share.snapshot();
+        let shown = path.unwrap_or(".").to_string();
+        let rows = self
+            .name_of(path)
+            .and_then(|name| ftp_list::rows(&snap, &name, !mlsd))
+            .ok_or_else(|| Reply::ftp_no_folder(&shown));
+        let (rows, conn) = match self.when_ready(rows, &shown) {
+            Ok(ready) => ready,
+            Err(reply) => return Ok(reply),
+        };
+        let now = SystemTime::now();
+        let lines = rows.iter().map(|e| match (names_only, mlsd) {
+            (_, true) => facts_line(e),
+            (true, _) => e.name.to_string(),
+            _ => list_line(e, now),
+        });
+        let sent = ftp_data::send_lines(&conn, self.shared.config.data_timeout, lines);
+        ftp_data::close(conn);
+        self.input().touch();
+        Ok(match sent {
+            Ok(n) => Reply::ftp_listed(n),
+            Err(e) => Reply::data_broken(Transport::Tcp, &e),
+        })
+    }
+
+    /// Opens the file `path` names by the native rules, then answers with
+    /// `reply`; 550 as natively when it is not shared.
+    fn with_file(
+        &mut self,
+        path: &str,
+        reply: impl FnOnce(&mut Self, &str, &OpenedFile) -> Reply<'static>,
+    ) -> Reply<'static> {
+        let Some(name) = self.name_of(Some(path)) else {
+            return Reply::not_shared(path);
+        };
+        match self.shared.share.open_file(&name) {
+            Ok(f) => reply(self, &name, &f),
+            Err(e) => e.reply(path, FileOp::Open),
+        }
+    }
+
+    /// [`Session::with_file`] with the file's md5, from the cache or
+    /// hashed now.
+    fn with_md5(
+        &mut self,
+        path: &str,
+        reply: impl FnOnce(&str, &OpenedFile, crate::digest::Md5) -> Reply<'static>,
+    ) -> Reply<'static> {
+        self.with_file(path, |s, _, f| match s.shared.share.md5_of(f) {
+            Ok(d) => reply(path, f, d),
+            Err(e) => Reply::cannot(FileOp::Hash, path, &e),
+        })
+    }
+
+    /// RETR: the bytes from the REST offset on, as the native TCP channel
+    /// sends them. The 226 names the md5 when the cache has it (a file not
+    /// hashed yet is not hashed first: the bytes go out at once).
+    fn retr(&mut self, path: &str) -> io::Result<Reply<'static>> {
+        let offset = std::mem::take(&mut self.ftp.rest);
+        let opened = match self.name_of(Some(path)) {
+            Some(name) => self
+                .shared
+                .share
+                .open_file(&name)
+                .map_err(|e| e.reply(path, FileOp::Open)),
+            None => Err(Reply::not_shared(path)),
+        };
+        let f = match opened {
+            Ok(f) if offset > f.size() => Err(Reply::offset_past_end(path, offset, f.size())),
+            other => other,
+        };
+        let (f, mut conn) = match self.when_ready(f, path) {
+            Ok(ready) => ready,
+            Err(reply) => return Ok(reply),
+        };
+        let _ = conn.set_write_timeout(Some(self.shared.config.data_timeout));
+        let outcome = tcp::send_file(&mut conn, &f, offset);
+        ftp_data::close(conn);
+        self.input().touch();
+        let md5 = self.shared.share.cached_md5(&f.key);
+        Ok(match (outcome, md5) {
+            (SendOutcome::Sent(_), Some(d)) => Reply::download_complete(path, f.size(), d),
+            (SendOutcome::Sent(_), None) => Reply::ftp_sent(path, f.size()),
+            (outcome, md5) => outcome.reply(&Sending {
+                name: path,
+                size: f.size(),
+                md5: md5.unwrap_or(crate::digest::Md5::of([])),
+                data: &crate::protocol::DataLine {
+                    transport: Transport::Tcp,
+                    port: 0,
+                    token: String::new(),
+                },
+                waited: Waited::CutByIdle,
+            }),
+        })
+    }
+
+    /// STOR: into a hidden temporary file until the client closes the
+    /// connection, then under its name unless a file with other content
+    /// is there (553); the md5 is in the 226.
+    fn stor(&mut self, path: &str) -> io::Result<Reply<'static>> {
+        let shared = self.shared;
+        let begun = if !shared.config.allow_upload {
+            Err(Reply::uploads_disabled())
+        } else {
+            match self.name_of(Some(path)) {
+                None => Err(Reply::name_not_allowed(path)),
+                Some(name) => match shared.share.open_file(&name) {
+                    // Compared once the bytes are in: same content is fine.
+                    Ok(_) => shared.share.begin_upload_beside(&name, &token::new()),
+                    Err(_) => shared.share.begin_upload(&name, &token::new()),
+                }
+                .map_err(|e| e.reply(path, FileOp::Store)),
+            }
+        };
+        let (incoming, mut conn) = match self.when_ready(begun, path) {
+            Ok(ready) => ready,
+            Err(reply) => return Ok(reply),
+        };
+        let received = match incoming.file() {
+            Ok(f) => {
+                let mut out = BufWriter::with_capacity(256 * 1024, f);
+                ftp_data::receive(&mut conn, shared.config.data_timeout, &mut out)
+            }
+            Err(e) => Received::WriteFailed(e),
+        };
+        drop(conn);
+        self.input().touch();
+        Ok(match received {
+            Received::Complete(size, md5) => match incoming.place(&md5) {
+                Ok(Placed::Stored) => Reply::ftp_stored(path, size, md5),
+                Ok(Placed::Same) => Reply::ftp_stored_same(path, size, md5),
+                Ok(Placed::Exists) => Reply::exists_differently(path),
+                Err(e) => Reply::cannot(FileOp::Store, path, &e),
+            },
+            Received::Broken(n, e) => Reply::ftp_upload_broken(n, &e),
+            Received::WriteFailed(e) => Reply::not_stored(path, &e),
+        })
+    }
+}
+
+/// OPTS: UTF8 is always on; MLST's facts are always the three; HASH is
+/// always MD5.
+fn opts(o: &str) -> Reply<'static> {
+    let upper = o.to_ascii_uppercase();
+    let mut words = upper.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some("UTF8" | "UTF-8"), None | Some("ON")) => Reply::ftp_ok("UTF8 is always on"),
+        (Some("MLST"), _) => Reply::ftp_ok("MLST OPTS size;modify;type;"),
+        (Some("HASH"), None | Some("MD5")) => Reply::ftp_ok("MD5"),
+        _ => Reply::ftp_unsupported("OPTS", o),
+    }
+}
+
+/// Writes a preliminary reply and flushes it.
+fn announce<W: Write>(out: &mut BufWriter<W>, reply: Reply<'_>) -> io::Result<()> {
+    reply.write_to(out)?;
+    out.flush()
+}
