@@ -8,12 +8,9 @@
 //! runs in a mount namespace of its own (`unshare -m`) where the folder is
 //! bind-mounted read-only: what a read-only bind mount or a disc gives.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process::*;
 
 use std::fs;
 use std::net::SocketAddr;

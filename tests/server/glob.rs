@@ -1,8 +1,7 @@
 //! `IndexGet regex <pattern>`: shell-style patterns, against the base name
 //! when the pattern has no `/`, against the whole path when it has one.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 fn share() -> TempDir {
     let dir = TempDir::new("glob");

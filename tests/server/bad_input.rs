@@ -2,8 +2,7 @@
 //! UTF-8, over-long lines, broken quoting, unknown verbs and missing
 //! arguments, each followed by a `NOOP` that must still answer 200.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

@@ -4,8 +4,7 @@
 //! second or are refused with 501, and a pattern longer than 1024 bytes
 //! is refused.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::sync::OnceLock;
 use std::thread;

@@ -1,12 +1,9 @@
 //! `p2pshare serve` as a person starts it: its help, its start line, a
 //! port in use, usage errors, and what a kill leaves behind.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process::*;
 
 use std::fs;
 use std::net::TcpListener;

@@ -10,8 +10,6 @@
 //! < 550 no such file or not shared: leak.txt
 //! ```
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
@@ -20,7 +18,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const SECRET: &str = "TOP SECRET: outside the shared folder\n";
 const SECRET_DIR: &str = "TOP SECRET: in a folder outside the share\n";

@@ -3,12 +3,9 @@
 //! server's mtime), with the path's payload size or one given on the
 //! command line.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process::*;
 
 use std::fs;
 use std::net::SocketAddr;

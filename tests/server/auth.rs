@@ -4,12 +4,9 @@
 //! client and server binaries taking it from `--secret` or
 //! `P2PSHARE_SECRET`.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process::*;
 
 use std::fs;
 use std::path::Path;

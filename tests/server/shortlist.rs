@@ -1,8 +1,7 @@
 //! `IndexGet shortlist <start> <end>`: every accepted time form, inclusive
 //! bounds in whole seconds, and the refusals.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::time::Duration;
 

@@ -3,8 +3,7 @@
 //! sessions end), the idle timeout, the data stall timeout, and slow
 //! clients that must not hold up anyone else.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

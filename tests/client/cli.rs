@@ -2,12 +2,9 @@
 //! `--share` paths are created and which are mistakes, host names and
 //! `HOST:PORT` forms, and the addresses a server listens on.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process::*;
 
 use std::fs;
 use std::net::TcpStream;

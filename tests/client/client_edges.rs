@@ -3,12 +3,10 @@
 //! files, retries that start at once, connections that drop between and
 //! during commands, and the console's own options and messages.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process;
+use crate::process::*;
 
 use std::fs;
 use std::net::SocketAddr;

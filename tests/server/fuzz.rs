@@ -8,12 +8,9 @@
 //! The seed is printed; `P2PSHARE_FUZZ_SEED=<seed> cargo test --test fuzz`
 //! replays a run.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process::*;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

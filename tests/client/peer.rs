@@ -4,16 +4,11 @@
 //! what they got, keep the history of both directions, and report what
 //! changes on the other side.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process::*;
 
-#[path = "support/fake.rs"]
-mod fake;
-use fake::FakeServer;
+use crate::fake::FakeServer;
 
 use std::fs;
 use std::io::Write;

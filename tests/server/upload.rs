@@ -10,12 +10,9 @@
 //! < 226 stored new.txt
 //! ```
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process::*;
 
 use std::fs;
 use std::io::Write;

@@ -9,15 +9,13 @@
 //! < 226 docs/a.txt 5123 bytes md5=<md5>
 //! ```
 
-mod support;
-
 use std::fs;
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use crate::support::*;
 use p2pshare::server::Config;
-use support::*;
 
 const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
 

@@ -2,15 +2,13 @@
 //! into a request, hashed and downloaded byte for byte (PROTOCOL.md
 //! sections 1, 3 and 11).
 
-#[path = "support/process.rs"]
-mod process;
-mod support;
+use crate::process;
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn names_pasted_from_a_longlist_fetch_each_file_byte_for_byte() {

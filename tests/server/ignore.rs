@@ -4,8 +4,7 @@
 //! not downloadable (the same 550 as a missing file), and not a name an
 //! upload may take.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::fs;
 use std::os::unix::fs::symlink;

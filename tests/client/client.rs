@@ -4,12 +4,9 @@
 //! commands from `-c` and from a pipe, output into a pipe, exit statuses,
 //! verified downloads, resume, md5 retries and no clobbering.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process::*;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};

@@ -2,14 +2,12 @@
 //! the same time, all listing, hashing and downloading at once, every one
 //! getting complete and correct answers.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
+use crate::support::*;
 use p2pshare::server::Config;
-use support::*;
 
 const SESSIONS: usize = 100;
 

@@ -2,8 +2,7 @@
 //! a resume at the end of a file, an empty upload. The server answers 226
 //! right after the 150, without waiting for a data connection.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::time::{Duration, Instant};
 

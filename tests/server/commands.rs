@@ -1,8 +1,7 @@
 //! Every command of the control protocol and its errors, as a person with
 //! `nc` would see them.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::time::{Duration, SystemTime};
 

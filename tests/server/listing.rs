@@ -1,8 +1,7 @@
 //! `IndexGet longlist`: the table layout, what is shared and what is not,
 //! field escaping, and the type column against real files of each kind.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::fs;
 use std::path::Path;

@@ -6,12 +6,9 @@
 //! lines are not edited (a pipe, no `stty`), a line holding an escape
 //! sequence is refused, not sent.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process::*;
 
 use std::fmt::Write as _;
 use std::fs;

@@ -8,14 +8,12 @@
 //! putting its mtime back leaves all three unchanged, so a server that
 //! still reports the OLD md5 has provably not read the file again.
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::*;
 use p2pshare::server::Config;
-use support::*;
 
 const WAIT: Duration = Duration::from_secs(20);
 

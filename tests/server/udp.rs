@@ -13,8 +13,6 @@
 //! receiver and the server, and from the kernel itself in a network
 //! namespace with an nftables rule when the tests run as root.
 
-mod support;
-
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::process::Command;
@@ -23,10 +21,10 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use p2pshare::server::Config;
 use p2pshare::transfer::frame;
 use p2pshare::transfer::udp::{self, ReceiveOptions};
-use support::*;
 
 const IDLE: Duration = Duration::from_secs(10);
 
@@ -647,7 +645,6 @@ fn real_kernel_loss_in_a_network_namespace() {
         .args(["netns", "exec", &ns.0])
         .arg(&exe)
         .args([
-            "--exact",
             "inside_lossy_netns",
             "--ignored",
             "--nocapture",

@@ -3,16 +3,12 @@
 //! small scripted fake servers (tests/support/fake.rs) that send what a
 //! real server never would.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process::*;
 
-#[path = "support/fake.rs"]
-mod fake;
-use fake::FakeServer;
+use crate::fake;
+use crate::fake::FakeServer;
 
 use std::fs;
 use std::io::Write;

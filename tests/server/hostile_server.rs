@@ -1,12 +1,9 @@
 //! A hostile client against a real server (PROTOCOL.md section 9): what
 //! one client can make the server hold or do is bounded, whatever it sends.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-#[path = "support/process.rs"]
-mod process;
-use process::*;
+use crate::process::*;
 
 use std::io::Read;
 use std::net::TcpStream;
