@@ -7,7 +7,7 @@ use crate::support::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -263,10 +263,14 @@ fn slow_byte_by_byte_lines_do_not_hold_up_other_sessions() {
     });
     let addr = server.addr();
     let stop = Arc::new(AtomicBool::new(false));
+    // How many of them have sent their verb and a space, so that the line
+    // finished at once at the end is a NOOP.
+    let dribbling = Arc::new(AtomicUsize::new(0));
     // Ten clients each dribbling one byte of a request every 20 ms.
     let slow: Vec<_> = (0..10)
         .map(|i| {
             let stop = stop.clone();
+            let dribbling = dribbling.clone();
             thread::spawn(move || {
                 let mut c = Conn::open(addr);
                 let line = format!("NOOP{}\n", " ".repeat(200 + i));
@@ -278,6 +282,9 @@ fn slow_byte_by_byte_lines_do_not_hold_up_other_sessions() {
                     }
                     c.send_raw(&[*b]);
                     sent += 1;
+                    if sent == 5 {
+                        dribbling.fetch_add(1, Ordering::SeqCst);
+                    }
                     if !stop.load(Ordering::SeqCst) {
                         thread::sleep(Duration::from_millis(20));
                     }
@@ -290,7 +297,9 @@ fn slow_byte_by_byte_lines_do_not_hold_up_other_sessions() {
         .collect();
 
     // Meanwhile a normal session gets quick answers and a download.
-    thread::sleep(Duration::from_millis(100));
+    assert!(wait_until(Duration::from_secs(20), || dribbling
+        .load(Ordering::SeqCst)
+        == 10));
     let mut c = Conn::open(addr);
     for _ in 0..20 {
         let t = Instant::now();

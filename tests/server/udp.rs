@@ -609,25 +609,27 @@ impl Drop for Netns {
     }
 }
 
+/// Sets up a network namespace whose loopback drops 5 % of UDP packets
+/// (nftables), then runs this same test inside it, where it is
+/// [`lossy_transfers`].
 #[test]
+#[ignore = "needs root, `ip netns` (iproute2) and `nft` (nftables)"]
 fn real_kernel_loss_in_a_network_namespace() {
-    if !is_root() {
-        eprintln!("skipped: real-loss test needs root (network namespaces, nftables)");
+    if std::env::var_os(NETNS_ENV).is_some() {
+        lossy_transfers();
         return;
     }
-    if !tool_works("ip", "-V") || !tool_works("nft", "--version") {
-        eprintln!("skipped: real-loss test needs `ip` (iproute2) and `nft` (nftables)");
-        return;
-    }
+    assert!(is_root(), "network namespaces need root");
+    assert!(
+        tool_works("ip", "-V") && tool_works("nft", "--version"),
+        "needs `ip` (iproute2) and `nft` (nftables)"
+    );
     let ns = Netns(format!("p2ps-udp-{}", std::process::id()));
     let made = Command::new("ip").args(["netns", "add", &ns.0]).output();
-    match made {
-        Ok(o) if o.status.success() => {}
-        other => {
-            eprintln!("skipped: cannot create a network namespace here: {other:?}");
-            return;
-        }
-    }
+    assert!(
+        made.as_ref().is_ok_and(|o| o.status.success()),
+        "cannot create a network namespace here: {made:?}"
+    );
     ns.run(&["ip", "link", "set", "lo", "up"]).unwrap();
     ns.run(&["nft", "add", "table", "inet", "loss"]).unwrap();
     ns.run(&[
@@ -641,11 +643,15 @@ fn real_kernel_loss_in_a_network_namespace() {
     ])
     .unwrap();
     let exe = std::env::current_exe().unwrap();
+    // The test's name without the binary's: `udp::real_kernel_loss_...`.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let this_test = format!("{module}::real_kernel_loss_in_a_network_namespace");
     let out = Command::new("ip")
         .args(["netns", "exec", &ns.0])
         .arg(&exe)
         .args([
-            "inside_lossy_netns",
+            "--exact",
+            &this_test,
             "--ignored",
             "--nocapture",
             "--test-threads=1",
@@ -673,15 +679,9 @@ fn real_kernel_loss_in_a_network_namespace() {
     eprintln!("kernel dropped {dropped} UDP packets");
 }
 
-/// Run by `real_kernel_loss_in_a_network_namespace` inside the namespace:
-/// a server and a receiver over the lossy loopback.
-#[test]
-#[ignore = "run inside a lossy network namespace by real_kernel_loss_in_a_network_namespace"]
-fn inside_lossy_netns() {
-    if std::env::var_os(NETNS_ENV).is_none() {
-        eprintln!("not inside the lossy namespace; nothing to do");
-        return;
-    }
+/// What `real_kernel_loss_in_a_network_namespace` runs inside the
+/// namespace: a server and a receiver over the lossy loopback.
+fn lossy_transfers() {
     let dir = TempDir::new("udp-netns");
     let content = pseudo_random(4 << 20, 10);
     dir.write("f.bin", &content);
