@@ -5,8 +5,11 @@
 //! costing the session; then random and mutated datagrams at a session's
 //! UDP data port, after which a normal UDP download still works.
 //!
-//! The seed is printed; `P2PSHARE_FUZZ_SEED=<seed> cargo test --test fuzz`
-//! replays a run.
+//! What each line must get comes from `grammar.rs`, an oracle written from
+//! PROTOCOL.md's grammar apart from the server's parser.
+//!
+//! The seed is printed; `P2PSHARE_FUZZ_SEED=<seed> cargo test --test server
+//! fuzz::` replays a run.
 
 use crate::support::*;
 
@@ -17,7 +20,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use p2pshare::protocol::{self, Command, Transport};
+use super::grammar::{expect, Expect, Transport};
 use p2pshare::server::Config;
 
 const SEED_VAR: &str = "P2PSHARE_FUZZ_SEED";
@@ -203,47 +206,6 @@ fn make_line(rng: &mut Rng, seeds: &[String]) -> Vec<u8> {
     line
 }
 
-/// What the server should do with a line, as far as the test can tell
-/// beforehand.
-enum Expect {
-    /// Blank: no reply at all.
-    Nothing,
-    /// This exact code.
-    Code(u16),
-    /// QUIT: 221 and the close.
-    Bye,
-    /// A transfer may start (150), or fail with any reply.
-    Download(Transport, u64),
-    Upload(u64),
-    /// Any well-formed reply.
-    Any,
-}
-
-fn expect(line: &[u8]) -> Expect {
-    let body = line.strip_suffix(b"\r").unwrap_or(line);
-    if body.iter().all(|b| *b == b' ' || *b == b'\t') {
-        return Expect::Nothing;
-    }
-    if body.len() > protocol::MAX_LINE {
-        return Expect::Code(500);
-    }
-    let Ok(text) = std::str::from_utf8(body) else {
-        return Expect::Code(500);
-    };
-    match protocol::parse(text) {
-        Err(e) => Expect::Code(e.code),
-        Ok(None) => Expect::Nothing,
-        Ok(Some(Command::Quit)) => Expect::Bye,
-        Ok(Some(Command::Noop)) => Expect::Code(200),
-        Ok(Some(Command::Auth(_))) => Expect::Code(230),
-        Ok(Some(Command::Download {
-            transport, offset, ..
-        })) => Expect::Download(transport, offset),
-        Ok(Some(Command::Upload { size, .. })) => Expect::Upload(size),
-        Ok(Some(_)) => Expect::Any,
-    }
-}
-
 /// A control connection read with a deadline, its replies checked line
 /// by line.
 struct Session {
@@ -375,6 +337,13 @@ impl Session {
                     return Err(format!("bytes after 221: {rest:?}"));
                 }
                 return Ok(false);
+            }
+            Expect::OneOf(codes) => {
+                self.send(&bytes)?;
+                let r = self.reply()?;
+                if !codes.contains(&r.code) {
+                    return Err(format!("expected one of {codes:?}, got {:?}", r.lines));
+                }
             }
             Expect::Any => {
                 self.send(&bytes)?;

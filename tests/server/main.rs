@@ -14,6 +14,7 @@ mod download;
 mod empty_transfers;
 mod fuzz;
 mod glob;
+mod grammar;
 mod hostile_server;
 mod ignore;
 mod limits;
