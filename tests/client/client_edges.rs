@@ -41,13 +41,13 @@ fn served(share: &Path, prefix: &str) -> Vec<String> {
 
 #[test]
 fn a_name_that_exists_literally_is_that_file_and_not_a_pattern() {
-    let srv = TempDir::new("edges-literal-srv");
     let dest = TempDir::new("edges-literal-dst");
-    srv.write("[br].txt", "brackets\n");
-    srv.write("b.txt", "b\n");
-    srv.write("r.txt", "r\n");
-    srv.write("what?.txt", "question\n");
-    let server = start(srv.path());
+    let Served { dir: srv, server } = Share::new("edges-literal-srv")
+        .file("[br].txt", "brackets\n")
+        .file("b.txt", "b\n")
+        .file("r.txt", "r\n")
+        .file("what?.txt", "question\n")
+        .serve();
 
     let out = client(
         server.addr(),
@@ -230,11 +230,11 @@ fn after_the_server_process_dies_the_next_command_reconnects_and_runs() {
 
 #[test]
 fn overwrite_can_be_asked_for_one_download() {
-    let srv = TempDir::new("edges-ow-srv");
     let dest = TempDir::new("edges-ow-dst");
-    srv.write("news.txt", "the peer's news\n");
-    srv.write("other.txt", "the peer's other\n");
-    let server = start(srv.path());
+    let server = Share::new("edges-ow-srv")
+        .file("news.txt", "the peer's news\n")
+        .file("other.txt", "the peer's other\n")
+        .serve();
     dest.write("news.txt", "old news\n");
     dest.write("other.txt", "my other\n");
 
@@ -283,10 +283,8 @@ fn overwrite_can_be_asked_for_one_download() {
 
 #[test]
 fn client_side_usage_errors_in_commands_exit_2_and_say_what_is_wrong() {
-    let srv = TempDir::new("edges-usage-srv");
     let dest = TempDir::new("edges-usage-dst");
-    srv.write("a.txt", "a\n");
-    let server = start(srv.path());
+    let server = Share::new("edges-usage-srv").file("a.txt", "a\n").serve();
     let cases: &[(&str, &str)] = &[
         // The client resumes by itself: an offset is refused, not ignored.
         ("FileDownload a.txt 1", "resumes"),
@@ -325,14 +323,14 @@ fn at_a_terminal_resumes_and_pattern_downloads_say_so_and_counts_read_right() {
         terminal_available(),
         "`script` cannot run the client at a terminal here"
     );
-    let srv = TempDir::new("edges-tty-srv");
     let dest = TempDir::new("edges-tty-dst");
     let big = pseudo_random(3 << 20, 5);
-    srv.write("big.bin", &big);
-    srv.write("p/one.txt", "1\n");
-    srv.write("p/two.txt", "2\n");
-    srv.write("p/three.txt", "3\n");
-    let server = start(srv.path());
+    let server = Share::new("edges-tty-srv")
+        .file("big.bin", &big)
+        .file("p/one.txt", "1\n")
+        .file("p/two.txt", "2\n")
+        .file("p/three.txt", "3\n")
+        .serve();
     // A partial big.bin of 2 MiB, one file up to date, one in the way.
     dest.write(".big.bin.p2pshare-part", &big[..2 << 20]);
     dest.write("p/one.txt", "1\n");

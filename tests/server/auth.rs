@@ -128,8 +128,10 @@ fn three_wrong_secrets_close_the_connection() {
     assert_eq!(c.read_to_close(), "");
 
     // Without a secret, AUTH with anything is a 230.
-    let open_dir = TempDir::new("auth-none");
-    let open = start(open_dir.path());
+    let Served {
+        dir: _open_dir,
+        server: open,
+    } = Share::new("auth-none").serve();
     let mut c = Conn::open(open.addr());
     assert!(
         c.greeting.ends_with("HELP lists commands"),
@@ -359,14 +361,15 @@ fn wrong_try(addr: std::net::SocketAddr) -> Duration {
 
 #[test]
 fn wrong_secrets_from_one_address_slow_down_all_its_connections() {
-    let dir = TempDir::new("auth-delay");
     let first = Duration::from_millis(100);
-    let server = start_with(Config {
-        secret: Some(SECRET.into()),
-        auth_delay: first,
-        auth_delay_max: Duration::from_millis(400),
-        ..config(dir.path())
-    });
+    let server = Share::new("auth-delay")
+        .with(|c| Config {
+            secret: Some(SECRET.into()),
+            auth_delay: first,
+            auth_delay_max: Duration::from_millis(400),
+            ..c
+        })
+        .serve();
     let addr = server.addr();
     // Three wrong tries cost nothing and close the connection, as before.
     let mut c = Conn::open(addr);
@@ -404,14 +407,15 @@ fn wrong_secrets_from_one_address_slow_down_all_its_connections() {
 #[test]
 #[ignore = "needs `nc -s` (netcat-openbsd) and 127.0.0.2"]
 fn wrong_secrets_from_one_address_do_not_hold_up_another() {
-    let dir = TempDir::new("auth-delay-other");
     let first = Duration::from_millis(100);
-    let server = start_with(Config {
-        secret: Some(SECRET.into()),
-        auth_delay: first,
-        auth_delay_max: Duration::from_millis(400),
-        ..config(dir.path())
-    });
+    let server = Share::new("auth-delay-other")
+        .with(|c| Config {
+            secret: Some(SECRET.into()),
+            auth_delay: first,
+            auth_delay_max: Duration::from_millis(400),
+            ..c
+        })
+        .serve();
     let addr = server.addr();
     let mut c = Conn::open(addr);
     for _ in 0..3 {

@@ -28,9 +28,7 @@ fn refused(c: &mut Conn, bytes: &[u8]) -> Reply {
 }
 
 fn session() -> (TempDir, RunningServer, Conn) {
-    let dir = TempDir::new("bad");
-    dir.write("a.txt", "hello\n");
-    let server = start(dir.path());
+    let Served { dir, server } = Share::new("bad").file("a.txt", "hello\n").serve();
     let c = Conn::open(server.addr());
     (dir, server, c)
 }
@@ -241,8 +239,7 @@ fn crlf_line_ends_are_accepted() {
 
 #[test]
 fn junk_sent_before_the_greeting_is_answered_after_it() {
-    let dir = TempDir::new("bad-early");
-    let server = start(dir.path());
+    let server = Share::new("bad-early").serve();
     let mut s = TcpStream::connect(server.addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     s.write_all(b"\xde\xad\xbe\xef\nbogus\nNOOP\n").unwrap();
@@ -261,9 +258,7 @@ fn junk_sent_before_the_greeting_is_answered_after_it() {
 
 #[test]
 fn a_client_hanging_up_mid_line_disturbs_no_one() {
-    let dir = TempDir::new("bad-hangup");
-    dir.write("a.txt", "hello\n");
-    let server = start(dir.path());
+    let server = Share::new("bad-hangup").file("a.txt", "hello\n").serve();
     let mut watcher = Conn::open(server.addr());
     for junk in [&b"IndexGet long"[..], b"\xff\xff", &[b'x'; 10_000]] {
         let mut c = Conn::open(server.addr());

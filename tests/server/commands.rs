@@ -5,6 +5,8 @@ use crate::support::*;
 
 use std::time::{Duration, SystemTime};
 
+use p2pshare::server::Config;
+
 /// Asserts a one-line reply with `code` whose text contains `part`.
 fn expect(r: &Reply, code: u16, part: &str) {
     assert_eq!(r.code, code, "{:?}", r.lines);
@@ -14,8 +16,7 @@ fn expect(r: &Reply, code: u16, part: &str) {
 
 #[test]
 fn greets_first_with_220() {
-    let dir = TempDir::new("cmd-greet");
-    let server = start(dir.path());
+    let server = Share::new("cmd-greet").serve();
     let c = Conn::open(server.addr());
     assert!(c.greeting.starts_with("220 "), "{}", c.greeting);
     assert!(c.greeting.contains("p2pshare"), "{}", c.greeting);
@@ -23,8 +24,7 @@ fn greets_first_with_220() {
 
 #[test]
 fn help_lists_every_command_and_one_usage() {
-    let dir = TempDir::new("cmd-help");
-    let server = start(dir.path());
+    let server = Share::new("cmd-help").serve();
     let mut c = Conn::open(server.addr());
 
     // > HELP
@@ -71,8 +71,7 @@ fn help_lists_every_command_and_one_usage() {
 
 #[test]
 fn noop_answers_200_and_takes_no_arguments() {
-    let dir = TempDir::new("cmd-noop");
-    let server = start(dir.path());
+    let server = Share::new("cmd-noop").serve();
     let mut c = Conn::open(server.addr());
     expect(&c.cmd("NOOP"), 200, "ok");
     expect(&c.cmd("noop"), 200, "ok");
@@ -82,8 +81,7 @@ fn noop_answers_200_and_takes_no_arguments() {
 
 #[test]
 fn quit_says_bye_then_closes() {
-    let dir = TempDir::new("cmd-quit");
-    let server = start(dir.path());
+    let server = Share::new("cmd-quit").serve();
     let mut c = Conn::open(server.addr());
     expect(&c.cmd("QUIT now"), 501, "usage: QUIT");
     expect(&c.cmd("quit"), 221, "bye");
@@ -92,9 +90,7 @@ fn quit_says_bye_then_closes() {
 
 #[test]
 fn verbs_and_flags_are_case_insensitive_names_are_not() {
-    let dir = TempDir::new("cmd-case");
-    dir.write("a.txt", "hello\n");
-    let server = start(dir.path());
+    let server = Share::new("cmd-case").file("a.txt", "hello\n").serve();
     let mut c = Conn::open(server.addr());
 
     for line in [
@@ -135,8 +131,7 @@ fn verbs_and_flags_are_case_insensitive_names_are_not() {
 
 #[test]
 fn blank_lines_get_no_reply() {
-    let dir = TempDir::new("cmd-blank");
-    let server = start(dir.path());
+    let server = Share::new("cmd-blank").serve();
     let mut c = Conn::open(server.addr());
     // > (Enter)
     // > (spaces and tabs, Enter)
@@ -157,11 +152,11 @@ fn blank_lines_get_no_reply() {
 
 #[test]
 fn quoted_names_hold_spaces_quotes_and_backslashes() {
-    let dir = TempDir::new("cmd-quote");
-    dir.write("my docs/a b.txt", "spaced\n");
-    dir.write("say \"hi\".txt", "quoted\n");
-    dir.write("back\\slash.txt", "slashed\n");
-    let server = start(dir.path());
+    let server = Share::new("cmd-quote")
+        .file("my docs/a b.txt", "spaced\n")
+        .file("say \"hi\".txt", "quoted\n")
+        .file("back\\slash.txt", "slashed\n")
+        .serve();
     let mut c = Conn::open(server.addr());
 
     // > FileHash verify "my docs/a b.txt"
@@ -196,8 +191,7 @@ fn quoted_names_hold_spaces_quotes_and_backslashes() {
 
 #[test]
 fn indexget_errors() {
-    let dir = TempDir::new("cmd-indexget");
-    let server = start(dir.path());
+    let server = Share::new("cmd-indexget").serve();
     let mut c = Conn::open(server.addr());
     expect(&c.cmd("IndexGet"), 501, "usage: IndexGet");
     expect(&c.cmd("IndexGet sideways"), 501, "usage: IndexGet");
@@ -222,11 +216,11 @@ fn indexget_errors() {
 
 #[test]
 fn filehash_verify_checkall_and_errors() {
-    let dir = TempDir::new("cmd-filehash");
-    dir.write("a.txt", "alpha\n");
-    dir.write("sub/b.bin", [0u8, 1, 2, 3]);
-    dir.write(".hidden", "secret");
-    let server = start(dir.path());
+    let server = Share::new("cmd-filehash")
+        .file("a.txt", "alpha\n")
+        .file("sub/b.bin", [0u8, 1, 2, 3])
+        .file(".hidden", "secret")
+        .serve();
     let mut c = Conn::open(server.addr());
 
     let v = c.cmd("FileHash verify sub/b.bin");
@@ -274,9 +268,9 @@ fn filehash_verify_checkall_and_errors() {
 
 #[test]
 fn filedownload_errors() {
-    let dir = TempDir::new("cmd-download");
-    dir.write("a.txt", "0123456789");
-    let server = start(dir.path());
+    let server = Share::new("cmd-download")
+        .file("a.txt", "0123456789")
+        .serve();
     let mut c = Conn::open(server.addr());
     expect(
         &c.cmd("FileDownload"),
@@ -323,8 +317,7 @@ fn filedownload_errors() {
 
 #[test]
 fn fileupload_is_disabled() {
-    let dir = TempDir::new("cmd-upload");
-    let server = start(dir.path());
+    let Served { dir, server } = Share::new("cmd-upload").serve();
     let mut c = Conn::open(server.addr());
     // > FileUpload new.txt 3 900150983cd24fb0d6963f7d28e17f72
     // < 550 uploads are disabled on this peer
@@ -346,8 +339,7 @@ fn fileupload_is_disabled() {
 
 #[test]
 fn auth_is_accepted_where_no_secret_is_set() {
-    let dir = TempDir::new("cmd-auth");
-    let server = start(dir.path());
+    let server = Share::new("cmd-auth").serve();
     let mut c = Conn::open(server.addr());
     expect(&c.cmd("AUTH anything"), 230, "no secret");
     expect(&c.cmd("auth \"two words\""), 230, "no secret");
@@ -389,9 +381,7 @@ fn auth_with_a_secret_gates_commands_and_closes_after_three_wrong_tries() {
 
 #[test]
 fn history_shows_earlier_requests_of_this_peer() {
-    let dir = TempDir::new("cmd-history");
-    dir.write("a.txt", "hello\n");
-    let server = start(dir.path());
+    let server = Share::new("cmd-history").file("a.txt", "hello\n").serve();
     let before = SystemTime::now() - Duration::from_secs(1);
     let mut c = Conn::open(server.addr());
     let me = c.stream.local_addr().unwrap().to_string();
@@ -457,8 +447,7 @@ fn history_shows_earlier_requests_of_this_peer() {
 
 #[test]
 fn history_default_is_the_last_50() {
-    let dir = TempDir::new("cmd-history50");
-    let server = start(dir.path());
+    let server = Share::new("cmd-history50").serve();
     let mut c = Conn::open(server.addr());
     // Pipelined, as `nc` would send a pasted block.
     let block: String = (0..60).map(|i| format!("HELP q{i}\n")).collect();
@@ -512,4 +501,23 @@ fn history_survives_a_restart() {
             row(&me, "IndexGet longlist", "213"),
         ]
     );
+}
+
+#[test]
+fn the_share_fixture_serves_its_files_with_its_config_and_cleans_up() {
+    let served = Share::new("cmd-fixture")
+        .file("a.txt", "hello\n")
+        .file("sub/b.txt", "b\n")
+        .with(|c| Config { max_line: 64, ..c })
+        .serve();
+    let path = served.path().to_path_buf();
+    let mut c = served.conn();
+    assert_eq!(c.cmd("FileHash checkall").names(), ["a.txt", "sub/b.txt"]);
+    let (_, bytes, done) = download(&mut c, served.addr(), "sub/b.txt");
+    assert_eq!((bytes.as_slice(), done.code), (&b"b\n"[..], 226));
+    // The config reached the server: a line past 64 bytes is refused.
+    assert_eq!(c.cmd(&format!("NOOP{}", " ".repeat(80))).code, 500);
+    drop(c);
+    drop(served);
+    assert!(!path.exists(), "{} is left", path.display());
 }

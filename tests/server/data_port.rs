@@ -98,10 +98,8 @@ fn a_data_connection_from_another_address_is_closed_at_once_even_with_the_token(
     if let Some(why) = no_foreign_source() {
         panic!("cannot connect from another address: {why}");
     }
-    let dir = TempDir::new("dp-foreign");
     let content = pseudo_random(200_000, 21);
-    dir.write("f.bin", &content);
-    let server = start(dir.path());
+    let server = Share::new("dp-foreign").file("f.bin", &content).serve();
     let addr = server.addr();
     let mut c = Conn::open(addr);
     let r150 = start_download(&mut c, "f.bin");
@@ -155,10 +153,8 @@ fn a_data_connection_from_another_address_is_closed_at_once_even_with_the_token(
 
 #[test]
 fn a_wrong_token_or_another_sessions_token_is_closed_without_a_byte() {
-    let dir = TempDir::new("dp-token");
     let content = pseudo_random(100_000, 22);
-    dir.write("f.bin", &content);
-    let server = start(dir.path());
+    let server = Share::new("dp-token").file("f.bin", &content).serve();
     let addr = server.addr();
     let mut a = Conn::open(addr);
     let mut b = Conn::open(addr);
@@ -192,9 +188,7 @@ fn a_wrong_token_or_another_sessions_token_is_closed_without_a_byte() {
 
 #[test]
 fn tokens_are_16_hex_digits_kept_for_the_session_and_differ_between_sessions() {
-    let dir = TempDir::new("dp-random");
-    dir.write("a.txt", "a\n");
-    let server = start(dir.path());
+    let server = Share::new("dp-random").file("a.txt", "a\n").serve();
     let addr = server.addr();
     let mut tokens = HashSet::new();
     for _ in 0..12 {
@@ -225,13 +219,14 @@ fn a_silent_data_connection_is_closed_after_the_token_deadline_and_blocks_nobody
     // The deadline is 10 s by default (a unit test in src/server checks
     // that); a short one here, so that the test does not wait it out.
     let deadline = Duration::from_secs(1);
-    let dir = TempDir::new("dp-deadline");
     let content = pseudo_random(50_000, 23);
-    dir.write("f.bin", &content);
-    let server = start_with(Config {
-        token_deadline: deadline,
-        ..config(dir.path())
-    });
+    let server = Share::new("dp-deadline")
+        .file("f.bin", &content)
+        .with(|c| Config {
+            token_deadline: deadline,
+            ..c
+        })
+        .serve();
     let addr = server.addr();
     let mut c = Conn::open(addr);
     let r150 = start_download(&mut c, "f.bin");
@@ -253,12 +248,13 @@ fn a_silent_data_connection_is_closed_after_the_token_deadline_and_blocks_nobody
 
 #[test]
 fn past_four_connections_waiting_for_their_token_the_next_is_closed_at_once() {
-    let dir = TempDir::new("dp-pending");
-    dir.write("a.txt", "a\n");
-    let server = start_with(Config {
-        data_wait: Duration::from_secs(60),
-        ..config(dir.path())
-    });
+    let server = Share::new("dp-pending")
+        .file("a.txt", "a\n")
+        .with(|c| Config {
+            data_wait: Duration::from_secs(60),
+            ..c
+        })
+        .serve();
     let addr = server.addr();
     let mut c = Conn::open(addr);
     let r150 = start_download(&mut c, "a.txt");
@@ -280,9 +276,7 @@ fn past_four_connections_waiting_for_their_token_the_next_is_closed_at_once() {
 
 #[test]
 fn past_two_queued_connections_with_the_token_the_next_is_closed_at_once() {
-    let dir = TempDir::new("dp-queued");
-    dir.write("a.txt", "a\n");
-    let server = start(dir.path());
+    let server = Share::new("dp-queued").file("a.txt", "a\n").serve();
     let addr = server.addr();
     let mut c = Conn::open(addr);
     let (r150, bytes, done) = download(&mut c, addr, "a.txt");

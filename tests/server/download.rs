@@ -77,9 +77,9 @@ fn two_line_150_then_exactly_size_bytes_then_226() {
 
 #[test]
 fn tcp_is_the_default_and_names_with_spaces_are_quoted() {
-    let dir = TempDir::new("dl-quoted");
-    dir.write("my file.txt", "spaces in the name\n");
-    let server = start(dir.path());
+    let server = Share::new("dl-quoted")
+        .file("my file.txt", "spaces in the name\n")
+        .serve();
     let mut s = DataSession::open(server.addr());
     // > FileDownload "my file.txt"
     let r150 = s.conn.cmd("FileDownload \"my file.txt\"");
@@ -141,12 +141,12 @@ fn data_connection_is_reused_and_can_be_reopened_with_the_same_token() {
 
 #[test]
 fn resume_from_an_offset_sends_the_rest_with_the_whole_files_md5() {
-    let dir = TempDir::new("dl-resume");
     let content = pseudo_random(100_000, 7);
-    dir.write("big.bin", &content);
-    dir.write("next.txt", "next\n");
     let md5 = md5_hex(&content);
-    let server = start(dir.path());
+    let server = Share::new("dl-resume")
+        .file("big.bin", &content)
+        .file("next.txt", "next\n")
+        .serve();
     let mut s = DataSession::open(server.addr());
 
     let f = s.fetch("big.bin", Some(40_000)).unwrap();
@@ -188,9 +188,9 @@ fn resume_from_an_offset_sends_the_rest_with_the_whole_files_md5() {
 
 #[test]
 fn wrong_token_is_closed_without_a_byte_and_the_right_one_still_works() {
-    let dir = TempDir::new("dl-token");
-    dir.write("a.txt", "the real content\n");
-    let server = start(dir.path());
+    let server = Share::new("dl-token")
+        .file("a.txt", "the real content\n")
+        .serve();
     let mut c = Conn::open(server.addr());
     let r150 = c.cmd("FileDownload a.txt");
     let (port, token) = data_of(&r150);
@@ -219,12 +219,13 @@ fn wrong_token_is_closed_without_a_byte_and_the_right_one_still_works() {
 
 #[test]
 fn no_data_connection_in_time_gives_425_and_a_late_one_serves_the_next() {
-    let dir = TempDir::new("dl-425");
-    dir.write("a.txt", "abc\n");
-    let server = start_with(Config {
-        data_wait: Duration::from_millis(300),
-        ..config(dir.path())
-    });
+    let server = Share::new("dl-425")
+        .file("a.txt", "abc\n")
+        .with(|c| Config {
+            data_wait: Duration::from_millis(300),
+            ..c
+        })
+        .serve();
     let mut c = Conn::open(server.addr());
     let r150 = c.cmd("FileDownload a.txt");
     assert_eq!(r150.code, 150, "{:?}", r150.lines);
@@ -246,10 +247,10 @@ fn no_data_connection_in_time_gives_425_and_a_late_one_serves_the_next() {
 
 #[test]
 fn empty_file_is_zero_bytes_with_the_empty_md5() {
-    let dir = TempDir::new("dl-empty");
-    dir.write("empty.bin", "");
-    dir.write("after.txt", "after\n");
-    let server = start(dir.path());
+    let server = Share::new("dl-empty")
+        .file("empty.bin", "")
+        .file("after.txt", "after\n")
+        .serve();
     let mut s = DataSession::open(server.addr());
     let f = s.fetch("empty.bin", None).unwrap();
     assert_eq!(row_of_150(&f.r150)[1..2], ["0"]);
@@ -265,11 +266,9 @@ fn empty_file_is_zero_bytes_with_the_empty_md5() {
 
 #[test]
 fn several_mib_arrive_intact() {
-    let dir = TempDir::new("dl-big");
     let content = pseudo_random(6 * 1024 * 1024 + 123, 42);
-    dir.write("big.bin", &content);
     let md5 = md5_hex(&content);
-    let server = start(dir.path());
+    let server = Share::new("dl-big").file("big.bin", &content).serve();
     let mut s = DataSession::open(server.addr());
     let f = s.fetch("big.bin", None).unwrap();
     assert_eq!(row_of_150(&f.r150)[3], md5);
@@ -287,11 +286,11 @@ fn several_mib_arrive_intact() {
 /// are served.
 #[test]
 fn a_client_vanishing_mid_transfer_disturbs_no_one() {
-    let dir = TempDir::new("dl-vanish");
     let content = pseudo_random(24 * 1024 * 1024, 3);
-    dir.write("big.bin", &content);
-    dir.write("small.txt", "small\n");
-    let server = start(dir.path());
+    let server = Share::new("dl-vanish")
+        .file("big.bin", &content)
+        .file("small.txt", "small\n")
+        .serve();
     let addr = server.addr();
 
     let start_reading = |c: &mut Conn| {

@@ -573,15 +573,16 @@ fn datagram(rng: &mut Rng, token: &[u8; 8], len: u64) -> Vec<u8> {
 fn random_and_mutated_datagrams_leave_udp_downloads_working() {
     let seed = Rng::seed_from_env(SEED_VAR);
     let mut rng = Rng::new(seed ^ 0x5eed);
-    let dir = TempDir::new("fuzz-udp");
     let content = pseudo_random(300_000, 2);
-    dir.write("big.bin", &content);
-    let server = start_with(Config {
-        data_wait: Duration::from_secs(1),
-        udp_silence: Duration::from_millis(700),
-        data_timeout: Duration::from_secs(2),
-        ..config(dir.path())
-    });
+    let server = Share::new("fuzz-udp")
+        .file("big.bin", &content)
+        .with(|c| Config {
+            data_wait: Duration::from_secs(1),
+            udp_silence: Duration::from_millis(700),
+            data_timeout: Duration::from_secs(2),
+            ..c
+        })
+        .serve();
     let addr = server.addr();
     let mut c = Conn::open(addr);
     let r = c.cmd("FileDownload UDP big.bin");

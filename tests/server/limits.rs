@@ -58,13 +58,14 @@ fn quit(mut c: Conn) {
 
 #[test]
 fn past_the_connection_cap_the_next_gets_421_and_a_flood_recovers() {
-    let dir = TempDir::new("lim-cap");
-    dir.write("a.txt", "a\n");
-    let server = start_with(Config {
-        max_connections: 4,
-        max_per_ip: 100,
-        ..config(dir.path())
-    });
+    let server = Share::new("lim-cap")
+        .file("a.txt", "a\n")
+        .with(|c| Config {
+            max_connections: 4,
+            max_per_ip: 100,
+            ..c
+        })
+        .serve();
     let addr = server.addr();
     let mut held: Vec<Conn> = (0..4).map(|_| Conn::open(addr)).collect();
     let (a, none) = knock(addr);
@@ -125,12 +126,13 @@ fn past_the_connection_cap_the_next_gets_421_and_a_flood_recovers() {
 
 #[test]
 fn past_the_per_address_cap_the_next_gets_421() {
-    let dir = TempDir::new("lim-ip");
-    let server = start_with(Config {
-        max_connections: 100,
-        max_per_ip: 3,
-        ..config(dir.path())
-    });
+    let server = Share::new("lim-ip")
+        .with(|c| Config {
+            max_connections: 100,
+            max_per_ip: 3,
+            ..c
+        })
+        .serve();
     let addr = server.addr();
     let mut held: Vec<Conn> = (0..3).map(|_| Conn::open(addr)).collect();
     for _ in 0..5 {
@@ -156,12 +158,13 @@ fn past_the_per_address_cap_the_next_gets_421() {
 
 #[test]
 fn an_idle_session_gets_421_idle_timeout_and_is_closed() {
-    let dir = TempDir::new("lim-idle");
     let idle = Duration::from_millis(800);
-    let server = start_with(Config {
-        idle_timeout: idle,
-        ..config(dir.path())
-    });
+    let server = Share::new("lim-idle")
+        .with(|c| Config {
+            idle_timeout: idle,
+            ..c
+        })
+        .serve();
     let mut c = Conn::open(server.addr());
     // Requests keep it alive well past the timeout.
     let began = Instant::now();
@@ -187,13 +190,14 @@ fn an_idle_session_gets_421_idle_timeout_and_is_closed() {
 
 #[test]
 fn a_transfer_longer_than_the_idle_timeout_is_not_idle() {
-    let dir = TempDir::new("lim-idle-xfer");
     let idle = Duration::from_millis(500);
-    let server = start_with(Config {
-        idle_timeout: idle,
-        allow_upload: true,
-        ..config(dir.path())
-    });
+    let server = Share::new("lim-idle-xfer")
+        .with(|c| Config {
+            idle_timeout: idle,
+            allow_upload: true,
+            ..c
+        })
+        .serve();
     let mut c = Conn::open(server.addr());
     let content = pseudo_random(64 * 1024, 3);
     let r = c.cmd(&format!(
@@ -255,12 +259,13 @@ fn a_client_that_never_reads_its_download_gets_426_and_others_are_served() {
 
 #[test]
 fn slow_byte_by_byte_lines_do_not_hold_up_other_sessions() {
-    let dir = TempDir::new("lim-slowloris");
-    dir.write("a.txt", "a\n");
-    let server = start_with(Config {
-        max_per_ip: 64,
-        ..config(dir.path())
-    });
+    let server = Share::new("lim-slowloris")
+        .file("a.txt", "a\n")
+        .with(|c| Config {
+            max_per_ip: 64,
+            ..c
+        })
+        .serve();
     let addr = server.addr();
     let stop = Arc::new(AtomicBool::new(false));
     // How many of them have sent their verb and a space, so that the line
@@ -354,15 +359,16 @@ fn stopping_the_server_tells_waiting_sessions_and_lets_a_transfer_finish() {
 
 #[test]
 fn waiting_for_data_connections_that_never_come_is_idle_time() {
-    let dir = TempDir::new("lim-idle-data");
-    dir.write("a.txt", "a\n");
-    dir.write("b.txt", "b\n");
     let idle = Duration::from_millis(700);
-    let server = start_with(Config {
-        idle_timeout: idle,
-        data_wait: Duration::from_secs(5),
-        ..config(dir.path())
-    });
+    let server = Share::new("lim-idle-data")
+        .file("a.txt", "a\n")
+        .file("b.txt", "b\n")
+        .with(|c| Config {
+            idle_timeout: idle,
+            data_wait: Duration::from_secs(5),
+            ..c
+        })
+        .serve();
     let mut c = Conn::open(server.addr());
     // Three downloads in one go, and no data connection for any of them.
     let began = Instant::now();
@@ -388,13 +394,14 @@ fn waiting_for_data_connections_that_never_come_is_idle_time() {
 
 #[test]
 fn a_data_wait_within_the_idle_timeout_is_the_full_wait() {
-    let dir = TempDir::new("lim-idle-data-full");
-    dir.write("a.txt", "a\n");
-    let server = start_with(Config {
-        idle_timeout: Duration::from_secs(30),
-        data_wait: Duration::from_millis(300),
-        ..config(dir.path())
-    });
+    let server = Share::new("lim-idle-data-full")
+        .file("a.txt", "a\n")
+        .with(|c| Config {
+            idle_timeout: Duration::from_secs(30),
+            data_wait: Duration::from_millis(300),
+            ..c
+        })
+        .serve();
     let mut c = Conn::open(server.addr());
     let r150 = c.cmd("FileDownload a.txt");
     let (port, token) = data_of(&r150);

@@ -59,16 +59,16 @@ fn longlist_table_layout_is_exact_and_sorted_by_bytes() {
 
 #[test]
 fn hidden_files_and_folders_are_never_listed() {
-    let dir = TempDir::new("list-hidden");
-    dir.write("shown.txt", "yes\n");
-    dir.write(".secret", "no\n");
-    dir.write("..dots", "no\n");
-    dir.write(".hiddendir/a.txt", "no\n");
-    dir.write("visible/.x", "no\n");
-    dir.write("visible/.hidden/deep.txt", "no\n");
-    dir.write("visible/shown.txt", "yes\n");
-    dir.write(".p2pshare/planted.txt", "no\n");
-    let server = start(dir.path());
+    let Served { dir, server } = Share::new("list-hidden")
+        .file("shown.txt", "yes\n")
+        .file(".secret", "no\n")
+        .file("..dots", "no\n")
+        .file(".hiddendir/a.txt", "no\n")
+        .file("visible/.x", "no\n")
+        .file("visible/.hidden/deep.txt", "no\n")
+        .file("visible/shown.txt", "yes\n")
+        .file(".p2pshare/planted.txt", "no\n")
+        .serve();
     let mut c = Conn::open(server.addr());
     let want = ["shown.txt", "visible/shown.txt"];
     assert_eq!(c.cmd("IndexGet longlist").names(), want);

@@ -56,11 +56,11 @@ fn names_pasted_from_a_longlist_fetch_each_file_byte_for_byte() {
 
 #[test]
 fn a_name_written_with_escapes_or_quotes_names_the_same_file() {
-    let share = TempDir::new("names-forms");
-    share.write("back\\slash.txt", "one backslash");
-    share.write("tab\there.txt", "a tab");
-    share.write("a \"b\".txt", "quotes");
-    let server = start(share.path());
+    let server = Share::new("names-forms")
+        .file("back\\slash.txt", "one backslash")
+        .file("tab\there.txt", "a tab")
+        .file("a \"b\".txt", "quotes")
+        .serve();
     let mut c = Conn::open(server.addr());
     for word in [
         r"back\\slash.txt",

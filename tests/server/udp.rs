@@ -159,10 +159,8 @@ fn edge_sizes_round_trip_on_one_reused_channel() {
 
 #[test]
 fn resumes_from_an_offset() {
-    let dir = TempDir::new("udp-offset");
     let content = pseudo_random(300_000, 4);
-    dir.write("f.bin", &content);
-    let server = start(dir.path());
+    let server = Share::new("udp-offset").file("f.bin", &content).serve();
     let mut c = Conn::open(server.addr());
     for offset in [1, 1400, 123_457, 299_999, 300_000] {
         let got = udp_get(&mut c, "f.bin", Some(offset), direct);
@@ -287,12 +285,12 @@ impl Drop for Relay {
 
 #[test]
 fn exact_through_a_relay_that_drops_duplicates_and_reorders() {
-    let dir = TempDir::new("udp-relay");
     let content = pseudo_random(3 << 20, 5);
-    dir.write("f.bin", &content);
     let small = pseudo_random(5000, 6);
-    dir.write("small.bin", &small);
-    let server = start(dir.path());
+    let server = Share::new("udp-relay")
+        .file("f.bin", &content)
+        .file("small.bin", &small)
+        .serve();
     let mut c = Conn::open(server.addr());
     for (seed, drop, dup, reorder) in [(1, 0.05, 0.05, 0.05), (2, 0.15, 0.02, 0.10)] {
         let began = Instant::now();
@@ -356,13 +354,14 @@ fn hello_from(socket: &UdpSocket, to: SocketAddr, token: &str, len: u64, transfe
 
 #[test]
 fn a_vanished_receiver_is_given_up_in_bounded_time_and_others_are_served() {
-    let dir = TempDir::new("udp-vanish");
     let content = pseudo_random(2 << 20, 7);
-    dir.write("f.bin", &content);
-    let server = start_with(Config {
-        udp_silence: Duration::from_millis(800),
-        ..config(dir.path())
-    });
+    let server = Share::new("udp-vanish")
+        .file("f.bin", &content)
+        .with(|c| Config {
+            udp_silence: Duration::from_millis(800),
+            ..c
+        })
+        .serve();
     let mut c = Conn::open(server.addr());
     c.send("FileDownload UDP f.bin");
     let r150 = c.read_reply();
@@ -419,10 +418,8 @@ fn hears_anything(socket: &UdpSocket, wait: Duration) -> bool {
 
 #[test]
 fn wrong_tokens_foreign_addresses_and_junk_are_ignored() {
-    let dir = TempDir::new("udp-foreign");
     let content = pseudo_random(200_000, 8);
-    dir.write("f.bin", &content);
-    let server = start(dir.path());
+    let server = Share::new("udp-foreign").file("f.bin", &content).serve();
     let mut c = Conn::open(server.addr());
     c.send("FileDownload UDP f.bin");
     let r150 = c.read_reply();
@@ -532,10 +529,8 @@ fn the_receiver_gives_up_on_a_silent_sender() {
 
 #[test]
 fn a_larger_payload_where_the_path_allows() {
-    let dir = TempDir::new("udp-jumbo");
     let content = pseudo_random(1 << 20, 9);
-    dir.write("f.bin", &content);
-    let server = start(dir.path());
+    let server = Share::new("udp-jumbo").file("f.bin", &content).serve();
     let mut c = Conn::open(server.addr());
     let r150 = c.cmd("FileDownload UDP f.bin");
     let (port, token) = data_of(&r150);
@@ -682,12 +677,12 @@ fn real_kernel_loss_in_a_network_namespace() {
 /// What `real_kernel_loss_in_a_network_namespace` runs inside the
 /// namespace: a server and a receiver over the lossy loopback.
 fn lossy_transfers() {
-    let dir = TempDir::new("udp-netns");
     let content = pseudo_random(4 << 20, 10);
-    dir.write("f.bin", &content);
     let small = pseudo_random(3000, 11);
-    dir.write("small.bin", &small);
-    let server = start(dir.path());
+    let server = Share::new("udp-netns")
+        .file("f.bin", &content)
+        .file("small.bin", &small)
+        .serve();
     let mut c = Conn::open(server.addr());
     assert!(matches!(server.addr().ip(), IpAddr::V4(ip) if ip.is_loopback()));
     for payload in [Some(udp::DEFAULT_PAYLOAD), None] {
@@ -789,13 +784,14 @@ fn a_file_that_shrinks_mid_transfer_ends_in_451() {
 
 #[test]
 fn a_receiver_that_answers_but_never_gets_further_is_given_up() {
-    let dir = TempDir::new("udp-stall");
     let content = pseudo_random(1 << 20, 14);
-    dir.write("f.bin", &content);
-    let server = start_with(Config {
-        data_timeout: Duration::from_millis(700),
-        ..config(dir.path())
-    });
+    let server = Share::new("udp-stall")
+        .file("f.bin", &content)
+        .with(|c| Config {
+            data_timeout: Duration::from_millis(700),
+            ..c
+        })
+        .serve();
     let mut c = Conn::open(server.addr());
     let r150 = c.cmd("FileDownload UDP f.bin");
     let (port, token) = data_of(&r150);
