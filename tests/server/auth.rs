@@ -359,17 +359,27 @@ fn wrong_try(addr: std::net::SocketAddr) -> Duration {
     began.elapsed()
 }
 
-#[test]
-fn wrong_secrets_from_one_address_slow_down_all_its_connections() {
-    let first = Duration::from_millis(100);
-    let server = Share::new("auth-delay")
+/// The first wait for a wrong secret in the tests of the delay; they
+/// double up to four times this.
+const FIRST_DELAY: Duration = Duration::from_millis(100);
+
+/// A server with a secret whose wrong tries wait [`FIRST_DELAY`] doubling
+/// to 400 ms.
+fn delaying_server(tag: &str) -> Served {
+    Share::new(tag)
         .with(|c| Config {
             secret: Some(SECRET.into()),
-            auth_delay: first,
-            auth_delay_max: Duration::from_millis(400),
+            auth_delay: FIRST_DELAY,
+            auth_delay_max: FIRST_DELAY * 4,
             ..c
         })
-        .serve();
+        .serve()
+}
+
+#[test]
+fn wrong_secrets_from_one_address_slow_down_all_its_connections() {
+    let first = FIRST_DELAY;
+    let server = delaying_server("auth-delay");
     let addr = server.addr();
     // Three wrong tries cost nothing and close the connection, as before.
     let mut c = Conn::open(addr);
@@ -407,15 +417,8 @@ fn wrong_secrets_from_one_address_slow_down_all_its_connections() {
 #[test]
 #[ignore = "needs `nc -s` (netcat-openbsd) and 127.0.0.2"]
 fn wrong_secrets_from_one_address_do_not_hold_up_another() {
-    let first = Duration::from_millis(100);
-    let server = Share::new("auth-delay-other")
-        .with(|c| Config {
-            secret: Some(SECRET.into()),
-            auth_delay: first,
-            auth_delay_max: Duration::from_millis(400),
-            ..c
-        })
-        .serve();
+    let first = FIRST_DELAY;
+    let server = delaying_server("auth-delay-other");
     let addr = server.addr();
     let mut c = Conn::open(addr);
     for _ in 0..3 {
