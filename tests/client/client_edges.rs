@@ -153,11 +153,26 @@ fn a_partial_file_that_already_holds_every_byte_is_placed_at_once() {
 // ---------------------------------------------------------------------
 
 /// A server on `port` (0: any) sharing `share`.
+/// A server on `port` (0: any). A port just given up may for a moment be
+/// the local end of some other connection on this busy machine: binding
+/// it is tried again until it is free, for a few seconds.
 fn server_on(share: &Path, port: u16) -> p2pshare::server::RunningServer {
-    start_with(p2pshare::server::Config {
-        port,
-        ..config(share)
-    })
+    let mut bound = None;
+    let mut last = String::new();
+    wait_until(Duration::from_secs(5), || {
+        match p2pshare::server::Server::bind(p2pshare::server::Config {
+            port,
+            ..config(share)
+        }) {
+            Ok(s) => bound = Some(s),
+            Err(e) => last = format!("{e:?}"),
+        }
+        bound.is_some()
+    });
+    bound
+        .unwrap_or_else(|| panic!("cannot bind port {port}: {last}"))
+        .spawn()
+        .expect("spawn test server")
 }
 
 #[test]
