@@ -577,8 +577,8 @@ fn random_and_mutated_datagrams_leave_udp_downloads_working() {
     let server = Share::new("fuzz-udp")
         .file("big.bin", &content)
         .with(|c| Config {
-            data_wait: Duration::from_secs(1),
-            udp_silence: Duration::from_millis(700),
+            data_wait: Duration::from_millis(500),
+            udp_silence: Duration::from_millis(500),
             data_timeout: Duration::from_secs(2),
             ..c
         })
