@@ -76,11 +76,11 @@ fn mtime(p: &Path) -> SystemTime {
 
 #[test]
 fn one_shot_commands_run_in_order_and_print_tsv_into_a_pipe() {
-    let srv = TempDir::new("cl-oneshot-srv");
     let dest = TempDir::new("cl-oneshot-dst");
-    srv.write("a.txt", "hello\n");
-    srv.write("docs/b.txt", "bee\n");
-    let server = start(srv.path());
+    let crate::support::Served { dir: srv, server } = Share::new("cl-oneshot-srv")
+        .file("a.txt", "hello\n")
+        .file("docs/b.txt", "bee\n")
+        .serve();
 
     let out = client(
         server.addr(),
@@ -130,12 +130,12 @@ fn one_shot_commands_run_in_order_and_print_tsv_into_a_pipe() {
 
 #[test]
 fn a_piped_script_runs_every_line() {
-    let srv = TempDir::new("cl-pipe-srv");
     let dest = TempDir::new("cl-pipe-dst");
-    srv.write("one.txt", "1\n");
-    srv.write("two.txt", "22\n");
-    srv.write("img/three.bin", pseudo_random(1000, 3));
-    let server = start(srv.path());
+    let crate::support::Served { dir: srv, server } = Share::new("cl-pipe-srv")
+        .file("one.txt", "1\n")
+        .file("two.txt", "22\n")
+        .file("img/three.bin", pseudo_random(1000, 3))
+        .serve();
 
     let script = "IndexGet regex *.txt\n\
                   \n\
@@ -180,10 +180,8 @@ fn timefmt_of(p: &Path) -> String {
 
 #[test]
 fn failures_go_to_stderr_with_the_servers_text_and_exit_1() {
-    let srv = TempDir::new("cl-fail-srv");
     let dest = TempDir::new("cl-fail-dst");
-    srv.write("a.txt", "a\n");
-    let server = start(srv.path());
+    let server = Share::new("cl-fail-srv").file("a.txt", "a\n").serve();
 
     let out = client(
         server.addr(),
@@ -258,10 +256,9 @@ fn usage_errors_and_unreachable_servers_exit_2() {
 
 #[test]
 fn local_history_shows_the_clients_requests_as_out_rows() {
-    let srv = TempDir::new("cl-hist-srv");
     let dest = TempDir::new("cl-hist-dst");
-    srv.write("a.txt", "a\n");
-    let server = start(srv.path());
+    let crate::support::Served { dir: srv, server } =
+        Share::new("cl-hist-srv").file("a.txt", "a\n").serve();
     let peer = server.addr().to_string();
 
     let out = client(
@@ -343,15 +340,15 @@ fn a_single_download_lands_verified_with_the_servers_mtime() {
 
 #[test]
 fn a_pattern_downloads_every_match_in_subfolders() {
-    let srv = TempDir::new("cl-glob-srv");
     let dest = TempDir::new("cl-glob-dst");
-    srv.write("docs/a.txt", "a\n");
-    srv.write("docs/b.md", "b\n");
-    srv.write("docs/deep/c.txt", "c\n");
-    srv.write("top.txt", "t\n");
-    srv.write("other/x/y/z.txt", "z\n");
-    srv.write("other/no.bin", pseudo_random(100, 1));
-    let server = start(srv.path());
+    let crate::support::Served { dir: srv, server } = Share::new("cl-glob-srv")
+        .file("docs/a.txt", "a\n")
+        .file("docs/b.md", "b\n")
+        .file("docs/deep/c.txt", "c\n")
+        .file("top.txt", "t\n")
+        .file("other/x/y/z.txt", "z\n")
+        .file("other/no.bin", pseudo_random(100, 1))
+        .serve();
 
     // `docs/*` holds a slash: matched against the whole path, one level.
     let out = client(
@@ -412,11 +409,11 @@ fn a_pattern_downloads_every_match_in_subfolders() {
 
 #[test]
 fn the_same_content_is_up_to_date_and_not_transferred_again() {
-    let srv = TempDir::new("cl-same-srv");
     let dest = TempDir::new("cl-same-dst");
-    srv.write("a.bin", pseudo_random(50_000, 11));
-    srv.write("sub/b.txt", "bee\n");
-    let server = start(srv.path());
+    let crate::support::Served { dir: srv, server } = Share::new("cl-same-srv")
+        .file("a.bin", pseudo_random(50_000, 11))
+        .file("sub/b.txt", "bee\n")
+        .serve();
 
     let first = client(server.addr(), dest.path(), &["-c", "FileDownload a.bin"]);
     assert_eq!(first.code(), Some(0), "{first}");
@@ -448,10 +445,10 @@ fn the_same_content_is_up_to_date_and_not_transferred_again() {
 
 #[test]
 fn a_different_local_file_is_kept_unless_overwrite_is_given() {
-    let srv = TempDir::new("cl-clobber-srv");
     let dest = TempDir::new("cl-clobber-dst");
-    srv.write("notes.txt", "the server's notes\n");
-    let server = start(srv.path());
+    let crate::support::Served { dir: srv, server } = Share::new("cl-clobber-srv")
+        .file("notes.txt", "the server's notes\n")
+        .serve();
     let mine = dest.write("notes.txt", "my own notes\n");
     let before = mtime(&mine);
 
@@ -705,9 +702,9 @@ fn a_server_dying_mid_transfer_leaves_a_partial_file_that_a_rerun_resumes() {
 
     // The rerun against a real server sharing the file asks only for the
     // rest, and checks the md5 of the whole.
-    let srv = TempDir::new("cl-resume-srv");
-    srv.write("big.bin", &content);
-    let server = start(srv.path());
+    let crate::support::Served { dir: srv, server } = Share::new("cl-resume-srv")
+        .file("big.bin", &content)
+        .serve();
     let out = client(server.addr(), dest.path(), &["-c", "FileDownload big.bin"]);
     assert_eq!(out.code(), Some(0), "{out}");
     let asked: Vec<String> = history_rows(srv.path())
@@ -862,9 +859,8 @@ fn what_a_killed_client_leaves_behind_does_not_block_the_next_run() {
     }
 
     // The next run is not held up, and resumes what the killed one got.
-    let srv = TempDir::new("cl-killed-srv");
-    srv.write("k.bin", &content);
-    let server = start(srv.path());
+    let crate::support::Served { dir: srv, server } =
+        Share::new("cl-killed-srv").file("k.bin", &content).serve();
     let out = client(server.addr(), dest.path(), &["-c", "FileDownload k.bin"]);
     assert_eq!(out.code(), Some(0), "{out}");
     assert!(fs::read(dest.path().join("k.bin")).unwrap() == content);
