@@ -93,7 +93,12 @@ pub fn run(args: Options) -> u8 {
 /// A file as `FileHash checkall` shows it: md5 and timestamp.
 type Listing = BTreeMap<String, (String, String)>;
 
-/// Connects (retrying until the other peer is up), then every `poll` runs
+/// How long the poller waits before it tries again to reach the other
+/// peer: its poll interval, at most this.
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Connects (retrying every `poll`, at most [`RETRY_MAX`], until the other
+/// peer is up), then every `poll` runs
 /// `FileHash checkall` and prints one line per file added, changed or
 /// removed since the last time.
 fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &Stop) {
@@ -121,7 +126,7 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
                         print_above(&format!("p2pshare: waiting for the other peer ({e})"), true);
                         told_waiting = true;
                     }
-                    if stop.wait(Duration::from_secs(1)) {
+                    if stop.wait(poll.min(RETRY_MAX)) {
                         return;
                     }
                 }

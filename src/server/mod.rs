@@ -59,6 +59,9 @@ pub struct Config {
     pub max_line: usize,
     /// How long a transfer waits for its data connection.
     pub data_wait: Duration,
+    /// How long a new data connection has to send its token before it is
+    /// closed without a byte.
+    pub token_deadline: Duration,
     /// When set, how long a session keeps its data channels (listener, UDP
     /// socket, and their ports, and an FTP passive listener) when no
     /// transfer needs them; the next
@@ -96,6 +99,7 @@ impl Default for Config {
             data_timeout: Duration::from_secs(300),
             max_line: crate::protocol::MAX_LINE,
             data_wait: Duration::from_secs(30),
+            token_deadline: crate::transfer::tcp::TOKEN_DEADLINE,
             data_idle: None,
             udp_silence: crate::transfer::udp::DEFAULT_SILENCE,
             allow_upload: false,
@@ -492,5 +496,10 @@ mod tests {
         assert_eq!(sessions_within(256), 11);
         assert_eq!(sessions_within(10), 1);
         assert_eq!(sessions_within(1 << 20), 61_677);
+    }
+
+    #[test]
+    fn a_data_connection_has_10_s_for_its_token_by_default() {
+        assert_eq!(Config::default().token_deadline, Duration::from_secs(10));
     }
 }

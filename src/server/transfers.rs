@@ -65,7 +65,7 @@ impl From<io::Error> for Early {
 
 /// How a channel opens: on the local address, for the peer's, in a range
 /// of ports or on any.
-type Opener<C> = fn(IpAddr, IpAddr, Option<(u16, u16)>) -> io::Result<C>;
+type Opener<'o, C> = &'o dyn Fn(IpAddr, IpAddr, Option<(u16, u16)>) -> io::Result<C>;
 
 /// A data channel with the claim on its port. Fields drop in order: the
 /// port is closed before it counts as free again.
@@ -276,7 +276,7 @@ impl<'a> Transfers<'a> {
             Transport::Udp => {
                 let held = match self.udp.take() {
                     Some(held) => held,
-                    None => self.open(Transport::Udp, UdpChannel::open)?,
+                    None => self.open(Transport::Udp, &UdpChannel::open)?,
                 };
                 &mut self.udp.insert(held).channel
             }
@@ -287,7 +287,11 @@ impl<'a> Transfers<'a> {
     fn tcp(&mut self) -> Result<&mut DataChannel, Reply<'static>> {
         let held = match self.tcp.take() {
             Some(held) => held,
-            None => self.open(Transport::Tcp, DataChannel::open)?,
+            None => {
+                let deadline = self.shared.config.token_deadline;
+                let open = |local, peer, ports| DataChannel::open(local, peer, ports, deadline);
+                self.open(Transport::Tcp, &open)?
+            }
         };
         Ok(&mut self.tcp.insert(held).channel)
     }
@@ -296,7 +300,7 @@ impl<'a> Transfers<'a> {
     fn open<C>(
         &mut self,
         transport: Transport,
-        open: Opener<C>,
+        open: Opener<'_, C>,
     ) -> Result<Held<'a, C>, Reply<'static>> {
         let shared = self.shared;
         let claim = shared.claim_port(self.peer, transport)?;

@@ -3,7 +3,8 @@
 //!
 //! An acceptor thread takes connections, closes at once those from any
 //! address but the control peer's, and hands on those that send the right
-//! token within [`TOKEN_DEADLINE`]. The session picks them up when a
+//! token within its token deadline ([`TOKEN_DEADLINE`] unless the
+//! server is configured otherwise). The session picks them up when a
 //! transfer needs one. What a channel holds is capped: the connection in
 //! use, [`MAX_QUEUED`] more with the right token, and [`MAX_PENDING`] still
 //! sending theirs; anything past that is closed at once, so one session
@@ -21,7 +22,7 @@ use super::{token, Channel, CopyError, SendLimits, SendOutcome, Source};
 use crate::digest::Md5;
 use crate::protocol::{DataLine, Reply, Transport};
 
-/// How long a new data connection has to send its token.
+/// How long a new data connection has to send its token, by default.
 pub const TOKEN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Connections with the right token kept for the next transfers, besides
@@ -137,11 +138,13 @@ impl ShelfState {
 impl DataChannel {
     /// Opens a listener on `local_ip` (the control connection's local
     /// address), on an ephemeral port or the first free one of `ports`,
-    /// accepting only `peer_ip`.
+    /// accepting only `peer_ip`, whose connections have `token_deadline`
+    /// to send their token.
     pub fn open(
         local_ip: IpAddr,
         peer_ip: IpAddr,
         ports: Option<(u16, u16)>,
+        token_deadline: Duration,
     ) -> io::Result<DataChannel> {
         let listener: TcpListener = bind_port(local_ip, ports)?;
         let local = listener.local_addr()?;
@@ -159,6 +162,7 @@ impl DataChannel {
             listener,
             peer_ip,
             token: token.clone(),
+            token_deadline,
             shelf: shelf.clone(),
             stop: stop.clone(),
         };
@@ -304,6 +308,7 @@ struct Acceptor {
     listener: TcpListener,
     peer_ip: IpAddr,
     token: String,
+    token_deadline: Duration,
     shelf: Arc<Shelf>,
     stop: Waker,
 }
@@ -333,12 +338,13 @@ impl Acceptor {
                 continue;
             };
             let token = self.token.clone();
+            let deadline = Instant::now() + self.token_deadline;
             let shelf = self.shelf.clone();
             let stop = self.stop.clone();
             let spawned = thread::Builder::new()
                 .name("p2pshare-data-token".into())
                 .spawn(move || {
-                    if read_token(&conn, &token, &stop) {
+                    if read_token(&conn, &token, deadline, &stop) {
                         let _ = conn.set_nodelay(true);
                         shelf.offer(conn);
                     }
@@ -351,10 +357,9 @@ impl Acceptor {
     }
 }
 
-/// Reads one line within [`TOKEN_DEADLINE`] and compares it with the token
-/// in constant time. Gives up early when the channel closes.
-fn read_token(conn: &TcpStream, token: &str, stop: &Waker) -> bool {
-    let deadline = Instant::now() + TOKEN_DEADLINE;
+/// Reads one line before `deadline` and compares it with the token in
+/// constant time. Gives up early when the channel closes.
+fn read_token(conn: &TcpStream, token: &str, deadline: Instant, stop: &Waker) -> bool {
     let mut line = Vec::with_capacity(80);
     let mut byte = [0u8; 1];
     loop {

@@ -75,6 +75,84 @@ pub fn start_with(config: Config) -> RunningServer {
         .expect("spawn test server")
 }
 
+/// A share to test against, built in steps: its files, then its config,
+/// then a server on 127.0.0.1:0 (`serve`), or only the folder (`folder`,
+/// for the binary as a child process).
+///
+/// ```ignore
+/// let Served { dir, server } = Share::new("tag")
+///     .file("a.txt", "a\n")
+///     .with(|c| Config { allow_upload: true, ..c })
+///     .serve();
+/// ```
+pub struct Share {
+    dir: TempDir,
+    config: Config,
+}
+
+impl Share {
+    /// An empty share in a fresh temporary folder, with the test config
+    /// ([`config`]).
+    pub fn new(tag: &str) -> Share {
+        let dir = TempDir::new(tag);
+        let config = config(dir.path());
+        Share { dir, config }
+    }
+
+    /// Adds a file (parent folders too).
+    pub fn file(self, rel: &str, content: impl AsRef<[u8]>) -> Share {
+        self.dir.write(rel, content);
+        self
+    }
+
+    /// Changes the server's config, from the test config.
+    pub fn with(mut self, change: impl FnOnce(Config) -> Config) -> Share {
+        self.config = change(self.config);
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Only the folder, for a server or client started some other way.
+    pub fn folder(self) -> TempDir {
+        self.dir
+    }
+
+    /// Starts a real server on the share.
+    pub fn serve(self) -> Served {
+        let server = start_with(self.config);
+        Served {
+            server,
+            dir: self.dir,
+        }
+    }
+}
+
+/// A running server and its share. The server stops before the folder is
+/// removed (fields drop in order; so do the bindings of
+/// `let Served { dir, server } = ...`, the last first).
+pub struct Served {
+    pub server: RunningServer,
+    pub dir: TempDir,
+}
+
+impl Served {
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// A new control connection, greeted.
+    pub fn conn(&self) -> Conn {
+        Conn::open(self.server.addr())
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// One reply: every line of it, with its final code.
 #[derive(Debug, Clone)]
 pub struct Reply {
