@@ -172,7 +172,7 @@ fn serve<C: Control, W: Write>(
 
 impl<C: Control, W: Write> Session<'_, C, W> {
     fn serve(&mut self) -> io::Result<()> {
-        Reply::greeting(self.authed).write_to(&mut self.out)?;
+        Reply::greeting(self.authed, Some(self.shared.share.id())).write_to(&mut self.out)?;
         self.out.flush()?;
         loop {
             let wake = self.transfers.release_idle();
