@@ -69,6 +69,8 @@ pub(super) struct Run<'a> {
     /// `YYYYMMDD-HHMMSS`, for conflict names and the trash folder.
     pub stamp: &'a str,
     pub tty: bool,
+    /// Only the rows that change something are shown.
+    pub quiet: bool,
 }
 
 /// Shared by the connections of one run: counts, the new sync state
@@ -179,7 +181,9 @@ pub(super) fn carry_out(
             },
         };
         apply(&mut base, d);
-        print_row(&mut out, &fields(action, d, &reason), run.tty);
+        if !run.quiet || d.action == Action::Delete {
+            print_row(&mut out, &fields(action, d, &reason), run.tty);
+        }
     }
     drop(out);
     let (got, agreed) = download(client, run, decisions)?;

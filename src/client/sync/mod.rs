@@ -118,6 +118,9 @@ pub struct Context {
     pub tty_out: bool,
     /// Names still changing on the peer (peer mode): not synced yet.
     pub busy: BTreeSet<String>,
+    /// Shows only the rows that change something, and the summary only
+    /// when something changed or failed (peer mode, after each poll).
+    pub quiet: bool,
 }
 
 /// What one sync came to.
@@ -242,7 +245,7 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
             ok: plan.guard.is_none(),
         });
     }
-    if !ctx.tty_out {
+    if !ctx.tty_out && !ctx.quiet {
         println!("{}", exec::HEADER.join("\t"));
     }
     let stamp = stamp(SystemTime::now());
@@ -255,6 +258,7 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
         local: &g.local,
         stamp: &stamp,
         tty: ctx.tty_out,
+        quiet: ctx.quiet,
     };
     let (counts, new_base) = exec::carry_out(client, &run, &plan.decisions, &g.base)?;
     let _ = g.share.save_hashes();
@@ -265,7 +269,10 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
         ok = false;
     }
     let _ = io::stdout().flush();
-    eprintln!("p2pshare: Sync with {peer}: {}", counts.text());
+    let changed = counts.downloaded + counts.conflicts + counts.deleted + counts.failed > 0;
+    if !ctx.quiet || changed || !ok {
+        eprintln!("p2pshare: Sync with {peer}: {}", counts.text());
+    }
     Ok(Report { counts, ok })
 }
 
