@@ -398,15 +398,17 @@ impl Console {
     }
 
     fn local_history(&mut self, args: &[String]) -> Status {
-        let n = match args {
-            [] => protocol::HISTORY_DEFAULT,
-            [n] => match n.parse() {
-                Ok(n) => n,
-                Err(_) => return self.usage("usage: history [<n>]"),
-            },
-            _ => return self.usage("usage: history [<n>]"),
+        const USAGE: &str = "usage: history [<n>] [--only <verb>] [--no-poll]";
+        let (n, filter) = match protocol::parse_history_args(args) {
+            Ok(x) => x,
+            Err(_) => return self.usage(USAGE),
         };
-        match self.history.last(n) {
+        let rows = if filter.is_all() {
+            self.history.last(n)
+        } else {
+            self.history.matching(n, &filter).map(Iterator::collect)
+        };
+        match rows {
             Ok(rows) => {
                 let mut out = io::stdout().lock();
                 let header: Vec<String> = HISTORY_HEADER.iter().map(|s| s.to_string()).collect();

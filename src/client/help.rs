@@ -45,7 +45,9 @@ const NAMES_AND_LOCAL: &str = "\
 Names are written as the client shows them: quotes around spaces, \\t \\n
 \\r \\\\ for TAB, LF, CR and a backslash, \\u{HEX} for other control characters.
 Local commands (lowercase):
-  history [<n>]   this side's history (requests received and made)
+  history [<n>] [--only <verb>] [--no-poll]
+                  this side's history (requests received and made), only one
+                  command's rows, or without the pollers' FileHash checkall
   help            this text
   exit            same as QUIT
 ";

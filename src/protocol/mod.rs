@@ -30,7 +30,8 @@ pub mod requests;
 pub mod words;
 
 pub use self::command::{
-    find, parse, parse_download, parse_request, Command, Dialect, ParseError, Spec, COMMANDS,
+    find, parse, parse_download, parse_history_args, parse_request, Command, Dialect,
+    HistoryFilter, ParseError, Spec, COMMANDS,
 };
 pub use self::lines::{
     data_line, greeting_share_id, parse_data_line, parse_reply_line, DataLine, ReplyLine,

@@ -902,7 +902,7 @@ mod tests {
         assert_eq!(*lines.last().unwrap(), "214 end of help");
         assert_eq!(
             bytes(Reply::help(super::super::find("history"))),
-            "214 usage: History [<n>]\n"
+            "214 usage: History [<n>] [--only <verb>] [--no-poll]\n"
         );
     }
 }
