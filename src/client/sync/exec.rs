@@ -81,6 +81,18 @@ struct Progress<'a> {
     decisions: &'a HashMap<&'a str, (&'a Decision, String)>,
     share: &'a Share,
     tty: bool,
+    /// Rows not written yet: into a pipe they go out in blocks, not one
+    /// write per file.
+    rows: Vec<u8>,
+}
+
+impl Progress<'_> {
+    fn flush(&mut self) {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(&self.rows);
+        let _ = out.flush();
+        self.rows.clear();
+    }
 }
 
 impl Progress<'_> {
@@ -236,6 +248,7 @@ fn download(
         decisions: &by_name,
         share: run.share,
         tty: run.tty,
+        rows: Vec::new(),
     });
     let (first, second) = split(&wanted);
     let opts = fetch::Options {
@@ -246,7 +259,7 @@ fn download(
         udp_payload: run.settings.udp_payload,
     };
     let batch_of = |part: &[&Decision]| batch(part, &by_name, run.local);
-    std::thread::scope(|s| {
+    let fetched = std::thread::scope(|s| {
         let other = (!second.is_empty()).then(|| {
             let (opts, progress, run) = (&opts, &progress, &*run);
             let mut b = batch_of(&second);
@@ -259,8 +272,10 @@ fn download(
                 .unwrap_or_else(|_| Err(ClientError::Protocol("a download thread failed".into())))
         });
         mine.and(theirs.unwrap_or(Ok(())))
-    })?;
-    let p = progress.into_inner().unwrap_or_else(|e| e.into_inner());
+    });
+    let mut p = progress.into_inner().unwrap_or_else(|e| e.into_inner());
+    p.flush();
+    fetched?;
     Ok((p.counts, p.agreed))
 }
 
