@@ -59,54 +59,45 @@ fn history_leaves_out_the_poll_rows_or_keeps_one_command() {
     c.assert_alive();
 }
 
+/// Runs the client with these commands; its output from the history's
+/// header on.
+fn local_rows(
+    addr: std::net::SocketAddr,
+    share: &std::path::Path,
+    commands: &[&str],
+) -> (Finished, Vec<String>) {
+    let mut args = Vec::new();
+    for c in commands {
+        args.extend(["-c", c]);
+    }
+    let f = run(&client_args(addr, share, &args), "");
+    let rows = f
+        .lines()
+        .into_iter()
+        .skip_while(|l| !l.starts_with("time\t"))
+        .map(str::to_string)
+        .collect();
+    (f, rows)
+}
+
 #[test]
 fn the_clients_own_history_filters_the_same_way() {
     let (there, here) = (TempDir::new("history-there"), TempDir::new("history-here"));
     there.write("a.txt", "a");
     let server = start(there.path());
-    let f = run(
-        &client_args(
-            server.addr(),
-            here.path(),
-            &[
-                "-c",
-                "FileHash checkall",
-                "-c",
-                "NOOP",
-                "-c",
-                "FileHash checkall",
-                "-c",
-                "history --no-poll",
-            ],
-        ),
-        "",
-    );
+    let commands = [
+        "FileHash checkall",
+        "NOOP",
+        "FileHash checkall",
+        "history --no-poll",
+    ];
+    let (f, rows) = local_rows(server.addr(), here.path(), &commands);
     assert_eq!(f.code(), Some(0), "{f}");
-    let rows: Vec<&str> = f
-        .lines()
-        .into_iter()
-        .skip_while(|l| !l.starts_with("time\t"))
-        .collect();
     assert_eq!(rows.len(), 2, "the header and NOOP: {f}");
     assert!(rows[1].ends_with("\tNOOP\t200"), "{f}");
-    let f = run(
-        &client_args(
-            server.addr(),
-            here.path(),
-            &["-c", "history --only filehash 1"],
-        ),
-        "",
-    );
-    let rows: Vec<&str> = f
-        .lines()
-        .into_iter()
-        .skip_while(|l| !l.starts_with("time\t"))
-        .collect();
+    let (f, rows) = local_rows(server.addr(), here.path(), &["history --only filehash 1"]);
     assert_eq!(rows.len(), 2, "{f}");
     assert!(rows[1].ends_with("\tFileHash checkall\t213"), "{f}");
-    let bad = run(
-        &client_args(server.addr(), here.path(), &["-c", "history --only"]),
-        "",
-    );
+    let (bad, _) = local_rows(server.addr(), here.path(), &["history --only"]);
     assert_eq!(bad.code(), Some(2), "{bad}");
 }

@@ -250,6 +250,18 @@ pub fn conflict_name(name: &str, stamp: &str, peer: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The plan for these listings, nothing busy.
+    fn planned(remote: &Files, local: &Files, base: &Files, rules: Rules) -> Plan {
+        let busy = BTreeSet::new();
+        let inp = Inputs {
+            remote,
+            local,
+            base,
+            busy: &busy,
+        };
+        plan(&inp, rules)
+    }
+
     fn v(md5: &str) -> Version {
         Version {
             md5: md5.to_string(),
@@ -279,20 +291,11 @@ mod tests {
                 f.insert(other.into(), v("o"));
             }
         }
-        let busy = BTreeSet::new();
-        let inp = Inputs {
-            remote: &remote,
-            local: &local,
-            base: &base,
-            busy: &busy,
+        let rules = Rules {
+            delete,
+            force_delete: false,
         };
-        let p = plan(
-            &inp,
-            Rules {
-                delete,
-                force_delete: false,
-            },
-        );
+        let p = planned(&remote, &local, &base, rules);
         let d = p.decisions.into_iter().find(|d| d.name == "f").unwrap();
         (d.action, d.reason, d.base)
     }
@@ -427,36 +430,18 @@ mod tests {
     fn a_conflict_resolved_by_the_plan_is_not_planned_again() {
         // Sync once: conflict, the state takes the peer's md5.
         let (remote, local) = (files(&[("f", "b")]), files(&[("f", "c")]));
-        let busy = BTreeSet::new();
         let base = Files::new();
-        let p = plan(
-            &Inputs {
-                remote: &remote,
-                local: &local,
-                base: &base,
-                busy: &busy,
-            },
-            Rules::default(),
-        );
+        let p = planned(&remote, &local, &base, Rules::default());
         let Base::Set(seen) = &p.decisions[0].base else {
             panic!()
         };
         let base: Files = [("f".to_string(), seen.clone())].into();
-        let p = plan(
-            &Inputs {
-                remote: &remote,
-                local: &local,
-                base: &base,
-                busy: &busy,
-            },
-            Rules::default(),
-        );
+        let p = planned(&remote, &local, &base, Rules::default());
         assert_eq!(p.decisions[0].action, Action::Keep);
     }
 
     #[test]
     fn the_guard_holds_back_mass_deletions() {
-        let busy = BTreeSet::new();
         let base = files(&[("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")]);
         let local = base.clone();
         let rules = Rules {
@@ -465,15 +450,7 @@ mod tests {
         };
         // Two of four: not more than half.
         let remote = files(&[("a", "1"), ("b", "2")]);
-        let p = plan(
-            &Inputs {
-                remote: &remote,
-                local: &local,
-                base: &base,
-                busy: &busy,
-            },
-            rules,
-        );
+        let p = planned(&remote, &local, &base, rules);
         assert!(p.guard.is_none());
         assert_eq!(
             p.decisions
@@ -484,15 +461,7 @@ mod tests {
         );
         // Three of four: held back.
         let remote = files(&[("a", "1")]);
-        let p = plan(
-            &Inputs {
-                remote: &remote,
-                local: &local,
-                base: &base,
-                busy: &busy,
-            },
-            rules,
-        );
+        let p = planned(&remote, &local, &base, rules);
         assert!(
             p.guard.as_deref().unwrap().contains("3 of the 4"),
             "{:?}",
@@ -501,30 +470,14 @@ mod tests {
         assert!(p.decisions.iter().all(|d| d.action != Action::Delete));
         // An empty listing: held back, said as such.
         let remote = Files::new();
-        let p = plan(
-            &Inputs {
-                remote: &remote,
-                local: &local,
-                base: &base,
-                busy: &busy,
-            },
-            rules,
-        );
+        let p = planned(&remote, &local, &base, rules);
         assert!(p.guard.as_deref().unwrap().contains("no file at all"));
         // Forced: carried out.
         let forced = Rules {
             delete: true,
             force_delete: true,
         };
-        let p = plan(
-            &Inputs {
-                remote: &remote,
-                local: &local,
-                base: &base,
-                busy: &busy,
-            },
-            forced,
-        );
+        let p = planned(&remote, &local, &base, forced);
         assert!(p.guard.is_none());
         assert_eq!(
             p.decisions
@@ -534,15 +487,7 @@ mod tests {
             4
         );
         // Without --delete nothing is deleted, so nothing is guarded.
-        let p = plan(
-            &Inputs {
-                remote: &remote,
-                local: &local,
-                base: &base,
-                busy: &busy,
-            },
-            Rules::default(),
-        );
+        let p = planned(&remote, &local, &base, Rules::default());
         assert!(p.guard.is_none());
     }
 
@@ -554,15 +499,13 @@ mod tests {
             files(&[("f", "a")]),
             files(&[("f", "a")]),
         );
-        let p = plan(
-            &Inputs {
-                remote: &remote,
-                local: &local,
-                base: &base,
-                busy: &busy,
-            },
-            Rules::default(),
-        );
+        let inp = Inputs {
+            remote: &remote,
+            local: &local,
+            base: &base,
+            busy: &busy,
+        };
+        let p = plan(&inp, Rules::default());
         assert_eq!(
             (p.decisions[0].action, p.decisions[0].base.clone()),
             (Action::Skip, Base::Unchanged)
@@ -571,26 +514,36 @@ mod tests {
 
     #[test]
     fn conflict_names_keep_folder_and_extension() {
-        let s = "20261202-071500";
-        assert_eq!(
-            conflict_name("a.txt", s, "0123abcd"),
-            "a.sync-conflict-20261202-071500-0123abcd.txt"
-        );
-        assert_eq!(
-            conflict_name("d/e/b.tar.gz", s, "p"),
-            "d/e/b.tar.sync-conflict-20261202-071500-p.gz"
-        );
-        assert_eq!(
-            conflict_name("noext", s, "p"),
-            "noext.sync-conflict-20261202-071500-p"
-        );
-        assert_eq!(
-            conflict_name("d.x/tab\tname", s, "p"),
-            "d.x/tab\tname.sync-conflict-20261202-071500-p"
-        );
-        assert_eq!(
-            conflict_name("🦀 *?[].rs", s, "p"),
-            "🦀 *?[].sync-conflict-20261202-071500-p.rs"
-        );
+        let cases = [
+            (
+                "a.txt",
+                "0123abcd",
+                "a.sync-conflict-20261202-071500-0123abcd.txt",
+            ),
+            (
+                "d/e/b.tar.gz",
+                "p",
+                "d/e/b.tar.sync-conflict-20261202-071500-p.gz",
+            ),
+            ("noext", "p", "noext.sync-conflict-20261202-071500-p"),
+            (".hidden", "p", ".hidden.sync-conflict-20261202-071500-p"),
+            (
+                "d.x/tab\tname",
+                "p",
+                "d.x/tab\tname.sync-conflict-20261202-071500-p",
+            ),
+            (
+                "🦀 *?[].rs",
+                "p",
+                "🦀 *?[].sync-conflict-20261202-071500-p.rs",
+            ),
+        ];
+        for (name, peer, want) in cases {
+            assert_eq!(
+                conflict_name(name, "20261202-071500", peer),
+                want,
+                "{name:?}"
+            );
+        }
     }
 }
