@@ -216,6 +216,7 @@ impl Poller {
             share: Some(self.share.clone()),
             tty_out: std::io::IsTerminal::is_terminal(&std::io::stdout()),
             busy,
+            seen: Some(now.iter().map(|(n, v)| (n.clone(), v.0.clone())).collect()),
             quiet: true,
         };
         sync::run(c, args, &ctx).map(|_| ())

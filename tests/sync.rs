@@ -19,9 +19,10 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Names that must sync like any other.
-const ODD: [&str; 6] = [
+const ODD: [&str; 7] = [
     "tab\tname.txt",
     "line\nfeed.txt",
+    "carriage\rreturn.txt",
     "emoji \u{1f980}.txt",
     "glob *?[].txt",
     "back\\slash \"q\".txt",

@@ -359,6 +359,7 @@ impl Console {
             share: self.share.clone(),
             tty_out: self.tty_out,
             busy,
+            seen: None,
             quiet: false,
         }
     }

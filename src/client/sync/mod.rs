@@ -118,6 +118,9 @@ pub struct Context {
     pub tty_out: bool,
     /// Names still changing on the peer (peer mode): not synced yet.
     pub busy: BTreeSet<String>,
+    /// The peer's md5s as the last poll saw them (peer mode): a file the
+    /// sync's own listing finds otherwise is still changing too.
+    pub seen: Option<std::collections::BTreeMap<String, String>>,
     /// Shows only the rows that change something, and the summary only
     /// when something changed or failed (peer mode, after each poll).
     pub quiet: bool,
@@ -173,6 +176,16 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
     };
     let (local, mut busy) = gather::local(&share);
     busy.extend(ctx.busy.iter().cloned());
+    if let Some(seen) = &ctx.seen {
+        let differs = |n: &String| remote.get(n).map(|v| &v.md5) != seen.get(n);
+        busy.extend(
+            remote
+                .keys()
+                .chain(seen.keys())
+                .filter(|n| differs(n))
+                .cloned(),
+        );
+    }
     let state_path = state::path(&ctx.state_dir, &peer_id);
     let base = match state::load(&state_path) {
         Ok(b) => b,

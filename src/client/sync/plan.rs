@@ -123,24 +123,22 @@ pub fn plan(inp: &Inputs, rules: Rules) -> Plan {
 }
 
 /// The mass-deletion guard: a peer that lists nothing although files were
-/// synced with it, or deletions of more than half of this side's synced
-/// files, hold every deletion back.
+/// synced with it (with or without `--delete`: it is worth saying), or
+/// deletions of more than half of this side's synced files, hold every
+/// deletion back.
 fn guard(inp: &Inputs, decisions: &[Decision]) -> Option<String> {
     let deletions = decisions
         .iter()
         .filter(|d| d.action == Action::Delete)
         .count();
-    if deletions == 0 {
-        return None;
-    }
     let synced = inp
         .base
         .keys()
         .filter(|n| inp.local.contains_key(*n))
         .count();
-    if inp.remote.is_empty() {
+    if inp.remote.is_empty() && synced > 0 {
         return Some(format!(
-            "the peer lists no file at all, which would delete all {deletions} synced files here"
+            "the peer lists no file at all, although {synced} files here were synced with it"
         ));
     }
     (deletions * 2 > synced).then(|| {
@@ -486,7 +484,11 @@ mod tests {
                 .count(),
             4
         );
-        // Without --delete nothing is deleted, so nothing is guarded.
+        // Without --delete nothing is deleted; an empty listing is still
+        // said, more than half gone is not.
+        let p = planned(&remote, &local, &base, Rules::default());
+        assert!(p.guard.as_deref().unwrap().contains("no file at all"));
+        let remote = files(&[("a", "1")]);
         let p = planned(&remote, &local, &base, Rules::default());
         assert!(p.guard.is_none());
     }

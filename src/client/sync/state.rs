@@ -77,7 +77,11 @@ pub fn format(files: &Files) -> String {
 pub fn save(path: &Path, files: &Files) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".sync-state.tmp-{}", std::process::id()));
+    // One temporary name per write, so that two syncs of one process
+    // (peer mode's poller and its console) never write the same one.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".sync-state.tmp-{}-{n}", std::process::id()));
     let written = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(format(files).as_bytes())
