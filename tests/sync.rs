@@ -408,3 +408,41 @@ fn a_peer_without_a_share_id_is_refused() {
 
 #[path = "support/fake.rs"]
 mod fake;
+
+#[test]
+fn names_a_peer_should_never_list_are_left_out_and_nothing_lands_outside() {
+    let outer = TempDir::new("sync-hostile");
+    let here = outer.path().join("share");
+    let fake = fake::FakeServer::start(|s| {
+        s.say("220 fake ready; share-id=0123456789abcdef0123456789abcdef; HELP lists commands\n")?;
+        let md5 = format!("{:x}", md5::compute(b"evil"));
+        let names = ["../evil.txt", "/etc/evil", "a//b", ".hidden", "ok/../../x"];
+        let _ = s.until("FileHash checkall")?;
+        let mut table = String::from("213-name\tmd5\ttimestamp\n");
+        for n in names {
+            table.push_str(&format!("213-{n}\t{md5}\t2026-01-02T03:04:05Z\n"));
+        }
+        table.push_str(&format!("213 {} files\n", names.len()));
+        s.say(&table)?;
+        let _ = s.until("IndexGet longlist")?;
+        s.say("213-name\tsize\ttimestamp\ttype\n213 0 files\n")?;
+        let _ = s.until("never")?;
+        Ok(())
+    });
+    let f = sync(fake.addr, &here, "");
+    assert_eq!(f.code(), Some(0), "{f}");
+    assert!(f.stderr.contains("5 of the peer's files"), "{f}");
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| !r.starts_with("FileDownload")),
+        "{:?}",
+        fake.requests()
+    );
+    let outside: Vec<String> = entries_below(outer.path())
+        .into_iter()
+        .filter(|e| !e.starts_with("share/"))
+        .collect();
+    assert!(outside.is_empty(), "{outside:?}");
+    assert!(md5s_below(&here).is_empty(), "{:?}", md5s_below(&here));
+}

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn peer_args(share: &Path, port: u16, connect: &str) -> Vec<String> {
+fn peer_args(share: &Path, port: u16, connect: &str, sync: &[&str]) -> Vec<String> {
     let share = share.display().to_string();
     let port = port.to_string();
     [
@@ -35,10 +35,9 @@ fn peer_args(share: &Path, port: u16, connect: &str) -> Vec<String> {
         "100ms",
         "--poll",
         "200ms",
-        "--sync",
-        "--delete",
     ]
     .iter()
+    .chain(sync)
     .map(|s| s.to_string())
     .collect()
 }
@@ -53,16 +52,21 @@ fn bound_addr(p: &Proc) -> Option<SocketAddr> {
 /// Starts A, then B on a port picked up front (started again should it be
 /// taken in between).
 fn start_pair(a_dir: &Path, b_dir: &Path) -> (Proc, Proc) {
+    start_pair_with(a_dir, b_dir, &["--sync", "--delete"])
+}
+
+/// [`start_pair`], with these options for both instead of `--sync --delete`.
+fn start_pair_with(a_dir: &Path, b_dir: &Path, sync: &[&str]) -> (Proc, Proc) {
     for _ in 0..5 {
         let b_port = free_port();
-        let a = Proc::spawn(&peer_args(a_dir, 0, &format!("127.0.0.1:{b_port}")));
+        let a = Proc::spawn(&peer_args(a_dir, 0, &format!("127.0.0.1:{b_port}"), sync));
         assert!(
             wait_until(WAIT, || bound_addr(&a).is_some()),
             "{}",
             a.dump()
         );
         let a_addr = bound_addr(&a).unwrap();
-        let mut b = Proc::spawn(&peer_args(b_dir, b_port, &a_addr.to_string()));
+        let mut b = Proc::spawn(&peer_args(b_dir, b_port, &a_addr.to_string(), sync));
         assert!(
             wait_until(WAIT, || bound_addr(&b).is_some() || !b.running()),
             "{}",
@@ -207,4 +211,23 @@ fn a_file_still_being_written_waits_for_a_quiet_poll() {
         "B took the file while it was still being written\nB {}",
         b.dump()
     );
+}
+
+#[test]
+fn sync_typed_at_the_peers_console_pulls_from_the_other_peer() {
+    let (a_dir, b_dir) = (TempDir::new("syncconsole-a"), TempDir::new("syncconsole-b"));
+    a_dir.write("from-a.txt", "A\n");
+    let (a, mut b) = start_pair_with(a_dir.path(), b_dir.path(), &[]);
+    b.await_stderr("connected to the other peer", WAIT);
+    b.send("Sync --dry-run\n");
+    b.await_stdout("download\tfrom-a.txt\t2\t", WAIT);
+    assert!(!b_dir.path().join("from-a.txt").exists(), "a dry run");
+    b.send("Sync\n");
+    let arrived = wait_until(WAIT, || {
+        fs::read(b_dir.path().join("from-a.txt")).is_ok_and(|c| c == b"A\n")
+    });
+    assert!(arrived, "A {}\nB {}", a.dump(), b.dump());
+    // The sync state is the peer's own state folder's.
+    let state = entries_below(&b_dir.path().join(".p2pshare/sync"));
+    assert_eq!(state.len(), 1, "{state:?}");
 }
