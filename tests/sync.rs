@@ -372,7 +372,7 @@ fn a_file_that_keeps_changing_during_a_sync_is_never_stored_half_made() {
 fn large_files_come_over_two_connections() {
     let (there, here) = (TempDir::new("par-there"), TempDir::new("par-here"));
     for i in 0..2 {
-        there.write(&format!("big{i}.bin"), pseudo_random(33 << 20, i));
+        there.write(&format!("big{i}.bin"), pseudo_random(9 << 20, i));
     }
     let server = serve(there.path());
     let f = sync(server.addr(), here.path(), "");

@@ -20,7 +20,7 @@ use crate::protocol::{shown, Transport};
 use crate::share::Share;
 
 /// Downloads worth a second connection: at least this many bytes in all.
-const PARALLEL_BYTES: u64 = 64 << 20;
+const PARALLEL_BYTES: u64 = 16 << 20;
 
 /// The header of the rows a sync shows.
 pub(super) const HEADER: [&str; 6] = ["action", "name", "size", "timestamp", "md5", "reason"];
