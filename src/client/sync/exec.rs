@@ -13,6 +13,7 @@ use super::plan::{conflict_name, Action, Base, Decision, Files, Version};
 use super::Counts;
 use crate::client::fetch::{self, Batch, Outcome, Ui};
 use crate::client::local::local_md5;
+use crate::client::prompt::print_above;
 use crate::client::{Client, ClientError, Settings};
 use crate::digest::Md5;
 use crate::history::History;
@@ -51,6 +52,15 @@ pub(super) fn print_row(out: &mut dyn Write, row: &[String], tty: bool) {
     let _ = writeln!(out, "{}", shown_fields.join(if tty { "  " } else { "\t" }));
 }
 
+/// A row as [`print_row`] writes it, without its line end.
+fn row_text(row: &[String], tty: bool) -> String {
+    let mut b = Vec::new();
+    print_row(&mut b, row, tty);
+    String::from_utf8_lossy(&b)
+        .trim_end_matches('\n')
+        .to_string()
+}
+
 /// The reason a conflict row gives: where the peer's version went.
 pub(super) fn conflict_reason(d: &Decision, local: &str) -> String {
     let base = local.rsplit('/').next().unwrap_or(local);
@@ -69,7 +79,8 @@ pub(super) struct Run<'a> {
     /// `YYYYMMDD-HHMMSS`, for conflict names and the trash folder.
     pub stamp: &'a str,
     pub tty: bool,
-    /// Only the rows that change something are shown.
+    /// Only the rows that change something are shown, above the
+    /// console's prompt (peer mode).
     pub quiet: bool,
 }
 
@@ -81,6 +92,8 @@ struct Progress<'a> {
     decisions: &'a HashMap<&'a str, (&'a Decision, String)>,
     share: &'a Share,
     tty: bool,
+    /// Peer mode: rows go above the console's prompt.
+    above_prompt: bool,
     /// Rows not written yet: into a pipe they go out in blocks, not one
     /// write per file.
     rows: Vec<u8>,
@@ -100,7 +113,7 @@ impl Progress<'_> {
         let row = match outcome {
             Outcome::Downloaded(row) | Outcome::UpToDate(row) | Outcome::Uploaded(row) => row,
             Outcome::Failed { message, .. } => {
-                eprintln!("p2pshare: {message}");
+                print_above(&format!("p2pshare: {message}"), true);
                 self.counts.failed += 1;
                 return;
             }
@@ -127,11 +140,15 @@ impl Progress<'_> {
             self.counts.downloaded += 1;
             ("download", d.reason.to_string())
         };
-        print_row(
-            &mut io::stdout().lock(),
-            &fields(action, &shown_as, &reason),
-            self.tty,
-        );
+        let row = fields(action, &shown_as, &reason);
+        if self.above_prompt {
+            print_above(&row_text(&row, self.tty), false);
+        } else {
+            print_row(&mut self.rows, &row, self.tty);
+            if self.tty || self.rows.len() >= 64 * 1024 {
+                self.flush();
+            }
+        }
         self.agreed.push((d.name.clone(), version));
     }
 }
@@ -148,7 +165,7 @@ impl Ui for RowUi<'_, '_> {
     }
 
     fn note(&mut self, text: &str) {
-        eprintln!("p2pshare: {text}");
+        print_above(&format!("p2pshare: {text}"), true);
     }
 }
 
@@ -186,15 +203,18 @@ pub(super) fn carry_out(
                     ("delete", format!("{}; moved to {}", d.reason, to.display()))
                 }
                 Err(why) => {
-                    eprintln!("p2pshare: {}: not deleted: {why}", shown(&d.name));
+                    let text = format!("p2pshare: {}: not deleted: {why}", shown(&d.name));
+                    print_above(&text, true);
                     counts.failed += 1;
                     continue;
                 }
             },
         };
         apply(&mut base, d);
-        if !run.quiet || d.action == Action::Delete {
+        if !run.quiet {
             print_row(&mut out, &fields(action, d, &reason), run.tty);
+        } else if d.action == Action::Delete {
+            print_above(&row_text(&fields(action, d, &reason), run.tty), false);
         }
     }
     drop(out);
@@ -248,6 +268,7 @@ fn download(
         decisions: &by_name,
         share: run.share,
         tty: run.tty,
+        above_prompt: run.quiet,
         rows: Vec::new(),
     });
     let (first, second) = split(&wanted);

@@ -159,7 +159,7 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
         Err(said) => return Ok(Err(format!("Sync: {said}"))),
     };
     if left_out > 0 {
-        eprintln!("p2pshare: {left_out} of the peer's files have names or md5s that cannot be synced here; left out");
+        note(&format!("{left_out} of the peer's files have names or md5s that cannot be synced here; left out"));
     }
     let share = match &ctx.share {
         Some(s) => s.clone(),
@@ -237,22 +237,24 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
     let g = match gather(client, ctx)? {
         Ok(g) => g,
         Err(message) => {
-            eprintln!("p2pshare: {message}");
+            note(&message);
             return Ok(Report::default());
         }
     };
     let plan = plan_of(&g, args);
     if let Some(why) = &plan.guard {
-        eprintln!("p2pshare: Sync deleted nothing: {why} (Sync --delete --force-delete deletes all the same)");
+        note(&format!(
+            "Sync deleted nothing: {why} (Sync --delete --force-delete deletes all the same)"
+        ));
     }
     let peer = &g.peer_id[..8];
     if args.dry_run {
         show_plan(&plan.decisions, ctx.tty_out);
         let counts = Counts::of_plan(&plan.decisions);
-        eprintln!(
-            "p2pshare: Sync with {peer} (dry run, nothing changed): {}",
+        note(&format!(
+            "Sync with {peer} (dry run, nothing changed): {}",
             counts.text()
-        );
+        ));
         return Ok(Report {
             counts,
             ok: plan.guard.is_none(),
@@ -278,15 +280,21 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
     let mut ok = counts.failed == 0 && plan.guard.is_none();
     if let Err(e) = state::save(&g.state_path, &new_base) {
         let at = g.state_path.display();
-        eprintln!("p2pshare: cannot write the sync state {at}: {e}");
+        note(&format!("cannot write the sync state {at}: {e}"));
         ok = false;
     }
     let _ = io::stdout().flush();
     let changed = counts.downloaded + counts.conflicts + counts.deleted + counts.failed > 0;
     if !ctx.quiet || changed || !ok {
-        eprintln!("p2pshare: Sync with {peer}: {}", counts.text());
+        note(&format!("Sync with {peer}: {}", counts.text()));
     }
     Ok(Report { counts, ok })
+}
+
+/// A message on stderr, above the console's prompt when one is drawn
+/// (peer mode's poller syncs while a person types).
+fn note(text: &str) {
+    super::prompt::print_above(&format!("p2pshare: {text}"), true);
 }
 
 /// A dry run's plan: every decision but the files in step, as an aligned
