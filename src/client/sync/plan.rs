@@ -438,6 +438,13 @@ mod tests {
         assert_eq!(p.decisions[0].action, Action::Keep);
     }
 
+    fn deletions(p: &Plan) -> usize {
+        p.decisions
+            .iter()
+            .filter(|d| d.action == Action::Delete)
+            .count()
+    }
+
     #[test]
     fn the_guard_holds_back_mass_deletions() {
         let base = files(&[("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")]);
@@ -450,13 +457,7 @@ mod tests {
         let remote = files(&[("a", "1"), ("b", "2")]);
         let p = planned(&remote, &local, &base, rules);
         assert!(p.guard.is_none());
-        assert_eq!(
-            p.decisions
-                .iter()
-                .filter(|d| d.action == Action::Delete)
-                .count(),
-            2
-        );
+        assert_eq!(deletions(&p), 2);
         // Three of four: held back.
         let remote = files(&[("a", "1")]);
         let p = planned(&remote, &local, &base, rules);
@@ -477,13 +478,7 @@ mod tests {
         };
         let p = planned(&remote, &local, &base, forced);
         assert!(p.guard.is_none());
-        assert_eq!(
-            p.decisions
-                .iter()
-                .filter(|d| d.action == Action::Delete)
-                .count(),
-            4
-        );
+        assert_eq!(deletions(&p), 4);
         // Without --delete nothing is deleted; an empty listing is still
         // said, more than half gone is not.
         let p = planned(&remote, &local, &base, Rules::default());
