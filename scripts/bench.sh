@@ -17,6 +17,10 @@
 # - Each timed case runs three times, interleaved with its peers, and the
 #   best time counts. Ratios are p2pshare / peer from the same run.
 #
+# Sync (case 8) is timed against FileDownload and rsync on the same
+# files: a first Sync, one with nothing to do, and large files over two
+# connections against the same files one after another.
+#
 # --quick uses small files (64 MiB instead of 1 GiB, 1,000 small files
 # instead of 10,000, ...) and finishes in under a minute once built; its
 # table shows the same cases at that size. Needs root for the UDP cases
@@ -578,6 +582,46 @@ if [[ -n $best_line ]]; then
 else
     row "$SESSIONS concurrent sessions x $ROUNDS x (longlist + verify)" "failed" "-" "-" "no error" "no"
 fi
+
+# ---- 8. Sync ---------------------------------------------------------------------------
+say "case: Sync of $N_LABEL (first, then with nothing to do), 4 x $HASH_LABEL (two connections)"
+# Every first Sync writes into a folder of its own (see case 2).
+for r in $(seq $RUNS); do
+    sync
+    run sync_first p2p "$SMALL_PORT" "$O/sync$r" 'Sync'
+    sync
+    run sync_dl p2p "$SMALL_PORT" "$O/dl$r" 'FileDownload "**"'
+    if [[ -n $RSYNC_PORT ]]; then
+        mkdir -p "$O/rsyncs$r" && sync
+        run sync_rsync rsync -a "rsync://127.0.0.1:$RSYNC_PORT/root/small/" "$O/rsyncs$r/"
+    fi
+done
+got=$(find "$O/sync1/small" -type f 2>/dev/null | wc -l)
+((got == SMALL_N)) || { say "Sync brought $got of $SMALL_N small files"; BEST[sync_first]=FAIL; }
+for r in $(seq $RUNS); do
+    run sync_noop p2p "$SMALL_PORT" "$O/sync1" 'Sync'
+done
+rm -rf "$O"/sync? "$O"/dl? "$O"/rsyncs?
+ratio_row "first Sync of $N_LABEL, vs FileDownload \"**\" (same run)" "${BEST[sync_first]}" \
+    "FileDownload $(secs "${BEST[sync_dl]}"); rsync $(secs "${BEST[sync_rsync]:-}")" "${BEST[sync_dl]}" "<=" 1.00
+ratio_row "the same vs rsync daemon" "${BEST[sync_first]}" \
+    "rsync $(secs "${BEST[sync_rsync]:-}")" "${BEST[sync_rsync]:-}" "<=" 1.00
+c=${BEST[sync_noop]}
+met="not run"
+if num "$c"; then if ok "$c <= 1.00"; then met=yes; else met=no; fi; fi
+row "Sync with nothing to do, $(fmt_n "$SMALL_N") files (one checkall round trip)" "$(secs "$c")" "-" "-" "≤ 1.00 s" "$met"
+start_p2p SYNCH "$D/hash"
+p2p "$SYNCH_PORT" "$O/warm" 'FileHash checkall' >/dev/null || die "checkall on the hash share failed"
+for r in $(seq $RUNS); do
+    rm -rf "$O/syncp" "$O/seq" && sync
+    run sync_par p2p "$SYNCH_PORT" "$O/syncp" 'Sync'
+    rm -rf "$O/syncp" && sync
+    run sync_seq p2p "$SYNCH_PORT" "$O/seq" 'FileDownload "*.bin"'
+done
+rm -rf "$O/syncp" "$O/seq"
+stop_pid "$SYNCH_PID"
+ratio_row "first Sync of 4 x $HASH_LABEL (two connections), vs FileDownload one after another" "${BEST[sync_par]}" \
+    "one after another $(secs "${BEST[sync_seq]}")" "${BEST[sync_seq]}" "<=" 0.60
 
 # ---- the machine and the table ---------------------------------------------------------
 mbps() { if num "$2"; then calc "$1 / $2"; else echo "?"; fi; }

@@ -156,6 +156,11 @@ until interrupted.
 options:
   --connect HOST[:PORT]  the other peer (required)
   --poll DURATION        how often to check the other peer for changes (default 10s)
+  --sync                 run Sync at start and after every poll that found a change:
+                         the other peer's new and changed files come here (a file
+                         still changing waits for a quiet poll)
+  --delete               with --sync: files deleted there go to the trash here
+  --force-delete         with --sync --delete: past the mass-deletion guard too
   --secret S             authenticate with S (or set P2PSHARE_SECRET)
   --overwrite            replace local files whose content differs
   --udp-payload BYTES    UDP datagram payload (see 'p2pshare client --help')
@@ -312,6 +317,8 @@ fn parse_peer(lex: &mut Lexer) -> Result<Action, UsageError> {
     let mut s = Settings::default();
     let mut target = None;
     let mut poll = Duration::from_secs(10);
+    let mut sync: Option<crate::client::sync::Args> = None;
+    let (mut delete, mut force_delete) = (false, false);
     let unexpected = |a: &str| {
         UsageError(format!(
             "unexpected argument '{a}' for peer; see 'p2pshare peer --help'"
@@ -326,6 +333,9 @@ fn parse_peer(lex: &mut Lexer) -> Result<Action, UsageError> {
             "-h" | "--help" => return Ok(Action::Help(PEER_USAGE.to_string())),
             "--connect" => target = Some(lex.value()?),
             "--poll" => poll = duration(&a, &lex.value()?)?,
+            "--sync" => sync = Some(crate::client::sync::Args::default()),
+            "--delete" => delete = true,
+            "--force-delete" => force_delete = true,
             _ if apply_client_option(&mut s, &a, lex)? => {}
             _ if apply_serve_option(&mut serve, &a, lex)? => {}
             _ => return Err(unexpected(&a)),
@@ -337,6 +347,14 @@ fn parse_peer(lex: &mut Lexer) -> Result<Action, UsageError> {
         ));
     };
     check_target(&target).map_err(|e| UsageError(format!("--connect: {e}")))?;
+    if let Some(a) = sync.as_mut() {
+        a.delete = delete;
+        a.force_delete = force_delete;
+    } else if delete || force_delete {
+        return Err(UsageError(
+            "--delete and --force-delete go with --sync".into(),
+        ));
+    }
     s.target = target;
     s.share = serve.share.clone();
     // One secret both ways: the one this peer asks for and gives.
@@ -345,6 +363,7 @@ fn parse_peer(lex: &mut Lexer) -> Result<Action, UsageError> {
         serve,
         settings: s,
         poll,
+        sync,
     }))
 }
 
@@ -471,6 +490,15 @@ mod tests {
         assert_eq!(p.poll, Duration::from_secs(1));
         assert_eq!(p.settings.share, PathBuf::from("s"));
         assert_eq!(p.serve.secret.as_deref(), Some("k"));
+        assert!(p.sync.is_none());
+        let Ok(Action::Peer(p)) = parse_words("peer --connect h --sync --delete") else {
+            panic!("peer --sync should parse");
+        };
+        assert_eq!(
+            p.sync.map(|a| (a.delete, a.force_delete)),
+            Some((true, false))
+        );
+        assert!(parse_words("peer --connect h --delete").is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use crate::protocol::{escape_field, unescape_field, Reply, HISTORY_MAX};
+use crate::protocol::{escape_field, unescape_field, HistoryFilter, Reply, HISTORY_MAX};
 use crate::timefmt;
 
 /// The longest request text kept in a row, in characters.
@@ -253,6 +253,64 @@ impl History {
             }
         }
         Ok(Rows::new(segments))
+    }
+
+    /// The last `n` rows (at most [`HISTORY_MAX`]) that `filter` keeps,
+    /// oldest first, as an iterator that reads them as it goes. Reads the
+    /// whole history (both files, at most twice the rotation size) twice,
+    /// once to count the rows kept and once to hand on the last `n`, and
+    /// holds one row at a time.
+    pub fn matching(
+        &self,
+        n: usize,
+        filter: &HistoryFilter,
+    ) -> Result<impl Iterator<Item = Vec<String>> + 'static, ReadError> {
+        let n = n.min(HISTORY_MAX);
+        let mut segments = Vec::new();
+        let current = open_if_there(&self.path)?;
+        let current_id = match &current {
+            Some(f) => {
+                let m = f.metadata()?;
+                Some((m.dev(), m.ino()))
+            }
+            None => None,
+        };
+        if let Some(f) = open_if_there(&self.old_path)? {
+            let m = f.metadata()?;
+            if current_id != Some((m.dev(), m.ino())) {
+                let end = m.len();
+                segments.push(Segment {
+                    file: f,
+                    start: 0,
+                    end,
+                });
+            }
+        }
+        if let Some(f) = current {
+            let end = f.metadata()?.len();
+            segments.push(Segment {
+                file: f,
+                start: 0,
+                end,
+            });
+        }
+        // The second pass reads the same open files, whatever was renamed
+        // or appended meanwhile (up to the lengths seen now).
+        let again = segments
+            .iter()
+            .map(|s| {
+                Ok(Segment {
+                    file: s.file.try_clone()?,
+                    start: s.start,
+                    end: s.end,
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let kept = Rows::new(segments).filter(|r| filter.keeps(&r[3])).count();
+        let filter = filter.clone();
+        Ok(Rows::new(again)
+            .filter(move |r| filter.keeps(&r[3]))
+            .skip(kept.saturating_sub(n)))
     }
 
     /// The last `n` rows, as [`History::rows`], collected.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::client::console::Console;
 use crate::client::prompt::print_above;
 use crate::client::show::peer_text;
+use crate::client::sync::{self, Args as SyncArgs};
 use crate::client::{unescape, Client, ClientError, Settings};
 use crate::history::History;
 use crate::protocol::{code, shown, ReplyLine};
@@ -27,6 +28,9 @@ pub struct Options {
     pub settings: Settings,
     /// How often the other peer is checked for changes.
     pub poll: Duration,
+    /// `--sync`: Sync with these options at start and after every poll
+    /// that found a change.
+    pub sync: Option<SyncArgs>,
 }
 
 /// `p2pshare peer`: returns the exit status.
@@ -66,18 +70,22 @@ pub fn run(args: Options) -> u8 {
     };
     let stop = Stop::new();
     let poller = {
-        let settings = args.settings.clone();
-        let history = history.clone();
+        let poller = Poller {
+            settings: args.settings.clone(),
+            history: history.clone(),
+            share: share.clone(),
+            sync: args.sync.clone(),
+        };
         let stop = stop.clone();
         let poll = args.poll;
         thread::Builder::new()
             .name("p2pshare-poll".into())
-            .spawn(move || poll_loop(&settings, history, poll, &stop))
+            .spawn(move || poll_loop(&poller, poll, &stop))
     };
     if let Err(e) = poller {
         eprintln!("p2pshare: cannot start the poller: {e}");
     }
-    let mut console = Console::new(args.settings, history);
+    let mut console = Console::new(args.settings, history).with_share(share);
     console.wait_for_peer();
     console.run_stdin();
     console.close();
@@ -97,14 +105,27 @@ type Listing = BTreeMap<String, (String, String)>;
 /// peer: its poll interval, at most this.
 const RETRY_MAX: Duration = Duration::from_secs(1);
 
+/// What the poller works with.
+struct Poller {
+    settings: Settings,
+    history: Arc<History>,
+    share: Arc<Share>,
+    sync: Option<SyncArgs>,
+}
+
 /// Connects (retrying every `poll`, at most [`RETRY_MAX`], until the other
 /// peer is up), then every `poll` runs
 /// `FileHash checkall` and prints one line per file added, changed or
-/// removed since the last time.
-fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &Stop) {
+/// removed since the last time; with `--sync`, syncs after it (see
+/// [`Poller::sync_after`]).
+fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
+    let (settings, history) = (&p.settings, &p.history);
     let mut client: Option<Client> = None;
     let mut last: Option<Listing> = None;
     let mut told_waiting = false;
+    // Names that were still changing at the last sync: synced at the
+    // next poll even if it finds nothing new.
+    let mut waiting = false;
     while !stop.is_set() {
         let Some(c) = client.as_mut() else {
             match Client::connect(
@@ -140,7 +161,12 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
                         print_above(&format!("{}: {line}", settings.target), false);
                     }
                 }
+                let synced = p.sync_after(c, last.as_ref(), &now, &mut waiting);
                 last = Some(now);
+                if let Err(e) = synced {
+                    print_above(&format!("p2pshare: Sync failed ({e}); reconnecting"), true);
+                    client = None;
+                }
             }
             Ok((r, _)) => print_above(
                 &format!(
@@ -164,6 +190,52 @@ fn poll_loop(settings: &Settings, history: Arc<History>, poll: Duration, stop: &
             return;
         }
     }
+}
+
+impl Poller {
+    /// With `--sync`: runs Sync on `c` at the first poll, after a poll
+    /// that found a change, and after one that follows a sync that left
+    /// files waiting. The files that changed since the poll before
+    /// (still being written, perhaps) wait for a poll that finds them
+    /// unchanged.
+    fn sync_after(
+        &self,
+        c: &mut Client,
+        before: Option<&Listing>,
+        now: &Listing,
+        waiting: &mut bool,
+    ) -> Result<(), ClientError> {
+        let Some(args) = &self.sync else {
+            return Ok(());
+        };
+        let busy = before.map(|b| changed_names(b, now));
+        if busy.as_ref().is_some_and(|b| b.is_empty()) && !*waiting {
+            return Ok(());
+        }
+        let busy = busy.unwrap_or_default();
+        *waiting = !busy.is_empty();
+        let ctx = sync::Context {
+            settings: self.settings.clone(),
+            history: self.history.clone(),
+            state_dir: self.share.state_dir(),
+            share: Some(self.share.clone()),
+            tty_out: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            busy,
+            seen: Some(now.iter().map(|(n, v)| (n.clone(), v.0.clone())).collect()),
+            quiet: true,
+        };
+        sync::run(c, args, &ctx).map(|_| ())
+    }
+}
+
+/// The names added, changed or removed between two listings.
+fn changed_names(before: &Listing, now: &Listing) -> std::collections::BTreeSet<String> {
+    let changed = now
+        .iter()
+        .filter(|(n, v)| before.get(*n).is_none_or(|old| old.0 != v.0))
+        .map(|(n, _)| n.clone());
+    let removed = before.keys().filter(|n| !now.contains_key(*n)).cloned();
+    changed.chain(removed).collect()
 }
 
 /// `FileHash checkall` on `c`: its final line and the listing, read row by

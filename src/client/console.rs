@@ -10,9 +10,11 @@ use std::time::Duration;
 use super::fetch;
 use super::send;
 use super::show::{aligned, aligned_with_header, count_text, peer_text, tsv_row, ConsoleUi};
+use super::sync;
 use super::{Client, ClientError, Settings};
 use crate::history::History;
 use crate::protocol::{self, code, quote_word, Command, Escapes, ReplyLine, HISTORY_HEADER};
+use crate::share::Share;
 
 /// What running one command came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,9 @@ pub struct Console {
     wait_for_peer: bool,
     /// Commands refused here, before reaching the peer, for their words.
     usage_errors: usize,
+    /// The local share, when it is open already (peer mode): Sync uses
+    /// its index and md5 cache.
+    share: Option<Arc<Share>>,
 }
 
 impl Console {
@@ -47,7 +52,14 @@ impl Console {
             tty_err: io::stderr().is_terminal(),
             wait_for_peer: false,
             usage_errors: 0,
+            share: None,
         }
+    }
+
+    /// Lets Sync use the local share as it is open already.
+    pub fn with_share(mut self, share: Arc<Share>) -> Console {
+        self.share = Some(share);
+        self
     }
 
     /// How many commands were refused for their words (a usage error,
@@ -193,7 +205,12 @@ impl Console {
             self.close();
             return Status::Quit;
         }
-        let result = if verb.eq_ignore_ascii_case("fileupload") {
+        let result = if verb.eq_ignore_ascii_case("sync") {
+            match sync::parse_args(&words[1..]) {
+                Ok(args) => self.sync(&args),
+                Err(message) => return self.usage(&message),
+            }
+        } else if verb.eq_ignore_ascii_case("fileupload") {
             match &words[1..] {
                 [name] => self.upload(name),
                 _ => {
@@ -319,6 +336,34 @@ impl Console {
         })
     }
 
+    /// `Sync`: the peer's changes into the local share (see [`sync`]).
+    fn sync(&mut self, args: &sync::Args) -> Result<Status, ClientError> {
+        let ctx = self.sync_context(std::collections::BTreeSet::new());
+        // Not sent again after a drop: what was done stays done, and the
+        // next Sync goes on from there.
+        let report = self.on_peer(|client| sync::run(client, args, &ctx), || false)?;
+        Ok(if report.ok {
+            Status::Ok
+        } else {
+            Status::Failed
+        })
+    }
+
+    /// Where a Sync of this console runs.
+    pub fn sync_context(&self, busy: std::collections::BTreeSet<String>) -> sync::Context {
+        let root = self.settings.share.clone();
+        sync::Context {
+            settings: self.settings.clone(),
+            history: self.history.clone(),
+            state_dir: self.history.path().parent().unwrap_or(&root).to_path_buf(),
+            share: self.share.clone(),
+            tty_out: self.tty_out,
+            busy,
+            seen: None,
+            quiet: false,
+        }
+    }
+
     /// `FileUpload`: one local file, or every local match of a pattern.
     fn upload(&mut self, name: &str) -> Result<Status, ClientError> {
         let root = self.settings.share.clone();
@@ -354,15 +399,17 @@ impl Console {
     }
 
     fn local_history(&mut self, args: &[String]) -> Status {
-        let n = match args {
-            [] => protocol::HISTORY_DEFAULT,
-            [n] => match n.parse() {
-                Ok(n) => n,
-                Err(_) => return self.usage("usage: history [<n>]"),
-            },
-            _ => return self.usage("usage: history [<n>]"),
+        const USAGE: &str = "usage: history [<n>] [--only <verb>] [--no-poll]";
+        let (n, filter) = match protocol::parse_history_args(args) {
+            Ok(x) => x,
+            Err(_) => return self.usage(USAGE),
         };
-        match self.history.last(n) {
+        let rows = if filter.is_all() {
+            self.history.last(n)
+        } else {
+            self.history.matching(n, &filter).map(Iterator::collect)
+        };
+        match rows {
             Ok(rows) => {
                 let mut out = io::stdout().lock();
                 let header: Vec<String> = HISTORY_HEADER.iter().map(|s| s.to_string()).collect();

@@ -39,6 +39,8 @@ pub(super) struct Planned {
     pub index: usize,
     pub path: PathBuf,
     pub part: PathBuf,
+    /// The md5 of a local file it may replace.
+    pub replace: Option<String>,
 }
 
 /// One download: its name, its local paths and the lock on its partial
@@ -50,6 +52,8 @@ pub(super) struct Target {
     pub part: PathBuf,
     pub lock: Lock,
     pub attempts: u32,
+    /// The md5 of a local file it may replace.
+    pub replace: Option<String>,
 }
 
 /// Takes the lock of one name and decides whether it is to be fetched: a
@@ -99,6 +103,7 @@ pub(super) fn admit(
                     md5: md5.clone(),
                 }));
             }
+            Ok(local) if p.replace.as_ref() == Some(&local) => {}
             _ if !overwrite => {
                 return Err(failed(format!(
                     "{}: a different local file is in the way (use --overwrite to replace it)",
@@ -115,6 +120,7 @@ pub(super) fn admit(
         part: p.part,
         lock,
         attempts: 0,
+        replace: p.replace,
     })
 }
 
@@ -368,9 +374,16 @@ impl Attempt<'_> {
                 Step::Done(Outcome::Downloaded(row))
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                if local_md5(&t.path).is_ok_and(|d| d == row.md5) {
+                let local = local_md5(&t.path);
+                if local.as_ref().is_ok_and(|d| *d == row.md5) {
                     let _ = fs::remove_file(&t.part);
                     Step::Done(Outcome::UpToDate(row))
+                } else if local.is_ok() && local.ok() == t.replace {
+                    // The version both sides agreed on, unchanged here:
+                    // replaced, as a sync asked.
+                    let step = rename();
+                    t.lock.placed.set(step.is_ok());
+                    step.unwrap_or_else(|s| s)
                 } else {
                     refuse()
                 }

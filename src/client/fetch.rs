@@ -7,7 +7,7 @@
 //! overwrites. One file's download is `download`'s, the local
 //! files' rules `local`'s.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -106,6 +106,14 @@ pub struct Tally {
 pub struct Batch {
     names: Vec<String>,
     done: Vec<bool>,
+    /// The local name a file is stored under where it is not its own (the
+    /// peer's version beside a conflicting local one).
+    local: Vec<Option<String>>,
+    /// The md5 a local file in the way may have and still be replaced
+    /// (the version both sides last agreed on).
+    replace: Vec<Option<String>>,
+    /// The peer's md5s, when known already: not asked for again.
+    remote: Option<RemoteHashes>,
     pub tally: Tally,
 }
 
@@ -113,9 +121,37 @@ impl Batch {
     pub fn new(names: Vec<String>) -> Batch {
         Batch {
             done: vec![false; names.len()],
+            local: vec![None; names.len()],
+            replace: vec![None; names.len()],
             names,
+            remote: None,
             tally: Tally::default(),
         }
+    }
+
+    /// Stores file `i` under the local name `local` instead of its own.
+    pub fn store_as(&mut self, i: usize, local: String) {
+        if let Some(l) = self.local.get_mut(i) {
+            *l = Some(local);
+        }
+    }
+
+    /// Lets file `i` replace a local file whose md5 is `md5`.
+    pub fn may_replace(&mut self, i: usize, md5: String) {
+        if let Some(r) = self.replace.get_mut(i) {
+            *r = Some(md5);
+        }
+    }
+
+    /// The peer's md5 and timestamp of each file, known already.
+    pub fn knowing(mut self, remote: HashMap<String, (String, String)>) -> Batch {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// Whether file `i` is done (its outcome told).
+    pub fn is_done(&self, i: usize) -> bool {
+        self.done.get(i).copied().unwrap_or(true)
     }
 
     pub fn len(&self) -> usize {
@@ -174,7 +210,9 @@ pub fn fetch(
         .filter(|p| fs::symlink_metadata(&p.path).is_ok())
         .map(|p| batch.names[p.index].as_str())
         .collect();
-    let remote = if here.is_empty() {
+    let remote = if let Some(known) = batch.remote.take() {
+        Some(known)
+    } else if here.is_empty() {
         None
     } else {
         Some(remote_hashes(client, &here)?)
@@ -209,13 +247,14 @@ fn plan(batch: &mut Batch, todo: Vec<usize>, root: &Path, ui: &mut dyn Ui) -> Ve
     let mut last_dir: Option<(String, Result<PathBuf, String>)> = None;
     for i in todo {
         let name = batch.names[i].as_str();
-        if check_name(name).is_err() {
+        let stored = batch.local[i].as_deref().unwrap_or(name);
+        if check_name(name).is_err() || check_name(stored).is_err() {
             let message = format!("{}: not a name that can be stored locally", shown(name));
             batch.fail(i, message, ui);
             continue;
         }
         let dir_rel = name.rsplit_once('/').map_or("", |(d, _)| d);
-        let base = name.rsplit('/').next().unwrap_or(name);
+        let base = stored.rsplit('/').next().unwrap_or(stored);
         let dir = match &last_dir {
             Some((d, dir)) if d == dir_rel => dir.clone(),
             _ => {
@@ -229,6 +268,7 @@ fn plan(batch: &mut Batch, todo: Vec<usize>, root: &Path, ui: &mut dyn Ui) -> Ve
                 index: i,
                 path: dir.join(base),
                 part: dir.join(format!(".{base}.p2pshare-part")),
+                replace: batch.replace[i].clone(),
             }),
             Err(why) => {
                 let message = format!("{}: {why}", shown(name));

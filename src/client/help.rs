@@ -32,11 +32,22 @@ const OWN: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Commands of the client alone, not sent as typed: usage, text.
+const CLIENT_ONLY: &[(&str, &str)] = &[(
+    "Sync [--dry-run] [--delete] [--force-delete] [<pattern>]",
+    "pull the peer's changes into the share folder: new and changed files \
+     downloaded, files changed on both sides kept with the peer's version beside \
+     them as NAME.sync-conflict-TIME-PEER.EXT; --delete moves files deleted there \
+     into the state folder's trash; --dry-run shows the plan only",
+)];
+
 const NAMES_AND_LOCAL: &str = "\
 Names are written as the client shows them: quotes around spaces, \\t \\n
 \\r \\\\ for TAB, LF, CR and a backslash, \\u{HEX} for other control characters.
 Local commands (lowercase):
-  history [<n>]   this side's history (requests received and made)
+  history [<n>] [--only <verb>] [--no-poll]
+                  this side's history (requests received and made), only one
+                  command's rows, or without the pollers' FileHash checkall
   help            this text
   exit            same as QUIT
 ";
@@ -56,6 +67,9 @@ pub fn text() -> String {
             Some((_, usage, help)) => (*usage, *help),
             None => (spec.usage, spec.help),
         };
+        entry(&mut out, usage, help);
+    }
+    for (usage, help) in CLIENT_ONLY {
         entry(&mut out, usage, help);
     }
     out.push_str(NAMES_AND_LOCAL);

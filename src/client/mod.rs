@@ -14,6 +14,7 @@ mod local;
 pub mod prompt;
 pub mod send;
 pub mod show;
+pub mod sync;
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Write};

@@ -32,7 +32,9 @@ pub enum Command {
         size: u64,
         md5: Md5,
     },
-    History(usize),
+    /// `History [<n>] [--only <verb>] [--no-poll]`: the last n rows the
+    /// filter keeps.
+    History(usize, HistoryFilter),
     /// `HELP`, or `HELP <command>` for a command the table holds.
     Help(Option<&'static Spec>),
     Noop,
@@ -123,8 +125,8 @@ static FILE_UPLOAD: Spec = Spec {
 
 static HISTORY: Spec = Spec {
     verb: "History",
-    usage: "History [<n>]",
-    help: "the last n requests this peer recorded (default 50)",
+    usage: "History [<n>] [--only <verb>] [--no-poll]",
+    help: "the last n requests this peer recorded (default 50); --only: those of one command; --no-poll: without the FileHash checkall rows of pollers",
     needs_auth: true,
     dialect: Dialect::P2pshare,
     parse: parse_history,
@@ -433,17 +435,72 @@ fn parse_upload(args: &[String]) -> Result<Command, ParseError> {
 }
 
 fn parse_history(args: &[String]) -> Result<Command, ParseError> {
-    match args {
-        [] => Ok(Command::History(HISTORY_DEFAULT)),
-        [n] => match n.parse::<usize>() {
-            Ok(n) if n <= HISTORY_MAX => Ok(Command::History(n)),
-            _ => Err(ParseError::args(format!(
-                "History takes a count from 0 to {HISTORY_MAX}; usage: {}",
-                HISTORY.usage
-            ))),
-        },
-        _ => Err(ParseError::usage(HISTORY.usage)),
+    let (n, filter) = parse_history_args(args)?;
+    Ok(Command::History(n, filter))
+}
+
+/// Which history rows a `History` shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryFilter {
+    /// Only requests with this command word (case-insensitive).
+    pub only: Option<String>,
+    /// Leave out `FileHash checkall`, what peer mode's poller sends every
+    /// poll.
+    pub no_poll: bool,
+}
+
+impl HistoryFilter {
+    /// True when it keeps every row.
+    pub fn is_all(&self) -> bool {
+        self.only.is_none() && !self.no_poll
     }
+
+    /// Does it keep a row with this request?
+    pub fn keeps(&self, request: &str) -> bool {
+        let mut words = request.split_whitespace();
+        let verb = words.next().unwrap_or("");
+        if let Some(only) = &self.only {
+            if !verb.eq_ignore_ascii_case(only) {
+                return false;
+            }
+        }
+        let poll = verb.eq_ignore_ascii_case("FileHash")
+            && words
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case("checkall"));
+        !(self.no_poll && poll)
+    }
+}
+
+/// The words after `History` (or the console's `history`): a count, and
+/// the filter, in any order.
+pub fn parse_history_args(args: &[String]) -> Result<(usize, HistoryFilter), ParseError> {
+    let mut n = None;
+    let mut filter = HistoryFilter::default();
+    let mut words = args.iter();
+    while let Some(w) = words.next() {
+        if w.eq_ignore_ascii_case("--no-poll") {
+            filter.no_poll = true;
+        } else if w.eq_ignore_ascii_case("--only") && filter.only.is_none() {
+            let verb = words
+                .next()
+                .ok_or_else(|| ParseError::usage(HISTORY.usage))?;
+            filter.only = Some(verb.clone());
+        } else if n.is_none() && !w.starts_with('-') {
+            match w.parse::<usize>() {
+                Ok(c) if c <= HISTORY_MAX => n = Some(c),
+                _ => {
+                    return Err(ParseError::args(format!(
+                        "History takes a count from 0 to {HISTORY_MAX}; usage: {}",
+                        HISTORY.usage
+                    )))
+                }
+            }
+        } else {
+            return Err(ParseError::usage(HISTORY.usage));
+        }
+    }
+    Ok((n.unwrap_or(HISTORY_DEFAULT), filter))
 }
 
 fn parse_help(args: &[String]) -> Result<Command, ParseError> {
@@ -551,8 +608,24 @@ mod tests {
                     md5: Md5::of(b"abc"),
                 }),
             ),
-            ("History", Some(Command::History(HISTORY_DEFAULT))),
-            ("history 5", Some(Command::History(5))),
+            (
+                "History",
+                Some(Command::History(HISTORY_DEFAULT, HistoryFilter::default())),
+            ),
+            (
+                "history 5",
+                Some(Command::History(5, HistoryFilter::default())),
+            ),
+            (
+                "History --no-poll 5 --only fileDownload",
+                Some(Command::History(
+                    5,
+                    HistoryFilter {
+                        only: Some("fileDownload".into()),
+                        no_poll: true,
+                    },
+                )),
+            ),
             ("HELP", Some(Command::Help(None))),
             ("help indexget", Some(Command::Help(find("IndexGet")))),
             ("NOOP", Some(Command::Noop)),

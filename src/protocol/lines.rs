@@ -117,3 +117,35 @@ mod tests {
         assert_eq!(parse_data_line("DATA sctp port=1 token=y"), None);
     }
 }
+
+/// How the greeting names the share: a word `share-id=<hex>`.
+pub const SHARE_ID_WORD: &str = "share-id=";
+
+/// The share id a greeting's text announces: 32 lowercase hex digits
+/// after [`SHARE_ID_WORD`] in one of its words, if there is one.
+pub fn greeting_share_id(text: &str) -> Option<&str> {
+    text.split([' ', ';'])
+        .filter_map(|w| w.strip_prefix(SHARE_ID_WORD))
+        .find(|id| id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+#[cfg(test)]
+mod share_id_tests {
+    use super::greeting_share_id;
+
+    #[test]
+    fn the_greeting_names_the_share() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let text = format!("p2pshare 0.1.0 ready; share-id={id}; HELP lists commands");
+        assert_eq!(greeting_share_id(&text), Some(id));
+        assert_eq!(
+            greeting_share_id("p2pshare 0.1.0 ready; HELP lists commands"),
+            None
+        );
+        assert_eq!(greeting_share_id("x share-id=0123"), None);
+        assert_eq!(
+            greeting_share_id("share-id=0123456789ABCDEF0123456789abcdef"),
+            None
+        );
+    }
+}

@@ -32,10 +32,14 @@ pub mod requests;
 pub mod words;
 
 pub use self::command::{
-    find, parse, parse_download, parse_request, Command, Dialect, ParseError, Spec, COMMANDS,
+    find, parse, parse_download, parse_history_args, parse_request, Command, Dialect,
+    HistoryFilter, ParseError, Spec, COMMANDS,
 };
 pub use self::ftp_command::Ftp;
-pub use self::lines::{data_line, parse_data_line, parse_reply_line, DataLine, ReplyLine};
+pub use self::lines::{
+    data_line, greeting_share_id, parse_data_line, parse_reply_line, DataLine, ReplyLine,
+    SHARE_ID_WORD,
+};
 pub use self::reply::{FileOp, FileRow, HashRow, Reply, Row, Waited};
 pub use self::requests::{
     read_line_capped, without_secret, LineRead, LineReader, Refusal, Request, Requests,

@@ -8,10 +8,10 @@ use std::fmt::{self, Display, Write as _};
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
-use super::LIST_HEADER;
 use super::{
     code, shown, DataLine, Dialect, Spec, Transport, COMMANDS, HASH_HEADER, HISTORY_HEADER,
 };
+use super::{LIST_HEADER, SHARE_ID_WORD};
 use crate::digest::Md5;
 use crate::names::escape_field;
 use crate::timefmt;
@@ -364,15 +364,20 @@ impl<'a> Reply<'a> {
         }
     }
 
-    /// The greeting: what the session must send first.
-    pub fn greeting(authed: bool) -> Reply<'a> {
+    /// The greeting: what the session must send first, with the share id
+    /// (`share-id=<hex>`) after `ready;` when there is one.
+    pub fn greeting(authed: bool, share_id: Option<&str>) -> Reply<'a> {
         let next = if authed {
             "HELP lists commands"
         } else {
             "AUTH <secret> required"
         };
         let version = env!("CARGO_PKG_VERSION");
-        Reply::line(code::GREETING, format!("p2pshare {version} ready; {next}"))
+        let id = share_id.map_or(String::new(), |id| format!(" {SHARE_ID_WORD}{id};"));
+        Reply::line(
+            code::GREETING,
+            format!("p2pshare {version} ready;{id} {next}"),
+        )
     }
 
     pub fn ok() -> Reply<'a> {
@@ -647,7 +652,7 @@ mod tests {
             (Reply::ok(), "200 ok\n"),
             (Reply::bye(), "221 bye\n"),
             (
-                Reply::greeting(true),
+                Reply::greeting(true, None),
                 concat!(
                     "220 p2pshare ",
                     env!("CARGO_PKG_VERSION"),
@@ -655,7 +660,15 @@ mod tests {
                 ),
             ),
             (
-                Reply::greeting(false),
+                Reply::greeting(true, Some("0123456789abcdef0123456789abcdef")),
+                concat!(
+                    "220 p2pshare ",
+                    env!("CARGO_PKG_VERSION"),
+                    " ready; share-id=0123456789abcdef0123456789abcdef; HELP lists commands\n"
+                ),
+            ),
+            (
+                Reply::greeting(false, None),
                 concat!(
                     "220 p2pshare ",
                     env!("CARGO_PKG_VERSION"),
@@ -928,7 +941,7 @@ mod tests {
         assert_eq!(*lines.last().unwrap(), "214 end of help");
         assert_eq!(
             bytes(Reply::help(super::super::find("history"))),
-            "214 usage: History [<n>]\n"
+            "214 usage: History [<n>] [--only <verb>] [--no-poll]\n"
         );
     }
 }

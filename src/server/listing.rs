@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use crate::history::History;
-use crate::protocol::{FileOp, FileRow, HashRow, Reply};
+use crate::protocol::{FileOp, FileRow, HashRow, HistoryFilter, Reply};
 use crate::share::index::{Entry, Index};
 use crate::share::Share;
 
@@ -71,8 +71,15 @@ pub(super) fn checkall<'a>(share: &'a Share, snap: &'a Index) -> Reply<'a> {
 }
 
 /// `History`: the last `n` rows, read from the file as they are written,
-/// so a long history costs no table in memory.
-pub(super) fn history(history: &History, n: usize) -> Reply<'static> {
+/// so a long history costs no table in memory; with a filter, the last n
+/// rows it keeps, read the same way.
+pub(super) fn history(history: &History, n: usize, filter: &HistoryFilter) -> Reply<'static> {
+    if !filter.is_all() {
+        return match history.matching(n, filter) {
+            Ok(rows) => Reply::history(rows),
+            Err(e) => e.reply(),
+        };
+    }
     match history.rows(n) {
         Ok(rows) => Reply::history(rows),
         Err(e) => e.reply(),

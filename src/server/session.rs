@@ -186,7 +186,7 @@ fn serve<C: Control, W: Write>(
 
 impl<C: Control, W: Write> Session<'_, C, W> {
     fn serve(&mut self) -> io::Result<()> {
-        Reply::greeting(self.authed).write_to(&mut self.out)?;
+        Reply::greeting(self.authed, Some(self.shared.share.id())).write_to(&mut self.out)?;
         self.out.flush()?;
         loop {
             let data_idle = self.shared.config.data_idle;
@@ -286,7 +286,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                 snapshot = share.snapshot();
                 listing::checkall(share, &snapshot)
             }
-            Command::History(n) => listing::history(&shared.history, n),
+            Command::History(n, filter) => listing::history(&shared.history, n, &filter),
             Command::Help(topic) => Reply::help(topic),
             Command::Noop => Reply::ok(),
             Command::Auth(given) => self.auth(&given)?,
@@ -497,7 +497,7 @@ mod tests {
              500 invalid UTF-8 in request\n\
              500 unknown command 'frob'; HELP lists commands\n\
              501 unknown command 'frob'; HELP lists commands\n\
-             214 usage: History [<n>]\n\
+             214 usage: History [<n>] [--only <verb>] [--no-poll]\n\
              500 line too long (the limit is 4096 bytes)\n\
              501 usage: NOOP\n\
              550 no such file or not shared: missing.txt\n\

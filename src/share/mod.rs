@@ -225,6 +225,8 @@ impl OpenedFile {
 pub struct Share {
     root: PathBuf,
     state: StateDir,
+    /// The share id (see [`state::share_id`]).
+    id: String,
     /// True when opening the share created its folder.
     created: bool,
     snapshot: RwLock<Arc<Index>>,
@@ -248,9 +250,14 @@ impl Share {
         let root = fs::canonicalize(dir).map_err(|e| OpenError::Io(dir.to_path_buf(), e))?;
         let state = state::open(&root, state)?;
         let hashes = HashCache::load(&state.path.join("hashes.tsv"));
+        let id = state::share_id(&state.path).map_err(|error| OpenError::State {
+            dir: state.path.clone(),
+            error,
+        })?;
         let share = Share {
             root,
             state,
+            id,
             created,
             snapshot: RwLock::new(Arc::new(Index::default())),
             hashes,
@@ -273,6 +280,11 @@ impl Share {
     /// The canonical path of the folder.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The share id: random, made once, kept in the state folder.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The state folder: `.p2pshare/` inside the share, or where
@@ -395,6 +407,16 @@ impl Share {
         // after a restart, nothing more.
         let _ = self.hashes.save();
         left
+    }
+
+    /// Caches `md5` for the file `name` as it is now (one this process
+    /// just wrote and verified), so that it is not hashed again.
+    pub fn remember_md5(&self, name: &str, md5: Md5) {
+        if let Ok(m) = fs::symlink_metadata(self.root.join(name)) {
+            if m.is_file() {
+                self.hashes.insert(FileKey::of(&m), md5);
+            }
+        }
     }
 
     /// Saves the md5 cache now if it changed.

@@ -156,6 +156,51 @@ pub fn probe_writable(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// The file in the state folder that holds the share id.
+pub const SHARE_ID_FILE: &str = "share-id";
+
+/// The share's id: 128 random bits as 32 lowercase hex digits, made once
+/// and kept in `share-id` in the state folder `dir`, so that a client's
+/// sync state follows the folder whatever address or port serves it. A
+/// file that does not hold such an id is replaced by a new one.
+pub fn share_id(dir: &Path) -> io::Result<String> {
+    let path = dir.join(SHARE_ID_FILE);
+    if let Ok(text) = fs::read_to_string(&path) {
+        let id = text.trim();
+        if is_share_id(id) {
+            return Ok(id.to_string());
+        }
+    }
+    let id = new_share_id();
+    let tmp = dir.join(format!(".{SHARE_ID_FILE}.tmp-{}", std::process::id()));
+    fs::write(&tmp, format!("{id}\n"))?;
+    fs::rename(&tmp, &path)?;
+    Ok(id)
+}
+
+/// Is `s` a share id: exactly 32 lowercase hex digits?
+pub fn is_share_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// 128 bits from the OS's random source (mixed from the time and the
+/// process where there is none), as hex.
+fn new_share_id() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let from_os = fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if from_os.is_err() {
+        let seed = format!(
+            "{:?} {} {:p}",
+            std::time::SystemTime::now(),
+            std::process::id(),
+            &bytes
+        );
+        bytes = md5::compute(seed).0;
+    }
+    crate::digest::hex(&bytes)
+}
+
 /// The name of a share's folder under the fallback base: the share's own
 /// name (what a person looks for) and a digest of its canonical path
 /// (what keeps two shares of one name apart).
@@ -200,6 +245,20 @@ mod tests {
         // Odd bytes become `_`; a leading dot would hide the folder.
         assert!(key(Path::new("/x/.my share\t*")).starts_with("my_share__-"));
         assert!(key(Path::new("/")).starts_with("root-"));
+    }
+
+    #[test]
+    fn the_share_id_is_made_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("p2pshare-id-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let id = share_id(&dir).unwrap();
+        assert!(is_share_id(&id), "{id}");
+        assert_eq!(share_id(&dir).unwrap(), id);
+        fs::write(dir.join(SHARE_ID_FILE), "garbage").unwrap();
+        let new = share_id(&dir).unwrap();
+        assert!(is_share_id(&new) && new != id);
+        assert!(!is_share_id("ABCDEF0123456789abcdef0123456789"));
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

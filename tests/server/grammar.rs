@@ -75,6 +75,8 @@ pub fn expect(line: &[u8]) -> Expect {
         },
         "history" => match args.as_slice() {
             [] => Expect::Any,
+            // Section 6: the filters `--only <verb>` and `--no-poll`.
+            _ if args.iter().any(|a| *a == "--only" || *a == "--no-poll") => Expect::Any,
             [n] if number(n).is_some_and(|n| n <= MAX_HISTORY) => Expect::Any,
             _ => Expect::Code(501),
         },

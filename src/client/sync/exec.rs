@@ -1,0 +1,403 @@
+//! Carrying a sync plan out: the downloads through the client's download
+//! path (verified, atomic, with the peer's time; two connections at once
+//! for large files, so md5 runs on two cores), deletions into the trash,
+//! and each row shown as it is done.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::plan::{conflict_name, Action, Base, Decision, Files, Version};
+use super::Counts;
+use crate::client::fetch::{self, Batch, Outcome, Ui};
+use crate::client::local::local_md5;
+use crate::client::prompt::print_above;
+use crate::client::{Client, ClientError, Settings};
+use crate::digest::Md5;
+use crate::history::History;
+use crate::protocol::{shown, Transport};
+use crate::share::Share;
+
+/// Downloads worth a second connection: at least this many bytes in all.
+const PARALLEL_BYTES: u64 = 16 << 20;
+
+/// The header of the rows a sync shows.
+pub(super) const HEADER: [&str; 6] = ["action", "name", "size", "timestamp", "md5", "reason"];
+
+/// A decision as the row shows it.
+pub(super) fn fields(action: &str, d: &Decision, reason: &str) -> Vec<String> {
+    vec![
+        action.to_string(),
+        d.name.clone(),
+        d.version.size.to_string(),
+        d.version.mtime.clone(),
+        d.version.md5.clone(),
+        reason.to_string(),
+    ]
+}
+
+/// Writes one row as it is done: TSV into a pipe, fields apart by two
+/// spaces at a terminal; every field as it may be shown.
+pub(super) fn print_row(out: &mut dyn Write, row: &[String], tty: bool) {
+    let shown_fields: Vec<String> = row
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match (i, f.parse::<u64>()) {
+            (2, Ok(n)) if tty => crate::client::show::human_size(n),
+            _ => shown(f),
+        })
+        .collect();
+    let _ = writeln!(out, "{}", shown_fields.join(if tty { "  " } else { "\t" }));
+}
+
+/// A row as [`print_row`] writes it, without its line end.
+fn row_text(row: &[String], tty: bool) -> String {
+    let mut b = Vec::new();
+    print_row(&mut b, row, tty);
+    String::from_utf8_lossy(&b)
+        .trim_end_matches('\n')
+        .to_string()
+}
+
+/// The reason a conflict row gives: where the peer's version went.
+pub(super) fn conflict_reason(d: &Decision, local: &str) -> String {
+    let base = local.rsplit('/').next().unwrap_or(local);
+    format!("{}; the peer's version is beside it as {base}", d.reason)
+}
+
+/// What the run needs beyond the plan.
+pub(super) struct Run<'a> {
+    pub settings: &'a Settings,
+    pub history: Arc<History>,
+    pub share: &'a Share,
+    pub state_dir: &'a Path,
+    pub peer_id: &'a str,
+    /// This side's files as planned: a download may replace its version.
+    pub local: &'a Files,
+    /// `YYYYMMDD-HHMMSS`, for conflict names and the trash folder.
+    pub stamp: &'a str,
+    pub tty: bool,
+    /// Only the rows that change something are shown, above the
+    /// console's prompt (peer mode).
+    pub quiet: bool,
+}
+
+/// Shared by the connections of one run: counts, the new sync state
+/// entries, where stdout goes.
+struct Progress<'a> {
+    counts: Counts,
+    agreed: Vec<(String, Version)>,
+    decisions: &'a HashMap<&'a str, (&'a Decision, String)>,
+    share: &'a Share,
+    tty: bool,
+    /// Peer mode: rows go above the console's prompt.
+    above_prompt: bool,
+    /// Rows not written yet: into a pipe they go out in blocks, not one
+    /// write per file.
+    rows: Vec<u8>,
+}
+
+impl Progress<'_> {
+    fn flush(&mut self) {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(&self.rows);
+        let _ = out.flush();
+        self.rows.clear();
+    }
+}
+
+impl Progress<'_> {
+    fn outcome(&mut self, outcome: &Outcome) {
+        let row = match outcome {
+            Outcome::Downloaded(row) | Outcome::UpToDate(row) | Outcome::Uploaded(row) => row,
+            Outcome::Failed { message, .. } => {
+                print_above(&format!("p2pshare: {message}"), true);
+                self.counts.failed += 1;
+                return;
+            }
+        };
+        let Some((d, local)) = self.decisions.get(row.name.as_str()) else {
+            return;
+        };
+        let version = Version {
+            md5: row.md5.clone(),
+            size: row.size,
+            mtime: row.timestamp.clone(),
+        };
+        if let Some(md5) = Md5::from_hex(&row.md5) {
+            self.share.remember_md5(local, md5);
+        }
+        let shown_as = Decision {
+            version: version.clone(),
+            ..(*d).clone()
+        };
+        let (action, reason) = if d.action == Action::Conflict {
+            self.counts.conflicts += 1;
+            ("conflict", conflict_reason(d, local))
+        } else {
+            self.counts.downloaded += 1;
+            ("download", d.reason.to_string())
+        };
+        let row = fields(action, &shown_as, &reason);
+        if self.above_prompt {
+            print_above(&row_text(&row, self.tty), false);
+        } else {
+            print_row(&mut self.rows, &row, self.tty);
+            if self.tty || self.rows.len() >= 64 * 1024 {
+                self.flush();
+            }
+        }
+        self.agreed.push((d.name.clone(), version));
+    }
+}
+
+/// Reports the outcomes of one connection's batch.
+struct RowUi<'a, 'b>(&'a Mutex<Progress<'b>>);
+
+impl Ui for RowUi<'_, '_> {
+    fn outcome(&mut self, outcome: &Outcome) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .outcome(outcome);
+    }
+
+    fn note(&mut self, text: &str) {
+        print_above(&format!("p2pshare: {text}"), true);
+    }
+}
+
+/// Carries out `decisions`, showing each row as it is done, and returns
+/// the counts and the new sync state (from `base`, with what changed).
+pub(super) fn carry_out(
+    client: &mut Client,
+    run: &Run,
+    decisions: &[Decision],
+    base: &Files,
+) -> Result<(Counts, Files), ClientError> {
+    let mut base = base.clone();
+    let mut counts = Counts::default();
+    let mut out = io::stdout().lock();
+    for d in decisions {
+        let (action, reason) = match d.action {
+            Action::InStep => {
+                counts.in_step += 1;
+                apply(&mut base, d);
+                continue;
+            }
+            Action::Download | Action::Conflict => continue,
+            Action::Keep => {
+                counts.kept += 1;
+                ("keep", d.reason.to_string())
+            }
+            Action::Skip => {
+                counts.skipped += 1;
+                ("skip", d.reason.to_string())
+            }
+            Action::Delete => match trash(run, d) {
+                Ok(to) => {
+                    counts.deleted += 1;
+                    let to = to.strip_prefix(run.state_dir).unwrap_or(&to).to_path_buf();
+                    ("delete", format!("{}; moved to {}", d.reason, to.display()))
+                }
+                Err(why) => {
+                    let text = format!("p2pshare: {}: not deleted: {why}", shown(&d.name));
+                    print_above(&text, true);
+                    counts.failed += 1;
+                    continue;
+                }
+            },
+        };
+        apply(&mut base, d);
+        if !run.quiet {
+            print_row(&mut out, &fields(action, d, &reason), run.tty);
+        } else if d.action == Action::Delete {
+            print_above(&row_text(&fields(action, d, &reason), run.tty), false);
+        }
+    }
+    drop(out);
+    let (got, agreed) = download(client, run, decisions)?;
+    counts.add(&got);
+    for (name, v) in agreed {
+        base.insert(name, v);
+    }
+    Ok((counts, base))
+}
+
+/// What `d` leaves in the sync state (a download's entry is set once it
+/// landed, by [`Progress`]).
+fn apply(base: &mut Files, d: &Decision) {
+    match &d.base {
+        Base::Unchanged => {}
+        Base::Set(v) => {
+            base.insert(d.name.clone(), v.clone());
+        }
+        Base::Forget => {
+            base.remove(&d.name);
+        }
+    }
+}
+
+/// The downloads and conflicts of the plan: one batch on `client`, or,
+/// for large files, two batches of about equal bytes, the second on a
+/// connection of its own in a thread.
+fn download(
+    client: &mut Client,
+    run: &Run,
+    decisions: &[Decision],
+) -> Result<(Counts, Vec<(String, Version)>), ClientError> {
+    let wanted: Vec<&Decision> = decisions
+        .iter()
+        .filter(|d| matches!(d.action, Action::Download | Action::Conflict))
+        .collect();
+    let by_name: HashMap<&str, (&Decision, String)> = wanted
+        .iter()
+        .map(|d| {
+            let local = match d.action {
+                Action::Conflict => conflict_name(&d.name, run.stamp, &run.peer_id[..8]),
+                _ => d.name.clone(),
+            };
+            (d.name.as_str(), (*d, local))
+        })
+        .collect();
+    let progress = Mutex::new(Progress {
+        counts: Counts::default(),
+        agreed: Vec::new(),
+        decisions: &by_name,
+        share: run.share,
+        tty: run.tty,
+        above_prompt: run.quiet,
+        rows: Vec::new(),
+    });
+    let (first, second) = split(&wanted);
+    let opts = fetch::Options {
+        dest: run.share.root().to_path_buf(),
+        overwrite: false,
+        retries: 3,
+        transport: Transport::Tcp,
+        udp_payload: run.settings.udp_payload,
+    };
+    let batch_of = |part: &[&Decision]| batch(part, &by_name, run.local);
+    let fetched = std::thread::scope(|s| {
+        let other = (!second.is_empty()).then(|| {
+            let (opts, progress, run) = (&opts, &progress, &*run);
+            let mut b = batch_of(&second);
+            s.spawn(move || second_connection(run, &mut b, opts, progress))
+        });
+        let mut b = batch_of(&first);
+        let mine = fetch::fetch(client, &mut b, &opts, &mut RowUi(&progress));
+        let theirs = other.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(ClientError::Protocol("a download thread failed".into())))
+        });
+        mine.and(theirs.unwrap_or(Ok(())))
+    });
+    let mut p = progress.into_inner().unwrap_or_else(|e| e.into_inner());
+    p.flush();
+    fetched?;
+    Ok((p.counts, p.agreed))
+}
+
+/// A batch of these decisions: conflicts stored under their conflict
+/// name, downloads allowed to replace the version both sides agreed on,
+/// the peer's md5s known from the plan.
+fn batch(part: &[&Decision], by_name: &HashMap<&str, (&Decision, String)>, local: &Files) -> Batch {
+    let names: Vec<String> = part.iter().map(|d| d.name.clone()).collect();
+    let remote = part
+        .iter()
+        .map(|d| {
+            (
+                d.name.clone(),
+                (d.version.md5.clone(), d.version.mtime.clone()),
+            )
+        })
+        .collect();
+    let mut b = Batch::new(names).knowing(remote);
+    for (i, d) in part.iter().enumerate() {
+        if let (Action::Conflict, Some((_, local))) = (d.action, by_name.get(d.name.as_str())) {
+            b.store_as(i, local.clone());
+        }
+        if let (Action::Download, Some(here)) = (d.action, local.get(&d.name)) {
+            b.may_replace(i, here.md5.clone());
+        }
+    }
+    b
+}
+
+/// Splits the downloads in two of about equal bytes when they are large
+/// enough for a second connection to pay, else keeps them together.
+fn split<'a>(wanted: &[&'a Decision]) -> (Vec<&'a Decision>, Vec<&'a Decision>) {
+    let total: u64 = wanted.iter().map(|d| d.version.size).sum();
+    if wanted.len() < 2 || total < PARALLEL_BYTES {
+        return (wanted.to_vec(), Vec::new());
+    }
+    let mut sorted = wanted.to_vec();
+    sorted.sort_by_key(|d| std::cmp::Reverse(d.version.size));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let (mut sa, mut sb) = (0u64, 0u64);
+    for d in sorted {
+        if sa <= sb {
+            sa += d.version.size;
+            a.push(d);
+        } else {
+            sb += d.version.size;
+            b.push(d);
+        }
+    }
+    (a, b)
+}
+
+/// Runs one batch on a second connection to the same peer (checked to be
+/// the same share).
+fn second_connection(
+    run: &Run,
+    b: &mut Batch,
+    opts: &fetch::Options,
+    progress: &Mutex<Progress>,
+) -> Result<(), ClientError> {
+    let s = run.settings;
+    let mut c = Client::connect(
+        &s.target,
+        s.timeout,
+        Some(run.history.clone()),
+        s.secret.as_deref(),
+    )?;
+    if crate::protocol::greeting_share_id(c.greeting()) != Some(run.peer_id) {
+        return Err(ClientError::Protocol(
+            "the second connection reached another share than the first".into(),
+        ));
+    }
+    let r = fetch::fetch(&mut c, b, opts, &mut RowUi(progress));
+    c.quit();
+    r
+}
+
+/// Moves the file of a deletion into `trash/<stamp>/<name>` in the state
+/// folder, once it is checked to be still the version both sides agreed
+/// on. Never unlinks: across file systems it is copied, then removed.
+fn trash(run: &Run, d: &Decision) -> Result<PathBuf, String> {
+    let from = run.share.root().join(&d.name);
+    match local_md5(&from) {
+        Ok(md5) if md5 == d.version.md5 => {}
+        Ok(_) => return Err("it changed here since it was planned".into()),
+        Err(e) => return Err(e.to_string()),
+    }
+    let to = run.state_dir.join("trash").join(run.stamp).join(&d.name);
+    if let Some(dir) = to.parent() {
+        fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    if fs::symlink_metadata(&to).is_ok() {
+        return Err(format!("{} is in the way in the trash", to.display()));
+    }
+    match fs::rename(&from, &to) {
+        Ok(()) => Ok(to),
+        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+            fs::copy(&from, &to).map_err(|e| e.to_string())?;
+            fs::remove_file(&from).map_err(|e| e.to_string())?;
+            Ok(to)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -1,0 +1,230 @@
+//! `p2pshare peer --sync`: two real peer processes on loopback, each
+//! pulling the other's changes after every poll that found one. They
+//! converge both ways (new, changed and deleted files), then go quiet;
+//! a file still being written waits for a quiet poll.
+
+use crate::support::*;
+
+use crate::process::*;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn peer_args(share: &Path, port: u16, connect: &str, sync: &[&str]) -> Vec<String> {
+    let share = share.display().to_string();
+    let port = port.to_string();
+    [
+        "peer",
+        "--share",
+        &share,
+        "--port",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--connect",
+        connect,
+        "--rescan",
+        "100ms",
+        "--poll",
+        "200ms",
+    ]
+    .iter()
+    .chain(sync)
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn bound_addr(p: &Proc) -> Option<SocketAddr> {
+    let err = p.stderr();
+    let line = err.lines().find(|l| l.contains("; other peer "))?;
+    let head = line.split("; other peer ").next()?;
+    head.rsplit(" on ").next()?.parse().ok()
+}
+
+/// Starts A, then B on a port picked up front (started again should it be
+/// taken in between).
+fn start_pair(a_dir: &Path, b_dir: &Path) -> (Proc, Proc) {
+    start_pair_with(a_dir, b_dir, &["--sync", "--delete"])
+}
+
+/// [`start_pair`], with these options for both instead of `--sync --delete`.
+fn start_pair_with(a_dir: &Path, b_dir: &Path, sync: &[&str]) -> (Proc, Proc) {
+    for _ in 0..5 {
+        let b_port = free_port();
+        let a = Proc::spawn(&peer_args(a_dir, 0, &format!("127.0.0.1:{b_port}"), sync));
+        assert!(
+            wait_until(WAIT, || bound_addr(&a).is_some()),
+            "{}",
+            a.dump()
+        );
+        let a_addr = bound_addr(&a).unwrap();
+        let mut b = Proc::spawn(&peer_args(b_dir, b_port, &a_addr.to_string(), sync));
+        assert!(
+            wait_until(WAIT, || bound_addr(&b).is_some() || !b.running()),
+            "{}",
+            b.dump()
+        );
+        if bound_addr(&b).is_none() {
+            continue;
+        }
+        return (a, b);
+    }
+    panic!("could not start two peers: ports kept being taken");
+}
+
+/// The visible files below `dir`, name → content.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    entries_below(dir)
+        .into_iter()
+        .filter(|n| !n.ends_with('/') && !n.split('/').any(|c| c.starts_with('.')))
+        .map(|n| {
+            let c = fs::read(dir.join(&n)).unwrap_or_default();
+            (n, c)
+        })
+        .collect()
+}
+
+/// Polls until both folders hold the same files and `want` says yes.
+fn await_converged(
+    a: &Path,
+    b: &Path,
+    want: impl Fn(&BTreeMap<String, Vec<u8>>) -> bool,
+    who: (&Proc, &Proc),
+) {
+    let ok = wait_until(WAIT, || {
+        let fa = files(a);
+        fa == files(b) && want(&fa)
+    });
+    assert!(
+        ok,
+        "never converged\nA: {:?}\nB: {:?}\nA {}\nB {}",
+        files(a).keys(),
+        files(b).keys(),
+        who.0.dump(),
+        who.1.dump()
+    );
+}
+
+/// History rows of `dir` whose request starts with `prefix`.
+fn requests(dir: &Path, prefix: &str) -> usize {
+    fs::read_to_string(dir.join(".p2pshare/history.tsv"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.split('\t').nth(3).is_some_and(|r| r.starts_with(prefix)))
+        .count()
+}
+
+#[test]
+fn two_sync_peers_converge_both_ways_then_go_quiet() {
+    let (a_dir, b_dir) = (TempDir::new("syncpeer-a"), TempDir::new("syncpeer-b"));
+    a_dir.write("from-a.txt", "A\n");
+    a_dir.write("tab\there \u{1f980}.txt", "odd\n");
+    b_dir.write("from-b/deep.txt", "B\n");
+    b_dir.write("common.txt", "same\n");
+    a_dir.write("common.txt", "same\n");
+    let (a, b) = start_pair(a_dir.path(), b_dir.path());
+    let (ap, bp) = (a_dir.path(), b_dir.path());
+    await_converged(ap, bp, |f| f.len() == 4, (&a, &b));
+
+    // Made, changed and deleted, on either side.
+    a_dir.write("new-on-a.txt", "new A\n");
+    b_dir.write("from-a.txt", "changed on B\n");
+    fs::remove_file(bp.join("common.txt")).unwrap();
+    await_converged(
+        ap,
+        bp,
+        |f| {
+            f.get("from-a.txt").is_some_and(|c| c == b"changed on B\n")
+                && f.contains_key("new-on-a.txt")
+                && !f.contains_key("common.txt")
+        },
+        (&a, &b),
+    );
+    assert!(
+        entries_below(&ap.join(".p2pshare/trash"))
+            .iter()
+            .any(|n| n.ends_with("/common.txt")),
+        "the deletion went to A's trash"
+    );
+
+    // In step: several more polls on both sides, and no download.
+    let downloads = (requests(ap, "FileDownload"), requests(bp, "FileDownload"));
+    let polls = (
+        requests(ap, "FileHash checkall"),
+        requests(bp, "FileHash checkall"),
+    );
+    assert!(wait_until(WAIT, || {
+        requests(ap, "FileHash checkall") >= polls.0 + 6
+            && requests(bp, "FileHash checkall") >= polls.1 + 6
+    }));
+    assert_eq!(
+        (requests(ap, "FileDownload"), requests(bp, "FileDownload")),
+        downloads,
+        "downloads after the folders were in step\nA {}\nB {}",
+        a.dump(),
+        b.dump()
+    );
+    assert!(
+        files(ap).keys().all(|n| !n.contains("sync-conflict")),
+        "{:?}",
+        files(ap).keys()
+    );
+}
+
+#[test]
+fn a_file_still_being_written_waits_for_a_quiet_poll() {
+    let (a_dir, b_dir) = (TempDir::new("syncbusy-a"), TempDir::new("syncbusy-b"));
+    a_dir.write("calm.txt", "calm\n");
+    let (a, b) = start_pair(a_dir.path(), b_dir.path());
+    let (ap, bp) = (a_dir.path(), b_dir.path());
+    await_converged(ap, bp, |f| f.len() == 1, (&a, &b));
+
+    // Grows on A, a line every 20 ms, for a while: B, polling every
+    // 200 ms, sees it change at every poll and leaves it alone.
+    let path = ap.join("growing.log");
+    let mut written = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_millis(1500);
+    let mut seen_early = false;
+    while std::time::Instant::now() < until {
+        written.extend_from_slice(format!("line {}\n", written.len()).as_bytes());
+        fs::write(&path, &written).unwrap();
+        seen_early |= bp.join("growing.log").exists();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Then quiet: it comes over whole.
+    await_converged(
+        ap,
+        bp,
+        |f| f.get("growing.log").is_some_and(|c| *c == written),
+        (&a, &b),
+    );
+    assert!(
+        !seen_early,
+        "B took the file while it was still being written\nB {}",
+        b.dump()
+    );
+}
+
+#[test]
+fn sync_typed_at_the_peers_console_pulls_from_the_other_peer() {
+    let (a_dir, b_dir) = (TempDir::new("syncconsole-a"), TempDir::new("syncconsole-b"));
+    a_dir.write("from-a.txt", "A\n");
+    let (a, mut b) = start_pair_with(a_dir.path(), b_dir.path(), &[]);
+    b.await_stderr("connected to the other peer", WAIT);
+    b.send("Sync --dry-run\n");
+    b.await_stdout("download\tfrom-a.txt\t2\t", WAIT);
+    assert!(!b_dir.path().join("from-a.txt").exists(), "a dry run");
+    b.send("Sync\n");
+    let arrived = wait_until(WAIT, || {
+        fs::read(b_dir.path().join("from-a.txt")).is_ok_and(|c| c == b"A\n")
+    });
+    assert!(arrived, "A {}\nB {}", a.dump(), b.dump());
+    // The sync state is the peer's own state folder's.
+    let state = entries_below(&b_dir.path().join(".p2pshare/sync"));
+    assert_eq!(state.len(), 1, "{state:?}");
+}
