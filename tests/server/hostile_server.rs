@@ -64,8 +64,9 @@ fn out_of_descriptors_the_accept_loops_back_off_instead_of_spinning() {
     // What a serve process with one session and a pending download holds
     // depends on what it inherits: measure it under a roomy limit, then
     // run the real one with room for only three more descriptors. Silent
-    // connections to the data port and to the control port use those up,
-    // and every further accept fails with EMFILE.
+    // connections to the data port and to the control port use those up
+    // (or an accept waiting for one holds the last number), and every
+    // further accept fails with EMFILE.
     let needed = serve_with_pending_download(&dir, 1024).5;
     let limit = needed + 3;
     let (server, addr, mut c, port, token, base) = serve_with_pending_download(&dir, limit as u32);
@@ -75,9 +76,9 @@ fn out_of_descriptors_the_accept_loops_back_off_instead_of_spinning() {
         .chain((0..4).filter_map(|_| TcpStream::connect(addr).ok()))
         .collect();
     assert!(
-        wait_until(Duration::from_secs(5), || open_fds(pid) >= limit),
-        "the server never reached its limit of {limit}: {} open",
-        open_fds(pid)
+        wait_until(Duration::from_secs(5), || fds_taken(pid) >= limit),
+        "the server never reached its limit of {limit}: {} taken",
+        fds_taken(pid)
     );
     let cpu_before = cpu_time(pid);
     let began = Instant::now();

@@ -337,6 +337,30 @@ pub fn open_fds(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// How many descriptor numbers process `pid` has taken: those open, plus
+/// one for each of its threads blocked in `accept`. Linux reserves the
+/// new connection's descriptor before an accept waits, so a waiting
+/// accept holds a number that `/proc/PID/fd` does not show, and a process
+/// at its open-file limit can list one fewer per waiting accept.
+pub fn fds_taken(pid: u32) -> usize {
+    // accept and accept4, as /proc/PID/task/TID/syscall numbers them.
+    const ACCEPTS: &[&str] = if cfg!(target_arch = "aarch64") {
+        &["202", "242"]
+    } else {
+        &["43", "288"]
+    };
+    let waiting = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("syscall"))
+                .is_ok_and(|s| s.split(' ').next().is_some_and(|n| ACCEPTS.contains(&n)))
+        })
+        .count();
+    open_fds(pid) + waiting
+}
+
 /// CPU time process `pid` used so far, user and system
 /// (`/proc/PID/stat`, in clock ticks of 1/100 s).
 pub fn cpu_time(pid: u32) -> Duration {
