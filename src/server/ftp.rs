@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::ftp_data::{self, Passive, Received};
+use super::ftp_data::{self, Passive};
 use super::ftp_list::{self, absolute, resolve};
 use super::session::{Control, Session};
 use crate::protocol::ftp_reply::{facts_line, list_line, Entry};
@@ -398,19 +398,19 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                 let mut out = BufWriter::with_capacity(256 * 1024, f);
                 ftp_data::receive(&mut conn, shared.config.data_timeout, &mut out)
             }
-            Err(e) => Received::WriteFailed(e),
+            Err(e) => tcp::ReceiveOutcome::WriteFailed(e),
         };
         drop(conn);
         self.input().touch();
         Ok(match received {
-            Received::Complete(size, md5) => match incoming.place(&md5) {
+            tcp::ReceiveOutcome::Received(size, md5) => match incoming.place(&md5) {
                 Ok(Placed::Stored) => Reply::ftp_stored(path, size, md5),
                 Ok(Placed::Same) => Reply::ftp_stored_same(path, size, md5),
                 Ok(Placed::Exists) => Reply::exists_differently(path),
                 Err(e) => Reply::cannot(FileOp::Store, path, &e),
             },
-            Received::Broken(n, e) => Reply::ftp_upload_broken(n, &e),
-            Received::WriteFailed(e) => Reply::not_stored(path, &e),
+            tcp::ReceiveOutcome::Broken(n, e) => Reply::ftp_upload_broken(n, &e),
+            tcp::ReceiveOutcome::WriteFailed(e) => Reply::not_stored(path, &e),
         })
     }
 }

@@ -6,26 +6,23 @@
 //! without a byte. The listener closes when its connection is taken, or
 //! when the next PASV or EPSV replaces it.
 
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::limits::PortClaim;
 use super::Shared;
-use crate::digest::Md5;
 use crate::protocol::{Reply, Transport};
 use crate::stop::Stop;
 use crate::transfer::net::bind_port;
+use crate::transfer::tcp::{self, ReceiveOutcome};
 
 /// How often a waiting transfer looks for its data connection at first,
 /// and at most later on: clients connect right after the PASV reply, so
 /// the connection is usually there at the first look.
 const FIRST_POLL: Duration = Duration::from_millis(1);
 const MAX_POLL: Duration = Duration::from_millis(20);
-
-/// Bytes read from a socket at once for STOR.
-const RECEIVE_CHUNK: usize = 256 * 1024;
 
 /// A passive listener waiting for its one data connection.
 pub(super) struct Passive<'a> {
@@ -116,41 +113,15 @@ where
     Ok(n)
 }
 
-/// How receiving a STOR ended.
-pub(super) enum Received {
-    /// The client closed the connection after these bytes, with this md5.
-    Complete(u64, Md5),
-    /// The connection failed after this many bytes (a reset, a stall).
-    Broken(u64, io::Error),
-    /// Writing the file failed.
-    WriteFailed(io::Error),
-}
-
 /// Receives a STOR: everything until the client closes the connection,
 /// into `out`, hashed on the way; a read stalled for `stall` breaks it.
-pub(super) fn receive(conn: &mut TcpStream, stall: Duration, out: &mut impl Write) -> Received {
+pub(super) fn receive(
+    conn: &mut TcpStream,
+    stall: Duration,
+    out: &mut impl Write,
+) -> ReceiveOutcome {
     if let Err(e) = conn.set_read_timeout(Some(stall)) {
-        return Received::Broken(0, e);
+        return ReceiveOutcome::Broken(0, e);
     }
-    let mut md5 = md5::Context::new();
-    let mut buf = vec![0u8; RECEIVE_CHUNK];
-    let mut got = 0u64;
-    loop {
-        match conn.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if let Err(e) = out.write_all(&buf[..n]) {
-                    return Received::WriteFailed(e);
-                }
-                md5.consume(&buf[..n]);
-                got += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Received::Broken(got, e),
-        }
-    }
-    match out.flush() {
-        Ok(()) => Received::Complete(got, md5.finalize().into()),
-        Err(e) => Received::WriteFailed(e),
-    }
+    tcp::receive_hashed(conn, None, out)
 }

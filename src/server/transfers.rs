@@ -241,7 +241,7 @@ impl<'a> Transfers<'a> {
         let channel = self.tcp()?;
         let outcome = match incoming.file() {
             // Nothing to receive: no data connection is needed.
-            Ok(_) if size == 0 => Some(ReceiveOutcome::Received(Md5::of([]))),
+            Ok(_) if size == 0 => Some(ReceiveOutcome::Received(0, Md5::of([]))),
             Ok(f) => {
                 let mut out = BufWriter::with_capacity(256 * 1024, f);
                 channel.receive(wait, stall, size, &mut out)

@@ -231,7 +231,7 @@ impl DataChannel {
                     self.drop_connection();
                     held = false;
                 }
-                ReceiveOutcome::Received(_) => return Some(outcome),
+                ReceiveOutcome::Received(..) => return Some(outcome),
                 _ => {
                     self.drop_connection();
                     return Some(outcome);
@@ -413,8 +413,8 @@ pub fn send_file<S: Source + ?Sized>(conn: &mut TcpStream, file: &S, offset: u64
 /// How receiving an upload ended.
 #[derive(Debug)]
 pub enum ReceiveOutcome {
-    /// Every byte arrived; here is their md5.
-    Received(Md5),
+    /// Every byte arrived: this many, with this md5.
+    Received(u64, Md5),
     /// The data connection closed or failed after this many bytes.
     Broken(u64, io::Error),
     /// Writing the file failed (the connection is out of step now).
@@ -427,8 +427,8 @@ impl ReceiveOutcome {
     /// came, with that md5.
     pub fn refusal(&self, name: &str, size: u64, want: Md5) -> Option<Reply<'static>> {
         match self {
-            ReceiveOutcome::Received(got) if *got == want => None,
-            ReceiveOutcome::Received(got) => Some(Reply::md5_mismatch(*got, want)),
+            ReceiveOutcome::Received(_, got) if *got == want => None,
+            ReceiveOutcome::Received(_, got) => Some(Reply::md5_mismatch(*got, want)),
             ReceiveOutcome::Broken(n, e) => Some(Reply::upload_broken(*n, size, e)),
             ReceiveOutcome::WriteFailed(e) => Some(Reply::not_stored(name, e)),
         }
@@ -437,14 +437,26 @@ impl ReceiveOutcome {
 
 /// Receives exactly `want` bytes from `conn` into `out`, hashing them.
 pub fn receive_file(conn: &mut TcpStream, want: u64, out: &mut impl io::Write) -> ReceiveOutcome {
+    receive_hashed(conn, Some(want), out)
+}
+
+/// Receives from `conn` into `out`, hashing the bytes: exactly `want` of
+/// them, or with None all until the sender closes the connection (an FTP
+/// STOR). A connection that closes short of `want` is `Broken` with
+/// `UnexpectedEof`.
+pub fn receive_hashed(
+    conn: &mut TcpStream,
+    want: Option<u64>,
+    out: &mut impl io::Write,
+) -> ReceiveOutcome {
     let mut md5 = md5::Context::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut got = 0u64;
-    while got < want {
-        let n = buf
-            .len()
-            .min(usize::try_from(want - got).unwrap_or(buf.len()));
+    while want.is_none_or(|w| got < w) {
+        let left = want.map_or(u64::MAX, |w| w - got);
+        let n = buf.len().min(usize::try_from(left).unwrap_or(buf.len()));
         match conn.read(&mut buf[..n]) {
+            Ok(0) if want.is_none() => break,
             Ok(0) => {
                 return ReceiveOutcome::Broken(got, io::ErrorKind::UnexpectedEof.into());
             }
@@ -462,5 +474,5 @@ pub fn receive_file(conn: &mut TcpStream, want: u64, out: &mut impl io::Write) -
     if let Err(e) = out.flush() {
         return ReceiveOutcome::WriteFailed(e);
     }
-    ReceiveOutcome::Received(md5.finalize().into())
+    ReceiveOutcome::Received(got, md5.finalize().into())
 }
