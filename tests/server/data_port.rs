@@ -415,9 +415,9 @@ fn flood_one_data_port(dir: &TempDir) -> (process::Proc, SocketAddr) {
             most = most.max(process::open_fds(pid));
         }
     }
-    // Then hold what is still open for a second.
+    // Then hold what is still open for half a second.
     let flood_took = began.elapsed();
-    while began.elapsed() < flood_took + Duration::from_secs(1) {
+    while began.elapsed() < flood_took + Duration::from_millis(500) {
         keep_open(&mut held);
         most = most.max(process::open_fds(pid));
         thread::sleep(Duration::from_millis(100));

@@ -158,7 +158,7 @@ fn past_the_per_address_cap_the_next_gets_421() {
 
 #[test]
 fn an_idle_session_gets_421_idle_timeout_and_is_closed() {
-    let idle = Duration::from_millis(600);
+    let idle = Duration::from_millis(400);
     let server = Share::new("lim-idle")
         .with(|c| Config {
             idle_timeout: idle,
@@ -190,7 +190,7 @@ fn an_idle_session_gets_421_idle_timeout_and_is_closed() {
 
 #[test]
 fn a_transfer_longer_than_the_idle_timeout_is_not_idle() {
-    let idle = Duration::from_millis(500);
+    let idle = Duration::from_millis(300);
     let server = Share::new("lim-idle-xfer")
         .with(|c| Config {
             idle_timeout: idle,
@@ -227,7 +227,7 @@ fn a_client_that_never_reads_its_download_gets_426_and_others_are_served() {
     let big = pseudo_random(48 << 20, 4);
     dir.write("big.bin", &big);
     dir.write("small.txt", "small\n");
-    let data_timeout = Duration::from_millis(700);
+    let data_timeout = Duration::from_millis(300);
     let server = start_with(Config {
         data_timeout,
         ..config(dir.path())
@@ -359,7 +359,7 @@ fn stopping_the_server_tells_waiting_sessions_and_lets_a_transfer_finish() {
 
 #[test]
 fn waiting_for_data_connections_that_never_come_is_idle_time() {
-    let idle = Duration::from_millis(700);
+    let idle = Duration::from_millis(400);
     let server = Share::new("lim-idle-data")
         .file("a.txt", "a\n")
         .file("b.txt", "b\n")
