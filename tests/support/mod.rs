@@ -320,7 +320,40 @@ pub fn download(conn: &mut Conn, addr: SocketAddr, name: &str) -> (Reply, Vec<u8
     let mut d = data_connect(addr, port, &token);
     let bytes = read_exact_n(&mut d, size);
     let done = conn.read_reply();
+    close_data(d);
     (r150, bytes, done)
+}
+
+/// Closes a data connection and waits (up to 5 s) until the server's end
+/// has taken the close in. A client that closes its data connection and
+/// asks for the next download at once races its close: when the request
+/// is read first, the server still holds the connection as open and
+/// sends into it (PROTOCOL.md, "Closed-connection detection").
+pub fn close_data(d: TcpStream) {
+    let (Ok(mine), Ok(theirs)) = (d.local_addr(), d.peer_addr()) else {
+        return;
+    };
+    drop(d);
+    // /proc/net/tcp: the server's end, still ESTABLISHED (01)?
+    let open = || {
+        let key = |a: SocketAddr| match a {
+            SocketAddr::V4(a) => format!(
+                "{:08X}:{:04X}",
+                u32::from_le_bytes(a.ip().octets()),
+                a.port()
+            ),
+            SocketAddr::V6(_) => String::new(),
+        };
+        let (local, remote) = (key(theirs), key(mine));
+        std::fs::read_to_string("/proc/net/tcp")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 3 && f[1] == local && f[2] == remote && f[3] == "01"
+            })
+    };
+    wait_until(Duration::from_secs(5), || !open());
 }
 
 /// Polls `f` until it returns true, up to `limit`.
