@@ -29,7 +29,6 @@ fn serve_args(share: &Path) -> Vec<String> {
     .to_vec()
 }
 
-#[test]
 fn a_share_with_a_missing_parent_is_refused_and_nothing_is_created() {
     let dir = TempDir::new("cli-typo");
     let typo = dir.path().join("mnt/usb/photos");
@@ -50,7 +49,6 @@ fn a_share_with_a_missing_parent_is_refused_and_nothing_is_created() {
     assert!(!dir.path().join("mnt").exists(), "{out}");
 }
 
-#[test]
 fn a_share_that_is_a_file_is_not_a_folder() {
     let dir = TempDir::new("cli-file");
     let file = dir.write("afile", "x");
@@ -63,7 +61,6 @@ fn a_share_that_is_a_file_is_not_a_folder() {
     assert!(out.stderr.contains("not a folder"), "{out}");
 }
 
-#[test]
 fn only_the_last_folder_of_a_share_is_created_and_that_is_said() {
     let dir = TempDir::new("cli-create");
     let share = dir.path().join("new");
@@ -84,7 +81,6 @@ fn only_the_last_folder_of_a_share_is_created_and_that_is_said() {
     assert!(!again.stderr().contains("created"), "{}", again.dump());
 }
 
-#[test]
 fn the_default_share_is_created_in_the_current_folder() {
     let cwd = TempDir::new("cli-default");
     let mut cmd = Command::new(bin());
@@ -123,7 +119,6 @@ fn ipv6_loopback() -> bool {
     std::net::TcpListener::bind("[::1]:0").is_ok()
 }
 
-#[test]
 fn bind_takes_a_host_name() {
     let dir = TempDir::new("cli-bind-name");
     let server = Proc::spawn(&[
@@ -153,7 +148,6 @@ fn bind_takes_a_host_name() {
     }
 }
 
-#[test]
 fn a_wrong_host_port_says_which_part_is_wrong() {
     for (target, says) in [
         ("127.0.0.1:notaport", "'notaport' is not a port number"),
@@ -171,7 +165,6 @@ fn a_wrong_host_port_says_which_part_is_wrong() {
     }
 }
 
-#[test]
 fn ipv6_targets_in_brackets_keep_working() {
     let dir = TempDir::new("cli-v6");
     if !ipv6_loopback() {
@@ -207,7 +200,6 @@ fn ipv6_targets_in_brackets_keep_working() {
     assert_eq!(out.code(), Some(0), "{out}");
 }
 
-#[test]
 fn by_default_a_server_takes_ipv4_and_ipv6_and_sees_ipv4_clients_as_ipv4() {
     let dir = TempDir::new("cli-dual");
     dir.write("share/a.txt", "alpha\n");
@@ -282,7 +274,6 @@ fn by_default_a_server_takes_ipv4_and_ipv6_and_sees_ipv4_clients_as_ipv4() {
     assert!(!history.contains("::ffff:"), "{history}");
 }
 
-#[test]
 fn a_flags_value_is_taken_as_written_and_only_by_a_flag_that_takes_one() {
     let dir = TempDir::new("cli-values");
     dir.write("share/a.txt", "alpha\n");
@@ -312,7 +303,6 @@ fn a_flags_value_is_taken_as_written_and_only_by_a_flag_that_takes_one() {
     assert!(!out.stderr.contains("unexpected argument"), "{out}");
 }
 
-#[test]
 fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_crash() {
     use std::os::unix::ffi::OsStrExt;
     let out = Command::new(bin())
@@ -328,3 +318,16 @@ fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_crash() {
         "{err}"
     );
 }
+
+cases![
+    a_share_with_a_missing_parent_is_refused_and_nothing_is_created,
+    a_share_that_is_a_file_is_not_a_folder,
+    only_the_last_folder_of_a_share_is_created_and_that_is_said,
+    the_default_share_is_created_in_the_current_folder,
+    bind_takes_a_host_name,
+    a_wrong_host_port_says_which_part_is_wrong,
+    ipv6_targets_in_brackets_keep_working,
+    by_default_a_server_takes_ipv4_and_ipv6_and_sees_ipv4_clients_as_ipv4,
+    a_flags_value_is_taken_as_written_and_only_by_a_flag_that_takes_one,
+    an_argument_that_is_not_utf8_is_a_usage_error_not_a_crash,
+];

@@ -74,7 +74,6 @@ fn mtime(p: &Path) -> SystemTime {
 // Commands, output and exit statuses
 // ---------------------------------------------------------------------
 
-#[test]
 fn one_shot_commands_run_in_order_and_print_tsv_into_a_pipe() {
     let dest = TempDir::new("cl-oneshot-dst");
     let crate::support::Served { dir: srv, server } = Share::new("cl-oneshot-srv")
@@ -128,7 +127,6 @@ fn one_shot_commands_run_in_order_and_print_tsv_into_a_pipe() {
     );
 }
 
-#[test]
 fn a_piped_script_runs_every_line() {
     let dest = TempDir::new("cl-pipe-dst");
     let crate::support::Served { dir: srv, server } = Share::new("cl-pipe-srv")
@@ -178,7 +176,6 @@ fn timefmt_of(p: &Path) -> String {
     humantime::format_rfc3339_seconds(mtime(p)).to_string()
 }
 
-#[test]
 fn failures_go_to_stderr_with_the_servers_text_and_exit_1() {
     let dest = TempDir::new("cl-fail-dst");
     let server = Share::new("cl-fail-srv").file("a.txt", "a\n").serve();
@@ -228,7 +225,6 @@ fn failures_go_to_stderr_with_the_servers_text_and_exit_1() {
     assert!(out.stderr.contains("501"), "{out}");
 }
 
-#[test]
 fn usage_errors_and_unreachable_servers_exit_2() {
     let dest = TempDir::new("cl-usage-dst");
     let share = dest.path().display().to_string();
@@ -254,7 +250,6 @@ fn usage_errors_and_unreachable_servers_exit_2() {
     assert!(out.stdout.is_empty(), "{out}");
 }
 
-#[test]
 fn local_history_shows_the_clients_requests_as_out_rows() {
     let dest = TempDir::new("cl-hist-dst");
     let crate::support::Served { dir: srv, server } =
@@ -308,7 +303,6 @@ fn local_history_shows_the_clients_requests_as_out_rows() {
 // Downloads from a real server
 // ---------------------------------------------------------------------
 
-#[test]
 fn a_single_download_lands_verified_with_the_servers_mtime() {
     let srv = TempDir::new("cl-single-srv");
     let dest = TempDir::new("cl-single-dst");
@@ -338,7 +332,6 @@ fn a_single_download_lands_verified_with_the_servers_mtime() {
     assert_eq!(files_below(dest.path()), ["data/report.bin"]);
 }
 
-#[test]
 fn a_pattern_downloads_every_match_in_subfolders() {
     let dest = TempDir::new("cl-glob-dst");
     let crate::support::Served { dir: srv, server } = Share::new("cl-glob-srv")
@@ -407,7 +400,6 @@ fn a_pattern_downloads_every_match_in_subfolders() {
     assert!(out.stderr.contains("*.pdf"), "{out}");
 }
 
-#[test]
 fn the_same_content_is_up_to_date_and_not_transferred_again() {
     let dest = TempDir::new("cl-same-dst");
     let crate::support::Served { dir: srv, server } = Share::new("cl-same-srv")
@@ -443,7 +435,6 @@ fn the_same_content_is_up_to_date_and_not_transferred_again() {
     );
 }
 
-#[test]
 fn a_different_local_file_is_kept_unless_overwrite_is_given() {
     let dest = TempDir::new("cl-clobber-dst");
     let crate::support::Served { dir: srv, server } = Share::new("cl-clobber-srv")
@@ -674,7 +665,6 @@ fn session(conn: TcpStream, served: &Served, requests: &Mutex<Vec<String>>) -> s
     }
 }
 
-#[test]
 fn a_server_dying_mid_transfer_leaves_a_partial_file_that_a_rerun_resumes() {
     let content = pseudo_random(1 << 20, 21);
     let dest = TempDir::new("cl-resume-dst");
@@ -721,7 +711,6 @@ fn a_server_dying_mid_transfer_leaves_a_partial_file_that_a_rerun_resumes() {
     assert_eq!(files_below(dest.path()), ["big.bin"], "partial file gone");
 }
 
-#[test]
 fn a_corrupted_transfer_is_caught_by_md5_and_retried() {
     let content = pseudo_random(200_000, 31);
     let dest = TempDir::new("cl-flip-dst");
@@ -748,7 +737,6 @@ fn a_corrupted_transfer_is_caught_by_md5_and_retried() {
     );
 }
 
-#[test]
 fn a_transfer_corrupted_every_time_fails_and_stores_nothing() {
     let content = pseudo_random(100_000, 41);
     let dest = TempDir::new("cl-bad-dst");
@@ -764,7 +752,6 @@ fn a_transfer_corrupted_every_time_fails_and_stores_nothing() {
     assert_eq!(files_below(dest.path()), Vec::<String>::new());
 }
 
-#[test]
 fn two_clients_downloading_one_name_into_one_folder_end_with_one_good_file() {
     let content = pseudo_random(1_500_000, 51);
     let dest = TempDir::new("cl-two-dst");
@@ -819,7 +806,6 @@ fn two_clients_downloading_one_name_into_one_folder_end_with_one_good_file() {
     assert_eq!(files_below(dest.path()), ["same.bin"], "{first}\n{second}");
 }
 
-#[test]
 fn what_a_killed_client_leaves_behind_does_not_block_the_next_run() {
     let content = pseudo_random(1_000_000, 61);
     let dest = TempDir::new("cl-killed-dst");
@@ -871,7 +857,6 @@ fn what_a_killed_client_leaves_behind_does_not_block_the_next_run() {
     assert!(resumed, "{:?}", history_rows(srv.path()));
 }
 
-#[test]
 fn a_pattern_of_many_files_fits_in_a_small_open_file_limit() {
     let src = TempDir::new("client-fd-src");
     let dst = TempDir::new("client-fd-dst");
@@ -895,3 +880,21 @@ fn a_pattern_of_many_files_fits_in_a_small_open_file_limit() {
     assert_eq!(fs::read_dir(dst.path().join("many")).unwrap().count(), 600);
     assert_eq!(fs::read(dst.path().join("many/f599")).unwrap(), b"599\n");
 }
+
+cases![
+    one_shot_commands_run_in_order_and_print_tsv_into_a_pipe,
+    a_piped_script_runs_every_line,
+    failures_go_to_stderr_with_the_servers_text_and_exit_1,
+    usage_errors_and_unreachable_servers_exit_2,
+    local_history_shows_the_clients_requests_as_out_rows,
+    a_single_download_lands_verified_with_the_servers_mtime,
+    a_pattern_downloads_every_match_in_subfolders,
+    the_same_content_is_up_to_date_and_not_transferred_again,
+    a_different_local_file_is_kept_unless_overwrite_is_given,
+    a_server_dying_mid_transfer_leaves_a_partial_file_that_a_rerun_resumes,
+    a_corrupted_transfer_is_caught_by_md5_and_retried,
+    a_transfer_corrupted_every_time_fails_and_stores_nothing,
+    two_clients_downloading_one_name_into_one_folder_end_with_one_good_file,
+    what_a_killed_client_leaves_behind_does_not_block_the_next_run,
+    a_pattern_of_many_files_fits_in_a_small_open_file_limit,
+];

@@ -39,7 +39,6 @@ fn served(share: &Path, prefix: &str) -> Vec<String> {
 // Names that look like patterns
 // ---------------------------------------------------------------------
 
-#[test]
 fn a_name_that_exists_literally_is_that_file_and_not_a_pattern() {
     let dest = TempDir::new("edges-literal-dst");
     let Served { dir: srv, server } = Share::new("edges-literal-srv")
@@ -92,7 +91,6 @@ fn server_waiting_3s(share: &Path) -> p2pshare::server::RunningServer {
     })
 }
 
-#[test]
 fn an_empty_file_as_the_first_transfer_arrives_at_once() {
     let srv = TempDir::new("edges-empty-srv");
     let dest = TempDir::new("edges-empty-dst");
@@ -122,7 +120,6 @@ fn an_empty_file_as_the_first_transfer_arrives_at_once() {
     assert!(!out.stderr.contains("425"), "{out}");
 }
 
-#[test]
 fn a_partial_file_that_already_holds_every_byte_is_placed_at_once() {
     let srv = TempDir::new("edges-whole-part-srv");
     let dest = TempDir::new("edges-whole-part-dst");
@@ -175,7 +172,6 @@ fn server_on(share: &Path, port: u16) -> p2pshare::server::RunningServer {
         .expect("spawn test server")
 }
 
-#[test]
 fn after_the_server_restarts_the_next_command_reconnects_and_runs() {
     let srv = TempDir::new("edges-restart-srv");
     let dest = TempDir::new("edges-restart-dst");
@@ -201,7 +197,6 @@ fn after_the_server_restarts_the_next_command_reconnects_and_runs() {
     drop(server);
 }
 
-#[test]
 fn after_the_server_process_dies_the_next_command_reconnects_and_runs() {
     let srv = TempDir::new("edges-killed-srv");
     let dest = TempDir::new("edges-killed-dst");
@@ -243,7 +238,6 @@ fn after_the_server_process_dies_the_next_command_reconnects_and_runs() {
 // The console's own options, usage errors and messages
 // ---------------------------------------------------------------------
 
-#[test]
 fn overwrite_can_be_asked_for_one_download() {
     let dest = TempDir::new("edges-ow-dst");
     let server = Share::new("edges-ow-srv")
@@ -296,7 +290,6 @@ fn overwrite_can_be_asked_for_one_download() {
     );
 }
 
-#[test]
 fn client_side_usage_errors_in_commands_exit_2_and_say_what_is_wrong() {
     let dest = TempDir::new("edges-usage-dst");
     let server = Share::new("edges-usage-srv").file("a.txt", "a\n").serve();
@@ -331,8 +324,6 @@ fn client_side_usage_errors_in_commands_exit_2_and_say_what_is_wrong() {
     assert_eq!(out.code(), Some(1), "{out}");
 }
 
-#[test]
-#[ignore = "needs a terminal: `script` (util-linux)"]
 fn at_a_terminal_resumes_and_pattern_downloads_say_so_and_counts_read_right() {
     assert!(
         terminal_available(),
@@ -376,3 +367,15 @@ fn at_a_terminal_resumes_and_pattern_downloads_say_so_and_counts_read_right() {
     assert!(shown.contains("\n(1 file)\n"), "{shown}");
     assert!(fs::read(dest.path().join("big.bin")).unwrap() == big);
 }
+
+cases![
+    a_name_that_exists_literally_is_that_file_and_not_a_pattern,
+    an_empty_file_as_the_first_transfer_arrives_at_once,
+    a_partial_file_that_already_holds_every_byte_is_placed_at_once,
+    after_the_server_restarts_the_next_command_reconnects_and_runs,
+    after_the_server_process_dies_the_next_command_reconnects_and_runs,
+    overwrite_can_be_asked_for_one_download,
+    client_side_usage_errors_in_commands_exit_2_and_say_what_is_wrong,
+    #[ignore = "needs a terminal: `script` (util-linux)"]
+    at_a_terminal_resumes_and_pattern_downloads_say_so_and_counts_read_right,
+];

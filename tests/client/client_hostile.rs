@@ -25,7 +25,6 @@ fn client(addr: SocketAddr, dest: &Path, args: &[&str]) -> Finished {
 // Nothing lands outside the share
 // ---------------------------------------------------------------------
 
-#[test]
 fn a_download_never_writes_through_a_link_that_leads_out_of_the_share() {
     let srv = TempDir::new("hostile-link-srv");
     let dest = TempDir::new("hostile-link-dst");
@@ -110,14 +109,12 @@ fn gives_up_in_time(peer: &FakeServer, command: &str, said: &str, code: i32) -> 
     out
 }
 
-#[test]
 fn a_peer_that_never_greets_is_given_up_on_after_the_timeout() {
     let mute = FakeServer::start(|s| s.silence());
     let said = format!("no greeting from {} within 500ms", mute.addr);
     gives_up_in_time(&mute, "NOOP", &said, 2);
 }
 
-#[test]
 fn a_peer_that_never_answers_is_given_up_on_after_the_timeout() {
     let mute = FakeServer::start(|s| {
         s.greet()?;
@@ -128,7 +125,6 @@ fn a_peer_that_never_answers_is_given_up_on_after_the_timeout() {
     gives_up_in_time(&mute, "FileDownload a.txt", &said, 1);
 }
 
-#[test]
 fn a_stalled_data_connection_is_given_up_on_after_the_timeout() {
     let content = vec![7u8; 100_000];
     let stalling = {
@@ -145,7 +141,6 @@ fn a_stalled_data_connection_is_given_up_on_after_the_timeout() {
     assert!(out.stderr.contains("within 500ms"), "{out}");
 }
 
-#[test]
 fn a_silent_udp_sender_is_given_up_on_after_the_timeout() {
     // A UDP data port that takes the receiver's datagrams and never
     // answers them.
@@ -190,7 +185,6 @@ fn endless_rows(s: &mut fake::Session, name: &str) -> usize {
     sent
 }
 
-#[test]
 fn an_endless_table_fails_the_command_with_the_bound_and_memory_stays_bounded() {
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let endless = {
@@ -253,7 +247,6 @@ fn an_endless_table_fails_the_command_with_the_bound_and_memory_stays_bounded() 
 // Each reply belongs to its request
 // ---------------------------------------------------------------------
 
-#[test]
 fn a_150_for_another_file_is_never_stored_and_stops_the_command() {
     // Asked for a.txt, the peer announces and sends b.txt.
     let liar = FakeServer::start(|s| {
@@ -290,7 +283,6 @@ fn a_150_for_another_file_is_never_stored_and_stops_the_command() {
     assert_eq!(liar.sessions(), 2, "{out}");
 }
 
-#[test]
 fn replies_shifted_by_one_never_put_a_file_under_another_name() {
     // The peer answers every FileDownload with an extra 500 first, as a
     // server that read the request as two lines would.
@@ -361,7 +353,6 @@ fn send_all(s: &mut fake::Session, bytes: &[u8]) -> std::io::Result<()> {
     s.say(&format!("226 sent {} bytes\n", bytes.len()))
 }
 
-#[test]
 fn after_a_451_the_retry_starts_at_once_on_a_new_data_connection() {
     // The first try: every byte, then 451 and the data connection closed,
     // as a server whose file changed while it was sent.
@@ -428,7 +419,6 @@ fn content_of(name: &str) -> Vec<u8> {
     pseudo_random(40_000 + name.len() * 1000, name.len() as u64)
 }
 
-#[test]
 fn a_data_connection_the_peer_closed_between_transfers_is_not_reused() {
     // After each transfer the peer closes the data connection (as a peer
     // that releases an idle data port does), then says 226.
@@ -456,7 +446,6 @@ fn a_data_connection_the_peer_closed_between_transfers_is_not_reused() {
     }
 }
 
-#[test]
 fn a_short_stream_followed_by_226_is_noticed_and_retried_at_once() {
     // The first transfer sends half the bytes, says 226 and keeps the data
     // connection open; the next one is whole.
@@ -501,7 +490,6 @@ fn a_short_stream_followed_by_226_is_noticed_and_retried_at_once() {
     );
 }
 
-#[test]
 fn zero_bytes_need_no_data_connection_from_a_peer_that_answers_at_once() {
     // A peer that says 226 for zero bytes without waiting for a data
     // connection: the client must neither wait nor connect.
@@ -545,7 +533,6 @@ fn zero_bytes_need_no_data_connection_from_a_peer_that_answers_at_once() {
 // A connection that drops in the middle of a command
 // ---------------------------------------------------------------------
 
-#[test]
 fn a_listing_cut_off_by_a_drop_is_sent_again_on_a_new_connection() {
     // The first session closes at the request, before a word of reply.
     let flaky = FakeServer::start(|s| {
@@ -572,7 +559,6 @@ fn a_listing_cut_off_by_a_drop_is_sent_again_on_a_new_connection() {
     assert_eq!(flaky.sessions(), 2, "{out}");
 }
 
-#[test]
 fn a_download_cut_off_by_a_drop_goes_on_with_what_is_left_on_a_new_connection() {
     // The first session sends half of the file and dies.
     let content = pseudo_random(200_000, 91);
@@ -612,7 +598,6 @@ fn a_download_cut_off_by_a_drop_goes_on_with_what_is_left_on_a_new_connection() 
     );
 }
 
-#[test]
 fn an_upload_cut_off_by_a_drop_is_never_sent_again() {
     let took = FakeServer::start(|s| {
         s.greet()?;
@@ -681,7 +666,6 @@ fn escaping_peer() -> FakeServer {
     })
 }
 
-#[test]
 fn names_and_texts_from_the_peer_never_reach_a_pipe_with_raw_escapes() {
     let peer = escaping_peer();
     let dest = TempDir::new("hostile-esc-dst");
@@ -719,8 +703,6 @@ fn names_and_texts_from_the_peer_never_reach_a_pipe_with_raw_escapes() {
     );
 }
 
-#[test]
-#[ignore = "needs a terminal: `script` (util-linux)"]
 fn names_and_texts_from_the_peer_never_reach_a_terminal_with_raw_escapes() {
     assert!(
         terminal_available(),
@@ -755,3 +737,24 @@ fn names_and_texts_from_the_peer_never_reach_a_terminal_with_raw_escapes() {
     let got = fs::read(dest.path().join(EVIL)).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(got, b"evil", "{out}");
 }
+
+cases![
+    a_download_never_writes_through_a_link_that_leads_out_of_the_share,
+    a_peer_that_never_greets_is_given_up_on_after_the_timeout,
+    a_peer_that_never_answers_is_given_up_on_after_the_timeout,
+    a_stalled_data_connection_is_given_up_on_after_the_timeout,
+    a_silent_udp_sender_is_given_up_on_after_the_timeout,
+    an_endless_table_fails_the_command_with_the_bound_and_memory_stays_bounded,
+    a_150_for_another_file_is_never_stored_and_stops_the_command,
+    replies_shifted_by_one_never_put_a_file_under_another_name,
+    after_a_451_the_retry_starts_at_once_on_a_new_data_connection,
+    a_data_connection_the_peer_closed_between_transfers_is_not_reused,
+    a_short_stream_followed_by_226_is_noticed_and_retried_at_once,
+    zero_bytes_need_no_data_connection_from_a_peer_that_answers_at_once,
+    a_listing_cut_off_by_a_drop_is_sent_again_on_a_new_connection,
+    a_download_cut_off_by_a_drop_goes_on_with_what_is_left_on_a_new_connection,
+    an_upload_cut_off_by_a_drop_is_never_sent_again,
+    names_and_texts_from_the_peer_never_reach_a_pipe_with_raw_escapes,
+    #[ignore = "needs a terminal: `script` (util-linux)"]
+    names_and_texts_from_the_peer_never_reach_a_terminal_with_raw_escapes,
+];

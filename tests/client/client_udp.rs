@@ -57,7 +57,6 @@ fn noise(n: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-#[test]
 fn udp_downloads_land_verified_with_the_servers_mtime() {
     let src = TempDir::new("udp-cli-src");
     let dst = TempDir::new("udp-cli-dst");
@@ -111,7 +110,6 @@ fn udp_downloads_land_verified_with_the_servers_mtime() {
     assert_eq!(requests(src.path(), "FileDownload UDP").len(), 3);
 }
 
-#[test]
 fn a_udp_download_resumes_from_a_partial_file_and_checks_the_whole_md5() {
     let src = TempDir::new("udp-cli-resume-src");
     let dst = TempDir::new("udp-cli-resume-dst");
@@ -135,7 +133,6 @@ fn a_udp_download_resumes_from_a_partial_file_and_checks_the_whole_md5() {
     assert!(hidden_below(dst.path()).is_empty());
 }
 
-#[test]
 fn a_partial_file_from_other_content_is_caught_by_md5_and_refetched() {
     let src = TempDir::new("udp-cli-bad-src");
     let dst = TempDir::new("udp-cli-bad-dst");
@@ -162,7 +159,6 @@ fn a_partial_file_from_other_content_is_caught_by_md5_and_refetched() {
     );
 }
 
-#[test]
 fn udp_never_clobbers_a_different_local_file() {
     let src = TempDir::new("udp-cli-clobber-src");
     let dst = TempDir::new("udp-cli-clobber-dst");
@@ -184,7 +180,6 @@ fn udp_never_clobbers_a_different_local_file() {
     assert_eq!(fs::read(dst.path().join("a.txt")).unwrap(), b"peer's\n");
 }
 
-#[test]
 fn a_bad_payload_size_is_a_usage_error() {
     let dst = TempDir::new("udp-cli-usage");
     let out = client(
@@ -195,3 +190,11 @@ fn a_bad_payload_size_is_a_usage_error() {
     assert_eq!(out.code(), Some(2), "{out}");
     assert!(out.stderr.contains("--udp-payload"), "{out}");
 }
+
+cases![
+    udp_downloads_land_verified_with_the_servers_mtime,
+    a_udp_download_resumes_from_a_partial_file_and_checks_the_whole_md5,
+    a_partial_file_from_other_content_is_caught_by_md5_and_refetched,
+    udp_never_clobbers_a_different_local_file,
+    a_bad_payload_size_is_a_usage_error,
+];

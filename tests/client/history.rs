@@ -11,7 +11,6 @@ fn requests(r: &Reply) -> Vec<String> {
     r.rows().into_iter().map(|row| row[3].clone()).collect()
 }
 
-#[test]
 fn history_leaves_out_the_poll_rows_or_keeps_one_command() {
     let dir = TempDir::new("history-filter");
     dir.write("a.txt", "a");
@@ -77,7 +76,6 @@ fn local_rows(
     (f, rows)
 }
 
-#[test]
 fn the_clients_own_history_filters_the_same_way() {
     let (there, here) = (TempDir::new("history-there"), TempDir::new("history-here"));
     there.write("a.txt", "a");
@@ -98,3 +96,8 @@ fn the_clients_own_history_filters_the_same_way() {
     let (bad, _) = local_rows(server.addr(), here.path(), &["history --only"]);
     assert_eq!(bad.code(), Some(2), "{bad}");
 }
+
+cases![
+    history_leaves_out_the_poll_rows_or_keeps_one_command,
+    the_clients_own_history_filters_the_same_way,
+];

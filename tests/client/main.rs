@@ -1,4 +1,9 @@
-//! The client tests: one binary, so that its tests run in parallel.
+//! The client tests: one binary, so that its tests run in parallel, on the
+//! runner of `support/runner.rs` (see there why not libtest's).
+
+#[macro_use]
+#[path = "../support/runner.rs"]
+mod runner;
 
 #[path = "../support/fake.rs"]
 mod fake;
@@ -18,3 +23,19 @@ mod prompt;
 mod serve_cli;
 mod sync;
 mod sync_peer;
+
+fn main() -> std::process::ExitCode {
+    runner::run(&[
+        cli::CASES,
+        client::CASES,
+        client_edges::CASES,
+        client_hostile::CASES,
+        client_udp::CASES,
+        history::CASES,
+        peer::CASES,
+        prompt::CASES,
+        serve_cli::CASES,
+        sync::CASES,
+        sync_peer::CASES,
+    ])
+}

@@ -170,7 +170,6 @@ fn await_file(path: &Path, content: &[u8], who: &Proc) {
     );
 }
 
-#[test]
 fn two_peers_download_from_each_other_and_share_on_what_they_got() {
     let a_dir = TempDir::new("peer-a");
     let b_dir = TempDir::new("peer-b");
@@ -280,7 +279,6 @@ fn two_peers_download_from_each_other_and_share_on_what_they_got() {
     p.a.await_stdout("\tin\t127.0.0.1:", WAIT);
 }
 
-#[test]
 fn a_file_added_changed_or_removed_on_the_other_side_is_reported() {
     let a_dir = TempDir::new("peer-poll-a");
     let b_dir = TempDir::new("peer-poll-b");
@@ -317,7 +315,6 @@ fn a_file_added_changed_or_removed_on_the_other_side_is_reported() {
     assert_eq!(out.matches("added docs/new file.txt").count(), 1, "{out}");
 }
 
-#[test]
 fn end_of_input_closes_the_console_but_the_server_keeps_serving() {
     let a_dir = TempDir::new("peer-eof-a");
     let b_dir = TempDir::new("peer-eof-b");
@@ -340,7 +337,6 @@ fn end_of_input_closes_the_console_but_the_server_keeps_serving() {
     assert!(p.a.running(), "A ended\n{}", p.a.dump());
 }
 
-#[test]
 fn a_peer_started_first_runs_its_commands_once_the_other_is_up() {
     let a_dir = TempDir::new("peer-first-a");
     let b_dir = TempDir::new("peer-first-b");
@@ -390,7 +386,6 @@ fn a_peer_started_first_runs_its_commands_once_the_other_is_up() {
     panic!("could not start two peers: ports kept being taken");
 }
 
-#[test]
 fn a_peer_sending_an_endless_table_to_the_poller_does_not_take_the_server_down() {
     let a_dir = TempDir::new("peer-endless-a");
     a_dir.write("mine.txt", "still served\n");
@@ -434,7 +429,6 @@ fn a_peer_sending_an_endless_table_to_the_poller_does_not_take_the_server_down()
     assert!(a.running(), "{}", a.dump());
 }
 
-#[test]
 fn after_the_other_peer_restarts_the_next_console_command_reconnects_and_runs() {
     let a_dir = TempDir::new("peer-restart-a");
     let b_dir = TempDir::new("peer-restart-b");
@@ -467,7 +461,6 @@ fn after_the_other_peer_restarts_the_next_console_command_reconnects_and_runs() 
     );
 }
 
-#[test]
 fn a_file_reported_as_changed_can_be_fetched_again_with_overwrite() {
     let a_dir = TempDir::new("peer-ow-a");
     let b_dir = TempDir::new("peer-ow-b");
@@ -485,3 +478,13 @@ fn a_file_reported_as_changed_can_be_fetched_again_with_overwrite() {
         &p.a,
     );
 }
+
+cases![
+    two_peers_download_from_each_other_and_share_on_what_they_got,
+    a_file_added_changed_or_removed_on_the_other_side_is_reported,
+    end_of_input_closes_the_console_but_the_server_keeps_serving,
+    a_peer_started_first_runs_its_commands_once_the_other_is_up,
+    a_peer_sending_an_endless_table_to_the_poller_does_not_take_the_server_down,
+    after_the_other_peer_restarts_the_next_console_command_reconnects_and_runs,
+    a_file_reported_as_changed_can_be_fetched_again_with_overwrite,
+];

@@ -183,7 +183,6 @@ fn requests(share: &Path) -> Vec<String> {
 const UP: &[u8] = b"\x1b[A";
 const LEFT4: &[u8] = b"\x1b[D\x1b[D\x1b[D\x1b[D";
 
-#[test]
 fn the_prompt_edits_and_recalls_lines_and_restores_the_terminal() {
     let dir = TempDir::new("prompt-edit");
     dir.write("served/a.txt", "alpha\n");
@@ -250,7 +249,6 @@ fn the_prompt_edits_and_recalls_lines_and_restores_the_terminal() {
     assert_eq!(before, after, "the terminal was left changed");
 }
 
-#[test]
 fn without_stty_the_prompt_is_plain_and_refuses_escape_sequences() {
     let dir = TempDir::new("prompt-plain");
     dir.write("served/a.txt", "alpha\n");
@@ -284,7 +282,6 @@ fn without_stty_the_prompt_is_plain_and_refuses_escape_sequences() {
     assert!(t.screen.ends_with('\n'), "{t}");
 }
 
-#[test]
 fn from_a_pipe_a_line_with_an_escape_sequence_is_refused() {
     let dir = TempDir::new("prompt-pipe");
     dir.write("served/a.txt", "alpha\n");
@@ -298,7 +295,6 @@ fn from_a_pipe_a_line_with_an_escape_sequence_is_refused() {
     assert_eq!(requests(&dir.path().join("served")), ["NOOP", "QUIT"]);
 }
 
-#[test]
 fn in_peer_mode_the_pollers_news_goes_above_the_line_being_typed() {
     let dir = TempDir::new("prompt-peer");
     dir.write("other/a.txt", "alpha\n");
@@ -354,3 +350,10 @@ fn in_peer_mode_the_pollers_news_goes_above_the_line_being_typed() {
         "the line was not drawn again: {t}"
     );
 }
+
+cases![
+    the_prompt_edits_and_recalls_lines_and_restores_the_terminal,
+    without_stty_the_prompt_is_plain_and_refuses_escape_sequences,
+    from_a_pipe_a_line_with_an_escape_sequence_is_refused,
+    in_peer_mode_the_pollers_news_goes_above_the_line_being_typed,
+];

@@ -10,7 +10,6 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-#[test]
 fn help_lists_every_option() {
     let out = run(&["serve", "--help"], "");
     assert_eq!(out.code(), Some(0), "{out}");
@@ -39,7 +38,6 @@ fn help_lists_every_option() {
     }
 }
 
-#[test]
 fn a_port_in_use_is_a_clear_error_with_status_1() {
     let dir = TempDir::new("serve-busy");
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -62,7 +60,6 @@ fn a_port_in_use_is_a_clear_error_with_status_1() {
     assert!(out.stderr.contains(&port), "{out}");
 }
 
-#[test]
 fn usage_errors_exit_2_and_name_the_problem() {
     for (args, says) in [
         (vec!["serve", "--port", "http"], "--port"),
@@ -76,7 +73,6 @@ fn usage_errors_exit_2_and_name_the_problem() {
     }
 }
 
-#[test]
 fn a_killed_server_leaves_its_state_whole_and_answers_the_same_after_a_restart() {
     let dir = TempDir::new("serve-kill");
     dir.write("a.txt", "alpha\n");
@@ -136,3 +132,10 @@ fn a_killed_server_leaves_its_state_whole_and_answers_the_same_after_a_restart()
     let mut c = Conn::open(again.serving_addr());
     assert_eq!(c.cmd("FileHash checkall").rows(), before.rows());
 }
+
+cases![
+    help_lists_every_option,
+    a_port_in_use_is_a_clear_error_with_status_1,
+    usage_errors_exit_2_and_name_the_problem,
+    a_killed_server_leaves_its_state_whole_and_answers_the_same_after_a_restart,
+];

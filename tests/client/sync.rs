@@ -91,7 +91,6 @@ fn serve(dir: &Path) -> p2pshare::server::RunningServer {
     s
 }
 
-#[test]
 fn every_decision_dry_run_then_carried_out() {
     let (there, here) = (TempDir::new("sync-there"), TempDir::new("sync-here"));
     for n in [
@@ -237,7 +236,6 @@ fn share_id(addr: SocketAddr) -> String {
     id
 }
 
-#[test]
 fn the_guard_holds_back_mass_deletions() {
     let (there, here) = (TempDir::new("guard-there"), TempDir::new("guard-here"));
     for n in ["a", "b", "c", "d"] {
@@ -274,7 +272,6 @@ fn the_guard_holds_back_mass_deletions() {
     );
 }
 
-#[test]
 fn the_same_share_on_a_new_port_keeps_its_sync_state() {
     let (there, here) = (TempDir::new("port-there"), TempDir::new("port-here"));
     there.write("a.txt", "a");
@@ -300,7 +297,6 @@ fn the_same_share_on_a_new_port_keeps_its_sync_state() {
     assert_eq!(fs::read_to_string(here.path().join("a.txt")).unwrap(), "a2");
 }
 
-#[test]
 fn a_pattern_syncs_only_its_files() {
     let (there, here) = (TempDir::new("pat-there"), TempDir::new("pat-here"));
     there.write("a.txt", "a");
@@ -314,7 +310,6 @@ fn a_pattern_syncs_only_its_files() {
     );
 }
 
-#[test]
 fn a_file_that_keeps_changing_during_a_sync_is_never_stored_half_made() {
     let (there, here) = (TempDir::new("busy-there"), TempDir::new("busy-here"));
     let versions = [pseudo_random(2 << 20, 1), pseudo_random(2 << 20, 2)];
@@ -365,7 +360,6 @@ fn a_file_that_keeps_changing_during_a_sync_is_never_stored_half_made() {
     );
 }
 
-#[test]
 fn large_files_come_over_two_connections() {
     let (there, here) = (TempDir::new("par-there"), TempDir::new("par-here"));
     for i in 0..2 {
@@ -385,7 +379,6 @@ fn large_files_come_over_two_connections() {
     assert_eq!(peers.len(), 2, "{history}");
 }
 
-#[test]
 fn a_peer_without_a_share_id_is_refused() {
     let here = TempDir::new("noid-here");
     let fake = fake::FakeServer::start(|s| {
@@ -405,7 +398,6 @@ fn a_peer_without_a_share_id_is_refused() {
 
 use crate::fake;
 
-#[test]
 fn names_a_peer_should_never_list_are_left_out_and_nothing_lands_outside() {
     let outer = TempDir::new("sync-hostile");
     let here = outer.path().join("share");
@@ -442,3 +434,14 @@ fn names_a_peer_should_never_list_are_left_out_and_nothing_lands_outside() {
     assert!(outside.is_empty(), "{outside:?}");
     assert!(md5s_below(&here).is_empty(), "{:?}", md5s_below(&here));
 }
+
+cases![
+    every_decision_dry_run_then_carried_out,
+    the_guard_holds_back_mass_deletions,
+    the_same_share_on_a_new_port_keeps_its_sync_state,
+    a_pattern_syncs_only_its_files,
+    a_file_that_keeps_changing_during_a_sync_is_never_stored_half_made,
+    large_files_come_over_two_connections,
+    a_peer_without_a_share_id_is_refused,
+    names_a_peer_should_never_list_are_left_out_and_nothing_lands_outside,
+];

@@ -119,7 +119,6 @@ fn requests(dir: &Path, prefix: &str) -> usize {
         .count()
 }
 
-#[test]
 fn two_sync_peers_converge_both_ways_then_go_quiet() {
     let (a_dir, b_dir) = (TempDir::new("syncpeer-a"), TempDir::new("syncpeer-b"));
     a_dir.write("from-a.txt", "A\n");
@@ -176,7 +175,6 @@ fn two_sync_peers_converge_both_ways_then_go_quiet() {
     );
 }
 
-#[test]
 fn a_file_still_being_written_waits_for_a_quiet_poll() {
     let (a_dir, b_dir) = (TempDir::new("syncbusy-a"), TempDir::new("syncbusy-b"));
     a_dir.write("calm.txt", "calm\n");
@@ -210,7 +208,6 @@ fn a_file_still_being_written_waits_for_a_quiet_poll() {
     );
 }
 
-#[test]
 fn sync_typed_at_the_peers_console_pulls_from_the_other_peer() {
     let (a_dir, b_dir) = (TempDir::new("syncconsole-a"), TempDir::new("syncconsole-b"));
     a_dir.write("from-a.txt", "A\n");
@@ -224,7 +221,18 @@ fn sync_typed_at_the_peers_console_pulls_from_the_other_peer() {
         fs::read(b_dir.path().join("from-a.txt")).is_ok_and(|c| c == b"A\n")
     });
     assert!(arrived, "A {}\nB {}", a.dump(), b.dump());
-    // The sync state is the peer's own state folder's.
-    let state = entries_below(&b_dir.path().join(".p2pshare/sync"));
-    assert_eq!(state.len(), 1, "{state:?}");
+    // The sync state is the peer's own state folder's, written once the
+    // downloads are in place.
+    let state = b_dir.path().join(".p2pshare/sync");
+    assert!(
+        wait_until(WAIT, || entries_below(&state).len() == 1),
+        "{:?}",
+        entries_below(&state)
+    );
 }
+
+cases![
+    two_sync_peers_converge_both_ways_then_go_quiet,
+    a_file_still_being_written_waits_for_a_quiet_poll,
+    sync_typed_at_the_peers_console_pulls_from_the_other_peer,
+];

@@ -31,7 +31,6 @@ fn history_text(share: &Path) -> String {
     fs::read_to_string(share.join(".p2pshare/history.tsv")).unwrap_or_default()
 }
 
-#[test]
 fn before_auth_only_help_noop_auth_and_quit_are_answered() {
     let dir = TempDir::new("auth-gate");
     dir.write("a.txt", "a\n");
@@ -73,7 +72,6 @@ fn before_auth_only_help_noop_auth_and_quit_are_answered() {
     assert_eq!(c.read_to_close(), "");
 }
 
-#[test]
 fn the_right_secret_opens_everything() {
     let dir = TempDir::new("auth-ok");
     dir.write("a.txt", "a\n");
@@ -101,7 +99,6 @@ fn the_right_secret_opens_everything() {
     assert_eq!(e.cmd(&format!("AUTH \"{SECRET}\"")).code, 230);
 }
 
-#[test]
 fn three_wrong_secrets_close_the_connection() {
     let dir = TempDir::new("auth-three");
     let server = serve(&dir);
@@ -144,7 +141,6 @@ fn three_wrong_secrets_close_the_connection() {
     );
 }
 
-#[test]
 fn the_secret_never_reaches_the_history() {
     let dir = TempDir::new("auth-history");
     dir.write("a.txt", "a\n");
@@ -173,7 +169,6 @@ fn the_secret_never_reaches_the_history() {
 
 // ---- the binaries ----
 
-#[test]
 fn the_client_authenticates_with_the_option_or_the_environment() {
     let dir = TempDir::new("auth-client");
     dir.write("a.txt", "a\n");
@@ -262,7 +257,6 @@ fn the_client_authenticates_with_the_option_or_the_environment() {
     }
 }
 
-#[test]
 fn the_server_takes_its_secret_from_the_environment() {
     let dir = TempDir::new("auth-serve-env");
     dir.write("a.txt", "a\n");
@@ -295,7 +289,6 @@ fn the_server_takes_its_secret_from_the_environment() {
     assert!(!String::from_utf8_lossy(&cmdline).contains(SECRET));
 }
 
-#[test]
 fn no_spelling_of_auth_puts_the_secret_in_the_history() {
     let dir = TempDir::new("auth-spellings");
     let server = serve(&dir);
@@ -376,7 +369,6 @@ fn delaying_server(tag: &str, max: u32) -> Served {
         .serve()
 }
 
-#[test]
 fn wrong_secrets_from_one_address_slow_down_all_its_connections() {
     let first = FIRST_DELAY;
     let server = delaying_server("auth-delay", 2);
@@ -414,8 +406,6 @@ fn wrong_secrets_from_one_address_slow_down_all_its_connections() {
     assert!(wrong_try(addr) < first);
 }
 
-#[test]
-#[ignore = "needs `nc -s` (netcat-openbsd) and 127.0.0.2"]
 fn wrong_secrets_from_one_address_do_not_hold_up_another() {
     let first = FIRST_DELAY;
     let server = delaying_server("auth-delay-other", 4);
@@ -443,3 +433,16 @@ fn wrong_secrets_from_one_address_do_not_hold_up_another() {
     );
     assert!(slow.join().unwrap() >= first * 4);
 }
+
+cases![
+    before_auth_only_help_noop_auth_and_quit_are_answered,
+    the_right_secret_opens_everything,
+    three_wrong_secrets_close_the_connection,
+    the_secret_never_reaches_the_history,
+    the_client_authenticates_with_the_option_or_the_environment,
+    the_server_takes_its_secret_from_the_environment,
+    no_spelling_of_auth_puts_the_secret_in_the_history,
+    wrong_secrets_from_one_address_slow_down_all_its_connections,
+    #[ignore = "needs `nc -s` (netcat-openbsd) and 127.0.0.2"]
+    wrong_secrets_from_one_address_do_not_hold_up_another,
+];

@@ -33,7 +33,6 @@ fn session() -> (TempDir, RunningServer, Conn) {
     (dir, server, c)
 }
 
-#[test]
 fn junk_bytes_get_500() {
     let (_dir, _server, mut c) = session();
     let r = refused(&mut c, b"\x00\x01\x02\x03\x04\n");
@@ -45,7 +44,6 @@ fn junk_bytes_get_500() {
     refused(&mut c, b"\xff\xf4\xff\xfd\x06\n");
 }
 
-#[test]
 fn a_stream_of_binary_noise_gets_one_5xx_per_line() {
     let (_dir, server, mut c) = session();
     let mut noise = pseudo_random(64 * 1024, 7);
@@ -71,7 +69,6 @@ fn a_stream_of_binary_noise_gets_one_5xx_per_line() {
     assert_eq!(other.cmd("IndexGet longlist").names(), ["a.txt"]);
 }
 
-#[test]
 fn invalid_utf8_gets_500() {
     let (_dir, _server, mut c) = session();
     for bytes in [
@@ -88,7 +85,6 @@ fn invalid_utf8_gets_500() {
     }
 }
 
-#[test]
 fn a_100kb_line_is_too_long_and_the_rest_of_it_is_discarded() {
     let (_dir, _server, mut c) = session();
     // The tail of the long line looks like requests; none must be run.
@@ -105,7 +101,6 @@ fn a_100kb_line_is_too_long_and_the_rest_of_it_is_discarded() {
     c.assert_alive();
 }
 
-#[test]
 fn a_huge_line_of_many_megabytes_is_one_500() {
     let (_dir, _server, mut c) = session();
     let mut line = vec![b'A'; 8 * 1024 * 1024];
@@ -114,7 +109,6 @@ fn a_huge_line_of_many_megabytes_is_one_500() {
     assert!(r.last().starts_with("line too long"), "{:?}", r.lines);
 }
 
-#[test]
 fn the_line_cap_is_exactly_4096_bytes() {
     let (_dir, _server, mut c) = session();
     let line = |len: usize| -> Vec<u8> {
@@ -150,7 +144,6 @@ fn the_line_cap_is_exactly_4096_bytes() {
     assert_eq!(c.read_reply().names(), ["a.txt"]);
 }
 
-#[test]
 fn unterminated_quotes_get_500() {
     let (_dir, _server, mut c) = session();
     for line in [
@@ -167,7 +160,6 @@ fn unterminated_quotes_get_500() {
     assert!(r.last().contains("closing quote"), "{:?}", r.lines);
 }
 
-#[test]
 fn unknown_verbs_get_500() {
     let (_dir, _server, mut c) = session();
     for line in [
@@ -191,7 +183,6 @@ fn unknown_verbs_get_500() {
     assert!(r.lines[0].len() < 200, "{:?}", r.lines);
 }
 
-#[test]
 fn missing_arguments_get_501_with_the_usage() {
     let (_dir, _server, mut c) = session();
     for (line, usage) in [
@@ -215,7 +206,6 @@ fn missing_arguments_get_501_with_the_usage() {
     assert_eq!(r.code, 550, "{:?}", r.lines);
 }
 
-#[test]
 fn crlf_line_ends_are_accepted() {
     let (_dir, _server, mut c) = session();
     c.send_raw(b"NOOP\r\n");
@@ -238,7 +228,6 @@ fn crlf_line_ends_are_accepted() {
     assert_eq!(c.read_line(), None);
 }
 
-#[test]
 fn junk_sent_before_the_greeting_is_answered_after_it() {
     let server = Share::new("bad-early").serve();
     let mut s = TcpStream::connect(server.addr()).unwrap();
@@ -257,7 +246,6 @@ fn junk_sent_before_the_greeting_is_answered_after_it() {
     assert_eq!(lines[3], "200 ok\n");
 }
 
-#[test]
 fn a_client_hanging_up_mid_line_disturbs_no_one() {
     let server = Share::new("bad-hangup").file("a.txt", "hello\n").serve();
     let mut watcher = Conn::open(server.addr());
@@ -287,3 +275,18 @@ fn a_client_hanging_up_mid_line_disturbs_no_one() {
     });
     assert!(recorded, "{:?}", fresh.cmd("History").lines);
 }
+
+cases![
+    junk_bytes_get_500,
+    a_stream_of_binary_noise_gets_one_5xx_per_line,
+    invalid_utf8_gets_500,
+    a_100kb_line_is_too_long_and_the_rest_of_it_is_discarded,
+    a_huge_line_of_many_megabytes_is_one_500,
+    the_line_cap_is_exactly_4096_bytes,
+    unterminated_quotes_get_500,
+    unknown_verbs_get_500,
+    missing_arguments_get_501_with_the_usage,
+    crlf_line_ends_are_accepted,
+    junk_sent_before_the_greeting_is_answered_after_it,
+    a_client_hanging_up_mid_line_disturbs_no_one,
+];

@@ -14,7 +14,6 @@ fn expect(r: &Reply, code: u16, part: &str) {
     assert!(r.last().contains(part), "{part:?} not in {:?}", r.lines);
 }
 
-#[test]
 fn greets_first_with_220() {
     let server = Share::new("cmd-greet").serve();
     let c = Conn::open(server.addr());
@@ -22,7 +21,6 @@ fn greets_first_with_220() {
     assert!(c.greeting.contains("p2pshare"), "{}", c.greeting);
 }
 
-#[test]
 fn help_lists_every_command_and_one_usage() {
     let server = Share::new("cmd-help").serve();
     let mut c = Conn::open(server.addr());
@@ -69,7 +67,6 @@ fn help_lists_every_command_and_one_usage() {
     c.assert_alive();
 }
 
-#[test]
 fn noop_answers_200_and_takes_no_arguments() {
     let server = Share::new("cmd-noop").serve();
     let mut c = Conn::open(server.addr());
@@ -79,7 +76,6 @@ fn noop_answers_200_and_takes_no_arguments() {
     c.assert_alive();
 }
 
-#[test]
 fn quit_says_bye_then_closes() {
     let server = Share::new("cmd-quit").serve();
     let mut c = Conn::open(server.addr());
@@ -88,7 +84,6 @@ fn quit_says_bye_then_closes() {
     assert_eq!(c.read_line(), None, "the server must close after 221");
 }
 
-#[test]
 fn verbs_and_flags_are_case_insensitive_names_are_not() {
     let server = Share::new("cmd-case").file("a.txt", "hello\n").serve();
     let mut c = Conn::open(server.addr());
@@ -129,7 +124,6 @@ fn verbs_and_flags_are_case_insensitive_names_are_not() {
     assert_eq!(c.read_reply().code, 226);
 }
 
-#[test]
 fn blank_lines_get_no_reply() {
     let server = Share::new("cmd-blank").serve();
     let mut c = Conn::open(server.addr());
@@ -150,7 +144,6 @@ fn blank_lines_get_no_reply() {
     assert_eq!(requests, ["NOOP", "NOOP"]);
 }
 
-#[test]
 fn quoted_names_hold_spaces_quotes_and_backslashes() {
     let server = Share::new("cmd-quote")
         .file("my docs/a b.txt", "spaced\n")
@@ -189,7 +182,6 @@ fn quoted_names_hold_spaces_quotes_and_backslashes() {
     assert_eq!(globbed.names(), ["my docs/a b.txt"]);
 }
 
-#[test]
 fn indexget_errors() {
     let server = Share::new("cmd-indexget").serve();
     let mut c = Conn::open(server.addr());
@@ -214,7 +206,6 @@ fn indexget_errors() {
     c.assert_alive();
 }
 
-#[test]
 fn filehash_verify_checkall_and_errors() {
     let server = Share::new("cmd-filehash")
         .file("a.txt", "alpha\n")
@@ -266,7 +257,6 @@ fn filehash_verify_checkall_and_errors() {
     c.assert_alive();
 }
 
-#[test]
 fn filedownload_errors() {
     let server = Share::new("cmd-download")
         .file("a.txt", "0123456789")
@@ -315,7 +305,6 @@ fn filedownload_errors() {
     c.assert_alive();
 }
 
-#[test]
 fn fileupload_is_disabled() {
     let Served { dir, server } = Share::new("cmd-upload").serve();
     let mut c = Conn::open(server.addr());
@@ -337,7 +326,6 @@ fn fileupload_is_disabled() {
     c.assert_alive();
 }
 
-#[test]
 fn auth_is_accepted_where_no_secret_is_set() {
     let server = Share::new("cmd-auth").serve();
     let mut c = Conn::open(server.addr());
@@ -348,7 +336,6 @@ fn auth_is_accepted_where_no_secret_is_set() {
     c.assert_alive();
 }
 
-#[test]
 fn auth_with_a_secret_gates_commands_and_closes_after_three_wrong_tries() {
     let dir = TempDir::new("cmd-auth-secret");
     dir.write("a.txt", "hello\n");
@@ -379,7 +366,6 @@ fn auth_with_a_secret_gates_commands_and_closes_after_three_wrong_tries() {
     assert_eq!(c.read_line(), None, "closed after the third wrong secret");
 }
 
-#[test]
 fn history_shows_earlier_requests_of_this_peer() {
     let server = Share::new("cmd-history").file("a.txt", "hello\n").serve();
     let before = SystemTime::now() - Duration::from_secs(1);
@@ -445,7 +431,6 @@ fn history_shows_earlier_requests_of_this_peer() {
     expect(&c.cmd("History 99999999"), 501, "History");
 }
 
-#[test]
 fn history_default_is_the_last_50() {
     let server = Share::new("cmd-history50").serve();
     let mut c = Conn::open(server.addr());
@@ -462,7 +447,6 @@ fn history_default_is_the_last_50() {
     assert_eq!(h.last(), "50 requests");
 }
 
-#[test]
 fn history_survives_a_restart() {
     let dir = TempDir::new("cmd-history-restart");
     dir.write("a.txt", "hello\n");
@@ -503,7 +487,6 @@ fn history_survives_a_restart() {
     );
 }
 
-#[test]
 fn the_share_fixture_serves_its_files_with_its_config_and_cleans_up() {
     let served = Share::new("cmd-fixture")
         .file("a.txt", "hello\n")
@@ -521,3 +504,23 @@ fn the_share_fixture_serves_its_files_with_its_config_and_cleans_up() {
     drop(served);
     assert!(!path.exists(), "{} is left", path.display());
 }
+
+cases![
+    greets_first_with_220,
+    help_lists_every_command_and_one_usage,
+    noop_answers_200_and_takes_no_arguments,
+    quit_says_bye_then_closes,
+    verbs_and_flags_are_case_insensitive_names_are_not,
+    blank_lines_get_no_reply,
+    quoted_names_hold_spaces_quotes_and_backslashes,
+    indexget_errors,
+    filehash_verify_checkall_and_errors,
+    filedownload_errors,
+    fileupload_is_disabled,
+    auth_is_accepted_where_no_secret_is_set,
+    auth_with_a_secret_gates_commands_and_closes_after_three_wrong_tries,
+    history_shows_earlier_requests_of_this_peer,
+    history_default_is_the_last_50,
+    history_survives_a_restart,
+    the_share_fixture_serves_its_files_with_its_config_and_cleans_up,
+];

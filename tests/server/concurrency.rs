@@ -11,7 +11,6 @@ use p2pshare::server::Config;
 
 const SESSIONS: usize = 100;
 
-#[test]
 fn hundred_sessions_list_hash_and_download_at_once() {
     let dir = TempDir::new("concurrency");
     let mut files = BTreeMap::new();
@@ -86,3 +85,5 @@ fn hundred_sessions_list_hash_and_download_at_once() {
     let mut c = Conn::open(server.addr());
     assert_eq!(c.cmd("IndexGet longlist").names(), names);
 }
+
+cases![hundred_sessions_list_hash_and_download_at_once,];

@@ -92,8 +92,6 @@ fn nc_from_127_0_0_2_works() -> Result<(), String> {
     }
 }
 
-#[test]
-#[ignore = "needs `nc -s` (netcat-openbsd) and 127.0.0.2"]
 fn a_data_connection_from_another_address_is_closed_at_once_even_with_the_token() {
     if let Some(why) = no_foreign_source() {
         panic!("cannot connect from another address: {why}");
@@ -151,7 +149,6 @@ fn a_data_connection_from_another_address_is_closed_at_once_even_with_the_token(
     finish_download(&mut c, addr, &r150, &content);
 }
 
-#[test]
 fn a_wrong_token_or_another_sessions_token_is_closed_without_a_byte() {
     let content = pseudo_random(100_000, 22);
     let server = Share::new("dp-token").file("f.bin", &content).serve();
@@ -186,7 +183,6 @@ fn a_wrong_token_or_another_sessions_token_is_closed_without_a_byte() {
     finish_download(&mut b, addr, &rb, &content);
 }
 
-#[test]
 fn tokens_are_16_hex_digits_kept_for_the_session_and_differ_between_sessions() {
     let server = Share::new("dp-random").file("a.txt", "a\n").serve();
     let addr = server.addr();
@@ -214,7 +210,6 @@ fn tokens_are_16_hex_digits_kept_for_the_session_and_differ_between_sessions() {
     assert_eq!(tokens.len(), 12);
 }
 
-#[test]
 fn a_silent_data_connection_is_closed_after_the_token_deadline_and_blocks_nobody() {
     // The deadline is 10 s by default (a unit test in src/server checks
     // that); a short one here, so that the test does not wait it out.
@@ -246,7 +241,6 @@ fn a_silent_data_connection_is_closed_after_the_token_deadline_and_blocks_nobody
     );
 }
 
-#[test]
 fn past_four_connections_waiting_for_their_token_the_next_is_closed_at_once() {
     let server = Share::new("dp-pending")
         .file("a.txt", "a\n")
@@ -274,7 +268,6 @@ fn past_four_connections_waiting_for_their_token_the_next_is_closed_at_once() {
     finish_download(&mut c, addr, &r150, b"a\n");
 }
 
-#[test]
 fn past_two_queued_connections_with_the_token_the_next_is_closed_at_once() {
     let server = Share::new("dp-queued").file("a.txt", "a\n").serve();
     let addr = server.addr();
@@ -460,7 +453,6 @@ fn flood_one_data_port(dir: &TempDir) -> (process::Proc, SocketAddr) {
     (server, addr)
 }
 
-#[test]
 fn a_flood_of_good_data_connections_keeps_the_server_within_its_descriptors() {
     let dir = TempDir::new("dp-flood");
     // That other addresses are still served is the next test's (it needs
@@ -468,8 +460,6 @@ fn a_flood_of_good_data_connections_keeps_the_server_within_its_descriptors() {
     flood_one_data_port(&dir);
 }
 
-#[test]
-#[ignore = "needs `nc -s` (netcat-openbsd) and 127.0.0.2"]
 fn a_flood_of_good_data_connections_leaves_other_addresses_served() {
     if let Some(why) = no_foreign_source() {
         panic!("cannot connect from 127.0.0.2: {why}");
@@ -480,3 +470,16 @@ fn a_flood_of_good_data_connections_leaves_other_addresses_served() {
     assert!(got.starts_with("220 "), "127.0.0.2 got {got:?}");
     assert!(got.ends_with("221 bye\n"), "127.0.0.2 got {got:?}");
 }
+
+cases![
+    #[ignore = "needs `nc -s` (netcat-openbsd) and 127.0.0.2"]
+    a_data_connection_from_another_address_is_closed_at_once_even_with_the_token,
+    a_wrong_token_or_another_sessions_token_is_closed_without_a_byte,
+    tokens_are_16_hex_digits_kept_for_the_session_and_differ_between_sessions,
+    a_silent_data_connection_is_closed_after_the_token_deadline_and_blocks_nobody,
+    past_four_connections_waiting_for_their_token_the_next_is_closed_at_once,
+    past_two_queued_connections_with_the_token_the_next_is_closed_at_once,
+    a_flood_of_good_data_connections_keeps_the_server_within_its_descriptors,
+    #[ignore = "needs `nc -s` (netcat-openbsd) and 127.0.0.2"]
+    a_flood_of_good_data_connections_leaves_other_addresses_served,
+];

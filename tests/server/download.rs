@@ -45,7 +45,6 @@ fn data_line(reply: &Reply, control: SocketAddr) -> (u16, String) {
     (port, token)
 }
 
-#[test]
 fn two_line_150_then_exactly_size_bytes_then_226() {
     let dir = TempDir::new("dl-basic");
     let content = pseudo_random(5123, 1);
@@ -75,7 +74,6 @@ fn two_line_150_then_exactly_size_bytes_then_226() {
     assert_eq!(rest_of(&mut d), b"");
 }
 
-#[test]
 fn tcp_is_the_default_and_names_with_spaces_are_quoted() {
     let server = Share::new("dl-quoted")
         .file("my file.txt", "spaces in the name\n")
@@ -92,7 +90,6 @@ fn tcp_is_the_default_and_names_with_spaces_are_quoted() {
     assert_eq!(done.lines, [format!("226 my file.txt 19 bytes md5={md5}")]);
 }
 
-#[test]
 fn data_connection_is_reused_and_can_be_reopened_with_the_same_token() {
     let dir = TempDir::new("dl-reuse");
     let files: Vec<(String, Vec<u8>)> = (0..4)
@@ -139,7 +136,6 @@ fn data_connection_is_reused_and_can_be_reopened_with_the_same_token() {
     c.assert_alive();
 }
 
-#[test]
 fn resume_from_an_offset_sends_the_rest_with_the_whole_files_md5() {
     let content = pseudo_random(100_000, 7);
     let md5 = md5_hex(&content);
@@ -186,7 +182,6 @@ fn resume_from_an_offset_sends_the_rest_with_the_whole_files_md5() {
     assert_eq!(f.done.code, 226);
 }
 
-#[test]
 fn wrong_token_is_closed_without_a_byte_and_the_right_one_still_works() {
     let server = Share::new("dl-token")
         .file("a.txt", "the real content\n")
@@ -217,7 +212,6 @@ fn wrong_token_is_closed_without_a_byte_and_the_right_one_still_works() {
     assert_eq!(done.code, 226, "{:?}", done.lines);
 }
 
-#[test]
 fn no_data_connection_in_time_gives_425_and_a_late_one_serves_the_next() {
     let server = Share::new("dl-425")
         .file("a.txt", "abc\n")
@@ -245,7 +239,6 @@ fn no_data_connection_in_time_gives_425_and_a_late_one_serves_the_next() {
     assert_eq!(c.read_reply().code, 226);
 }
 
-#[test]
 fn empty_file_is_zero_bytes_with_the_empty_md5() {
     let server = Share::new("dl-empty")
         .file("empty.bin", "")
@@ -264,7 +257,6 @@ fn empty_file_is_zero_bytes_with_the_empty_md5() {
     assert_eq!(f.bytes, b"after\n");
 }
 
-#[test]
 fn several_mib_arrive_intact() {
     let content = pseudo_random(6 * 1024 * 1024 + 123, 42);
     let md5 = md5_hex(&content);
@@ -284,7 +276,6 @@ fn several_mib_arrive_intact() {
 /// transfer while session B is in the middle of its own: B finishes
 /// intact, the server records A's transfer as aborted, and new sessions
 /// are served.
-#[test]
 fn a_client_vanishing_mid_transfer_disturbs_no_one() {
     let content = pseudo_random(24 * 1024 * 1024, 3);
     let server = Share::new("dl-vanish")
@@ -343,7 +334,6 @@ fn start_slow_download(s: &mut DataSession, name: &str) -> (Reply, TcpStream) {
 
 const CHANGING_SIZE: usize = 32 * 1024 * 1024;
 
-#[test]
 fn file_truncated_while_sent_gives_451_not_226() {
     let dir = TempDir::new("dl-trunc");
     let content = pseudo_random(CHANGING_SIZE, 5);
@@ -372,7 +362,6 @@ fn file_truncated_while_sent_gives_451_not_226() {
     assert_eq!(f.done.code, 226, "{:?}", f.done.lines);
 }
 
-#[test]
 fn file_rewritten_while_sent_gives_451_not_mixed_content() {
     let dir = TempDir::new("dl-rewrite");
     let content = pseudo_random(CHANGING_SIZE, 6);
@@ -407,3 +396,17 @@ fn file_rewritten_while_sent_gives_451_not_mixed_content() {
     assert!(f.bytes == now);
     assert_eq!(f.done.code, 226, "{:?}", f.done.lines);
 }
+
+cases![
+    two_line_150_then_exactly_size_bytes_then_226,
+    tcp_is_the_default_and_names_with_spaces_are_quoted,
+    data_connection_is_reused_and_can_be_reopened_with_the_same_token,
+    resume_from_an_offset_sends_the_rest_with_the_whole_files_md5,
+    wrong_token_is_closed_without_a_byte_and_the_right_one_still_works,
+    no_data_connection_in_time_gives_425_and_a_late_one_serves_the_next,
+    empty_file_is_zero_bytes_with_the_empty_md5,
+    several_mib_arrive_intact,
+    a_client_vanishing_mid_transfer_disturbs_no_one,
+    file_truncated_while_sent_gives_451_not_226,
+    file_rewritten_while_sent_gives_451_not_mixed_content,
+];

@@ -17,7 +17,6 @@ fn serve(dir: &TempDir) -> p2pshare::server::RunningServer {
     })
 }
 
-#[test]
 fn an_empty_file_and_a_resume_at_its_end_are_226_at_once() {
     let dir = TempDir::new("zero-download");
     dir.write("empty.txt", "");
@@ -60,7 +59,6 @@ fn an_empty_file_and_a_resume_at_its_end_are_226_at_once() {
     assert_eq!((got.bytes.as_slice(), got.done.code), (&b"bc\n"[..], 226));
 }
 
-#[test]
 fn an_empty_upload_is_stored_without_a_data_connection() {
     let dir = TempDir::new("zero-upload");
     let server = serve(&dir);
@@ -91,3 +89,8 @@ fn an_empty_upload_is_stored_without_a_data_connection() {
         b"four\n"
     );
 }
+
+cases![
+    an_empty_file_and_a_resume_at_its_end_are_226_at_once,
+    an_empty_upload_is_stored_without_a_data_connection,
+];

@@ -144,7 +144,6 @@ fn share() -> TempDir {
     dir
 }
 
-#[test]
 fn a_session_logs_in_and_answers_every_session_verb() {
     let dir = share();
     let server = start(dir.path());
@@ -206,7 +205,6 @@ fn a_session_logs_in_and_answers_every_session_verb() {
     f.expect("QUIT", 221);
 }
 
-#[test]
 fn folders_are_virtual_and_stay_inside_the_share() {
     let dir = share();
     let server = start(dir.path());
@@ -226,7 +224,6 @@ fn folders_are_virtual_and_stay_inside_the_share() {
     f.expect("CWD .hidden", 550);
 }
 
-#[test]
 fn traversal_in_any_spelling_is_550() {
     let dir = share();
     let outside = TempDir::new("ftp-outside");
@@ -272,7 +269,6 @@ fn traversal_in_any_spelling_is_550() {
     f.expect("RETR readme.txt", 425);
 }
 
-#[test]
 fn files_are_sized_timed_hashed_and_fetched_from_an_offset() {
     let dir = share();
     let big = pseudo_random(3_000_001, 7);
@@ -322,7 +318,6 @@ fn files_are_sized_timed_hashed_and_fetched_from_an_offset() {
     f.expect("SIZE nope.txt", 550);
 }
 
-#[test]
 fn listings_carry_odd_names_and_retr_fetches_them() {
     let dir = TempDir::new("ftp-names");
     let names = [
@@ -379,7 +374,6 @@ fn listings_carry_odd_names_and_retr_fetches_them() {
     assert!(mlst[1].ends_with("; /sub dir/inner file.txt"), "{mlst:?}");
 }
 
-#[test]
 fn a_data_connection_from_another_address_gets_nothing() {
     let dir = share();
     let server = start(dir.path());
@@ -422,7 +416,6 @@ fn a_data_connection_from_another_address_gets_nothing() {
     assert_eq!(f.reply().0, 226);
 }
 
-#[test]
 fn active_mode_is_refused_to_any_address() {
     let dir = share();
     let server = start(dir.path());
@@ -442,7 +435,6 @@ fn active_mode_is_refused_to_any_address() {
     assert_eq!(f.text_of("NLST"), "a.txt\r\ndocs\r\n");
 }
 
-#[test]
 fn auth_tls_is_534_and_costs_no_try_then_the_secret_logs_in() {
     let dir = share();
     let server = start_with(Config {
@@ -482,7 +474,6 @@ fn auth_tls_is_534_and_costs_no_try_then_the_secret_logs_in() {
     );
 }
 
-#[test]
 fn three_wrong_passwords_close_the_session() {
     let dir = share();
     let server = start_with(Config {
@@ -499,7 +490,6 @@ fn three_wrong_passwords_close_the_session() {
     assert_eq!(rest, "");
 }
 
-#[test]
 fn stor_needs_allow_upload() {
     let dir = share();
     let server = start(dir.path());
@@ -520,7 +510,6 @@ fn stor(f: &mut Ftp, name: &str, content: &[u8]) -> (u16, String) {
     (code, lines.last().unwrap().clone())
 }
 
-#[test]
 fn stor_stores_through_a_temporary_file_and_never_overwrites() {
     let dir = share();
     let server = start_with(Config {
@@ -566,7 +555,6 @@ fn stor_stores_through_a_temporary_file_and_never_overwrites() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-#[test]
 fn a_refused_first_ftp_line_is_answered_with_cr_lf_too() {
     let dir = share();
     let server = start(dir.path());
@@ -576,7 +564,6 @@ fn a_refused_first_ftp_line_is_answered_with_cr_lf_too() {
     f.expect("NOOP", 200);
 }
 
-#[test]
 fn on_ipv6_epsv_works_and_pasv_says_to_use_it() {
     let dir = share();
     let server = start_with(Config {
@@ -592,7 +579,6 @@ fn on_ipv6_epsv_works_and_pasv_says_to_use_it() {
     assert_eq!((bytes.as_slice(), code), (&b"read me\n"[..], 226));
 }
 
-#[test]
 fn passive_ports_come_from_data_ports_within_the_address_share() {
     let dir = share();
     // One free port: one address may hold it, for one transfer at a time.
@@ -624,7 +610,6 @@ fn passive_ports_come_from_data_ports_within_the_address_share() {
     b.expect("PASV", 227);
 }
 
-#[test]
 fn stat_mlst_and_listings_of_paths() {
     let dir = share();
     let server = start(dir.path());
@@ -655,7 +640,6 @@ fn stat_mlst_and_listings_of_paths() {
     assert_eq!(f.text_of("RETR a.txt"), "hello");
 }
 
-#[test]
 fn native_transfers_and_ftp_ones_take_turns_in_one_session() {
     let dir = share();
     let server = start(dir.path());
@@ -682,7 +666,6 @@ fn native_transfers_and_ftp_ones_take_turns_in_one_session() {
     }
 }
 
-#[test]
 fn with_data_idle_an_unused_passive_listener_closes() {
     let dir = share();
     let server = start_with(Config {
@@ -706,3 +689,23 @@ fn with_data_idle_an_unused_passive_listener_closes() {
     // A new one works as before.
     assert_eq!(f.text_of("RETR a.txt"), "hello");
 }
+
+cases![
+    a_session_logs_in_and_answers_every_session_verb,
+    folders_are_virtual_and_stay_inside_the_share,
+    traversal_in_any_spelling_is_550,
+    files_are_sized_timed_hashed_and_fetched_from_an_offset,
+    listings_carry_odd_names_and_retr_fetches_them,
+    a_data_connection_from_another_address_gets_nothing,
+    active_mode_is_refused_to_any_address,
+    auth_tls_is_534_and_costs_no_try_then_the_secret_logs_in,
+    three_wrong_passwords_close_the_session,
+    stor_needs_allow_upload,
+    stor_stores_through_a_temporary_file_and_never_overwrites,
+    a_refused_first_ftp_line_is_answered_with_cr_lf_too,
+    on_ipv6_epsv_works_and_pasv_says_to_use_it,
+    passive_ports_come_from_data_ports_within_the_address_share,
+    stat_mlst_and_listings_of_paths,
+    native_transfers_and_ftp_ones_take_turns_in_one_session,
+    with_data_idle_an_unused_passive_listener_closes,
+];

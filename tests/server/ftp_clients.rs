@@ -41,8 +41,6 @@ fn share() -> TempDir {
     dir
 }
 
-#[test]
-#[ignore = "needs curl; .ci/run runs it"]
 fn curl_lists_fetches_resumes_and_uploads() {
     let dir = share();
     let server = start_with(Config {
@@ -111,8 +109,6 @@ fn curl_lists_fetches_resumes_and_uploads() {
     );
 }
 
-#[test]
-#[ignore = "needs curl; .ci/run runs it"]
 fn curl_is_refused_traversal() {
     let dir = share();
     let outside = TempDir::new("ftp-curl-outside");
@@ -159,8 +155,6 @@ fn files_below(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-#[test]
-#[ignore = "needs lftp; .ci/run runs it"]
 fn lftp_mirrors_the_whole_share_byte_for_byte() {
     let dir = share();
     let server = start(dir.path());
@@ -182,3 +176,12 @@ fn lftp_mirrors_the_whole_share_byte_for_byte() {
     assert_eq!(names(&got), names(&want));
     assert!(got == want, "the mirror differs in its bytes");
 }
+
+cases![
+    #[ignore = "needs curl; .ci/run runs it"]
+    curl_lists_fetches_resumes_and_uploads,
+    #[ignore = "needs curl; .ci/run runs it"]
+    curl_is_refused_traversal,
+    #[ignore = "needs lftp; .ci/run runs it"]
+    lftp_mirrors_the_whole_share_byte_for_byte,
+];

@@ -68,7 +68,6 @@ fn share() -> (TempDir, String) {
     (dir, manifest)
 }
 
-#[test]
 fn ftplib_walks_the_share_with_mlsd_and_fetches_every_file() {
     let (dir, manifest) = share();
     let server = start(dir.path());
@@ -104,7 +103,6 @@ print('ok')
     );
 }
 
-#[test]
 fn ftplib_changes_folders_and_lists_names() {
     let (dir, _) = share();
     let server = start(dir.path());
@@ -155,7 +153,6 @@ else:
 print('ok')
 "#;
 
-#[test]
 fn ftplib_stor_is_refused_without_allow_upload() {
     let (dir, _) = share();
     let server = start(dir.path());
@@ -164,7 +161,6 @@ fn ftplib_stor_is_refused_without_allow_upload() {
     assert!(!dir.path().join("up").exists());
 }
 
-#[test]
 fn ftplib_stor_stores_with_allow_upload() {
     let (dir, _) = share();
     let server = start_with(Config {
@@ -176,3 +172,10 @@ fn ftplib_stor_stores_with_allow_upload() {
     let data: Vec<u8> = (0..4000).flat_map(|_| 0..=255u8).collect();
     assert!(std::fs::read(dir.path().join("up/new file.bin")).unwrap() == data);
 }
+
+cases![
+    ftplib_walks_the_share_with_mlsd_and_fetches_every_file,
+    ftplib_changes_folders_and_lists_names,
+    ftplib_stor_is_refused_without_allow_upload,
+    ftplib_stor_stores_with_allow_upload,
+];

@@ -437,7 +437,6 @@ fn fuzz_share(dir: &TempDir) {
     dir.write("sub/deep/c.log", "c\n");
 }
 
-#[test]
 fn random_and_mutated_lines_each_get_one_well_formed_reply() {
     let seed = Rng::seed_from_env(SEED_VAR);
     let mut rng = Rng::new(seed);
@@ -588,7 +587,6 @@ fn datagram(rng: &mut Rng, token: &[u8; 8], len: u64) -> Vec<u8> {
     d
 }
 
-#[test]
 fn random_and_mutated_datagrams_leave_udp_downloads_working() {
     let seed = Rng::seed_from_env(SEED_VAR);
     let mut rng = Rng::new(seed ^ 0x5eed);
@@ -655,3 +653,8 @@ fn random_and_mutated_datagrams_leave_udp_downloads_working() {
         other => panic!("seed {seed}: no receiver, yet {other}"),
     }
 }
+
+cases![
+    random_and_mutated_lines_each_get_one_well_formed_reply,
+    random_and_mutated_datagrams_leave_udp_downloads_working,
+];

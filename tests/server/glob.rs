@@ -33,7 +33,6 @@ fn names(c: &mut Conn, pattern: &str) -> Vec<String> {
     r.names()
 }
 
-#[test]
 fn a_pattern_without_slash_matches_the_base_name_at_any_depth() {
     let dir = share();
     let server = start(dir.path());
@@ -59,7 +58,6 @@ fn a_pattern_without_slash_matches_the_base_name_at_any_depth() {
     assert_eq!(names(&mut c, "*secret*"), Vec::<String>::new());
 }
 
-#[test]
 fn a_pattern_with_slash_matches_the_whole_path() {
     let dir = share();
     let server = start(dir.path());
@@ -98,7 +96,6 @@ fn a_pattern_with_slash_matches_the_whole_path() {
     assert_eq!(names(&mut c, "\"* y.txt\""), ["my docs/x y.txt"]);
 }
 
-#[test]
 fn question_mark_and_brackets() {
     let dir = share();
     let server = start(dir.path());
@@ -120,7 +117,6 @@ fn question_mark_and_brackets() {
     assert_eq!(names(&mut c, "IMG1.png"), Vec::<String>::new());
 }
 
-#[test]
 fn an_invalid_pattern_is_501() {
     let dir = share();
     let server = start(dir.path());
@@ -135,7 +131,6 @@ fn an_invalid_pattern_is_501() {
     c.assert_alive();
 }
 
-#[test]
 fn no_match_is_an_empty_table() {
     let dir = share();
     let server = start(dir.path());
@@ -149,7 +144,6 @@ fn no_match_is_an_empty_table() {
     assert_eq!(r.lines, ["213-name\tsize\ttimestamp\ttype", "213 0 files"]);
 }
 
-#[test]
 fn rows_are_the_longlist_rows() {
     let dir = share();
     let server = start(dir.path());
@@ -161,3 +155,12 @@ fn rows_are_the_longlist_rows() {
     }
     assert_eq!(some.rows().len(), 2);
 }
+
+cases![
+    a_pattern_without_slash_matches_the_base_name_at_any_depth,
+    a_pattern_with_slash_matches_the_whole_path,
+    question_mark_and_brackets,
+    an_invalid_pattern_is_501,
+    no_match_is_an_empty_table,
+    rows_are_the_longlist_rows,
+];

@@ -319,7 +319,6 @@ pub fn words(line: &str) -> Option<Vec<String>> {
     }
 }
 
-#[test]
 fn the_oracle_cuts_words_as_section_1_says() {
     let w = |l: &str| words(l).map(|w| w.join("|"));
     assert_eq!(w("  NOOP \t "), Some("NOOP".into()));
@@ -341,7 +340,6 @@ fn the_oracle_cuts_words_as_section_1_says() {
     assert_eq!(w(r#"x "a"	y"#), Some("x|a|y".into()));
 }
 
-#[test]
 fn the_oracle_reads_the_examples_of_protocol_md() {
     let e = |l: &str| expect(l.as_bytes());
     assert_eq!(e(""), Expect::Nothing);
@@ -374,7 +372,6 @@ fn the_oracle_reads_the_examples_of_protocol_md() {
     assert_eq!(expect(b"NOOP \xff"), Expect::Code(500));
 }
 
-#[test]
 fn the_oracle_reads_the_argument_forms_of_section_11() {
     let e = |l: &str| expect(l.as_bytes());
     let table = Expect::OneOf(&[213, 501]);
@@ -420,3 +417,9 @@ fn the_oracle_reads_the_argument_forms_of_section_11() {
     assert_eq!(e(&format!("FileUpload a +6 {md5}")), Expect::Code(501));
     assert_eq!(e("FileUpload a 6 0123"), Expect::Code(501));
 }
+
+cases![
+    the_oracle_cuts_words_as_section_1_says,
+    the_oracle_reads_the_examples_of_protocol_md,
+    the_oracle_reads_the_argument_forms_of_section_11,
+];

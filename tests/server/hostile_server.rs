@@ -15,7 +15,6 @@ use p2pshare::server::Server;
 use p2pshare::share::Share;
 use p2pshare::transfer::net::AcceptBackoff;
 
-#[test]
 fn a_session_costs_one_descriptor_for_its_control_connection() {
     let dir = TempDir::new("hostile-fds");
     dir.write("a.txt", "a\n");
@@ -58,7 +57,6 @@ fn serve_with_pending_download(
     (server, addr, c, port, token, base)
 }
 
-#[test]
 fn out_of_descriptors_the_accept_loops_back_off_instead_of_spinning() {
     let dir = TempDir::new("hostile-emfile");
     dir.write("a.txt", "a\n");
@@ -112,7 +110,6 @@ fn out_of_descriptors_the_accept_loops_back_off_instead_of_spinning() {
     c.assert_alive();
 }
 
-#[test]
 fn sessions_are_capped_to_what_the_open_file_limit_holds() {
     let dir = TempDir::new("hostile-nofile");
     // (256 - 64) / 17 = 11 sessions fit in 256 open files.
@@ -173,7 +170,6 @@ fn range_is_free((lo, hi): (u16, u16)) -> bool {
     held.iter().all(|(t, u)| t.is_ok() && u.is_ok())
 }
 
-#[test]
 fn an_idle_session_gives_its_data_channel_back() {
     let dir = TempDir::new("hostile-release");
     dir.write("a.txt", "a\n");
@@ -220,7 +216,6 @@ fn an_idle_session_gives_its_data_channel_back() {
     }
 }
 
-#[test]
 fn one_address_holds_at_most_half_of_the_data_ports_and_idle_ones_come_back() {
     let dir = TempDir::new("hostile-ports");
     dir.write("a.txt", "a\n");
@@ -272,7 +267,6 @@ fn one_address_holds_at_most_half_of_the_data_ports_and_idle_ones_come_back() {
     assert_eq!((got.bytes.as_slice(), got.done.code), (&b"a\n"[..], 226));
 }
 
-#[test]
 fn history_10000_of_long_rows_is_quick_and_small() {
     let dir = TempDir::new("hostile-history");
     // 12,000 rows of about 2 KiB each, as a long-running peer has them.
@@ -358,7 +352,6 @@ fn serve_with_history(
     (server, history)
 }
 
-#[test]
 fn the_history_file_is_rotated_and_history_reads_across_it() {
     let dir = TempDir::new("hostile-rotate");
     let (server, history) = serve_with_history(config(dir.path()), 8192);
@@ -379,7 +372,6 @@ fn the_history_file_is_rotated_and_history_reads_across_it() {
     assert_eq!(requests, want);
 }
 
-#[test]
 fn refused_and_unauthenticated_requests_cannot_fill_the_history() {
     let dir = TempDir::new("hostile-rows");
     let server = start_with(p2pshare::server::Config {
@@ -448,7 +440,6 @@ fn refused_and_unauthenticated_requests_cannot_fill_the_history() {
     assert_eq!(rows().len(), before + 100);
 }
 
-#[test]
 fn the_client_follows_a_data_channel_given_back_while_idle() {
     let dir = TempDir::new("hostile-release-client");
     dir.write("a.txt", "a\n");
@@ -471,3 +462,15 @@ fn the_client_follows_a_data_channel_given_back_while_idle() {
     assert_eq!(done.code(), Some(0), "{done}");
     assert_eq!(std::fs::read(local.path().join("b.txt")).unwrap(), b"bb\n");
 }
+
+cases![
+    a_session_costs_one_descriptor_for_its_control_connection,
+    out_of_descriptors_the_accept_loops_back_off_instead_of_spinning,
+    sessions_are_capped_to_what_the_open_file_limit_holds,
+    an_idle_session_gives_its_data_channel_back,
+    one_address_holds_at_most_half_of_the_data_ports_and_idle_ones_come_back,
+    history_10000_of_long_rows_is_quick_and_small,
+    the_history_file_is_rotated_and_history_reads_across_it,
+    refused_and_unauthenticated_requests_cannot_fill_the_history,
+    the_client_follows_a_data_channel_given_back_while_idle,
+];

@@ -67,7 +67,6 @@ fn shared() -> Vec<String> {
     v
 }
 
-#[test]
 fn ignored_files_are_not_listed_anywhere() {
     let (_dir, server) = setup("ign-list");
     let mut c = Conn::open(server.addr());
@@ -85,7 +84,6 @@ fn ignored_files_are_not_listed_anywhere() {
     );
 }
 
-#[test]
 fn ignored_files_cannot_be_hashed_or_downloaded() {
     let (_dir, server) = setup("ign-get");
     let mut c = Conn::open(server.addr());
@@ -111,7 +109,6 @@ fn ignored_files_cannot_be_hashed_or_downloaded() {
     assert_eq!(c.cmd("FileDownload .p2pignore").code, 550);
 }
 
-#[test]
 fn a_link_to_an_ignored_file_or_folder_is_not_shared_either() {
     let (dir, server) = setup("ign-link");
     symlink(
@@ -141,7 +138,6 @@ fn a_link_to_an_ignored_file_or_folder_is_not_shared_either() {
     }
 }
 
-#[test]
 fn uploads_of_ignored_names_are_refused() {
     let (dir, server) = setup("ign-up");
     let before = entries_below(dir.path());
@@ -165,7 +161,6 @@ fn uploads_of_ignored_names_are_refused() {
     assert_eq!(got.code(), 226, "{got:?}");
 }
 
-#[test]
 fn the_ignore_file_is_read_again_at_every_rescan() {
     let (dir, server) = setup("ign-rescan");
     let mut c = Conn::open(server.addr());
@@ -197,3 +192,11 @@ fn the_ignore_file_is_read_again_at_every_rescan() {
     assert!(wait_until(WAIT, || c.cmd("IndexGet longlist").names() == all));
     assert_eq!(c.cmd("FileHash verify secret/plan.txt").code, 213);
 }
+
+cases![
+    ignored_files_are_not_listed_anywhere,
+    ignored_files_cannot_be_hashed_or_downloaded,
+    a_link_to_an_ignored_file_or_folder_is_not_shared_either,
+    uploads_of_ignored_names_are_refused,
+    the_ignore_file_is_read_again_at_every_rescan,
+];

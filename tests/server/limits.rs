@@ -56,7 +56,6 @@ fn quit(mut c: Conn) {
     assert_eq!(c.read_to_close(), "");
 }
 
-#[test]
 fn past_the_connection_cap_the_next_gets_421_and_a_flood_recovers() {
     let server = Share::new("lim-cap")
         .file("a.txt", "a\n")
@@ -124,7 +123,6 @@ fn past_the_connection_cap_the_next_gets_421_and_a_flood_recovers() {
     }));
 }
 
-#[test]
 fn past_the_per_address_cap_the_next_gets_421() {
     let server = Share::new("lim-ip")
         .with(|c| Config {
@@ -156,7 +154,6 @@ fn past_the_per_address_cap_the_next_gets_421() {
     next.unwrap().assert_alive();
 }
 
-#[test]
 fn an_idle_session_gets_421_idle_timeout_and_is_closed() {
     let idle = Duration::from_millis(400);
     let server = Share::new("lim-idle")
@@ -188,7 +185,6 @@ fn an_idle_session_gets_421_idle_timeout_and_is_closed() {
     other.assert_alive();
 }
 
-#[test]
 fn a_transfer_longer_than_the_idle_timeout_is_not_idle() {
     let idle = Duration::from_millis(300);
     let server = Share::new("lim-idle-xfer")
@@ -220,7 +216,6 @@ fn a_transfer_longer_than_the_idle_timeout_is_not_idle() {
     c.assert_alive();
 }
 
-#[test]
 fn a_client_that_never_reads_its_download_gets_426_and_others_are_served() {
     let dir = TempDir::new("lim-stall");
     // Far more than the socket buffers on both ends hold.
@@ -257,7 +252,6 @@ fn a_client_that_never_reads_its_download_gets_426_and_others_are_served() {
     assert_eq!((bytes.as_slice(), done.code), (&b"small\n"[..], 226));
 }
 
-#[test]
 fn slow_byte_by_byte_lines_do_not_hold_up_other_sessions() {
     let server = Share::new("lim-slowloris")
         .file("a.txt", "a\n")
@@ -325,7 +319,6 @@ fn slow_byte_by_byte_lines_do_not_hold_up_other_sessions() {
     }
 }
 
-#[test]
 fn stopping_the_server_tells_waiting_sessions_and_lets_a_transfer_finish() {
     let dir = TempDir::new("lim-stop");
     // More than the socket buffers hold, so the transfer is still going
@@ -357,7 +350,6 @@ fn stopping_the_server_tells_waiting_sessions_and_lets_a_transfer_finish() {
     assert_eq!(busy.read_to_close(), "");
 }
 
-#[test]
 fn waiting_for_data_connections_that_never_come_is_idle_time() {
     let idle = Duration::from_millis(400);
     let server = Share::new("lim-idle-data")
@@ -392,7 +384,6 @@ fn waiting_for_data_connections_that_never_come_is_idle_time() {
     assert!(took < idle + Duration::from_secs(3), "{took:?}");
 }
 
-#[test]
 fn a_data_wait_within_the_idle_timeout_is_the_full_wait() {
     let server = Share::new("lim-idle-data-full")
         .file("a.txt", "a\n")
@@ -419,3 +410,15 @@ fn a_data_wait_within_the_idle_timeout_is_the_full_wait() {
     assert_eq!(read_exact_n(&mut d, 2), b"a\n");
     assert_eq!(c.read_reply().code, 226);
 }
+
+cases![
+    past_the_connection_cap_the_next_gets_421_and_a_flood_recovers,
+    past_the_per_address_cap_the_next_gets_421,
+    an_idle_session_gets_421_idle_timeout_and_is_closed,
+    a_transfer_longer_than_the_idle_timeout_is_not_idle,
+    a_client_that_never_reads_its_download_gets_426_and_others_are_served,
+    slow_byte_by_byte_lines_do_not_hold_up_other_sessions,
+    stopping_the_server_tells_waiting_sessions_and_lets_a_transfer_finish,
+    waiting_for_data_connections_that_never_come_is_idle_time,
+    a_data_wait_within_the_idle_timeout_is_the_full_wait,
+];

@@ -10,7 +10,6 @@ use std::time::Duration;
 /// 2026-11-27T10:00:00Z
 const T0: u64 = 1_795_773_600;
 
-#[test]
 fn longlist_table_layout_is_exact_and_sorted_by_bytes() {
     let dir = TempDir::new("list-layout");
     // Written out of order; the reply is in byte order of the whole path,
@@ -57,7 +56,6 @@ fn longlist_table_layout_is_exact_and_sorted_by_bytes() {
     assert_eq!(names, sorted);
 }
 
-#[test]
 fn hidden_files_and_folders_are_never_listed() {
     let Served { dir, server } = Share::new("list-hidden")
         .file("shown.txt", "yes\n")
@@ -95,7 +93,6 @@ fn hidden_files_and_folders_are_never_listed() {
     );
 }
 
-#[test]
 fn fields_with_tab_newline_or_backslash_are_escaped() {
     let dir = TempDir::new("list-escape");
     for name in [
@@ -372,7 +369,6 @@ fn listed_types(dir: &TempDir) -> Vec<(String, String)> {
     type_column(&mut c)
 }
 
-#[test]
 fn type_column_sniffs_content_like_file_does() {
     let dir = TempDir::new("list-types");
     let cases = type_cases();
@@ -393,8 +389,6 @@ fn type_column_sniffs_content_like_file_does() {
     );
 }
 
-#[test]
-#[ignore = "needs `file` (apt-get install file)"]
 fn type_column_gives_the_same_answers_as_the_file_command() {
     assert!(
         file_mime(Path::new("/dev/null")).is_some(),
@@ -431,7 +425,6 @@ fn gzip(path: &Path) {
     );
 }
 
-#[test]
 fn gzip_made_by_the_gzip_command_is_application_gzip() {
     let dir = TempDir::new("list-gzip");
     let plain = dir.write("log.txt", "line one\nline two\n".repeat(50));
@@ -447,3 +440,13 @@ fn gzip_made_by_the_gzip_command_is_application_gzip() {
         ]
     );
 }
+
+cases![
+    longlist_table_layout_is_exact_and_sorted_by_bytes,
+    hidden_files_and_folders_are_never_listed,
+    fields_with_tab_newline_or_backslash_are_escaped,
+    type_column_sniffs_content_like_file_does,
+    #[ignore = "needs `file` (apt-get install file)"]
+    type_column_gives_the_same_answers_as_the_file_command,
+    gzip_made_by_the_gzip_command_is_application_gzip,
+];

@@ -1,4 +1,9 @@
-//! The server tests: one binary, so that its tests run in parallel.
+//! The server tests: one binary, so that its tests run in parallel, on the
+//! runner of `support/runner.rs` (see there why not libtest's).
+
+#[macro_use]
+#[path = "../support/runner.rs"]
+mod runner;
 
 #[path = "../support/process.rs"]
 mod process;
@@ -30,3 +35,33 @@ mod state;
 mod traversal;
 mod udp;
 mod upload;
+
+fn main() -> std::process::ExitCode {
+    runner::run(&[
+        auth::CASES,
+        bad_input::CASES,
+        commands::CASES,
+        concurrency::CASES,
+        data_port::CASES,
+        download::CASES,
+        empty_transfers::CASES,
+        ftp::CASES,
+        ftp_clients::CASES,
+        ftp_ftplib::CASES,
+        fuzz::CASES,
+        glob::CASES,
+        grammar::CASES,
+        hostile_server::CASES,
+        ignore::CASES,
+        limits::CASES,
+        listing::CASES,
+        names::CASES,
+        patterns::CASES,
+        rescan::CASES,
+        shortlist::CASES,
+        state::CASES,
+        traversal::CASES,
+        udp::CASES,
+        upload::CASES,
+    ])
+}

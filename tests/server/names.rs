@@ -10,7 +10,6 @@ use std::io::Read;
 
 use crate::support::*;
 
-#[test]
 fn names_pasted_from_a_longlist_fetch_each_file_byte_for_byte() {
     let share = TempDir::new("names-share");
     let names = troublesome_names();
@@ -54,7 +53,6 @@ fn names_pasted_from_a_longlist_fetch_each_file_byte_for_byte() {
     c.assert_alive();
 }
 
-#[test]
 fn a_name_written_with_escapes_or_quotes_names_the_same_file() {
     let server = Share::new("names-forms")
         .file("back\\slash.txt", "one backslash")
@@ -85,7 +83,6 @@ fn a_name_written_with_escapes_or_quotes_names_the_same_file() {
     assert_eq!(r.lines, [r"550 no such file or not shared: nothing\there"]);
 }
 
-#[test]
 fn names_that_are_not_utf8_are_left_out_and_reported_on_stderr() {
     use std::os::unix::ffi::OsStrExt;
     let share = TempDir::new("names-utf8");
@@ -144,12 +141,18 @@ fn client_fetches_every_name(transport: &str) {
     assert_eq!(out.lines().len(), names.len(), "{out}");
 }
 
-#[test]
 fn the_clients_pattern_download_fetches_every_name_over_tcp() {
     client_fetches_every_name("TCP");
 }
 
-#[test]
 fn the_clients_pattern_download_fetches_every_name_over_udp() {
     client_fetches_every_name("UDP");
 }
+
+cases![
+    names_pasted_from_a_longlist_fetch_each_file_byte_for_byte,
+    a_name_written_with_escapes_or_quotes_names_the_same_file,
+    names_that_are_not_utf8_are_left_out_and_reported_on_stderr,
+    the_clients_pattern_download_fetches_every_name_over_tcp,
+    the_clients_pattern_download_fetches_every_name_over_udp,
+];

@@ -79,7 +79,6 @@ fn timed(c: &mut Conn, pattern: &str) -> Reply {
     r
 }
 
-#[test]
 fn the_share_really_has_ten_thousand_long_names() {
     let (_, server) = server();
     let mut c = Conn::open(server.addr());
@@ -97,7 +96,6 @@ fn the_share_really_has_ten_thousand_long_names() {
     assert_eq!(r.names(), [format!("dir04/{}", base_name(1234))]);
 }
 
-#[test]
 fn many_stars_against_a_near_miss_answer_within_the_bound() {
     let (_, server) = server();
     let mut c = Conn::open(server.addr());
@@ -144,7 +142,6 @@ fn many_stars_against_a_near_miss_answer_within_the_bound() {
     c.assert_alive();
 }
 
-#[test]
 fn long_bracket_classes_answer_within_the_bound() {
     let (_, server) = server();
     let mut c = Conn::open(server.addr());
@@ -165,7 +162,6 @@ fn long_bracket_classes_answer_within_the_bound() {
     c.assert_alive();
 }
 
-#[test]
 fn an_over_long_pattern_is_refused_with_501() {
     let (_, server) = server();
     let mut c = Conn::open(server.addr());
@@ -185,7 +181,6 @@ fn an_over_long_pattern_is_refused_with_501() {
     c.assert_alive();
 }
 
-#[test]
 fn a_slow_pattern_holds_up_no_other_session() {
     let (_, server) = server();
     let addr = server.addr();
@@ -211,3 +206,11 @@ fn a_slow_pattern_holds_up_no_other_session() {
         t.join().unwrap();
     }
 }
+
+cases![
+    the_share_really_has_ten_thousand_long_names,
+    many_stars_against_a_near_miss_answer_within_the_bound,
+    long_bracket_classes_answer_within_the_bound,
+    an_over_long_pattern_is_refused_with_501,
+    a_slow_pattern_holds_up_no_other_session,
+];

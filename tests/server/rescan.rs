@@ -39,7 +39,6 @@ fn md5_in(c: &mut Conn, name: &str) -> Option<String> {
     sums(c).into_iter().find(|(n, _)| n == name).map(|(_, m)| m)
 }
 
-#[test]
 fn added_changed_and_removed_files_show_up() {
     let dir = TempDir::new("rescan-live");
     dir.write("a.txt", "a\n");
@@ -112,7 +111,6 @@ fn added_changed_and_removed_files_show_up() {
     assert_eq!(c.cmd("FileDownload new/e.txt").code, 550);
 }
 
-#[test]
 fn unchanged_folder_answers_checkall_from_the_cache() {
     let dir = TempDir::new("rescan-cache");
     let path = dir.write("same.txt", "original content\n");
@@ -149,7 +147,6 @@ fn state_files(share: &Path) -> Vec<(String, String)> {
     out
 }
 
-#[test]
 fn restart_does_not_rehash_an_unchanged_folder() {
     let dir = TempDir::new("rescan-restart");
     let same = dir.write("same.txt", "original content\n");
@@ -198,3 +195,9 @@ fn restart_does_not_rehash_an_unchanged_folder() {
         ]
     );
 }
+
+cases![
+    added_changed_and_removed_files_show_up,
+    unchanged_folder_answers_checkall_from_the_cache,
+    restart_does_not_rehash_an_unchanged_folder,
+];

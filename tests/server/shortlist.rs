@@ -34,7 +34,6 @@ fn share() -> TempDir {
 
 const TEN_TO_NOON: [&str; 4] = ["docs/mid.txt", "end-frac.txt", "end.txt", "start.txt"];
 
-#[test]
 fn rfc3339_with_z() {
     let dir = share();
     let server = start(dir.path());
@@ -63,7 +62,6 @@ fn rfc3339_with_z() {
     assert_eq!(r.names(), TEN_TO_NOON);
 }
 
-#[test]
 fn rfc3339_with_offset() {
     let dir = share();
     let server = start(dir.path());
@@ -76,7 +74,6 @@ fn rfc3339_with_offset() {
     assert_eq!(r.names(), TEN_TO_NOON);
 }
 
-#[test]
 fn date_only_means_midnight_utc() {
     let dir = share();
     let server = start(dir.path());
@@ -100,7 +97,6 @@ fn date_only_means_midnight_utc() {
     assert_eq!(r.names(), ["day-before.txt", "midnight.txt"]);
 }
 
-#[test]
 fn unix_seconds() {
     let dir = share();
     let server = start(dir.path());
@@ -118,7 +114,6 @@ fn unix_seconds() {
     assert_eq!(r.names().len(), 9);
 }
 
-#[test]
 fn four_word_form() {
     let dir = share();
     let server = start(dir.path());
@@ -130,7 +125,6 @@ fn four_word_form() {
     assert_eq!(r.names(), ["early.txt", "start.txt"]);
 }
 
-#[test]
 fn bounds_are_inclusive_to_the_second() {
     let dir = share();
     let server = start(dir.path());
@@ -148,7 +142,6 @@ fn bounds_are_inclusive_to_the_second() {
     assert_eq!(r.lines, ["213-name\tsize\ttimestamp\ttype", "213 0 files"]);
 }
 
-#[test]
 fn end_before_start_is_501() {
     let dir = share();
     let server = start(dir.path());
@@ -172,7 +165,6 @@ fn end_before_start_is_501() {
     c.assert_alive();
 }
 
-#[test]
 fn junk_times_are_501() {
     let dir = share();
     let server = start(dir.path());
@@ -209,3 +201,14 @@ fn junk_times_are_501() {
     }
     c.assert_alive();
 }
+
+cases![
+    rfc3339_with_z,
+    rfc3339_with_offset,
+    date_only_means_midnight_utc,
+    unix_seconds,
+    four_word_form,
+    bounds_are_inclusive_to_the_second,
+    end_before_start_is_501,
+    junk_times_are_501,
+];

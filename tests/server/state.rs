@@ -158,7 +158,6 @@ fn a_server(dir: &TempDir) -> (p2pshare::server::RunningServer, SocketAddr) {
     (server, addr)
 }
 
-#[test]
 fn a_client_that_never_connects_creates_nothing() {
     let cwd = TempDir::new("state-none");
     let mut cmd = Command::new(bin());
@@ -169,7 +168,6 @@ fn a_client_that_never_connects_creates_nothing() {
     assert_eq!(names_in(cwd.path()), Vec::<String>::new(), "{out}");
 }
 
-#[test]
 fn a_client_makes_its_state_folder_with_the_first_history_row() {
     let dir = TempDir::new("state-lazy");
     let (_server, addr) = a_server(&dir);
@@ -180,7 +178,6 @@ fn a_client_makes_its_state_folder_with_the_first_history_row() {
     assert!(history.contains("\tNOOP\t200"), "{history}");
 }
 
-#[test]
 fn serve_keeps_a_read_only_shares_state_in_the_users_state_folder() {
     let dir = TempDir::new("state-ro-serve");
     dir.write("share/a.txt", "alpha\n");
@@ -224,7 +221,6 @@ fn serve_keeps_a_read_only_shares_state_in_the_users_state_folder() {
     assert_eq!(names_in(&share), ["a.txt"]);
 }
 
-#[test]
 fn serve_with_a_read_only_share_and_no_state_folder_says_to_pass_state() {
     let dir = TempDir::new("state-ro-none");
     dir.write("share/a.txt", "alpha\n");
@@ -265,7 +261,6 @@ fn serve_with_a_read_only_share_and_no_state_folder_says_to_pass_state() {
     assert_eq!(names_in(&share), ["a.txt"]);
 }
 
-#[test]
 fn a_client_with_a_read_only_share_lists_and_keeps_its_history_elsewhere() {
     let dir = TempDir::new("state-ro-client");
     let (_server, addr) = a_server(&dir);
@@ -305,7 +300,6 @@ fn a_client_with_a_read_only_share_lists_and_keeps_its_history_elsewhere() {
     assert_eq!(names_in(&share), Vec::<String>::new());
 }
 
-#[test]
 fn a_visible_state_folder_inside_the_share_is_never_shared() {
     let dir = TempDir::new("state-inside");
     dir.write("share/a.txt", "alpha\n");
@@ -362,3 +356,12 @@ fn a_visible_state_folder_inside_the_share_is_never_shared() {
     assert_eq!(out.code(), Some(1), "{out}");
     assert!(out.stderr.contains("the shared folder itself"), "{out}");
 }
+
+cases![
+    a_client_that_never_connects_creates_nothing,
+    a_client_makes_its_state_folder_with_the_first_history_row,
+    serve_keeps_a_read_only_shares_state_in_the_users_state_folder,
+    serve_with_a_read_only_share_and_no_state_folder_says_to_pass_state,
+    a_client_with_a_read_only_share_lists_and_keeps_its_history_elsewhere,
+    a_visible_state_folder_inside_the_share_is_never_shared,
+];

@@ -155,7 +155,6 @@ fn refuse_all(c: &mut Conn, names: &[String]) -> Vec<String> {
     replies
 }
 
-#[test]
 fn traversal_attempts_get_550_that_reveal_nothing() {
     let l = Layout::new("trav-refuse");
     let outside = l.root.path().join("outside");
@@ -183,7 +182,6 @@ fn traversal_attempts_get_550_that_reveal_nothing() {
     assert_eq!(done.code, 226, "{:?}", done.lines);
 }
 
-#[test]
 fn nul_byte_sent_raw_inside_quotes_is_refused() {
     let l = Layout::new("trav-nul");
     let server = start(&l.share());
@@ -196,7 +194,6 @@ fn nul_byte_sent_raw_inside_quotes_is_refused() {
     c.assert_alive();
 }
 
-#[test]
 fn inside_links_are_served_and_listed_escaping_ones_are_not() {
     let l = Layout::new("trav-inside");
     let share = l.share();
@@ -245,7 +242,6 @@ fn inside_links_are_served_and_listed_escaping_ones_are_not() {
     }
 }
 
-#[test]
 fn symlinked_folder_inside_the_share_is_served() {
     let l = Layout::new("trav-dirlink");
     let share = l.share();
@@ -271,7 +267,6 @@ fn symlinked_folder_inside_the_share_is_served() {
 /// symlinked folder between an inside and an outside folder) as fast as
 /// possible while one session downloads and verifies through it: every
 /// answer is the inside content or 550, never the outside content.
-#[test]
 fn swapping_symlinks_never_leak_the_outside() {
     let l = Layout::new("trav-race");
     let share = l.share();
@@ -349,3 +344,11 @@ fn swapping_symlinks_never_leak_the_outside() {
         "served {served}, refused {refused}"
     );
 }
+
+cases![
+    traversal_attempts_get_550_that_reveal_nothing,
+    nul_byte_sent_raw_inside_quotes_is_refused,
+    inside_links_are_served_and_listed_escaping_ones_are_not,
+    symlinked_folder_inside_the_share_is_served,
+    swapping_symlinks_never_leak_the_outside,
+];

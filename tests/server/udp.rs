@@ -122,7 +122,6 @@ fn assert_exact(got: &Got, content: &[u8]) {
     );
 }
 
-#[test]
 fn edge_sizes_round_trip_on_one_reused_channel() {
     let dir = TempDir::new("udp-sizes");
     let (small, big) = (udp::DEFAULT_PAYLOAD, udp::LOOPBACK_PAYLOAD);
@@ -157,7 +156,6 @@ fn edge_sizes_round_trip_on_one_reused_channel() {
     assert_eq!((bytes.as_slice(), done.code), (files[2].1.as_slice(), 226));
 }
 
-#[test]
 fn resumes_from_an_offset() {
     let content = pseudo_random(300_000, 4);
     let server = Share::new("udp-offset").file("f.bin", &content).serve();
@@ -283,7 +281,6 @@ impl Drop for Relay {
     }
 }
 
-#[test]
 fn exact_through_a_relay_that_drops_duplicates_and_reorders() {
     let content = pseudo_random(3 << 20, 5);
     let small = pseudo_random(5000, 6);
@@ -352,7 +349,6 @@ fn hello_from(socket: &UdpSocket, to: SocketAddr, token: &str, len: u64, transfe
     socket.send_to(&v, to).unwrap();
 }
 
-#[test]
 fn a_vanished_receiver_is_given_up_in_bounded_time_and_others_are_served() {
     let content = pseudo_random(2 << 20, 7);
     let server = Share::new("udp-vanish")
@@ -416,7 +412,6 @@ fn hears_anything(socket: &UdpSocket, wait: Duration) -> bool {
     socket.recv_from(&mut buf).is_ok()
 }
 
-#[test]
 fn wrong_tokens_foreign_addresses_and_junk_are_ignored() {
     let content = pseudo_random(200_000, 8);
     let server = Share::new("udp-foreign").file("f.bin", &content).serve();
@@ -491,7 +486,6 @@ fn wrong_tokens_foreign_addresses_and_junk_are_ignored() {
     assert_eq!(done.code, 226, "{:?}", done.lines);
 }
 
-#[test]
 fn the_receiver_gives_up_on_a_silent_sender() {
     // A socket that takes the HELLO and never answers.
     let mute = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -527,7 +521,6 @@ fn the_receiver_gives_up_on_a_silent_sender() {
     assert_eq!(bad.unwrap_err().kind(), io::ErrorKind::InvalidInput);
 }
 
-#[test]
 fn a_larger_payload_where_the_path_allows() {
     let content = pseudo_random(1 << 20, 9);
     let server = Share::new("udp-jumbo").file("f.bin", &content).serve();
@@ -607,8 +600,6 @@ impl Drop for Netns {
 /// Sets up a network namespace whose loopback drops 5 % of UDP packets
 /// (nftables), then runs this same test inside it, where it is
 /// [`lossy_transfers`].
-#[test]
-#[ignore = "needs root, `ip netns` (iproute2) and `nft` (nftables)"]
 fn real_kernel_loss_in_a_network_namespace() {
     if std::env::var_os(NETNS_ENV).is_some() {
         lossy_transfers();
@@ -719,7 +710,6 @@ impl io::Write for FailingWriter {
     }
 }
 
-#[test]
 fn a_receiver_whose_writer_fails_tells_the_sender_at_once() {
     let dir = TempDir::new("udp-writer-fails");
     let content = pseudo_random(4 << 20, 12);
@@ -750,7 +740,6 @@ fn a_receiver_whose_writer_fails_tells_the_sender_at_once() {
     c.assert_alive();
 }
 
-#[test]
 fn a_file_that_shrinks_mid_transfer_ends_in_451() {
     let dir = TempDir::new("udp-shrinks");
     let content = pseudo_random(4 << 20, 13);
@@ -782,7 +771,6 @@ fn a_file_that_shrinks_mid_transfer_ends_in_451() {
     assert!(began.elapsed() < Duration::from_secs(3));
 }
 
-#[test]
 fn a_receiver_that_answers_but_never_gets_further_is_given_up() {
     let content = pseudo_random(1 << 20, 14);
     let server = Share::new("udp-stall")
@@ -824,3 +812,18 @@ fn a_receiver_that_answers_but_never_gets_further_is_given_up() {
     assert!(began.elapsed() >= Duration::from_millis(600));
     c.assert_alive();
 }
+
+cases![
+    edge_sizes_round_trip_on_one_reused_channel,
+    resumes_from_an_offset,
+    exact_through_a_relay_that_drops_duplicates_and_reorders,
+    a_vanished_receiver_is_given_up_in_bounded_time_and_others_are_served,
+    wrong_tokens_foreign_addresses_and_junk_are_ignored,
+    the_receiver_gives_up_on_a_silent_sender,
+    a_larger_payload_where_the_path_allows,
+    #[ignore = "needs root, `ip netns` (iproute2) and `nft` (nftables)"]
+    real_kernel_loss_in_a_network_namespace,
+    a_receiver_whose_writer_fails_tells_the_sender_at_once,
+    a_file_that_shrinks_mid_transfer_ends_in_451,
+    a_receiver_that_answers_but_never_gets_further_is_given_up,
+];

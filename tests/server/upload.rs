@@ -70,7 +70,6 @@ fn await_listed(c: &mut Conn, name: &str) {
     assert!(listed, "{name} never appeared in the longlist");
 }
 
-#[test]
 fn uploads_are_refused_by_default() {
     let s = Setup::new("up-off");
     s.write("a.txt", "old\n");
@@ -87,7 +86,6 @@ fn uploads_are_refused_by_default() {
     c.assert_alive();
 }
 
-#[test]
 fn an_upload_is_stored_only_after_every_byte_and_its_md5_arrived() {
     let s = Setup::new("up-store");
     s.write("a.txt", "a\n");
@@ -170,7 +168,6 @@ fn an_upload_is_stored_only_after_every_byte_and_its_md5_arrived() {
     assert_eq!(fs::read(s.share.join("empty.txt")).unwrap(), b"");
 }
 
-#[test]
 fn a_wrong_md5_stores_nothing_and_leaves_no_temporary_file() {
     let s = Setup::new("up-md5");
     s.write("a.txt", "a\n");
@@ -201,7 +198,6 @@ fn a_wrong_md5_stores_nothing_and_leaves_no_temporary_file() {
     assert_eq!(got.code(), 226, "{:?}", got);
 }
 
-#[test]
 fn a_sender_that_stops_short_gets_426_and_nothing_is_stored() {
     let s = Setup::new("up-short");
     let server = s.serve();
@@ -232,7 +228,6 @@ fn a_sender_that_stops_short_gets_426_and_nothing_is_stored() {
     c.assert_alive();
 }
 
-#[test]
 fn a_sender_that_stalls_gets_426_within_the_data_timeout() {
     let s = Setup::new("up-stall");
     let server = start_with(Config {
@@ -264,7 +259,6 @@ fn a_sender_that_stalls_gets_426_within_the_data_timeout() {
     c.assert_alive();
 }
 
-#[test]
 fn other_content_under_the_name_is_553_and_untouched() {
     let s = Setup::new("up-553");
     let path = s.write("docs/a.txt", "the original\n");
@@ -287,7 +281,6 @@ fn other_content_under_the_name_is_553_and_untouched() {
     assert_eq!(entries_below(&s.share), before);
 }
 
-#[test]
 fn the_same_content_is_226_without_a_transfer() {
     let s = Setup::new("up-same");
     let content = pseudo_random(5000, 14);
@@ -307,7 +300,6 @@ fn the_same_content_is_226_without_a_transfer() {
     c.assert_alive();
 }
 
-#[test]
 fn names_that_break_the_rules_are_refused_and_nothing_is_written() {
     let s = Setup::new("up-names");
     s.write("a.txt", "a\n");
@@ -364,7 +356,6 @@ fn names_that_break_the_rules_are_refused_and_nothing_is_written() {
     assert!(!Path::new("/etc/p2pshare-upload-test").exists());
 }
 
-#[test]
 fn a_symlinked_folder_or_file_leading_outside_is_refused() {
     let s = Setup::new("up-link");
     fs::write(s.outside.join("secret.txt"), "outside secret\n").unwrap();
@@ -404,7 +395,6 @@ fn a_symlinked_folder_or_file_leading_outside_is_refused() {
     assert_eq!(fs::read(s.share.join("real/in.txt")).unwrap(), b"inside\n");
 }
 
-#[test]
 fn a_file_in_the_way_of_a_folder_is_refused_and_leaves_nothing() {
     let s = Setup::new("up-blocked");
     s.write("blocker", "a file, not a folder\n");
@@ -432,7 +422,6 @@ fn a_file_in_the_way_of_a_folder_is_refused_and_leaves_nothing() {
 /// file size limit (`ulimit -f`, with SIGXFSZ ignored so the write fails
 /// with EFBIG instead of killing it). Tests run as root, so a read-only
 /// folder would not stop the server; a size limit does.
-#[test]
 fn a_write_error_on_the_server_is_451_and_leaves_nothing() {
     let s = Setup::new("up-efbig");
     s.write("a.txt", "a\n");
@@ -478,7 +467,6 @@ fn client(addr: SocketAddr, from: &Path, commands: &[&str]) -> Finished {
     run(&args, "")
 }
 
-#[test]
 fn the_client_uploads_one_file_and_patterns_with_exit_statuses() {
     let s = Setup::new("up-client");
     s.write("taken.txt", "server's own\n");
@@ -545,7 +533,6 @@ fn the_client_uploads_one_file_and_patterns_with_exit_statuses() {
     );
 }
 
-#[test]
 fn the_client_gets_exit_1_where_uploads_are_off() {
     let s = Setup::new("up-client-off");
     let server = start(&s.share);
@@ -561,7 +548,6 @@ fn the_client_gets_exit_1_where_uploads_are_off() {
     assert_eq!(entries_below(&s.share), before);
 }
 
-#[test]
 fn the_clients_upload_pattern_leaves_out_its_own_state_folder() {
     let s = Setup::new("up-client-state");
     let server = s.serve();
@@ -595,7 +581,6 @@ fn the_clients_upload_pattern_leaves_out_its_own_state_folder() {
 /// nothing is left there, and what was stored is inside the share (in
 /// whichever folder the swapping left it: the server recreates a missing
 /// folder of a name, and the swapper moves such folders aside).
-#[test]
 fn a_folder_swapped_for_an_outside_link_during_uploads_never_leaks_bytes_out() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -676,3 +661,21 @@ fn a_folder_swapped_for_an_outside_link_during_uploads_never_leaks_bytes_out() {
     }
     eprintln!("{n} uploads, {} stored, {swaps} swaps", stored.len());
 }
+
+cases![
+    uploads_are_refused_by_default,
+    an_upload_is_stored_only_after_every_byte_and_its_md5_arrived,
+    a_wrong_md5_stores_nothing_and_leaves_no_temporary_file,
+    a_sender_that_stops_short_gets_426_and_nothing_is_stored,
+    a_sender_that_stalls_gets_426_within_the_data_timeout,
+    other_content_under_the_name_is_553_and_untouched,
+    the_same_content_is_226_without_a_transfer,
+    names_that_break_the_rules_are_refused_and_nothing_is_written,
+    a_symlinked_folder_or_file_leading_outside_is_refused,
+    a_file_in_the_way_of_a_folder_is_refused_and_leaves_nothing,
+    a_write_error_on_the_server_is_451_and_leaves_nothing,
+    the_client_uploads_one_file_and_patterns_with_exit_statuses,
+    the_client_gets_exit_1_where_uploads_are_off,
+    the_clients_upload_pattern_leaves_out_its_own_state_folder,
+    a_folder_swapped_for_an_outside_link_during_uploads_never_leaks_bytes_out,
+];
