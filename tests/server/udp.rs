@@ -650,7 +650,11 @@ fn real_kernel_loss_in_a_network_namespace() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    eprintln!("{text}");
+    // Indented: the inner run's `test result:` line is not this binary's
+    // (the runner does not capture what a test prints).
+    for line in text.lines() {
+        eprintln!("  netns | {line}");
+    }
     assert!(out.status.success(), "inside the namespace: {text}");
     assert!(text.contains("1 passed"), "{text}");
     // The kernel really dropped packets.

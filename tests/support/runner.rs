@@ -158,7 +158,8 @@ pub fn run(groups: &[&[Case]]) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let began = Instant::now();
-    println!("\nrunning {} tests", selected.len());
+    let n = selected.len();
+    println!("\nrunning {n} test{}", if n == 1 { "" } else { "s" });
     let (mut to_run, mut ignored) = (VecDeque::new(), 0usize);
     for (n, c) in selected {
         match c.ignore.first() {
