@@ -69,8 +69,23 @@ struct Options {
     list: bool,
     terse: bool,
     bench: bool,
+    help: bool,
     threads: Option<usize>,
 }
+
+const HELP: &str = "\
+usage: cargo test --test server|client -- [options] [FILTER...]
+
+Runs the tests whose names contain a FILTER (all without one).
+
+  --exact               a FILTER (and --skip) must be the whole name
+  --skip PATTERN        leave out the tests whose names contain it (repeatable)
+  --ignored             run only the ignored tests (they say what they need)
+  --include-ignored     run the ignored tests too
+  --list                list the tests instead (--format terse: the names only)
+  --test-threads N      run N tests at once (default: 4 per core, 4 to 16;
+                        also RUST_TEST_THREADS)
+  --nocapture           accepted; a test's output is never captured";
 
 fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut o = Options::default();
@@ -87,6 +102,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
                 .ok_or_else(|| format!("{what} needs a value"))
         };
         match flag.as_str() {
+            "-h" | "--help" => o.help = true,
             "--exact" => o.exact = true,
             "--ignored" => o.ignored = true,
             "--include-ignored" => o.include_ignored = true,
@@ -107,7 +123,9 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--nocapture" | "--show-output" | "-q" | "--quiet" | "--test" => {}
             // `cargo bench`: there are no benchmarks here.
             "--bench" => o.bench = true,
-            f if f.starts_with('-') => return Err(format!("unknown option {f}")),
+            f if f.starts_with('-') => {
+                return Err(format!("unknown option {f} (--help lists them)"))
+            }
             _ => o.filters.push(a),
         }
     }
@@ -131,6 +149,10 @@ pub fn run(groups: &[&[Case]]) -> ExitCode {
             return ExitCode::from(101);
         }
     };
+    if o.help {
+        println!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
     let all: Vec<&Case> = groups.iter().flat_map(|g| g.iter()).collect();
     let matches = |name: &str, pat: &str| {
         if o.exact {
