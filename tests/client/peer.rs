@@ -29,93 +29,33 @@ struct Pair {
     b_addr: SocketAddr,
 }
 
-fn peer_args(share: &Path, port: u16, connect: &str) -> Vec<String> {
-    [
-        "peer",
-        "--share",
-        &share.display().to_string(),
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--connect",
-        connect,
-        "--rescan",
-        "100ms",
-        "--poll",
-        "200ms",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-/// The address a peer reports on stderr when it starts:
-/// `p2pshare: sharing DIR (N files) on ADDR; other peer TARGET`.
-fn bound_addr(p: &Proc) -> Option<SocketAddr> {
-    let err = p.stderr();
-    let line = err.lines().find(|l| l.contains("; other peer "))?;
-    let head = line.split("; other peer ").next()?;
-    head.rsplit(" on ").next()?.parse().ok()
-}
-
-/// Starts A on a port of its own choosing (port 0) and then B, each told
-/// where the other is.
-///
-/// A must be told B's port before B exists, so B's port is picked up front:
-/// bind a listener on 127.0.0.1:0, read the port the kernel gave it, and
-/// drop the listener so that B can bind it. Another process could take the
-/// port in that short window; B then fails to bind, and the pair is simply
-/// started again with a new port.
+/// Starts A and then B ([`start_peers`]), and waits until each poller is
+/// connected to the other peer and has its first listing of it, against
+/// which later changes are reported.
 fn start_pair(a_dir: &Path, b_dir: &Path) -> Pair {
-    for _ in 0..5 {
-        let b_port = free_port();
-        let b_target = format!("127.0.0.1:{b_port}");
-        let a = Proc::spawn(&peer_args(a_dir, 0, &b_target));
-        assert!(
-            wait_until(WAIT, || bound_addr(&a).is_some()),
-            "A never said where it listens\n{}",
-            a.dump()
-        );
-        let a_addr = bound_addr(&a).unwrap();
-        // A started first: it keeps trying to reach B.
-        a.await_stderr("waiting for the other peer", WAIT);
-
-        let mut b = Proc::spawn(&peer_args(b_dir, b_port, &a_addr.to_string()));
-        let up = wait_until(WAIT, || bound_addr(&b).is_some() || !b.running());
-        assert!(up, "B never started\n{}", b.dump());
-        let Some(b_addr) = bound_addr(&b) else {
-            // The port was taken in the meantime: start over.
-            assert!(b.stderr().contains("cannot listen"), "{}", b.dump());
-            continue;
-        };
-        assert_eq!(b_addr.port(), b_port);
-        // Each poller is connected to the other peer and has its first
-        // listing of it, against which later changes are reported.
-        a.await_stderr("connected to the other peer", WAIT);
-        b.await_stderr("connected to the other peer", WAIT);
-        await_row(
-            a_dir,
-            "out",
-            &b_addr.to_string(),
-            "FileHash checkall",
-            "213",
-        );
-        await_row(
-            b_dir,
-            "out",
-            &a_addr.to_string(),
-            "FileHash checkall",
-            "213",
-        );
-        return Pair {
-            a,
-            b,
-            a_addr,
-            b_addr,
-        };
+    let (a, b, a_addr, b_addr) = start_peers(a_dir, b_dir, &[], WAIT);
+    a.await_stderr("connected to the other peer", WAIT);
+    b.await_stderr("connected to the other peer", WAIT);
+    await_row(
+        a_dir,
+        "out",
+        &b_addr.to_string(),
+        "FileHash checkall",
+        "213",
+    );
+    await_row(
+        b_dir,
+        "out",
+        &a_addr.to_string(),
+        "FileHash checkall",
+        "213",
+    );
+    Pair {
+        a,
+        b,
+        a_addr,
+        b_addr,
     }
-    panic!("could not start two peers: ports kept being taken");
 }
 
 /// The rows of a share's history file, each split on TAB.
@@ -345,7 +285,12 @@ fn a_peer_started_first_runs_its_commands_once_the_other_is_up() {
     // is tried again should another process take it in the meantime.
     for _ in 0..5 {
         let b_port = free_port();
-        let mut a = Proc::spawn(&peer_args(a_dir.path(), 0, &format!("127.0.0.1:{b_port}")));
+        let mut a = Proc::spawn(&peer_args(
+            a_dir.path(),
+            0,
+            &format!("127.0.0.1:{b_port}"),
+            &[],
+        ));
         // A command is waiting on A's input before B even exists.
         a.send("FileDownload b.txt\n");
         assert!(
@@ -360,6 +305,7 @@ fn a_peer_started_first_runs_its_commands_once_the_other_is_up() {
             b_dir.path(),
             b_port,
             &bound_addr(&a).unwrap().to_string(),
+            &[],
         ));
         assert!(
             wait_until(WAIT, || bound_addr(&b).is_some() || !b.running()),
@@ -403,7 +349,7 @@ fn a_peer_sending_an_endless_table_to_the_poller_does_not_take_the_server_down()
         }
         s.silence()
     });
-    let mut args = peer_args(a_dir.path(), 0, &endless.addr.to_string());
+    let mut args = peer_args(a_dir.path(), 0, &endless.addr.to_string(), &[]);
     // One poll at the start, the next in a while: one endless table is
     // enough for this test.
     args.extend([
@@ -445,7 +391,12 @@ fn after_the_other_peer_restarts_the_next_console_command_reconnects_and_runs() 
     // B is killed and started again on the same port, with a new file.
     drop(b);
     b_dir.write("second.txt", "second\n");
-    let b = Proc::spawn(&peer_args(b_dir.path(), b_addr.port(), &a_addr.to_string()));
+    let b = Proc::spawn(&peer_args(
+        b_dir.path(),
+        b_addr.port(),
+        &a_addr.to_string(),
+        &[],
+    ));
     assert!(
         wait_until(WAIT, || bound_addr(&b).is_some()),
         "{}",

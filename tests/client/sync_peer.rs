@@ -9,72 +9,20 @@ use crate::process::*;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn peer_args(share: &Path, port: u16, connect: &str, sync: &[&str]) -> Vec<String> {
-    let share = share.display().to_string();
-    let port = port.to_string();
-    [
-        "peer",
-        "--share",
-        &share,
-        "--port",
-        &port,
-        "--bind",
-        "127.0.0.1",
-        "--connect",
-        connect,
-        "--rescan",
-        "100ms",
-        "--poll",
-        "200ms",
-    ]
-    .iter()
-    .chain(sync)
-    .map(|s| s.to_string())
-    .collect()
-}
-
-fn bound_addr(p: &Proc) -> Option<SocketAddr> {
-    let err = p.stderr();
-    let line = err.lines().find(|l| l.contains("; other peer "))?;
-    let head = line.split("; other peer ").next()?;
-    head.rsplit(" on ").next()?.parse().ok()
-}
-
-/// Starts A, then B on a port picked up front (started again should it be
-/// taken in between).
+/// Starts A, then B ([`start_peers`]), both with `--sync --delete`.
 fn start_pair(a_dir: &Path, b_dir: &Path) -> (Proc, Proc) {
     start_pair_with(a_dir, b_dir, &["--sync", "--delete"])
 }
 
 /// [`start_pair`], with these options for both instead of `--sync --delete`.
 fn start_pair_with(a_dir: &Path, b_dir: &Path, sync: &[&str]) -> (Proc, Proc) {
-    for _ in 0..5 {
-        let b_port = free_port();
-        let a = Proc::spawn(&peer_args(a_dir, 0, &format!("127.0.0.1:{b_port}"), sync));
-        assert!(
-            wait_until(WAIT, || bound_addr(&a).is_some()),
-            "{}",
-            a.dump()
-        );
-        let a_addr = bound_addr(&a).unwrap();
-        let mut b = Proc::spawn(&peer_args(b_dir, b_port, &a_addr.to_string(), sync));
-        assert!(
-            wait_until(WAIT, || bound_addr(&b).is_some() || !b.running()),
-            "{}",
-            b.dump()
-        );
-        if bound_addr(&b).is_none() {
-            continue;
-        }
-        return (a, b);
-    }
-    panic!("could not start two peers: ports kept being taken");
+    let (a, b, _, _) = start_peers(a_dir, b_dir, sync, WAIT);
+    (a, b)
 }
 
 /// The visible files below `dir`, name → content.

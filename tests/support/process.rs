@@ -283,6 +283,78 @@ pub fn client_args(addr: SocketAddr, share: &std::path::Path, extra: &[&str]) ->
     v
 }
 
+/// The arguments of `p2pshare peer` sharing `share` on 127.0.0.1:`port`,
+/// told to reach `connect`, rescanning every 100 ms and polling every
+/// 200 ms, then `extra`.
+pub fn peer_args(share: &std::path::Path, port: u16, connect: &str, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "peer",
+        "--share",
+        &share.display().to_string(),
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--connect",
+        connect,
+        "--rescan",
+        "100ms",
+        "--poll",
+        "200ms",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// The address a peer reports on stderr when it starts:
+/// `p2pshare: sharing DIR (N files) on ADDR; other peer TARGET`.
+pub fn bound_addr(p: &Proc) -> Option<SocketAddr> {
+    let err = p.stderr();
+    let line = err.lines().find(|l| l.contains("; other peer "))?;
+    let head = line.split("; other peer ").next()?;
+    head.rsplit(" on ").next()?.parse().ok()
+}
+
+/// Starts peer A on a port of its own choosing (port 0) and then B, each
+/// told where the other is and given `extra`; returns them with their
+/// addresses. A must be told B's port before B exists, so B's port is
+/// picked up front ([`free_port`]). Another process could take it in that
+/// short window; B then fails to bind, and the pair is started again.
+pub fn start_peers(
+    a_dir: &std::path::Path,
+    b_dir: &std::path::Path,
+    extra: &[&str],
+    wait: Duration,
+) -> (Proc, Proc, SocketAddr, SocketAddr) {
+    use crate::support::wait_until;
+    for _ in 0..5 {
+        let b_port = free_port();
+        let a = Proc::spawn(&peer_args(a_dir, 0, &format!("127.0.0.1:{b_port}"), extra));
+        assert!(
+            wait_until(wait, || bound_addr(&a).is_some()),
+            "A never said where it listens\n{}",
+            a.dump()
+        );
+        let a_addr = bound_addr(&a).unwrap();
+        // A started first: it keeps trying to reach B.
+        a.await_stderr("waiting for the other peer", wait);
+        let mut b = Proc::spawn(&peer_args(b_dir, b_port, &a_addr.to_string(), extra));
+        let up = wait_until(wait, || bound_addr(&b).is_some() || !b.running());
+        assert!(up, "B never started\n{}", b.dump());
+        let Some(b_addr) = bound_addr(&b) else {
+            // The port was taken in the meantime: start over.
+            assert!(b.stderr().contains("cannot listen"), "{}", b.dump());
+            continue;
+        };
+        assert_eq!(b_addr.port(), b_port);
+        return (a, b, a_addr, b_addr);
+    }
+    panic!("could not start two peers: ports kept being taken");
+}
+
 /// True when `script` (util-linux) can run a command at a terminal here.
 pub fn terminal_available() -> bool {
     Command::new("script")
