@@ -1,6 +1,7 @@
 //! The shared folder: the rules for names in requests, opening files so a
 //! request can never leave the folder, and the index with its md5 cache.
 
+mod had;
 pub mod hash;
 mod ignore;
 pub mod index;
@@ -14,7 +15,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use crate::protocol::{FileOp, Reply};
@@ -234,6 +235,8 @@ pub struct Share {
     ignore: RwLock<Arc<Ignore>>,
     /// What the last walk left out because its name is not UTF-8.
     unnamable: RwLock<Vec<PathBuf>>,
+    /// Earlier versions of files that changed or went (see [`Share::had`]).
+    had: Mutex<had::Had>,
 }
 
 impl Share {
@@ -263,6 +266,7 @@ impl Share {
             hashes,
             ignore: RwLock::new(Arc::new(Ignore::default())),
             unnamable: RwLock::new(Vec::new()),
+            had: Mutex::new(had::Had::default()),
         };
         share.rescan();
         Ok(share)
@@ -356,6 +360,7 @@ impl Share {
         changes.unnamable = newly_unnamable;
         let new = Arc::new(new);
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+        self.note_had(&old, &changes);
         if !changes.is_empty() || self.hashes.len() > new.len() {
             let live: std::collections::HashSet<FileKey> = new.all().map(|(_, e)| e.key).collect();
             self.hashes.retain(|k| live.contains(k));

@@ -22,6 +22,7 @@ mod peer;
 mod prompt;
 mod serve_cli;
 mod sync;
+mod sync_converge;
 mod sync_peer;
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +37,7 @@ fn main() -> std::process::ExitCode {
         prompt::CASES,
         serve_cli::CASES,
         sync::CASES,
+        sync_converge::CASES,
         sync_peer::CASES,
     ])
 }

@@ -118,6 +118,8 @@ fn every_decision_dry_run_then_carried_out() {
     for n in ODD {
         there.write(n, format!("odd {n:?}\n"));
     }
+    // The peer's version of both.txt is the older: this side's wins.
+    set_mtime(&there.path().join("both.txt"), time("2026-01-01T00:00:00Z"));
     // The peer's time, to see that it is kept.
     set_mtime(
         &there.path().join("changed.txt"),
@@ -182,9 +184,10 @@ fn every_decision_dry_run_then_carried_out() {
     assert_eq!(conflict.len(), 1, "{:?}", entries_below(here.path()));
     assert_eq!(read(&conflict[0]), "v2 there\n");
     let peer8 = &share_id(server.addr())[..8];
-    assert!(
-        conflict[0].ends_with(&format!("-{peer8}.txt")),
-        "{conflict:?}"
+    assert_eq!(
+        conflict,
+        [format!("both.sync-conflict-20260101-000000-{peer8}.txt")],
+        "named after the losing version's time and side"
     );
     assert!(
         !here.path().join("gone-here.txt").exists(),

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::plan::{conflict_name, Action, Base, Decision, Files, Version};
+use super::plan::{Action, Base, Decision, Files, Version};
 use super::Counts;
 use crate::client::fetch::{self, Batch, Outcome, Ui};
 use crate::client::local::local_md5;
@@ -61,10 +61,16 @@ fn row_text(row: &[String], tty: bool) -> String {
         .to_string()
 }
 
-/// The reason a conflict row gives: where the peer's version went.
-pub(super) fn conflict_reason(d: &Decision, local: &str) -> String {
-    let base = local.rsplit('/').next().unwrap_or(local);
-    format!("{}; the peer's version is beside it as {base}", d.reason)
+/// The reason a conflict row gives: which version won, and where the
+/// other one is (`is`) or goes (`goes`) beside it.
+pub(super) fn conflict_reason(d: &Decision, verb: &str) -> String {
+    let at = d.beside.as_deref().unwrap_or_default();
+    let at = at.rsplit('/').next().unwrap_or(at);
+    let whose = match d.action {
+        Action::Yield => "the peer's version wins; this side's",
+        _ => "this side's version wins; the peer's",
+    };
+    format!("{}; {whose} {verb} beside it as {at}", d.reason)
 }
 
 /// What the run needs beyond the plan.
@@ -133,9 +139,9 @@ impl Progress<'_> {
             version: version.clone(),
             ..(*d).clone()
         };
-        let (action, reason) = if d.action == Action::Conflict {
+        let (action, reason) = if matches!(d.action, Action::Conflict | Action::Yield) {
             self.counts.conflicts += 1;
-            ("conflict", conflict_reason(d, local))
+            ("conflict", conflict_reason(d, "is"))
         } else {
             self.counts.downloaded += 1;
             ("download", d.reason.to_string())
@@ -179,6 +185,7 @@ pub(super) fn carry_out(
 ) -> Result<(Counts, Files), ClientError> {
     let mut base = base.clone();
     let mut counts = Counts::default();
+    let mut wanted: Vec<&Decision> = Vec::new();
     let mut out = io::stdout().lock();
     for d in decisions {
         let (action, reason) = match d.action {
@@ -187,7 +194,22 @@ pub(super) fn carry_out(
                 apply(&mut base, d);
                 continue;
             }
-            Action::Download | Action::Conflict => continue,
+            Action::Download | Action::Conflict => {
+                wanted.push(d);
+                continue;
+            }
+            Action::Yield => {
+                match move_aside(run, d) {
+                    Ok(()) => wanted.push(d),
+                    Err(why) => {
+                        let text =
+                            format!("p2pshare: {}: conflict not resolved: {why}", shown(&d.name));
+                        print_above(&text, true);
+                        counts.failed += 1;
+                    }
+                }
+                continue;
+            }
             Action::Keep => {
                 counts.kept += 1;
                 ("keep", d.reason.to_string())
@@ -218,7 +240,7 @@ pub(super) fn carry_out(
         }
     }
     drop(out);
-    let (got, agreed) = download(client, run, decisions)?;
+    let (got, agreed) = download(client, run, &wanted)?;
     counts.add(&got);
     for (name, v) in agreed {
         base.insert(name, v);
@@ -246,17 +268,13 @@ fn apply(base: &mut Files, d: &Decision) {
 fn download(
     client: &mut Client,
     run: &Run,
-    decisions: &[Decision],
+    wanted: &[&Decision],
 ) -> Result<(Counts, Vec<(String, Version)>), ClientError> {
-    let wanted: Vec<&Decision> = decisions
-        .iter()
-        .filter(|d| matches!(d.action, Action::Download | Action::Conflict))
-        .collect();
     let by_name: HashMap<&str, (&Decision, String)> = wanted
         .iter()
         .map(|d| {
-            let local = match d.action {
-                Action::Conflict => conflict_name(&d.name, run.stamp, &run.peer_id[..8]),
+            let local = match (d.action, &d.beside) {
+                (Action::Conflict, Some(at)) => at.clone(),
                 _ => d.name.clone(),
             };
             (d.name.as_str(), (*d, local))
@@ -271,7 +289,7 @@ fn download(
         above_prompt: run.quiet,
         rows: Vec::new(),
     });
-    let (first, second) = split(&wanted);
+    let (first, second) = split(wanted);
     let opts = fetch::Options {
         dest: run.share.root().to_path_buf(),
         overwrite: false,
@@ -372,6 +390,31 @@ fn second_connection(
     let r = fetch::fetch(&mut c, b, opts, &mut RowUi(progress));
     c.quit();
     r
+}
+
+/// Moves this side's losing version of a conflict to its conflict name
+/// beside it, once it is checked to be still the version planned; never
+/// over anything (a hard link, then the old name removed; where the file
+/// system has no hard links, a rename after a look that the name is
+/// free). The peer's version then comes in under the name.
+fn move_aside(run: &Run, d: &Decision) -> Result<(), String> {
+    let (Some(at), Some(l)) = (&d.beside, run.local.get(&d.name)) else {
+        return Err("nothing planned to move".into());
+    };
+    let from = run.share.root().join(&d.name);
+    let to = run.share.root().join(at);
+    match local_md5(&from) {
+        Ok(md5) if md5 == l.md5 => {}
+        Ok(_) => return Err("it changed here since it was planned".into()),
+        Err(e) => return Err(e.to_string()),
+    }
+    let in_the_way = || format!("{} is in the way", shown(at));
+    match fs::hard_link(&from, &to) {
+        Ok(()) => fs::remove_file(&from).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(in_the_way()),
+        Err(_) if fs::symlink_metadata(&to).is_ok() => Err(in_the_way()),
+        Err(_) => fs::rename(&from, &to).map_err(|e| e.to_string()),
+    }
 }
 
 /// Moves the file of a deletion into `trash/<stamp>/<name>` in the state

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::plan::{Files, Version};
+use super::plan::{Files, Had, Version};
 use crate::client::{show, split_row, Client, ClientError};
 use crate::digest::Md5;
 use crate::protocol::code;
@@ -81,4 +81,14 @@ pub(super) fn local(share: &Share) -> (Files, BTreeSet<String>) {
         }
     }
     (files, busy)
+}
+
+/// The versions this side had before under each name (see
+/// [`Share::had`]), as the planner compares them.
+pub(super) fn had(share: &Share) -> Had {
+    share
+        .had()
+        .into_iter()
+        .map(|(name, md5s)| (name, md5s.iter().map(|m| m.to_string()).collect()))
+        .collect()
 }

@@ -21,7 +21,7 @@ use crate::protocol::greeting_share_id;
 use crate::share::index::Matcher;
 use crate::share::state::StateChoice;
 use crate::share::Share;
-use plan::{Action, Files, Inputs, Rules};
+use plan::{Action, Files, Had, Inputs, Rules};
 
 /// The console's usage line for Sync.
 pub const USAGE: &str = "usage: Sync [--dry-run] [--delete] [--force-delete] [<pattern>]";
@@ -85,7 +85,7 @@ impl Counts {
             match d.action {
                 Action::InStep => c.in_step += 1,
                 Action::Download => c.downloaded += 1,
-                Action::Conflict => c.conflicts += 1,
+                Action::Conflict | Action::Yield => c.conflicts += 1,
                 Action::Delete => c.deleted += 1,
                 Action::Keep => c.kept += 1,
                 Action::Skip => c.skipped += 1,
@@ -141,6 +141,8 @@ struct Gathered {
     local: Files,
     busy: BTreeSet<String>,
     base: Files,
+    /// Versions this side had before, by name.
+    had: Had,
     state_path: PathBuf,
     share: Arc<Share>,
 }
@@ -175,6 +177,7 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
         }
     };
     let (local, mut busy) = gather::local(&share);
+    let had = gather::had(&share);
     busy.extend(ctx.busy.iter().cloned());
     if let Some(seen) = &ctx.seen {
         let differs = |n: &String| remote.get(n).map(|v| &v.md5) != seen.get(n);
@@ -200,6 +203,7 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
         local,
         busy,
         base,
+        had,
         state_path,
         share,
     }))
@@ -224,6 +228,9 @@ fn plan_of(g: &Gathered, args: &Args) -> plan::Plan {
         local: &local,
         base: &base,
         busy: &g.busy,
+        had: &g.had,
+        here_id: g.share.id(),
+        peer_id: &g.peer_id,
     };
     let rules = Rules {
         delete: args.delete,
@@ -306,7 +313,7 @@ fn show_plan(decisions: &[plan::Decision], tty: bool) {
         .filter(|d| d.action != Action::InStep)
         .map(|d| {
             let reason = match d.action {
-                Action::Conflict => format!("{}; the peer's version goes beside it", d.reason),
+                Action::Conflict | Action::Yield => exec::conflict_reason(d, "goes"),
                 _ => d.reason.to_string(),
             };
             exec::fields(d.action.as_str(), d, &reason)

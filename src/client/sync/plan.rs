@@ -2,7 +2,10 @@
 //! had when they last agreed, in; one decision per file, out. Pure: no
 //! sockets, no files, so every rule is a unit test.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+
+use crate::timefmt;
 
 /// One version of a file: its md5, size and modification time (RFC 3339).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +18,10 @@ pub struct Version {
 /// Files by name.
 pub type Files = BTreeMap<String, Version>;
 
+/// The md5s of versions this side had earlier under a name (replaced or
+/// removed since), by name.
+pub type Had = BTreeMap<String, Vec<String>>;
+
 /// What Sync does with one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
@@ -24,9 +31,13 @@ pub enum Action {
     Download,
     /// This side's version stays; nothing to fetch.
     Keep,
-    /// Changed on both sides (or different at the first sync): this side's
-    /// stays, the peer's lands beside it under a conflict name.
+    /// Changed on both sides (or different at the first sync), and this
+    /// side's version wins ([`here_wins`]): it stays, the peer's lands
+    /// beside it under the conflict name.
     Conflict,
+    /// Changed on both sides, and the peer's version wins: this side's is
+    /// moved to the conflict name beside it, the peer's takes its place.
+    Yield,
     /// Deleted there, unchanged here: moved into the trash.
     Delete,
     /// Left as it is, for the reason given (deleted here, a deletion not
@@ -40,7 +51,7 @@ impl Action {
             Action::InStep => "in-step",
             Action::Download => "download",
             Action::Keep => "keep",
-            Action::Conflict => "conflict",
+            Action::Conflict | Action::Yield => "conflict",
             Action::Delete => "delete",
             Action::Skip => "skip",
         }
@@ -68,6 +79,9 @@ pub struct Decision {
     pub version: Version,
     pub reason: &'static str,
     pub base: Base,
+    /// The conflict copy's name, for a conflict: where the losing version
+    /// goes ([`conflict_name`] of the loser's time and share id).
+    pub beside: Option<String>,
 }
 
 /// How the plan is made.
@@ -87,13 +101,19 @@ pub struct Plan {
     pub guard: Option<String>,
 }
 
-/// The three listings of one sync, and the names to leave alone this
-/// time (still changing there, or not readable here).
+/// The three listings of one sync, the names to leave alone this time
+/// (still changing there, or not readable here), the versions this side
+/// had earlier, and the share ids of both sides.
 pub struct Inputs<'a> {
     pub remote: &'a Files,
     pub local: &'a Files,
     pub base: &'a Files,
     pub busy: &'a BTreeSet<String>,
+    pub had: &'a Had,
+    /// This side's share id.
+    pub here_id: &'a str,
+    /// The peer's share id.
+    pub peer_id: &'a str,
 }
 
 /// Plans a sync (see [`Action`] for the decisions).
@@ -108,6 +128,7 @@ pub fn plan(inp: &Inputs, rules: Rules) -> Plan {
         .into_iter()
         .filter_map(|name| decide(name, inp, rules.delete))
         .collect();
+    settle_conflict_copies(inp, &mut decisions);
     let guard = guard(inp, &decisions);
     if guard.is_some() && !rules.force_delete {
         for d in decisions.iter_mut().filter(|d| d.action == Action::Delete) {
@@ -160,8 +181,11 @@ fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
         version: version.clone(),
         reason,
         base,
+        beside: None,
     };
     let same = |x: &Version, y: Option<&Version>| y.is_some_and(|y| y.md5 == x.md5);
+    // A version this side had earlier: the peer is behind, not changed.
+    let had_here = |x: &Version| inp.had.get(name).is_some_and(|h| h.contains(&x.md5));
     if inp.busy.contains(name) {
         let v = r.or(l).or(b)?;
         return Some(d(
@@ -178,32 +202,21 @@ fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
             "the same on both sides",
             Base::Set(r.clone()),
         ),
-        (Some(r), Some(l)) => match b {
-            Some(b) if b.md5 == l.md5 => {
-                d(Action::Download, r, "changed there", Base::Set(r.clone()))
-            }
-            Some(b) if b.md5 == r.md5 => d(Action::Keep, l, "changed here", Base::Unchanged),
-            Some(_) => d(
-                Action::Conflict,
-                r,
-                "changed on both sides",
-                Base::Set(r.clone()),
-            ),
-            None => d(
-                Action::Conflict,
-                r,
-                "different at the first sync",
-                Base::Set(r.clone()),
-            ),
-        },
+        (Some(r), Some(l)) => differ(name, (r, l, b), inp),
         (Some(r), None) => match b {
-            None => d(Action::Download, r, "new there", Base::Set(r.clone())),
-            Some(b) if b.md5 == r.md5 => d(
+            _ if same(r, b) => d(
                 Action::Skip,
                 r,
                 "deleted here; not fetched again",
                 Base::Unchanged,
             ),
+            _ if had_here(r) => d(
+                Action::Skip,
+                r,
+                "deleted here; the peer has a version this side had before",
+                Base::Set(r.clone()),
+            ),
+            None => d(Action::Download, r, "new there", Base::Set(r.clone())),
             Some(_) => d(
                 Action::Download,
                 r,
@@ -228,10 +241,125 @@ fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
     })
 }
 
-/// The name the peer's version of `name` gets beside it in a conflict:
-/// `NAME.sync-conflict-YYYYMMDD-HHMMSS-PEER.EXT` in the same folder, the
-/// extension being what follows the last `.` of the base name (none for a
-/// name without one, or whose only `.` starts it).
+/// The decision for a file both sides have, with different md5s: the
+/// peer's version `r`, this side's `l`, the agreed one `b`.
+fn differ(name: &str, (r, l, b): (&Version, &Version, Option<&Version>), inp: &Inputs) -> Decision {
+    let d = |action, version: &Version, reason, base| Decision {
+        action,
+        name: name.to_string(),
+        version: version.clone(),
+        reason,
+        base,
+        beside: None,
+    };
+    match b {
+        Some(b) if b.md5 == l.md5 => d(Action::Download, r, "changed there", Base::Set(r.clone())),
+        Some(b) if b.md5 == r.md5 => d(Action::Keep, l, "changed here", Base::Unchanged),
+        // A version this side had earlier: the peer is behind, not changed.
+        _ if inp.had.get(name).is_some_and(|h| h.contains(&r.md5)) => d(
+            Action::Keep,
+            l,
+            "changed here; the peer has a version this side had before",
+            Base::Set(r.clone()),
+        ),
+        Some(_) => conflict(name, r, l, inp, "changed on both sides"),
+        None => conflict(name, r, l, inp, "different at the first sync"),
+    }
+}
+
+/// Whether this side's version `l` wins a conflict over the peer's `r`:
+/// the newer modification time wins; at the same second, the version of
+/// the side with the larger share id. Both sides see the same two
+/// versions and ids, so both choose the same winner.
+pub fn here_wins(l: &Version, r: &Version, here_id: &str, peer_id: &str) -> bool {
+    match secs(&l.mtime).cmp(&secs(&r.mtime)) {
+        Ordering::Greater => true,
+        Ordering::Less => false,
+        Ordering::Equal => here_id > peer_id,
+    }
+}
+
+/// Seconds since the epoch of a version's time; 0 for one that does not
+/// read as a time (a peer's word: it only loses ties).
+fn secs(mtime: &str) -> u64 {
+    timefmt::parse(mtime).map_or(0, timefmt::unix_secs)
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC of a version's time.
+fn stamp_of(mtime: &str) -> String {
+    let t = timefmt::parse(mtime).unwrap_or(std::time::UNIX_EPOCH);
+    let digits: String = timefmt::format(t)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let (date, time) = digits.split_at(8.min(digits.len()));
+    format!("{date}-{time}")
+}
+
+/// The first 8 characters of a share id (all of a shorter one).
+fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// A conflict over `name`: the winner's version ends under the name on
+/// both sides, the loser's beside it, named after the loser's time and
+/// share id, so the copy has one name whichever side syncs first. Here
+/// the peer's version is shown, and is what the sync state keeps: after
+/// the conflict it counts as seen.
+fn conflict(name: &str, r: &Version, l: &Version, inp: &Inputs, reason: &'static str) -> Decision {
+    let (action, beside) = if here_wins(l, r, inp.here_id, inp.peer_id) {
+        let at = conflict_name(name, &stamp_of(&r.mtime), short_id(inp.peer_id));
+        (Action::Conflict, at)
+    } else {
+        let at = conflict_name(name, &stamp_of(&l.mtime), short_id(inp.here_id));
+        (Action::Yield, at)
+    };
+    Decision {
+        action,
+        name: name.to_string(),
+        version: r.clone(),
+        reason,
+        base: Base::Set(r.clone()),
+        beside: Some(beside),
+    }
+}
+
+/// A conflict copy that is already where the conflict puts it needs no
+/// transfer: the peer's copy of this side's losing version (which this
+/// sync moves there) is in step, and a winning side that has the peer's
+/// version beside it already only keeps its own.
+fn settle_conflict_copies(inp: &Inputs, decisions: &mut [Decision]) {
+    let mut moved: BTreeMap<String, String> = BTreeMap::new();
+    for d in decisions.iter_mut() {
+        let Some(at) = d.beside.clone() else { continue };
+        match d.action {
+            Action::Yield => {
+                if let Some(l) = inp.local.get(&d.name) {
+                    moved.insert(at, l.md5.clone());
+                }
+            }
+            Action::Conflict if inp.local.get(&at).is_some_and(|c| c.md5 == d.version.md5) => {
+                d.action = Action::Keep;
+                d.reason = "conflict; the peer's version is beside it already";
+            }
+            _ => {}
+        }
+    }
+    for d in decisions.iter_mut() {
+        let copy = moved.get(&d.name);
+        if d.action == Action::Download && copy.is_some_and(|m| *m == d.version.md5) {
+            d.action = Action::InStep;
+            d.reason = "the same on both sides once this side's version is moved there";
+            d.base = Base::Unchanged;
+        }
+    }
+}
+
+/// The name the losing version of `name` gets beside it in a conflict:
+/// `NAME.sync-conflict-YYYYMMDD-HHMMSS-ID.EXT` in the same folder (the
+/// loser's modification time and the first 8 digits of its side's share
+/// id), the extension being what follows the last `.` of the base name
+/// (none for a name without one, or whose only `.` starts it).
 pub fn conflict_name(name: &str, stamp: &str, peer: &str) -> String {
     let (dir, base) = match name.rsplit_once('/') {
         Some((d, b)) => (format!("{d}/"), b),
@@ -248,7 +376,12 @@ pub fn conflict_name(name: &str, stamp: &str, peer: &str) -> String {
 mod tests {
     use super::*;
 
-    /// The plan for these listings, nothing busy.
+    /// This side's share id in the tests, and the peer's: the peer's is
+    /// the larger, so it wins ties.
+    const HERE: &str = "11111111aaaaaaaaaaaaaaaaaaaaaaaa";
+    const PEER: &str = "22222222bbbbbbbbbbbbbbbbbbbbbbbb";
+
+    /// The plan for these listings, nothing busy, nothing had before.
     fn planned(remote: &Files, local: &Files, base: &Files, rules: Rules) -> Plan {
         let busy = BTreeSet::new();
         let inp = Inputs {
@@ -256,6 +389,9 @@ mod tests {
             local,
             base,
             busy: &busy,
+            had: &Had::new(),
+            here_id: HERE,
+            peer_id: PEER,
         };
         plan(&inp, rules)
     }
@@ -337,12 +473,13 @@ mod tests {
                 "changed there",
             ),
             (Some("a"), Some("b"), Some("a"), false, Keep, "changed here"),
+            // The same time on both sides: the peer's larger id wins.
             (
                 Some("b"),
                 Some("c"),
                 Some("a"),
                 false,
-                Conflict,
+                Yield,
                 "changed on both sides",
             ),
             (
@@ -350,7 +487,7 @@ mod tests {
                 Some("c"),
                 None,
                 false,
-                Conflict,
+                Yield,
                 "different at the first sync",
             ),
             (Some("a"), None, None, false, Download, "new there"),
@@ -438,6 +575,248 @@ mod tests {
         assert_eq!(p.decisions[0].action, Action::Keep);
     }
 
+    fn at(md5: &str, mtime: &str) -> Version {
+        Version {
+            md5: md5.to_string(),
+            size: 1,
+            mtime: mtime.to_string(),
+        }
+    }
+
+    /// One side of a two-sided simulation: its files, its sync state with
+    /// the other, its share id and what it had before.
+    #[derive(Clone)]
+    struct Side {
+        files: Files,
+        base: Files,
+        id: &'static str,
+        had: Had,
+    }
+
+    /// `me` syncs from `other` (with `--delete`) and carries the plan out
+    /// as the executor does; returns the decisions.
+    fn sync(me: &mut Side, other: &Side) -> Vec<Decision> {
+        let busy = BTreeSet::new();
+        let inp = Inputs {
+            remote: &other.files,
+            local: &me.files,
+            base: &me.base,
+            busy: &busy,
+            had: &me.had,
+            here_id: me.id,
+            peer_id: other.id,
+        };
+        let rules = Rules {
+            delete: true,
+            force_delete: true,
+        };
+        let p = plan(&inp, rules);
+        for d in &p.decisions {
+            let (n, r) = (d.name.clone(), d.version.clone());
+            match d.action {
+                Action::Download => {
+                    me.files.insert(n.clone(), r.clone());
+                }
+                Action::Conflict => {
+                    me.files.insert(d.beside.clone().unwrap(), r.clone());
+                }
+                Action::Yield => {
+                    let l = me.files.insert(n.clone(), r.clone()).unwrap();
+                    me.files.insert(d.beside.clone().unwrap(), l);
+                }
+                Action::Delete => {
+                    me.files.remove(&n);
+                }
+                _ => {}
+            }
+            match &d.base {
+                Base::Set(v) => {
+                    me.base.insert(n, v.clone());
+                }
+                Base::Forget => {
+                    me.base.remove(&n);
+                }
+                Base::Unchanged => {}
+            }
+        }
+        p.decisions
+    }
+
+    fn conflicts(ds: &[Decision]) -> usize {
+        ds.iter()
+            .filter(|d| matches!(d.action, Action::Conflict | Action::Yield))
+            .count()
+    }
+
+    /// Two sides that changed `f` apart (B later), with `other` in step.
+    fn apart() -> (Side, Side) {
+        let common = files(&[("other", "o")]);
+        let side = |id, f: Version| Side {
+            files: {
+                let mut x = common.clone();
+                x.insert("f".into(), f);
+                x
+            },
+            base: common.clone(),
+            id,
+            had: Had::new(),
+        };
+        (
+            side(HERE, at("a", "2026-12-01T10:00:00Z")),
+            side(PEER, at("b", "2026-12-01T10:00:05Z")),
+        )
+    }
+
+    #[test]
+    fn a_conflict_converges_whichever_side_syncs_first() {
+        let want: Files = [
+            ("f".to_string(), at("b", "2026-12-01T10:00:05Z")),
+            (
+                "f.sync-conflict-20261201-100000-11111111".to_string(),
+                at("a", "2026-12-01T10:00:00Z"),
+            ),
+            ("other".to_string(), v("o")),
+        ]
+        .into();
+        for a_first in [true, false] {
+            let (mut a, mut b) = apart();
+            let (first, second) = if a_first {
+                (&mut a, &mut b)
+            } else {
+                (&mut b, &mut a)
+            };
+            assert_eq!(conflicts(&sync(first, second)), 1);
+            // The other side: in step (or it yields, when it lost), and
+            // from then on nothing changes.
+            assert!(conflicts(&sync(second, first)) <= 1);
+            assert_eq!(first.files, second.files, "a first: {a_first}");
+            for _ in 0..3 {
+                let more = sync(second, first).into_iter().chain(sync(first, second));
+                assert!(more.into_iter().all(|d| matches!(d.action, Action::InStep)));
+            }
+            assert_eq!(a.files, want, "a first: {a_first}");
+            assert_eq!(b.files, want, "a first: {a_first}");
+            // The user resolves on A: merged, the copy deleted. It travels.
+            a.files.insert("f".into(), at("m", "2026-12-01T11:00:00Z"));
+            a.files.remove("f.sync-conflict-20261201-100000-11111111");
+            for _ in 0..2 {
+                assert_eq!(conflicts(&sync(&mut b, &a)), 0);
+                assert_eq!(conflicts(&sync(&mut a, &b)), 0);
+            }
+            assert_eq!(a.files, b.files);
+            assert_eq!(a.files.get("f").unwrap().md5, "m");
+            assert_eq!(a.files.len(), 2, "{:?}", a.files.keys());
+        }
+    }
+
+    #[test]
+    fn the_winner_is_the_newer_version_then_the_larger_share_id() {
+        let old = at("a", "2026-12-01T10:00:00Z");
+        let new = at("b", "2026-12-01T10:00:01Z");
+        assert!(here_wins(&new, &old, HERE, PEER));
+        assert!(!here_wins(&old, &new, PEER, HERE));
+        // The same second: the larger share id, on both sides alike.
+        assert!(here_wins(&old, &at("c", &old.mtime), PEER, HERE));
+        assert!(!here_wins(&old, &at("c", &old.mtime), HERE, PEER));
+        // A time that does not read loses.
+        assert!(here_wins(&old, &at("c", "soon\n"), HERE, PEER));
+        // The conflict copy is named after the loser, alike on both sides.
+        let (mut a, mut b) = apart();
+        let pa = sync(&mut a.clone(), &b);
+        let pb = sync(&mut b.clone(), &a);
+        let fa = pa.iter().find(|d| d.name == "f").unwrap();
+        let fb = pb.iter().find(|d| d.name == "f").unwrap();
+        assert_eq!((fa.action, fb.action), (Action::Yield, Action::Conflict));
+        assert_eq!(fa.beside, fb.beside);
+        assert_eq!(
+            fa.beside.as_deref(),
+            Some("f.sync-conflict-20261201-100000-11111111")
+        );
+        // A has the copy already (it moved its version there): B keeps.
+        sync(&mut a, &b);
+        let again = sync(&mut b, &a);
+        assert!(
+            again
+                .iter()
+                .all(|d| d.action == Action::InStep || d.action == Action::Download),
+            "{again:?}"
+        );
+    }
+
+    #[test]
+    fn the_side_that_yields_does_not_fetch_its_own_copy_back() {
+        // B won and fetched A's version beside it already; then A yields.
+        let (mut a, mut b) = apart();
+        sync(&mut b, &a);
+        let ds = sync(&mut a, &b);
+        let copy = ds
+            .iter()
+            .find(|d| d.name.contains("sync-conflict"))
+            .unwrap();
+        assert_eq!(copy.action, Action::InStep, "{ds:?}");
+        assert_eq!(copy.base, Base::Unchanged);
+        assert_eq!(a.files, b.files);
+    }
+
+    #[test]
+    fn a_peer_with_a_version_this_side_had_is_behind() {
+        // Q made f (v1), P copied it, Q changed it (v2) before it saw P's
+        // copy: Q has no agreed row, but had v1.
+        let mut q = Side {
+            files: [("f".to_string(), at("v2", "2026-12-01T10:00:09Z"))].into(),
+            base: Files::new(),
+            id: HERE,
+            had: [("f".to_string(), vec!["v1".to_string()])].into(),
+        };
+        let mut p = Side {
+            files: [("f".to_string(), at("v1", "2026-12-01T10:00:00Z"))].into(),
+            base: [("f".to_string(), at("v1", "2026-12-01T10:00:00Z"))].into(),
+            id: PEER,
+            had: Had::new(),
+        };
+        let ds = sync(&mut q, &p);
+        assert_eq!(
+            (ds[0].action, ds[0].reason),
+            (
+                Action::Keep,
+                "changed here; the peer has a version this side had before"
+            )
+        );
+        assert_eq!(ds[0].base, Base::Set(at("v1", "2026-12-01T10:00:00Z")));
+        assert_eq!(sync(&mut p, &q)[0].action, Action::Download);
+        assert_eq!(sync(&mut q, &p)[0].action, Action::InStep);
+        assert_eq!((p.files.len(), q.files.len()), (1, 1));
+        // Deleted here after the peer copied it: not fetched back.
+        let mut q = Side {
+            files: Files::new(),
+            ..q
+        };
+        q.base.clear();
+        p.files.insert("g".into(), at("g1", "2026-12-01T10:00:00Z"));
+        q.had.insert("g".into(), vec!["g1".into()]);
+        let ds = sync(&mut q, &p);
+        let g = ds.iter().find(|d| d.name == "g").unwrap();
+        assert_eq!(
+            (g.action, g.reason),
+            (
+                Action::Skip,
+                "deleted here; the peer has a version this side had before"
+            )
+        );
+        // Without that memory it is a conflict, as on today's main.
+        let mut q2 = Side {
+            had: Had::new(),
+            files: [("f".to_string(), at("v3", "2026-12-01T10:00:30Z"))].into(),
+            base: Files::new(),
+            id: HERE,
+        };
+        let p2 = Side {
+            files: [("f".to_string(), at("v1", "2026-12-01T10:00:00Z"))].into(),
+            ..p
+        };
+        assert_eq!(sync(&mut q2, &p2)[0].action, Action::Conflict);
+    }
+
     fn deletions(p: &Plan) -> usize {
         p.decisions
             .iter()
@@ -501,6 +880,9 @@ mod tests {
             local: &local,
             base: &base,
             busy: &busy,
+            had: &Had::new(),
+            here_id: HERE,
+            peer_id: PEER,
         };
         let p = plan(&inp, Rules::default());
         assert_eq!(
