@@ -283,6 +283,11 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
         quiet: ctx.quiet,
     };
     let (counts, new_base) = exec::carry_out(client, &run, &plan.decisions, &g.base)?;
+    // In peer mode this side's server lists the share: it lists what the
+    // sync wrote at once, never the versions the sync just replaced.
+    if ctx.share.is_some() && counts.downloaded + counts.conflicts + counts.deleted > 0 {
+        g.share.rescan();
+    }
     let _ = g.share.save_hashes();
     let mut ok = counts.failed == 0 && plan.guard.is_none();
     if let Err(e) = state::save(&g.state_path, &new_base) {
