@@ -36,8 +36,8 @@ const OWN: &[(&str, &str, &str)] = &[
 const CLIENT_ONLY: &[(&str, &str)] = &[(
     "Sync [--dry-run] [--delete] [--force-delete] [<pattern>]",
     "pull the peer's changes into the share folder: new and changed files \
-     downloaded, files changed on both sides kept with the peer's version beside \
-     them as NAME.sync-conflict-TIME-PEER.EXT; --delete moves files deleted there \
+     downloaded, files changed on both sides: the newer under the name, the other \
+     beside it as NAME.sync-conflict-TIME-ID.EXT; --delete moves files deleted there \
      into the state folder's trash; --dry-run shows the plan only",
 )];
 
