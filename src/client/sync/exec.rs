@@ -32,8 +32,8 @@ pub(super) fn fields(action: &str, d: &Decision, reason: &str) -> Vec<String> {
         action.to_string(),
         d.name.clone(),
         d.version.size.to_string(),
-        d.version.mtime.clone(),
-        d.version.md5.clone(),
+        d.version.timestamp(),
+        d.version.md5.to_string(),
         reason.to_string(),
     ]
 }
@@ -121,14 +121,14 @@ impl Progress<'_> {
         let Some((d, local)) = self.decisions.get(row.name.as_str()) else {
             return;
         };
+        // Verified against the md5 the plan knew: the same either way.
+        let md5 = Md5::from_hex(&row.md5).unwrap_or(d.version.md5);
+        self.share.remember_md5(local, md5);
         let version = Version {
-            md5: row.md5.clone(),
+            md5,
             size: row.size,
-            mtime: row.timestamp.clone(),
+            mtime: super::plan::parse_time(&row.timestamp).unwrap_or(d.version.mtime),
         };
-        if let Some(md5) = Md5::from_hex(&row.md5) {
-            self.share.remember_md5(local, md5);
-        }
         let shown_as = Decision {
             version: version.clone(),
             ..(*d).clone()
@@ -310,7 +310,7 @@ fn batch(part: &[&Decision], by_name: &HashMap<&str, (&Decision, String)>, local
         .map(|d| {
             (
                 d.name.clone(),
-                (d.version.md5.clone(), d.version.mtime.clone()),
+                (d.version.md5.to_string(), d.version.timestamp()),
             )
         })
         .collect();
@@ -320,7 +320,7 @@ fn batch(part: &[&Decision], by_name: &HashMap<&str, (&Decision, String)>, local
             b.store_as(i, local.clone());
         }
         if let (Action::Download, Some(here)) = (d.action, local.get(&d.name)) {
-            b.may_replace(i, here.md5.clone());
+            b.may_replace(i, here.md5.to_string());
         }
     }
     b
@@ -380,7 +380,7 @@ fn second_connection(
 fn trash(run: &Run, d: &Decision) -> Result<PathBuf, String> {
     let from = run.share.root().join(&d.name);
     match local_md5(&from) {
-        Ok(md5) if md5 == d.version.md5 => {}
+        Ok(md5) if md5 == d.version.md5.to_string() => {}
         Ok(_) => return Err("it changed here since it was planned".into()),
         Err(e) => return Err(e.to_string()),
     }

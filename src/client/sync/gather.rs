@@ -6,7 +6,6 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::plan::{Files, Version};
 use crate::client::{show, split_row, Client, ClientError};
-use crate::digest::Md5;
 use crate::protocol::code;
 use crate::share::{check_name, Share};
 use crate::timefmt;
@@ -44,13 +43,16 @@ pub(super) fn remote(client: &mut Client) -> Result<Result<(Files, usize), Strin
     let mut files = Files::new();
     let mut left_out = 0;
     for (name, md5, mtime) in hashes {
-        if check_name(&name).is_err() || Md5::from_hex(&md5).is_none() {
+        let size = sizes.get(&name).copied().unwrap_or(0);
+        let Ok(version) = Version::parse(&md5, &size.to_string(), &mtime) else {
+            left_out += 1;
+            continue;
+        };
+        if check_name(&name).is_err() {
             left_out += 1;
             continue;
         }
-        let size = sizes.get(&name).copied().unwrap_or(0);
-        let md5 = md5.to_ascii_lowercase();
-        files.insert(name, Version { md5, size, mtime });
+        files.insert(name, version);
     }
     Ok(Ok((files, left_out)))
 }
@@ -69,9 +71,9 @@ pub(super) fn local(share: &Share) -> (Files, BTreeSet<String>) {
         match md5 {
             Some(md5) => {
                 let v = Version {
-                    md5: md5.to_string(),
+                    md5,
                     size: e.size,
-                    mtime: timefmt::format(e.mtime),
+                    mtime: timefmt::unix_secs(timefmt::clamp(e.mtime)),
                 };
                 files.insert(name.clone(), v);
             }

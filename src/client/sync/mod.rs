@@ -177,7 +177,10 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
     let (local, mut busy) = gather::local(&share);
     busy.extend(ctx.busy.iter().cloned());
     if let Some(seen) = &ctx.seen {
-        let differs = |n: &String| remote.get(n).map(|v| &v.md5) != seen.get(n);
+        let differs = |n: &String| {
+            remote.get(n).map(|v| v.md5)
+                != seen.get(n).and_then(|m| crate::digest::Md5::from_hex(m))
+        };
         busy.extend(
             remote
                 .keys()

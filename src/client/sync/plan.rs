@@ -3,13 +3,63 @@
 //! sockets, no files, so every rule is a unit test.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// One version of a file: its md5, size and modification time (RFC 3339).
+use crate::digest::Md5;
+
+/// One version of a file: its md5, size and modification time, typed (a
+/// peer's fields are read into these once, checked, and never carried as
+/// text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
-    pub md5: String,
+    pub md5: Md5,
     pub size: u64,
-    pub mtime: String,
+    /// Whole seconds since the Unix epoch.
+    pub mtime: u64,
+}
+
+impl Version {
+    /// Reads the three fields of a table row (unescaped): 32 hex digits,
+    /// a decimal u64 and an RFC 3339 time in UTC (`2026-11-27T10:00:00Z`,
+    /// sub-seconds dropped); else what is wrong with them.
+    pub fn parse(md5: &str, size: &str, timestamp: &str) -> Result<Version, String> {
+        let shown = crate::names::shown;
+        let md5 = Md5::from_hex(md5)
+            .ok_or_else(|| format!("md5 \"{}\" is not 32 hex digits", shown(md5)))?;
+        let size = match size.bytes().all(|b| b.is_ascii_digit()) {
+            true => size.parse().ok(),
+            false => None,
+        }
+        .ok_or_else(|| format!("size \"{}\" is not a number of bytes", shown(size)))?;
+        let mtime = parse_time(timestamp).ok_or_else(|| {
+            format!(
+                "timestamp \"{}\" is not an RFC 3339 time in UTC",
+                shown(timestamp)
+            )
+        })?;
+        Ok(Version { md5, size, mtime })
+    }
+
+    /// The modification time as a `SystemTime`.
+    pub fn time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.mtime)
+    }
+
+    /// The modification time as tables write it (`2026-11-27T10:00:00Z`).
+    pub fn timestamp(&self) -> String {
+        crate::timefmt::format(self.time())
+    }
+}
+
+/// Seconds since the Unix epoch of a strict RFC 3339 time in UTC, as
+/// tables write it (`2026-11-27T10:00:00Z`, sub-seconds allowed and
+/// dropped); None for anything else.
+pub fn parse_time(s: &str) -> Option<u64> {
+    if s.len() > 40 || !s.is_ascii() {
+        return None;
+    }
+    let t = humantime::parse_rfc3339(s).ok()?;
+    Some(crate::timefmt::unix_secs(t))
 }
 
 /// Files by name.
@@ -260,11 +310,12 @@ mod tests {
         plan(&inp, rules)
     }
 
-    fn v(md5: &str) -> Version {
+    /// A version whose md5 is the digest of `content`.
+    fn v(content: &str) -> Version {
         Version {
-            md5: md5.to_string(),
+            md5: Md5::of(content),
             size: 1,
-            mtime: "2026-12-01T00:00:00Z".into(),
+            mtime: 1_796_083_200,
         }
     }
 
@@ -296,6 +347,41 @@ mod tests {
         let p = planned(&remote, &local, &base, rules);
         let d = p.decisions.into_iter().find(|d| d.name == "f").unwrap();
         (d.action, d.reason, d.base)
+    }
+
+    #[test]
+    fn versions_read_only_well_formed_fields() {
+        let good = Version::parse(
+            "0CC175B9C0F1B6A831C399E269772661",
+            "7",
+            "2026-12-01T00:00:00.5Z",
+        );
+        assert_eq!(
+            good,
+            Ok(Version {
+                md5: Md5::of("a"),
+                size: 7,
+                mtime: 1_796_083_200
+            })
+        );
+        assert_eq!(good.unwrap().timestamp(), "2026-12-01T00:00:00Z");
+        let md5 = "0cc175b9c0f1b6a831c399e269772661";
+        let ts = "2026-12-01T00:00:00Z";
+        for (m, size, t) in [
+            ("0cc175b9c0f1b6a831c399e26977266", "7", ts),
+            ("0cc175b9c0f1b6a831c399e26977266g", "7", ts),
+            (md5, "-7", ts),
+            (md5, "+7", ts),
+            (md5, "", ts),
+            (md5, "18446744073709551616", ts),
+            (md5, "7", "2026-12-01T00:00:00Z\nx\ty"),
+            (md5, "7", "2026-12-01"),
+            (md5, "7", "1796083200"),
+            (md5, "7", "2026-13-01T00:00:00Z"),
+            (md5, "7", ""),
+        ] {
+            assert!(Version::parse(m, size, t).is_err(), "{m:?} {size:?} {t:?}");
+        }
     }
 
     /// Peer, here, last agreed, --delete; the action and reason wanted.

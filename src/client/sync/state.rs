@@ -9,7 +9,6 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::plan::{Files, Version};
-use crate::digest::Md5;
 use crate::names::{escape_field, unescape_field};
 
 /// The header line of a sync state file.
@@ -40,12 +39,7 @@ pub fn parse(text: &str) -> Files {
             let [name, md5, size, mtime] = line.split('\t').collect::<Vec<_>>()[..] else {
                 return None;
             };
-            Md5::from_hex(md5)?;
-            let version = Version {
-                md5: md5.to_string(),
-                size: size.parse().ok()?,
-                mtime: mtime.to_string(),
-            };
+            let version = Version::parse(md5, size, mtime).ok()?;
             Some((unescape_field(name), version))
         })
         .collect()
@@ -62,7 +56,7 @@ pub fn format(files: &Files) -> String {
             escape_field(name),
             v.md5,
             v.size,
-            v.mtime
+            v.timestamp()
         ));
     }
     out
@@ -101,11 +95,12 @@ mod tests {
 
     #[test]
     fn every_name_survives_a_round_trip() {
-        let v = Version {
-            md5: "0cc175b9c0f1b6a831c399e269772661".into(),
-            size: 7,
-            mtime: "2026-12-01T10:00:00Z".into(),
-        };
+        let v = Version::parse(
+            "0cc175b9c0f1b6a831c399e269772661",
+            "7",
+            "2026-12-01T10:00:00Z",
+        )
+        .unwrap();
         let names = [
             "plain.txt",
             "tab\there",
