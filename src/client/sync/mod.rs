@@ -192,10 +192,7 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
     let state_path = state::path(&ctx.state_dir, &peer_id);
     let base = match state::load(&state_path) {
         Ok(b) => b,
-        Err(e) => {
-            let at = state_path.display();
-            return Ok(Err(format!("cannot read the sync state {at}: {e}")));
-        }
+        Err(e) => return Ok(Err(e)),
     };
     Ok(Ok(Gathered {
         peer_id,
