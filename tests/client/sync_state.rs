@@ -192,7 +192,37 @@ fn a_sync_state_that_does_not_read_stops_the_sync_with_its_line() {
     assert_eq!(fs::read_to_string(&path).unwrap(), text, "nor rewritten");
 }
 
+fn a_refused_sync_keeps_its_base_and_the_files_come_back_in_step() {
+    let here = TempDir::new("refused-here");
+    let rows = vec![
+        Row::of("a.txt", "a\n"),
+        Row::of("b.txt", "b\n"),
+        Row::of("c.txt", "c\n"),
+    ];
+    let peer = Peer::start(rows.clone());
+    assert_eq!(sync(peer.addr(), here.path(), None, "").code(), Some(0));
+    here.write("a.txt", "a, changed here\n");
+    peer.set(Vec::new());
+    let refused = sync(peer.addr(), here.path(), None, "--delete");
+    assert_eq!(refused.code(), Some(1), "{refused}");
+    assert!(refused.stderr.contains("lists no file"), "{refused}");
+    peer.set(rows);
+    let back = sync(peer.addr(), here.path(), None, "");
+    assert_eq!(back.code(), Some(0), "{back}");
+    assert!(back.stderr.contains(" 0 conflicts"), "{back}");
+    let copies: Vec<String> = entries_below(here.path())
+        .into_iter()
+        .filter(|n| n.contains("sync-conflict"))
+        .collect();
+    assert!(copies.is_empty(), "{copies:?}\n{back}");
+    assert_eq!(
+        fs::read_to_string(here.path().join("a.txt")).unwrap(),
+        "a, changed here\n"
+    );
+}
+
 cases![
     a_forged_row_in_any_field_never_reaches_the_sync_state,
     a_sync_state_that_does_not_read_stops_the_sync_with_its_line,
+    a_refused_sync_keeps_its_base_and_the_files_come_back_in_step,
 ];

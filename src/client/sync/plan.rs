@@ -198,12 +198,13 @@ fn guard(inp: &Inputs, decisions: &[Decision]) -> Option<String> {
 
 /// The decision for one name, None for a name only the sync state knows
 /// (gone from both sides) when nothing is to be forgotten.
+/// A file kept or skipped keeps its last agreed row (`Base::Unchanged`),
+/// so that the peer's file coming back after a refused or mistaken
+/// listing is still known as the version both had.
 fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
-    let (r, l, b) = (
-        inp.remote.get(name),
-        inp.local.get(name),
-        inp.base.get(name),
-    );
+    let r = inp.remote.get(name);
+    let l = inp.local.get(name);
+    let b = inp.base.get(name);
     let d = |action, version: &Version, reason, base| Decision {
         action,
         name: name.to_string(),
@@ -263,9 +264,12 @@ fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
         },
         (None, Some(l)) => match b {
             None => d(Action::Keep, l, "new here", Base::Unchanged),
-            Some(_) if !same(l, b) => {
-                d(Action::Keep, l, "changed here, deleted there", Base::Forget)
-            }
+            Some(_) if !same(l, b) => d(
+                Action::Keep,
+                l,
+                "changed here, deleted there",
+                Base::Unchanged,
+            ),
             Some(_) if delete => d(Action::Delete, l, "deleted there", Base::Forget),
             Some(_) => d(
                 Action::Skip,
@@ -508,6 +512,8 @@ mod tests {
         assert_eq!(one(Some("a"), None, Some("a"), false).2, Base::Unchanged);
         assert_eq!(one(None, None, Some("a"), false).2, Base::Forget);
         assert_eq!(one(None, Some("a"), Some("a"), true).2, Base::Forget);
+        // Kept or skipped: the last agreed row stays.
+        assert_eq!(one(None, Some("b"), Some("a"), true).2, Base::Unchanged);
     }
 
     #[test]
