@@ -221,8 +221,58 @@ fn a_refused_sync_keeps_its_base_and_the_files_come_back_in_step() {
     );
 }
 
+fn the_peer_cannot_write_into_the_state_folder_inside_the_share() {
+    let dir = TempDir::new("stfolder");
+    let share = dir.path().join("share");
+    let state = share.join("st");
+    fs::create_dir_all(&share).unwrap();
+    let forged = format!(
+        "name\\tmd5\\tsize\\ttimestamp\\nmine.txt\\t{}\\t1\\t{TS}\\n",
+        md5_hex(b"x")
+    );
+    let sync_row = Row {
+        content: forged
+            .replace("\\n", "\n")
+            .replace("\\t", "\t")
+            .into_bytes(),
+        ..Row::of(&format!("st/sync/{PEER_ID}.tsv"), "")
+    };
+    let sync_row = Row {
+        md5: md5_hex(&sync_row.content),
+        size: sync_row.content.len().to_string(),
+        ..sync_row
+    };
+    let peer = Peer::start(vec![
+        Row::of("st/evil.txt", "evil\n"),
+        sync_row,
+        Row::of("fine.txt", "fine\n"),
+    ]);
+    let f = sync(peer.addr(), &share, Some(&state), "");
+    assert_eq!(
+        fs::read_to_string(share.join("fine.txt")).unwrap(),
+        "fine\n",
+        "{f}"
+    );
+    assert!(!state.join("evil.txt").exists(), "{f}");
+    let kept = state_text(&state);
+    assert!(!kept.contains("mine.txt"), "{kept}\n{f}");
+    assert!(
+        fake_requests_hold_no(&peer, "st/"),
+        "{:?}",
+        peer.fake.requests()
+    );
+}
+
+fn fake_requests_hold_no(peer: &Peer, what: &str) -> bool {
+    peer.fake
+        .requests()
+        .iter()
+        .all(|r| !(r.starts_with("FileDownload") && r.contains(what)))
+}
+
 cases![
     a_forged_row_in_any_field_never_reaches_the_sync_state,
     a_sync_state_that_does_not_read_stops_the_sync_with_its_line,
     a_refused_sync_keeps_its_base_and_the_files_come_back_in_step,
+    the_peer_cannot_write_into_the_state_folder_inside_the_share,
 ];

@@ -9,6 +9,7 @@
 //! out and counted instead: such a row is well formed, only not syncable.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use super::plan::{Files, Version};
 use crate::client::{show, unescape, Client, ClientError};
@@ -134,6 +135,31 @@ pub(super) fn remote(client: &mut Client) -> Result<Result<(Files, usize), Strin
         return Ok(Err(bad));
     }
     Ok(Ok((r.files, r.left_out)))
+}
+
+/// The state folders of this sync (the share's, and the one Sync writes
+/// its state and trash into) as paths below the share's root, where they
+/// lie inside it.
+pub(super) fn state_below(share: &Share, state_dir: &Path) -> Vec<String> {
+    let root = share.root();
+    let dirs = [
+        Some(share.state_dir()),
+        std::fs::canonicalize(state_dir).ok(),
+    ];
+    let mut out: Vec<String> = dirs
+        .into_iter()
+        .flatten()
+        .filter_map(|d| Some(d.strip_prefix(root).ok()?.to_str()?.to_string()))
+        .filter(|rel| !rel.is_empty())
+        .collect();
+    out.dedup();
+    out
+}
+
+/// True when `name` is the path `dir` or lies below it.
+pub(super) fn is_below(name: &str, dir: &str) -> bool {
+    name.strip_prefix(dir)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// This side's files, from a fresh scan of the share with every md5
