@@ -270,9 +270,32 @@ fn fake_requests_hold_no(peer: &Peer, what: &str) -> bool {
         .all(|r| !(r.starts_with("FileDownload") && r.contains(what)))
 }
 
+fn a_padded_mass_deletion_is_held_back() {
+    let here = TempDir::new("padded-here");
+    let private: Vec<Row> = (0..4)
+        .map(|i| Row::of(&format!("private{i}.txt"), &format!("p{i}\n")))
+        .collect();
+    let padding: Vec<Row> = (0..4)
+        .map(|i| Row::of(&format!("pad{i}.txt"), &format!("pad{i}\n")))
+        .collect();
+    let all: Vec<Row> = private.iter().chain(&padding).cloned().collect();
+    let peer = Peer::start(all);
+    assert_eq!(sync(peer.addr(), here.path(), None, "").code(), Some(0));
+    // Four of eight files go: exactly half, which a share-only guard lets
+    // through; four private files are too many all the same.
+    peer.set(padding);
+    let f = sync(peer.addr(), here.path(), None, "--delete");
+    assert_eq!(f.code(), Some(1), "{f}");
+    assert!(f.stderr.contains("deleted nothing"), "{f}");
+    for i in 0..4 {
+        assert!(here.path().join(format!("private{i}.txt")).exists(), "{f}");
+    }
+}
+
 cases![
     a_forged_row_in_any_field_never_reaches_the_sync_state,
     a_sync_state_that_does_not_read_stops_the_sync_with_its_line,
     a_refused_sync_keeps_its_base_and_the_files_come_back_in_step,
     the_peer_cannot_write_into_the_state_folder_inside_the_share,
+    a_padded_mass_deletion_is_held_back,
 ];

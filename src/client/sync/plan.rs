@@ -172,15 +172,25 @@ pub fn plan(inp: &Inputs, rules: Rules) -> Plan {
     }
 }
 
+/// The mass-deletion guard's absolute bounds: deletions of more files or
+/// bytes than these are held back, however many files are synced, so
+/// that a peer cannot pad its listing to make a large deletion look
+/// small.
+pub const GUARD_FILES: usize = 1000;
+pub const GUARD_BYTES: u64 = 1 << 30;
+
 /// The mass-deletion guard: a peer that lists nothing although files were
 /// synced with it (with or without `--delete`: it is worth saying), or
-/// deletions of more than half of this side's synced files, hold every
-/// deletion back.
+/// deletions of half or more of this side's synced files, or of more than
+/// [`GUARD_FILES`] files or [`GUARD_BYTES`] bytes, hold every deletion
+/// back.
 fn guard(inp: &Inputs, decisions: &[Decision]) -> Option<String> {
-    let deletions = decisions
+    let (deletions, bytes) = decisions
         .iter()
         .filter(|d| d.action == Action::Delete)
-        .count();
+        .fold((0usize, 0u64), |(n, b), d| {
+            (n + 1, b.saturating_add(d.version.size))
+        });
     let synced = inp
         .base
         .keys()
@@ -191,9 +201,23 @@ fn guard(inp: &Inputs, decisions: &[Decision]) -> Option<String> {
             "the peer lists no file at all, although {synced} files here were synced with it"
         ));
     }
-    (deletions * 2 > synced).then(|| {
-        format!("the peer's deletions would remove {deletions} of the {synced} files synced here, more than half")
-    })
+    if deletions == 0 {
+        return None;
+    }
+    let what =
+        format!("the peer's deletions would remove {deletions} of the {synced} files synced here");
+    if deletions * 2 >= synced {
+        Some(format!("{what}, half or more"))
+    } else if deletions > GUARD_FILES {
+        Some(format!("{what}, more than {GUARD_FILES} files"))
+    } else if bytes > GUARD_BYTES {
+        Some(format!(
+            "{what}, {bytes} bytes, more than {} GiB",
+            GUARD_BYTES >> 30
+        ))
+    } else {
+        None
+    }
 }
 
 /// The decision for one name, None for a name only the sync state knows
@@ -545,11 +569,20 @@ mod tests {
             delete: true,
             force_delete: false,
         };
-        // Two of four: not more than half.
-        let remote = files(&[("a", "1"), ("b", "2")]);
+        // One of four: less than half.
+        let remote = files(&[("a", "1"), ("b", "2"), ("c", "3")]);
         let p = planned(&remote, &local, &base, rules);
         assert!(p.guard.is_none());
-        assert_eq!(deletions(&p), 2);
+        assert_eq!(deletions(&p), 1);
+        // Two of four: half, held back (padding the listing with as many
+        // files as are deleted no longer gets a deletion through).
+        let remote = files(&[("a", "1"), ("b", "2")]);
+        let p = planned(&remote, &local, &base, rules);
+        assert!(
+            p.guard.as_deref().unwrap().contains("2 of the 4"),
+            "{:?}",
+            p.guard
+        );
         // Three of four: held back.
         let remote = files(&[("a", "1")]);
         let p = planned(&remote, &local, &base, rules);
@@ -578,6 +611,43 @@ mod tests {
         let remote = files(&[("a", "1")]);
         let p = planned(&remote, &local, &base, Rules::default());
         assert!(p.guard.is_none());
+    }
+
+    #[test]
+    fn the_guard_counts_files_and_bytes_too() {
+        let rules = Rules {
+            delete: true,
+            force_delete: false,
+        };
+        // A thousand and one of five thousand files: well below half.
+        let names: Vec<String> = (0..5000).map(|i| format!("f{i}")).collect();
+        let base: Files = names.iter().map(|n| (n.clone(), v(n))).collect();
+        let remote: Files = base
+            .iter()
+            .skip(GUARD_FILES + 1)
+            .map(|(n, x)| (n.clone(), x.clone()))
+            .collect();
+        let p = planned(&remote, &base, &base, rules);
+        assert!(
+            p.guard.as_deref().unwrap().contains("more than 1000 files"),
+            "{:?}",
+            p.guard
+        );
+        let remote: Files = base
+            .iter()
+            .skip(GUARD_FILES)
+            .map(|(n, x)| (n.clone(), x.clone()))
+            .collect();
+        assert!(planned(&remote, &base, &base, rules).guard.is_none());
+        // One large file of ten: more than the bytes bound.
+        let mut base = files(&[("a", "1"), ("b", "2"), ("c", "3"), ("d", "4"), ("e", "5")]);
+        base.get_mut("a").unwrap().size = GUARD_BYTES + 1;
+        let mut remote = base.clone();
+        remote.remove("a");
+        let p = planned(&remote, &base, &base, rules);
+        assert!(p.guard.as_deref().unwrap().contains("GiB"), "{:?}", p.guard);
+        base.get_mut("a").unwrap().size = GUARD_BYTES;
+        assert!(planned(&remote, &base, &base, rules).guard.is_none());
     }
 
     #[test]
