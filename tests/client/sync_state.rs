@@ -292,10 +292,45 @@ fn a_padded_mass_deletion_is_held_back() {
     }
 }
 
+fn folders_that_sync_emptied_go_with_their_files() {
+    let here = TempDir::new("folders-here");
+    let pads: Vec<Row> = (0..6)
+        .map(|i| Row::of(&format!("pad{i}.txt"), &format!("pad{i}\n")))
+        .collect();
+    let mut before = pads.clone();
+    before.extend([
+        Row::of("old/a.txt", "a\n"),
+        Row::of("old/sub/b.txt", "b\n"),
+        Row::of("shared/c.txt", "c\n"),
+    ]);
+    let peer = Peer::start(before);
+    assert_eq!(sync(peer.addr(), here.path(), None, "").code(), Some(0));
+    // Here: a folder emptied on purpose, and a file of this side's own
+    // beside one the peer deletes.
+    fs::create_dir(here.path().join("mine")).unwrap();
+    here.write("shared/own.txt", "own\n");
+    // There: `old` renamed to `new`, `shared/c.txt` deleted.
+    let mut after = pads;
+    after.extend([Row::of("new/a.txt", "a\n"), Row::of("new/sub/b.txt", "b\n")]);
+    peer.set(after);
+    let f = sync(peer.addr(), here.path(), None, "--delete");
+    assert_eq!(f.code(), Some(0), "{f}");
+    let entries = entries_below(here.path());
+    assert!(
+        here.path().join("new/sub/b.txt").exists(),
+        "{entries:?}\n{f}"
+    );
+    assert!(!here.path().join("old").exists(), "{entries:?}\n{f}");
+    assert!(here.path().join("mine").is_dir(), "{entries:?}");
+    assert!(here.path().join("shared/own.txt").exists(), "{entries:?}");
+    assert!(!here.path().join("shared/c.txt").exists(), "{entries:?}");
+}
+
 cases![
     a_forged_row_in_any_field_never_reaches_the_sync_state,
     a_sync_state_that_does_not_read_stops_the_sync_with_its_line,
     a_refused_sync_keeps_its_base_and_the_files_come_back_in_step,
     the_peer_cannot_write_into_the_state_folder_inside_the_share,
     a_padded_mass_deletion_is_held_back,
+    folders_that_sync_emptied_go_with_their_files,
 ];

@@ -3,7 +3,7 @@
 //! for large files, so md5 runs on two cores), deletions into the trash,
 //! and each row shown as it is done.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -179,6 +179,7 @@ pub(super) fn carry_out(
 ) -> Result<(Counts, Files), ClientError> {
     let mut base = base.clone();
     let mut counts = Counts::default();
+    let mut emptied = BTreeSet::new();
     let mut out = io::stdout().lock();
     for d in decisions {
         let (action, reason) = match d.action {
@@ -199,6 +200,7 @@ pub(super) fn carry_out(
             Action::Delete => match trash(run, d) {
                 Ok(to) => {
                     counts.deleted += 1;
+                    emptied.extend(folders_of(&d.name));
                     let to = to.strip_prefix(run.state_dir).unwrap_or(&to).to_path_buf();
                     ("delete", format!("{}; moved to {}", d.reason, to.display()))
                 }
@@ -218,12 +220,32 @@ pub(super) fn carry_out(
         }
     }
     drop(out);
+    remove_emptied(run.share.root(), &emptied);
     let (got, agreed) = download(client, run, decisions)?;
     counts.add(&got);
     for (name, v) in agreed {
         base.insert(name, v);
     }
     Ok((counts, base))
+}
+
+/// The folders `name` lies in, `a/b/c` for `a` and `a/b`.
+fn folders_of(name: &str) -> Vec<String> {
+    name.match_indices('/')
+        .map(|(i, _)| name[..i].to_string())
+        .collect()
+}
+
+/// Removes the folders this run emptied by taking files out of them,
+/// deepest first: only empty ones (`rmdir` refuses any other, so nothing
+/// that appeared meanwhile is lost), never the share itself. A folder
+/// emptied here before the run holds no file this run took, so it stays.
+fn remove_emptied(root: &Path, folders: &BTreeSet<String>) {
+    let mut deepest_first: Vec<&String> = folders.iter().collect();
+    deepest_first.sort_by_key(|f| std::cmp::Reverse(f.matches('/').count()));
+    for f in deepest_first {
+        let _ = fs::remove_dir(root.join(f));
+    }
 }
 
 /// What `d` leaves in the sync state (a download's entry is set once it
