@@ -24,6 +24,7 @@ mod serve_cli;
 mod sync;
 mod sync_converge;
 mod sync_peer;
+mod sync_state;
 
 fn main() -> std::process::ExitCode {
     runner::run(&[
@@ -38,6 +39,7 @@ fn main() -> std::process::ExitCode {
         serve_cli::CASES,
         sync::CASES,
         sync_converge::CASES,
+        sync_state::CASES,
         sync_peer::CASES,
     ])
 }

@@ -4,15 +4,64 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::digest::Md5;
 use crate::timefmt;
 
-/// One version of a file: its md5, size and modification time (RFC 3339).
+/// One version of a file: its md5, size and modification time, typed (a
+/// peer's fields are read into these once, checked, and never carried as
+/// text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
-    pub md5: String,
+    pub md5: Md5,
     pub size: u64,
-    pub mtime: String,
+    /// Whole seconds since the Unix epoch.
+    pub mtime: u64,
+}
+
+impl Version {
+    /// Reads the three fields of a table row (unescaped): 32 hex digits,
+    /// a decimal u64 and an RFC 3339 time in UTC (`2026-11-27T10:00:00Z`,
+    /// sub-seconds dropped); else what is wrong with them.
+    pub fn parse(md5: &str, size: &str, timestamp: &str) -> Result<Version, String> {
+        let shown = crate::names::shown;
+        let md5 = Md5::from_hex(md5)
+            .ok_or_else(|| format!("md5 \"{}\" is not 32 hex digits", shown(md5)))?;
+        let size = match size.bytes().all(|b| b.is_ascii_digit()) {
+            true => size.parse().ok(),
+            false => None,
+        }
+        .ok_or_else(|| format!("size \"{}\" is not a number of bytes", shown(size)))?;
+        let mtime = parse_time(timestamp).ok_or_else(|| {
+            format!(
+                "timestamp \"{}\" is not an RFC 3339 time in UTC",
+                shown(timestamp)
+            )
+        })?;
+        Ok(Version { md5, size, mtime })
+    }
+
+    /// The modification time as a `SystemTime`.
+    pub fn time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.mtime)
+    }
+
+    /// The modification time as tables write it (`2026-11-27T10:00:00Z`).
+    pub fn timestamp(&self) -> String {
+        crate::timefmt::format(self.time())
+    }
+}
+
+/// Seconds since the Unix epoch of a strict RFC 3339 time in UTC, as
+/// tables write it (`2026-11-27T10:00:00Z`, sub-seconds allowed and
+/// dropped); None for anything else.
+pub fn parse_time(s: &str) -> Option<u64> {
+    if s.len() > 40 || !s.is_ascii() {
+        return None;
+    }
+    let t = humantime::parse_rfc3339(s).ok()?;
+    Some(crate::timefmt::unix_secs(t))
 }
 
 /// Files by name.
@@ -20,7 +69,7 @@ pub type Files = BTreeMap<String, Version>;
 
 /// The md5s of versions this side had earlier under a name (replaced or
 /// removed since), by name.
-pub type Had = BTreeMap<String, Vec<String>>;
+pub type Had = BTreeMap<String, Vec<Md5>>;
 
 /// What Sync does with one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -143,15 +192,25 @@ pub fn plan(inp: &Inputs, rules: Rules) -> Plan {
     }
 }
 
+/// The mass-deletion guard's absolute bounds: deletions of more files or
+/// bytes than these are held back, however many files are synced, so
+/// that a peer cannot pad its listing to make a large deletion look
+/// small.
+pub const GUARD_FILES: usize = 1000;
+pub const GUARD_BYTES: u64 = 1 << 30;
+
 /// The mass-deletion guard: a peer that lists nothing although files were
 /// synced with it (with or without `--delete`: it is worth saying), or
-/// deletions of more than half of this side's synced files, hold every
-/// deletion back.
+/// deletions of half or more of this side's synced files, or of more than
+/// [`GUARD_FILES`] files or [`GUARD_BYTES`] bytes, hold every deletion
+/// back.
 fn guard(inp: &Inputs, decisions: &[Decision]) -> Option<String> {
-    let deletions = decisions
+    let (deletions, bytes) = decisions
         .iter()
         .filter(|d| d.action == Action::Delete)
-        .count();
+        .fold((0usize, 0u64), |(n, b), d| {
+            (n + 1, b.saturating_add(d.version.size))
+        });
     let synced = inp
         .base
         .keys()
@@ -162,19 +221,34 @@ fn guard(inp: &Inputs, decisions: &[Decision]) -> Option<String> {
             "the peer lists no file at all, although {synced} files here were synced with it"
         ));
     }
-    (deletions * 2 > synced).then(|| {
-        format!("the peer's deletions would remove {deletions} of the {synced} files synced here, more than half")
-    })
+    if deletions == 0 {
+        return None;
+    }
+    let what =
+        format!("the peer's deletions would remove {deletions} of the {synced} files synced here");
+    if deletions * 2 >= synced {
+        Some(format!("{what}, half or more"))
+    } else if deletions > GUARD_FILES {
+        Some(format!("{what}, more than {GUARD_FILES} files"))
+    } else if bytes > GUARD_BYTES {
+        Some(format!(
+            "{what}, {bytes} bytes, more than {} GiB",
+            GUARD_BYTES >> 30
+        ))
+    } else {
+        None
+    }
 }
 
 /// The decision for one name, None for a name only the sync state knows
 /// (gone from both sides) when nothing is to be forgotten.
+/// A file kept or skipped keeps its last agreed row (`Base::Unchanged`),
+/// so that the peer's file coming back after a refused or mistaken
+/// listing is still known as the version both had.
 fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
-    let (r, l, b) = (
-        inp.remote.get(name),
-        inp.local.get(name),
-        inp.base.get(name),
-    );
+    let r = inp.remote.get(name);
+    let l = inp.local.get(name);
+    let b = inp.base.get(name);
     let d = |action, version: &Version, reason, base| Decision {
         action,
         name: name.to_string(),
@@ -226,9 +300,12 @@ fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
         },
         (None, Some(l)) => match b {
             None => d(Action::Keep, l, "new here", Base::Unchanged),
-            Some(_) if !same(l, b) => {
-                d(Action::Keep, l, "changed here, deleted there", Base::Forget)
-            }
+            Some(_) if !same(l, b) => d(
+                Action::Keep,
+                l,
+                "changed here, deleted there",
+                Base::Unchanged,
+            ),
             Some(_) if delete => d(Action::Delete, l, "deleted there", Base::Forget),
             Some(_) => d(
                 Action::Skip,
@@ -272,23 +349,16 @@ fn differ(name: &str, (r, l, b): (&Version, &Version, Option<&Version>), inp: &I
 /// the side with the larger share id. Both sides see the same two
 /// versions and ids, so both choose the same winner.
 pub fn here_wins(l: &Version, r: &Version, here_id: &str, peer_id: &str) -> bool {
-    match secs(&l.mtime).cmp(&secs(&r.mtime)) {
+    match l.mtime.cmp(&r.mtime) {
         Ordering::Greater => true,
         Ordering::Less => false,
         Ordering::Equal => here_id > peer_id,
     }
 }
 
-/// Seconds since the epoch of a version's time; 0 for one that does not
-/// read as a time (a peer's word: it only loses ties).
-fn secs(mtime: &str) -> u64 {
-    timefmt::parse(mtime).map_or(0, timefmt::unix_secs)
-}
-
 /// `YYYYMMDD-HHMMSS` in UTC of a version's time.
-fn stamp_of(mtime: &str) -> String {
-    let t = timefmt::parse(mtime).unwrap_or(std::time::UNIX_EPOCH);
-    let digits: String = timefmt::format(t)
+fn stamp_of(v: &Version) -> String {
+    let digits: String = timefmt::format(v.time())
         .chars()
         .filter(char::is_ascii_digit)
         .collect();
@@ -308,10 +378,10 @@ fn short_id(id: &str) -> &str {
 /// the conflict it counts as seen.
 fn conflict(name: &str, r: &Version, l: &Version, inp: &Inputs, reason: &'static str) -> Decision {
     let (action, beside) = if here_wins(l, r, inp.here_id, inp.peer_id) {
-        let at = conflict_name(name, &stamp_of(&r.mtime), short_id(inp.peer_id));
+        let at = conflict_name(name, &stamp_of(r), short_id(inp.peer_id));
         (Action::Conflict, at)
     } else {
-        let at = conflict_name(name, &stamp_of(&l.mtime), short_id(inp.here_id));
+        let at = conflict_name(name, &stamp_of(l), short_id(inp.here_id));
         (Action::Yield, at)
     };
     Decision {
@@ -329,13 +399,13 @@ fn conflict(name: &str, r: &Version, l: &Version, inp: &Inputs, reason: &'static
 /// sync moves there) is in step, and a winning side that has the peer's
 /// version beside it already only keeps its own.
 fn settle_conflict_copies(inp: &Inputs, decisions: &mut [Decision]) {
-    let mut moved: BTreeMap<String, String> = BTreeMap::new();
+    let mut moved: BTreeMap<String, Md5> = BTreeMap::new();
     for d in decisions.iter_mut() {
         let Some(at) = d.beside.clone() else { continue };
         match d.action {
             Action::Yield => {
                 if let Some(l) = inp.local.get(&d.name) {
-                    moved.insert(at, l.md5.clone());
+                    moved.insert(at, l.md5);
                 }
             }
             Action::Conflict if inp.local.get(&at).is_some_and(|c| c.md5 == d.version.md5) => {
@@ -396,11 +466,12 @@ mod tests {
         plan(&inp, rules)
     }
 
-    fn v(md5: &str) -> Version {
+    /// A version whose md5 is the digest of `content`.
+    fn v(content: &str) -> Version {
         Version {
-            md5: md5.to_string(),
+            md5: Md5::of(content),
             size: 1,
-            mtime: "2026-12-01T00:00:00Z".into(),
+            mtime: 1_796_083_200,
         }
     }
 
@@ -432,6 +503,41 @@ mod tests {
         let p = planned(&remote, &local, &base, rules);
         let d = p.decisions.into_iter().find(|d| d.name == "f").unwrap();
         (d.action, d.reason, d.base)
+    }
+
+    #[test]
+    fn versions_read_only_well_formed_fields() {
+        let good = Version::parse(
+            "0CC175B9C0F1B6A831C399E269772661",
+            "7",
+            "2026-12-01T00:00:00.5Z",
+        );
+        assert_eq!(
+            good,
+            Ok(Version {
+                md5: Md5::of("a"),
+                size: 7,
+                mtime: 1_796_083_200
+            })
+        );
+        assert_eq!(good.unwrap().timestamp(), "2026-12-01T00:00:00Z");
+        let md5 = "0cc175b9c0f1b6a831c399e269772661";
+        let ts = "2026-12-01T00:00:00Z";
+        for (m, size, t) in [
+            ("0cc175b9c0f1b6a831c399e26977266", "7", ts),
+            ("0cc175b9c0f1b6a831c399e26977266g", "7", ts),
+            (md5, "-7", ts),
+            (md5, "+7", ts),
+            (md5, "", ts),
+            (md5, "18446744073709551616", ts),
+            (md5, "7", "2026-12-01T00:00:00Z\nx\ty"),
+            (md5, "7", "2026-12-01"),
+            (md5, "7", "1796083200"),
+            (md5, "7", "2026-13-01T00:00:00Z"),
+            (md5, "7", ""),
+        ] {
+            assert!(Version::parse(m, size, t).is_err(), "{m:?} {size:?} {t:?}");
+        }
     }
 
     /// Peer, here, last agreed, --delete; the action and reason wanted.
@@ -559,6 +665,8 @@ mod tests {
         assert_eq!(one(Some("a"), None, Some("a"), false).2, Base::Unchanged);
         assert_eq!(one(None, None, Some("a"), false).2, Base::Forget);
         assert_eq!(one(None, Some("a"), Some("a"), true).2, Base::Forget);
+        // Kept or skipped: the last agreed row stays.
+        assert_eq!(one(None, Some("b"), Some("a"), true).2, Base::Unchanged);
     }
 
     #[test]
@@ -575,11 +683,12 @@ mod tests {
         assert_eq!(p.decisions[0].action, Action::Keep);
     }
 
-    fn at(md5: &str, mtime: &str) -> Version {
+    /// A version of this content with this time.
+    fn at(content: &str, mtime: &str) -> Version {
         Version {
-            md5: md5.to_string(),
+            md5: Md5::of(content),
             size: 1,
-            mtime: mtime.to_string(),
+            mtime: parse_time(mtime).unwrap(),
         }
     }
 
@@ -704,7 +813,7 @@ mod tests {
                 assert_eq!(conflicts(&sync(&mut a, &b)), 0);
             }
             assert_eq!(a.files, b.files);
-            assert_eq!(a.files.get("f").unwrap().md5, "m");
+            assert_eq!(a.files.get("f").unwrap().md5, Md5::of("m"));
             assert_eq!(a.files.len(), 2, "{:?}", a.files.keys());
         }
     }
@@ -716,10 +825,12 @@ mod tests {
         assert!(here_wins(&new, &old, HERE, PEER));
         assert!(!here_wins(&old, &new, PEER, HERE));
         // The same second: the larger share id, on both sides alike.
-        assert!(here_wins(&old, &at("c", &old.mtime), PEER, HERE));
-        assert!(!here_wins(&old, &at("c", &old.mtime), HERE, PEER));
-        // A time that does not read loses.
-        assert!(here_wins(&old, &at("c", "soon\n"), HERE, PEER));
+        let same_time = Version {
+            md5: Md5::of("c"),
+            ..old.clone()
+        };
+        assert!(here_wins(&old, &same_time, PEER, HERE));
+        assert!(!here_wins(&old, &same_time, HERE, PEER));
         // The conflict copy is named after the loser, alike on both sides.
         let (mut a, mut b) = apart();
         let pa = sync(&mut a.clone(), &b);
@@ -766,7 +877,7 @@ mod tests {
             files: [("f".to_string(), at("v2", "2026-12-01T10:00:09Z"))].into(),
             base: Files::new(),
             id: HERE,
-            had: [("f".to_string(), vec!["v1".to_string()])].into(),
+            had: [("f".to_string(), vec![Md5::of("v1")])].into(),
         };
         let mut p = Side {
             files: [("f".to_string(), at("v1", "2026-12-01T10:00:00Z"))].into(),
@@ -793,7 +904,7 @@ mod tests {
         };
         q.base.clear();
         p.files.insert("g".into(), at("g1", "2026-12-01T10:00:00Z"));
-        q.had.insert("g".into(), vec!["g1".into()]);
+        q.had.insert("g".into(), vec![Md5::of("g1")]);
         let ds = sync(&mut q, &p);
         let g = ds.iter().find(|d| d.name == "g").unwrap();
         assert_eq!(
@@ -832,11 +943,20 @@ mod tests {
             delete: true,
             force_delete: false,
         };
-        // Two of four: not more than half.
-        let remote = files(&[("a", "1"), ("b", "2")]);
+        // One of four: less than half.
+        let remote = files(&[("a", "1"), ("b", "2"), ("c", "3")]);
         let p = planned(&remote, &local, &base, rules);
         assert!(p.guard.is_none());
-        assert_eq!(deletions(&p), 2);
+        assert_eq!(deletions(&p), 1);
+        // Two of four: half, held back (padding the listing with as many
+        // files as are deleted no longer gets a deletion through).
+        let remote = files(&[("a", "1"), ("b", "2")]);
+        let p = planned(&remote, &local, &base, rules);
+        assert!(
+            p.guard.as_deref().unwrap().contains("2 of the 4"),
+            "{:?}",
+            p.guard
+        );
         // Three of four: held back.
         let remote = files(&[("a", "1")]);
         let p = planned(&remote, &local, &base, rules);
@@ -865,6 +985,43 @@ mod tests {
         let remote = files(&[("a", "1")]);
         let p = planned(&remote, &local, &base, Rules::default());
         assert!(p.guard.is_none());
+    }
+
+    #[test]
+    fn the_guard_counts_files_and_bytes_too() {
+        let rules = Rules {
+            delete: true,
+            force_delete: false,
+        };
+        // A thousand and one of five thousand files: well below half.
+        let names: Vec<String> = (0..5000).map(|i| format!("f{i}")).collect();
+        let base: Files = names.iter().map(|n| (n.clone(), v(n))).collect();
+        let remote: Files = base
+            .iter()
+            .skip(GUARD_FILES + 1)
+            .map(|(n, x)| (n.clone(), x.clone()))
+            .collect();
+        let p = planned(&remote, &base, &base, rules);
+        assert!(
+            p.guard.as_deref().unwrap().contains("more than 1000 files"),
+            "{:?}",
+            p.guard
+        );
+        let remote: Files = base
+            .iter()
+            .skip(GUARD_FILES)
+            .map(|(n, x)| (n.clone(), x.clone()))
+            .collect();
+        assert!(planned(&remote, &base, &base, rules).guard.is_none());
+        // One large file of ten: more than the bytes bound.
+        let mut base = files(&[("a", "1"), ("b", "2"), ("c", "3"), ("d", "4"), ("e", "5")]);
+        base.get_mut("a").unwrap().size = GUARD_BYTES + 1;
+        let mut remote = base.clone();
+        remote.remove("a");
+        let p = planned(&remote, &base, &base, rules);
+        assert!(p.guard.as_deref().unwrap().contains("GiB"), "{:?}", p.guard);
+        base.get_mut("a").unwrap().size = GUARD_BYTES;
+        assert!(planned(&remote, &base, &base, rules).guard.is_none());
     }
 
     #[test]
