@@ -438,7 +438,54 @@ fn names_a_peer_should_never_list_are_left_out_and_nothing_lands_outside() {
     assert!(md5s_below(&here).is_empty(), "{:?}", md5s_below(&here));
 }
 
+fn a_conflict_lost_here_moves_this_sides_version_beside_it() {
+    let (there, here) = (TempDir::new("lost-there"), TempDir::new("lost-here"));
+    let name = "odd\tname \u{1f980}.txt";
+    there.write(name, "v1\n");
+    let server = serve(there.path());
+    assert_eq!(sync(server.addr(), here.path(), "").code(), Some(0));
+    // Changed on both sides; the peer's version is the newer.
+    there.write(name, "there v2\n");
+    set_mtime(&there.path().join(name), time("2026-03-01T00:00:00Z"));
+    here.write(name, "here v2\n");
+    set_mtime(&here.path().join(name), time("2026-02-01T00:00:00Z"));
+    await_index(server.addr(), there.path());
+
+    let dry = sync(server.addr(), here.path(), "--dry-run");
+    let plan = rows(&dry);
+    let row = plan.iter().find(|r| r.1 == name).expect("a row");
+    assert_eq!(row.0, "conflict", "{dry}");
+    assert!(row.2.contains("the peer's version wins"), "{dry}");
+    let read = |n: &str| fs::read_to_string(here.path().join(n)).unwrap();
+    assert_eq!(read(name), "here v2\n", "a dry run");
+
+    let real = sync(server.addr(), here.path(), "");
+    assert_eq!(real.code(), Some(0), "{real}");
+    assert!(real.stderr.contains("1 conflicts"), "{real}");
+    let here_id = fs::read_to_string(here.path().join(".p2pshare/share-id")).unwrap();
+    let copy = format!(
+        "odd\tname \u{1f980}.sync-conflict-20260201-000000-{}.txt",
+        &here_id.trim()[..8]
+    );
+    assert_eq!(read(name), "there v2\n", "the winner under the name");
+    assert_eq!(read(&copy), "here v2\n", "this side's version beside it");
+    let copies = entries_below(here.path())
+        .into_iter()
+        .filter(|n| n.contains(".sync-conflict-"))
+        .count();
+    assert_eq!(copies, 1, "{:?}", entries_below(here.path()));
+
+    // In step now: the copy is new here, nothing else to do.
+    let again = sync(server.addr(), here.path(), "");
+    assert_eq!(
+        rows(&again),
+        [("keep".to_string(), copy.clone(), "new here".to_string())],
+        "{again}"
+    );
+}
+
 cases![
+    a_conflict_lost_here_moves_this_sides_version_beside_it,
     every_decision_dry_run_then_carried_out,
     the_guard_holds_back_mass_deletions,
     the_same_share_on_a_new_port_keeps_its_sync_state,
