@@ -17,6 +17,7 @@ mod client;
 mod client_edges;
 mod client_hostile;
 mod client_udp;
+mod disk;
 mod history;
 mod peer;
 mod prompt;
@@ -31,6 +32,7 @@ fn main() -> std::process::ExitCode {
         client_edges::CASES,
         client_hostile::CASES,
         client_udp::CASES,
+        disk::CASES,
         history::CASES,
         peer::CASES,
         prompt::CASES,

@@ -1,0 +1,326 @@
+//! The client's disk: a download never grows its partial file past the
+//! size the peer announced, a full disk ends a download at once (not
+//! retried, its partial file removed, `no space left on device` with the
+//! name) and leaves room for the next file, and a file that arrives never
+//! takes a name another writer holds.
+//!
+//! A full disk is made for real: as root, the test runs itself again in a
+//! mount namespace of its own (`unshare -m`) where a small tmpfs is
+//! mounted over a temporary folder. A file system that refuses hard links
+//! is made for real too: the test runs itself again under a seccomp filter
+//! (through python3 and libseccomp) that answers link(2) and linkat(2)
+//! with EPERM, as vfat does.
+
+use crate::support::*;
+
+use crate::process::*;
+
+use crate::fake::FakeServer;
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn client(addr: SocketAddr, dest: &Path, args: &[&str]) -> Finished {
+    run(&client_args(addr, dest, args), "")
+}
+
+fn is_root() -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
+        .unwrap_or(false)
+}
+
+/// Every file below `dir`, hidden ones too, with its size, sorted.
+fn files_below(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let m = fs::symlink_metadata(e.path()).unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push((e.path(), m.len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The partial files below `dir`.
+fn partial_files(dir: &Path) -> Vec<(PathBuf, u64)> {
+    files_below(dir)
+        .into_iter()
+        .filter(|(p, _)| p.to_string_lossy().ends_with(".p2pshare-part"))
+        .collect()
+}
+
+/// The `FileDownload` requests a fake peer saw.
+fn downloads_asked(peer: &FakeServer) -> Vec<String> {
+    peer.requests()
+        .into_iter()
+        .filter(|r| r.starts_with("FileDownload"))
+        .collect()
+}
+
+/// The content a fake below serves under `small.txt`.
+const SMALL: &[u8] = b"a small file, \t with a tab\n";
+
+/// One size in bytes that no disk here holds: 1 TiB.
+const TIB: u64 = 1 << 40;
+
+/// A fake peer that announces `huge.bin` as `size` bytes and streams
+/// zeros until the client stops taking them (then says `426`), and
+/// serves `small.txt` as a real server does.
+fn zeros_forever(size: u64) -> FakeServer {
+    FakeServer::start(move |s| {
+        s.greet()?;
+        while let Some(line) = s.until("FileDownload")? {
+            if line.ends_with(" small.txt") {
+                s.announce("small.txt", SMALL)?;
+                s.data()?.write_all(SMALL)?;
+                s.say(&format!("226 sent {} bytes\n", SMALL.len()))?;
+                continue;
+            }
+            let data_line = s.data_line();
+            s.say(&format!(
+                "150-huge.bin\t{size}\t2026-01-02T03:04:05Z\t{}\n150 {data_line}\n",
+                "0".repeat(32)
+            ))?;
+            let zeros = vec![0u8; 1 << 20];
+            let mut sent = 0u64;
+            let data = s.data()?;
+            while sent < size {
+                let n = zeros.len().min((size - sent) as usize);
+                if data.write_all(&zeros[..n]).is_err() {
+                    break;
+                }
+                sent += n as u64;
+            }
+            s.drop_data();
+            s.say("426 the data connection broke\n")?;
+        }
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------
+// Never past the announced size
+// ---------------------------------------------------------------------
+
+fn a_peer_that_streams_more_than_it_announced_never_grows_the_file_past_it() {
+    // The peer announces 1000 bytes (and their md5), then streams 4 MiB
+    // more on the data connection before its 226.
+    let content = pseudo_random(1000, 61);
+    let peer = {
+        let content = content.clone();
+        FakeServer::start(move |s| {
+            s.greet()?;
+            while s.until("FileDownload")?.is_some() {
+                s.announce("more.bin", &content)?;
+                let data = s.data()?;
+                data.write_all(&content)?;
+                // The surplus goes on while the final reply is given.
+                let mut more = data.try_clone()?;
+                std::thread::spawn(move || more.write_all(&pseudo_random(4 << 20, 62)));
+                s.say("226 sent 1000 bytes\n")?;
+            }
+            Ok(())
+        })
+    };
+    let dest = TempDir::new("disk-more-dst");
+    let out = client(peer.addr, dest.path(), &["-c", "FileDownload more.bin"]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(fs::read(dest.path().join("more.bin")).unwrap() == content);
+    assert!(partial_files(dest.path()).is_empty(), "{out}");
+}
+
+fn a_partial_file_kept_for_resume_holds_at_most_the_announced_size() {
+    // Each attempt announces 300 KiB, sends 200 KiB of it and breaks the
+    // data connection: the partial file kept for resume is never longer
+    // than what was announced, however often the peer tries again.
+    let content = pseudo_random(300 << 10, 63);
+    let peer = {
+        let content = content.clone();
+        FakeServer::start(move |s| {
+            s.greet()?;
+            while let Some(line) = s.until("FileDownload")? {
+                let offset: usize = match line.split(' ').nth(3) {
+                    Some(o) => o.parse().unwrap(),
+                    None => 0,
+                };
+                s.announce("resume.bin", &content)?;
+                let rest = &content[offset.min(content.len())..];
+                let data = s.data()?;
+                // Twice what is left, as far as the client takes it.
+                let _ = data.write_all(&rest[..rest.len().min(200 << 10)]);
+                let _ = data.write_all(&pseudo_random(200 << 10, 64));
+                s.drop_data();
+                s.say("426 the data connection broke\n")?;
+            }
+            Ok(())
+        })
+    };
+    let dest = TempDir::new("disk-resume-dst");
+    let out = client(peer.addr, dest.path(), &["-c", "FileDownload resume.bin"]);
+    for (path, len) in partial_files(dest.path()) {
+        assert!(len <= content.len() as u64, "{path:?}: {len} bytes\n{out}");
+    }
+    let asked = downloads_asked(&peer);
+    assert!(asked.len() >= 2, "{asked:?}\n{out}");
+    // What came in the end is the peer's file, or nothing under its name.
+    if let Ok(got) = fs::read(dest.path().join("resume.bin")) {
+        assert!(got == content, "{out}");
+    }
+}
+
+// ---------------------------------------------------------------------
+// A full disk, for real
+// ---------------------------------------------------------------------
+
+/// Set, to the mounted tmpfs, in the run of a test inside its mount
+/// namespace.
+const DISK_ENV: &str = "P2PSHARE_TEST_SMALL_DISK";
+
+/// Runs `test` (a test of this module, whose body is `inner`) again in a
+/// mount namespace of its own with a tmpfs of `size` mounted over a
+/// temporary folder, and `inner` there gets that folder.
+fn on_a_small_disk(test: &str, size: &str, inner: fn(&Path)) {
+    if let Some(dir) = std::env::var_os(DISK_ENV) {
+        inner(Path::new(&dir));
+        return;
+    }
+    assert!(is_root(), "mounting a tmpfs needs root");
+    let disk = TempDir::new("small-disk");
+    let exe = std::env::current_exe().unwrap();
+    // The test's name without the binary's: `disk::...`.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let mount =
+        r#"d=$1; size=$2; shift 2; mount -t tmpfs -o "size=$size" p2pshare-test "$d" && exec "$@""#;
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", mount, "sh"])
+        .arg(disk.path())
+        .arg(size)
+        .arg(&exe)
+        .args([
+            "--exact",
+            &format!("{module}::{test}"),
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DISK_ENV, disk.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Indented: the inner run's `test result:` line is not this binary's.
+    for line in text.lines() {
+        eprintln!("  small disk | {line}");
+    }
+    assert!(out.status.success(), "on the small disk: {text}");
+    assert!(text.contains("1 passed"), "{text}");
+    // The mount was the namespace's only: here the folder is as it was.
+    assert!(files_below(disk.path()).is_empty());
+}
+
+/// How many bytes the files below `dir` hold.
+fn bytes_below(dir: &Path) -> u64 {
+    files_below(dir).iter().map(|(_, n)| n).sum()
+}
+
+fn a_1_tib_announcement_onto_a_small_disk_fails_at_once_and_frees_the_disk() {
+    on_a_small_disk(
+        "a_1_tib_announcement_onto_a_small_disk_fails_at_once_and_frees_the_disk",
+        "8m",
+        |disk| {
+            let peer = zeros_forever(TIB);
+            let share = disk.join("share");
+            let out = client(
+                peer.addr,
+                &share,
+                &[
+                    "-c",
+                    "FileDownload huge.bin",
+                    "-c",
+                    "FileDownload small.txt",
+                ],
+            );
+            assert_eq!(out.code(), Some(1), "{out}");
+            assert!(
+                out.stderr
+                    .contains("huge.bin: no space left on device (writing "),
+                "{out}"
+            );
+            // Not retried: asked for once, and no retry is told.
+            assert!(!out.stderr.contains("trying again"), "{out}");
+            assert_eq!(
+                downloads_asked(&peer),
+                ["FileDownload TCP huge.bin", "FileDownload TCP small.txt"],
+                "{out}"
+            );
+            // Nothing of it is left: the next file had room.
+            assert!(partial_files(&share).is_empty(), "{out}");
+            assert_eq!(fs::read(share.join("small.txt")).unwrap(), SMALL, "{out}");
+            assert!(!share.join("huge.bin").exists());
+            assert!(bytes_below(disk) < 1 << 20, "{:?}", files_below(disk));
+        },
+    );
+}
+
+fn a_real_download_bigger_than_the_disk_fails_at_once_and_frees_the_disk() {
+    on_a_small_disk(
+        "a_real_download_bigger_than_the_disk_fails_at_once_and_frees_the_disk",
+        "8m",
+        |disk| {
+            let big = pseudo_random(24 << 20, 65);
+            let server = Share::new("disk-big-srv")
+                .file("big \t file.bin", &big)
+                .file("small.txt", SMALL)
+                .serve();
+            let share = disk.join("share");
+            for transport in ["TCP", "UDP"] {
+                let out = client(
+                    server.addr(),
+                    &share,
+                    &[
+                        "-c",
+                        &format!("FileDownload {transport} \"big \\t file.bin\""),
+                        "-c",
+                        &format!("FileDownload {transport} small.txt"),
+                    ],
+                );
+                assert_eq!(out.code(), Some(1), "{transport}: {out}");
+                assert!(
+                    out.stderr
+                        .contains("big \\t file.bin: no space left on device (writing "),
+                    "{transport}: {out}"
+                );
+                assert!(!out.stderr.contains("trying again"), "{transport}: {out}");
+                assert!(partial_files(&share).is_empty(), "{transport}: {out}");
+                assert_eq!(fs::read(share.join("small.txt")).unwrap(), SMALL);
+                assert!(bytes_below(disk) < 1 << 20, "{:?}", files_below(disk));
+                fs::remove_file(share.join("small.txt")).unwrap();
+            }
+        },
+    );
+}
+
+cases![
+    a_peer_that_streams_more_than_it_announced_never_grows_the_file_past_it,
+    a_partial_file_kept_for_resume_holds_at_most_the_announced_size,
+    #[ignore = "needs root and mount"]
+    a_1_tib_announcement_onto_a_small_disk_fails_at_once_and_frees_the_disk,
+    #[ignore = "needs root and mount"]
+    a_real_download_bigger_than_the_disk_fails_at_once_and_frees_the_disk,
+];
