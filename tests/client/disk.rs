@@ -316,9 +316,195 @@ fn a_real_download_bigger_than_the_disk_fails_at_once_and_frees_the_disk() {
     );
 }
 
+// ---------------------------------------------------------------------
+// Placement where the file system refuses hard links
+// ---------------------------------------------------------------------
+
+/// Set in the run of a test under the filter that refuses hard links.
+const NO_LINKS_ENV: &str = "P2PSHARE_TEST_NO_HARD_LINKS";
+
+/// Runs the rest of its arguments with link(2) and linkat(2) answered
+/// by EPERM (what vfat answers), through libseccomp. The filter is kept
+/// by every child.
+const NO_LINKS: &str = r#"
+import ctypes, errno, os, sys
+lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+lib.seccomp_init.restype = ctypes.c_void_p
+lib.seccomp_init.argtypes = [ctypes.c_uint32]
+lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+lib.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
+lib.seccomp_load.argtypes = [ctypes.c_void_p]
+ctx = lib.seccomp_init(0x7fff0000)  # SCMP_ACT_ALLOW
+for name in (b"link", b"linkat"):
+    nr = lib.seccomp_syscall_resolve_name(name)
+    if nr < 0 or lib.seccomp_rule_add(ctx, 0x00050000 | errno.EPERM, nr, 0) != 0:
+        sys.exit("cannot filter " + name.decode())
+if lib.seccomp_load(ctx) != 0:
+    sys.exit("cannot load the filter")
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+
+/// Runs `test` (whose body is `inner`) again where hard links are
+/// refused, and `inner` runs there.
+fn without_hard_links(test: &str, inner: fn()) {
+    if std::env::var_os(NO_LINKS_ENV).is_some() {
+        // The filter really is there.
+        let dir = TempDir::new("no-links-probe");
+        let a = dir.write("a", "a");
+        let e = fs::hard_link(&a, dir.path().join("b")).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+        inner();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let out = Command::new("python3")
+        .args(["-c", NO_LINKS])
+        .arg(&exe)
+        .args([
+            "--exact",
+            &format!("{module}::{test}"),
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(NO_LINKS_ENV, "1")
+        .output()
+        .expect("run python3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in text.lines() {
+        eprintln!("  no hard links | {line}");
+    }
+    assert!(out.status.success(), "without hard links: {text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+/// Uploads of `n` different files under one new name through the
+/// server's share, all placed at the same moment: exactly one is
+/// stored, every other is told the name is taken, and the file is the
+/// one stored.
+fn uploads_race_for_one_name(n: usize) {
+    use p2pshare::share::{Placed, Share};
+    use std::sync::{Arc, Barrier};
+    let dir = TempDir::new("place-race");
+    let config = config(dir.path());
+    let share = Arc::new(Share::open(&config.share, &config.state).unwrap());
+    let name = "sub/one \t name *?.txt";
+    for round in 0..100 {
+        let gate = Arc::new(Barrier::new(n));
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (share, gate) = (share.clone(), gate.clone());
+                std::thread::spawn(move || {
+                    let content = format!("round {round} upload {i}\n").repeat(100 + i);
+                    let incoming = share.begin_upload(name, &format!("{round}-{i}")).unwrap();
+                    let mut f = incoming.file().unwrap();
+                    f.write_all(content.as_bytes()).unwrap();
+                    f.sync_all().unwrap();
+                    let md5 = p2pshare::share::hash::md5_of_reader(content.as_bytes()).unwrap();
+                    gate.wait();
+                    (incoming.place(&md5).unwrap(), content)
+                })
+            })
+            .collect();
+        let placed: Vec<(Placed, String)> =
+            handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let stored: Vec<&String> = placed
+            .iter()
+            .filter(|(p, _)| *p == Placed::Stored)
+            .map(|(_, c)| c)
+            .collect();
+        let kinds: Vec<Placed> = placed.iter().map(|(p, _)| *p).collect();
+        assert_eq!(stored.len(), 1, "round {round}: {kinds:?}");
+        assert_eq!(
+            kinds.iter().filter(|p| **p == Placed::Exists).count(),
+            n - 1,
+            "{kinds:?}"
+        );
+        let path = dir.path().join(name);
+        assert_eq!(fs::read_to_string(&path).unwrap(), *stored[0]);
+        // Nothing else is left beside it: no temporary file, no
+        // placeholder.
+        let left = files_below(&dir.path().join("sub"));
+        assert_eq!(left.len(), 1, "{left:?}");
+        fs::remove_file(&path).unwrap();
+    }
+}
+
+fn concurrent_uploads_of_one_name_store_exactly_one() {
+    uploads_race_for_one_name(16);
+}
+
+fn where_hard_links_are_refused_concurrent_uploads_store_exactly_one() {
+    without_hard_links(
+        "where_hard_links_are_refused_concurrent_uploads_store_exactly_one",
+        || uploads_race_for_one_name(16),
+    );
+}
+
+fn where_hard_links_are_refused_a_download_never_replaces_a_file_that_appeared() {
+    without_hard_links(
+        "where_hard_links_are_refused_a_download_never_replaces_a_file_that_appeared",
+        || {
+            let content = pseudo_random(200_000, 66);
+            let server = Share::new("nolink-srv")
+                .file("new \t one.bin", &content)
+                .file("in the way.bin", &content)
+                .serve();
+            let dest = TempDir::new("nolink-dst");
+            // Where nothing is in the way, it is stored.
+            let out = client(
+                server.addr(),
+                dest.path(),
+                &["-c", "FileDownload \"new \\t one.bin\""],
+            );
+            assert_eq!(out.code(), Some(0), "{out}");
+            assert!(fs::read(dest.path().join("new \t one.bin")).unwrap() == content);
+            // A file that appears while the bytes come (here: made by a
+            // peer that waits before its 226) is never replaced.
+            let local = b"the user's own file\n";
+            let peer = {
+                let (content, dest) = (content.clone(), dest.path().to_path_buf());
+                FakeServer::start(move |s| {
+                    s.greet()?;
+                    while s.until("FileDownload")?.is_some() {
+                        s.announce("in the way.bin", &content)?;
+                        s.data()?.write_all(&content)?;
+                        fs::write(dest.join("in the way.bin"), local)?;
+                        s.say("226 sent\n")?;
+                    }
+                    Ok(())
+                })
+            };
+            let out = client(
+                peer.addr,
+                dest.path(),
+                &["-c", "FileDownload \"in the way.bin\""],
+            );
+            assert_eq!(out.code(), Some(1), "{out}");
+            assert!(
+                out.stderr
+                    .contains("a different local file appeared in the way"),
+                "{out}"
+            );
+            assert_eq!(fs::read(dest.path().join("in the way.bin")).unwrap(), local);
+            assert!(partial_files(dest.path()).is_empty(), "{out}");
+        },
+    );
+}
+
 cases![
     a_peer_that_streams_more_than_it_announced_never_grows_the_file_past_it,
     a_partial_file_kept_for_resume_holds_at_most_the_announced_size,
+    concurrent_uploads_of_one_name_store_exactly_one,
+    #[ignore = "needs python3 and libseccomp"]
+    where_hard_links_are_refused_concurrent_uploads_store_exactly_one,
+    #[ignore = "needs python3 and libseccomp"]
+    where_hard_links_are_refused_a_download_never_replaces_a_file_that_appeared,
     #[ignore = "needs root and mount"]
     a_1_tib_announcement_onto_a_small_disk_fails_at_once_and_frees_the_disk,
     #[ignore = "needs root and mount"]
