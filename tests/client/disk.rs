@@ -316,6 +316,46 @@ fn a_real_download_bigger_than_the_disk_fails_at_once_and_frees_the_disk() {
     );
 }
 
+fn a_sync_onto_a_disk_too_small_for_one_file_brings_the_rest_and_its_state() {
+    on_a_small_disk(
+        "a_sync_onto_a_disk_too_small_for_one_file_brings_the_rest_and_its_state",
+        "8m",
+        |disk| {
+            let big = pseudo_random(24 << 20, 67);
+            let server = Share::new("disk-sync-srv")
+                .file("big.bin", &big)
+                .file("small.txt", SMALL)
+                .file("sub/other \t name.txt", SMALL)
+                .serve();
+            let share = disk.join("share");
+            let out = client(server.addr(), &share, &["-c", "Sync"]);
+            assert_eq!(out.code(), Some(1), "{out}");
+            assert!(
+                out.stderr
+                    .contains("big.bin: no space left on device (writing "),
+                "{out}"
+            );
+            assert!(!out.stderr.contains("trying again"), "{out}");
+            assert!(partial_files(&share).is_empty(), "{out}");
+            assert!(!share.join("big.bin").exists());
+            assert_eq!(fs::read(share.join("small.txt")).unwrap(), SMALL);
+            assert_eq!(
+                fs::read(share.join("sub/other \t name.txt")).unwrap(),
+                SMALL
+            );
+            // Sync had the room to write down what it did.
+            let states: Vec<_> = files_below(&share.join(".p2pshare/sync"))
+                .into_iter()
+                .filter(|(p, _)| p.extension().is_some_and(|e| e == "tsv"))
+                .collect();
+            assert_eq!(states.len(), 1, "{:?}\n{out}", files_below(&share));
+            let state = fs::read_to_string(&states[0].0).unwrap();
+            assert!(state.contains("small.txt"), "{state}");
+            assert!(bytes_below(disk) < 1 << 20, "{:?}", files_below(disk));
+        },
+    );
+}
+
 // ---------------------------------------------------------------------
 // Placement where the file system refuses hard links
 // ---------------------------------------------------------------------
@@ -509,4 +549,6 @@ cases![
     a_1_tib_announcement_onto_a_small_disk_fails_at_once_and_frees_the_disk,
     #[ignore = "needs root and mount"]
     a_real_download_bigger_than_the_disk_fails_at_once_and_frees_the_disk,
+    #[ignore = "needs root and mount"]
+    a_sync_onto_a_disk_too_small_for_one_file_brings_the_rest_and_its_state,
 ];
