@@ -265,3 +265,34 @@ impl Drop for Lock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_file_takes_no_byte_past_the_announced_size() {
+        let path =
+            std::env::temp_dir().join(format!(".p2ps-sink-{}.p2pshare-part", std::process::id()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let _ = fs::remove_file(&path);
+        // A resume at 4 of 10 announced bytes: 6 more fit, not 7.
+        file.set_len(4).unwrap();
+        let span = Span { offset: 4, want: 6 };
+        let mut sink = Sink::open(&file, span, false).unwrap();
+        sink.write_all(b"abc").unwrap();
+        let e = sink.write_all(b"defg").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        sink.write_all(b"def").unwrap();
+        assert!(sink.write_all(b"x").is_err());
+        let (file, _, len) = sink.finish().unwrap();
+        assert_eq!(len, 10);
+        assert_eq!(file.metadata().unwrap().len(), 10);
+    }
+}
