@@ -11,6 +11,7 @@ mod download;
 pub mod fetch;
 mod help;
 mod local;
+pub mod out;
 pub mod prompt;
 pub mod send;
 pub mod show;
@@ -544,7 +545,7 @@ pub(crate) fn peek_now(s: &TcpStream) -> Peek {
 pub fn local_history(share: &std::path::Path, state: &StateChoice) -> History {
     let state = crate::share::state::plan(share, state);
     if let Some(note) = &state.note {
-        eprintln!("p2pshare: {note}");
+        out::tell!("p2pshare: {note}");
     }
     History::of_share(&state.path)
 }
@@ -557,7 +558,7 @@ pub fn run(args: Options) -> u8 {
     // it, the history with its first row. A path that cannot become a
     // folder is a mistake to tell now.
     if let Err(e) = crate::share::check_folder(&args.settings.share) {
-        eprintln!("p2pshare: {e}");
+        out::tell!("p2pshare: {e}");
         return 2;
     }
     let history = Arc::new(local_history(&args.settings.share, &args.state));
@@ -568,11 +569,11 @@ pub fn run(args: Options) -> u8 {
         // (a wrong secret, not a p2pshare peer): the command failed, 1.
         // A peer that accepts and never greets is as unreachable.
         Err(e @ (ClientError::Connect(..) | ClientError::Timeout(_))) => {
-            eprintln!("p2pshare: {e}");
+            out::tell!("p2pshare: {e}");
             return 2;
         }
         Err(e) => {
-            eprintln!("p2pshare: {e}");
+            out::tell!("p2pshare: {e}");
             return 1;
         }
     }
@@ -595,5 +596,8 @@ pub fn run(args: Options) -> u8 {
         }
     }
     console.close();
-    u8::from(failures > 0)
+    // Output that could not be written fails the run, whatever wrote it.
+    let _ = out::stdout().flush();
+    out::report_failure();
+    u8::from(failures > 0 || out::any_failed())
 }

@@ -16,6 +16,7 @@ mod cli;
 mod client;
 mod client_edges;
 mod client_hostile;
+mod client_output;
 mod client_udp;
 mod history;
 mod peer;
@@ -30,6 +31,7 @@ fn main() -> std::process::ExitCode {
         client::CASES,
         client_edges::CASES,
         client_hostile::CASES,
+        client_output::CASES,
         client_udp::CASES,
         history::CASES,
         peer::CASES,
