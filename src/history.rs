@@ -209,7 +209,9 @@ impl History {
         };
         if let Err(e) = &opened {
             if !self.warned.swap(true, Ordering::Relaxed) {
-                eprintln!(
+                // Never a panic where stderr cannot take it.
+                let _ = writeln!(
+                    io::stderr().lock(),
                     "p2pshare: warning: cannot write the history {}: {e}; going on without it \
                      (--state DIR keeps it elsewhere)",
                     self.path.display()

@@ -119,6 +119,19 @@ fn a_full_stderr_fails_the_command_without_a_panic() {
     );
     assert_eq!(out.code(), Some(0), "{out}");
     assert!(out.stdout.contains("a.txt"), "{out}");
+    // A history that cannot be written is warned about on stderr: no
+    // panic when stderr cannot take the warning either.
+    let file = dest.write("not-a-folder", "x");
+    let state = file.join("state").display().to_string();
+    let out = run_into_full(
+        &client(server.addr(), dest.path(), &["NOOP"])
+            .into_iter()
+            .chain(["--state".to_string(), state])
+            .collect::<Vec<_>>(),
+        "2>/dev/full",
+    );
+    assert!(matches!(out.code(), Some(0 | 1)), "{out}");
+    assert_eq!(out.stdout, "ok\n", "{out}");
     // A usage error of the command line: status 2 still, and no panic.
     let out = run_into_full(&["client".into(), "--frob".into()], "2>/dev/full");
     assert_eq!(out.code(), Some(2), "{out}");
