@@ -16,6 +16,7 @@ mod cli;
 mod client;
 mod client_edges;
 mod client_hostile;
+mod client_output;
 mod client_udp;
 mod disk;
 mod history;
@@ -31,6 +32,7 @@ fn main() -> std::process::ExitCode {
         client::CASES,
         client_edges::CASES,
         client_hostile::CASES,
+        client_output::CASES,
         client_udp::CASES,
         disk::CASES,
         history::CASES,

@@ -101,7 +101,7 @@ struct Progress<'a> {
 
 impl Progress<'_> {
     fn flush(&mut self) {
-        let mut out = io::stdout().lock();
+        let mut out = crate::client::out::stdout();
         let _ = out.write_all(&self.rows);
         let _ = out.flush();
         self.rows.clear();
@@ -179,7 +179,7 @@ pub(super) fn carry_out(
 ) -> Result<(Counts, Files), ClientError> {
     let mut base = base.clone();
     let mut counts = Counts::default();
-    let mut out = io::stdout().lock();
+    let mut out = crate::client::out::stdout();
     for d in decisions {
         let (action, reason) = match d.action {
             Action::InStep => {
