@@ -122,6 +122,9 @@ expect() {
 
 read_reply
 [[ $REPLY_CODE == 220 ]] || fail "greeting was '${REPLY_LINES[*]}', wanted 220"
+# The greeting ends with CR LF (read leaves the CR); the replies after it
+# with LF alone.
+[[ ${REPLY_LINES[0]} == *$'\r' ]] || fail "the greeting does not end with CR LF"
 expect 200 "NOOP"
 
 # longlist: header, one row per file, hidden names left out, count line.

@@ -128,8 +128,9 @@ impl History {
         &self.old_path
     }
 
-    /// Appends one row. The row is written with a single write to a file
-    /// opened for appending, so rows from several processes never mix.
+    /// Appends one row, whole or not at all (see [`append_whole`]). The
+    /// row is written with a single write to a file opened for appending
+    /// (and locked), so rows from several processes never mix.
     pub fn append(
         &self,
         direction: Direction,
@@ -180,7 +181,7 @@ impl History {
                     .file
             }
         };
-        let written = f.write_all(line.as_bytes());
+        let written = append_whole(f, line.as_bytes());
         if written.is_err() {
             *held = None;
         }
@@ -208,7 +209,9 @@ impl History {
         };
         if let Err(e) = &opened {
             if !self.warned.swap(true, Ordering::Relaxed) {
-                eprintln!(
+                // Never a panic where stderr cannot take it.
+                let _ = writeln!(
+                    io::stderr().lock(),
                     "p2pshare: warning: cannot write the history {}: {e}; going on without it \
                      (--state DIR keeps it elsewhere)",
                     self.path.display()
@@ -317,6 +320,37 @@ impl History {
     pub fn last(&self, n: usize) -> Result<Vec<Vec<String>>, ReadError> {
         Ok(self.rows(n)?.collect())
     }
+}
+
+/// Appends `row` whole or not at all: a write cut short (a full disk, a
+/// file size limit) is taken back by cutting the file to where the row
+/// began, so the file only ever holds whole rows. The file is locked for
+/// it, so that another process's row is never written after the part nor
+/// cut with it; where locks are not supported, the part is cut only when
+/// nothing was written after it.
+fn append_whole(f: &mut File, row: &[u8]) -> io::Result<()> {
+    let locked = f.lock().is_ok();
+    let start = f.metadata()?.len();
+    let mut done = 0;
+    let written = loop {
+        match f.write(&row[done..]) {
+            Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) if done + n == row.len() => break Ok(()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    if written.is_err() && done > 0 {
+        let end = f.metadata().map(|m| m.len());
+        if end.is_ok_and(|end| end == start + done as u64) {
+            let _ = f.set_len(start);
+        }
+    }
+    if locked {
+        let _ = f.unlock();
+    }
+    written
 }
 
 fn open_if_there(path: &Path) -> io::Result<Option<File>> {

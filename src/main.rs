@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 use p2pshare::cli::{self, Action, Env};
+use p2pshare::client::out::{self, Stream};
 use p2pshare::server::Server;
 
 fn main() -> ExitCode {
@@ -17,9 +18,12 @@ fn main() -> ExitCode {
             Ok(a) => args.push(a),
             Err(a) => {
                 let bytes = std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str());
-                eprintln!(
-                    "p2pshare: the argument '{}' is not valid UTF-8",
-                    p2pshare::names::shown_bytes(bytes)
+                out::line(
+                    Stream::Stderr,
+                    format_args!(
+                        "p2pshare: the argument '{}' is not valid UTF-8",
+                        p2pshare::names::shown_bytes(bytes)
+                    ),
                 );
                 return ExitCode::from(2);
             }
@@ -28,19 +32,13 @@ fn main() -> ExitCode {
     let action = match cli::parse_with(args, &Env::from_process()) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("p2pshare: {e}");
+            out::line(Stream::Stderr, format_args!("p2pshare: {e}"));
             return ExitCode::from(2);
         }
     };
     match action {
-        Action::Help(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Action::Version => {
-            println!("p2pshare {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
+        Action::Help(text) => printed(&text),
+        Action::Version => printed(&format!("p2pshare {}\n", env!("CARGO_PKG_VERSION"))),
         Action::Client(args) => ExitCode::from(p2pshare::client::run(args)),
         Action::Peer(args) => ExitCode::from(p2pshare::peer::run(args)),
         Action::Serve(config) => {
@@ -69,5 +67,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Writes `text` to stdout: exit status 0, or 1 (said on stderr when it
+/// takes it) when stdout cannot take it.
+fn printed(text: &str) -> ExitCode {
+    out::write(Stream::Stdout, text);
+    if out::report_failure() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }

@@ -8,6 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::client::console::Console;
+use crate::client::out::{self, tell};
 use crate::client::prompt::print_above;
 use crate::client::show::peer_text;
 use crate::client::sync::{self, Args as SyncArgs};
@@ -38,22 +39,22 @@ pub fn run(args: Options) -> u8 {
     let share = match Share::open(&args.serve.share, &args.serve.state) {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!("p2pshare: {e}");
+            tell!("p2pshare: {e}");
             return 1;
         }
     };
     for note in share.notes() {
-        eprintln!("p2pshare: {note}");
+        tell!("p2pshare: {note}");
     }
     let history = Arc::new(History::of_share(&share.state_dir()));
     let server = match Server::bind_with(args.serve.clone(), share.clone(), history.clone()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("p2pshare: {e}");
+            tell!("p2pshare: {e}");
             return 1;
         }
     };
-    eprintln!(
+    tell!(
         "p2pshare: sharing {} ({} files) on {}; other peer {}",
         share.root().display(),
         share.snapshot().len(),
@@ -64,7 +65,7 @@ pub fn run(args: Options) -> u8 {
     let running = match server.spawn() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("p2pshare: {e}");
+            tell!("p2pshare: {e}");
             return 1;
         }
     };
@@ -83,19 +84,19 @@ pub fn run(args: Options) -> u8 {
             .spawn(move || poll_loop(&poller, poll, &stop))
     };
     if let Err(e) = poller {
-        eprintln!("p2pshare: cannot start the poller: {e}");
+        tell!("p2pshare: cannot start the poller: {e}");
     }
     let mut console = Console::new(args.settings, history).with_share(share);
     console.wait_for_peer();
     console.run_stdin();
     console.close();
-    eprintln!(
+    tell!(
         "p2pshare: console closed; still serving on {} (interrupt to stop)",
         running.addr()
     );
     running.wait();
     stop.set();
-    0
+    u8::from(out::any_failed())
 }
 
 /// A file as `FileHash checkall` shows it: md5 and timestamp.
@@ -123,6 +124,7 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
     let mut client: Option<Client> = None;
     let mut last: Option<Listing> = None;
     let mut told_waiting = false;
+    let mut told_output = false;
     // Names that were still changing at the last sync: synced at the
     // next poll even if it finds nothing new.
     let mut waiting = false;
@@ -186,9 +188,20 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
                 client = None;
             }
         }
+        report_output(&mut told_output);
         if stop.wait(poll) {
             return;
         }
+    }
+}
+
+/// Says on stderr (when it takes it), once, that the poller's report
+/// could not be written.
+fn report_output(told: &mut bool) {
+    if *told {
+        out::take_failure();
+    } else {
+        *told = out::report_failure();
     }
 }
 

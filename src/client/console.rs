@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::fetch;
+use super::out::{self, tell};
 use super::send;
 use super::show::{aligned, aligned_with_header, count_text, peer_text, tsv_row, ConsoleUi};
 use super::sync;
@@ -70,7 +71,7 @@ impl Console {
 
     /// Tells a usage error and counts it.
     fn usage(&mut self, message: &str) -> Status {
-        eprintln!("p2pshare: {message}");
+        tell!("p2pshare: {message}");
         self.usage_errors += 1;
         Status::Failed
     }
@@ -94,7 +95,7 @@ impl Console {
                 Ok(c) => self.client = Some(c),
                 Err(ClientError::Connect(_, e)) if self.wait_for_peer => {
                     if !told {
-                        eprintln!(
+                        tell!(
                             "p2pshare: the command waits until {} can be reached ({e})",
                             self.settings.target
                         );
@@ -130,7 +131,7 @@ impl Console {
             let client = self.connect()?;
             match f(client) {
                 Err(e) if e.is_drop() && !again && resend() => {
-                    eprintln!("p2pshare: {e}; connecting again");
+                    tell!("p2pshare: {e}; connecting again");
                     self.client = None;
                     again = true;
                 }
@@ -148,7 +149,7 @@ impl Console {
             let line = match line {
                 Ok(l) => l,
                 Err(e) => {
-                    eprintln!("p2pshare: cannot read input: {e}");
+                    tell!("p2pshare: cannot read input: {e}");
                     failures += 1;
                     break;
                 }
@@ -156,7 +157,7 @@ impl Console {
             // Where lines are not edited, an arrow key arrives as an
             // escape sequence: never a command anybody meant to send.
             if line.contains('\x1b') {
-                eprintln!(
+                tell!(
                     "p2pshare: not sent: the line holds an escape sequence (an arrow key?): {}",
                     protocol::shown(&line)
                 );
@@ -180,12 +181,23 @@ impl Console {
         self.client = None;
     }
 
+    /// Runs one command line. Output that could not be written (stdout
+    /// or stderr full or gone) fails it, said on stderr when stderr takes
+    /// it.
+    pub fn execute(&mut self, line: &str) -> Status {
+        let status = self.command(line);
+        if out::report_failure() && status != Status::Quit {
+            return Status::Failed;
+        }
+        status
+    }
+
     /// Runs one command line.
     /// Words are read with the console's escapes ([`Escapes::Console`]:
     /// the wire's, plus `\u{HEX}` as names are shown), so that a name
     /// copied from the client's output names the same file; each is
     /// written again with [`quote_word`] for the peer.
-    pub fn execute(&mut self, line: &str) -> Status {
+    fn command(&mut self, line: &str) -> Status {
         let words = match protocol::split_words_with(line, Escapes::Console) {
             Ok(w) => w,
             Err(e) => return self.usage(&e.message),
@@ -195,7 +207,7 @@ impl Console {
         };
         match verb.as_str() {
             "help" => {
-                print!("{}", super::help::text());
+                out::write(out::Stream::Stdout, &super::help::text());
                 return Status::Ok;
             }
             "history" => return self.local_history(&words[1..]),
@@ -230,7 +242,7 @@ impl Console {
         match result {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("p2pshare: {e}");
+                tell!("p2pshare: {e}");
                 // The connection is suspect now: make a new one next time.
                 self.client = None;
                 Status::Failed
@@ -249,7 +261,7 @@ impl Console {
             |client| {
                 client.send(line)?;
                 let mut table: Vec<String> = Vec::new();
-                let mut stdout = io::stdout().lock();
+                let mut stdout = out::stdout();
                 let last = client.read_reply_with(&mut |l: &ReplyLine| {
                     shown.set(true);
                     if l.code == code::TABLE && !l.last {
@@ -277,7 +289,7 @@ impl Console {
             || !shown.get(),
         )?;
         if last.code >= 400 {
-            eprintln!("p2pshare: {} {}", last.code, peer_text(&last.text));
+            tell!("p2pshare: {} {}", last.code, peer_text(&last.text));
             return Ok(Status::Failed);
         }
         if last.code == code::BYE {
@@ -309,7 +321,7 @@ impl Console {
         let (names, pattern) = match names {
             Ok(found) => found,
             Err(message) => {
-                eprintln!("p2pshare: {message}");
+                tell!("p2pshare: {message}");
                 return Ok(Status::Failed);
             }
         };
@@ -321,7 +333,7 @@ impl Console {
         drop(ui);
         if pattern && self.tty_err {
             let t = batch.tally;
-            eprintln!(
+            tell!(
                 "p2pshare: {}: {} downloaded, {} up to date, {} failed",
                 protocol::shown(name),
                 t.downloaded,
@@ -371,12 +383,12 @@ impl Console {
             let state = self.history.path().parent().unwrap_or(&root);
             match send::local_matches(&root, name, state) {
                 Ok(n) if n.is_empty() => {
-                    eprintln!("p2pshare: no local file matches {}", protocol::shown(name));
+                    tell!("p2pshare: no local file matches {}", protocol::shown(name));
                     return Ok(Status::Failed);
                 }
                 Ok(n) => n,
                 Err(e) => {
-                    eprintln!("p2pshare: {e}");
+                    tell!("p2pshare: {e}");
                     return Ok(Status::Failed);
                 }
             }
@@ -411,7 +423,7 @@ impl Console {
         };
         match rows {
             Ok(rows) => {
-                let mut out = io::stdout().lock();
+                let mut out = out::stdout();
                 let header: Vec<String> = HISTORY_HEADER.iter().map(|s| s.to_string()).collect();
                 if self.tty_out {
                     let mut all = vec![header];
@@ -427,7 +439,7 @@ impl Console {
                 Status::Ok
             }
             Err(e) => {
-                eprintln!(
+                tell!(
                     "p2pshare: cannot read {}: {e}",
                     self.history.path().display()
                 );

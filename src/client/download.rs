@@ -21,12 +21,12 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::data::{self, Span};
-use super::fetch::{FileRow, Options, Outcome, Ui};
+use super::fetch::{Cause, FileRow, Options, Outcome, Ui};
 use super::local::{local_md5, shown_path, Lock, Sink};
 use super::{show, split_row, Client, ClientError, Reply};
 use crate::digest::Md5;
 use crate::protocol::{self, code, shown, DataLine};
-use crate::share::real_path_inside;
+use crate::share::{self, real_path_inside, Mode, Placed};
 use crate::timefmt;
 
 /// The peer's md5 and timestamp of the files that are here already.
@@ -67,12 +67,14 @@ pub(super) fn admit(
     note: &mut dyn FnMut(&str),
 ) -> Result<Target, Outcome> {
     let name = name.to_string();
-    let failed = |message: String| Outcome::Failed {
-        name: name.clone(),
-        message,
-    };
-    let lock = Lock::acquire(&p.part, note)
-        .map_err(|e| failed(format!("cannot lock {}: {e}", shown_path(&p.part))))?;
+    let failed = |message: String| Outcome::failed(&name, message);
+    let lock = Lock::acquire(&p.part, note).map_err(|e| {
+        if is_no_space(&e) {
+            no_space_outcome(&name, &p.part, &e)
+        } else {
+            failed(format!("cannot lock {}: {e}", shown_path(&p.part)))
+        }
+    })?;
     // The partial file must be where it was meant to be, whatever a link
     // swapped meanwhile pointed at.
     if real_path_inside(root, &lock.file, &p.part).is_none() {
@@ -143,10 +145,43 @@ fn retry(reason: impl Into<String>, keep_part: bool) -> Step {
 }
 
 fn failed(name: &str, message: String) -> Step {
-    Step::Done(Outcome::Failed {
+    Step::Done(Outcome::failed(name, message))
+}
+
+/// Whether `e` says the local disk (or the user's quota on it) is full.
+/// A full disk is not a network fault: another attempt meets it again.
+pub(super) fn is_no_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// The failure of `name`, whose partial file `part` met a full disk.
+fn no_space_outcome(name: &str, part: &Path, e: &io::Error) -> Outcome {
+    let what = if e.kind() == io::ErrorKind::QuotaExceeded {
+        "disk quota exceeded"
+    } else {
+        "no space left on device"
+    };
+    Outcome::Failed {
         name: name.to_string(),
-        message,
-    })
+        message: format!(
+            "{}: {what} (writing {}); its partial file is removed, and a full disk is not retried",
+            shown(name),
+            shown_path(part)
+        ),
+        cause: Cause::NoSpace,
+    }
+}
+
+/// The end of a download that met a full disk: nothing a disk that full
+/// could hold is worth resuming, so its partial file is emptied at once
+/// (and removed with its lock: see `Lock`'s drop), and the bytes it held
+/// are free for the next file.
+fn no_space(t: &Target, e: &io::Error) -> Step {
+    let _ = t.lock.file.set_len(0);
+    Step::Done(no_space_outcome(&t.name, &t.part, e))
 }
 
 /// A reply's code and text, as they may be shown.
@@ -266,7 +301,7 @@ impl Attempt<'_> {
     /// bytes on their way were taken.
     fn announced(&mut self, a: Announced) -> Result<State, ClientError> {
         let (t, span) = (self.t, a.span);
-        match Sink::open(&t.lock.file, span.offset, t.lock.fresh) {
+        match Sink::open(&t.lock.file, span, t.lock.fresh) {
             Ok(sink) => {
                 if span.offset > 0 {
                     self.ui.resume(&t.name, span.offset);
@@ -279,6 +314,9 @@ impl Attempt<'_> {
                 let taken = data::discard(self.client, &a.channel, span, udp_payload)?;
                 let (_, last) = taken.finish(self.client)?;
                 self.code = last.code();
+                if is_no_space(&e) {
+                    return Ok(State::Ended(no_space(t, &e)));
+                }
                 let message = format!("cannot write {}: {e}", shown_path(&t.part));
                 Ok(State::Ended(failed(&t.name, message)))
             }
@@ -305,6 +343,10 @@ impl Attempt<'_> {
         let (bytes, last) = received?.finish(self.client)?;
         self.code = last.code();
         if let Err(e) = bytes {
+            if is_no_space(&e) {
+                drop(sink);
+                return Ok(State::Ended(no_space(self.t, &e)));
+            }
             let _ = sink.flush();
             let keep_part = last.code() != code::LOCAL_ERROR;
             let reason = format!("transfer broken ({e}); {}", said(&last));
@@ -326,6 +368,7 @@ impl Attempt<'_> {
     fn verifying(&mut self, row: FileRow, sink: Sink) -> State {
         let (file, md5, len) = match sink.finish() {
             Ok(x) => x,
+            Err(e) if is_no_space(&e) => return State::Ended(no_space(self.t, &e)),
             Err(e) => {
                 let message = format!("cannot write {}: {e}", shown_path(&self.t.part));
                 return State::Ended(failed(&self.t.name, message));
@@ -341,56 +384,42 @@ impl Attempt<'_> {
         State::Verified(row)
     }
 
-    /// Moves the verified partial file to its final name, never replacing
-    /// a different file unless asked to.
+    /// Gives the verified partial file its final name (see
+    /// [`share::place`]), never replacing a different file unless asked
+    /// to: `--overwrite`, or a sync's agreed version.
     fn place(&mut self, row: FileRow) -> State {
         let t = self.t;
-        let refuse = || {
-            let _ = fs::remove_file(&t.part);
-            t.lock.placed.set(true);
-            let message = format!(
-                "{}: a different local file appeared in the way (use --overwrite to replace it)",
-                shown(&t.name)
-            );
-            failed(&t.name, message)
+        let agreed = t.replace.as_deref().and_then(Md5::from_hex);
+        let mode = match (&agreed, self.opts.overwrite) {
+            (_, true) => Mode::Replace,
+            (Some(md5), false) => Mode::ReplaceIf(md5),
+            (None, false) => Mode::New,
         };
-        let rename = || match fs::rename(&t.part, &t.path) {
-            Ok(()) => Ok(Step::Done(Outcome::Downloaded(row.clone()))),
-            Err(e) => Err(failed(
-                &t.name,
-                format!("cannot rename into {}: {e}", shown_path(&t.path)),
-            )),
+        let placed = match Md5::from_hex(&row.md5) {
+            Some(md5) => share::place(&t.part, &t.path, &md5, mode),
+            None => Err(io::Error::other("the peer's md5 is not one")),
         };
-        if self.opts.overwrite {
-            let step = rename();
-            t.lock.placed.set(step.is_ok());
-            return State::Ended(step.unwrap_or_else(|s| s));
-        }
-        // A hard link fails if the name exists: an atomic "create if absent".
-        State::Ended(match fs::hard_link(&t.part, &t.path) {
-            Ok(()) => {
-                let _ = fs::remove_file(&t.part);
+        State::Ended(match placed {
+            Ok(placed) => {
+                // The partial name is gone whichever way it went.
                 t.lock.placed.set(true);
-                Step::Done(Outcome::Downloaded(row))
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let local = local_md5(&t.path);
-                if local.as_ref().is_ok_and(|d| *d == row.md5) {
-                    let _ = fs::remove_file(&t.part);
-                    Step::Done(Outcome::UpToDate(row))
-                } else if local.is_ok() && local.ok() == t.replace {
-                    // The version both sides agreed on, unchanged here:
-                    // replaced, as a sync asked.
-                    let step = rename();
-                    t.lock.placed.set(step.is_ok());
-                    step.unwrap_or_else(|s| s)
-                } else {
-                    refuse()
+                match placed {
+                    Placed::Stored => Step::Done(Outcome::Downloaded(row)),
+                    Placed::Same => Step::Done(Outcome::UpToDate(row)),
+                    Placed::Exists => {
+                        let message = format!(
+                            "{}: a different local file appeared in the way (use --overwrite to replace it)",
+                            shown(&t.name)
+                        );
+                        failed(&t.name, message)
+                    }
                 }
             }
-            Err(_) if fs::symlink_metadata(&t.path).is_ok() => refuse(),
-            // No hard links on this file system: fall back to a rename.
-            Err(_) => rename().unwrap_or_else(|s| s),
+            Err(e) if is_no_space(&e) => no_space(t, &e),
+            Err(e) => failed(
+                &t.name,
+                format!("cannot place it as {}: {e}", shown_path(&t.path)),
+            ),
         })
     }
 }

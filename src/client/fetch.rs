@@ -67,12 +67,43 @@ pub enum Outcome {
     Failed {
         name: String,
         message: String,
+        cause: Cause,
     },
+}
+
+/// Why a file failed, where the caller acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The peer, the network, the name, a file in the way, ...
+    Other,
+    /// The local disk (or the user's quota on it) is full: the download
+    /// was not retried, and its partial file is removed.
+    NoSpace,
 }
 
 impl Outcome {
     pub fn is_ok(&self) -> bool {
         !matches!(self, Outcome::Failed { .. })
+    }
+
+    /// A failure of `name` for another cause than a full disk.
+    pub fn failed(name: &str, message: String) -> Outcome {
+        Outcome::Failed {
+            name: name.to_string(),
+            message,
+            cause: Cause::Other,
+        }
+    }
+
+    /// Whether it failed because the local disk is full.
+    pub fn is_no_space(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Failed {
+                cause: Cause::NoSpace,
+                ..
+            }
+        )
     }
 }
 
@@ -178,8 +209,8 @@ impl Batch {
     }
 
     fn fail(&mut self, i: usize, message: String, ui: &mut dyn Ui) {
-        let name = self.names[i].clone();
-        self.report(i, &Outcome::Failed { name, message }, ui);
+        let outcome = Outcome::failed(&self.names[i], message);
+        self.report(i, &outcome, ui);
     }
 }
 

@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::data::CHUNK;
+use super::data::{Span, CHUNK};
 use crate::share::{folder_inside, hash, ShareError};
 use crate::sys::O_NOFOLLOW;
 
@@ -61,19 +61,27 @@ pub(super) fn local_md5(path: &Path) -> io::Result<String> {
     Ok(hash::md5_of_reader(f)?.to_string())
 }
 
-/// The partial file being written, hashed as it is written.
+/// The partial file being written, hashed as it is written. It never
+/// grows past the size the peer announced: a byte more is an error, not
+/// a write.
 pub(super) struct Sink {
     out: BufWriter<File>,
     md5: hash::Streaming,
     len: u64,
+    /// The announced size.
+    limit: u64,
 }
 
 impl Sink {
     /// Writes to the partial file through a second handle on the lock's
     /// open file (no second open): from the start, or (for a resume) after
     /// its first `offset` bytes, which are hashed so the md5 covers the
-    /// whole file.
-    pub(super) fn open(part: &File, offset: u64, fresh: bool) -> io::Result<Sink> {
+    /// whole file; at most the `want` bytes after them.
+    pub(super) fn open(part: &File, span: Span, fresh: bool) -> io::Result<Sink> {
+        let Span { offset, want } = span;
+        let limit = offset
+            .checked_add(want)
+            .ok_or_else(|| io::Error::other("the announced size is too large"))?;
         let mut md5 = hash::Streaming::new();
         let mut f = part.try_clone()?;
         if fresh {
@@ -103,6 +111,7 @@ impl Sink {
             out: BufWriter::with_capacity(CHUNK, f),
             md5,
             len: offset,
+            limit,
         })
     }
 
@@ -115,6 +124,15 @@ impl Sink {
 
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.limit - self.len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the peer sent more than the {} bytes it announced",
+                    self.limit
+                ),
+            ));
+        }
         let n = self.out.write(buf)?;
         self.md5.consume(&buf[..n]);
         self.len += n as u64;
@@ -245,5 +263,36 @@ impl Drop for Lock {
         if empty && same_file(&self.file, &self.path) {
             let _ = fs::remove_file(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_file_takes_no_byte_past_the_announced_size() {
+        let path =
+            std::env::temp_dir().join(format!(".p2ps-sink-{}.p2pshare-part", std::process::id()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let _ = fs::remove_file(&path);
+        // A resume at 4 of 10 announced bytes: 6 more fit, not 7.
+        file.set_len(4).unwrap();
+        let span = Span { offset: 4, want: 6 };
+        let mut sink = Sink::open(&file, span, false).unwrap();
+        sink.write_all(b"abc").unwrap();
+        let e = sink.write_all(b"defg").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        sink.write_all(b"def").unwrap();
+        assert!(sink.write_all(b"x").is_err());
+        let (file, _, len) = sink.finish().unwrap();
+        assert_eq!(len, 10);
+        assert_eq!(file.metadata().unwrap().len(), 10);
     }
 }

@@ -7,10 +7,12 @@
 
 pub mod console;
 mod data;
+mod deadline;
 mod download;
 pub mod fetch;
 mod help;
 mod local;
+pub mod out;
 pub mod prompt;
 pub mod send;
 pub mod show;
@@ -21,8 +23,9 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use self::deadline::Deadline;
 use crate::history::{Direction, History};
 use crate::protocol::{self, code, ReplyLine};
 use crate::share::state::StateChoice;
@@ -52,7 +55,8 @@ pub struct Settings {
     /// Replace local files whose content differs.
     pub overwrite: bool,
     /// How long any one wait on the peer may take: connect, greeting,
-    /// each reply line, a stalled transfer.
+    /// each reply line (a whole reply: scaled to its lines, see
+    /// [`deadline`]), a stalled transfer.
     pub timeout: Duration,
     /// UDP payload size for `FileDownload UDP`; None picks by path.
     pub udp_payload: Option<usize>,
@@ -221,7 +225,7 @@ pub fn resolve(target: &str) -> io::Result<SocketAddr> {
 /// An open control connection to a peer.
 pub struct Client {
     addr: SocketAddr,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Deadline>,
     writer: TcpStream,
     history: Option<Arc<History>>,
     /// The data connection held for the next transfer (see [`data`]).
@@ -236,7 +240,8 @@ pub struct Client {
 impl Client {
     /// Connects, reads the greeting, and authenticates when `secret` is
     /// set. `timeout` bounds every wait on the peer from here on: the
-    /// connect, the greeting, each reply line and a stalled transfer.
+    /// connect, the greeting, each reply line (and each whole reply, see
+    /// [`deadline`]) and a stalled transfer.
     pub fn connect(
         target: &str,
         timeout: Duration,
@@ -256,12 +261,11 @@ impl Client {
             ClientError::Connect(target.to_string(), e)
         })?;
         let _ = stream.set_nodelay(true);
-        stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         let writer = stream.try_clone()?;
         let mut c = Client {
             addr,
-            reader: BufReader::with_capacity(64 * 1024, stream),
+            reader: BufReader::with_capacity(64 * 1024, Deadline::new(stream)),
             writer,
             history,
             data: None,
@@ -333,16 +337,41 @@ impl Client {
         }
     }
 
-    /// Reads one reply line.
-    pub fn read_line(&mut self) -> Result<ReplyLine, ClientError> {
+    /// Reads one reply line: it must come whole within the timeout, and
+    /// by `reply` (the deadline of the whole reply) when that is earlier.
+    fn read_line(&mut self, reply: Option<Instant>) -> Result<ReplyLine, ClientError> {
+        let own = deadline::after(Instant::now(), self.timeout);
+        let until = deadline::earliest(own, reply);
+        self.reader.get_mut().set(until);
         let mut buf = std::mem::take(&mut self.line);
         buf.clear();
         let read = io::Read::take(&mut self.reader, MAX_REPLY_LINE as u64 + 1)
             .read_until(b'\n', &mut buf)
-            .map_err(|e| self.timed_out(e));
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                    ClientError::Timeout(self.late(!buf.is_empty(), until != own))
+                }
+                _ => ClientError::Io(e),
+            });
         let line = read.and_then(|n| self.parse_line(&buf, n));
         self.line = buf;
         line
+    }
+
+    /// What a reply that missed its deadline was: nothing of its line
+    /// came, part of the line came, or the whole reply took too long.
+    fn late(&self, part_of_line: bool, whole_reply: bool) -> String {
+        let (addr, t) = (self.addr, duration_text(self.timeout));
+        if whole_reply {
+            format!(
+                "a reply from {addr} did not come whole in time ({t}, and {t} more for every {} of its lines)",
+                deadline::LINES_PER_TIMEOUT
+            )
+        } else if part_of_line {
+            format!("a reply line from {addr} did not come whole within {t}")
+        } else {
+            format!("no reply from {addr} within {t}")
+        }
     }
 
     fn parse_line(&self, buf: &[u8], n: usize) -> Result<ReplyLine, ClientError> {
@@ -373,15 +402,21 @@ impl Client {
     /// Reads one whole reply, handing each line to `each` as it arrives
     /// (so long tables can be printed without being held). A reply of more
     /// than [`MAX_REPLY_LINES`] lines or [`MAX_REPLY_BYTES`] bytes is an
-    /// error, and so is a `421` (the peer closes the connection after it).
+    /// error, and so is a `421` (the peer closes the connection after it),
+    /// and a reply that does not come whole in time (see [`deadline`]).
     pub fn read_reply_with(
         &mut self,
         each: &mut dyn FnMut(&ReplyLine),
     ) -> Result<ReplyLine, ClientError> {
         let mut lines = 0usize;
         let mut bytes = 0u64;
+        let start = Instant::now();
         loop {
-            let line = self.read_line()?;
+            // The first line's own deadline is the reply's too.
+            let by = (lines > 0)
+                .then(|| deadline::reply_deadline(start, self.timeout, lines))
+                .flatten();
+            let line = self.read_line(by)?;
             lines += 1;
             bytes += line.text.len() as u64 + 5;
             if lines > MAX_REPLY_LINES || bytes > MAX_REPLY_BYTES {
@@ -447,10 +482,7 @@ impl Client {
     /// Says goodbye; errors are of no interest at this point, and a peer
     /// that does not answer keeps the client at most a second.
     pub fn quit(&mut self) {
-        let _ = self
-            .reader
-            .get_ref()
-            .set_read_timeout(Some(self.timeout.min(Duration::from_secs(1))));
+        self.timeout = self.timeout.min(Duration::from_secs(1));
         if self.send("QUIT").is_ok() {
             if let Ok(r) = self.read_reply() {
                 self.record("QUIT", r.code());
@@ -462,13 +494,14 @@ impl Client {
     /// peer closed it, or said something nobody asked for (a `421` before
     /// it closes). Only looks, without waiting.
     pub fn is_open(&mut self) -> bool {
-        self.reader.buffer().is_empty() && peek_now(self.reader.get_ref()) == Peek::Nothing
+        self.reader.buffer().is_empty() && peek_now(self.reader.get_ref().stream()) == Peek::Nothing
     }
 
     /// True when the peer has sent something (or closed the connection)
     /// that a read would get now. Only looks, without waiting.
     pub(crate) fn reply_pending(&mut self) -> bool {
-        !self.reader.buffer().is_empty() || peek_now(self.reader.get_ref()) != Peek::Nothing
+        !self.reader.buffer().is_empty()
+            || peek_now(self.reader.get_ref().stream()) != Peek::Nothing
     }
 
     /// [`Client::reply_pending`], waiting up to `wait` for something to
@@ -477,14 +510,15 @@ impl Client {
         if !self.reader.buffer().is_empty() {
             return true;
         }
-        let s = self.reader.get_ref();
+        let s = self.reader.get_ref().stream();
         if s.set_read_timeout(Some(wait.max(Duration::from_millis(1))))
             .is_err()
         {
             return true;
         }
+        // The next read sets the deadline of its own wait (see [`deadline`]).
         let mut b = [0u8; 1];
-        let pending = loop {
+        loop {
             match s.peek(&mut b) {
                 Ok(_) => break true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -498,9 +532,7 @@ impl Client {
                 }
                 Err(_) => break true,
             }
-        };
-        let _ = s.set_read_timeout(Some(self.timeout));
-        pending
+        }
     }
 }
 
@@ -544,7 +576,7 @@ pub(crate) fn peek_now(s: &TcpStream) -> Peek {
 pub fn local_history(share: &std::path::Path, state: &StateChoice) -> History {
     let state = crate::share::state::plan(share, state);
     if let Some(note) = &state.note {
-        eprintln!("p2pshare: {note}");
+        out::tell!("p2pshare: {note}");
     }
     History::of_share(&state.path)
 }
@@ -557,7 +589,7 @@ pub fn run(args: Options) -> u8 {
     // it, the history with its first row. A path that cannot become a
     // folder is a mistake to tell now.
     if let Err(e) = crate::share::check_folder(&args.settings.share) {
-        eprintln!("p2pshare: {e}");
+        out::tell!("p2pshare: {e}");
         return 2;
     }
     let history = Arc::new(local_history(&args.settings.share, &args.state));
@@ -568,11 +600,11 @@ pub fn run(args: Options) -> u8 {
         // (a wrong secret, not a p2pshare peer): the command failed, 1.
         // A peer that accepts and never greets is as unreachable.
         Err(e @ (ClientError::Connect(..) | ClientError::Timeout(_))) => {
-            eprintln!("p2pshare: {e}");
+            out::tell!("p2pshare: {e}");
             return 2;
         }
         Err(e) => {
-            eprintln!("p2pshare: {e}");
+            out::tell!("p2pshare: {e}");
             return 1;
         }
     }
@@ -595,5 +627,8 @@ pub fn run(args: Options) -> u8 {
         }
     }
     console.close();
-    u8::from(failures > 0)
+    // Output that could not be written fails the run, whatever wrote it.
+    let _ = out::stdout().flush();
+    out::report_failure();
+    u8::from(failures > 0 || out::any_failed())
 }

@@ -372,18 +372,17 @@ pub fn print_above(text: &str, to_stderr: bool) {
     // stdout while it writes to stderr.
     let shown = shown();
     if shown.is_some() {
-        eprint!("\r\x1b[K");
+        super::out::tell_raw!("\r\x1b[K");
     }
     if to_stderr {
-        eprintln!("{text}");
+        super::out::tell!("{text}");
     } else {
-        println!("{text}");
-        let _ = io::stdout().flush();
+        super::out::sayln!("{text}");
     }
     if let Some(s) = shown.as_ref() {
-        eprint!("{s}");
+        super::out::tell_raw!("{s}");
     }
-    let _ = io::stderr().flush();
+    let _ = super::out::stderr().flush();
 }
 
 /// Runs `stty ARGS` on the terminal that is stdin; its output when it
@@ -468,15 +467,15 @@ impl Lines {
         match &mut self.mode {
             Mode::Plain { prompt: show } => {
                 if *show {
-                    eprint!("{prompt}");
-                    let _ = io::stderr().flush();
+                    super::out::tell_raw!("{prompt}");
+                    let _ = super::out::stderr().flush();
                 }
                 let mut line = String::new();
                 match io::stdin().lock().read_line(&mut line) {
                     Ok(0) => {
                         if *show {
                             // Ctrl-D: the shell's prompt on a line of its own.
-                            eprintln!();
+                            super::out::tell!("");
                         }
                         None
                     }
@@ -515,7 +514,7 @@ fn edit_line(
     let draw = |editor: &Editor| {
         let r = editor.render(prompt, width);
         let mut shown = shown();
-        let mut err = io::stderr().lock();
+        let mut err = super::out::stderr();
         let _ = err.write_all(r.as_bytes());
         let _ = err.flush();
         *shown = Some(r);
@@ -526,13 +525,13 @@ fn edit_line(
         if unread.is_empty() {
             match io::stdin().lock().read(&mut buf) {
                 Ok(0) => {
-                    eprintln!();
+                    super::out::tell!("");
                     return None;
                 }
                 Ok(n) => unread.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    eprintln!();
+                    super::out::tell!("");
                     return Some(Err(e));
                 }
             }
@@ -547,16 +546,16 @@ fn edit_line(
                 line.chars().for_each(|c| sent.insert(c));
                 draw(&sent);
                 *shown() = None;
-                eprintln!();
+                super::out::tell!("");
                 return Some(Ok(line));
             }
             Some(Done::Eof) => {
                 *shown() = None;
-                eprintln!();
+                super::out::tell!("");
                 return None;
             }
             Some(Done::Cancelled) => {
-                eprintln!("^C");
+                super::out::tell!("^C");
                 draw(editor);
             }
         }

@@ -59,10 +59,7 @@ fn upload_one(
     name: &str,
     ui: &mut dyn Ui,
 ) -> Result<Outcome, ClientError> {
-    let fail = |message: String| Outcome::Failed {
-        name: name.to_string(),
-        message,
-    };
+    let fail = |message: String| Outcome::failed(name, message);
     if check_name(name).is_err() {
         return Ok(fail(format!(
             "{}: not a name that can be shared",

@@ -3,10 +3,11 @@
 //! a pipe, the peer's text with every control character escaped, and the
 //! result rows and progress bar of downloads and uploads.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::fetch::{Outcome, Ui};
+use super::out::{self, tell, tell_raw};
 use crate::protocol;
 
 /// Aligns a table whose first row is the header; a `size` column is shown
@@ -147,7 +148,7 @@ impl ConsoleUi {
 
 impl Drop for ConsoleUi {
     fn drop(&mut self) {
-        let mut out = io::stdout().lock();
+        let mut out = out::stdout();
         let _ = out.write_all(self.rows.as_bytes());
         let _ = out.flush();
     }
@@ -191,7 +192,7 @@ impl Ui for ConsoleUi {
         };
         let width = 24;
         let filled = ((frac * width as f64) as usize).min(width);
-        eprint!(
+        tell_raw!(
             "\r\x1b[K{} [{}{}] {} / {} {}/s ETA {}",
             self.name,
             "=".repeat(filled),
@@ -201,19 +202,19 @@ impl Ui for ConsoleUi {
             human_size(rate as u64),
             eta
         );
-        let _ = io::stderr().flush();
+        let _ = out::stderr().flush();
     }
 
     fn end(&mut self) {
         if self.drawn.is_some() {
-            eprint!("\r\x1b[K");
-            let _ = io::stderr().flush();
+            tell_raw!("\r\x1b[K");
+            let _ = out::stderr().flush();
         }
         self.drawn = None;
     }
 
     fn outcome(&mut self, outcome: &Outcome) {
-        let mut out = io::stdout().lock();
+        let mut out = out::stdout();
         match outcome {
             Outcome::Downloaded(row) | Outcome::Uploaded(row) | Outcome::UpToDate(row) => {
                 // Every field as it may be shown: the name is the one the
@@ -237,13 +238,13 @@ impl Ui for ConsoleUi {
                     self.rows.push_str(&fields.join("\t"));
                     self.rows.push('\n');
                     if matches!(outcome, Outcome::UpToDate(_)) {
-                        eprintln!("p2pshare: {}: up to date", fields[0]);
+                        tell!("p2pshare: {}: up to date", fields[0]);
                     }
                 }
             }
             Outcome::Failed { message, .. } => {
                 let _ = out.flush();
-                eprintln!("p2pshare: {message}");
+                tell!("p2pshare: {message}");
             }
         }
         if self.rows.len() >= 64 * 1024 {
@@ -254,12 +255,12 @@ impl Ui for ConsoleUi {
     }
 
     fn note(&mut self, text: &str) {
-        eprintln!("p2pshare: {text}");
+        tell!("p2pshare: {text}");
     }
 
     fn resume(&mut self, name: &str, offset: u64) {
         if self.tty_err {
-            eprintln!(
+            tell!(
                 "p2pshare: resuming {} at {}",
                 protocol::shown(name),
                 human_size(offset)

@@ -186,8 +186,12 @@ fn serve<C: Control, W: Write>(
 
 impl<C: Control, W: Write> Session<'_, C, W> {
     fn serve(&mut self) -> io::Result<()> {
+        // The greeting ends with CR LF, as FTP clients wait for; the
+        // native replies after it keep their LF.
+        self.out.get_mut().crlf = true;
         Reply::greeting(self.authed, Some(self.shared.share.id())).write_to(&mut self.out)?;
         self.out.flush()?;
+        self.out.get_mut().crlf = false;
         loop {
             let data_idle = self.shared.config.data_idle;
             let wake = match (
@@ -474,8 +478,9 @@ mod tests {
         let addr: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let out = serve(shared, stop, script, Vec::new(), addr, addr);
         let text = String::from_utf8(out.into_inner().unwrap().inner).unwrap();
-        let (greeting, rest) = text.split_once('\n').unwrap();
+        let (greeting, rest) = text.split_once("\r\n").unwrap();
         assert!(greeting.starts_with("220 p2pshare "), "{greeting}");
+        assert!(!greeting.contains('\n'), "{greeting}");
         rest.to_string()
     }
 

@@ -6,6 +6,7 @@ pub mod hash;
 mod ignore;
 pub mod index;
 pub mod mime;
+mod place;
 pub mod scan;
 pub mod state;
 
@@ -23,6 +24,7 @@ use crate::sys;
 use hash::{HashCache, Md5};
 pub use ignore::{Ignore, IGNORE_FILE};
 use index::Index;
+pub use place::{place, place_by_placeholder, Mode, Placed};
 use state::{StateChoice, StateDir};
 
 /// The name of the state folder inside the share (hidden, so never shared).
@@ -658,16 +660,6 @@ pub struct Incoming {
     created: Vec<PathBuf>,
 }
 
-/// Where an upload ended up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placed {
-    Stored,
-    /// A file with the same content was already there.
-    Same,
-    /// A file with other content is in the way: nothing was changed.
-    Exists,
-}
-
 impl Placed {
     /// The final reply of an upload of `name` that ended up here.
     pub fn reply(self, name: &str) -> Reply<'static> {
@@ -686,40 +678,13 @@ impl Incoming {
             .ok_or_else(|| io::Error::other("upload already placed"))
     }
 
-    /// Puts the verified file under its name, never over another file.
+    /// Puts the verified file under its name, never over another file
+    /// (see [`place`]).
     pub fn place(mut self, md5: &Md5) -> io::Result<Placed> {
         if let Some(f) = self.file.take() {
             f.sync_all()?;
         }
-        // A hard link fails when the name exists: create-if-absent in one
-        // step.
-        let placed = match fs::hard_link(&self.temp, &self.path) {
-            Ok(()) => Placed::Stored,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists || self.path.exists() => {
-                // Compared only when it is a regular file itself: never
-                // through a link, which could confirm the content of a
-                // file outside the share.
-                let same = open_no_follow(&self.path)
-                    .and_then(|f| {
-                        if f.metadata()?.is_file() {
-                            hash::md5_of_reader(f)
-                        } else {
-                            Err(io::Error::other("not a regular file"))
-                        }
-                    })
-                    .is_ok_and(|d| d == *md5);
-                if same {
-                    Placed::Same
-                } else {
-                    Placed::Exists
-                }
-            }
-            Err(_) => {
-                fs::rename(&self.temp, &self.path)?;
-                Placed::Stored
-            }
-        };
-        let _ = fs::remove_file(&self.temp);
+        let placed = place(&self.temp, &self.path, md5, Mode::New)?;
         if placed == Placed::Stored {
             self.created.clear();
         }

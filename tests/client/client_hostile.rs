@@ -161,6 +161,99 @@ fn a_silent_udp_sender_is_given_up_on_after_the_timeout() {
     drop(udp);
 }
 
+/// Sends `text` one byte every `every`, then `filler` the same way for as
+/// long as the client listens (at most a minute): a peer that is never
+/// quite silent.
+fn drip(s: &mut fake::Session, text: &str, filler: &str, every: Duration) -> std::io::Result<()> {
+    let end = Instant::now() + Duration::from_secs(60);
+    for b in text.bytes().chain(filler.bytes().cycle()) {
+        if Instant::now() >= end {
+            break;
+        }
+        s.out.write_all(&[b])?;
+        std::thread::sleep(every);
+    }
+    Ok(())
+}
+
+/// Runs the client with `--timeout 2s` and checks that it gave up within
+/// three times that (a loaded machine is slow to start a process), with
+/// `code` and a message holding `said`. A client still waiting then is
+/// killed, and the test fails.
+fn gives_up_on_a_drip(peer: &FakeServer, command: &str, said: &str, code: i32) -> Finished {
+    let dest = TempDir::new("hostile-drip-dst");
+    let began = Instant::now();
+    let mut p = Proc::spawn(&client_args(
+        peer.addr,
+        dest.path(),
+        &["--timeout", "2s", "-c", command],
+    ));
+    let ended = wait_until(Duration::from_secs(6), || !p.running());
+    let took = began.elapsed();
+    assert!(ended, "still waiting after {took:?}: {}", p.dump());
+    let out = p.finish();
+    println!("gave up on a dripping peer after {took:?}");
+    assert_eq!(out.code(), Some(code), "{out}");
+    assert!(out.stderr.contains(said), "expected {said:?}: {out}");
+    out
+}
+
+fn a_greeting_dripped_a_byte_at_a_time_is_given_up_on_after_the_timeout() {
+    let dripping = FakeServer::start(|s| {
+        drip(
+            s,
+            "220 fake peer ready",
+            " and",
+            Duration::from_millis(1500),
+        )
+    });
+    let said = format!("no greeting from {} within 2s", dripping.addr);
+    gives_up_on_a_drip(&dripping, "NOOP", &said, 2);
+}
+
+fn a_table_dripped_a_byte_at_a_time_is_given_up_on_after_the_timeout() {
+    // Rows of a real length: no line comes whole within the timeout.
+    let dripping = FakeServer::start(|s| {
+        s.greet()?;
+        s.until("IndexGet")?;
+        s.say("213-name\tsize\ttimestamp\ttype\n")?;
+        let row = "213-a.txt\t5\t2026-01-02T03:04:05Z\ttext/plain\n";
+        drip(s, "", row, Duration::from_millis(200))
+    });
+    let said = format!(
+        "a reply line from {} did not come whole within 2s",
+        dripping.addr
+    );
+    gives_up_on_a_drip(&dripping, "IndexGet longlist", &said, 1);
+    // Short lines, each whole in time: the whole reply is not.
+    let dripping = FakeServer::start(|s| {
+        s.greet()?;
+        s.until("NOOP")?;
+        drip(s, "", "200-x\n", Duration::from_millis(200))
+    });
+    let said = format!(
+        "a reply from {} did not come whole in time (2s",
+        dripping.addr
+    );
+    gives_up_on_a_drip(&dripping, "NOOP", &said, 1);
+}
+
+fn the_client_reads_a_greeting_ending_with_lf_or_crlf() {
+    for end in ["\n", "\r\n"] {
+        let peer = FakeServer::start(move |s| {
+            s.say(&format!("220 fake peer ready{end}"))?;
+            s.until("NOOP")?;
+            s.say("200 ok\r\n")?;
+            s.until("QUIT")?;
+            Ok(())
+        });
+        let dest = TempDir::new("hostile-greeting-end");
+        let out = client(peer.addr, dest.path(), &["-c", "NOOP"]);
+        assert_eq!(out.code(), Some(0), "{end:?}: {out}");
+        assert_eq!(out.stdout, "ok\n", "{end:?}: {out}");
+    }
+}
+
 // ---------------------------------------------------------------------
 // Replies are bounded
 // ---------------------------------------------------------------------
@@ -744,6 +837,9 @@ cases![
     a_peer_that_never_answers_is_given_up_on_after_the_timeout,
     a_stalled_data_connection_is_given_up_on_after_the_timeout,
     a_silent_udp_sender_is_given_up_on_after_the_timeout,
+    a_greeting_dripped_a_byte_at_a_time_is_given_up_on_after_the_timeout,
+    a_table_dripped_a_byte_at_a_time_is_given_up_on_after_the_timeout,
+    the_client_reads_a_greeting_ending_with_lf_or_crlf,
     an_endless_table_fails_the_command_with_the_bound_and_memory_stays_bounded,
     a_150_for_another_file_is_never_stored_and_stops_the_command,
     replies_shifted_by_one_never_put_a_file_under_another_name,

@@ -97,7 +97,87 @@ fn the_clients_own_history_filters_the_same_way() {
     assert_eq!(bad.code(), Some(2), "{bad}");
 }
 
+/// A row the disk cannot take whole is not left in part: the client runs
+/// under a file size limit (`ulimit -f`, SIGXFSZ ignored, so a write past
+/// it is cut short and the next fails with EFBIG, as at a full disk) with
+/// a history that ends 10 bytes short of it.
+fn a_history_row_cut_short_by_the_disk_is_taken_back_whole() {
+    let there = TempDir::new("history-efbig-there");
+    there.write("a.txt", "a");
+    let server = start(there.path());
+    let (share, state) = (
+        TempDir::new("history-efbig-share"),
+        TempDir::new("history-efbig-state"),
+    );
+    // What `ulimit -f 2` allows, in bytes (sh counts blocks of 512 or 1024).
+    let probe = state.path().join("probe");
+    let probe_script =
+        "trap '' XFSZ; ulimit -f 2 || exit 97; head -c 100000 /dev/zero > \"$0\" 2>/dev/null";
+    let _ = std::process::Command::new("sh")
+        .args(["-c", probe_script, &probe.display().to_string()])
+        .status();
+    let limit = std::fs::metadata(&probe)
+        .map(|m| m.len() as usize)
+        .unwrap_or(0);
+    assert!(
+        (512..100_000).contains(&limit),
+        "sh cannot set a file size limit: {limit}"
+    );
+    std::fs::remove_file(&probe).unwrap();
+    // Whole rows up to 10 bytes short of the limit.
+    let row = |request: &str| format!("2026-01-01T00:00:00Z\tout\t127.0.0.1:1\t{request}\t200\n");
+    let filler = row(&"x".repeat(limit - 10 - row("").len()));
+    let history = state.path().join("history.tsv");
+    std::fs::write(&history, &filler).unwrap();
+    let script = "trap '' XFSZ; ulimit -f 2 || exit 97; exec \"$0\" \"$@\"";
+    let (addr, share_dir) = (
+        server.addr().to_string(),
+        share.path().display().to_string(),
+    );
+    let state_dir = state.path().display().to_string();
+    let args = [
+        "-c",
+        script,
+        bin(),
+        "client",
+        &addr,
+        "--share",
+        &share_dir,
+        "--state",
+        &state_dir,
+        "-c",
+        "NOOP",
+    ];
+    let out = Proc::spawn_program("sh", &args, &[]).finish();
+    assert_eq!(out.code(), Some(0), "{out}");
+    let got = String::from_utf8_lossy(&std::fs::read(&history).unwrap()).into_owned();
+    assert_eq!(got, filler, "only whole rows; {out}");
+    // With room again, the next rows are whole, each on its own line.
+    let out = run(
+        &client_args(
+            server.addr(),
+            share.path(),
+            &["--state", &state_dir, "-c", "NOOP"],
+        ),
+        "",
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    let got = String::from_utf8_lossy(&std::fs::read(&history).unwrap()).into_owned();
+    assert!(got.starts_with(&filler), "{got:?}");
+    let rows: Vec<&str> = got[filler.len()..].lines().collect();
+    assert!(!rows.is_empty(), "{got:?}");
+    for r in rows {
+        let fields: Vec<&str> = r.split('\t').collect();
+        assert_eq!(fields.len(), 5, "{r:?}");
+        assert!(
+            fields[0].starts_with("20") && fields[4].parse::<u16>().is_ok(),
+            "{r:?}"
+        );
+    }
+}
+
 cases![
     history_leaves_out_the_poll_rows_or_keeps_one_command,
     the_clients_own_history_filters_the_same_way,
+    a_history_row_cut_short_by_the_disk_is_taken_back_whole,
 ];

@@ -16,7 +16,9 @@ mod cli;
 mod client;
 mod client_edges;
 mod client_hostile;
+mod client_output;
 mod client_udp;
+mod disk;
 mod history;
 mod peer;
 mod prompt;
@@ -32,7 +34,9 @@ fn main() -> std::process::ExitCode {
         client::CASES,
         client_edges::CASES,
         client_hostile::CASES,
+        client_output::CASES,
         client_udp::CASES,
+        disk::CASES,
         history::CASES,
         peer::CASES,
         prompt::CASES,

@@ -375,6 +375,39 @@ fn a_peer_sending_an_endless_table_to_the_poller_does_not_take_the_server_down()
     assert!(a.running(), "{}", a.dump());
 }
 
+fn a_poller_whose_table_drips_gives_up_after_the_timeout_and_reconnects() {
+    let a_dir = TempDir::new("peer-drip-a");
+    // Every session of the other peer answers `FileHash checkall` with a
+    // table that comes a byte every 200 ms, for a minute at most.
+    let dripping = FakeServer::start(|s| {
+        s.greet()?;
+        s.until("FileHash checkall")?;
+        s.say("213-name\tmd5\ttimestamp\n")?;
+        let row = format!("213-f.txt\t{:x}\t2026-01-02T03:04:05Z\n", md5::compute(b""));
+        let end = std::time::Instant::now() + Duration::from_secs(60);
+        for b in row.bytes().cycle() {
+            if std::time::Instant::now() >= end {
+                break;
+            }
+            s.out.write_all(&[b])?;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(())
+    });
+    let mut args = peer_args(a_dir.path(), 0, &dripping.addr.to_string(), &[]);
+    args.extend(["--poll", "1s", "--timeout", "2s", "--sync"].map(String::from));
+    let a = Proc::spawn(&args);
+    a.await_stderr(
+        "lost the other peer (a reply line from",
+        Duration::from_secs(15),
+    );
+    assert!(
+        wait_until(Duration::from_secs(15), || dripping.sessions() >= 2),
+        "the poller did not connect again: {}",
+        a.dump()
+    );
+}
+
 fn after_the_other_peer_restarts_the_next_console_command_reconnects_and_runs() {
     let a_dir = TempDir::new("peer-restart-a");
     let b_dir = TempDir::new("peer-restart-b");
@@ -436,6 +469,7 @@ cases![
     end_of_input_closes_the_console_but_the_server_keeps_serving,
     a_peer_started_first_runs_its_commands_once_the_other_is_up,
     a_peer_sending_an_endless_table_to_the_poller_does_not_take_the_server_down,
+    a_poller_whose_table_drips_gives_up_after_the_timeout_and_reconnects,
     after_the_other_peer_restarts_the_next_console_command_reconnects_and_runs,
     a_file_reported_as_changed_can_be_fetched_again_with_overwrite,
 ];

@@ -21,6 +21,27 @@ fn greets_first_with_220() {
     assert!(c.greeting.contains("p2pshare"), "{}", c.greeting);
 }
 
+/// The greeting's bytes end with CR LF (FTP clients wait for it); the
+/// native replies after it end with LF alone.
+fn the_greeting_ends_with_crlf_and_the_replies_after_it_with_lf() {
+    use std::io::{BufRead, BufReader, Write};
+    let server = Share::new("cmd-greet-crlf").serve();
+    let s = std::net::TcpStream::connect(server.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut greeting = Vec::new();
+    r.read_until(b'\n', &mut greeting).unwrap();
+    assert!(greeting.starts_with(b"220 "), "{greeting:?}");
+    assert!(greeting.ends_with(b"\r\n"), "{greeting:?}");
+    assert_eq!(greeting.iter().filter(|&&b| b == b'\r').count(), 1);
+    (&s).write_all(b"NOOP\r\nNOOP\n").unwrap();
+    for _ in 0..2 {
+        let mut line = Vec::new();
+        r.read_until(b'\n', &mut line).unwrap();
+        assert_eq!(line, b"200 ok\n");
+    }
+}
+
 fn help_lists_every_command_and_one_usage() {
     let server = Share::new("cmd-help").serve();
     let mut c = Conn::open(server.addr());
@@ -507,6 +528,7 @@ fn the_share_fixture_serves_its_files_with_its_config_and_cleans_up() {
 
 cases![
     greets_first_with_220,
+    the_greeting_ends_with_crlf_and_the_replies_after_it_with_lf,
     help_lists_every_command_and_one_usage,
     noop_answers_200_and_takes_no_arguments,
     quit_says_bye_then_closes,

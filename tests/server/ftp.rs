@@ -31,7 +31,10 @@ impl Ftp {
             addr,
             crlf: false,
         };
+        // The greeting ends with CR LF, whatever follows.
+        f.crlf = true;
         let greeting = f.line();
+        f.crlf = false;
         assert!(greeting.starts_with("220 p2pshare "), "{greeting:?}");
         (f, greeting)
     }

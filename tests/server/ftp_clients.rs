@@ -177,6 +177,30 @@ fn lftp_mirrors_the_whole_share_byte_for_byte() {
     assert!(got == want, "the mirror differs in its bytes");
 }
 
+/// lftp takes the greeting at once (it waits 5 s for a line that ends
+/// with LF alone) and lists the share: the whole session in under a
+/// second on an idle machine; the bound allows for a loaded one.
+fn lftp_lists_the_share_at_once() {
+    let dir = share();
+    let server = start(dir.path());
+    let script = format!(
+        "set ftp:ssl-allow no; set net:max-retries 1; set net:timeout 20; \
+         open -p {} 127.0.0.1; cls -1 /",
+        server.addr().port()
+    );
+    let began = std::time::Instant::now();
+    let list = ok(&run("lftp", &["-c", &script]));
+    let took = began.elapsed();
+    println!("lftp listed the share in {took:?}");
+    for name in ["/a.txt", "/with space.txt", "/docs/", "/music/"] {
+        assert!(list.lines().any(|l| l == name), "{name} not in {list}");
+    }
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "lftp took {took:?}"
+    );
+}
+
 cases![
     #[ignore = "needs curl; .ci/run runs it"]
     curl_lists_fetches_resumes_and_uploads,
@@ -184,4 +208,6 @@ cases![
     curl_is_refused_traversal,
     #[ignore = "needs lftp; .ci/run runs it"]
     lftp_mirrors_the_whole_share_byte_for_byte,
+    #[ignore = "needs lftp; .ci/run runs it"]
+    lftp_lists_the_share_at_once,
 ];

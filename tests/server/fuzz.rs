@@ -232,8 +232,12 @@ impl Session {
             codes: BTreeMap::new(),
             crlf: false,
         };
+        // The greeting ends with CR LF; the native replies after it with
+        // LF until the session speaks FTP.
+        session.crlf = true;
         let g = session.reply().expect("greeting");
         assert_eq!(g.code, 220, "{:?}", g.lines);
+        session.crlf = false;
         session
     }
 

@@ -113,9 +113,9 @@ impl Session {
         self.out.write_all(text.as_bytes())
     }
 
-    /// The greeting a real server sends.
+    /// A greeting as a real server sends it (ending with CR LF).
     pub fn greet(&mut self) -> io::Result<()> {
-        self.say("220 fake peer ready\n")
+        self.say("220 fake peer ready\r\n")
     }
 
     /// The next request line (recorded, line end removed); None when the

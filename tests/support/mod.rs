@@ -213,7 +213,9 @@ impl Conn {
         };
         let g = c.read_reply();
         assert_eq!(g.code, 220, "greeting: {:?}", g.lines);
-        c.greeting = g.lines[0].clone();
+        // The greeting ends with CR LF (the replies after it with LF).
+        let g = g.lines[0].strip_suffix('\r');
+        c.greeting = g.expect("a greeting ending with CR LF").to_string();
         c
     }
 

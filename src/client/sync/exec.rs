@@ -107,7 +107,7 @@ struct Progress<'a> {
 
 impl Progress<'_> {
     fn flush(&mut self) {
-        let mut out = io::stdout().lock();
+        let mut out = crate::client::out::stdout();
         let _ = out.write_all(&self.rows);
         let _ = out.flush();
         self.rows.clear();
@@ -187,7 +187,7 @@ pub(super) fn carry_out(
     let mut counts = Counts::default();
     let mut wanted: Vec<&Decision> = Vec::new();
     let mut emptied = BTreeSet::new();
-    let mut out = io::stdout().lock();
+    let mut out = crate::client::out::stdout();
     for d in decisions {
         let (action, reason) = match d.action {
             Action::InStep => {

@@ -10,7 +10,7 @@ pub mod plan;
 pub mod state;
 
 use std::collections::BTreeSet;
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -278,7 +278,7 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
         });
     }
     if !ctx.tty_out && !ctx.quiet {
-        println!("{}", exec::HEADER.join("\t"));
+        super::out::sayln!("{}", exec::HEADER.join("\t"));
     }
     let stamp = stamp(SystemTime::now());
     let run = exec::Run {
@@ -305,7 +305,7 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
         note(&format!("cannot write the sync state {at}: {e}"));
         ok = false;
     }
-    let _ = io::stdout().flush();
+    let _ = super::out::stdout().flush();
     let changed = counts.downloaded + counts.conflicts + counts.deleted + counts.failed > 0;
     if !ctx.quiet || changed || !ok {
         note(&format!("Sync with {peer}: {}", counts.text()));
@@ -333,7 +333,7 @@ fn show_plan(decisions: &[plan::Decision], tty: bool) {
             };
             exec::fields(d.action.as_str(), d, &reason)
         });
-    let mut out = io::stdout().lock();
+    let mut out = super::out::stdout();
     if tty {
         let all: Vec<Vec<String>> = std::iter::once(header).chain(rows).collect();
         let _ = out.write_all(super::show::aligned_with_header(&all).as_bytes());
