@@ -132,7 +132,8 @@ fn conflict_then_resolution_converges_with_one_copy() {
         &a_id.trim()[..8]
     );
 
-    let (a, b) = start(ap, bp, "200ms");
+    let extra = ["--sync", "--delete", "--poll", "200ms"];
+    let (a, b, a_addr, _) = start_peers(ap, bp, &extra, WAIT);
     await_same(
         ap,
         bp,
@@ -145,22 +146,30 @@ fn conflict_then_resolution_converges_with_one_copy() {
     assert_eq!(copies(&files(ap)), [&copy], "one conflict copy");
     quiet_for(ap, bp, 4, (&a, &b));
 
-    // The user resolves it on A: merged text, the copy deleted.
-    let b_polls = made(bp, "FileHash checkall");
+    // The user resolves it on A: merged text, the copy deleted. From the
+    // moment A lists it, B follows within two of its polls.
     a_dir.write(name, "merged\n");
     fs::remove_file(ap.join(&copy)).unwrap();
+    let merged = md5_hex(b"merged\n");
+    let mut to_a = Conn::open(a_addr);
+    let listed = wait_until(WAIT, || {
+        let rows = to_a.cmd("FileHash checkall").rows();
+        rows.len() == 3 && rows.iter().any(|r| r[1] == merged)
+    });
+    assert!(listed, "A never listed the resolution\nA {}", a.dump());
+    let b_polls = made(bp, "FileHash checkall");
     await_same(
         ap,
         bp,
         |f| f.get(name).is_some_and(|c| c == b"merged\n") && copies(f).is_empty(),
         (&a, &b),
     );
-    // Two polls of B (one that sees the change, one that finds it
-    // settled and syncs, with the sync's own listing), and one more for
-    // A's rescan to list it.
+    // Two polls of B, each with its sync's own listing: one that sees the
+    // change (and leaves it, still changing), one that finds it settled
+    // and syncs.
     let took = made(bp, "FileHash checkall") - b_polls;
     assert!(
-        took <= 5,
+        took <= 4,
         "B took {took} listings to follow\nB {}",
         b.dump()
     );
