@@ -21,6 +21,10 @@ use crate::timefmt;
 /// were left out, the first malformed row.
 #[derive(Default)]
 struct Reading {
+    /// `checkall`'s rows as they come (in name order from a real peer),
+    /// made into `files` at its end: a map built from sorted rows at once
+    /// has full nodes, one built by inserting has half-empty ones.
+    rows: Vec<(String, Version)>,
     files: Files,
     left_out: usize,
     bad: Option<String>,
@@ -28,11 +32,15 @@ struct Reading {
 
 impl Reading {
     /// Notes the first malformed row of `table` (its number counted from 1
-    /// after the header).
+    /// after the header; 0 for the table as a whole).
     fn bad_row(&mut self, table: &str, row: usize, why: String) {
         if self.bad.is_none() {
+            let row = match row {
+                0 => String::new(),
+                n => format!(" row {n}"),
+            };
             self.bad = Some(format!(
-                "the peer's {table} row {row} is malformed ({why}); nothing was synced"
+                "the peer's {table}{row} is malformed ({why}); nothing was synced"
             ));
         }
     }
@@ -48,12 +56,20 @@ impl Reading {
         match (version, check_name(&name_here)) {
             (Err(why), _) => self.bad_row(t, row, why),
             (Ok(_), Err(_)) => self.left_out += 1,
-            (Ok(v), Ok(())) => {
-                if self.files.insert(name_here, v).is_some() {
-                    self.bad_row(t, row, format!("{} is listed twice", show::peer_text(name)));
-                }
-            }
+            (Ok(v), Ok(())) => self.rows.push((name_here, v)),
         }
+    }
+
+    /// Makes `checkall`'s rows the map of files; a name listed twice is a
+    /// malformed listing.
+    fn end_checkall(&mut self) {
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = rows.windows(2).find(|w| w[0].0 == w[1].0) {
+            let why = format!("{} is listed twice", show::peer_text(&w[0].0));
+            self.bad_row("FileHash checkall", 0, why);
+        }
+        self.files = rows.into_iter().collect();
     }
 
     /// One row of `IndexGet longlist`: name, size, timestamp, type; the
@@ -118,6 +134,7 @@ pub(super) fn remote(client: &mut Client) -> Result<Result<(Files, usize), Strin
         r.checkall_row(row, text);
     })?;
     client.record(checkall, last.code);
+    r.end_checkall();
     let mut row = 0;
     let listed = client.read_table(&mut |text| {
         row += 1;

@@ -218,21 +218,23 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
 /// Plans from what was gathered, only the files of the pattern if there
 /// is one.
 fn plan_of(g: &Gathered, args: &Args) -> plan::Plan {
-    let only = |f: &Files| -> Files {
-        match args.pattern.as_deref().and_then(|p| Matcher::new(p).ok()) {
-            Some(m) => f
-                .iter()
+    // Copies only with a pattern, of the files it matches: the listings
+    // are the largest things a sync holds.
+    let matcher = args.pattern.as_deref().and_then(|p| Matcher::new(p).ok());
+    let only = |f: &Files| -> Option<Files> {
+        let m = matcher.as_ref()?;
+        Some(
+            f.iter()
                 .filter(|(n, _)| m.matches(n))
                 .map(|(n, v)| (n.clone(), v.clone()))
                 .collect(),
-            None => f.clone(),
-        }
+        )
     };
     let (remote, local, base) = (only(&g.remote), only(&g.local), only(&g.base));
     let inputs = Inputs {
-        remote: &remote,
-        local: &local,
-        base: &base,
+        remote: remote.as_ref().unwrap_or(&g.remote),
+        local: local.as_ref().unwrap_or(&g.local),
+        base: base.as_ref().unwrap_or(&g.base),
         busy: &g.busy,
     };
     let rules = Rules {
