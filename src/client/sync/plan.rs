@@ -610,7 +610,7 @@ mod tests {
         assert!(p.guard.is_none());
         assert_eq!(deletions(&p), 4);
         // Without --delete nothing is deleted; an empty listing is still
-        // said, more than half gone is not.
+        // said, half or more gone is not.
         let p = planned(&remote, &local, &base, Rules::default());
         assert!(p.guard.as_deref().unwrap().contains("no file at all"));
         let remote = files(&[("a", "1")]);
