@@ -300,6 +300,7 @@ fn download(
         retries: 3,
         transport: Transport::Tcp,
         udp_payload: run.settings.udp_payload,
+        state_dir: Some(run.state_dir.to_path_buf()),
     };
     let batch_of = |part: &[&Decision]| batch(part, &by_name, run.local);
     let fetched = std::thread::scope(|s| {
