@@ -206,3 +206,60 @@ pub(super) fn local(share: &Share) -> (Files, BTreeSet<String>) {
     }
     (files, busy)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MD5: &str = "0cc175b9c0f1b6a831c399e269772661";
+    const TS: &str = "2026-01-02T03:04:05Z";
+
+    #[test]
+    fn rows_are_read_field_by_field() {
+        let mut r = Reading::default();
+        r.checkall_row(1, &format!("tab\\there.txt\t{MD5}\t{TS}"));
+        r.checkall_row(2, &format!(".hidden\t{MD5}\t{TS}"));
+        r.end_checkall();
+        r.longlist_row(1, &format!("tab\\there.txt\t7\t{TS}\ttext/plain"));
+        assert!(r.bad.is_none(), "{:?}", r.bad);
+        assert_eq!(r.left_out, 1);
+        assert_eq!(r.files["tab\there.txt"].size, 7);
+        let forged = format!("\\nthesis.txt\\t{MD5}\\t1\\t{TS}");
+        let bad_checkall = [
+            format!("a\t{MD5}{forged}\t{TS}"),
+            format!("a\t{MD5}\t{TS}{forged}"),
+            format!("a\t{MD5}\t{TS}\textra"),
+            format!("a\t{MD5}"),
+        ];
+        for row in bad_checkall {
+            let mut r = Reading::default();
+            r.checkall_row(1, &row);
+            assert!(r.bad.is_some_and(|b| b.contains("row 1")), "{row:?}");
+        }
+        let bad_longlist = [
+            format!("a\t7{forged}\t{TS}\ttext/plain"),
+            format!("a\t7\t{TS}{forged}\ttext/plain"),
+            format!("a\t7\t{TS}\ttext/plain{forged}"),
+            format!("a\t7\t{TS}\ttext plain"),
+            format!("a\t7\t{TS}"),
+        ];
+        for row in bad_longlist {
+            let mut r = Reading::default();
+            r.longlist_row(1, &row);
+            assert!(r.bad.is_some(), "{row:?}");
+        }
+        let mut twice = Reading::default();
+        twice.checkall_row(1, &format!("a\t{MD5}\t{TS}"));
+        twice.checkall_row(2, &format!("a\t{MD5}\t{TS}"));
+        twice.end_checkall();
+        assert!(twice.bad.is_some_and(|b| b.contains("twice")));
+    }
+
+    #[test]
+    fn the_state_folder_and_what_lies_below_it() {
+        assert!(is_below("st", "st"));
+        assert!(is_below("st/sync/x.tsv", "st"));
+        assert!(!is_below("stx/a", "st"));
+        assert!(!is_below("a/st", "st"));
+    }
+}
