@@ -312,6 +312,11 @@ impl Console {
             retries: 3,
             transport,
             udp_payload: self.settings.udp_payload,
+            state_dir: self
+                .history
+                .path()
+                .parent()
+                .map(std::path::Path::to_path_buf),
         };
         let mut ui = ConsoleUi::new(self.tty_out, self.tty_err);
         // Asking for names and downloading change nothing on the peer:

@@ -25,6 +25,7 @@ mod prompt;
 mod serve_cli;
 mod sync;
 mod sync_peer;
+mod sync_state;
 
 fn main() -> std::process::ExitCode {
     runner::run(&[
@@ -40,6 +41,7 @@ fn main() -> std::process::ExitCode {
         prompt::CASES,
         serve_cli::CASES,
         sync::CASES,
+        sync_state::CASES,
         sync_peer::CASES,
     ])
 }

@@ -3,7 +3,7 @@
 //! for large files, so md5 runs on two cores), deletions into the trash,
 //! and each row shown as it is done.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -32,8 +32,8 @@ pub(super) fn fields(action: &str, d: &Decision, reason: &str) -> Vec<String> {
         action.to_string(),
         d.name.clone(),
         d.version.size.to_string(),
-        d.version.mtime.clone(),
-        d.version.md5.clone(),
+        d.version.timestamp(),
+        d.version.md5.to_string(),
         reason.to_string(),
     ]
 }
@@ -121,14 +121,14 @@ impl Progress<'_> {
         let Some((d, local)) = self.decisions.get(row.name.as_str()) else {
             return;
         };
+        // Verified against the md5 the plan knew: the same either way.
+        let md5 = Md5::from_hex(&row.md5).unwrap_or(d.version.md5);
+        self.share.remember_md5(local, md5);
         let version = Version {
-            md5: row.md5.clone(),
+            md5,
             size: row.size,
-            mtime: row.timestamp.clone(),
+            mtime: super::plan::parse_time(&row.timestamp).unwrap_or(d.version.mtime),
         };
-        if let Some(md5) = Md5::from_hex(&row.md5) {
-            self.share.remember_md5(local, md5);
-        }
         let shown_as = Decision {
             version: version.clone(),
             ..(*d).clone()
@@ -179,6 +179,7 @@ pub(super) fn carry_out(
 ) -> Result<(Counts, Files), ClientError> {
     let mut base = base.clone();
     let mut counts = Counts::default();
+    let mut emptied = BTreeSet::new();
     let mut out = crate::client::out::stdout();
     for d in decisions {
         let (action, reason) = match d.action {
@@ -199,6 +200,7 @@ pub(super) fn carry_out(
             Action::Delete => match trash(run, d) {
                 Ok(to) => {
                     counts.deleted += 1;
+                    emptied.extend(folders_of(&d.name));
                     let to = to.strip_prefix(run.state_dir).unwrap_or(&to).to_path_buf();
                     ("delete", format!("{}; moved to {}", d.reason, to.display()))
                 }
@@ -218,12 +220,32 @@ pub(super) fn carry_out(
         }
     }
     drop(out);
+    remove_emptied(run.share.root(), &emptied);
     let (got, agreed) = download(client, run, decisions)?;
     counts.add(&got);
     for (name, v) in agreed {
         base.insert(name, v);
     }
     Ok((counts, base))
+}
+
+/// The folders `name` lies in, `a/b/c` for `a` and `a/b`.
+fn folders_of(name: &str) -> Vec<String> {
+    name.match_indices('/')
+        .map(|(i, _)| name[..i].to_string())
+        .collect()
+}
+
+/// Removes the folders this run emptied by taking files out of them,
+/// deepest first: only empty ones (`rmdir` refuses any other, so nothing
+/// that appeared meanwhile is lost), never the share itself. A folder
+/// emptied here before the run holds no file this run took, so it stays.
+fn remove_emptied(root: &Path, folders: &BTreeSet<String>) {
+    let mut deepest_first: Vec<&String> = folders.iter().collect();
+    deepest_first.sort_by_key(|f| std::cmp::Reverse(f.matches('/').count()));
+    for f in deepest_first {
+        let _ = fs::remove_dir(root.join(f));
+    }
 }
 
 /// What `d` leaves in the sync state (a download's entry is set once it
@@ -278,6 +300,7 @@ fn download(
         retries: 3,
         transport: Transport::Tcp,
         udp_payload: run.settings.udp_payload,
+        state_dir: Some(run.state_dir.to_path_buf()),
     };
     let batch_of = |part: &[&Decision]| batch(part, &by_name, run.local);
     let fetched = std::thread::scope(|s| {
@@ -310,7 +333,7 @@ fn batch(part: &[&Decision], by_name: &HashMap<&str, (&Decision, String)>, local
         .map(|d| {
             (
                 d.name.clone(),
-                (d.version.md5.clone(), d.version.mtime.clone()),
+                (d.version.md5.to_string(), d.version.timestamp()),
             )
         })
         .collect();
@@ -320,7 +343,7 @@ fn batch(part: &[&Decision], by_name: &HashMap<&str, (&Decision, String)>, local
             b.store_as(i, local.clone());
         }
         if let (Action::Download, Some(here)) = (d.action, local.get(&d.name)) {
-            b.may_replace(i, here.md5.clone());
+            b.may_replace(i, here.md5.to_string());
         }
     }
     b
@@ -380,7 +403,7 @@ fn second_connection(
 fn trash(run: &Run, d: &Decision) -> Result<PathBuf, String> {
     let from = run.share.root().join(&d.name);
     match local_md5(&from) {
-        Ok(md5) if md5 == d.version.md5 => {}
+        Ok(md5) if md5 == d.version.md5.to_string() => {}
         Ok(_) => return Err("it changed here since it was planned".into()),
         Err(e) => return Err(e.to_string()),
     }

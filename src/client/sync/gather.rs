@@ -1,37 +1,144 @@
 //! What a sync plans from: the peer's files (one `FileHash checkall` and
 //! one `IndexGet longlist`, sent in one write) and this side's (the
 //! share's index and md5 cache).
+//!
+//! The peer's rows are read strictly: every field must be what the
+//! protocol says it is (a name, 32 hex digits, a decimal size, an RFC 3339
+//! time, a MIME type), or the whole listing is refused and nothing is
+//! synced. A name this side cannot store (hidden, `..`, absolute) is left
+//! out and counted instead: such a row is well formed, only not syncable.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::path::Path;
 
 use super::plan::{Files, Version};
-use crate::client::{show, split_row, Client, ClientError};
-use crate::digest::Md5;
+use crate::client::{show, unescape, Client, ClientError};
 use crate::protocol::code;
 use crate::share::{check_name, Share};
 use crate::timefmt;
 
-/// The peer's files with md5, size and time. Rows whose name could not be
-/// stored here, or whose md5 is not one, are left out (and counted). The
-/// peer's refusal is the message to show.
+/// What reading the peer's two tables came to: its files, how many rows
+/// were left out, the first malformed row.
+#[derive(Default)]
+struct Reading {
+    /// `checkall`'s rows as they come (in name order from a real peer),
+    /// made into `files` at its end: a map built from sorted rows at once
+    /// has full nodes, one built by inserting has half-empty ones.
+    rows: Vec<(String, Version)>,
+    files: Files,
+    left_out: usize,
+    bad: Option<String>,
+}
+
+impl Reading {
+    /// Notes the first malformed row of `table` (its number counted from 1
+    /// after the header; 0 for the table as a whole).
+    fn bad_row(&mut self, table: &str, row: usize, why: String) {
+        if self.bad.is_none() {
+            let row = match row {
+                0 => String::new(),
+                n => format!(" row {n}"),
+            };
+            self.bad = Some(format!(
+                "the peer's {table}{row} is malformed ({why}); nothing was synced"
+            ));
+        }
+    }
+
+    /// One row of `FileHash checkall`: name, md5, timestamp.
+    fn checkall_row(&mut self, row: usize, text: &str) {
+        let t = "FileHash checkall";
+        let Some([name, md5, ts]) = fields(text) else {
+            return self.bad_row(t, row, field_count(text, 3));
+        };
+        let version = Version::parse(md5, "0", ts);
+        let name_here = unescape(name);
+        match (version, check_name(&name_here)) {
+            (Err(why), _) => self.bad_row(t, row, why),
+            (Ok(_), Err(_)) => self.left_out += 1,
+            (Ok(v), Ok(())) => self.rows.push((name_here, v)),
+        }
+    }
+
+    /// Makes `checkall`'s rows the map of files; a name listed twice is a
+    /// malformed listing.
+    fn end_checkall(&mut self) {
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = rows.windows(2).find(|w| w[0].0 == w[1].0) {
+            let why = format!("{} is listed twice", show::peer_text(&w[0].0));
+            self.bad_row("FileHash checkall", 0, why);
+        }
+        self.files = rows.into_iter().collect();
+    }
+
+    /// One row of `IndexGet longlist`: name, size, timestamp, type; the
+    /// size goes to the file `checkall` listed (one that came or went
+    /// between the two replies keeps what it has).
+    fn longlist_row(&mut self, row: usize, text: &str) {
+        let t = "IndexGet longlist";
+        let Some([name, size, ts, mime]) = fields(text) else {
+            return self.bad_row(t, row, field_count(text, 4));
+        };
+        let zero = "00000000000000000000000000000000";
+        let size = match Version::parse(zero, size, ts) {
+            Ok(v) => v.size,
+            Err(why) => return self.bad_row(t, row, why),
+        };
+        if !is_mime_type(mime) {
+            let why = format!("type \"{}\" is not a MIME type", show::peer_text(mime));
+            return self.bad_row(t, row, why);
+        }
+        let found = match name.contains('\\') {
+            true => self.files.get_mut(unescape(name).as_str()),
+            false => self.files.get_mut(name),
+        };
+        if let Some(v) = found {
+            v.size = size;
+        }
+    }
+}
+
+/// The `N` fields of a row, split at its TABs; None for another count.
+fn fields<const N: usize>(text: &str) -> Option<[&str; N]> {
+    let mut out = [""; N];
+    let mut it = text.split('\t');
+    for slot in out.iter_mut() {
+        *slot = it.next()?;
+    }
+    it.next().is_none().then_some(out)
+}
+
+fn field_count(text: &str, want: usize) -> String {
+    let n = text.split('\t').count();
+    format!("{n} fields where there are {want}")
+}
+
+/// `type/subtype` in printable ASCII, as section 3 of PROTOCOL.md lists
+/// them (no space, no escape).
+fn is_mime_type(s: &str) -> bool {
+    let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    s.len() <= 255 && s.split_once('/').is_some_and(|(a, b)| ok(a) && ok(b))
+}
+
+/// The peer's files with md5, size and time, and how many rows were left
+/// out because their name cannot be stored here. The peer's refusal, or
+/// a malformed row, is the message to show.
 pub(super) fn remote(client: &mut Client) -> Result<Result<(Files, usize), String>, ClientError> {
     let (checkall, longlist) = ("FileHash checkall", "IndexGet longlist");
     client.send(&format!("{checkall}\n{longlist}"))?;
-    let mut hashes: Vec<(String, String, String)> = Vec::new();
+    let mut r = Reading::default();
+    let mut row = 0;
     let last = client.read_table(&mut |text| {
-        if let [name, md5, ts] = split_row(text).as_slice() {
-            hashes.push((name.clone(), md5.clone(), ts.clone()));
-        }
+        row += 1;
+        r.checkall_row(row, text);
     })?;
     client.record(checkall, last.code);
-    let mut sizes: HashMap<String, u64> = HashMap::new();
+    r.end_checkall();
+    let mut row = 0;
     let listed = client.read_table(&mut |text| {
-        let mut f = text.split('\t');
-        if let (Some(name), Some(size)) = (f.next(), f.next()) {
-            if let Ok(size) = size.parse() {
-                sizes.insert(crate::client::unescape(name), size);
-            }
-        }
+        row += 1;
+        r.longlist_row(row, text);
     })?;
     client.record(longlist, listed.code);
     if last.code != code::TABLE {
@@ -41,18 +148,35 @@ pub(super) fn remote(client: &mut Client) -> Result<Result<(Files, usize), Strin
             show::peer_text(&last.text)
         )));
     }
-    let mut files = Files::new();
-    let mut left_out = 0;
-    for (name, md5, mtime) in hashes {
-        if check_name(&name).is_err() || Md5::from_hex(&md5).is_none() {
-            left_out += 1;
-            continue;
-        }
-        let size = sizes.get(&name).copied().unwrap_or(0);
-        let md5 = md5.to_ascii_lowercase();
-        files.insert(name, Version { md5, size, mtime });
+    if let Some(bad) = r.bad {
+        return Ok(Err(bad));
     }
-    Ok(Ok((files, left_out)))
+    Ok(Ok((r.files, r.left_out)))
+}
+
+/// The state folders of this sync (the share's, and the one Sync writes
+/// its state and trash into) as paths below the share's root, where they
+/// lie inside it.
+pub(super) fn state_below(share: &Share, state_dir: &Path) -> Vec<String> {
+    let root = share.root();
+    let dirs = [
+        Some(share.state_dir()),
+        std::fs::canonicalize(state_dir).ok(),
+    ];
+    let mut out: Vec<String> = dirs
+        .into_iter()
+        .flatten()
+        .filter_map(|d| Some(d.strip_prefix(root).ok()?.to_str()?.to_string()))
+        .filter(|rel| !rel.is_empty())
+        .collect();
+    out.dedup();
+    out
+}
+
+/// True when `name` is the path `dir` or lies below it.
+pub(super) fn is_below(name: &str, dir: &str) -> bool {
+    name.strip_prefix(dir)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// This side's files, from a fresh scan of the share with every md5
@@ -69,9 +193,9 @@ pub(super) fn local(share: &Share) -> (Files, BTreeSet<String>) {
         match md5 {
             Some(md5) => {
                 let v = Version {
-                    md5: md5.to_string(),
+                    md5,
                     size: e.size,
-                    mtime: timefmt::format(e.mtime),
+                    mtime: timefmt::unix_secs(timefmt::clamp(e.mtime)),
                 };
                 files.insert(name.clone(), v);
             }
@@ -81,4 +205,61 @@ pub(super) fn local(share: &Share) -> (Files, BTreeSet<String>) {
         }
     }
     (files, busy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MD5: &str = "0cc175b9c0f1b6a831c399e269772661";
+    const TS: &str = "2026-01-02T03:04:05Z";
+
+    #[test]
+    fn rows_are_read_field_by_field() {
+        let mut r = Reading::default();
+        r.checkall_row(1, &format!("tab\\there.txt\t{MD5}\t{TS}"));
+        r.checkall_row(2, &format!(".hidden\t{MD5}\t{TS}"));
+        r.end_checkall();
+        r.longlist_row(1, &format!("tab\\there.txt\t7\t{TS}\ttext/plain"));
+        assert!(r.bad.is_none(), "{:?}", r.bad);
+        assert_eq!(r.left_out, 1);
+        assert_eq!(r.files["tab\there.txt"].size, 7);
+        let forged = format!("\\nthesis.txt\\t{MD5}\\t1\\t{TS}");
+        let bad_checkall = [
+            format!("a\t{MD5}{forged}\t{TS}"),
+            format!("a\t{MD5}\t{TS}{forged}"),
+            format!("a\t{MD5}\t{TS}\textra"),
+            format!("a\t{MD5}"),
+        ];
+        for row in bad_checkall {
+            let mut r = Reading::default();
+            r.checkall_row(1, &row);
+            assert!(r.bad.is_some_and(|b| b.contains("row 1")), "{row:?}");
+        }
+        let bad_longlist = [
+            format!("a\t7{forged}\t{TS}\ttext/plain"),
+            format!("a\t7\t{TS}{forged}\ttext/plain"),
+            format!("a\t7\t{TS}\ttext/plain{forged}"),
+            format!("a\t7\t{TS}\ttext plain"),
+            format!("a\t7\t{TS}"),
+        ];
+        for row in bad_longlist {
+            let mut r = Reading::default();
+            r.longlist_row(1, &row);
+            assert!(r.bad.is_some(), "{row:?}");
+        }
+        let mut twice = Reading::default();
+        twice.checkall_row(1, &format!("a\t{MD5}\t{TS}"));
+        twice.checkall_row(2, &format!("a\t{MD5}\t{TS}"));
+        twice.end_checkall();
+        assert!(twice.bad.is_some_and(|b| b.contains("twice")));
+    }
+
+    #[test]
+    fn the_state_folder_and_what_lies_below_it() {
+        assert!(is_below("st", "st"));
+        assert!(is_below("st/sync/x.tsv", "st"));
+        assert!(!is_below("stx/a", "st"));
+        assert!(!is_below("a/st", "st"));
+    }
 }

@@ -154,13 +154,10 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
                 .into(),
         ));
     };
-    let (remote, left_out) = match gather::remote(client)? {
+    let (mut remote, mut left_out) = match gather::remote(client)? {
         Ok(r) => r,
         Err(said) => return Ok(Err(format!("Sync: {said}"))),
     };
-    if left_out > 0 {
-        note(&format!("{left_out} of the peer's files have names or md5s that cannot be synced here; left out"));
-    }
     let share = match &ctx.share {
         Some(s) => s.clone(),
         None => {
@@ -174,10 +171,25 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
             }
         }
     };
+    // The state folder, wherever it lies, is never synced: the peer's
+    // files of that name are left out, as hidden names are.
+    let state_below = gather::state_below(&share, &ctx.state_dir);
+    let in_state = |n: &String| state_below.iter().any(|s| gather::is_below(n, s));
+    let before = remote.len();
+    remote.retain(|n, _| !in_state(n));
+    left_out += before - remote.len();
+    if left_out > 0 {
+        note(&format!(
+            "{left_out} of the peer's files have names that cannot be synced here; left out"
+        ));
+    }
     let (local, mut busy) = gather::local(&share);
     busy.extend(ctx.busy.iter().cloned());
     if let Some(seen) = &ctx.seen {
-        let differs = |n: &String| remote.get(n).map(|v| &v.md5) != seen.get(n);
+        let differs = |n: &String| {
+            remote.get(n).map(|v| v.md5)
+                != seen.get(n).and_then(|m| crate::digest::Md5::from_hex(m))
+        };
         busy.extend(
             remote
                 .keys()
@@ -187,13 +199,11 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
         );
     }
     let state_path = state::path(&ctx.state_dir, &peer_id);
-    let base = match state::load(&state_path) {
+    let mut base = match state::load(&state_path) {
         Ok(b) => b,
-        Err(e) => {
-            let at = state_path.display();
-            return Ok(Err(format!("cannot read the sync state {at}: {e}")));
-        }
+        Err(e) => return Ok(Err(e)),
     };
+    base.retain(|n, _| !in_state(n));
     Ok(Ok(Gathered {
         peer_id,
         remote,
@@ -208,21 +218,23 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
 /// Plans from what was gathered, only the files of the pattern if there
 /// is one.
 fn plan_of(g: &Gathered, args: &Args) -> plan::Plan {
-    let only = |f: &Files| -> Files {
-        match args.pattern.as_deref().and_then(|p| Matcher::new(p).ok()) {
-            Some(m) => f
-                .iter()
+    // Copies only with a pattern, of the files it matches: the listings
+    // are the largest things a sync holds.
+    let matcher = args.pattern.as_deref().and_then(|p| Matcher::new(p).ok());
+    let only = |f: &Files| -> Option<Files> {
+        let m = matcher.as_ref()?;
+        Some(
+            f.iter()
                 .filter(|(n, _)| m.matches(n))
                 .map(|(n, v)| (n.clone(), v.clone()))
                 .collect(),
-            None => f.clone(),
-        }
+        )
     };
     let (remote, local, base) = (only(&g.remote), only(&g.local), only(&g.base));
     let inputs = Inputs {
-        remote: &remote,
-        local: &local,
-        base: &base,
+        remote: remote.as_ref().unwrap_or(&g.remote),
+        local: local.as_ref().unwrap_or(&g.local),
+        base: base.as_ref().unwrap_or(&g.base),
         busy: &g.busy,
     };
     let rules = Rules {

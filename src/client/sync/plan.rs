@@ -3,13 +3,63 @@
 //! sockets, no files, so every rule is a unit test.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// One version of a file: its md5, size and modification time (RFC 3339).
+use crate::digest::Md5;
+
+/// One version of a file: its md5, size and modification time, typed (a
+/// peer's fields are read into these once, checked, and never carried as
+/// text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
-    pub md5: String,
+    pub md5: Md5,
     pub size: u64,
-    pub mtime: String,
+    /// Whole seconds since the Unix epoch.
+    pub mtime: u64,
+}
+
+impl Version {
+    /// Reads the three fields of a table row (unescaped): 32 hex digits,
+    /// a decimal u64 and an RFC 3339 time in UTC (`2026-11-27T10:00:00Z`,
+    /// sub-seconds dropped); else what is wrong with them.
+    pub fn parse(md5: &str, size: &str, timestamp: &str) -> Result<Version, String> {
+        let shown = crate::names::shown;
+        let md5 = Md5::from_hex(md5)
+            .ok_or_else(|| format!("md5 \"{}\" is not 32 hex digits", shown(md5)))?;
+        let size = match size.bytes().all(|b| b.is_ascii_digit()) {
+            true => size.parse().ok(),
+            false => None,
+        }
+        .ok_or_else(|| format!("size \"{}\" is not a number of bytes", shown(size)))?;
+        let mtime = parse_time(timestamp).ok_or_else(|| {
+            format!(
+                "timestamp \"{}\" is not an RFC 3339 time in UTC",
+                shown(timestamp)
+            )
+        })?;
+        Ok(Version { md5, size, mtime })
+    }
+
+    /// The modification time as a `SystemTime`.
+    pub fn time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.mtime)
+    }
+
+    /// The modification time as tables write it (`2026-11-27T10:00:00Z`).
+    pub fn timestamp(&self) -> String {
+        crate::timefmt::format(self.time())
+    }
+}
+
+/// Seconds since the Unix epoch of a strict RFC 3339 time in UTC, as
+/// tables write it (`2026-11-27T10:00:00Z`, sub-seconds allowed and
+/// dropped); None for anything else.
+pub fn parse_time(s: &str) -> Option<u64> {
+    if s.len() > 40 || !s.is_ascii() {
+        return None;
+    }
+    let t = humantime::parse_rfc3339(s).ok()?;
+    Some(crate::timefmt::unix_secs(t))
 }
 
 /// Files by name.
@@ -98,16 +148,21 @@ pub struct Inputs<'a> {
 
 /// Plans a sync (see [`Action`] for the decisions).
 pub fn plan(inp: &Inputs, rules: Rules) -> Plan {
-    let names: BTreeSet<&String> = inp
+    // A sorted list, not a set: 8 bytes a name.
+    let mut names: Vec<&String> = inp
         .remote
         .keys()
         .chain(inp.local.keys())
         .chain(inp.base.keys())
         .collect();
-    let mut decisions: Vec<Decision> = names
-        .into_iter()
-        .filter_map(|name| decide(name, inp, rules.delete))
-        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut decisions = Vec::with_capacity(names.len());
+    decisions.extend(
+        names
+            .into_iter()
+            .filter_map(|name| decide(name, inp, rules.delete)),
+    );
     let guard = guard(inp, &decisions);
     if guard.is_some() && !rules.force_delete {
         for d in decisions.iter_mut().filter(|d| d.action == Action::Delete) {
@@ -122,15 +177,25 @@ pub fn plan(inp: &Inputs, rules: Rules) -> Plan {
     }
 }
 
+/// The mass-deletion guard's absolute bounds: deletions of more files or
+/// bytes than these are held back, however many files are synced, so
+/// that a peer cannot pad its listing to make a large deletion look
+/// small.
+pub const GUARD_FILES: usize = 1000;
+pub const GUARD_BYTES: u64 = 1 << 30;
+
 /// The mass-deletion guard: a peer that lists nothing although files were
 /// synced with it (with or without `--delete`: it is worth saying), or
-/// deletions of more than half of this side's synced files, hold every
-/// deletion back.
+/// deletions of half or more of this side's synced files, or of more than
+/// [`GUARD_FILES`] files or [`GUARD_BYTES`] bytes, hold every deletion
+/// back.
 fn guard(inp: &Inputs, decisions: &[Decision]) -> Option<String> {
-    let deletions = decisions
+    let (deletions, bytes) = decisions
         .iter()
         .filter(|d| d.action == Action::Delete)
-        .count();
+        .fold((0usize, 0u64), |(n, b), d| {
+            (n + 1, b.saturating_add(d.version.size))
+        });
     let synced = inp
         .base
         .keys()
@@ -141,19 +206,34 @@ fn guard(inp: &Inputs, decisions: &[Decision]) -> Option<String> {
             "the peer lists no file at all, although {synced} files here were synced with it"
         ));
     }
-    (deletions * 2 > synced).then(|| {
-        format!("the peer's deletions would remove {deletions} of the {synced} files synced here, more than half")
-    })
+    if deletions == 0 {
+        return None;
+    }
+    let what =
+        format!("the peer's deletions would remove {deletions} of the {synced} files synced here");
+    if deletions * 2 >= synced {
+        Some(format!("{what}, half or more"))
+    } else if deletions > GUARD_FILES {
+        Some(format!("{what}, more than {GUARD_FILES} files"))
+    } else if bytes > GUARD_BYTES {
+        Some(format!(
+            "{what}, {bytes} bytes, more than {} GiB",
+            GUARD_BYTES >> 30
+        ))
+    } else {
+        None
+    }
 }
 
 /// The decision for one name, None for a name only the sync state knows
 /// (gone from both sides) when nothing is to be forgotten.
+/// A file kept or skipped keeps its last agreed row (`Base::Unchanged`),
+/// so that the peer's file coming back after a refused or mistaken
+/// listing is still known as the version both had.
 fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
-    let (r, l, b) = (
-        inp.remote.get(name),
-        inp.local.get(name),
-        inp.base.get(name),
-    );
+    let r = inp.remote.get(name);
+    let l = inp.local.get(name);
+    let b = inp.base.get(name);
     let d = |action, version: &Version, reason, base| Decision {
         action,
         name: name.to_string(),
@@ -213,9 +293,12 @@ fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
         },
         (None, Some(l)) => match b {
             None => d(Action::Keep, l, "new here", Base::Unchanged),
-            Some(_) if !same(l, b) => {
-                d(Action::Keep, l, "changed here, deleted there", Base::Forget)
-            }
+            Some(_) if !same(l, b) => d(
+                Action::Keep,
+                l,
+                "changed here, deleted there",
+                Base::Unchanged,
+            ),
             Some(_) if delete => d(Action::Delete, l, "deleted there", Base::Forget),
             Some(_) => d(
                 Action::Skip,
@@ -260,11 +343,12 @@ mod tests {
         plan(&inp, rules)
     }
 
-    fn v(md5: &str) -> Version {
+    /// A version whose md5 is the digest of `content`.
+    fn v(content: &str) -> Version {
         Version {
-            md5: md5.to_string(),
+            md5: Md5::of(content),
             size: 1,
-            mtime: "2026-12-01T00:00:00Z".into(),
+            mtime: 1_796_083_200,
         }
     }
 
@@ -296,6 +380,41 @@ mod tests {
         let p = planned(&remote, &local, &base, rules);
         let d = p.decisions.into_iter().find(|d| d.name == "f").unwrap();
         (d.action, d.reason, d.base)
+    }
+
+    #[test]
+    fn versions_read_only_well_formed_fields() {
+        let good = Version::parse(
+            "0CC175B9C0F1B6A831C399E269772661",
+            "7",
+            "2026-12-01T00:00:00.5Z",
+        );
+        assert_eq!(
+            good,
+            Ok(Version {
+                md5: Md5::of("a"),
+                size: 7,
+                mtime: 1_796_083_200
+            })
+        );
+        assert_eq!(good.unwrap().timestamp(), "2026-12-01T00:00:00Z");
+        let md5 = "0cc175b9c0f1b6a831c399e269772661";
+        let ts = "2026-12-01T00:00:00Z";
+        for (m, size, t) in [
+            ("0cc175b9c0f1b6a831c399e26977266", "7", ts),
+            ("0cc175b9c0f1b6a831c399e26977266g", "7", ts),
+            (md5, "-7", ts),
+            (md5, "+7", ts),
+            (md5, "", ts),
+            (md5, "18446744073709551616", ts),
+            (md5, "7", "2026-12-01T00:00:00Z\nx\ty"),
+            (md5, "7", "2026-12-01"),
+            (md5, "7", "1796083200"),
+            (md5, "7", "2026-13-01T00:00:00Z"),
+            (md5, "7", ""),
+        ] {
+            assert!(Version::parse(m, size, t).is_err(), "{m:?} {size:?} {t:?}");
+        }
     }
 
     /// Peer, here, last agreed, --delete; the action and reason wanted.
@@ -422,6 +541,8 @@ mod tests {
         assert_eq!(one(Some("a"), None, Some("a"), false).2, Base::Unchanged);
         assert_eq!(one(None, None, Some("a"), false).2, Base::Forget);
         assert_eq!(one(None, Some("a"), Some("a"), true).2, Base::Forget);
+        // Kept or skipped: the last agreed row stays.
+        assert_eq!(one(None, Some("b"), Some("a"), true).2, Base::Unchanged);
     }
 
     #[test]
@@ -453,11 +574,20 @@ mod tests {
             delete: true,
             force_delete: false,
         };
-        // Two of four: not more than half.
-        let remote = files(&[("a", "1"), ("b", "2")]);
+        // One of four: less than half.
+        let remote = files(&[("a", "1"), ("b", "2"), ("c", "3")]);
         let p = planned(&remote, &local, &base, rules);
         assert!(p.guard.is_none());
-        assert_eq!(deletions(&p), 2);
+        assert_eq!(deletions(&p), 1);
+        // Two of four: half, held back (padding the listing with as many
+        // files as are deleted no longer gets a deletion through).
+        let remote = files(&[("a", "1"), ("b", "2")]);
+        let p = planned(&remote, &local, &base, rules);
+        assert!(
+            p.guard.as_deref().unwrap().contains("2 of the 4"),
+            "{:?}",
+            p.guard
+        );
         // Three of four: held back.
         let remote = files(&[("a", "1")]);
         let p = planned(&remote, &local, &base, rules);
@@ -480,12 +610,49 @@ mod tests {
         assert!(p.guard.is_none());
         assert_eq!(deletions(&p), 4);
         // Without --delete nothing is deleted; an empty listing is still
-        // said, more than half gone is not.
+        // said, half or more gone is not.
         let p = planned(&remote, &local, &base, Rules::default());
         assert!(p.guard.as_deref().unwrap().contains("no file at all"));
         let remote = files(&[("a", "1")]);
         let p = planned(&remote, &local, &base, Rules::default());
         assert!(p.guard.is_none());
+    }
+
+    #[test]
+    fn the_guard_counts_files_and_bytes_too() {
+        let rules = Rules {
+            delete: true,
+            force_delete: false,
+        };
+        // A thousand and one of five thousand files: well below half.
+        let names: Vec<String> = (0..5000).map(|i| format!("f{i}")).collect();
+        let base: Files = names.iter().map(|n| (n.clone(), v(n))).collect();
+        let remote: Files = base
+            .iter()
+            .skip(GUARD_FILES + 1)
+            .map(|(n, x)| (n.clone(), x.clone()))
+            .collect();
+        let p = planned(&remote, &base, &base, rules);
+        assert!(
+            p.guard.as_deref().unwrap().contains("more than 1000 files"),
+            "{:?}",
+            p.guard
+        );
+        let remote: Files = base
+            .iter()
+            .skip(GUARD_FILES)
+            .map(|(n, x)| (n.clone(), x.clone()))
+            .collect();
+        assert!(planned(&remote, &base, &base, rules).guard.is_none());
+        // One large file of ten: more than the bytes bound.
+        let mut base = files(&[("a", "1"), ("b", "2"), ("c", "3"), ("d", "4"), ("e", "5")]);
+        base.get_mut("a").unwrap().size = GUARD_BYTES + 1;
+        let mut remote = base.clone();
+        remote.remove("a");
+        let p = planned(&remote, &base, &base, rules);
+        assert!(p.guard.as_deref().unwrap().contains("GiB"), "{:?}", p.guard);
+        base.get_mut("a").unwrap().size = GUARD_BYTES;
+        assert!(planned(&remote, &base, &base, rules).guard.is_none());
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::plan::{Files, Version};
-use crate::digest::Md5;
-use crate::names::{escape_field, unescape_field};
+use crate::names::{escape_field, shown, unescape_field};
+use crate::share::check_name;
 
 /// The header line of a sync state file.
 pub const HEADER: &str = "name\tmd5\tsize\ttimestamp";
@@ -20,50 +20,108 @@ pub fn path(state_dir: &Path, peer: &str) -> PathBuf {
     state_dir.join("sync").join(format!("{peer}.tsv"))
 }
 
-/// Reads a sync state file; a missing one is empty (the first sync), and
-/// a row that does not read as one (a damaged file) is left out, which
-/// costs at worst a conflict where there was none.
-pub fn load(path: &Path) -> io::Result<Files> {
-    let text = match fs::read_to_string(path) {
+/// Reads a sync state file; a missing or empty one is empty (the first
+/// sync). Strict: a file that does not read whole (no header, a row that
+/// is not four well-formed fields, a name twice) is an error that names
+/// the file and the line, and nothing is synced from it.
+pub fn load(path: &Path) -> Result<Files, String> {
+    let text = match fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Files::new()),
-        Err(e) => return Err(e),
+        Err(e) => {
+            return Err(format!(
+                "cannot read the sync state {}: {e}",
+                path.display()
+            ))
+        }
     };
-    Ok(parse(&text))
+    parse(&text).map_err(|(line, why)| {
+        format!(
+            "the sync state {} does not read at line {line}: {why}; nothing was synced \
+             (move the file away to sync from scratch: files that differ become conflicts)",
+            path.display()
+        )
+    })
 }
 
-/// The rows of a sync state file's text.
-pub fn parse(text: &str) -> Files {
-    text.lines()
-        .skip_while(|l| *l == HEADER)
-        .filter_map(|line| {
-            let [name, md5, size, mtime] = line.split('\t').collect::<Vec<_>>()[..] else {
-                return None;
-            };
-            Md5::from_hex(md5)?;
-            let version = Version {
-                md5: md5.to_string(),
-                size: size.parse().ok()?,
-                mtime: mtime.to_string(),
-            };
-            Some((unescape_field(name), version))
-        })
-        .collect()
+/// The rows of a sync state file's bytes; else the first line (from 1)
+/// that does not read, and why.
+pub fn parse(bytes: &[u8]) -> Result<Files, (usize, String)> {
+    let mut files = Files::new();
+    if bytes.is_empty() {
+        return Ok(files);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = 1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        (line, "not UTF-8".to_string())
+    })?;
+    let Some(body) = text.strip_suffix('\n') else {
+        let line = text.lines().count();
+        return Err((
+            line,
+            "the last line has no line end (a file cut short)".into(),
+        ));
+    };
+    let mut lines = body.split('\n');
+    if lines.next() != Some(HEADER) {
+        return Err((1, format!("the header is not \"{}\"", shown(HEADER))));
+    }
+    for (i, line) in lines.enumerate() {
+        let (name, version) = row(line).map_err(|why| (i + 2, why))?;
+        if files.insert(name, version).is_some() {
+            return Err((i + 2, "a name listed twice".into()));
+        }
+    }
+    Ok(files)
 }
 
-/// The text of a sync state file.
+/// One row: four fields, each escaped as tables escape them (and written
+/// so: a field read back and escaped again is the field), the name one
+/// that could be shared.
+fn row(line: &str) -> Result<(String, Version), String> {
+    let f: Vec<&str> = line.split('\t').collect();
+    let [name, md5, size, timestamp] = f[..] else {
+        return Err(format!("{} fields where there are 4", f.len()));
+    };
+    let mut read = [""; 4].map(String::from);
+    for (slot, field) in read.iter_mut().zip([name, md5, size, timestamp]) {
+        *slot = unescape_field(field);
+        if escape_field(slot) != field {
+            return Err(format!(
+                "the field \"{}\" is not escaped as tables are",
+                shown(field)
+            ));
+        }
+    }
+    let [name, md5, size, timestamp] = read;
+    check_name(&name)
+        .map_err(|_| format!("\"{}\" is not a name that can be synced", shown(&name)))?;
+    Ok((name, Version::parse(&md5, &size, &timestamp)?))
+}
+
+/// The text of a sync state file: every field escaped as tables escape
+/// them, so that no field can reshape a row.
 pub fn format(files: &Files) -> String {
     let mut out = String::with_capacity(64 * (files.len() + 1));
     out.push_str(HEADER);
     out.push('\n');
     for (name, v) in files {
-        out.push_str(&format!(
-            "{}\t{}\t{}\t{}\n",
-            escape_field(name),
-            v.md5,
-            v.size,
-            v.mtime
-        ));
+        let fields = [
+            name.clone(),
+            v.md5.to_string(),
+            v.size.to_string(),
+            v.timestamp(),
+        ];
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push('\t');
+            }
+            out.push_str(&escape_field(f));
+        }
+        out.push('\n');
     }
     out
 }
@@ -101,11 +159,12 @@ mod tests {
 
     #[test]
     fn every_name_survives_a_round_trip() {
-        let v = Version {
-            md5: "0cc175b9c0f1b6a831c399e269772661".into(),
-            size: 7,
-            mtime: "2026-12-01T10:00:00Z".into(),
-        };
+        let v = Version::parse(
+            "0cc175b9c0f1b6a831c399e269772661",
+            "7",
+            "2026-12-01T10:00:00Z",
+        )
+        .unwrap();
         let names = [
             "plain.txt",
             "tab\there",
@@ -119,9 +178,34 @@ mod tests {
         let text = format(&files);
         assert!(text.starts_with("name\tmd5\tsize\ttimestamp\n"));
         assert_eq!(text.lines().count(), names.len() + 1);
-        assert_eq!(parse(&text), files);
-        // Damaged rows are left out, the rest stays.
-        let damaged = format!("{text}broken row\nx\tnot-an-md5\t1\tt\n");
-        assert_eq!(parse(&damaged), files);
+        assert_eq!(parse(text.as_bytes()), Ok(files));
+        assert_eq!(parse(b""), Ok(Files::new()));
+    }
+
+    #[test]
+    fn a_row_that_does_not_read_is_an_error_with_its_line() {
+        let md5 = "0cc175b9c0f1b6a831c399e269772661";
+        let good = format!("a.txt\t{md5}\t1\t2026-12-01T10:00:00Z");
+        let bad = [
+            "broken row".to_string(),
+            "x\tnot-an-md5\t1\t2026-12-01T10:00:00Z".to_string(),
+            format!("x\t{md5}\t-1\t2026-12-01T10:00:00Z"),
+            format!("x\t{md5}\t1\t2026-12-01T10:00:00Z\textra"),
+            format!("x\t{md5}\t1\tyesterday"),
+            format!("x\\q\t{md5}\t1\t2026-12-01T10:00:00Z"),
+            format!("../x\t{md5}\t1\t2026-12-01T10:00:00Z"),
+            format!(".p2pshare/x\t{md5}\t1\t2026-12-01T10:00:00Z"),
+            format!("\t{md5}\t1\t2026-12-01T10:00:00Z"),
+            good.clone(),
+        ];
+        for b in &bad {
+            let text = format!("{HEADER}\n{good}\n{b}\n");
+            let got = parse(text.as_bytes());
+            assert_eq!(got.as_ref().map_err(|e| e.0), Err(3), "{b:?}: {got:?}");
+        }
+        let no_header = format!("{good}\n");
+        assert_eq!(parse(no_header.as_bytes()).map_err(|e| e.0), Err(1));
+        let cut = format!("{HEADER}\n{good}");
+        assert_eq!(parse(cut.as_bytes()).map_err(|e| e.0), Err(2));
     }
 }
