@@ -23,6 +23,7 @@ mod prompt;
 mod serve_cli;
 mod sync;
 mod sync_peer;
+mod sync_trash;
 
 fn main() -> std::process::ExitCode {
     runner::run(&[
@@ -37,5 +38,6 @@ fn main() -> std::process::ExitCode {
         serve_cli::CASES,
         sync::CASES,
         sync_peer::CASES,
+        sync_trash::CASES,
     ])
 }
