@@ -101,8 +101,18 @@ fn list(all: &[Entry], ctx: &Context) {
         all.len(),
         human_size(bytes),
         human_size(b.max_bytes),
-        humantime::format_duration(b.max_age)
+        age_text(b.max_age)
     ));
+}
+
+/// `30 days` for whole days, else as humantime writes it (`12h`).
+fn age_text(d: std::time::Duration) -> String {
+    const DAY: u64 = 24 * 3600;
+    match d.as_secs() {
+        DAY if d.subsec_nanos() == 0 => "1 day".to_string(),
+        s if s > DAY && s % DAY == 0 && d.subsec_nanos() == 0 => format!("{} days", s / DAY),
+        _ => humantime::format_duration(d).to_string(),
+    }
 }
 
 /// The local share's folder.

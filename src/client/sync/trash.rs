@@ -388,6 +388,65 @@ mod tests {
         }
     }
 
+    /// A fresh folder for one test, removed again by the test.
+    fn scratch(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("p2pshare-trash-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn the_oldest_go_first_and_never_what_this_run_put_there() {
+        let state = scratch("bound");
+        let share = state.join("share");
+        fs::create_dir_all(state.join("trash/20261201-000000/d")).unwrap();
+        fs::write(state.join("trash/20261201-000000/d/old"), "123456").unwrap();
+        fs::write(state.join("trash/20261202-000000"), "not a folder").unwrap();
+        fs::create_dir_all(&share).unwrap();
+        for (n, c) in [("a", "aaaaa"), ("b", "bbbbb"), ("c", "c")] {
+            fs::write(share.join(n), c).unwrap();
+        }
+        let bounds = Bounds {
+            max_age: Duration::from_secs(3600 * 24 * 30),
+            max_bytes: 10,
+        };
+        let mut t = Trash::open(&state, "20261203-000000", bounds, false);
+        let a = t.take(&share.join("a"), "a").unwrap();
+        assert!(
+            !state.join("trash/20261201-000000").exists(),
+            "the oldest went"
+        );
+        let b = t.keep(&share.join("b"), "b").unwrap();
+        assert!(share.join("b").exists(), "kept, not moved");
+        let refused = t.take(&share.join("c"), "c").unwrap_err();
+        assert!(
+            refused.contains("this Sync put 10 B there already"),
+            "{refused}"
+        );
+        assert!(a.exists() && b.exists() && share.join("c").exists());
+        t.give_back(&b);
+        assert!(!b.exists() && share.join("b").exists());
+        t.take(&share.join("c"), "c").unwrap();
+        let names: Vec<String> = entries(&state.join("trash"))
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["a", "c"]);
+        // A later run past the age bound drops both.
+        let later = Bounds {
+            max_age: Duration::from_secs(60),
+            ..bounds
+        };
+        let _ = Trash::open(&state, "20261204-000000", later, false);
+        assert!(entries(&state.join("trash")).is_empty());
+        assert!(
+            state.join("trash/20261202-000000").is_file(),
+            "not Sync's: left alone"
+        );
+        fs::remove_dir_all(&state).unwrap();
+    }
+
     #[test]
     fn run_folders_read_as_times() {
         let t = run_time("20261207-135100").unwrap();
