@@ -168,6 +168,22 @@ fn a_version_the_peer_agreed_on_then_changed_is_kept_in_the_trash_and_restorable
     let trash = trash_of(here.path());
     let kept: Vec<&Vec<u8>> = trash.values().collect();
     assert_eq!(kept, [&b"the peer's bytes\n".to_vec()], "{trash:?}");
+    // Without room in the trash for the file here, a restore is refused.
+    let refused = client(
+        server.addr(),
+        here.path(),
+        &["--trash-max-size", "0"],
+        "Sync --restore thesis.txt",
+    );
+    assert_eq!(refused.code(), Some(1), "{refused}");
+    assert!(
+        refused
+            .stderr
+            .contains("thesis.txt: not restored: the file here differs and cannot go to the trash"),
+        "{refused}"
+    );
+    assert_eq!(read("thesis.txt"), "my thesis, years of work\n");
+    assert_eq!(trash_of(here.path()).len(), 1);
     // The next Sync keeps the restored version: it changed here.
     let f = client(server.addr(), here.path(), &[], "Sync");
     assert_eq!(f.code(), Some(0), "{f}");
@@ -295,6 +311,47 @@ fn a_withdrawn_file_loop_keeps_the_trash_within_its_bound() {
     assert!(kept.contains(&big(4)) && kept.contains(&big(3)));
 }
 
+fn a_peer_that_offers_and_withdraws_a_file_in_a_loop_keeps_the_trash_bounded() {
+    let (there, here) = (TempDir::new("ploop-there"), TempDir::new("ploop-here"));
+    for n in ["a.txt", "b.txt", "c.txt"] {
+        there.write(n, n);
+    }
+    let server = serve(there.path());
+    let extra = [
+        "--sync",
+        "--delete",
+        "--force-delete",
+        "--trash-max-size",
+        "20MiB",
+    ];
+    let args = peer_args(here.path(), 0, &server.addr().to_string(), &extra);
+    let peer = Proc::spawn(&args);
+    let has = |want: Option<&str>| {
+        wait_until(WAIT, || {
+            md5s_below(here.path()).get("big.bin").map(String::as_str) == want
+        })
+    };
+    for i in 0..5 {
+        let big = pseudo_random(8 << 20, 200 + i);
+        // Made whole under a hidden name, then renamed: offered at once.
+        let tmp = there.write(".big.tmp", &big);
+        fs::rename(&tmp, there.path().join("big.bin")).unwrap();
+        assert!(
+            has(Some(&md5_hex(&big))),
+            "round {i}: never fetched\n{}",
+            peer.dump()
+        );
+        fs::remove_file(there.path().join("big.bin")).unwrap();
+        assert!(has(None), "round {i}: never deleted\n{}", peer.dump());
+        let bytes = trash_bytes(here.path());
+        assert!(
+            bytes <= 20 << 20,
+            "round {i}: the trash holds {bytes} bytes"
+        );
+    }
+    assert_eq!(trash_of(here.path()).len(), 2, "{}", peer.dump());
+}
+
 fn a_step_the_trash_has_no_room_for_is_refused() {
     let (there, here) = (TempDir::new("full-there"), TempDir::new("full-here"));
     for n in ["a.txt", "b.txt", "c.txt"] {
@@ -373,6 +430,7 @@ cases![
     a_version_the_peer_agreed_on_then_changed_is_kept_in_the_trash_and_restorable,
     every_name_is_listed_and_restored_from_the_trash,
     a_withdrawn_file_loop_keeps_the_trash_within_its_bound,
+    a_peer_that_offers_and_withdraws_a_file_in_a_loop_keeps_the_trash_bounded,
     a_step_the_trash_has_no_room_for_is_refused,
     the_trash_options_are_checked_and_told,
 ];
