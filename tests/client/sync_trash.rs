@@ -411,6 +411,19 @@ fn a_step_the_trash_has_no_room_for_is_refused() {
     assert_eq!(trash_of(here.path()).len(), 2);
 }
 
+fn a_peer_restores_while_the_other_peer_is_away() {
+    let here = TempDir::new("away-here");
+    here.write(".p2pshare/trash/20261201-101010/d/tab\tname.txt", "kept\n");
+    let args = peer_args(here.path(), 0, &closed_addr().to_string(), &[]);
+    let mut peer = Proc::spawn(&args);
+    peer.send("Sync --restore\n");
+    peer.await_stdout("20261201-101010\td/tab\\tname.txt\t5\t", WAIT);
+    peer.send("Sync --restore d/tab\\tname.txt\n");
+    peer.await_stdout("restore\td/tab\\tname.txt\t5\t", WAIT);
+    let back = fs::read_to_string(here.path().join("d/tab\tname.txt")).unwrap();
+    assert_eq!(back, "kept\n");
+}
+
 fn the_trash_options_are_checked_and_told() {
     let bad = run(&["client", "--trash-max-size", "lots"], "");
     assert_eq!(bad.code(), Some(2), "{bad}");
@@ -432,5 +445,6 @@ cases![
     a_withdrawn_file_loop_keeps_the_trash_within_its_bound,
     a_peer_that_offers_and_withdraws_a_file_in_a_loop_keeps_the_trash_bounded,
     a_step_the_trash_has_no_room_for_is_refused,
+    a_peer_restores_while_the_other_peer_is_away,
     the_trash_options_are_checked_and_told,
 ];

@@ -268,7 +268,7 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
     if let Some(r) = &args.restore {
         return Ok(Report {
             counts: Counts::default(),
-            ok: restore::run(r, ctx, &stamp(SystemTime::now())),
+            ok: restore(r, ctx),
         });
     }
     let g = match gather(client, ctx)? {
@@ -328,6 +328,12 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
         note(&format!("Sync with {peer}: {}", counts.text()));
     }
     Ok(Report { counts, ok })
+}
+
+/// Runs `Sync --restore` (see [`restore`](mod@restore)); false when it
+/// failed. It needs no peer.
+pub fn restore(r: &Restore, ctx: &Context) -> bool {
+    restore::run(r, ctx, &stamp(SystemTime::now()))
 }
 
 /// A message on stderr, above the console's prompt when one is drawn
