@@ -26,6 +26,7 @@ mod serve_cli;
 mod sync;
 mod sync_peer;
 mod sync_state;
+mod sync_trash;
 
 fn main() -> std::process::ExitCode {
     runner::run(&[
@@ -43,5 +44,6 @@ fn main() -> std::process::ExitCode {
         sync::CASES,
         sync_state::CASES,
         sync_peer::CASES,
+        sync_trash::CASES,
     ])
 }
