@@ -21,6 +21,10 @@
 # files: a first Sync, one with nothing to do, and large files over two
 # connections against the same files one after another.
 #
+# The full run also measures the client's memory for a Sync --dry-run of
+# a listing of 1,000,000 files, served by scripts/bigpeer.py (a fake peer
+# that lists files it does not have).
+#
 # --quick uses small files (64 MiB instead of 1 GiB, 1,000 small files
 # instead of 10,000, ...) and finishes in under a minute once built; its
 # table shows the same cases at that size. Needs root for the UDP cases
@@ -64,7 +68,7 @@ die() {
 declare -A wanted=(
     [vsftpd]=vsftpd [lftp]=lftp [curl]=curl [rsync]=rsync
     [in.tftpd]=tftpd-hpa [tftp]=tftp-hpa [nft]=nftables [ip]=iproute2
-    [python3]=python3 [md5sum]=coreutils [dd]=coreutils
+    [python3]=python3 [md5sum]=coreutils [dd]=coreutils [/usr/bin/time]=time
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
@@ -622,6 +626,42 @@ rm -rf "$O/syncp" "$O/seq"
 stop_pid "$SYNCH_PID"
 ratio_row "first Sync of 4 x $HASH_LABEL (two connections), vs FileDownload one after another" "${BEST[sync_par]}" \
     "one after another $(secs "${BEST[sync_seq]}")" "${BEST[sync_seq]}" "<=" 0.60
+
+# ---- 9. client memory for a huge listing ------------------------------------------------
+# A fake peer (scripts/bigpeer.py) lists SYNC_MEM_N files it does not
+# have; the client's peak RSS for `Sync --dry-run` into an empty share,
+# less its peak for a NOOP, per file. Full run only.
+if ((!QUICK)) && [[ -x /usr/bin/time ]]; then
+    SYNC_MEM_N=1000000
+    say "case: client memory for Sync --dry-run of $(fmt_n "$SYNC_MEM_N") listed files"
+    python3 "$root/scripts/bigpeer.py" "$SYNC_MEM_N" >"$work/bigpeer.port" 2>>"$LOG" &
+    BIGPEER_PID=$!
+    PIDS+=("$BIGPEER_PID")
+    for _ in $(seq 600); do [[ -s $work/bigpeer.port ]] && break; sleep 0.1; done
+    BIGPEER_PORT=$(cat "$work/bigpeer.port" 2>/dev/null || true)
+    # The peak RSS (KiB) of one client run (GNU time: a shell's or
+    # python's own getrusage would count the forked copy of itself).
+    peak_kb() {
+        /usr/bin/time -f %M -o "$work/peak" "$BIN" client "127.0.0.1:$BIGPEER_PORT" \
+            --share "$O/bigsync" -c "$1" >/dev/null 2>>"$LOG" && cat "$work/peak"
+    }
+    mkdir -p "$O/bigsync"
+    base_kb=$(peak_kb NOOP || true)
+    sync_kb=$(peak_kb 'Sync --dry-run' || true)
+    stop_pid "$BIGPEER_PID"
+    if num "$base_kb" && num "$sync_kb"; then
+        per=$(awk -v a="$base_kb" -v b="$sync_kb" -v n="$SYNC_MEM_N" 'BEGIN { printf "%d", (b - a) * 1024 / n }')
+        met=no
+        ((per <= 300)) && met=yes
+        row "client memory, Sync --dry-run of $(fmt_n "$SYNC_MEM_N") listed files (peak RSS less a NOOP's)" \
+            "$per bytes a file ($((sync_kb / 1024)) MiB peak)" "-" "-" "≤ 300 bytes a file" "$met"
+    else
+        row "client memory, Sync --dry-run of $(fmt_n "$SYNC_MEM_N") listed files" "failed" "-" "-" "≤ 300 bytes a file" "no"
+    fi
+    rm -rf "$O/bigsync"
+elif ((!QUICK)); then
+    row "client memory, Sync --dry-run of 1,000,000 listed files" "not run (no /usr/bin/time)" "-" "-" "≤ 300 bytes a file" "not run"
+fi
 
 # ---- the machine and the table ---------------------------------------------------------
 mbps() { if num "$2"; then calc "$1 / $2"; else echo "?"; fi; }

@@ -138,6 +138,10 @@ options:
   --udp-payload BYTES    UDP datagram payload for FileDownload UDP (default 1400,
                          15800 on loopback; more only where the path carries it
                          without fragmenting)
+  --trash-max-age DUR    Sync's trash drops versions older than this (default 30d)
+  --trash-max-size SIZE  Sync's trash holds at most this much (default 1GiB; e.g.
+                         500MiB): the oldest versions go first, and a step that
+                         would need more room than this is refused
   -h, --help             show this help
 
 exit status: 0 every command succeeded, 1 some failed, 2 usage error or
@@ -165,6 +169,9 @@ options:
   --overwrite            replace local files whose content differs
   --udp-payload BYTES    UDP datagram payload (see 'p2pshare client --help')
   --timeout DUR          the longest wait on the other peer (default 60s; see
+                         'p2pshare client --help')
+  --trash-max-age DUR    Sync's trash drops versions older than this (default 30d)
+  --trash-max-size SIZE  Sync's trash holds at most this much (default 1GiB; see
                          'p2pshare client --help')
   and every option of 'p2pshare serve' (--share, --state, --port, --bind, ...)
   -h, --help             show this help
@@ -252,6 +259,12 @@ fn apply_client_option(s: &mut Settings, a: &str, lex: &mut Lexer) -> Result<boo
         "--secret" => s.secret = Some(lex.value()?),
         "--overwrite" => s.overwrite = true,
         "--timeout" => s.timeout = duration(a, &lex.value()?)?,
+        "--trash-max-age" => s.trash.max_age = duration(a, &lex.value()?)?,
+        "--trash-max-size" => {
+            let v = lex.value()?;
+            s.trash.max_bytes = crate::client::sync::trash::parse_size(&v)
+                .map_err(|e| UsageError(format!("{a}: {e}")))?;
+        }
         "--udp-payload" => {
             let n: usize = number(a, &lex.value()?)?;
             let (lo, hi) = (

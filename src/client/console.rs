@@ -312,6 +312,11 @@ impl Console {
             retries: 3,
             transport,
             udp_payload: self.settings.udp_payload,
+            state_dir: self
+                .history
+                .path()
+                .parent()
+                .map(std::path::Path::to_path_buf),
         };
         let mut ui = ConsoleUi::new(self.tty_out, self.tty_err);
         // Asking for names and downloading change nothing on the peer:
@@ -351,6 +356,14 @@ impl Console {
     /// `Sync`: the peer's changes into the local share (see [`sync`]).
     fn sync(&mut self, args: &sync::Args) -> Result<Status, ClientError> {
         let ctx = self.sync_context(std::collections::BTreeSet::new());
+        // `--restore` needs nothing of the peer: it runs even while the
+        // peer cannot be reached.
+        if let Some(r) = &args.restore {
+            return Ok(match sync::restore(r, &ctx) {
+                true => Status::Ok,
+                false => Status::Failed,
+            });
+        }
         // Not sent again after a drop: what was done stays done, and the
         // next Sync goes on from there.
         let report = self.on_peer(|client| sync::run(client, args, &ctx), || false)?;

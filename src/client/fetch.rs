@@ -34,6 +34,10 @@ pub struct Options {
     /// UDP payload size to ask for; None picks by path (1400 bytes, more
     /// on loopback).
     pub udp_payload: Option<usize>,
+    /// The client's state folder: nothing is downloaded into it, wherever
+    /// it lies (a `--state` inside the share is left alone like a hidden
+    /// name).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// A file as the peer described it in the 150 line.
@@ -233,7 +237,38 @@ pub fn fetch(
             return Ok(());
         }
     };
-    let pending = plan(batch, todo, &root, ui);
+    let state_dir = opts.state_dir.as_deref().map(|d| {
+        fs::canonicalize(d)
+            .or_else(|_| std::path::absolute(d))
+            .unwrap_or_else(|_| d.to_path_buf())
+    });
+    let in_state = |p: &Path| state_dir.as_deref().is_some_and(|s| p.starts_with(s));
+    let refuse = |batch: &mut Batch, i: usize, ui: &mut dyn Ui| {
+        let message = format!(
+            "{}: inside the client's state folder; not stored",
+            shown(&batch.names[i])
+        );
+        batch.fail(i, message, ui);
+    };
+    // By name first (no folder is made there), then by the real place
+    // (a link inside the share may lead into it).
+    let mut todo = todo;
+    todo.retain(|&i| {
+        let stored = batch.local[i].as_deref().unwrap_or(&batch.names[i]);
+        let inside = in_state(&root.join(stored));
+        if inside {
+            refuse(batch, i, ui);
+        }
+        !inside
+    });
+    let mut pending = plan(batch, todo, &root, ui);
+    pending.retain(|p| {
+        let inside = in_state(&p.path);
+        if inside {
+            refuse(batch, p.index, ui);
+        }
+        !inside
+    });
     // Where local files are already there, the peer's md5s say whether
     // they are up to date: asked once, before the pipeline starts.
     let here: Vec<&str> = pending

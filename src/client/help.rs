@@ -33,13 +33,22 @@ const OWN: &[(&str, &str, &str)] = &[
 ];
 
 /// Commands of the client alone, not sent as typed: usage, text.
-const CLIENT_ONLY: &[(&str, &str)] = &[(
-    "Sync [--dry-run] [--delete] [--force-delete] [<pattern>]",
-    "pull the peer's changes into the share folder: new and changed files \
-     downloaded, files changed on both sides: the newer under the name, the other \
-     beside it as NAME.sync-conflict-TIME-ID.EXT; --delete moves files deleted there \
-     into the state folder's trash; --dry-run shows the plan only",
-)];
+const CLIENT_ONLY: &[(&str, &str)] = &[
+    (
+        "Sync [--dry-run] [--delete] [--force-delete] [<pattern>]",
+        "pull the peer's changes into the share folder: new and changed files \
+         downloaded, files changed on both sides: the newer under the name, the other \
+         beside it as NAME.sync-conflict-TIME-ID.EXT; --delete moves files deleted there \
+         into the state folder's trash, where every version a download replaces goes \
+         too; --dry-run shows the plan only",
+    ),
+    (
+        "Sync --restore [<name> [<time>]]",
+        "list what Sync put into the trash, newest first, or bring a version of \
+         <name> back (the newest, or the one of that time); a different file under \
+         that name goes to the trash in turn",
+    ),
+];
 
 const NAMES_AND_LOCAL: &str = "\
 Names are written as the client shows them: quotes around spaces, \\t \\n

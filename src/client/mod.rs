@@ -60,6 +60,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// UDP payload size for `FileDownload UDP`; None picks by path.
     pub udp_payload: Option<usize>,
+    /// How much Sync's trash keeps.
+    pub trash: sync::trash::Bounds,
 }
 
 impl Default for Settings {
@@ -73,6 +75,7 @@ impl Default for Settings {
             overwrite: false,
             timeout: Duration::from_secs(60),
             udp_payload: None,
+            trash: sync::trash::Bounds::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ mod sync;
 mod sync_converge;
 mod sync_peer;
 mod sync_state;
+mod sync_trash;
 
 fn main() -> std::process::ExitCode {
     runner::run(&[
@@ -45,5 +46,6 @@ fn main() -> std::process::ExitCode {
         sync_converge::CASES,
         sync_state::CASES,
         sync_peer::CASES,
+        sync_trash::CASES,
     ])
 }

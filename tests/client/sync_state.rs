@@ -261,6 +261,17 @@ fn the_peer_cannot_write_into_the_state_folder_inside_the_share() {
         "{:?}",
         peer.fake.requests()
     );
+    // Nor does a plain download write there.
+    let args = [
+        "--state",
+        state.to_str().unwrap(),
+        "-c",
+        "FileDownload st/evil.txt",
+    ];
+    let got = run(&client_args(peer.addr(), &share, &args), "");
+    assert_eq!(got.code(), Some(1), "{got}");
+    assert!(got.stderr.contains("state folder"), "{got}");
+    assert!(!state.join("evil.txt").exists(), "{got}");
 }
 
 fn fake_requests_hold_no(peer: &Peer, what: &str) -> bool {

@@ -1,6 +1,7 @@
 //! Carrying a sync plan out: the downloads through the client's download
 //! path (verified, atomic, with the peer's time; two connections at once
-//! for large files, so md5 runs on two cores), deletions into the trash,
+//! for large files, so md5 runs on two cores), deletions into the trash
+//! and the versions downloads replace kept there first ([`super::trash`]),
 //! and each row shown as it is done.
 
 use std::collections::{BTreeSet, HashMap};
@@ -9,7 +10,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::plan::{Action, Base, Decision, Files, Version};
+use super::plan::{conflict_name, Action, Base, Decision, Files, Version};
+use super::trash::Trash;
 use super::Counts;
 use crate::client::fetch::{self, Batch, Outcome, Ui};
 use crate::client::local::local_md5;
@@ -96,6 +98,11 @@ struct Progress<'a> {
     counts: Counts,
     agreed: Vec<(String, Version)>,
     decisions: &'a HashMap<&'a str, (&'a Decision, String)>,
+    /// The versions kept in the trash for the downloads that replace
+    /// them, as rows show where.
+    kept: &'a HashMap<String, String>,
+    /// The names whose download landed.
+    landed: Vec<String>,
     share: &'a Share,
     tty: bool,
     /// Peer mode: rows go above the console's prompt.
@@ -130,6 +137,10 @@ impl Progress<'_> {
         // Verified against the md5 the plan knew: the same either way.
         let md5 = Md5::from_hex(&row.md5).unwrap_or(d.version.md5);
         self.share.remember_md5(local, md5);
+        let landed = matches!(outcome, Outcome::Downloaded(_));
+        if landed {
+            self.landed.push(d.name.clone());
+        }
         let version = Version {
             md5,
             size: row.size,
@@ -144,7 +155,13 @@ impl Progress<'_> {
             ("conflict", conflict_reason(d, "is"))
         } else {
             self.counts.downloaded += 1;
-            ("download", d.reason.to_string())
+            match self.kept.get(&d.name).filter(|_| landed) {
+                Some(at) => (
+                    "download",
+                    format!("{}; the version here went to {at}", d.reason),
+                ),
+                None => ("download", d.reason.to_string()),
+            }
         };
         let row = fields(action, &shown_as, &reason);
         if self.above_prompt {
@@ -177,40 +194,64 @@ impl Ui for RowUi<'_, '_> {
 
 /// Carries out `decisions`, showing each row as it is done, and returns
 /// the counts and the new sync state (from `base`, with what changed).
+/// Every version a step removes or replaces goes into the trash first; a
+/// step the trash has no room for is refused: its file stays as it is.
 pub(super) fn carry_out(
     client: &mut Client,
     run: &Run,
     decisions: &[Decision],
     base: &Files,
 ) -> Result<(Counts, Files), ClientError> {
+    let mut trash = Trash::open(run.state_dir, run.stamp, run.settings.trash, false);
     let mut base = base.clone();
     let mut counts = Counts::default();
-    let mut wanted: Vec<&Decision> = Vec::new();
+    let emptied = local_steps(run, decisions, &mut base, &mut counts, &mut trash);
+    remove_emptied(run.share.root(), &emptied);
+    let unmoved = move_losers(run, decisions, &mut counts);
+    let (kept, refused) = keep_replaced(run, decisions, &mut counts, &mut trash);
+    let todo: Vec<Decision> = decisions
+        .iter()
+        .filter(|d| !refused.contains(d.name.as_str()) && !unmoved.contains(d.name.as_str()))
+        .cloned()
+        .collect();
+    let shown: HashMap<String, String> = kept
+        .iter()
+        .map(|(n, at)| (n.clone(), trash.shown(at)))
+        .collect();
+    let (got, agreed, landed, fetched) = download(client, run, &todo, &shown);
+    for (name, at) in &kept {
+        if !landed.contains(name) {
+            trash.give_back(at);
+        }
+    }
+    fetched?;
+    counts.add(&got);
+    for (name, v) in agreed {
+        base.insert(name, v);
+    }
+    Ok((counts, base))
+}
+
+/// The steps that need no peer: the files in step, keeps, skips and
+/// deletions (into the trash), each shown as it is done. Returns the
+/// folders the deletions took files out of.
+fn local_steps(
+    run: &Run,
+    decisions: &[Decision],
+    base: &mut Files,
+    counts: &mut Counts,
+    trash: &mut Trash,
+) -> BTreeSet<String> {
     let mut emptied = BTreeSet::new();
     let mut out = crate::client::out::stdout();
     for d in decisions {
         let (action, reason) = match d.action {
             Action::InStep => {
                 counts.in_step += 1;
-                apply(&mut base, d);
+                apply(base, d);
                 continue;
             }
-            Action::Download | Action::Conflict => {
-                wanted.push(d);
-                continue;
-            }
-            Action::Yield => {
-                match move_aside(run, d) {
-                    Ok(()) => wanted.push(d),
-                    Err(why) => {
-                        let text =
-                            format!("p2pshare: {}: conflict not resolved: {why}", shown(&d.name));
-                        print_above(&text, true);
-                        counts.failed += 1;
-                    }
-                }
-                continue;
-            }
+            Action::Download | Action::Conflict | Action::Yield => continue,
             Action::Keep => {
                 counts.kept += 1;
                 ("keep", d.reason.to_string())
@@ -219,36 +260,120 @@ pub(super) fn carry_out(
                 counts.skipped += 1;
                 ("skip", d.reason.to_string())
             }
-            Action::Delete => match trash(run, d) {
+            Action::Delete => match delete(run, d, trash) {
                 Ok(to) => {
                     counts.deleted += 1;
                     emptied.extend(folders_of(&d.name));
-                    let to = to.strip_prefix(run.state_dir).unwrap_or(&to).to_path_buf();
-                    ("delete", format!("{}; moved to {}", d.reason, to.display()))
+                    ("delete", format!("{}; moved to {to}", d.reason))
                 }
                 Err(why) => {
-                    let text = format!("p2pshare: {}: not deleted: {why}", shown(&d.name));
-                    print_above(&text, true);
                     counts.failed += 1;
+                    refused(&mut out, run, d, &format!("not deleted: {why}"));
                     continue;
                 }
             },
         };
-        apply(&mut base, d);
+        apply(base, d);
         if !run.quiet {
             print_row(&mut out, &fields(action, d, &reason), run.tty);
         } else if d.action == Action::Delete {
             print_above(&row_text(&fields(action, d, &reason), run.tty), false);
         }
     }
-    drop(out);
-    remove_emptied(run.share.root(), &emptied);
-    let (got, agreed) = download(client, run, &wanted)?;
-    counts.add(&got);
-    for (name, v) in agreed {
-        base.insert(name, v);
+    emptied
+}
+
+/// Shows a step that was not taken, its file left as it is: a `skip`
+/// row that says why, and the same on stderr.
+fn refused(out: &mut dyn Write, run: &Run, d: &Decision, why: &str) {
+    print_above(&format!("p2pshare: {}: {why}", shown(&d.name)), true);
+    let row = fields("skip", d, &format!("{}; {why}", d.reason));
+    if run.quiet {
+        print_above(&row_text(&row, run.tty), false);
+    } else {
+        print_row(out, &row, run.tty);
     }
-    Ok((counts, base))
+}
+
+/// Moves this side's losing version of each conflict it lost to the
+/// conflict name beside it ([`move_aside`]); the winner then comes in
+/// under the name. Returns the names not moved (counted as failed, a
+/// `skip` row says why), which are not fetched either.
+fn move_losers<'d>(
+    run: &Run,
+    decisions: &'d [Decision],
+    counts: &mut Counts,
+) -> std::collections::HashSet<&'d str> {
+    let mut unmoved = std::collections::HashSet::new();
+    let mut out = crate::client::out::stdout();
+    for d in decisions.iter().filter(|d| d.action == Action::Yield) {
+        if let Err(why) = move_aside(run, d) {
+            counts.failed += 1;
+            unmoved.insert(d.name.as_str());
+            refused(&mut out, run, d, &format!("conflict not resolved: {why}"));
+        }
+    }
+    unmoved
+}
+
+/// Moves this side's losing version of a conflict to its conflict name
+/// beside it, once it is checked to be still the version planned; never
+/// over anything (a hard link, then the old name removed; where the file
+/// system has no hard links, a rename after a look that the name is
+/// free). Nothing is lost, so nothing goes to the trash.
+fn move_aside(run: &Run, d: &Decision) -> Result<(), String> {
+    let (Some(at), Some(l)) = (&d.beside, run.local.get(&d.name)) else {
+        return Err("nothing planned to move".into());
+    };
+    let from = run.share.root().join(&d.name);
+    let to = run.share.root().join(at);
+    match local_md5(&from) {
+        Ok(md5) if md5 == l.md5.to_string() => {}
+        Ok(_) => return Err("it changed here since it was planned".into()),
+        Err(e) => return Err(e.to_string()),
+    }
+    let in_the_way = || format!("{} is in the way", shown(at));
+    match fs::hard_link(&from, &to) {
+        Ok(()) => fs::remove_file(&from).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(in_the_way()),
+        Err(_) if fs::symlink_metadata(&to).is_ok() => Err(in_the_way()),
+        Err(_) => fs::rename(&from, &to).map_err(|e| e.to_string()),
+    }
+}
+
+/// Keeps in the trash each version here that a download is to replace.
+/// Returns where each went, and the names refused (counted as failed):
+/// no download replaces a version the trash could not keep.
+fn keep_replaced<'d>(
+    run: &Run,
+    decisions: &'d [Decision],
+    counts: &mut Counts,
+    trash: &mut Trash,
+) -> (HashMap<String, PathBuf>, std::collections::HashSet<&'d str>) {
+    let mut kept = HashMap::new();
+    let mut refusals = std::collections::HashSet::new();
+    let mut out = crate::client::out::stdout();
+    let replacing = decisions
+        .iter()
+        .filter(|d| d.action == Action::Download && run.local.contains_key(&d.name));
+    for d in replacing {
+        let from = run.share.root().join(&d.name);
+        match fs::symlink_metadata(&from) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            _ => {}
+        }
+        match trash.keep(&from, &d.name) {
+            Ok(at) => {
+                kept.insert(d.name.clone(), at);
+            }
+            Err(why) => {
+                counts.failed += 1;
+                refusals.insert(d.name.as_str());
+                refused(&mut out, run, d, &format!("not downloaded: {why}"));
+            }
+        }
+    }
+    (kept, refusals)
 }
 
 /// The folders `name` lies in, `a/b/c` for `a` and `a/b`.
@@ -287,16 +412,31 @@ fn apply(base: &mut Files, d: &Decision) {
 /// The downloads and conflicts of the plan: one batch on `client`, or,
 /// for large files, two batches of about equal bytes, the second on a
 /// connection of its own in a thread.
+/// Returns the counts, the new sync state entries and the names that
+/// landed, with how the fetching ended.
 fn download(
     client: &mut Client,
     run: &Run,
-    wanted: &[&Decision],
-) -> Result<(Counts, Vec<(String, Version)>), ClientError> {
+    decisions: &[Decision],
+    kept: &HashMap<String, String>,
+) -> Fetched {
+    let wanted: Vec<&Decision> = decisions
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.action,
+                Action::Download | Action::Conflict | Action::Yield
+            )
+        })
+        .collect();
     let by_name: HashMap<&str, (&Decision, String)> = wanted
         .iter()
         .map(|d| {
-            let local = match (d.action, &d.beside) {
-                (Action::Conflict, Some(at)) => at.clone(),
+            let local = match d.action {
+                Action::Conflict => d
+                    .beside
+                    .clone()
+                    .unwrap_or_else(|| conflict_name(&d.name, run.stamp, &run.peer_id[..8])),
                 _ => d.name.clone(),
             };
             (d.name.as_str(), (*d, local))
@@ -306,18 +446,21 @@ fn download(
         counts: Counts::default(),
         agreed: Vec::new(),
         decisions: &by_name,
+        kept,
+        landed: Vec::new(),
         share: run.share,
         tty: run.tty,
         above_prompt: run.quiet,
         rows: Vec::new(),
     });
-    let (first, second) = split(wanted);
+    let (first, second) = split(&wanted);
     let opts = fetch::Options {
         dest: run.share.root().to_path_buf(),
         overwrite: false,
         retries: 3,
         transport: Transport::Tcp,
         udp_payload: run.settings.udp_payload,
+        state_dir: Some(run.state_dir.to_path_buf()),
     };
     let batch_of = |part: &[&Decision]| batch(part, &by_name, run.local);
     let fetched = std::thread::scope(|s| {
@@ -336,9 +479,16 @@ fn download(
     });
     let mut p = progress.into_inner().unwrap_or_else(|e| e.into_inner());
     p.flush();
-    fetched?;
-    Ok((p.counts, p.agreed))
+    (p.counts, p.agreed, p.landed, fetched)
 }
+
+/// What [`download`] returns.
+type Fetched = (
+    Counts,
+    Vec<(String, Version)>,
+    Vec<String>,
+    Result<(), ClientError>,
+);
 
 /// A batch of these decisions: conflicts stored under their conflict
 /// name, downloads allowed to replace the version both sides agreed on,
@@ -414,55 +564,15 @@ fn second_connection(
     r
 }
 
-/// Moves this side's losing version of a conflict to its conflict name
-/// beside it, once it is checked to be still the version planned; never
-/// over anything (a hard link, then the old name removed; where the file
-/// system has no hard links, a rename after a look that the name is
-/// free). The peer's version then comes in under the name.
-fn move_aside(run: &Run, d: &Decision) -> Result<(), String> {
-    let (Some(at), Some(l)) = (&d.beside, run.local.get(&d.name)) else {
-        return Err("nothing planned to move".into());
-    };
-    let from = run.share.root().join(&d.name);
-    let to = run.share.root().join(at);
-    match local_md5(&from) {
-        Ok(md5) if md5 == l.md5.to_string() => {}
-        Ok(_) => return Err("it changed here since it was planned".into()),
-        Err(e) => return Err(e.to_string()),
-    }
-    let in_the_way = || format!("{} is in the way", shown(at));
-    match fs::hard_link(&from, &to) {
-        Ok(()) => fs::remove_file(&from).map_err(|e| e.to_string()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(in_the_way()),
-        Err(_) if fs::symlink_metadata(&to).is_ok() => Err(in_the_way()),
-        Err(_) => fs::rename(&from, &to).map_err(|e| e.to_string()),
-    }
-}
-
-/// Moves the file of a deletion into `trash/<stamp>/<name>` in the state
-/// folder, once it is checked to be still the version both sides agreed
-/// on. Never unlinks: across file systems it is copied, then removed.
-fn trash(run: &Run, d: &Decision) -> Result<PathBuf, String> {
+/// Moves the file of a deletion into the trash, once it is checked to be
+/// still the version both sides agreed on; returns where it went, as rows
+/// show it.
+fn delete(run: &Run, d: &Decision, trash: &mut Trash) -> Result<String, String> {
     let from = run.share.root().join(&d.name);
     match local_md5(&from) {
         Ok(md5) if md5 == d.version.md5.to_string() => {}
         Ok(_) => return Err("it changed here since it was planned".into()),
         Err(e) => return Err(e.to_string()),
     }
-    let to = run.state_dir.join("trash").join(run.stamp).join(&d.name);
-    if let Some(dir) = to.parent() {
-        fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    }
-    if fs::symlink_metadata(&to).is_ok() {
-        return Err(format!("{} is in the way in the trash", to.display()));
-    }
-    match fs::rename(&from, &to) {
-        Ok(()) => Ok(to),
-        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
-            fs::copy(&from, &to).map_err(|e| e.to_string())?;
-            fs::remove_file(&from).map_err(|e| e.to_string())?;
-            Ok(to)
-        }
-        Err(e) => Err(e.to_string()),
-    }
+    trash.take(&from, &d.name).map(|to| trash.shown(&to))
 }

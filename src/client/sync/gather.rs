@@ -21,6 +21,10 @@ use crate::timefmt;
 /// were left out, the first malformed row.
 #[derive(Default)]
 struct Reading {
+    /// `checkall`'s rows as they come (in name order from a real peer),
+    /// made into `files` at its end: a map built from sorted rows at once
+    /// has full nodes, one built by inserting has half-empty ones.
+    rows: Vec<(String, Version)>,
     files: Files,
     left_out: usize,
     bad: Option<String>,
@@ -28,11 +32,15 @@ struct Reading {
 
 impl Reading {
     /// Notes the first malformed row of `table` (its number counted from 1
-    /// after the header).
+    /// after the header; 0 for the table as a whole).
     fn bad_row(&mut self, table: &str, row: usize, why: String) {
         if self.bad.is_none() {
+            let row = match row {
+                0 => String::new(),
+                n => format!(" row {n}"),
+            };
             self.bad = Some(format!(
-                "the peer's {table} row {row} is malformed ({why}); nothing was synced"
+                "the peer's {table}{row} is malformed ({why}); nothing was synced"
             ));
         }
     }
@@ -48,12 +56,20 @@ impl Reading {
         match (version, check_name(&name_here)) {
             (Err(why), _) => self.bad_row(t, row, why),
             (Ok(_), Err(_)) => self.left_out += 1,
-            (Ok(v), Ok(())) => {
-                if self.files.insert(name_here, v).is_some() {
-                    self.bad_row(t, row, format!("{} is listed twice", show::peer_text(name)));
-                }
-            }
+            (Ok(v), Ok(())) => self.rows.push((name_here, v)),
         }
+    }
+
+    /// Makes `checkall`'s rows the map of files; a name listed twice is a
+    /// malformed listing.
+    fn end_checkall(&mut self) {
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = rows.windows(2).find(|w| w[0].0 == w[1].0) {
+            let why = format!("{} is listed twice", show::peer_text(&w[0].0));
+            self.bad_row("FileHash checkall", 0, why);
+        }
+        self.files = rows.into_iter().collect();
     }
 
     /// One row of `IndexGet longlist`: name, size, timestamp, type; the
@@ -118,6 +134,7 @@ pub(super) fn remote(client: &mut Client) -> Result<Result<(Files, usize), Strin
         r.checkall_row(row, text);
     })?;
     client.record(checkall, last.code);
+    r.end_checkall();
     let mut row = 0;
     let listed = client.read_table(&mut |text| {
         row += 1;
@@ -194,4 +211,61 @@ pub(super) fn local(share: &Share) -> (Files, BTreeSet<String>) {
 /// [`Share::had`]), as the planner compares them.
 pub(super) fn had(share: &Share) -> Had {
     share.had().into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MD5: &str = "0cc175b9c0f1b6a831c399e269772661";
+    const TS: &str = "2026-01-02T03:04:05Z";
+
+    #[test]
+    fn rows_are_read_field_by_field() {
+        let mut r = Reading::default();
+        r.checkall_row(1, &format!("tab\\there.txt\t{MD5}\t{TS}"));
+        r.checkall_row(2, &format!(".hidden\t{MD5}\t{TS}"));
+        r.end_checkall();
+        r.longlist_row(1, &format!("tab\\there.txt\t7\t{TS}\ttext/plain"));
+        assert!(r.bad.is_none(), "{:?}", r.bad);
+        assert_eq!(r.left_out, 1);
+        assert_eq!(r.files["tab\there.txt"].size, 7);
+        let forged = format!("\\nthesis.txt\\t{MD5}\\t1\\t{TS}");
+        let bad_checkall = [
+            format!("a\t{MD5}{forged}\t{TS}"),
+            format!("a\t{MD5}\t{TS}{forged}"),
+            format!("a\t{MD5}\t{TS}\textra"),
+            format!("a\t{MD5}"),
+        ];
+        for row in bad_checkall {
+            let mut r = Reading::default();
+            r.checkall_row(1, &row);
+            assert!(r.bad.is_some_and(|b| b.contains("row 1")), "{row:?}");
+        }
+        let bad_longlist = [
+            format!("a\t7{forged}\t{TS}\ttext/plain"),
+            format!("a\t7\t{TS}{forged}\ttext/plain"),
+            format!("a\t7\t{TS}\ttext/plain{forged}"),
+            format!("a\t7\t{TS}\ttext plain"),
+            format!("a\t7\t{TS}"),
+        ];
+        for row in bad_longlist {
+            let mut r = Reading::default();
+            r.longlist_row(1, &row);
+            assert!(r.bad.is_some(), "{row:?}");
+        }
+        let mut twice = Reading::default();
+        twice.checkall_row(1, &format!("a\t{MD5}\t{TS}"));
+        twice.checkall_row(2, &format!("a\t{MD5}\t{TS}"));
+        twice.end_checkall();
+        assert!(twice.bad.is_some_and(|b| b.contains("twice")));
+    }
+
+    #[test]
+    fn the_state_folder_and_what_lies_below_it() {
+        assert!(is_below("st", "st"));
+        assert!(is_below("st/sync/x.tsv", "st"));
+        assert!(!is_below("stx/a", "st"));
+        assert!(!is_below("a/st", "st"));
+    }
 }

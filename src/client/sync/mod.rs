@@ -2,12 +2,16 @@
 //! connected peer's changes into the local share. The peer's `FileHash
 //! checkall`, this side's md5s and the sync state (what both had when
 //! they last agreed, kept per peer share id) give each file one decision
-//! ([`plan`]); [`exec`] carries them out.
+//! ([`plan`]); [`exec`] carries them out, every version it replaces or
+//! removes kept in the [`trash`] first, where `Sync --restore`
+//! ([`restore`]) finds it.
 
 mod exec;
 mod gather;
 pub mod plan;
+mod restore;
 pub mod state;
+pub mod trash;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -24,7 +28,8 @@ use crate::share::Share;
 use plan::{Action, Files, Had, Inputs, Rules};
 
 /// The console's usage line for Sync.
-pub const USAGE: &str = "usage: Sync [--dry-run] [--delete] [--force-delete] [<pattern>]";
+pub const USAGE: &str =
+    "usage: Sync [--dry-run] [--delete] [--force-delete] [<pattern>], or Sync --restore [<name> [<time>]]";
 
 /// What a Sync is asked to do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,10 +39,36 @@ pub struct Args {
     pub force_delete: bool,
     /// Only the files matching it (as `IndexGet regex` matches).
     pub pattern: Option<String>,
+    /// `--restore`: lists the trash, or brings a version back (boxed:
+    /// peer mode's options hold an `Args` and need none).
+    pub restore: Option<Box<Restore>>,
+}
+
+/// What `Sync --restore` is asked for: nothing (the list), a name (its
+/// newest version in the trash), or a name and the time of its run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restore {
+    pub name: Option<String>,
+    pub time: Option<String>,
 }
 
 /// Reads the words after `Sync`.
 pub fn parse_args(words: &[String]) -> Result<Args, String> {
+    if words.first().is_some_and(|w| w == "--restore") {
+        return match &words[1..] {
+            [] => Ok(None),
+            [name] => Ok(Some((name, None))),
+            [name, time] => Ok(Some((name, Some(time)))),
+            _ => Err(USAGE.to_string()),
+        }
+        .map(|r| Args {
+            restore: Some(Box::new(Restore {
+                name: r.map(|(n, _)| n.clone()),
+                time: r.and_then(|(_, t)| t.cloned()),
+            })),
+            ..Args::default()
+        });
+    }
     let mut a = Args::default();
     for w in words {
         match w.as_str() {
@@ -222,21 +253,23 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
 /// Plans from what was gathered, only the files of the pattern if there
 /// is one.
 fn plan_of(g: &Gathered, args: &Args) -> plan::Plan {
-    let only = |f: &Files| -> Files {
-        match args.pattern.as_deref().and_then(|p| Matcher::new(p).ok()) {
-            Some(m) => f
-                .iter()
+    // Copies only with a pattern, of the files it matches: the listings
+    // are the largest things a sync holds.
+    let matcher = args.pattern.as_deref().and_then(|p| Matcher::new(p).ok());
+    let only = |f: &Files| -> Option<Files> {
+        let m = matcher.as_ref()?;
+        Some(
+            f.iter()
                 .filter(|(n, _)| m.matches(n))
                 .map(|(n, v)| (n.clone(), v.clone()))
                 .collect(),
-            None => f.clone(),
-        }
+        )
     };
     let (remote, local, base) = (only(&g.remote), only(&g.local), only(&g.base));
     let inputs = Inputs {
-        remote: &remote,
-        local: &local,
-        base: &base,
+        remote: remote.as_ref().unwrap_or(&g.remote),
+        local: local.as_ref().unwrap_or(&g.local),
+        base: base.as_ref().unwrap_or(&g.base),
         busy: &g.busy,
         had: &g.had,
         here_id: g.share.id(),
@@ -249,8 +282,14 @@ fn plan_of(g: &Gathered, args: &Args) -> plan::Plan {
     plan::plan(&inputs, rules)
 }
 
-/// Runs one Sync with the peer on `client`.
+/// Runs one Sync with the peer on `client` (`--restore` needs no peer).
 pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, ClientError> {
+    if let Some(r) = &args.restore {
+        return Ok(Report {
+            counts: Counts::default(),
+            ok: restore(r, ctx),
+        });
+    }
     let g = match gather(client, ctx)? {
         Ok(g) => g,
         Err(message) => {
@@ -265,8 +304,11 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
         ));
     }
     let peer = &g.peer_id[..8];
+    let stamp = stamp(SystemTime::now());
     if args.dry_run {
-        show_plan(&plan.decisions, ctx.tty_out);
+        let mut trash = trash::Trash::open(&ctx.state_dir, &stamp, ctx.settings.trash, true);
+        let (notes, refused) = trash::dry_notes(&plan.decisions, &g.local, &mut trash);
+        show_plan(&plan.decisions, &notes, ctx.tty_out);
         let counts = Counts::of_plan(&plan.decisions);
         note(&format!(
             "Sync with {peer} (dry run, nothing changed): {}",
@@ -274,13 +316,12 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
         ));
         return Ok(Report {
             counts,
-            ok: plan.guard.is_none(),
+            ok: plan.guard.is_none() && !refused,
         });
     }
     if !ctx.tty_out && !ctx.quiet {
         super::out::sayln!("{}", exec::HEADER.join("\t"));
     }
-    let stamp = stamp(SystemTime::now());
     let run = exec::Run {
         settings: &ctx.settings,
         history: ctx.history.clone(),
@@ -313,6 +354,12 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
     Ok(Report { counts, ok })
 }
 
+/// Runs `Sync --restore` (see [`restore`](mod@restore)); false when it
+/// failed. It needs no peer.
+pub fn restore(r: &Restore, ctx: &Context) -> bool {
+    restore::run(r, ctx, &stamp(SystemTime::now()))
+}
+
 /// A message on stderr, above the console's prompt when one is drawn
 /// (peer mode's poller syncs while a person types).
 fn note(text: &str) {
@@ -320,16 +367,22 @@ fn note(text: &str) {
 }
 
 /// A dry run's plan: every decision but the files in step, as an aligned
-/// table at a terminal, TSV with its header into a pipe.
-fn show_plan(decisions: &[plan::Decision], tty: bool) {
+/// table at a terminal, TSV with its header into a pipe; `notes` add to
+/// the reason of the steps that put a version into the trash.
+fn show_plan(
+    decisions: &[plan::Decision],
+    notes: &std::collections::HashMap<String, String>,
+    tty: bool,
+) {
     let header: Vec<String> = exec::HEADER.iter().map(|h| h.to_string()).collect();
     let rows = decisions
         .iter()
         .filter(|d| d.action != Action::InStep)
         .map(|d| {
+            let note = notes.get(&d.name).map_or("", String::as_str);
             let reason = match d.action {
                 Action::Conflict | Action::Yield => exec::conflict_reason(d, "goes"),
-                _ => d.reason.to_string(),
+                _ => format!("{}{note}", d.reason),
             };
             exec::fields(d.action.as_str(), d, &reason)
         });
