@@ -459,14 +459,23 @@ fn a_conflict_lost_here_moves_this_sides_version_beside_it() {
     let read = |n: &str| fs::read_to_string(here.path().join(n)).unwrap();
     assert_eq!(read(name), "here v2\n", "a dry run");
 
-    let real = sync(server.addr(), here.path(), "");
-    assert_eq!(real.code(), Some(0), "{real}");
-    assert!(real.stderr.contains("1 conflicts"), "{real}");
     let here_id = fs::read_to_string(here.path().join(".p2pshare/share-id")).unwrap();
     let copy = format!(
         "odd\tname \u{1f980}.sync-conflict-20260201-000000-{}.txt",
         &here_id.trim()[..8]
     );
+    // Another file in the way of the copy: nothing moves, nothing is lost.
+    here.write(&copy, "in the way\n");
+    let blocked = sync(server.addr(), here.path(), "");
+    assert_eq!(blocked.code(), Some(1), "{blocked}");
+    assert!(blocked.stderr.contains("is in the way"), "{blocked}");
+    assert_eq!(read(name), "here v2\n");
+    assert_eq!(read(&copy), "in the way\n");
+    fs::remove_file(here.path().join(&copy)).unwrap();
+
+    let real = sync(server.addr(), here.path(), "");
+    assert_eq!(real.code(), Some(0), "{real}");
+    assert!(real.stderr.contains("1 conflicts"), "{real}");
     assert_eq!(read(name), "there v2\n", "the winner under the name");
     assert_eq!(read(&copy), "here v2\n", "this side's version beside it");
     let copies = entries_below(here.path())
