@@ -263,8 +263,6 @@ fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
         beside: None,
     };
     let same = |x: &Version, y: Option<&Version>| y.is_some_and(|y| y.md5 == x.md5);
-    // A version this side had earlier: the peer is behind, not changed.
-    let had_here = |x: &Version| inp.had.get(name).is_some_and(|h| h.contains(&x.md5));
     if inp.busy.contains(name) {
         let v = r.or(l).or(b)?;
         return Some(d(
@@ -288,12 +286,6 @@ fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
                 r,
                 "deleted here; not fetched again",
                 Base::Unchanged,
-            ),
-            _ if had_here(r) => d(
-                Action::Skip,
-                r,
-                "deleted here; the peer has a version this side had before",
-                Base::Set(r.clone()),
             ),
             None => d(Action::Download, r, "new there", Base::Set(r.clone())),
             Some(_) => d(
@@ -902,7 +894,10 @@ mod tests {
         assert_eq!(sync(&mut p, &q)[0].action, Action::Download);
         assert_eq!(sync(&mut q, &p)[0].action, Action::InStep);
         assert_eq!((p.files.len(), q.files.len()), (1, 1));
-        // Deleted here after the peer copied it: not fetched back.
+        // A file deleted here is fetched again when the peer lists it with
+        // no agreed row: the peer may have put it back on purpose (after
+        // this side's sync deleted it, say), so a version had here
+        // decides nothing for a missing file.
         let mut q = Side {
             files: Files::new(),
             ..q
@@ -912,14 +907,8 @@ mod tests {
         q.had.insert("g".into(), vec![Md5::of("g1")]);
         let ds = sync(&mut q, &p);
         let g = ds.iter().find(|d| d.name == "g").unwrap();
-        assert_eq!(
-            (g.action, g.reason),
-            (
-                Action::Skip,
-                "deleted here; the peer has a version this side had before"
-            )
-        );
-        // Without that memory it is a conflict, as on today's main.
+        assert_eq!((g.action, g.reason), (Action::Download, "new there"));
+        // Without that memory it is a conflict.
         let mut q2 = Side {
             had: Had::new(),
             files: [("f".to_string(), at("v3", "2026-12-01T10:00:30Z"))].into(),
