@@ -41,6 +41,8 @@ pub(super) struct Planned {
     pub part: PathBuf,
     /// The md5 of a local file it may replace.
     pub replace: Option<String>,
+    /// The md5 it must arrive with, if only one version will do.
+    pub expect: Option<String>,
 }
 
 /// One download: its name, its local paths and the lock on its partial
@@ -54,6 +56,8 @@ pub(super) struct Target {
     pub attempts: u32,
     /// The md5 of a local file it may replace.
     pub replace: Option<String>,
+    /// The md5 it must arrive with, if only one version will do.
+    pub expect: Option<String>,
 }
 
 /// Takes the lock of one name and decides whether it is to be fetched: a
@@ -123,6 +127,7 @@ pub(super) fn admit(
         lock,
         attempts: 0,
         replace: p.replace,
+        expect: p.expect,
     })
 }
 
@@ -377,6 +382,13 @@ impl Attempt<'_> {
         if len != row.size || md5 != row.md5 {
             let reason = format!("md5 mismatch (got {md5}, expected {})", row.md5);
             return State::Ended(retry(reason, false));
+        }
+        if self.t.expect.as_ref().is_some_and(|want| md5 != *want) {
+            let message = format!(
+                "{}: changed on the peer since it was listed; not stored, left for the next sync",
+                shown(&self.t.name)
+            );
+            return State::Ended(failed(&self.t.name, message));
         }
         if let Ok(t) = timefmt::parse(&row.timestamp) {
             let _ = file.set_modified(t);

@@ -147,6 +147,9 @@ pub struct Batch {
     /// The md5 a local file in the way may have and still be replaced
     /// (the version both sides last agreed on).
     replace: Vec<Option<String>>,
+    /// The md5 a file must arrive with (the version a sync planned to
+    /// store); another version fails it.
+    expect: Vec<Option<String>>,
     /// The peer's md5s, when known already: not asked for again.
     remote: Option<RemoteHashes>,
     pub tally: Tally,
@@ -158,6 +161,7 @@ impl Batch {
             done: vec![false; names.len()],
             local: vec![None; names.len()],
             replace: vec![None; names.len()],
+            expect: vec![None; names.len()],
             names,
             remote: None,
             tally: Tally::default(),
@@ -175,6 +179,14 @@ impl Batch {
     pub fn may_replace(&mut self, i: usize, md5: String) {
         if let Some(r) = self.replace.get_mut(i) {
             *r = Some(md5);
+        }
+    }
+
+    /// Takes file `i` only as the version whose md5 is `md5`: one the
+    /// peer changed since it listed it fails, without another attempt.
+    pub fn expecting(&mut self, i: usize, md5: String) {
+        if let Some(e) = self.expect.get_mut(i) {
+            *e = Some(md5.to_ascii_lowercase());
         }
     }
 
@@ -335,6 +347,7 @@ fn plan(batch: &mut Batch, todo: Vec<usize>, root: &Path, ui: &mut dyn Ui) -> Ve
                 path: dir.join(base),
                 part: dir.join(format!(".{base}.p2pshare-part")),
                 replace: batch.replace[i].clone(),
+                expect: batch.expect[i].clone(),
             }),
             Err(why) => {
                 let message = format!("{}: {why}", shown(name));

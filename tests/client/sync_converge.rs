@@ -4,12 +4,14 @@
 //! resolution on one side travels to the other; and a change on one
 //! side soon after the other copied the file is never a conflict.
 
+use crate::fake::{FakeServer, Session};
 use crate::support::*;
 
 use crate::process::*;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -225,7 +227,56 @@ fn a_change_soon_after_the_copy_is_never_a_conflict() {
     assert!(copies(&files(qp)).is_empty());
 }
 
+/// A peer that lists `doc.txt` as one version (older than this side's)
+/// and serves another when asked for it: it changed in between.
+fn changing_peer(s: &mut Session) -> std::io::Result<()> {
+    let (listed, served) = (b"listed\n", b"changed meanwhile\n");
+    s.say("220 fake ready; share-id=0123456789abcdef0123456789abcdef\n")?;
+    while let Some(line) = s.request()? {
+        if line == "FileHash checkall" {
+            let md5 = md5_hex(listed);
+            s.say(&format!(
+                "213-name\tmd5\ttimestamp\n213-doc.txt\t{md5}\t2026-01-01T00:00:00Z\n213 1 files\n"
+            ))?;
+        } else if line == "IndexGet longlist" {
+            s.say("213-name\tsize\ttimestamp\ttype\n213-doc.txt\t7\t2026-01-01T00:00:00Z\ttext/plain\n213 1 files\n")?;
+        } else if line.starts_with("FileDownload TCP doc.txt") {
+            s.announce("doc.txt", served)?;
+            s.data()?.write_all(served)?;
+            s.drop_data();
+            s.say("226 ok\n")?;
+        } else if line == "QUIT" {
+            return s.say("221 bye\n");
+        } else {
+            s.say("500 the fake peer does not know that\n")?;
+        }
+    }
+    Ok(())
+}
+
+fn a_conflict_copy_is_only_ever_the_version_planned() {
+    let here = TempDir::new("copy-planned");
+    here.write("doc.txt", "here\n");
+    let fake = FakeServer::start(changing_peer);
+    let sync = || {
+        let args = client_args(fake.addr, here.path(), &["-c", "Sync"]);
+        run(&args, "")
+    };
+    let got = sync();
+    assert_eq!(got.code(), Some(1), "{got}");
+    assert!(
+        got.stderr
+            .contains("changed on the peer since it was listed"),
+        "{got}"
+    );
+    // This side's version won and stays; no copy of a version nobody
+    // planned, which the peer would never have under that name.
+    assert_eq!(files(here.path()).keys().collect::<Vec<_>>(), ["doc.txt"]);
+    assert_eq!(fs::read(here.path().join("doc.txt")).unwrap(), b"here\n");
+}
+
 cases![
+    a_conflict_copy_is_only_ever_the_version_planned,
     conflict_then_resolution_converges_with_one_copy,
     a_change_soon_after_the_copy_is_never_a_conflict,
 ];

@@ -507,7 +507,10 @@ fn batch(part: &[&Decision], by_name: &HashMap<&str, (&Decision, String)>, local
     let mut b = Batch::new(names).knowing(remote);
     for (i, d) in part.iter().enumerate() {
         if let (Action::Conflict, Some((_, local))) = (d.action, by_name.get(d.name.as_str())) {
+            // The copy holds the loser's version, the one planned, and no
+            // other: both sides must end with the same copy.
             b.store_as(i, local.clone());
+            b.expecting(i, d.version.md5.to_string());
         }
         if let (Action::Download, Some(here)) = (d.action, local.get(&d.name)) {
             b.may_replace(i, here.md5.to_string());
