@@ -75,14 +75,25 @@ pub fn place(temp: &Path, path: &Path, md5: &Md5, mode: Mode) -> io::Result<Plac
             true
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
-        // No hard links here (or a failure the placeholder meets again,
-        // and then reports).
-        Err(_) => claim_by_placeholder(temp, path)?,
+        // No hard links on this file system (vfat answers EPERM, others
+        // EOPNOTSUPP). Any other failure is reported as it is: a missing
+        // temporary file, say, means a folder on the way was swapped, and
+        // a placeholder made then could land wherever the swap points.
+        Err(e) if links_unsupported(&e) => claim_by_placeholder(temp, path)?,
+        Err(e) => return Err(e),
     };
     if claimed {
         return Ok(Placed::Stored);
     }
     taken(temp, path, md5, mode)
+}
+
+/// Whether a failed hard link says the file system has none.
+fn links_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::PermissionDenied | io::ErrorKind::Unsupported
+    )
 }
 
 /// [`place`] as it goes without hard links, with [`Mode::New`]: an empty
