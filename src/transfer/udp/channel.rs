@@ -58,7 +58,7 @@ impl UdpChannel {
     ) -> io::Result<UdpChannel> {
         let socket: UdpSocket = bind_port(local_ip, ports)?;
         let local = socket.local_addr()?;
-        let token = token::new();
+        let token = token::new()?;
         let token_bytes = frame::token_bytes(&token).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidData, "token is not 16 hex digits")
         })?;
@@ -293,7 +293,7 @@ pub fn receive_with(
     let r = Receiver::new(
         Instant::now(),
         token,
-        token::transfer_id(),
+        token::transfer_id()?,
         offset,
         len,
         opts,

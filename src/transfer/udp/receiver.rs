@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use super::frame::{self, Body, Frame, TOKEN_LEN};
 use super::{ReceiveOptions, Received};
 use crate::protocol::code;
+use crate::stop::deadline;
 use crate::transfer::token;
 
 /// The receiver acknowledges at least every this many data packets, and
@@ -375,7 +376,7 @@ impl Receiver {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
             Phase::Receiving => {
-                let mut at = self.last_data + self.idle;
+                let mut at = deadline(self.last_data, self.idle);
                 if !self.got_data {
                     at = at.min(self.hello_at + self.hello_rto);
                 }
