@@ -29,6 +29,7 @@ mod limits;
 mod listing;
 mod names;
 mod patterns;
+mod prefix;
 mod rescan;
 mod shortlist;
 mod state;
@@ -57,6 +58,7 @@ fn main() -> std::process::ExitCode {
         listing::CASES,
         names::CASES,
         patterns::CASES,
+        prefix::CASES,
         rescan::CASES,
         shortlist::CASES,
         state::CASES,
