@@ -3,9 +3,9 @@
 
 pub mod hash;
 mod ignore;
-mod opening;
 pub mod index;
 pub mod mime;
+mod opening;
 pub mod scan;
 pub mod state;
 

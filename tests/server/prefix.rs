@@ -237,8 +237,8 @@ fn one_prefix_one_limit() {
             assert_eq!(s.cmd(&format!("junk {i} {j}"))[0].get(..3), Some("500"));
         }
     }
-    let history = std::fs::read_to_string(rows_dir.path().join(".p2pshare/history.tsv"))
-        .unwrap_or_default();
+    let history =
+        std::fs::read_to_string(rows_dir.path().join(".p2pshare/history.tsv")).unwrap_or_default();
     let junk = history.lines().filter(|l| l.contains("\tjunk ")).count();
     assert_eq!(junk, 64, "{history}");
 }
