@@ -33,6 +33,7 @@ mod prefix;
 mod rescan;
 mod shortlist;
 mod state;
+mod suite;
 mod traversal;
 mod udp;
 mod upload;
@@ -62,6 +63,7 @@ fn main() -> std::process::ExitCode {
         rescan::CASES,
         shortlist::CASES,
         state::CASES,
+        suite::CASES,
         traversal::CASES,
         udp::CASES,
         upload::CASES,
