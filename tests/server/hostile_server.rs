@@ -444,8 +444,11 @@ fn the_client_follows_a_data_channel_given_back_while_idle() {
     let dir = TempDir::new("hostile-release-client");
     dir.write("a.txt", "a\n");
     dir.write("b.txt", "bb\n");
+    // One data port, so that its release can be seen.
+    let range = free_port_range(1);
     let server = start_with(p2pshare::server::Config {
         data_idle: Some(Duration::from_millis(200)),
+        data_ports: Some(range),
         ..config(dir.path())
     });
     let local = TempDir::new("hostile-release-client-local");
@@ -455,8 +458,11 @@ fn the_client_follows_a_data_channel_given_back_while_idle() {
         .path()
         .join("a.txt")
         .exists()));
-    // Long enough for the server to close the channel the client holds.
-    thread::sleep(Duration::from_millis(600));
+    // The server gives back the data port the client's channel is on.
+    assert!(
+        wait_until(Duration::from_secs(10), || range_is_free(range)),
+        "the data port {range:?} was never given back"
+    );
     client.send("FileDownload b.txt\n");
     let done = client.finish();
     assert_eq!(done.code(), Some(0), "{done}");
