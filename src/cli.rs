@@ -114,10 +114,13 @@ options:
   --allow-upload         accept FileUpload (and FTP STOR) into the shared folder (default: refused)
   --secret S             require AUTH S before anything else (or set P2PSHARE_SECRET)
   --idle-timeout DUR     close a session idle this long (default 300s)
-  --data-timeout DUR     abort a transfer stalled this long (default 300s)
+  --data-timeout DUR     abort a transfer stalled this long, and close a session
+                         whose replies wait unread this long in all (default 300s)
   --data-idle DUR        close a session's data ports after DUR without a transfer
                          (default: keep them for the whole session)
   -h, --help             show this help
+
+Durations (DURATION, DUR) are above zero and at most 10 years (10y).
 ";
 
 pub const CLIENT_USAGE: &str = "\
