@@ -450,7 +450,7 @@ impl Net {
         let now = Instant::now();
         let mut until = r.poll_timeout().unwrap_or(now);
         if !self.batch.is_empty() {
-            until = until.min(now + LINGER);
+            until = until.min(crate::stop::deadline(now, LINGER));
         }
         let wait = until.saturating_duration_since(Instant::now());
         let got = self.waiter.recv(&self.socket, buf, Some(wait))?;
