@@ -121,6 +121,65 @@ impl fmt::Display for Bind {
     }
 }
 
+/// How much of a peer's address the per-address limits look at: the
+/// leading `v4` bits of an IPv4 address and `v6` bits of an IPv6 one
+/// (`--prefix-v4`, `--prefix-v6`). One host on IPv6 usually has a /64 of
+/// its own, so a whole /64 counts as one address by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixLens {
+    pub v4: u8,
+    pub v6: u8,
+}
+
+impl Default for PrefixLens {
+    fn default() -> Self {
+        PrefixLens { v4: 32, v6: 64 }
+    }
+}
+
+/// The network an address counts under for the per-address limits: its
+/// leading bits, the rest zero, and how many there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Prefix {
+    net: IpAddr,
+    len: u8,
+}
+
+impl PrefixLens {
+    /// The prefix `ip` counts under. An IPv4-mapped IPv6 address
+    /// (`::ffff:a.b.c.d`) is the IPv4 address it maps.
+    pub fn of(&self, ip: IpAddr) -> Prefix {
+        match ip.to_canonical() {
+            IpAddr::V4(a) => {
+                let len = self.v4.min(32);
+                let mask = u32::MAX.checked_shl(u32::from(32 - len)).unwrap_or(0);
+                Prefix {
+                    net: IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask)),
+                    len,
+                }
+            }
+            IpAddr::V6(a) => {
+                let len = self.v6.min(128);
+                let mask = u128::MAX.checked_shl(u32::from(128 - len)).unwrap_or(0);
+                Prefix {
+                    net: IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask)),
+                    len,
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Prefix {
+    /// A whole address as itself, a shorter prefix as `net/len`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.net, self.len) {
+            (IpAddr::V4(_), 32) | (IpAddr::V6(_), 128) => write!(f, "{}", self.net),
+            (net, len) => write!(f, "{net}/{len}"),
+        }
+    }
+}
+
 /// Checks a `HOST[:PORT]` a client is to connect to, naming the part
 /// that is wrong: `host`, `host:port`, `1.2.3.4:port`, `[v6]`, `[v6]:port`
 /// or a bare IPv6 address.
@@ -202,6 +261,38 @@ mod tests {
             let e = check_target(bad).expect_err(bad);
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn limits_count_by_prefix() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let lens = PrefixLens::default();
+        let key = |s: &str| lens.of(ip(s));
+        // A whole IPv6 /64 is one key; the next /64 is another.
+        assert_eq!(key("fd00::1"), key("fd00::ffff:ffff:ffff:ffff"));
+        assert_eq!(key("fd00::1"), key("fd00::1234:5:6:7"));
+        assert_ne!(key("fd00::1"), key("fd00:0:0:1::1"));
+        assert_eq!(key("2001:db8:1:2:3:4:5:6").to_string(), "2001:db8:1:2::/64");
+        // IPv4 by whole address, and a mapped one is the same address.
+        assert_ne!(key("10.0.0.1"), key("10.0.0.2"));
+        assert_eq!(key("::ffff:10.0.0.1"), key("10.0.0.1"));
+        assert_eq!(key("::ffff:10.0.0.1").to_string(), "10.0.0.1");
+        // Other lengths, down to none and up to the whole address.
+        let wide = PrefixLens { v4: 24, v6: 48 };
+        assert_eq!(wide.of(ip("10.0.0.1")), wide.of(ip("::ffff:10.0.0.200")));
+        assert_eq!(wide.of(ip("10.0.0.1")).to_string(), "10.0.0.0/24");
+        assert_ne!(wide.of(ip("10.0.0.1")), wide.of(ip("10.0.1.1")));
+        assert_eq!(
+            wide.of(ip("fd00:1:2:3::1")),
+            wide.of(ip("fd00:1:2:ffff::1"))
+        );
+        let none = PrefixLens { v4: 0, v6: 0 };
+        assert_eq!(none.of(ip("1.2.3.4")), none.of(ip("5.6.7.8")));
+        assert_eq!(none.of(ip("::1")).to_string(), "::/0");
+        assert_ne!(none.of(ip("1.2.3.4")), none.of(ip("::1")));
+        let whole = PrefixLens { v4: 32, v6: 128 };
+        assert_ne!(whole.of(ip("fd00::1")), whole.of(ip("fd00::2")));
+        assert_eq!(whole.of(ip("fd00::1")).to_string(), "fd00::1");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::client::{self, Settings};
 use crate::peer;
 use crate::server::Config;
 use crate::share::state::StateChoice;
+use crate::stop::MAX_DURATION;
 
 mod lexer;
 pub use lexer::{Arg, Lexer};
@@ -106,14 +107,20 @@ options:
   --data-ports LO-HI     take data ports from this range (default: any free port)
   --max-connections N    concurrent control sessions (default 256)
   --max-per-ip N         concurrent control sessions from one address (default 32)
+  --prefix-v4 BITS       what counts as one address for every per-address limit:
+  --prefix-v6 BITS       the first BITS of an IPv4 address (default 32, 0 to 32) or
+                         of an IPv6 one (default 64, a /64; 0 to 128)
   --max-line N           longest request line in bytes (default 4096)
   --allow-upload         accept FileUpload (and FTP STOR) into the shared folder (default: refused)
   --secret S             require AUTH S before anything else (or set P2PSHARE_SECRET)
   --idle-timeout DUR     close a session idle this long (default 300s)
-  --data-timeout DUR     abort a transfer stalled this long (default 300s)
+  --data-timeout DUR     abort a transfer stalled this long, and close a session
+                         whose replies wait unread this long in all (default 300s)
   --data-idle DUR        close a session's data ports after DUR without a transfer
                          (default: keep them for the whole session)
   -h, --help             show this help
+
+Durations (DURATION, DUR) are above zero and at most 10 years (10y).
 ";
 
 pub const CLIENT_USAGE: &str = "\
@@ -393,6 +400,8 @@ fn apply_serve_option(c: &mut Config, a: &str, lex: &mut Lexer) -> Result<bool, 
         "--data-ports" => c.data_ports = Some(port_range(&lex.value()?)?),
         "--max-connections" => c.max_connections = number(a, &lex.value()?)?,
         "--max-per-ip" => c.max_per_ip = number(a, &lex.value()?)?,
+        "--prefix-v4" => c.prefix.v4 = prefix_len(a, &lex.value()?, 32)?,
+        "--prefix-v6" => c.prefix.v6 = prefix_len(a, &lex.value()?, 128)?,
         "--max-line" => {
             let n: usize = number(a, &lex.value()?)?;
             if !(64..=1 << 20).contains(&n) {
@@ -417,6 +426,18 @@ fn number<T: std::str::FromStr>(opt: &str, v: &str) -> Result<T, UsageError> {
         .map_err(|_| UsageError(format!("{opt}: '{v}' is not a valid number")))
 }
 
+fn prefix_len(opt: &str, v: &str, max: u8) -> Result<u8, UsageError> {
+    match v.parse::<u8>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(UsageError(format!(
+            "{opt}: '{v}' is not a prefix length (0 to {max} bits)"
+        ))),
+    }
+}
+
+/// Every duration option of serve, client and peer, read here: above
+/// zero, and at most [`MAX_DURATION`] (10 years), so that no deadline
+/// counted from it can leave the clock's range.
 fn duration(opt: &str, v: &str) -> Result<Duration, UsageError> {
     let d = humantime::parse_duration(v).map_err(|e| {
         UsageError(format!(
@@ -426,6 +447,11 @@ fn duration(opt: &str, v: &str) -> Result<Duration, UsageError> {
     if d.is_zero() {
         return Err(UsageError(format!(
             "{opt}: the duration must be above zero"
+        )));
+    }
+    if d > MAX_DURATION {
+        return Err(UsageError(format!(
+            "{opt}: '{v}' is too long; a duration is at most 10 years (10y)"
         )));
     }
     Ok(d)

@@ -11,13 +11,21 @@
 //! which no error has.
 
 use std::fs::File;
+use std::io;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 pub use arch::*;
 
 /// Opens without blocking (a FIFO opened for reading would wait for a
 /// writer).
 pub const O_NONBLOCK: i32 = if KNOWN { 0o4000 } else { 0 };
+
+/// Opens only the name, not the file: no device driver, FIFO or socket
+/// is touched, and the descriptor can be looked at (fstat, its
+/// /proc/self/fd link) and opened for real through that link. 0 where
+/// unknown (an ordinary open).
+pub const O_PATH: i32 = if KNOWN { 0o10000000 } else { 0 };
 
 /// Opens a terminal without making it the controlling one.
 pub const O_NOCTTY: i32 = if KNOWN { 0o400 } else { 0 };
@@ -29,6 +37,39 @@ pub const O_TMPFILE: Option<i32> = if KNOWN {
 } else {
     None
 };
+
+/// The OS's random source.
+pub const RANDOM_SOURCE: &str = "/dev/urandom";
+
+/// [`RANDOM_SOURCE`], open for the whole process once opened.
+static RANDOM: OnceLock<File> = OnceLock::new();
+
+/// Opens the OS's random source for the rest of the process (once; later
+/// calls only check it is open) and reads from it once, so that a source
+/// that is missing or gives nothing is an error now, at start, and not
+/// when a token is needed, perhaps at the open-file limit.
+pub fn open_random() -> io::Result<()> {
+    let why = |e: io::Error| io::Error::new(e.kind(), format!("cannot read {RANDOM_SOURCE}: {e}"));
+    if RANDOM.get().is_none() {
+        let f = File::open(RANDOM_SOURCE).map_err(why)?;
+        let _ = RANDOM.set(f);
+    }
+    random_bytes(&mut [0u8; 8]).map_err(why)
+}
+
+/// Fills `buf` from the OS's random source, opening it first if no one
+/// has ([`open_random`]). There is no other way: an error when the
+/// source cannot be read.
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    use std::io::Read;
+    if RANDOM.get().is_none() {
+        let _ = RANDOM.set(File::open(RANDOM_SOURCE)?);
+    }
+    let source = RANDOM
+        .get()
+        .ok_or_else(|| io::Error::other("no random source"))?;
+    (&*source).read_exact(buf)
+}
 
 /// The process's open descriptors, one link per descriptor to what it is.
 pub const PROC_SELF_FD: &str = "/proc/self/fd";

@@ -12,7 +12,7 @@ use super::ftp_list::{self, absolute, resolve};
 use super::session::{Control, Session};
 use crate::protocol::ftp_reply::{facts_line, list_line, Entry};
 use crate::protocol::{FileOp, Ftp, Reply, Transport, Waited};
-use crate::share::{OpenedFile, Placed};
+use crate::share::{OpenedFile, Placed, ShareError};
 use crate::transfer::{tcp, token, SendOutcome, Sending};
 
 /// The output of a session: LF line ends as the native protocol writes
@@ -381,12 +381,16 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         } else {
             match self.name_of(Some(path)) {
                 None => Err(Reply::name_not_allowed(path)),
-                Some(name) => match shared.share.open_file(&name) {
-                    // Compared once the bytes are in: same content is fine.
-                    Ok(_) => shared.share.begin_upload_beside(&name, &token::new()),
-                    Err(_) => shared.share.begin_upload(&name, &token::new()),
-                }
-                .map_err(|e| e.reply(path, FileOp::Store)),
+                Some(name) => token::new()
+                    .map_err(ShareError::Io)
+                    .and_then(|tag| {
+                        match shared.share.open_file(&name) {
+                            // Compared once the bytes are in: same content is fine.
+                            Ok(_) => shared.share.begin_upload_beside(&name, &tag),
+                            Err(_) => shared.share.begin_upload(&name, &tag),
+                        }
+                    })
+                    .map_err(|e| e.reply(path, FileOp::Store)),
             }
         };
         let (incoming, mut conn) = match self.when_ready(begun, path) {

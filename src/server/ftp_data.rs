@@ -56,7 +56,7 @@ impl<'a> Passive<'a> {
     /// any other address are closed as they come. None when none came (or
     /// the server stops). The listener closes here either way.
     pub fn accept(self, peer: IpAddr, wait: Duration, stop: &Stop) -> Option<TcpStream> {
-        let deadline = Instant::now() + wait;
+        let deadline = crate::stop::deadline_in(wait);
         let mut poll = FIRST_POLL;
         loop {
             match self.listener.accept() {

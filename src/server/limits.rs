@@ -1,6 +1,7 @@
 //! What one address may hold or do at once, over all its sessions: data
 //! ports of `--data-ports`, history rows of refused and unauthenticated
-//! requests, and AUTH tries.
+//! requests, and AUTH tries. An address here is its prefix
+//! ([`Config::prefix`]): an IPv4 address, or an IPv6 /64, by default.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,6 +9,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{lock, Config, Shared};
+use crate::addr::Prefix;
 use crate::protocol::{Reply, Transport};
 use crate::stop::Stop;
 
@@ -15,7 +17,7 @@ use crate::stop::Stop;
 /// count goes when this is dropped (with the channel holding the port).
 pub(crate) struct PortClaim<'a> {
     shared: &'a Shared,
-    ip: IpAddr,
+    key: Prefix,
     kind: usize,
 }
 
@@ -49,14 +51,15 @@ impl Shared {
         };
         let mut held = lock(&self.ports_held);
         let kind = slot(transport);
-        let count = &mut held.entry(ip).or_insert([0, 0])[kind];
+        let key = self.key(ip);
+        let count = &mut held.entry(key).or_insert([0, 0])[kind];
         if *count >= share {
             return Err(Reply::ports_held(transport, *count, n));
         }
         *count += 1;
         Ok(Some(PortClaim {
             shared: self,
-            ip,
+            key,
             kind,
         }))
     }
@@ -65,11 +68,11 @@ impl Shared {
 impl Drop for PortClaim<'_> {
     fn drop(&mut self) {
         let mut held = lock(&self.shared.ports_held);
-        if let Some(counts) = held.get_mut(&self.ip) {
+        if let Some(counts) = held.get_mut(&self.key) {
             let c = &mut counts[self.kind];
             *c = c.saturating_sub(1);
             if *counts == [0, 0] {
-                held.remove(&self.ip);
+                held.remove(&self.key);
             }
         }
     }
@@ -136,6 +139,7 @@ impl Shared {
     /// sessions.
     pub(crate) fn limited_row(&self, ip: IpAddr, reply: u16) -> RowVerdict {
         let now = Instant::now();
+        let ip = self.key(ip);
         let mut map = lock(&self.row_limits);
         if map.len() >= ROW_ADDRESSES && !map.contains_key(&ip) {
             // Forget the addresses back at a full bucket with nothing left
@@ -170,7 +174,7 @@ impl Shared {
     /// address may write a row now (at the end of a session).
     pub(crate) fn left_out_rows(&self, ip: IpAddr) -> Option<(u64, u16)> {
         let mut map = lock(&self.row_limits);
-        let b = map.get_mut(&ip)?;
+        let b = map.get_mut(&self.key(ip))?;
         b.refill(Instant::now());
         if b.left_out == 0 || !b.take() {
             return None;
@@ -206,7 +210,7 @@ pub fn auth_delay(failures: u32, first: Duration, max: Duration) -> Duration {
 /// connections does not try more secrets. Other addresses are not held up.
 #[derive(Default)]
 pub(crate) struct AuthGate {
-    tries: Mutex<HashMap<IpAddr, Tries>>,
+    tries: Mutex<HashMap<Prefix, Tries>>,
     turn: Condvar,
 }
 
@@ -230,6 +234,7 @@ impl AuthGate {
         stop: &Stop,
         check: impl FnOnce() -> bool,
     ) -> bool {
+        let ip = config.prefix.of(ip);
         let mut tries = lock(&self.tries);
         loop {
             let now = Instant::now();

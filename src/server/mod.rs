@@ -29,7 +29,7 @@ use std::time::Duration;
 
 pub use self::limits::{auth_delay, AUTH_FORGET, FREE_WRONG_SECRETS, ROWS_PER_SECOND, ROW_BURST};
 use self::limits::{AuthGate, RowBucket};
-use crate::addr::Bind;
+use crate::addr::{Bind, Prefix, PrefixLens};
 use crate::history::History;
 use crate::protocol::Reply;
 use crate::share::state::StateChoice;
@@ -53,6 +53,10 @@ pub struct Config {
     pub max_connections: usize,
     /// Concurrent control sessions from one address.
     pub max_per_ip: usize,
+    /// What counts as one address for every per-address limit: IPv4
+    /// addresses by their first `v4` bits (32), IPv6 ones by their first
+    /// `v6` bits (64).
+    pub prefix: PrefixLens,
     pub idle_timeout: Duration,
     pub data_timeout: Duration,
     /// The longest request line, in bytes.
@@ -95,6 +99,7 @@ impl Default for Config {
             data_ports: None,
             max_connections: 256,
             max_per_ip: 32,
+            prefix: PrefixLens::default(),
             idle_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(300),
             max_line: crate::protocol::MAX_LINE,
@@ -149,17 +154,17 @@ pub(crate) struct Shared {
     /// open-file limit holds fewer (see [`sessions_within`]).
     pub max_sessions: usize,
     pub active: AtomicUsize,
-    /// Open sessions per peer address.
-    pub per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Open sessions per peer address (by prefix, see [`Config::prefix`]).
+    pub per_ip: Mutex<HashMap<Prefix, usize>>,
     /// Each open session's control connection, so that a stop can end
     /// their waits for the next request. Shared with the session, not
     /// duplicated: a session costs one descriptor for its control
     /// connection.
     pub sessions: Mutex<HashMap<u64, Arc<TcpStream>>>,
     /// Data ports of `--data-ports` held per peer address, TCP and UDP.
-    pub ports_held: Mutex<HashMap<IpAddr, [usize; 2]>>,
+    pub ports_held: Mutex<HashMap<Prefix, [usize; 2]>>,
     /// History rows of refused and unauthenticated requests, per address.
-    pub(crate) row_limits: Mutex<HashMap<IpAddr, RowBucket>>,
+    pub(crate) row_limits: Mutex<HashMap<Prefix, RowBucket>>,
     /// Wrong secrets per address.
     pub(crate) auth_gate: AuthGate,
     pub next_session: AtomicU64,
@@ -179,6 +184,7 @@ impl Server {
     /// Opens and indexes the shared folder, then binds the control port
     /// (port 0 picks a free one; see [`Server::local_addr`]).
     pub fn bind(config: Config) -> Result<Server, ServerError> {
+        crate::sys::open_random()?;
         let share = Share::open(&config.share, &config.state).map_err(ServerError::Share)?;
         let history = Arc::new(History::of_share(&share.state_dir()));
         Server::bind_with(config, Arc::new(share), history)
@@ -191,6 +197,9 @@ impl Server {
         share: Arc<Share>,
         history: Arc<History>,
     ) -> Result<Server, ServerError> {
+        // Every token comes from the OS's random source, open from now
+        // on: a server that cannot read it does not start.
+        crate::sys::open_random()?;
         let listener = config
             .bind
             .listen(config.port)
@@ -305,24 +314,61 @@ impl Server {
             return;
         }
         let Some(ip) = ip else { return };
+        let slot = Slot::take(shared, ip, conn);
+        let stop = self.stop.clone();
+        // A session thread that cannot start drops its slot here, and one
+        // that ends, even by a panic, drops it there: either way the slot
+        // is given back and the connection closed.
+        let _ = thread::Builder::new()
+            .name("p2pshare-session".into())
+            .spawn(move || {
+                session::run(&slot.shared, &slot.conn, &stop);
+                drop(slot);
+            });
+    }
+}
+
+/// A session's place in the server: its count in the sessions in all and
+/// from its address, and its control connection in [`Shared::sessions`].
+/// Dropping it (when the session ends, or its thread unwinds from a
+/// panic) gives all of that back and closes the connection, so that no
+/// session, however it ends, keeps its slot.
+pub(crate) struct Slot {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) conn: Arc<TcpStream>,
+    ip: IpAddr,
+    id: u64,
+}
+
+impl Slot {
+    /// Counts a session from `ip` already let in by [`Shared::enter`].
+    fn take(shared: Arc<Shared>, ip: IpAddr, conn: TcpStream) -> Slot {
         shared.active.fetch_add(1, Ordering::SeqCst);
         let id = shared.next_session.fetch_add(1, Ordering::SeqCst);
         let conn = Arc::new(conn);
         lock(&shared.sessions).insert(id, conn.clone());
-        let stop = self.stop.clone();
-        let session_shared = shared.clone();
-        let spawned = thread::Builder::new()
-            .name("p2pshare-session".into())
-            .spawn(move || {
-                session::run(&session_shared, &conn, &stop);
-                drop(conn);
-                lock(&session_shared.sessions).remove(&id);
-                session_shared.leave(ip);
-            });
-        if spawned.is_err() {
-            lock(&shared.sessions).remove(&id);
-            shared.leave(ip);
+        Slot {
+            shared,
+            conn,
+            ip,
+            id,
         }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "p2pshare: a session from {} failed; its connection is closed",
+                self.conn
+                    .peer_addr()
+                    .map_or_else(|_| self.ip.to_string(), |a| a.to_string())
+            );
+        }
+        let _ = self.conn.shutdown(Shutdown::Both);
+        lock(&self.shared.sessions).remove(&self.id);
+        self.shared.leave(self.ip);
     }
 }
 
@@ -348,11 +394,16 @@ impl Shared {
         }
     }
 
+    /// What `ip` counts as for the per-address limits: its prefix.
+    pub(crate) fn key(&self, ip: IpAddr) -> Prefix {
+        self.config.prefix.of(ip)
+    }
+
     /// Counts a new session from `ip`; false (and nothing counted) when
     /// that address already has its share.
     fn enter(&self, ip: IpAddr) -> bool {
         let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        let n = map.entry(ip).or_insert(0);
+        let n = map.entry(self.key(ip)).or_insert(0);
         if *n >= self.config.max_per_ip {
             return false;
         }
@@ -364,10 +415,11 @@ impl Shared {
     fn leave(&self, ip: IpAddr) {
         self.active.fetch_sub(1, Ordering::SeqCst);
         let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(&ip) {
-            *n -= 1;
+        let key = self.key(ip);
+        if let Some(n) = map.get_mut(&key) {
+            *n = n.saturating_sub(1);
             if *n == 0 {
-                map.remove(&ip);
+                map.remove(&key);
             }
         }
     }
@@ -496,6 +548,47 @@ mod tests {
         assert_eq!(sessions_within(256), 11);
         assert_eq!(sessions_within(10), 1);
         assert_eq!(sessions_within(1 << 20), 61_677);
+    }
+
+    #[test]
+    fn a_session_that_panics_gives_its_slot_back_and_closes_its_connection() {
+        use std::io::{Read, Write};
+        let dir = std::env::temp_dir().join(format!("p2pshare-slot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let share = Share::open(&dir, &StateChoice::default()).unwrap();
+        let history = Arc::new(History::of_share(&share.state_dir()));
+        let config = Config {
+            max_per_ip: 1,
+            ..Config::default()
+        };
+        let shared = Arc::new(Shared::new(config, Arc::new(share), history, 4));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (conn, peer) = listener.accept().unwrap();
+        assert!(shared.enter(peer.ip()));
+        assert!(!shared.enter(peer.ip()), "one session from an address");
+        let slot = Slot::take(shared.clone(), peer.ip(), conn);
+        assert_eq!(shared.active.load(Ordering::SeqCst), 1);
+        // A real panic on the session's own thread, holding its slot.
+        let session = thread::spawn(move || {
+            let slot = slot;
+            let _ = (&*slot.conn).write(b"220 hello\n");
+            panic!("a session fails on purpose");
+        });
+        assert!(session.join().is_err());
+        assert_eq!(shared.active.load(Ordering::SeqCst), 0);
+        assert!(lock(&shared.per_ip).is_empty());
+        assert!(lock(&shared.sessions).is_empty());
+        assert!(shared.enter(peer.ip()), "the address may come again");
+        // The client sees its connection closed, not left open.
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = String::new();
+        client.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "220 hello\n");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

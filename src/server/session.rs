@@ -2,8 +2,10 @@
 //! each request to the handler that makes its reply, and a history row for
 //! every request.
 
+use std::cell::Cell;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::ftp::{FtpState, LineEnds};
@@ -44,11 +46,66 @@ pub(super) trait Control: Read {
 /// setting it again before every read.
 const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
 
+/// How long the session's replies waited for the client to read them
+/// since it last caught up: the time spent in writes to the control
+/// connection that had to wait for room, summed. It starts again from zero
+/// when the session goes to read a request and finds none waiting (the
+/// client has read what it asked for and sent nothing since).
+#[derive(Clone, Default)]
+struct Unread(Rc<Cell<Duration>>);
+
+/// A write that returns in less than this took what was given at once.
+const WAITED: Duration = Duration::from_millis(1);
+
+/// The control connection as the session writes it: a client whose
+/// replies wait unread for `limit` in all, since it last caught up, is
+/// cut off (the write fails, and the session ends), however little it
+/// reads now and then.
+struct Output<'a> {
+    conn: &'a TcpStream,
+    limit: Duration,
+    unread: Unread,
+    /// The write timeout set on the socket now.
+    armed: Option<Duration>,
+}
+
+impl Write for Output<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.limit.saturating_sub(self.unread.0.get());
+        if left < WAITED {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client has not read its replies for the data timeout",
+            ));
+        }
+        if self
+            .armed
+            .is_none_or(|a| a > left || left - a > TIMEOUT_SLACK)
+        {
+            self.conn.set_write_timeout(Some(left))?;
+            self.armed = Some(left);
+        }
+        let began = Instant::now();
+        let written = (&*self.conn).write(buf);
+        let took = began.elapsed();
+        if took >= WAITED {
+            self.unread.0.set(self.unread.0.get().saturating_add(took));
+        }
+        written
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The control connection as the session reads it: it remembers when the
 /// client last sent a byte, and sets each read's timeout so that the read
 /// ends at the idle deadline counted from then.
 struct Input<'a> {
     conn: &'a TcpStream,
+    /// Cleared when a read finds nothing waiting.
+    unread: Unread,
     idle: Duration,
     /// When the client last sent bytes, or a transfer last ended.
     active: Instant,
@@ -59,9 +116,10 @@ struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
-    pub(super) fn new(conn: &'a TcpStream, idle: Duration) -> Input<'a> {
+    fn new(conn: &'a TcpStream, idle: Duration, unread: Unread) -> Input<'a> {
         Input {
             conn,
+            unread,
             idle,
             active: Instant::now(),
             wake_at: None,
@@ -84,8 +142,35 @@ impl Control for Input<'_> {
     }
 }
 
+impl Input<'_> {
+    /// A read that returns at once: Some(what it got) when the client had
+    /// sent something, None when nothing was waiting.
+    fn read_waiting(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.conn.set_nonblocking(true)?;
+        let got = (&*self.conn).read(buf);
+        self.conn.set_nonblocking(false)?;
+        match got {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl Read for Input<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.unread.0.get().is_zero() {
+            match self.read_waiting(buf)? {
+                Some(n) => {
+                    if n > 0 {
+                        self.active = Instant::now();
+                    }
+                    return Ok(n);
+                }
+                // Nothing more asked: the client has caught up.
+                None => self.unread.0.set(Duration::ZERO),
+            }
+        }
         let deadline = match (self.idle_deadline(), self.wake_at) {
             (Some(i), Some(w)) => Some(i.min(w)),
             (i, w) => i.or(w),
@@ -139,11 +224,17 @@ pub(crate) fn run(shared: &Shared, conn: &TcpStream, stop: &Stop) {
     let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
     let (peer, local) = (canonical(peer), canonical(local));
     let _ = conn.set_nodelay(true);
-    let _ = conn.set_write_timeout(Some(shared.config.data_timeout));
     // Reader and writer share the one control socket (`&TcpStream` reads
     // and writes): no duplicated descriptor.
-    let input = Input::new(conn, shared.config.idle_timeout);
-    serve(shared, stop, input, conn, peer, local);
+    let unread = Unread::default();
+    let input = Input::new(conn, shared.config.idle_timeout, unread.clone());
+    let output = Output {
+        conn,
+        limit: shared.config.data_timeout,
+        unread,
+        armed: None,
+    };
+    serve(shared, stop, input, output, peer, local);
 }
 
 /// Runs a session over `input` and `output` (a control connection, or
@@ -385,7 +476,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     fn record_left_out(&self, n: u64, last_reply: u16) {
         let _ = self.shared.history.append(
             Direction::In,
-            &self.peer.ip().to_string(),
+            &self.shared.key(self.peer.ip()).to_string(),
             &format!(
                 "({n} more refused or unauthenticated requests from this address not recorded: \
                  over {} rows at once or {} a second)",

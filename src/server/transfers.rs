@@ -232,8 +232,9 @@ impl<'a> Transfers<'a> {
             Err(e) => return Err(e.reply(name, FileOp::Check).into()),
         }
         let data = self.tcp()?.data_line();
-        let incoming = share
-            .begin_upload(name, &token::new())
+        let incoming = token::new()
+            .map_err(ShareError::Io)
+            .and_then(|tag| share.begin_upload(name, &tag))
             .map_err(|e| e.reply(name, FileOp::Store))?;
         announce(Reply::data(&data))?;
         let wait = self.wait(idle_deadline);

@@ -76,7 +76,7 @@ impl Index {
     /// index the pattern is refused.
     pub fn matching(&self, pattern: &str) -> Result<Vec<(&String, &Entry)>, PatternError> {
         let matcher = Matcher::new(pattern)?;
-        let deadline = Instant::now() + MATCH_BUDGET;
+        let deadline = crate::stop::deadline_in(MATCH_BUDGET);
         let mut rows = Vec::new();
         for (name, e) in &self.files {
             if Instant::now() > deadline {

@@ -6,6 +6,7 @@ pub mod hash;
 mod ignore;
 pub mod index;
 pub mod mime;
+mod opening;
 mod place;
 pub mod scan;
 pub mod state;
@@ -24,6 +25,7 @@ use crate::sys;
 use hash::{HashCache, Md5};
 pub use ignore::{Ignore, IGNORE_FILE};
 use index::Index;
+use opening::{open_name, reopen};
 pub use place::{place, place_by_placeholder, Mode, Placed};
 use state::{StateChoice, StateDir};
 
@@ -476,31 +478,34 @@ impl Share {
 
     /// Opens a shared file by its name from a request.
     ///
-    /// The name is checked first ([`check_name`]); then the file is opened
-    /// (following links), and what was actually opened is checked: a
-    /// regular file whose real path lies inside the share with no hidden
-    /// component. Checking the opened descriptor, not the name, means a
-    /// symlink swapped between the check and the open cannot escape.
+    /// The name is checked first ([`check_name`]); then the name alone is
+    /// opened (`O_PATH`, following links), and what it leads to is
+    /// checked: a regular file whose real path lies inside the share with
+    /// no hidden component. Only then is that very file opened for
+    /// reading, through its descriptor. So a device, socket or FIFO, or a
+    /// file outside the share, is refused (550) without ever being opened,
+    /// and a symlink swapped between the check and the open cannot escape.
     pub fn open_file(&self, name: &str) -> Result<OpenedFile, ShareError> {
         check_name(name)?;
         if self.is_ignored(name) {
             return Err(ShareError::NotShared);
         }
         let path = self.root.join(name);
-        let file = match open_nonblocking(&path) {
+        let named = match open_name(&path) {
             Ok(f) => f,
             Err(e) if is_not_shared(&e) => return Err(ShareError::NotShared),
             Err(e) => return Err(ShareError::Io(e)),
         };
-        let meta = file.metadata()?;
+        let meta = named.metadata()?;
         if !meta.is_file() {
             return Err(ShareError::NotShared);
         }
-        let real = real_path_of(&file, &path, &meta).ok_or(ShareError::NotShared)?;
+        let real = real_path_of(&named, &path, &meta).ok_or(ShareError::NotShared)?;
         match visible_below(&self.root, &real) {
             Some(rel) if !rel.to_str().is_some_and(|r| self.is_ignored(r)) => {}
             _ => return Err(ShareError::NotShared),
         }
+        let file = reopen(named, &real, &meta)?;
         Ok(OpenedFile {
             name: name.to_string(),
             key: FileKey::of(&meta),

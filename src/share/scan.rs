@@ -311,26 +311,72 @@ pub fn spawn(
     thread::Builder::new()
         .name("p2pshare-rescan".into())
         .spawn(move || {
-            // Hashing is only looked at again when a scan found a change or
-            // files were left unhashed: an idle share costs its scans only.
-            let mut pending = true;
-            loop {
-                if pending {
-                    pending = share.hash_pending(&|| stop.is_set()) > 0;
+            restarting("the rescan thread", &stop, interval, || {
+                // Hashing is only looked at again when a scan found a change
+                // or files were left unhashed: an idle share costs its scans
+                // only.
+                let mut pending = true;
+                loop {
+                    if pending {
+                        pending = share.hash_pending(&|| stop.is_set()) > 0;
+                    }
+                    if stop.wait(interval) {
+                        break;
+                    }
+                    let changes = share.rescan();
+                    report_unnamable(&changes.unnamable);
+                    pending |= !changes.is_empty();
                 }
-                if stop.wait(interval) {
-                    break;
-                }
-                let changes = share.rescan();
-                report_unnamable(&changes.unnamable);
-                pending |= !changes.is_empty();
-            }
+            });
         })
+}
+
+/// Runs `body` until it returns. A panic in it is said on stderr and
+/// `body` runs again after `pause` (at least a second), so that a thread
+/// the server relies on never just stops; a stop ends the pause.
+pub fn restarting(what: &str, stop: &Stop, pause: Duration, mut body: impl FnMut()) {
+    loop {
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut body));
+        let Err(panic) = run else { return };
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        eprintln!("p2pshare: {what} failed ({why}); restarting it");
+        if stop.wait(pause.max(Duration::from_secs(1))) {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_that_panics_is_restarted() {
+        let stop = Stop::new();
+        let mut runs = 0;
+        let t = std::time::Instant::now();
+        restarting("a test thread", &stop, Duration::from_millis(1), || {
+            runs += 1;
+            if runs < 3 {
+                panic!("failing on purpose, run {runs}");
+            }
+        });
+        assert_eq!(runs, 3);
+        assert!(t.elapsed() >= Duration::from_secs(2));
+        // A stop during the pause ends it.
+        let stop = Stop::new();
+        stop.set();
+        let mut runs = 0;
+        restarting("a test thread", &stop, Duration::from_secs(60), || {
+            runs += 1;
+            panic!("failing on purpose");
+        });
+        assert_eq!(runs, 1);
+    }
 
     #[test]
     fn walking_names_finds_what_the_index_walk_finds() {

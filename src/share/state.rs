@@ -171,7 +171,7 @@ pub fn share_id(dir: &Path) -> io::Result<String> {
             return Ok(id.to_string());
         }
     }
-    let id = new_share_id();
+    let id = new_share_id()?;
     let tmp = dir.join(format!(".{SHARE_ID_FILE}.tmp-{}", std::process::id()));
     fs::write(&tmp, format!("{id}\n"))?;
     fs::rename(&tmp, &path)?;
@@ -183,22 +183,11 @@ pub fn is_share_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// 128 bits from the OS's random source (mixed from the time and the
-/// process where there is none), as hex.
-fn new_share_id() -> String {
-    use std::io::Read;
+/// 128 bits from the OS's random source, as hex.
+fn new_share_id() -> std::io::Result<String> {
     let mut bytes = [0u8; 16];
-    let from_os = fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if from_os.is_err() {
-        let seed = format!(
-            "{:?} {} {:p}",
-            std::time::SystemTime::now(),
-            std::process::id(),
-            &bytes
-        );
-        bytes = md5::compute(seed).0;
-    }
-    crate::digest::hex(&bytes)
+    crate::sys::random_bytes(&mut bytes)?;
+    Ok(crate::digest::hex(&bytes))
 }
 
 /// The name of a share's folder under the fallback base: the share's own

@@ -174,43 +174,28 @@ impl SendOutcome {
 
 /// Data channel tokens: random, unguessable, compared in constant time.
 pub mod token {
-    use std::fs::File;
-    use std::io::Read;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{SystemTime, UNIX_EPOCH};
+    use std::io;
 
-    /// A new token: 64 random bits from the OS as 16 hex digits.
-    pub fn new() -> String {
-        crate::digest::hex(&random())
+    /// A new token: 64 random bits from the OS's random source
+    /// ([`crate::sys::random_bytes`], which the server opens at start) as
+    /// 16 hex digits. Never made any other way: an error without the
+    /// source.
+    pub fn new() -> io::Result<String> {
+        Ok(crate::digest::hex(&random()?))
     }
 
     /// A transfer id that differs from the ids of earlier transfers: 32
     /// random bits.
-    pub fn transfer_id() -> u32 {
-        let [a, b, c, d, ..] = random();
-        u32::from_be_bytes([a, b, c, d])
+    pub fn transfer_id() -> io::Result<u32> {
+        let [a, b, c, d, ..] = random()?;
+        Ok(u32::from_be_bytes([a, b, c, d]))
     }
 
     /// 64 random bits from the OS.
-    fn random() -> [u8; 8] {
+    fn random() -> io::Result<[u8; 8]> {
         let mut bytes = [0u8; 8];
-        let from_os = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-        if from_os.is_err() {
-            // No OS randomness: mix what differs between calls and
-            // processes. Weaker, and only a fallback.
-            static COUNTER: AtomicU64 = AtomicU64::new(0);
-            let seed = format!(
-                "{:?} {} {} {:p}",
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default(),
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::Relaxed),
-                &bytes
-            );
-            bytes.copy_from_slice(&md5::compute(seed).0[..8]);
-        }
-        bytes
+        crate::sys::random_bytes(&mut bytes)?;
+        Ok(bytes)
     }
 
     /// Compares without an early exit, so the time taken does not tell how
@@ -226,8 +211,8 @@ pub mod token {
     mod tests {
         #[test]
         fn tokens_are_16_hex_digits_and_differ() {
-            let a = super::new();
-            let b = super::new();
+            let a = super::new().unwrap();
+            let b = super::new().unwrap();
             assert_eq!(a.len(), 16);
             assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
             assert_ne!(a, b);

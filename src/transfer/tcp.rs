@@ -99,7 +99,7 @@ impl Shelf {
 
     /// The next queued connection within `wait`.
     fn take(&self, wait: Duration) -> Option<TcpStream> {
-        let deadline = Instant::now() + wait;
+        let deadline = crate::stop::deadline_in(wait);
         let mut st = self.lock();
         loop {
             if let Some(c) = st.queued.pop_front() {
@@ -148,7 +148,7 @@ impl DataChannel {
     ) -> io::Result<DataChannel> {
         let listener: TcpListener = bind_port(local_ip, ports)?;
         let local = listener.local_addr()?;
-        let token = token::new();
+        let token = token::new()?;
         let shelf = Arc::new(Shelf {
             state: Mutex::new(ShelfState {
                 queued: VecDeque::new(),
@@ -193,7 +193,7 @@ impl DataChannel {
         if self.current.as_ref().is_some_and(|c| !is_alive(c)) {
             self.current = None;
         }
-        let deadline = Instant::now() + wait;
+        let deadline = crate::stop::deadline_in(wait);
         while self.current.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let c = self.shelf.take(left)?;
@@ -338,7 +338,7 @@ impl Acceptor {
                 continue;
             };
             let token = self.token.clone();
-            let deadline = Instant::now() + self.token_deadline;
+            let deadline = crate::stop::deadline_in(self.token_deadline);
             let shelf = self.shelf.clone();
             let stop = self.stop.clone();
             let spawned = thread::Builder::new()

@@ -303,6 +303,71 @@ fn a_flags_value_is_taken_as_written_and_only_by_a_flag_that_takes_one() {
     assert!(!out.stderr.contains("unexpected argument"), "{out}");
 }
 
+fn durations_past_ten_years_and_bad_prefixes_are_usage_errors() {
+    let dir = TempDir::new("cli-durations");
+    // A share that cannot be opened: were an option taken, the command
+    // would fail on the share (or the peer) instead, with another message.
+    let share = s(&dir.path().join("missing/share"));
+    let serve = |opt: &str, v: &str| ["serve", "--share", &share, opt, v].join("\0");
+    let mut cases: Vec<String> = [
+        "--rescan",
+        "--idle-timeout",
+        "--data-timeout",
+        "--data-idle",
+    ]
+    .iter()
+    .map(|o| serve(o, "300000000000y"))
+    .collect();
+    cases.push(serve("--rescan", "11y"));
+    cases.push(
+        [
+            "client",
+            "127.0.0.1:1",
+            "--timeout",
+            "300000000000y",
+            "-c",
+            "NOOP",
+        ]
+        .join("\0"),
+    );
+    for opt in ["--poll", "--timeout", "--data-timeout"] {
+        cases.push(
+            [
+                "peer",
+                "--connect",
+                "127.0.0.1:1",
+                "--share",
+                &share,
+                opt,
+                "11y",
+            ]
+            .join("\0"),
+        );
+    }
+    for args in &cases {
+        let args: Vec<&str> = args.split('\0').collect();
+        let out = run(&args, "");
+        assert_eq!(out.code(), Some(2), "{args:?}: {out}");
+        assert!(
+            out.stderr
+                .contains("is too long; a duration is at most 10 years (10y)"),
+            "{args:?}: {out}"
+        );
+    }
+    // Ten years is still taken.
+    let out = run(&["serve", "--share", &share, "--rescan", "10y"], "");
+    assert_eq!(out.code(), Some(1), "{out}");
+    for (opt, v) in [
+        ("--prefix-v4", "33"),
+        ("--prefix-v6", "129"),
+        ("--prefix-v6", "x"),
+    ] {
+        let out = run(&["serve", "--share", &share, opt, v], "");
+        assert_eq!(out.code(), Some(2), "{opt} {v}: {out}");
+        assert!(out.stderr.contains("is not a prefix length"), "{out}");
+    }
+}
+
 fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_crash() {
     use std::os::unix::ffi::OsStrExt;
     let out = Command::new(bin())
@@ -330,4 +395,5 @@ cases![
     by_default_a_server_takes_ipv4_and_ipv6_and_sees_ipv4_clients_as_ipv4,
     a_flags_value_is_taken_as_written_and_only_by_a_flag_that_takes_one,
     an_argument_that_is_not_utf8_is_a_usage_error_not_a_crash,
+    durations_past_ten_years_and_bad_prefixes_are_usage_errors,
 ];

@@ -417,8 +417,16 @@ fn wrong_secrets_from_one_address_do_not_hold_up_another() {
     assert!(wrong_try(addr) >= first);
     assert!(wrong_try(addr) >= first * 2);
     // While 127.0.0.1 waits for its answer, 127.0.0.2 is answered at once.
-    let slow = thread::spawn(move || wrong_try(addr));
-    thread::sleep(Duration::from_millis(50));
+    let mut waiting = Conn::open(addr);
+    waiting.send("AUTH wrong");
+    let asked = Instant::now();
+    assert!(wait_until(Duration::from_secs(10), || server_read_all(
+        &waiting.stream
+    )));
+    let slow = thread::spawn(move || {
+        assert_eq!(waiting.read_reply().code, 530);
+        asked.elapsed()
+    });
     let began = Instant::now();
     let got = nc_from_127_0_0_2(addr, &format!("AUTH {SECRET}\nQUIT\n"))
         .unwrap_or_else(|why| panic!("cannot connect from 127.0.0.2: {why}"));

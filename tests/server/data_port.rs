@@ -256,15 +256,19 @@ fn past_four_connections_waiting_for_their_token_the_next_is_closed_at_once() {
     let silent: Vec<TcpStream> = (0..4)
         .map(|_| TcpStream::connect((addr.ip(), port)).unwrap())
         .collect();
-    // Give the acceptor the time to take all four (they are accepted in
-    // order, so the fifth comes after them).
-    thread::sleep(Duration::from_millis(200));
+    // The acceptor has taken all four before the fifth comes.
+    assert!(wait_until(Duration::from_secs(10), || silent
+        .iter()
+        .all(server_read_all)));
     let mut fifth = data_connect(addr, port, &token);
     let took = closed_without_a_byte(&mut fifth, Duration::from_secs(5));
     assert!(took < Duration::from_secs(3), "{took:?}");
     // Once the silent ones are gone, the right token gets the file.
     drop(silent);
-    thread::sleep(Duration::from_millis(200));
+    let data_addr = SocketAddr::new(addr.ip(), port);
+    assert!(wait_until(Duration::from_secs(10), || server_holds_none(
+        data_addr
+    )));
     finish_download(&mut c, addr, &r150, b"a\n");
 }
 
@@ -281,7 +285,8 @@ fn past_two_queued_connections_with_the_token_the_next_is_closed_at_once() {
     let mut three: Vec<TcpStream> = (0..3)
         .map(|_| {
             let s = data_connect(addr, port, &token);
-            thread::sleep(Duration::from_millis(50));
+            // One at a time: the server has taken its token first.
+            assert!(wait_until(Duration::from_secs(10), || server_read_all(&s)));
             s
         })
         .collect();
@@ -314,17 +319,32 @@ fn past_two_queued_connections_with_the_token_the_next_is_closed_at_once() {
             got.is_some()
         }));
         assert_eq!(c.read_reply().code, 226);
-        drop(three.remove(got.unwrap()));
-        thread::sleep(Duration::from_millis(50));
+        let used = three.remove(got.unwrap());
+        let (server_side, client_side) = (used.peer_addr().unwrap(), used.local_addr().unwrap());
+        drop(used);
+        assert!(wait_until(Duration::from_secs(10), || server_saw_close(
+            server_side,
+            client_side
+        )));
     }
     // A queued connection the client closed makes room for a new one.
     let gone = data_connect(addr, port, &token);
     let kept = data_connect(addr, port, &token);
-    thread::sleep(Duration::from_millis(200));
+    assert!(wait_until(Duration::from_secs(10), || server_read_all(
+        &gone
+    ) && server_read_all(
+        &kept
+    )));
+    let (server_side, client_side) = (gone.peer_addr().unwrap(), gone.local_addr().unwrap());
     drop(gone);
-    thread::sleep(Duration::from_millis(100));
+    assert!(wait_until(Duration::from_secs(10), || server_saw_close(
+        server_side,
+        client_side
+    )));
     let mut fresh = data_connect(addr, port, &token);
-    thread::sleep(Duration::from_millis(200));
+    assert!(wait_until(Duration::from_secs(10), || server_read_all(
+        &fresh
+    )));
     drop(kept);
     let r = c.cmd("FileDownload a.txt");
     assert_eq!(r.code, 150, "{:?}", r.lines);

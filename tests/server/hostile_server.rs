@@ -444,8 +444,11 @@ fn the_client_follows_a_data_channel_given_back_while_idle() {
     let dir = TempDir::new("hostile-release-client");
     dir.write("a.txt", "a\n");
     dir.write("b.txt", "bb\n");
+    // One data port, so that its release can be seen.
+    let range = free_port_range(1);
     let server = start_with(p2pshare::server::Config {
         data_idle: Some(Duration::from_millis(200)),
+        data_ports: Some(range),
         ..config(dir.path())
     });
     let local = TempDir::new("hostile-release-client-local");
@@ -455,15 +458,87 @@ fn the_client_follows_a_data_channel_given_back_while_idle() {
         .path()
         .join("a.txt")
         .exists()));
-    // Long enough for the server to close the channel the client holds.
-    thread::sleep(Duration::from_millis(600));
+    // The server gives back the data port the client's channel is on.
+    assert!(
+        wait_until(Duration::from_secs(10), || range_is_free(range)),
+        "the data port {range:?} was never given back"
+    );
     client.send("FileDownload b.txt\n");
     let done = client.finish();
     assert_eq!(done.code(), Some(0), "{done}");
     assert_eq!(std::fs::read(local.path().join("b.txt")).unwrap(), b"bb\n");
 }
 
+/// How many of process `pid`'s descriptors are the OS's random source.
+fn random_sources_open(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|t| t == std::path::Path::new("/dev/urandom"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The random source is opened once, at start, and kept: a token costs
+/// no descriptor when it is made, so tokens come from it even when the
+/// server is at its open-file limit, and never from anything weaker.
+fn the_random_source_is_opened_once_at_start_and_kept() {
+    let dir = TempDir::new("hostile-random");
+    dir.write("a.txt", "a\n");
+    let (server, addr) = serve_limited(dir.path(), 1024, &[]);
+    let pid = server.id();
+    assert_eq!(random_sources_open(pid), 1, "{}", server.dump());
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        let mut c = Conn::open(addr);
+        let r150 = c.cmd("FileDownload a.txt");
+        assert_eq!(r150.code, 150, "{:?}", r150.lines);
+        let (port, token) = data_of(&r150);
+        let mut d = data_connect(addr, port, &token);
+        assert_eq!(read_exact_n(&mut d, 2), b"a\n");
+        assert_eq!(c.read_reply().code, 226);
+        tokens.push(token);
+    }
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 5);
+    assert_eq!(random_sources_open(pid), 1);
+}
+
+/// Without a random source (here /dev/null bound over /dev/urandom in a
+/// mount namespace of its own) the server does not start.
+fn without_a_random_source_the_server_does_not_start() {
+    let dir = TempDir::new("hostile-no-random");
+    let share = dir.path().display().to_string();
+    let script = r#"mount --bind /dev/null /dev/urandom && exec "$0" "$@""#;
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script, bin()])
+        .args([
+            "serve",
+            "--share",
+            &share,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ]);
+    let mut p = Proc::spawn_command(cmd, "serve without /dev/urandom".into());
+    let ended = wait_until(Duration::from_secs(20), || !p.running());
+    assert!(ended, "still running: {}", p.dump());
+    let done = p.finish();
+    assert_eq!(done.code(), Some(1), "{done}");
+    assert!(done.stderr.contains("cannot read /dev/urandom"), "{done}");
+    assert!(!done.stderr.contains(" on 127.0.0.1:"), "{done}");
+}
+
 cases![
+    the_random_source_is_opened_once_at_start_and_kept,
+    #[ignore = "needs root (a mount namespace without /dev/urandom)"]
+    without_a_random_source_the_server_does_not_start,
     a_session_costs_one_descriptor_for_its_control_connection,
     out_of_descriptors_the_accept_loops_back_off_instead_of_spinning,
     sessions_are_capped_to_what_the_open_file_limit_holds,

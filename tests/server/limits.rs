@@ -411,7 +411,63 @@ fn a_data_wait_within_the_idle_timeout_is_the_full_wait() {
     assert_eq!(c.read_reply().code, 226);
 }
 
+/// A client asks for many replies at once and then reads a little of
+/// them now and then, each read well within the data timeout: its replies
+/// wait unread for longer than the data timeout in all, so the session is
+/// closed, as an idle one would be. A client that reads its replies is
+/// served whatever their number.
+fn a_client_that_leaves_its_replies_unread_is_closed() {
+    let dir = TempDir::new("limits-unread");
+    let server = start_with(Config {
+        idle_timeout: Duration::from_secs(1),
+        data_timeout: Duration::from_secs(3),
+        ..config(dir.path())
+    });
+    // A reader that keeps up gets every reply.
+    let mut fast = Conn::open(server.addr());
+    fast.send_raw("HELP\n".repeat(1000).as_bytes());
+    for _ in 0..1000 {
+        assert_eq!(fast.read_reply().code, 214);
+    }
+    fast.assert_alive();
+    // A slow one: 32 KB every 2 s, never the 3 s of the data timeout
+    // apart.
+    let helps = "HELP\n".repeat(3000);
+    let mut slow = TcpStream::connect(server.addr()).unwrap();
+    slow.write_all(helps.as_bytes()).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let began = Instant::now();
+    let (mut got, mut closed) = (0usize, false);
+    while began.elapsed() < Duration::from_secs(40) {
+        thread::sleep(Duration::from_secs(2));
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut n = 0;
+        while n < buf.len() {
+            match slow.read(&mut buf[n..]) {
+                Ok(0) | Err(_) => {
+                    closed = true;
+                    break;
+                }
+                Ok(k) => n += k,
+            }
+        }
+        got += n;
+        if closed {
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "still served after {:?} and {got} bytes read",
+        began.elapsed()
+    );
+    assert!(got < 3000 * 500, "{got} bytes read: every reply came");
+    // Others are served after it.
+    Conn::open(server.addr()).assert_alive();
+}
+
 cases![
+    a_client_that_leaves_its_replies_unread_is_closed,
     past_the_connection_cap_the_next_gets_421_and_a_flood_recovers,
     past_the_per_address_cap_the_next_gets_421,
     an_idle_session_gets_421_idle_timeout_and_is_closed,

@@ -29,9 +29,11 @@ mod limits;
 mod listing;
 mod names;
 mod patterns;
+mod prefix;
 mod rescan;
 mod shortlist;
 mod state;
+mod suite;
 mod traversal;
 mod udp;
 mod upload;
@@ -57,9 +59,11 @@ fn main() -> std::process::ExitCode {
         listing::CASES,
         names::CASES,
         patterns::CASES,
+        prefix::CASES,
         rescan::CASES,
         shortlist::CASES,
         state::CASES,
+        suite::CASES,
         traversal::CASES,
         udp::CASES,
         upload::CASES,

@@ -345,7 +345,90 @@ fn swapping_symlinks_never_leak_the_outside() {
     );
 }
 
+/// A FIFO at `path`, made by mkfifo(1) (std has no mkfifo).
+fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo").arg(path).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
+}
+
+/// A writer that opens the FIFO at `path` on a thread of its own: that
+/// open returns only once something opens the FIFO for reading. The
+/// receiver hears when it did.
+fn fifo_watch(path: &Path) -> std::sync::mpsc::Receiver<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_path_buf();
+    thread::spawn(move || {
+        let f = fs::OpenOptions::new().write(true).open(&path);
+        let _ = tx.send(());
+        drop(f);
+    });
+    rx
+}
+
+fn devices_sockets_and_fifos_get_550_and_are_never_opened() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = TempDir::new("traversal-special");
+    let outside = TempDir::new("traversal-special-outside");
+    dir.write("a.txt", "a\n");
+    let fifo = dir.path().join("a fifo \t\\ ✓");
+    mkfifo(&fifo);
+    let far_fifo = outside.path().join("far fifo");
+    mkfifo(&far_fifo);
+    symlink(&far_fifo, dir.path().join("to a fifo \"q\"")).unwrap();
+    let socket = dir.path().join("a socket [*?]");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    symlink(&socket, dir.path().join("to a socket")).unwrap();
+    symlink("/dev/null", dir.path().join("null")).unwrap();
+    symlink("/dev/zero", dir.path().join("zero 🎉")).unwrap();
+    let watches = [fifo_watch(&fifo), fifo_watch(&far_fifo)];
+    let server = start(dir.path());
+    let mut c = Conn::open(server.addr());
+    let names = [
+        "a fifo \t\\ ✓",
+        "to a fifo \"q\"",
+        "a socket [*?]",
+        "to a socket",
+        "null",
+        "zero 🎉",
+    ];
+    for name in names {
+        for verb in ["FileDownload", "FileDownload UDP", "FileHash verify"] {
+            let began = Instant::now();
+            let r = c.cmd(&format!("{verb} {}", quote(name)));
+            assert_eq!(r.code, 550, "{verb} {name:?}: {:?}", r.lines);
+            assert!(
+                r.lines[0].starts_with("550 no such file or not shared: "),
+                "{verb} {name:?}: {:?}",
+                r.lines
+            );
+            assert!(began.elapsed() < Duration::from_secs(10), "{verb} {name:?}");
+        }
+    }
+    let listed = c.cmd("IndexGet longlist").names();
+    assert_eq!(listed, ["a.txt"]);
+    c.assert_alive();
+    // No FIFO was opened: their writers still wait.
+    for (w, path) in watches.iter().zip([&fifo, &far_fifo]) {
+        assert!(
+            w.recv_timeout(Duration::from_millis(300)).is_err(),
+            "{} was opened",
+            path.display()
+        );
+    }
+    // Let the writers go.
+    for (w, path) in watches.iter().zip([&fifo, &far_fifo]) {
+        let reader = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(0o4000)
+            .open(path)
+            .unwrap();
+        assert!(w.recv_timeout(Duration::from_secs(10)).is_ok());
+        drop(reader);
+    }
+}
+
 cases![
+    devices_sockets_and_fifos_get_550_and_are_never_opened,
     traversal_attempts_get_550_that_reveal_nothing,
     nul_byte_sent_raw_inside_quotes_is_refused,
     inside_links_are_served_and_listed_escaping_ones_are_not,

@@ -840,3 +840,80 @@ pub fn nc_from_127_0_0_2(addr: SocketAddr, input: &str) -> Result<String, String
     }
     Ok(got)
 }
+
+// ---- What the server's side of a loopback connection has done ----
+
+/// One IPv4 TCP socket of this network namespace, from /proc/net/tcp.
+struct TcpSocket {
+    local: SocketAddr,
+    remote: SocketAddr,
+    /// The kernel's state number: 1 established, 10 listening.
+    state: u8,
+    /// Bytes received and not yet read; for a listener, the connections
+    /// waiting to be accepted.
+    rx_queue: u64,
+}
+
+const TCP_ESTABLISHED: u8 = 1;
+const TCP_LISTEN: u8 = 10;
+
+/// The IPv4 TCP sockets of this network namespace.
+fn tcp_sockets() -> Vec<TcpSocket> {
+    let addr = |s: &str| -> Option<SocketAddr> {
+        let (ip, port) = s.split_once(':')?;
+        // The address as the kernel holds it, printed as a host u32.
+        let ip = u32::from_str_radix(ip, 16).ok()?.to_le_bytes();
+        Some(SocketAddr::from((ip, u16::from_str_radix(port, 16).ok()?)))
+    };
+    let text = fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some(TcpSocket {
+                local: addr(f.get(1)?)?,
+                remote: addr(f.get(2)?)?,
+                state: u8::from_str_radix(f.get(3)?, 16).ok()?,
+                rx_queue: u64::from_str_radix(f.get(4)?.split_once(':')?.1, 16).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// True once the server has accepted `client` (an IPv4 loopback
+/// connection) and read everything sent on it so far, or closed it: its
+/// listener has no connection waiting, and its side of `client` no unread
+/// byte, if it is still there.
+pub fn server_read_all(client: &TcpStream) -> bool {
+    let (Ok(me), Ok(server)) = (client.local_addr(), client.peer_addr()) else {
+        // No longer connected: the server has closed it (reset).
+        return true;
+    };
+    let sockets = tcp_sockets();
+    let nothing_waits = sockets
+        .iter()
+        .filter(|s| s.state == TCP_LISTEN && s.local.port() == server.port())
+        .all(|s| s.rx_queue == 0);
+    let read = sockets
+        .iter()
+        .filter(|s| s.local == server && s.remote == me)
+        .all(|s| s.rx_queue == 0);
+    nothing_waits && read
+}
+
+/// True once the server's side of the connection between `server` and
+/// `client` (since closed by the client) has seen the close: it is no
+/// longer established, or gone.
+pub fn server_saw_close(server: SocketAddr, client: SocketAddr) -> bool {
+    !tcp_sockets()
+        .iter()
+        .any(|s| s.local == server && s.remote == client && s.state == TCP_ESTABLISHED)
+}
+
+/// True once no connection to `server`'s port is held by the server
+/// (established or closing), only its listener.
+pub fn server_holds_none(server: SocketAddr) -> bool {
+    !tcp_sockets()
+        .iter()
+        .any(|s| s.local == server && s.state != TCP_LISTEN)
+}

@@ -4,7 +4,11 @@
 //! `--include-ignored`, `--list` (also `--format terse`), `--test-threads`
 //! and `RUST_TEST_THREADS`, one `test NAME ... ok` line per test, the
 //! `test result:` line and exit status 101 on a failure. Each test runs on
-//! a thread named after it, so a panic names its test.
+//! a thread named after it, so a panic names its test. A test that has not
+//! ended after its time (120 s, or `P2PSHARE_TEST_TIMEOUT` seconds) fails
+//! with its name (`test NAME ... FAILED (no end after 120 s)`), and the
+//! run goes on without it; the process ends when the run does, whatever
+//! such a test still does.
 //!
 //! What it does differently: it runs more tests at once than there are
 //! cores (four per core, from 4 to 16). These tests spend most of their
@@ -21,9 +25,15 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a test may run before it fails as hung.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The environment variable that sets another time, in seconds.
+const TIMEOUT_ENV: &str = "P2PSHARE_TEST_TIMEOUT";
 
 /// One test: a function of the module at `path`, ignored (with why) when
 /// `ignore` holds a reason.
@@ -85,7 +95,10 @@ Runs the tests whose names contain a FILTER (all without one).
   --list                list the tests instead (--format terse: the names only)
   --test-threads N      run N tests at once (default: 4 per core, 4 to 16;
                         also RUST_TEST_THREADS)
-  --nocapture           accepted; a test's output is never captured";
+  --nocapture           accepted; a test's output is never captured
+
+A test that runs longer than 120 s (P2PSHARE_TEST_TIMEOUT=SECONDS sets
+another time) fails with its name, and the others go on.";
 
 fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut o = Options::default();
@@ -138,6 +151,43 @@ fn threads(o: &Options) -> usize {
         .or_else(|| std::env::var("RUST_TEST_THREADS").ok()?.parse().ok())
         .filter(|&n| n > 0)
         .unwrap_or((cores * 4).clamp(4, 16))
+}
+
+/// The time a test may take: [`TIMEOUT`], or [`TIMEOUT_ENV`] seconds.
+fn timeout() -> Duration {
+    std::env::var(TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(TIMEOUT, Duration::from_secs)
+}
+
+/// How a test ended: Some(passed), or None when it did not end in `limit`.
+/// It runs on a thread named after it, which says when it ends, by a panic
+/// or not; a test that does not end is left behind.
+fn run_one(name: &str, f: fn(), limit: Duration) -> Option<bool> {
+    struct Ended(mpsc::Sender<bool>);
+    impl Drop for Ended {
+        fn drop(&mut self) {
+            let _ = self.0.send(!thread::panicking());
+        }
+    }
+    let (tx, rx) = mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let _ended = Ended(tx);
+            f();
+        });
+    if let Err(e) = spawned {
+        eprintln!("{name}: cannot start its thread: {e}");
+        return Some(false);
+    }
+    match rx.recv_timeout(limit) {
+        Ok(passed) => Some(passed),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Some(false),
+        Err(mpsc::RecvTimeoutError::Timeout) => None,
+    }
 }
 
 /// Runs the selected tests of `groups` (each module's `CASES`).
@@ -193,6 +243,7 @@ pub fn run(groups: &[&[Case]]) -> ExitCode {
         }
     }
     let ran = to_run.len();
+    let limit = timeout();
     let queue = Mutex::new(to_run);
     let failed = Mutex::new(Vec::new());
     thread::scope(|s| {
@@ -202,14 +253,18 @@ pub fn run(groups: &[&[Case]]) -> ExitCode {
                 else {
                     return;
                 };
-                let ok = thread::Builder::new()
-                    .name(name.clone())
-                    .spawn(f)
-                    .map_err(|e| eprintln!("{name}: cannot start its thread: {e}"))
-                    .and_then(|t| t.join().map_err(|_| ()))
-                    .is_ok();
+                let ended = run_one(&name, f, limit);
+                let ok = ended == Some(true);
                 let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "test {name} ... {}", if ok { "ok" } else { "FAILED" });
+                let _ = match ended {
+                    Some(true) => writeln!(out, "test {name} ... ok"),
+                    Some(false) => writeln!(out, "test {name} ... FAILED"),
+                    None => writeln!(
+                        out,
+                        "test {name} ... FAILED (no end after {} s)",
+                        limit.as_secs()
+                    ),
+                };
                 if !ok {
                     failed.lock().unwrap_or_else(|e| e.into_inner()).push(name);
                 }

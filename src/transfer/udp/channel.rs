@@ -58,7 +58,7 @@ impl UdpChannel {
     ) -> io::Result<UdpChannel> {
         let socket: UdpSocket = bind_port(local_ip, ports)?;
         let local = socket.local_addr()?;
-        let token = token::new();
+        let token = token::new()?;
         let token_bytes = frame::token_bytes(&token).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidData, "token is not 16 hex digits")
         })?;
@@ -293,7 +293,7 @@ pub fn receive_with(
     let r = Receiver::new(
         Instant::now(),
         token,
-        token::transfer_id(),
+        token::transfer_id()?,
         offset,
         len,
         opts,
@@ -450,7 +450,7 @@ impl Net {
         let now = Instant::now();
         let mut until = r.poll_timeout().unwrap_or(now);
         if !self.batch.is_empty() {
-            until = until.min(now + LINGER);
+            until = until.min(crate::stop::deadline(now, LINGER));
         }
         let wait = until.saturating_duration_since(Instant::now());
         let got = self.waiter.recv(&self.socket, buf, Some(wait))?;

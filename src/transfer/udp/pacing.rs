@@ -55,7 +55,9 @@ impl Pacer {
         if need <= 0.0 {
             return None;
         }
-        Some(self.last + Duration::from_secs_f64(need / rate))
+        // A rate near zero (or not a number) waits as long as any wait.
+        let wait = Duration::try_from_secs_f64(need / rate).unwrap_or(crate::stop::MAX_DURATION);
+        Some(crate::stop::deadline(self.last, wait))
     }
 
     fn refill(&mut self, now: Instant, rate: f64) {

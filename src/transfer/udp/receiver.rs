@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use super::frame::{self, Body, Frame, TOKEN_LEN};
 use super::{ReceiveOptions, Received};
 use crate::protocol::code;
+use crate::stop::deadline;
 use crate::transfer::token;
 
 /// The receiver acknowledges at least every this many data packets, and
@@ -325,7 +326,7 @@ impl Receiver {
             self.send_ack(now);
         }
         if self.unacked > 0 && self.linger_until.is_none() {
-            self.linger_until = Some(now + LINGER);
+            self.linger_until = Some(deadline(now, LINGER));
         }
     }
 
@@ -345,7 +346,7 @@ impl Receiver {
                     self.phase = Phase::Over(Some(Received::Idle(self.idle)));
                     return;
                 }
-                if !self.got_data && now >= self.hello_at + self.hello_rto {
+                if !self.got_data && now >= deadline(self.hello_at, self.hello_rto) {
                     self.send_hello();
                     self.hello_at = now;
                     self.hello_rto = (self.hello_rto * 2).min(HELLO_RTO_MAX);
@@ -358,7 +359,7 @@ impl Receiver {
             } => {
                 if now.duration_since(began) >= self.idle.min(CLOSING_MAX) {
                     self.phase = Phase::Over(Some(Received::Complete));
-                } else if now >= sent_at + rto {
+                } else if now >= deadline(sent_at, rto) {
                     self.send_done();
                     self.phase = Phase::Closing {
                         began,
@@ -375,9 +376,9 @@ impl Receiver {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
             Phase::Receiving => {
-                let mut at = self.last_data + self.idle;
+                let mut at = deadline(self.last_data, self.idle);
                 if !self.got_data {
-                    at = at.min(self.hello_at + self.hello_rto);
+                    at = at.min(deadline(self.hello_at, self.hello_rto));
                 }
                 if self.unacked > 0 {
                     if let Some(t) = self.linger_until {
@@ -390,7 +391,7 @@ impl Receiver {
                 began,
                 sent_at,
                 rto,
-            } => Some((began + self.idle.min(CLOSING_MAX)).min(sent_at + rto)),
+            } => Some(deadline(began, self.idle.min(CLOSING_MAX)).min(deadline(sent_at, rto))),
             Phase::Over(_) => None,
         }
     }

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::congestion::Controller;
+use crate::stop::deadline;
 
 /// The ack delay the sender allows for in its probe timeout: when the
 /// sender flags that it waits for an ACK, the receiver sends one as soon as
@@ -346,7 +347,7 @@ impl Recovery {
                     });
                 }
             } else {
-                let t = p.at + loss_delay;
+                let t = deadline(p.at, loss_delay);
                 self.loss_time = Some(self.loss_time.map_or(t, |l| l.min(t)));
             }
         }
@@ -383,10 +384,16 @@ impl Recovery {
         if all_sent && self.in_flight == 0 {
             // Everything is acknowledged: the receiver's DONE is due, and
             // a probe would only make it repeat itself.
-            return Some(self.last_sent_at + self.rtt.pto() * 8);
+            return Some(deadline(
+                self.last_sent_at,
+                self.rtt.pto().saturating_mul(8),
+            ));
         }
         let backoff = 1u32 << self.pto_count.min(10);
-        Some(self.last_sent_at + self.rtt.pto() * backoff)
+        Some(deadline(
+            self.last_sent_at,
+            self.rtt.pto().saturating_mul(backoff),
+        ))
     }
 
     /// Acts on the timer if it is due at `now`.

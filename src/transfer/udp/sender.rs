@@ -28,6 +28,7 @@ use super::pacing::Pacer;
 use super::recovery::{Expired, Recovery};
 use super::{SendLimits, SendStats};
 use crate::protocol::code;
+use crate::stop::deadline;
 use crate::transfer::{token, SendOutcome, Source};
 
 /// DONE_ACK (and ABORT) is sent this many times: it is the last word, and
@@ -137,7 +138,7 @@ impl<'a, S: Source + ?Sized> Sender<'a, S> {
             end,
             limits: limits.clone(),
             finished: finished.clone(),
-            hello_deadline: now + limits.wait,
+            hello_deadline: deadline(now, limits.wait),
             phase: Phase::AwaitHello,
             transfer: None,
             outbox: VecDeque::new(),
@@ -497,7 +498,8 @@ impl Transfer {
     /// loss or probe timer, and, when the pacer held a packet back, the
     /// time it lets it go.
     fn timeout(&self, limits: &SendLimits) -> Instant {
-        let mut at = (self.last_heard + limits.silence).min(self.progress_at + limits.stall);
+        let mut at =
+            deadline(self.last_heard, limits.silence).min(deadline(self.progress_at, limits.stall));
         if let Some(t) = self.recovery.timer(self.chunks.all_sent()) {
             at = at.min(t);
         }
