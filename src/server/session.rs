@@ -327,9 +327,10 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                 }
             };
             self.record(&line, reply);
-            // Flush only when no further request is already waiting, so a
-            // pipelining client gets its replies in few packets.
-            if quit || self.requests.get_ref().buffer().is_empty() {
+            // Flush only when a further whole request is already waiting,
+            // so a pipelining client gets its replies in few packets; a
+            // line still being typed is no reason to hold a reply back.
+            if quit || !self.requests.get_ref().buffer().contains(&b'\n') {
                 self.out.flush()?;
             }
             if quit {

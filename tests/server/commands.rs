@@ -165,6 +165,21 @@ fn blank_lines_get_no_reply() {
     assert_eq!(requests, ["NOOP", "NOOP"]);
 }
 
+fn a_reply_is_sent_while_the_next_line_is_still_being_typed() {
+    let server = Share::new("cmd-partial").serve();
+    let mut c = Conn::open(server.addr());
+    // > NOOP
+    // > NO          (the next line, not yet ended)
+    // < 200 ok      (at once: the server does not wait for the line's end)
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    c.send_raw(b"NOOP\nNO");
+    expect(&c.read_reply(), 200, "ok");
+    c.send_raw(b"OP\n");
+    expect(&c.read_reply(), 200, "ok");
+}
+
 fn quoted_names_hold_spaces_quotes_and_backslashes() {
     let server = Share::new("cmd-quote")
         .file("my docs/a b.txt", "spaced\n")
@@ -534,6 +549,7 @@ cases![
     quit_says_bye_then_closes,
     verbs_and_flags_are_case_insensitive_names_are_not,
     blank_lines_get_no_reply,
+    a_reply_is_sent_while_the_next_line_is_still_being_typed,
     quoted_names_hold_spaces_quotes_and_backslashes,
     indexget_errors,
     filehash_verify_checkall_and_errors,
