@@ -5,6 +5,7 @@ pub mod hash;
 mod ignore;
 pub mod index;
 pub mod mime;
+mod partial;
 mod place;
 pub mod scan;
 pub mod state;
@@ -23,6 +24,7 @@ use crate::sys;
 use hash::{HashCache, Md5};
 pub use ignore::{Ignore, IGNORE_FILE};
 use index::Index;
+pub use partial::{ResumeFrom, MAX_PARTIALS, PARTIAL_TTL};
 pub use place::{place, place_by_placeholder, Mode, Placed};
 use state::{StateChoice, StateDir};
 
@@ -236,6 +238,8 @@ pub struct Share {
     ignore: RwLock<Arc<Ignore>>,
     /// What the last walk left out because its name is not UTF-8.
     unnamable: RwLock<Vec<PathBuf>>,
+    /// The partial files of broken uploads kept for a resume.
+    partials: partial::Partials,
 }
 
 impl Share {
@@ -265,6 +269,7 @@ impl Share {
             hashes,
             ignore: RwLock::new(Arc::new(Ignore::default())),
             unnamable: RwLock::new(Vec::new()),
+            partials: partial::Partials::default(),
         };
         share.rescan();
         Ok(share)
