@@ -214,6 +214,7 @@ pub static COMMANDS: &[&Spec] = &[
     &ftp::XMKD,
     &ftp::RMD,
     &ftp::XRMD,
+    &ftp::SITE,
 ];
 
 /// The command a verb names (case-insensitively).
