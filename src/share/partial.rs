@@ -197,8 +197,10 @@ impl Share {
             .custom_flags(sys::O_NOFOLLOW)
             .open(&incoming.temp)?;
         let meta = file.metadata()?;
-        let real = real_path_of(&file, &incoming.temp, &meta).ok_or(ShareError::NotShared)?;
-        if real != incoming.temp {
+        if real_path_of(&file, &incoming.temp, &meta).as_ref() != Some(&incoming.temp) {
+            // A link swapped in on the way led elsewhere: nothing there is
+            // removed through it.
+            incoming.temp = PathBuf::new();
             return Err(ShareError::NotShared);
         }
         let offset = match from {
