@@ -214,7 +214,6 @@ pub static COMMANDS: &[&Spec] = &[
     &ftp::XMKD,
     &ftp::RMD,
     &ftp::XRMD,
-    &ftp::SITE,
 ];
 
 /// The command a verb names (case-insensitively).

@@ -52,8 +52,6 @@ pub enum Ftp {
     Mkd(String),
     /// `RMD`, `XRMD`: refused.
     Rmd(String),
-    /// `SITE ...` (`SITE CHMOD` from lftp's mirror -R): not implemented.
-    Site,
 }
 
 /// The argument of an FTP line: the one raw word the parser hands on, or
@@ -368,15 +366,6 @@ ftp_spec!(
     |a| Ok(Command::Ftp(Ftp::Rmd(required(a, &XRMD)?)))
 );
 
-ftp_spec!(
-    SITE,
-    "SITE",
-    "SITE <command>",
-    "site commands (CHMOD ...): not supported",
-    true,
-    |_| Ok(Command::Ftp(Ftp::Site))
-);
-
 fn parse_rest(args: &[String]) -> Result<Command, ParseError> {
     let word = required(args, &REST)?;
     if !word.bytes().all(|b| b.is_ascii_digit()) {
@@ -439,7 +428,6 @@ mod tests {
         assert_eq!(ftp("xmkd a/b"), Ftp::Mkd("a/b".into()));
         assert_eq!(ftp("XRMD a"), Ftp::Rmd("a".into()));
         assert_eq!(ftp("APPE big.bin"), Ftp::Appe("big.bin".into()));
-        assert_eq!(ftp("SITE CHMOD 644 a.txt"), Ftp::Site);
         assert_eq!(ftp("auth ssl"), Ftp::AuthTls);
         assert!(is_ftp_line("retr") && is_ftp_line("  Rest x") && is_ftp_line("PASS ***"));
         assert!(!is_ftp_line("NOOP") && !is_ftp_line("IndexGet longlist") && !is_ftp_line(""));

@@ -293,14 +293,6 @@ impl<'a> Reply<'a> {
         Reply::line(code::PATH_CREATED, format!("{} created", quoted_path(path)))
     }
 
-    /// `SITE`: no site commands; files keep the modes the peer gives.
-    pub fn ftp_no_site() -> Reply<'a> {
-        Reply::line(
-            code::NOT_IMPLEMENTED,
-            "SITE commands (CHMOD, ...) are not supported: files keep the modes the peer gives them",
-        )
-    }
-
     /// `MKD` of a name taken already.
     pub fn ftp_exists(path: &str) -> Reply<'a> {
         Reply::line(NOT_FOUND, format!("{} exists already", super::shown(path)))

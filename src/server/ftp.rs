@@ -138,7 +138,6 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Ftp::Appe(name) => self.store(&name, Store::Appe)?,
             Ftp::Mkd(path) => self.mkd(&path),
             Ftp::Rmd(path) => Reply::ftp_no_removal(&path),
-            Ftp::Site => Reply::ftp_no_site(),
         })
     }
 

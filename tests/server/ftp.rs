@@ -593,7 +593,6 @@ fn mkd_stays_inside_the_share_and_its_folder_is_there_at_once() {
     f.expect("RMD .", 550);
     f.expect("XRMD /say \"hi\"", 550);
     assert!(dir.path().join("say \"hi\"/x y").is_dir());
-    f.expect("SITE CHMOD 644 x", 502);
 }
 
 /// An upload whose client goes away mid-file (control and data closed).
