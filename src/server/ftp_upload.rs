@@ -170,6 +170,9 @@ impl<C: Control, W: io::Write> Session<'_, C, W> {
             Ok(placed) => {
                 if placed != Placed::Exists {
                     share.discard_partial(&name);
+                    // Listed at once, and with its md5 known: the next
+                    // rescan finds nothing new to hash.
+                    share.remember_md5(&name, md5);
                     share.index_now(&name);
                 }
                 match placed {
