@@ -209,6 +209,11 @@ pub static COMMANDS: &[&Spec] = &[
     &ftp::HASH,
     &ftp::XMD5,
     &ftp::STOR,
+    &ftp::APPE,
+    &ftp::MKD,
+    &ftp::XMKD,
+    &ftp::RMD,
+    &ftp::XRMD,
 ];
 
 /// The command a verb names (case-insensitively).

@@ -46,6 +46,12 @@ pub enum Ftp {
     Hash(String),
     Xmd5(String),
     Stor(String),
+    /// `APPE`: an upload resumed at the end of its partial file.
+    Appe(String),
+    /// `MKD`, `XMKD`.
+    Mkd(String),
+    /// `RMD`, `XRMD`: refused.
+    Rmd(String),
 }
 
 /// The argument of an FTP line: the one raw word the parser hands on, or
@@ -287,7 +293,7 @@ ftp_spec!(
     REST,
     "REST",
     "REST <offset>",
-    "start the next RETR at this byte",
+    "start the next RETR, or the resumed STOR, at this byte",
     true,
     parse_rest
 );
@@ -317,6 +323,47 @@ ftp_spec!(
     "store a file (when the peer allows uploads)",
     true,
     |a| Ok(Command::Ftp(Ftp::Stor(required(a, &STOR)?)))
+);
+
+ftp_spec!(
+    APPE,
+    "APPE",
+    "APPE <file>",
+    "resume an upload at the end of what arrived before",
+    true,
+    |a| Ok(Command::Ftp(Ftp::Appe(required(a, &APPE)?)))
+);
+ftp_spec!(
+    MKD,
+    "MKD",
+    "MKD <folder>",
+    "make a folder (when the peer allows uploads)",
+    true,
+    |a| Ok(Command::Ftp(Ftp::Mkd(required(a, &MKD)?)))
+);
+ftp_spec!(
+    XMKD,
+    "XMKD",
+    "XMKD <folder>",
+    "make a folder (MKD)",
+    true,
+    |a| Ok(Command::Ftp(Ftp::Mkd(required(a, &XMKD)?)))
+);
+ftp_spec!(
+    RMD,
+    "RMD",
+    "RMD <folder>",
+    "remove a folder: refused, nothing is ever removed",
+    true,
+    |a| Ok(Command::Ftp(Ftp::Rmd(required(a, &RMD)?)))
+);
+ftp_spec!(
+    XRMD,
+    "XRMD",
+    "XRMD <folder>",
+    "remove a folder (RMD): refused",
+    true,
+    |a| Ok(Command::Ftp(Ftp::Rmd(required(a, &XRMD)?)))
 );
 
 fn parse_rest(args: &[String]) -> Result<Command, ParseError> {
@@ -377,6 +424,10 @@ mod tests {
         assert_eq!(ftp("PORT 127,0,0,3,4,1"), Ftp::Active);
         assert_eq!(ftp("eprt |1|10.0.0.1|6000|"), Ftp::Active);
         assert_eq!(ftp("AUTH TLS"), Ftp::AuthTls);
+        assert_eq!(ftp("MKD new \"q\" dir"), Ftp::Mkd("new \"q\" dir".into()));
+        assert_eq!(ftp("xmkd a/b"), Ftp::Mkd("a/b".into()));
+        assert_eq!(ftp("XRMD a"), Ftp::Rmd("a".into()));
+        assert_eq!(ftp("APPE big.bin"), Ftp::Appe("big.bin".into()));
         assert_eq!(ftp("auth ssl"), Ftp::AuthTls);
         assert!(is_ftp_line("retr") && is_ftp_line("  Rest x") && is_ftp_line("PASS ***"));
         assert!(!is_ftp_line("NOOP") && !is_ftp_line("IndexGet longlist") && !is_ftp_line(""));
@@ -404,7 +455,7 @@ mod tests {
     #[test]
     fn bad_ftp_lines_get_501() {
         for line in [
-            "RETR", "SIZE", "REST x", "REST -1", "SYST now", "CWD", "USER",
+            "RETR", "SIZE", "MKD", "APPE", "RMD", "REST x", "REST -1", "SYST now", "CWD", "USER",
         ] {
             let err = parse(line).expect_err(line);
             assert_eq!(err.code, 501, "{line}: {err}");

@@ -24,6 +24,7 @@ pub mod code {
     pub const NOT_IMPLEMENTED_PARAM: u16 = 504;
     pub const BAD_PROTOCOL: u16 = 522;
     pub const POLICY_DENIED: u16 = 534;
+    pub const BAD_REST: u16 = 554;
 }
 
 /// The lines of `FEAT`: exactly the extensions the server speaks.
@@ -274,6 +275,66 @@ impl<'a> Reply<'a> {
         )
     }
 
+    /// A STOR or APPE that broke off (the data connection failed, or the
+    /// control connection was gone when the data ended): what arrived is
+    /// kept for a resume.
+    pub fn ftp_upload_kept(name: &str, kept: u64) -> Reply<'a> {
+        Reply::line(
+            super::code::ABORTED,
+            format!(
+                "upload of {} broke off: {kept} bytes kept for a resume (APPE, or REST {kept} + STOR)",
+                super::shown(name)
+            ),
+        )
+    }
+
+    /// `MKD`: the folder made, quoted as RFC 959 asks.
+    pub fn ftp_made(path: &str) -> Reply<'a> {
+        Reply::line(code::PATH_CREATED, format!("{} created", quoted_path(path)))
+    }
+
+    /// `MKD` of a name taken already.
+    pub fn ftp_exists(path: &str) -> Reply<'a> {
+        Reply::line(NOT_FOUND, format!("{} exists already", super::shown(path)))
+    }
+
+    /// `REST n` + `STOR` where no partial upload holds `n` bytes.
+    pub fn ftp_bad_rest(name: &str, offset: u64, have: Option<u64>) -> Reply<'a> {
+        let what = match have {
+            Some(h) => format!(
+                "the partial upload of {} holds {h} bytes",
+                super::shown(name)
+            ),
+            None => format!("no partial upload of {} is kept", super::shown(name)),
+        };
+        Reply::line(
+            code::BAD_REST,
+            format!("cannot resume at {offset}: {what}; send REST 0 and STOR, or APPE"),
+        )
+    }
+
+    /// `APPE` to a stored file: it is never changed.
+    pub fn ftp_no_append(name: &str) -> Reply<'a> {
+        Reply::line(
+            super::code::NAME_NOT_ALLOWED,
+            format!(
+                "{} is stored already and is never changed: APPE resumes only a partial upload",
+                super::shown(name)
+            ),
+        )
+    }
+
+    /// `RMD`: nothing is ever removed over the network.
+    pub fn ftp_no_removal(path: &str) -> Reply<'a> {
+        Reply::line(
+            NOT_FOUND,
+            format!(
+                "{} stays: this peer never removes folders or files",
+                super::shown(path)
+            ),
+        )
+    }
+
     pub fn ftp_size(size: u64) -> Reply<'a> {
         Reply::line(TABLE, size.to_string())
     }
@@ -292,7 +353,10 @@ impl<'a> Reply<'a> {
     }
 
     pub fn ftp_restart(offset: u64) -> Reply<'a> {
-        Reply::line(code::PENDING, format!("restarting at {offset}; send RETR"))
+        Reply::line(
+            code::PENDING,
+            format!("restarting at {offset}; send RETR or STOR"),
+        )
     }
 
     /// `MLST`: the facts of one entry on the control connection.

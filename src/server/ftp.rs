@@ -9,11 +9,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::ftp_data::{self, Passive};
 use super::ftp_list::{self, absolute, resolve};
+use super::ftp_upload::Store;
 use super::session::{Control, Session};
 use crate::protocol::ftp_reply::{facts_line, list_line, Entry};
 use crate::protocol::{FileOp, Ftp, Reply, Transport, Waited};
-use crate::share::{OpenedFile, Placed, ShareError};
-use crate::transfer::{tcp, token, SendOutcome, Sending};
+use crate::share::index::Index;
+use crate::share::OpenedFile;
+use crate::transfer::{tcp, SendOutcome, Sending};
 
 /// The output of a session: LF line ends as the native protocol writes
 /// them, or CR LF once the session speaks FTP.
@@ -45,8 +47,8 @@ impl<W: Write> Write for LineEnds<W> {
 pub(super) struct FtpState<'a> {
     /// The current folder, as a share name (`""` at the top).
     cwd: String,
-    /// The offset of the next RETR (REST).
-    rest: u64,
+    /// The offset of the next RETR or STOR (REST).
+    pub(super) rest: u64,
     /// The listener of the next transfer (PASV, EPSV), and when it opened.
     passive: Option<Passive<'a>>,
     opened: Option<Instant>,
@@ -123,7 +125,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Ftp::List { names_only, path } => self.list(path.as_deref(), names_only, false)?,
             Ftp::Mlsd(path) => self.list(path.as_deref(), false, true)?,
             Ftp::Mlst(path) => self.mlst(path.as_deref()),
-            Ftp::Size(name) => self.with_file(&name, |_, _, f| Reply::ftp_size(f.size())),
+            Ftp::Size(name) => self.size(&name),
             Ftp::Mdtm(name) => self.with_file(&name, |_, _, f| Reply::ftp_mdtm(f.mtime)),
             Ftp::Hash(name) => self.with_md5(&name, |n, f, d| Reply::ftp_hash(n, f.size(), d)),
             Ftp::Xmd5(name) => self.with_md5(&name, |_, _, d| Reply::ftp_xmd5(d)),
@@ -132,14 +134,17 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                 Reply::ftp_restart(offset)
             }
             Ftp::Retr(name) => self.retr(&name)?,
-            Ftp::Stor(name) => self.stor(&name)?,
+            Ftp::Stor(name) => self.store(&name, Store::Stor)?,
+            Ftp::Appe(name) => self.store(&name, Store::Appe)?,
+            Ftp::Mkd(path) => self.mkd(&path),
+            Ftp::Rmd(path) => Reply::ftp_no_removal(&path),
         })
     }
 
     fn cwd(&mut self, path: &str) -> Reply<'static> {
         let snap = self.shared.share.snapshot();
         match resolve(&self.ftp.cwd, path) {
-            Some(dir) if ftp_list::is_folder(&snap, &dir) => {
+            Some(dir) if self.is_folder(&snap, &dir) => {
                 let reply = Reply::ftp_cwd(&absolute(&dir));
                 self.ftp.cwd = dir;
                 reply
@@ -148,9 +153,21 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         }
     }
 
+    /// True when `dir` is a folder: one the index knows by its files, or
+    /// one on the disk with none yet (just made by MKD).
+    fn is_folder(&self, snap: &Index, dir: &str) -> bool {
+        ftp_list::is_folder(snap, dir) || self.shared.share.folder_exists(dir)
+    }
+
+    /// [`ftp_list::rows`], and no rows for a folder with no file yet.
+    fn rows<'s>(&self, snap: &'s Index, name: &str, files_too: bool) -> Option<Vec<Entry<'s>>> {
+        ftp_list::rows(snap, name, files_too)
+            .or_else(|| self.shared.share.folder_exists(name).then(Vec::new))
+    }
+
     /// The share name `path` names from the current folder; None when the
     /// native rules refuse it.
-    fn name_of(&self, path: Option<&str>) -> Option<String> {
+    pub(super) fn name_of(&self, path: Option<&str>) -> Option<String> {
         resolve(&self.ftp.cwd, path.unwrap_or("."))
     }
 
@@ -167,7 +184,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             return Reply::ftp_no_folder(path);
         };
         let now = SystemTime::now();
-        match ftp_list::rows(&snap, &name, true) {
+        match self.rows(&snap, &name, true) {
             Some(rows) => Reply::ftp_stat_listing(rows.iter().map(|e| list_line(e, now)).collect()),
             None => Reply::ftp_no_folder(path),
         }
@@ -180,7 +197,16 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             return Reply::not_shared(shown);
         };
         let full = absolute(&name);
-        match ftp_list::entry(&snap, &name) {
+        let made = || {
+            let mtime = self.shared.share.folder_time(&name)?;
+            Some(Entry {
+                name: "",
+                dir: true,
+                size: 0,
+                mtime,
+            })
+        };
+        match ftp_list::entry(&snap, &name).or_else(made) {
             Some(e) => Reply::ftp_mlst(&Entry { name: &full, ..e }),
             None => Reply::not_shared(shown),
         }
@@ -234,7 +260,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     /// A transfer's data connection once what it needs is `ready`: the
     /// passive listener is given up when that failed (the client opens a
     /// new one for its next try).
-    fn when_ready<T>(
+    pub(super) fn when_ready<T>(
         &mut self,
         ready: Result<T, Reply<'static>>,
         what: &str,
@@ -278,7 +304,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         let shown = path.unwrap_or(".").to_string();
         let rows = self
             .name_of(path)
-            .and_then(|name| ftp_list::rows(&snap, &name, !mlsd))
+            .and_then(|name| self.rows(&snap, &name, !mlsd))
             .ok_or_else(|| Reply::ftp_no_folder(&shown));
         let (rows, conn) = match self.when_ready(rows, &shown) {
             Ok(ready) => ready,
@@ -368,53 +394,6 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                 },
                 waited: Waited::CutByIdle,
             }),
-        })
-    }
-
-    /// STOR: into a hidden temporary file until the client closes the
-    /// connection, then under its name unless a file with other content
-    /// is there (553); the md5 is in the 226.
-    fn stor(&mut self, path: &str) -> io::Result<Reply<'static>> {
-        let shared = self.shared;
-        let begun = if !shared.config.allow_upload {
-            Err(Reply::uploads_disabled())
-        } else {
-            match self.name_of(Some(path)) {
-                None => Err(Reply::name_not_allowed(path)),
-                Some(name) => token::new()
-                    .map_err(ShareError::Io)
-                    .and_then(|tag| {
-                        match shared.share.open_file(&name) {
-                            // Compared once the bytes are in: same content is fine.
-                            Ok(_) => shared.share.begin_upload_beside(&name, &tag),
-                            Err(_) => shared.share.begin_upload(&name, &tag),
-                        }
-                    })
-                    .map_err(|e| e.reply(path, FileOp::Store)),
-            }
-        };
-        let (incoming, mut conn) = match self.when_ready(begun, path) {
-            Ok(ready) => ready,
-            Err(reply) => return Ok(reply),
-        };
-        let received = match incoming.file() {
-            Ok(f) => {
-                let mut out = BufWriter::with_capacity(256 * 1024, f);
-                ftp_data::receive(&mut conn, shared.config.data_timeout, &mut out)
-            }
-            Err(e) => tcp::ReceiveOutcome::WriteFailed(e),
-        };
-        drop(conn);
-        self.input().touch();
-        Ok(match received {
-            tcp::ReceiveOutcome::Received(size, md5) => match incoming.place(&md5) {
-                Ok(Placed::Stored) => Reply::ftp_stored(path, size, md5),
-                Ok(Placed::Same) => Reply::ftp_stored_same(path, size, md5),
-                Ok(Placed::Exists) => Reply::exists_differently(path),
-                Err(e) => Reply::cannot(FileOp::Store, path, &e),
-            },
-            tcp::ReceiveOutcome::Broken(n, e) => Reply::ftp_upload_broken(n, &e),
-            tcp::ReceiveOutcome::WriteFailed(e) => Reply::not_stored(path, &e),
         })
     }
 }

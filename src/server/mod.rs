@@ -12,6 +12,7 @@
 mod ftp;
 mod ftp_data;
 mod ftp_list;
+mod ftp_upload;
 mod limits;
 mod listing;
 pub mod session;

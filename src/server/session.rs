@@ -34,6 +34,13 @@ pub(super) trait Control: Read {
     /// Also ends a read by `at` (to release idle data channels).
     fn wake_at(&mut self, at: Option<Instant>);
 
+    /// True when the client closed the connection (its end of stream is
+    /// waiting to be read, or comes within `grace`), or it failed.
+    /// Nothing is read.
+    fn hung_up(&self, _grace: Duration) -> bool {
+        false
+    }
+
     /// How long until the idle deadline (zero once it passed).
     fn idle_left(&self) -> Duration {
         self.idle_deadline().map_or(Duration::MAX, |d| {
@@ -139,6 +146,22 @@ impl Control for Input<'_> {
 
     fn wake_at(&mut self, at: Option<Instant>) {
         self.wake_at = at;
+    }
+
+    fn hung_up(&self, grace: Duration) -> bool {
+        let before = self.conn.read_timeout().ok().flatten();
+        if self.conn.set_read_timeout(Some(grace)).is_err() {
+            return false;
+        }
+        let peeked = self.conn.peek(&mut [0u8; 1]);
+        let _ = self.conn.set_read_timeout(before);
+        match peeked {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+            ),
+        }
     }
 }
 

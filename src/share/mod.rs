@@ -7,6 +7,7 @@ mod ignore;
 pub mod index;
 pub mod mime;
 mod opening;
+mod partial;
 mod place;
 pub mod scan;
 pub mod state;
@@ -26,6 +27,7 @@ use hash::{HashCache, Md5};
 pub use ignore::{Ignore, IGNORE_FILE};
 use index::Index;
 use opening::{open_name, reopen};
+pub use partial::{ResumeFrom, MAX_PARTIALS, PARTIAL_TTL};
 pub use place::{place, place_by_placeholder, Mode, Placed};
 use state::{StateChoice, StateDir};
 
@@ -241,6 +243,8 @@ pub struct Share {
     unnamable: RwLock<Vec<PathBuf>>,
     /// Earlier versions of files that changed or went (see [`Share::had`]).
     had: Mutex<had::Had>,
+    /// The partial files of broken uploads kept for a resume.
+    partials: partial::Partials,
 }
 
 impl Share {
@@ -271,6 +275,7 @@ impl Share {
             ignore: RwLock::new(Arc::new(Ignore::default())),
             unnamable: RwLock::new(Vec::new()),
             had: Mutex::new(had::Had::default()),
+            partials: partial::Partials::default(),
         };
         share.rescan();
         Ok(share)

@@ -262,7 +262,7 @@ pub fn unchanged(old: &Index, found: &[(String, Entry)]) -> bool {
             .all(|((on, oe), (n, e))| on == n && oe.key == e.key)
 }
 
-fn sniff_file(path: &Path, name: &str) -> &'static str {
+pub(super) fn sniff_file(path: &Path, name: &str) -> &'static str {
     let mut head = Vec::with_capacity(mime::SNIFF_LEN);
     if let Ok(f) = open_nonblocking(path) {
         let _ = f.take(mime::SNIFF_LEN as u64).read_to_end(&mut head);

@@ -558,6 +558,94 @@ fn stor_stores_through_a_temporary_file_and_never_overwrites() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// MKD by the rules of an upload's name: never through a link leading
+/// out, never a hidden or ignored name, a `"` doubled in the 257; the
+/// folder made is entered, listed and described at once.
+fn mkd_stays_inside_the_share_and_its_folder_is_there_at_once() {
+    let dir = share();
+    let outside = TempDir::new("ftp-mkd-outside");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
+    let server = start_with(Config {
+        allow_upload: true,
+        ..config(dir.path())
+    });
+    let mut f = logged_in(&server);
+    for bad in [
+        "out/x",
+        "out/x/y",
+        ".hidden",
+        "docs/.h",
+        "/.p2pshare/x",
+        "../x",
+        "a/../../x",
+    ] {
+        f.expect(&format!("MKD {bad}"), 553);
+    }
+    assert_eq!(entries_below(outside.path()), Vec::<String>::new());
+    f.expect("MKD out", 550);
+    f.expect("MKD docs", 550);
+    f.expect("MKD", 501);
+    let made = f.expect("XMKD say \"hi\"/x y", 257);
+    assert_eq!(made, "257 \"/say \"\"hi\"\"/x y\" created");
+    assert!(dir.path().join("say \"hi\"/x y").is_dir());
+    f.expect("CWD say \"hi\"/x y", 250);
+    assert_eq!(f.text_of("LIST"), "");
+    let (code, lines) = f.cmd("MLST");
+    assert_eq!(code, 250, "{lines:?}");
+    assert!(lines[1].starts_with(" type=dir;"), "{lines:?}");
+    f.expect("RMD .", 550);
+    f.expect("XRMD /say \"hi\"", 550);
+    assert!(dir.path().join("say \"hi\"/x y").is_dir());
+}
+
+/// An upload whose client goes away mid-file (control and data closed).
+fn broken_off(addr: SocketAddr, name: &str, content: &[u8]) {
+    let mut g = logged_in_at(addr);
+    let mut data = g.passive();
+    g.expect(&format!("STOR {name}"), 150);
+    data.write_all(content).unwrap();
+    drop(g);
+    drop(data);
+}
+
+fn logged_in_at(addr: SocketAddr) -> Ftp {
+    let (mut f, _) = Ftp::open(addr);
+    f.login();
+    f
+}
+
+/// Uploads broken off keep what arrived, at most 16 per share: the 17th
+/// removes the oldest. None is listed or served; SIZE finds each.
+fn partial_uploads_are_kept_within_their_bound() {
+    let dir = share();
+    let server = start_with(Config {
+        allow_upload: true,
+        ..config(dir.path())
+    });
+    let partial = |i: usize| dir.path().join(format!("up/.p{i}.bin.p2pshare-partial"));
+    for i in 0..17 {
+        broken_off(
+            server.addr(),
+            &format!("up/p{i}.bin"),
+            &vec![b'x'; 1000 + i],
+        );
+        assert!(wait_until(Duration::from_secs(10), || partial(i).exists()));
+    }
+    let kept: Vec<usize> = (0..17).filter(|&i| partial(i).exists()).collect();
+    assert_eq!(kept, (1..17).collect::<Vec<_>>());
+    let mut f = logged_in(&server);
+    assert_eq!(f.expect("SIZE up/p16.bin", 213), "213 1016");
+    f.expect("SIZE up/p0.bin", 550);
+    assert_eq!(f.text_of("NLST up"), "");
+    let _data = f.passive();
+    f.expect("RETR up/p16.bin", 550);
+    // REST past what arrived: 554, and the partial upload stays.
+    f.expect("REST 2000", 350);
+    let _data = f.passive();
+    f.expect("STOR up/p16.bin", 554);
+    assert!(partial(16).exists());
+}
+
 fn a_refused_first_ftp_line_is_answered_with_cr_lf_too() {
     let dir = share();
     let server = start(dir.path());
@@ -705,6 +793,8 @@ cases![
     three_wrong_passwords_close_the_session,
     stor_needs_allow_upload,
     stor_stores_through_a_temporary_file_and_never_overwrites,
+    mkd_stays_inside_the_share_and_its_folder_is_there_at_once,
+    partial_uploads_are_kept_within_their_bound,
     a_refused_first_ftp_line_is_answered_with_cr_lf_too,
     on_ipv6_epsv_works_and_pasv_says_to_use_it,
     passive_ports_come_from_data_ports_within_the_address_share,

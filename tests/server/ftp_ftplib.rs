@@ -1,7 +1,7 @@
 //! Python's `ftplib` (a client nobody here wrote) against a real server:
 //! login, an MLSD walk of the whole share, SIZE, MDTM, RETR, REST + RETR,
-//! CWD/PWD, NLST, HASH and XMD5, and STOR with and without
-//! `--allow-upload`. python3 is there wherever `.ci/run` ran.
+//! CWD/PWD, NLST, HASH and XMD5, STOR with and without
+//! `--allow-upload`, MKD, and uploads resumed with REST + STOR and APPE. python3 is there wherever `.ci/run` ran.
 
 use crate::support::*;
 
@@ -173,7 +173,122 @@ fn ftplib_stor_stores_with_allow_upload() {
     assert!(std::fs::read(dir.path().join("up/new file.bin")).unwrap() == data);
 }
 
+/// MKD makes folders (nested, with quotes and spaces in their names),
+/// CWD and STOR into them work at once, and their listing shows the
+/// file; RMD, a hidden name and `..` are refused. Then an upload broken
+/// off by a client that went away (control and data closed mid-file) is
+/// resumed with `REST` + `STOR`, and another with `APPE`: the file
+/// appears whole, only then, with the md5 of all its bytes.
+const MKD_AND_RESUME: &str = r#"
+import socket, time
+made = f.mkd('new "q" dir')
+assert made == '/new "q" dir', made
+assert f.mkd('/new "q" dir/sub 😀/deeper') == '/new "q" dir/sub 😀/deeper'
+f.cwd('new "q" dir/sub 😀/deeper')
+assert f.pwd() == '/new "q" dir/sub 😀/deeper', f.pwd()
+assert f.nlst() == [], f.nlst()
+assert f.storbinary('STOR a.txt', io.BytesIO(b'in a new folder')).startswith('226 stored')
+assert f.nlst() == ['a.txt'], f.nlst()
+f.cwd('/')
+for bad, code in [('new "q" dir', '550'), ('.hidden', '553'), ('../out', '553'), ('a/../../out', '553')]:
+    try:
+        f.mkd(bad)
+        raise SystemExit('MKD %s worked' % bad)
+    except ftplib.error_perm as e:
+        assert str(e).startswith(code), (bad, e)
+try:
+    f.rmd('new "q" dir/sub 😀/deeper')
+    raise SystemExit('RMD worked')
+except ftplib.error_perm as e:
+    assert str(e).startswith('550') and 'never removes' in str(e), e
+
+data = bytes(range(256)) * 40000
+def broken_off(name, n):
+    # A second client sends n bytes, then goes away mid-file.
+    g = ftplib.FTP()
+    g.connect('127.0.0.1', port, timeout=30)
+    g.login()
+    conn = g.transfercmd('STOR ' + name)
+    conn.sendall(data[:n])
+    g.close()
+    conn.close()
+    deadline = time.time() + 20
+    while True:
+        try:
+            return f.size(name)
+        except ftplib.error_perm:
+            assert time.time() < deadline, 'no partial upload of ' + name
+            time.sleep(0.05)
+for name, how in [('up/resumed with rest.bin', 'rest'), ('up/resumed with appe.bin', 'appe')]:
+    have = broken_off(name, 3000000)
+    assert 0 < have <= 3000000, have
+    assert name.split('/')[1] not in f.nlst('up'), 'a partial upload is not listed'
+    try:
+        f.storbinary('STOR ' + name, io.BytesIO(data), rest=have + 1)
+        raise SystemExit('REST past the partial file worked')
+    except ftplib.error_perm as e:
+        assert str(e).startswith('554'), e
+    if how == 'rest':
+        reply = f.storbinary('STOR ' + name, io.BytesIO(data[have:]), rest=have)
+    else:
+        reply = f.storbinary('APPE ' + name, io.BytesIO(data[have:]))
+    assert reply == '226 stored %s %d bytes md5=%s' % (name, len(data), md5(data)), reply
+    assert md5(fetch(name)) == md5(data)
+    assert f.size(name) == len(data)
+# APPE never changes a stored file.
+try:
+    f.storbinary('APPE up/resumed with appe.bin', io.BytesIO(b'more'))
+    raise SystemExit('APPE changed a stored file')
+except ftplib.error_perm as e:
+    assert str(e).startswith('553'), e
+print('ok')
+"#;
+
+fn ftplib_mkd_makes_folders_and_rest_stor_resumes_a_broken_upload() {
+    let (dir, _) = share();
+    let server = start_with(Config {
+        allow_upload: true,
+        ..config(dir.path())
+    });
+    python(server.addr(), MKD_AND_RESUME, &[]);
+    let data: Vec<u8> = (0..40000).flat_map(|_| 0..=255u8).collect();
+    for name in ["resumed with rest.bin", "resumed with appe.bin"] {
+        assert!(std::fs::read(dir.path().join("up").join(name)).unwrap() == data);
+    }
+    // No partial or temporary file is left beside them.
+    let mut left: Vec<String> = std::fs::read_dir(dir.path().join("up"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["resumed with appe.bin", "resumed with rest.bin"]);
+    assert_eq!(
+        std::fs::read(dir.path().join("new \"q\" dir/sub 😀/deeper/a.txt")).unwrap(),
+        b"in a new folder"
+    );
+}
+
+fn ftplib_mkd_is_refused_without_allow_upload() {
+    let (dir, _) = share();
+    let server = start(dir.path());
+    python(
+        server.addr(),
+        r#"
+try:
+    f.mkd('new')
+    raise SystemExit('MKD worked')
+except ftplib.error_perm as e:
+    assert str(e).startswith('550 uploads are disabled'), e
+print('ok')
+"#,
+        &[],
+    );
+    assert!(!dir.path().join("new").exists());
+}
+
 cases![
+    ftplib_mkd_makes_folders_and_rest_stor_resumes_a_broken_upload,
+    ftplib_mkd_is_refused_without_allow_upload,
     ftplib_walks_the_share_with_mlsd_and_fetches_every_file,
     ftplib_changes_folders_and_lists_names,
     ftplib_stor_is_refused_without_allow_upload,
