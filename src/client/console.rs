@@ -38,6 +38,8 @@ pub struct Console {
     wait_for_peer: bool,
     /// Commands refused here, before reaching the peer, for their words.
     usage_errors: usize,
+    /// The input at the terminal was ended by Ctrl-C (peer mode).
+    interrupted: bool,
     /// The local share, when it is open already (peer mode): Sync uses
     /// its index and md5 cache.
     share: Option<Arc<Share>>,
@@ -53,6 +55,7 @@ impl Console {
             tty_err: io::stderr().is_terminal(),
             wait_for_peer: false,
             usage_errors: 0,
+            interrupted: false,
             share: None,
         }
     }
@@ -142,8 +145,13 @@ impl Console {
 
     /// Runs commands from a terminal (edited, see [`super::prompt`]) or a
     /// pipe until QUIT or end of input. Returns how many failed.
+    /// In peer mode Ctrl-C at the prompt ends the input (see
+    /// [`Console::interrupted`]).
     pub fn run_stdin(&mut self) -> usize {
         let mut lines = super::prompt::Lines::stdin("p2pshare> ");
+        if self.wait_for_peer {
+            lines = lines.ending_on_ctrl_c();
+        }
         let mut failures = 0;
         while let Some(line) = lines.next_line() {
             let line = match line {
@@ -170,7 +178,13 @@ impl Console {
                 Status::Quit => break,
             }
         }
+        self.interrupted = lines.interrupted();
         failures
+    }
+
+    /// True when Ctrl-C at the prompt ended the input.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
     }
 
     /// Ends the session politely.

@@ -422,6 +422,11 @@ impl Drop for Switched<'_> {
 pub struct Lines {
     prompt: &'static str,
     mode: Mode,
+    /// Ctrl-C at the prompt ends the input (peer mode) rather than only
+    /// throwing the line away.
+    ctrl_c_ends: bool,
+    /// The input was ended by Ctrl-C.
+    interrupted: bool,
 }
 
 enum Mode {
@@ -453,7 +458,24 @@ impl Lines {
             },
             _ => Mode::Plain { prompt: tty },
         };
-        Lines { prompt, mode }
+        Lines {
+            prompt,
+            mode,
+            ctrl_c_ends: false,
+            interrupted: false,
+        }
+    }
+
+    /// Makes Ctrl-C at the prompt end the input, the line being typed
+    /// thrown away (see [`Lines::interrupted`]).
+    pub fn ending_on_ctrl_c(mut self) -> Lines {
+        self.ctrl_c_ends = true;
+        self
+    }
+
+    /// True when the input was ended by Ctrl-C.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
     }
 
     /// True when lines are edited at the terminal.
@@ -487,17 +509,22 @@ impl Lines {
                 editor,
                 saved,
                 unread,
-            } => edit_line(prompt, editor, saved, unread),
+            } => {
+                let ends = self.ctrl_c_ends.then_some(&mut self.interrupted);
+                edit_line(prompt, editor, saved, unread, ends)
+            }
         }
     }
 }
 
-/// Reads one line at the terminal with `editor`.
+/// Reads one line at the terminal with `editor`. With `ctrl_c_ends`,
+/// Ctrl-C ends the input (None), and sets the flag it points to.
 fn edit_line(
     prompt: &str,
     editor: &mut Editor,
     saved: &Saved,
     unread: &mut Vec<u8>,
+    ctrl_c_ends: Option<&mut bool>,
 ) -> Option<io::Result<String>> {
     if stty(&[
         "-icanon", "-echo", "-isig", "-iexten", "-ixon", "min", "1", "time", "0",
@@ -556,6 +583,12 @@ fn edit_line(
             }
             Some(Done::Cancelled) => {
                 super::out::tell!("^C");
+                if let Some(flag) = ctrl_c_ends {
+                    *shown() = None;
+                    unread.clear();
+                    *flag = true;
+                    return None;
+                }
                 draw(editor);
             }
         }
