@@ -483,17 +483,61 @@ fn download_args(
             rest.push(a.clone());
         }
     }
+    const USAGE: &str = "usage: FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>";
+    let transport_given = rest.len() > 1 && is_transport(&rest[0]);
+    let words = &rest[usize::from(transport_given)..];
+    if words.len() > 1 {
+        // More than one word: an offset (never taken here), or a name
+        // with spaces that was not quoted.
+        let last = &words[words.len() - 1];
+        return Err(
+            if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
+                format!("FileDownload takes no offset here: the client resumes a partial download by itself; {USAGE}")
+            } else {
+                let transport = if transport_given {
+                    String::new()
+                } else {
+                    format!(
+                        " ('{}' is not a transport (TCP or UDP))",
+                        protocol::shown(&words[0])
+                    )
+                };
+                format!(
+                "FileDownload takes one name: quote a name with spaces, as in FileDownload \"{}\"{transport}; {USAGE}",
+                protocol::shown(&words.join(" "))
+            )
+            },
+        );
+    }
     match protocol::parse_download(&rest) {
         Ok(Command::Download {
             transport, name, ..
-        }) => {
-            let transport_given = rest.len() > 1 && is_transport(&rest[0]);
-            if rest.len() - usize::from(transport_given) > 1 {
-                return Err("FileDownload takes no offset here: the client resumes a partial download by itself; usage: FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>".into());
-            }
-            Ok((transport, name, overwrite))
-        }
-        Ok(_) => Err("usage: FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>".into()),
-        Err(e) => Err(e.message),
+        }) => Ok((transport, name, overwrite)),
+        _ => Err(USAGE.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::download_args;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn a_name_with_spaces_unquoted_is_told_to_be_quoted_never_offered_an_offset() {
+        let err = download_args(&words("notes/meeting notes.txt"), false).unwrap_err();
+        assert!(err.contains("quote"), "{err}");
+        assert!(err.contains("\"notes/meeting notes.txt\""), "{err}");
+        assert!(!err.contains("<offset>"), "{err}");
+        let err = download_args(&words("UDP a b c"), false).unwrap_err();
+        assert!(err.contains("\"a b c\""), "{err}");
+        let err = download_args(&words("a.txt 10"), false).unwrap_err();
+        assert!(err.contains("no offset"), "{err}");
+        assert!(!err.contains("<offset>"), "{err}");
+        let ok = download_args(&words("UDP --overwrite a.txt"), false).unwrap();
+        assert_eq!(ok.1, "a.txt");
+        assert!(ok.2);
     }
 }
