@@ -267,6 +267,10 @@ impl Console {
     /// Sends a request as typed and shows its reply.
     fn remote(&mut self, line: &str) -> Result<Status, ClientError> {
         let tty = self.tty_out;
+        let is_history = line
+            .split(' ')
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("history"));
         // Nothing a remote command does changes the peer's files (uploads
         // go through `upload`), so it is sent again after a drop, as long
         // as none of its reply was shown yet.
@@ -290,6 +294,13 @@ impl Console {
                 })?;
                 client.record(line, last.code);
                 if tty && !table.is_empty() {
+                    if is_history {
+                        let _ = writeln!(
+                            stdout,
+                            "the peer's history ({}); `history` shows this side's:",
+                            client.addr()
+                        );
+                    }
                     let rows: Vec<Vec<String>> =
                         table.iter().map(|t| super::split_row(t)).collect();
                     let _ = stdout.write_all(aligned(&rows).as_bytes());
@@ -440,6 +451,11 @@ impl Console {
                 let mut out = out::stdout();
                 let header: Vec<String> = HISTORY_HEADER.iter().map(|s| s.to_string()).collect();
                 if self.tty_out {
+                    let _ = writeln!(
+                        out,
+                        "this side's history ({}); `History` shows the peer's:",
+                        self.history.path().display()
+                    );
                     let mut all = vec![header];
                     all.extend(rows);
                     let _ = out.write_all(aligned_with_header(&all).as_bytes());
