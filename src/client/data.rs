@@ -110,7 +110,21 @@ pub(crate) fn receive(
             ExactReader::new(client, line, conn, span.want).read_into(out, progress)
         }
         Transport::Udp => match receive_udp(client, line, span, udp_payload, out, progress) {
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(stalled(client, line)),
+            // Nothing came for the timeout (a link down for a while). The
+            // sender gives up within its silence bound of the last thing
+            // it heard, and says so on the control connection: then the
+            // download is retried from what came, as a broken TCP one is.
+            // A peer that says nothing even then has gone: that ends it.
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                if client.reply_within(udp::DEFAULT_SILENCE + SHORT_GRACE) {
+                    Ok(Transfer::broken(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        stalled(client, line).to_string(),
+                    )))
+                } else {
+                    Err(stalled(client, line))
+                }
+            }
             bytes => Ok(Transfer {
                 bytes,
                 last: None,
