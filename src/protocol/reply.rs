@@ -485,6 +485,18 @@ impl<'a> Reply<'a> {
         )
     }
 
+    /// A shared name the server may not read (its permissions): not
+    /// listed, and refused as such rather than as missing.
+    pub fn permission_denied(name: &str) -> Reply<'a> {
+        Reply::line(
+            code::NOT_FOUND,
+            format!(
+                "permission denied: {} (the server cannot read it; it is not shared)",
+                shown(name)
+            ),
+        )
+    }
+
     /// An upload's name that may not be stored.
     pub fn name_not_allowed(name: &str) -> Reply<'a> {
         Reply::line(

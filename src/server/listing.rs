@@ -39,10 +39,19 @@ pub(super) fn matching<'a>(snap: &'a Index, pattern: &str) -> Reply<'a> {
 }
 
 /// For a pattern that looks like a regular expression (starts with `^`,
-/// ends with `$`, or holds `.*`): a note that patterns are shell-style,
-/// with the pattern written that way.
+/// ends with `$`, or holds `\.`, `.+` or a `.*` that does not start a
+/// path component, where it is a shell pattern for hidden names): a note
+/// that patterns are shell-style, with the pattern written that way.
 pub(super) fn regex_hint(pattern: &str) -> Option<String> {
-    if !(pattern.starts_with('^') || pattern.ends_with('$') || pattern.contains(".*")) {
+    let inner_dot_star = pattern
+        .match_indices(".*")
+        .any(|(i, _)| i > 0 && !pattern[..i].ends_with('/'));
+    let regexy = pattern.starts_with('^')
+        || pattern.ends_with('$')
+        || pattern.contains("\\.")
+        || pattern.contains(".+")
+        || inner_dot_star;
+    if !regexy {
         return None;
     }
     let body = pattern.strip_prefix('^').unwrap_or(pattern);
@@ -122,6 +131,10 @@ mod tests {
         assert!(hint.contains("\"docs/*.txt\""), "{hint}");
         assert!(regex_hint(".*\\.pdf").unwrap().contains("\"*.pdf\""));
         assert!(regex_hint("a$").is_some());
+        assert!(regex_hint("a.*b").is_some());
+        // A shell pattern for hidden names is not a regular expression.
+        assert_eq!(regex_hint(".*"), None);
+        assert_eq!(regex_hint("docs/.*"), None);
         assert_eq!(regex_hint("docs/*.txt"), None);
         assert_eq!(regex_hint("[^a]*"), None);
         // A control character in the pattern is shown escaped.
