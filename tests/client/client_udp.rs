@@ -295,7 +295,7 @@ fn a_udp_download_resumes_after_the_data_channel_stalls() {
         "--share",
         &dest_path,
         "--timeout",
-        "2s",
+        "7s",
         "-c",
         "FileDownload UDP big.bin",
     ]);
@@ -307,10 +307,12 @@ fn a_udp_download_resumes_after_the_data_channel_stalls() {
         "the download never got going: {}",
         client.dump()
     );
-    // The link is down: no datagram either way, for twice the client's
-    // stall bound. This span is what is tested, not a wait for something.
+    // The link is down: no datagram either way, for longer than the
+    // client's stall bound (7 s; the server's sender gives up after 10 s
+    // of silence, within the client's next 7 s). This span is what is
+    // tested, not a wait for something.
     ns.run(&["nft", "add rule inet t stall meta l4proto udp drop"]);
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(9));
     ns.run(&["nft", "flush chain inet t stall"]);
     let out = client.finish();
     assert_eq!(out.code(), Some(0), "{out}");
