@@ -408,7 +408,40 @@ fn ctrl_c_at_the_peer_prompt_ends_peer_mode() {
     assert_eq!(before, after, "the terminal was left changed");
 }
 
+/// At a terminal `History` (the peer's) and `history` (this side's) each
+/// say whose history they show on their first line; Tab completes a
+/// command word and never puts a TAB into the line.
+fn history_tables_say_whose_and_tab_completes_commands() {
+    let dir = TempDir::new("prompt-history");
+    dir.write("served/a.txt", "alpha\n");
+    let server = start(&dir.path().join("served"));
+    let addr = server.addr().to_string();
+    let mine = dir.path().join("mine").display().to_string();
+    let t = on_terminal(
+        dir.path(),
+        &[bin(), "client", &addr, "--share", &mine],
+        &[
+            Expect("p2pshare> "),
+            Send(b"NO\t\r"),
+            Expect("ok"),
+            Expect("p2pshare> "),
+            Send(b"History 5\r"),
+            Expect("the peer's history"),
+            Expect("p2pshare> "),
+            Send(b"history 5\r"),
+            Expect("this side's history"),
+            Expect("p2pshare> "),
+            Send(b"\x04"),
+        ],
+    );
+    assert_eq!(t.code, Some(0), "{t}");
+    let sent = requests(&dir.path().join("served"));
+    assert_eq!(sent[0], "NOOP", "{sent:?} {t}");
+    assert!(!t.screen.contains("^I"), "{t}");
+}
+
 cases![
+    history_tables_say_whose_and_tab_completes_commands,
     ctrl_c_at_the_peer_prompt_ends_peer_mode,
     the_prompt_edits_and_recalls_lines_and_restores_the_terminal,
     without_stty_the_prompt_is_plain_and_refuses_escape_sequences,
