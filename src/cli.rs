@@ -216,7 +216,15 @@ pub fn parse_with(args: impl IntoIterator<Item = String>, env: &Env) -> Result<A
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageError> {
     let mut lex = Lexer::new(args);
     let Some(sub) = lex.next()? else {
-        return Ok(Action::Help(MAIN_USAGE.to_string()));
+        // No subcommand is a mistake (exit 2), not a request for help:
+        // the short usage goes to stderr.
+        let short = MAIN_USAGE
+            .split_once("usage:\n")
+            .and_then(|(_, rest)| rest.split_once("\n\n"))
+            .map_or(MAIN_USAGE, |(lines, _)| lines);
+        return Err(UsageError(format!(
+            "a subcommand is needed (try 'p2pshare --help')\nusage:\n{short}"
+        )));
     };
     match sub.to_string().as_str() {
         "serve" => parse_serve(&mut lex),
@@ -618,11 +626,12 @@ mod tests {
             "client --bogus",
             "peer",
             "peer --connect",
+            // No subcommand: a usage error, not help.
+            "",
         ] {
             assert!(parse_words(line).is_err(), "{line} should be refused");
         }
         for line in [
-            "",
             "--help",
             "serve --help",
             "client -h",

@@ -90,6 +90,13 @@ pub fn run(args: Options) -> u8 {
     console.wait_for_peer();
     console.run_stdin();
     console.close();
+    if console.interrupted() {
+        // Ctrl-C at the prompt, where the terminal does not turn it into
+        // a signal: it ends the peer as the signal would.
+        tell!("p2pshare: interrupted; stopping");
+        stop.set();
+        return 130;
+    }
     tell!(
         "p2pshare: console closed; still serving on {} (interrupt to stop)",
         running.addr()

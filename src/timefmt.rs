@@ -36,16 +36,29 @@ pub fn unix_secs(t: SystemTime) -> u64 {
 
 /// Parses a time given by a person or a script:
 /// `2026-11-27T10:00:00Z`, `2026-11-27T12:00:00+02:00`, `2026-11-27 10:00:00`
-/// (UTC when no offset), `2026-11-27` (midnight UTC), or Unix seconds.
+/// (UTC when no offset), `2026-11-27 10:00` (no seconds), `2026-11-27`
+/// (midnight UTC), Unix seconds, or `now`. Fractions of a second are
+/// dropped: the time is the whole second it falls in, as listed.
 pub fn parse(s: &str) -> Result<SystemTime, String> {
+    parse_exact(s).map(|t| UNIX_EPOCH + Duration::from_secs(unix_secs(t)))
+}
+
+fn parse_exact(s: &str) -> Result<SystemTime, String> {
     let bad = || {
         format!(
-            "bad time '{}': use RFC 3339 (2026-11-27T10:00:00Z), a date (2026-11-27) or Unix seconds",
+            "bad time '{}': use RFC 3339 (2026-11-27T10:00:00Z), a date and time (\"2026-11-27 10:00\"), a date (2026-11-27), Unix seconds or now",
             crate::names::shown(s)
         )
     };
     if s.is_empty() || s.len() > 64 {
         return Err(bad());
+    }
+    if s.eq_ignore_ascii_case("now") {
+        return Ok(SystemTime::now());
+    }
+    // `2026-11-27 10:00`: no seconds.
+    if s.len() == 16 && matches!(s.as_bytes()[10], b' ' | b'T' | b't') && s.as_bytes()[13] == b':' {
+        return parse_exact(&format!("{s}:00"));
     }
     if s.bytes().all(|b| b.is_ascii_digit()) {
         let secs: u64 = s.parse().map_err(|_| bad())?;
@@ -111,6 +124,21 @@ mod tests {
     }
 
     #[test]
+    fn fractions_are_dropped_minutes_alone_and_now_are_read() {
+        // A start with a fraction is the whole second it falls in, so a
+        // file listed at that second is inside the range.
+        assert_eq!(parse("2026-11-27T10:00:00.75Z"), Ok(t(1795773600)));
+        assert_eq!(parse("2026-11-27 10:00:00.5"), Ok(t(1795773600)));
+        assert_eq!(parse("2026-11-27 10:00"), Ok(t(1795773600)));
+        assert_eq!(parse("2026-11-27T10:00"), Ok(t(1795773600)));
+        let before = unix_secs(SystemTime::now());
+        let now = unix_secs(parse("now").unwrap());
+        assert!(now >= before && now <= before + 60, "{now} {before}");
+        assert_eq!(parse("NOW").map(|_| ()), Ok(()));
+        assert!(parse("2026-11-27 10").is_err());
+    }
+
+    #[test]
     fn parses_every_accepted_form() {
         let cases: &[(&str, u64)] = &[
             ("1795773600", 1795773600),
@@ -142,7 +170,8 @@ mod tests {
             "99999999999999999999",
             "1969-12-31T23:00:00Z",
             "1970-01-01T00:00:00+01:00",
-            "2026-11-27T10:00",
+            "2026-11-27T10",
+            "2026-11-27 10:0",
             "ä026-11-27",
         ] {
             assert!(parse(s).is_err(), "{s} should be refused");

@@ -38,6 +38,8 @@ pub struct Console {
     wait_for_peer: bool,
     /// Commands refused here, before reaching the peer, for their words.
     usage_errors: usize,
+    /// The input at the terminal was ended by Ctrl-C (peer mode).
+    interrupted: bool,
     /// The local share, when it is open already (peer mode): Sync uses
     /// its index and md5 cache.
     share: Option<Arc<Share>>,
@@ -53,6 +55,7 @@ impl Console {
             tty_err: io::stderr().is_terminal(),
             wait_for_peer: false,
             usage_errors: 0,
+            interrupted: false,
             share: None,
         }
     }
@@ -142,8 +145,13 @@ impl Console {
 
     /// Runs commands from a terminal (edited, see [`super::prompt`]) or a
     /// pipe until QUIT or end of input. Returns how many failed.
+    /// In peer mode Ctrl-C at the prompt ends the input (see
+    /// [`Console::interrupted`]).
     pub fn run_stdin(&mut self) -> usize {
         let mut lines = super::prompt::Lines::stdin("p2pshare> ");
+        if self.wait_for_peer {
+            lines = lines.ending_on_ctrl_c();
+        }
         let mut failures = 0;
         while let Some(line) = lines.next_line() {
             let line = match line {
@@ -170,7 +178,13 @@ impl Console {
                 Status::Quit => break,
             }
         }
+        self.interrupted = lines.interrupted();
         failures
+    }
+
+    /// True when Ctrl-C at the prompt ended the input.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
     }
 
     /// Ends the session politely.
@@ -253,6 +267,10 @@ impl Console {
     /// Sends a request as typed and shows its reply.
     fn remote(&mut self, line: &str) -> Result<Status, ClientError> {
         let tty = self.tty_out;
+        let is_history = line
+            .split(' ')
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("history"));
         // Nothing a remote command does changes the peer's files (uploads
         // go through `upload`), so it is sent again after a drop, as long
         // as none of its reply was shown yet.
@@ -276,6 +294,13 @@ impl Console {
                 })?;
                 client.record(line, last.code);
                 if tty && !table.is_empty() {
+                    if is_history {
+                        let _ = writeln!(
+                            stdout,
+                            "the peer's history ({}); `history` shows this side's:",
+                            client.addr()
+                        );
+                    }
                     let rows: Vec<Vec<String>> =
                         table.iter().map(|t| super::split_row(t)).collect();
                     let _ = stdout.write_all(aligned(&rows).as_bytes());
@@ -439,6 +464,11 @@ impl Console {
                 let mut out = out::stdout();
                 let header: Vec<String> = HISTORY_HEADER.iter().map(|s| s.to_string()).collect();
                 if self.tty_out {
+                    let _ = writeln!(
+                        out,
+                        "this side's history ({}); `History` shows the peer's:",
+                        self.history.path().display()
+                    );
                     let mut all = vec![header];
                     all.extend(rows);
                     let _ = out.write_all(aligned_with_header(&all).as_bytes());
@@ -482,17 +512,61 @@ fn download_args(
             rest.push(a.clone());
         }
     }
+    const USAGE: &str = "usage: FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>";
+    let transport_given = rest.len() > 1 && is_transport(&rest[0]);
+    let words = &rest[usize::from(transport_given)..];
+    if words.len() > 1 {
+        // More than one word: an offset (never taken here), or a name
+        // with spaces that was not quoted.
+        let last = &words[words.len() - 1];
+        return Err(
+            if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
+                format!("FileDownload takes no offset here: the client resumes a partial download by itself; {USAGE}")
+            } else {
+                let transport = if transport_given {
+                    String::new()
+                } else {
+                    format!(
+                        " ('{}' is not a transport (TCP or UDP))",
+                        protocol::shown(&words[0])
+                    )
+                };
+                format!(
+                "FileDownload takes one name: quote a name with spaces, as in FileDownload \"{}\"{transport}; {USAGE}",
+                protocol::shown(&words.join(" "))
+            )
+            },
+        );
+    }
     match protocol::parse_download(&rest) {
         Ok(Command::Download {
             transport, name, ..
-        }) => {
-            let transport_given = rest.len() > 1 && is_transport(&rest[0]);
-            if rest.len() - usize::from(transport_given) > 1 {
-                return Err("FileDownload takes no offset here: the client resumes a partial download by itself; usage: FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>".into());
-            }
-            Ok((transport, name, overwrite))
-        }
-        Ok(_) => Err("usage: FileDownload [TCP|UDP] [--overwrite] <name-or-pattern>".into()),
-        Err(e) => Err(e.message),
+        }) => Ok((transport, name, overwrite)),
+        _ => Err(USAGE.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::download_args;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn a_name_with_spaces_unquoted_is_told_to_be_quoted_never_offered_an_offset() {
+        let err = download_args(&words("notes/meeting notes.txt"), false).unwrap_err();
+        assert!(err.contains("quote"), "{err}");
+        assert!(err.contains("\"notes/meeting notes.txt\""), "{err}");
+        assert!(!err.contains("<offset>"), "{err}");
+        let err = download_args(&words("UDP a b c"), false).unwrap_err();
+        assert!(err.contains("\"a b c\""), "{err}");
+        let err = download_args(&words("a.txt 10"), false).unwrap_err();
+        assert!(err.contains("no offset"), "{err}");
+        assert!(!err.contains("<offset>"), "{err}");
+        let ok = download_args(&words("UDP --overwrite a.txt"), false).unwrap();
+        assert_eq!(ok.1, "a.txt");
+        assert!(ok.2);
     }
 }

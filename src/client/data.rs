@@ -110,7 +110,22 @@ pub(crate) fn receive(
             ExactReader::new(client, line, conn, span.want).read_into(out, progress)
         }
         Transport::Udp => match receive_udp(client, line, span, udp_payload, out, progress) {
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(stalled(client, line)),
+            // Nothing came for the timeout (a link down for a while). The
+            // sender gives up within its silence bound (10 s) of the last
+            // thing it heard, and says so on the control connection: when
+            // that comes within one more timeout, the download is retried
+            // from what came, as a broken TCP one is. A peer that says
+            // nothing even then has gone: that ends it.
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                if client.reply_within(client.timeout()) {
+                    Ok(Transfer::broken(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        stalled(client, line).to_string(),
+                    )))
+                } else {
+                    Err(stalled(client, line))
+                }
+            }
             bytes => Ok(Transfer {
                 bytes,
                 last: None,

@@ -26,6 +26,12 @@ const OWN: &[(&str, &str, &str)] = &[
         "the peer's list of commands, or one command's usage",
     ),
     (
+        "History",
+        "History [<n>] [--only <verb>] [--no-poll]",
+        "the PEER's history (the other side's records); the lowercase local \
+         command history shows this side's",
+    ),
+    (
         "AUTH",
         "AUTH <secret>",
         "authenticate where the peer requires a secret (--secret does it on connecting)",
@@ -55,8 +61,9 @@ Names are written as the client shows them: quotes around spaces, \\t \\n
 \\r \\\\ for TAB, LF, CR and a backslash, \\u{HEX} for other control characters.
 Local commands (lowercase):
   history [<n>] [--only <verb>] [--no-poll]
-                  this side's history (requests received and made), only one
-                  command's rows, or without the pollers' FileHash checkall
+                  THIS side's history (requests received and made), only
+                  one command's rows, or without the pollers' FileHash
+                  checkall; History (capital H) is the peer's
   help            this text
   exit            same as QUIT
 ";
@@ -141,6 +148,15 @@ mod tests {
             assert!(protocol::find(verb).is_some(), "{verb}");
         }
         assert!(help.lines().all(|l| l.len() <= WIDTH), "{help}");
+    }
+
+    #[test]
+    fn history_and_history_say_whose_they_are() {
+        let help = text();
+        let remote = help.find("  History [").expect("History");
+        let local = help.find("  history [").expect("history");
+        assert!(help[remote..].contains("the PEER's history"), "{help}");
+        assert!(help[local..].contains("THIS side's history"), "{help}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub(super) fn local_dir(root: &Path, name: &str) -> Result<PathBuf, String> {
                 .into(),
         ),
         Err(ShareError::Io(e)) => Err(format!("cannot create its folder: {e}")),
+        Err(ShareError::Denied) => Err("cannot create its folder: permission denied".into()),
     }
 }
 

@@ -29,6 +29,23 @@ pub enum Done {
     Cancelled,
 }
 
+/// The words Tab completes: the peer's commands and the console's own.
+const COMMAND_WORDS: &[&str] = &[
+    "IndexGet",
+    "FileHash",
+    "FileDownload",
+    "FileUpload",
+    "History",
+    "HELP",
+    "NOOP",
+    "AUTH",
+    "QUIT",
+    "Sync",
+    "history",
+    "help",
+    "exit",
+];
+
 /// The longest escape sequence taken apart; a longer one is dropped.
 const MAX_SEQUENCE: usize = 16;
 
@@ -107,7 +124,7 @@ impl Editor {
                 self.cursor = 0;
             }
             0x17 => self.delete_word_before(), // Ctrl-W
-            b'\t' => self.insert('\t'),
+            b'\t' => self.complete(),
             0x00..=0x1f => {}
             0x20..=0x7e => self.insert(b as char),
             0xc0..=0xf7 => self.pending.push(b),
@@ -204,6 +221,50 @@ impl Editor {
         self.browsing = None;
         self.draft.clear();
         Done::Line(line)
+    }
+
+    /// Tab: completes the command word being typed (the first word, the
+    /// cursor at its end) as far as the commands that start so agree,
+    /// with a space after a whole one; anywhere else it does nothing.
+    fn complete(&mut self) {
+        let typed: String = self.line[..self.cursor].iter().collect();
+        let at_word_end = self.line.get(self.cursor).is_none_or(|c| *c == ' ');
+        if typed.is_empty() || typed.contains([' ', '\t']) || !at_word_end {
+            return;
+        }
+        let fits: Vec<&str> = COMMAND_WORDS
+            .iter()
+            .copied()
+            .filter(|w| w.len() >= typed.len() && w[..typed.len()].eq_ignore_ascii_case(&typed))
+            .collect();
+        let Some(first) = fits.first() else {
+            return;
+        };
+        // As far as every fitting word agrees (ignoring case); a word the
+        // local and the peer's commands both have (history, History)
+        // keeps the case typed.
+        let mut common = first.len();
+        for w in &fits[1..] {
+            common = common.min(
+                first
+                    .bytes()
+                    .zip(w.bytes())
+                    .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                    .count(),
+            );
+        }
+        let exact_case = fits.iter().find(|w| w.starts_with(typed.as_str()));
+        let word = exact_case.unwrap_or(first);
+        let mut add: Vec<char> = word[typed.len()..common].chars().collect();
+        let whole = fits
+            .iter()
+            .all(|w| w.len() == common && w.eq_ignore_ascii_case(word));
+        if whole && self.line.get(self.cursor).is_none() {
+            add.push(' ');
+        }
+        for c in add {
+            self.insert(c);
+        }
     }
 
     fn set_line(&mut self, line: Vec<char>) {
@@ -332,6 +393,12 @@ impl Editor {
     }
 }
 
+/// How many terminal columns `s` takes, shown as [`cell`] shows it
+/// (wide East Asian characters and emoji two, combining marks none).
+pub(super) fn width(s: &str) -> usize {
+    s.chars().map(|c| cell(c).1).sum()
+}
+
 /// How a character is shown, and how many columns that takes.
 fn cell(c: char) -> (String, usize) {
     let u = c as u32;
@@ -350,7 +417,9 @@ fn cell(c: char) -> (String, usize) {
         | 0xff00..=0xff60
         | 0xffe0..=0xffe6
         | 0x1f300..=0x1f64f
+        | 0x1f680..=0x1f6ff
         | 0x1f900..=0x1f9ff
+        | 0x1fa70..=0x1faff
         | 0x20000..=0x3fffd => (c.to_string(), 2),
         _ => (c.to_string(), 1),
     }
@@ -422,6 +491,11 @@ impl Drop for Switched<'_> {
 pub struct Lines {
     prompt: &'static str,
     mode: Mode,
+    /// Ctrl-C at the prompt ends the input (peer mode) rather than only
+    /// throwing the line away.
+    ctrl_c_ends: bool,
+    /// The input was ended by Ctrl-C.
+    interrupted: bool,
 }
 
 enum Mode {
@@ -453,7 +527,24 @@ impl Lines {
             },
             _ => Mode::Plain { prompt: tty },
         };
-        Lines { prompt, mode }
+        Lines {
+            prompt,
+            mode,
+            ctrl_c_ends: false,
+            interrupted: false,
+        }
+    }
+
+    /// Makes Ctrl-C at the prompt end the input, the line being typed
+    /// thrown away (see [`Lines::interrupted`]).
+    pub fn ending_on_ctrl_c(mut self) -> Lines {
+        self.ctrl_c_ends = true;
+        self
+    }
+
+    /// True when the input was ended by Ctrl-C.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
     }
 
     /// True when lines are edited at the terminal.
@@ -487,17 +578,22 @@ impl Lines {
                 editor,
                 saved,
                 unread,
-            } => edit_line(prompt, editor, saved, unread),
+            } => {
+                let ends = self.ctrl_c_ends.then_some(&mut self.interrupted);
+                edit_line(prompt, editor, saved, unread, ends)
+            }
         }
     }
 }
 
-/// Reads one line at the terminal with `editor`.
+/// Reads one line at the terminal with `editor`. With `ctrl_c_ends`,
+/// Ctrl-C ends the input (None), and sets the flag it points to.
 fn edit_line(
     prompt: &str,
     editor: &mut Editor,
     saved: &Saved,
     unread: &mut Vec<u8>,
+    ctrl_c_ends: Option<&mut bool>,
 ) -> Option<io::Result<String>> {
     if stty(&[
         "-icanon", "-echo", "-isig", "-iexten", "-ixon", "min", "1", "time", "0",
@@ -556,6 +652,12 @@ fn edit_line(
             }
             Some(Done::Cancelled) => {
                 super::out::tell!("^C");
+                if let Some(flag) = ctrl_c_ends {
+                    *shown() = None;
+                    unread.clear();
+                    *flag = true;
+                    return None;
+                }
                 draw(editor);
             }
         }
@@ -712,13 +814,37 @@ mod tests {
     }
 
     #[test]
+    fn tab_completes_command_words_and_is_never_a_tab() {
+        let done = |keys: &[u8]| {
+            let mut e = Editor::new();
+            typed(&mut e, keys);
+            e.line()
+        };
+        assert_eq!(done(b"FileD\t"), "FileDownload ");
+        assert_eq!(done(b"filed\t"), "filedownload ");
+        assert_eq!(done(b"File\t"), "File");
+        assert_eq!(done(b"Fi\t"), "File");
+        assert_eq!(done(b"Ind\tlong"), "IndexGet long");
+        assert_eq!(done(b"hist\t"), "history ");
+        assert_eq!(done(b"Hist\t"), "History ");
+        // Past the first word, or where nothing fits: nothing happens.
+        assert_eq!(done(b"IndexGet \t"), "IndexGet ");
+        assert_eq!(done(b"zz\t"), "zz");
+        assert_eq!(done(b"\t"), "");
+        assert!(!done(b"a\tb\t").contains('\t'));
+    }
+
+    #[test]
     fn render_places_the_cursor_and_scrolls_long_lines() {
         let mut e = Editor::new();
         typed(&mut e, b"abc\x1b[D");
         assert_eq!(e.render("> ", 80), "\r> abc\x1b[K\r\x1b[4C");
         // Control characters are shown, and take their columns.
         let mut e = Editor::new();
-        typed(&mut e, b"a\tb");
+        typed(&mut e, b"ab");
+        e.cursor = 1;
+        e.insert('\t');
+        e.cursor = 3;
         assert_eq!(e.render("> ", 80), "\r> a^Ib\x1b[K\r\x1b[6C");
         // A line wider than the terminal: the part around the cursor.
         let mut e = Editor::new();

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::fetch::{Outcome, Ui};
 use super::out::{self, tell, tell_raw};
+use super::prompt::width;
 use crate::protocol;
 
 /// Aligns a table whose first row is the header; a `size` column is shown
@@ -21,6 +22,7 @@ pub(super) fn aligned_with_header(rows: &[Vec<String>]) -> String {
         return String::new();
     };
     let size_col = header.iter().position(|h| h == "size");
+    let name_col = header.iter().position(|h| h == "name");
     let shown: Vec<Vec<String>> = rows
         .iter()
         .enumerate()
@@ -31,6 +33,14 @@ pub(super) fn aligned_with_header(rows: &[Vec<String>]) -> String {
                     let f = protocol::shown(f);
                     match (Some(j) == size_col && i > 0, f.parse::<u64>()) {
                         (true, Ok(n)) => human_size(n),
+                        // A space at either end of a name would not be
+                        // seen: the name is quoted, as the console reads it.
+                        _ if Some(j) == name_col
+                            && i > 0
+                            && (f.starts_with(' ') || f.ends_with(' ')) =>
+                        {
+                            format!("\"{}\"", f.replace('"', "\\\""))
+                        }
                         _ => f,
                     }
                 })
@@ -41,7 +51,7 @@ pub(super) fn aligned_with_header(rows: &[Vec<String>]) -> String {
     let mut widths = vec![0usize; cols];
     for r in &shown {
         for (j, f) in r.iter().enumerate() {
-            widths[j] = widths[j].max(f.chars().count());
+            widths[j] = widths[j].max(width(f));
         }
     }
     let mut out = String::new();
@@ -51,7 +61,7 @@ pub(super) fn aligned_with_header(rows: &[Vec<String>]) -> String {
             if j > 0 {
                 line.push_str("  ");
             }
-            let pad = widths[j] - f.chars().count();
+            let pad = widths[j] - width(f);
             if Some(j) == size_col {
                 line.push_str(&" ".repeat(pad));
                 line.push_str(f);
@@ -259,13 +269,12 @@ impl Ui for ConsoleUi {
     }
 
     fn resume(&mut self, name: &str, offset: u64) {
-        if self.tty_err {
-            tell!(
-                "p2pshare: resuming {} at {}",
-                protocol::shown(name),
-                human_size(offset)
-            );
-        }
+        // At a terminal and in a pipe alike: a script's log shows it.
+        tell!(
+            "p2pshare: resuming {} at {}",
+            protocol::shown(name),
+            human_size(offset)
+        );
     }
 }
 
@@ -279,6 +288,26 @@ mod tests {
         assert_eq!(human_size(1023), "1023 B");
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(5 * 1024 * 1024), "5.0 MiB");
+    }
+
+    #[test]
+    fn wide_names_align_by_display_width_and_edge_spaces_are_quoted() {
+        let rows = vec![
+            vec!["name".into(), "size".into()],
+            vec!["日本語.txt".into(), "6".into()],
+            vec!["\u{1f600}.txt".into(), "6".into()],
+            vec!["abcdefghij".into(), "6".into()],
+            vec![" lead.txt".into(), "6".into()],
+        ];
+        let table = aligned(&rows);
+        let lines: Vec<&str> = table.lines().collect();
+        // Every row's size column ends in the same terminal column.
+        let widths: Vec<usize> = lines.iter().map(|l| width(l)).collect();
+        assert!(
+            widths.iter().all(|w| *w == widths[0]),
+            "{table}\n{widths:?}"
+        );
+        assert!(lines[4].starts_with("\" lead.txt\""), "{table}");
     }
 
     #[test]

@@ -526,7 +526,11 @@ fn parse_auth(args: &[String]) -> Result<Command, ParseError> {
     match args {
         [word] if asks_for_tls(word) => Ok(Command::Ftp(Ftp::AuthTls)),
         [secret] => Ok(Command::Auth(secret.clone())),
-        _ => Err(ParseError::usage(AUTH.usage)),
+        [] => Err(ParseError::usage(AUTH.usage)),
+        _ => Err(ParseError::args(format!(
+            "usage: {}; a secret with spaces is quoted: AUTH \"my secret\"",
+            AUTH.usage
+        ))),
     }
 }
 
@@ -680,6 +684,7 @@ mod tests {
             ("HELP a b", 501, "usage: HELP"),
             ("NOOP now", 501, "usage: NOOP"),
             ("AUTH", 501, "usage: AUTH"),
+            ("AUTH s3cret pass", 501, "quoted: AUTH \"my secret\""),
             ("IndexGet regex \"unterminated", 500, "unterminated quote"),
             ("IndexGet regex \"a\"b", 500, "closing quote"),
         ];

@@ -39,6 +39,8 @@ enum Body<'a> {
         header: &'static [&'static str],
         rows: Box<dyn RowSource + 'a>,
         noun: &'static str,
+        /// Said after the count: `213 N noun; note`.
+        note: Option<String>,
     },
 }
 
@@ -166,6 +168,7 @@ impl Reply<'_> {
                 header,
                 mut rows,
                 noun,
+                note,
             } => {
                 writeln!(w, "{code}-{}", header.join("\t"))?;
                 let prefix = format!("{code}-");
@@ -178,7 +181,10 @@ impl Reply<'_> {
                     line.clear();
                     n += 1;
                 }
-                writeln!(w, "{code} {n} {noun}")
+                match note {
+                    Some(note) => writeln!(w, "{code} {n} {noun}; {}", one_line(&note)),
+                    None => writeln!(w, "{code} {n} {noun}"),
+                }
             }
         }
     }
@@ -272,8 +278,18 @@ impl<'a> Reply<'a> {
                     write,
                 }),
                 noun,
+                note: None,
             },
         }
+    }
+
+    /// A table with `note` said on its last line after the count; any
+    /// other reply as it is.
+    pub fn with_note(mut self, note: String) -> Reply<'a> {
+        if let Body::Table { note: n, .. } = &mut self.body {
+            *n = Some(note);
+        }
+        self
     }
 
     /// The file table of `IndexGet`: name, size, timestamp, type.
@@ -466,6 +482,18 @@ impl<'a> Reply<'a> {
         Reply::line(
             code::NOT_FOUND,
             format!("no such file or not shared: {}", shown(name)),
+        )
+    }
+
+    /// A shared name the server may not read (its permissions): not
+    /// listed, and refused as such rather than as missing.
+    pub fn permission_denied(name: &str) -> Reply<'a> {
+        Reply::line(
+            code::NOT_FOUND,
+            format!(
+                "permission denied: {} (the server cannot read it; it is not shared)",
+                shown(name)
+            ),
         )
     }
 

@@ -25,11 +25,45 @@ where
 
 /// `IndexGet regex`: the files matching `pattern`, or why it cannot be
 /// used.
+/// When nothing matched a pattern that looks like a regular expression,
+/// the last line says how to write it shell-style.
 pub(super) fn matching<'a>(snap: &'a Index, pattern: &str) -> Reply<'a> {
     match snap.matching(pattern) {
+        Ok(rows) if rows.is_empty() => match regex_hint(pattern) {
+            Some(hint) => files(rows).with_note(hint),
+            None => files(rows),
+        },
         Ok(rows) => files(rows),
         Err(e) => e.reply(),
     }
+}
+
+/// For a pattern that looks like a regular expression (starts with `^`,
+/// ends with `$`, or holds `\.`, `.+` or a `.*` that does not start a
+/// path component, where it is a shell pattern for hidden names): a note
+/// that patterns are shell-style, with the pattern written that way.
+pub(super) fn regex_hint(pattern: &str) -> Option<String> {
+    let inner_dot_star = pattern
+        .match_indices(".*")
+        .any(|(i, _)| i > 0 && !pattern[..i].ends_with('/'));
+    let regexy = pattern.starts_with('^')
+        || pattern.ends_with('$')
+        || pattern.contains("\\.")
+        || pattern.contains(".+")
+        || inner_dot_star;
+    if !regexy {
+        return None;
+    }
+    let body = pattern.strip_prefix('^').unwrap_or(pattern);
+    let body = body.strip_suffix('$').unwrap_or(body);
+    let glob = body
+        .replace(".*", "*")
+        .replace(".+", "?*")
+        .replace("\\.", ".");
+    Some(format!(
+        "the pattern is shell-style (* ? [...]), not a regular expression: try \"{}\"",
+        crate::names::shown(&glob)
+    ))
 }
 
 /// `FileHash verify`: one file's md5, from the cache or hashed now.
@@ -83,5 +117,27 @@ pub(super) fn history(history: &History, n: usize, filter: &HistoryFilter) -> Re
     match history.rows(n) {
         Ok(rows) => Reply::history(rows),
         Err(e) => e.reply(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::regex_hint;
+
+    #[test]
+    fn a_pattern_that_looks_like_a_regular_expression_gets_a_shell_style_hint() {
+        let hint = regex_hint("^docs/.*\\.txt$").unwrap();
+        assert!(hint.contains("shell-style"), "{hint}");
+        assert!(hint.contains("\"docs/*.txt\""), "{hint}");
+        assert!(regex_hint(".*\\.pdf").unwrap().contains("\"*.pdf\""));
+        assert!(regex_hint("a$").is_some());
+        assert!(regex_hint("a.*b").is_some());
+        // A shell pattern for hidden names is not a regular expression.
+        assert_eq!(regex_hint(".*"), None);
+        assert_eq!(regex_hint("docs/.*"), None);
+        assert_eq!(regex_hint("docs/*.txt"), None);
+        assert_eq!(regex_hint("[^a]*"), None);
+        // A control character in the pattern is shown escaped.
+        assert!(!regex_hint("^a\u{1b}b$").unwrap().contains('\u{1b}'));
     }
 }

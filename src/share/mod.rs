@@ -150,6 +150,9 @@ pub enum ShareError {
     /// The name breaks the rules, or names nothing shared. Deliberately one
     /// case: the reply must not tell an outside file from a missing one.
     NotShared,
+    /// A name inside the share, not ignored, that the server may not read
+    /// (a file or a folder above it): said as such, never as missing.
+    Denied,
     Io(io::Error),
 }
 
@@ -157,6 +160,7 @@ impl fmt::Display for ShareError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ShareError::NotShared => f.write_str("no such file or not shared"),
+            ShareError::Denied => f.write_str("permission denied"),
             ShareError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -173,6 +177,8 @@ impl ShareError {
         match (self, op) {
             (ShareError::NotShared, FileOp::Store) => Reply::name_not_allowed(name),
             (ShareError::NotShared, _) => Reply::not_shared(name),
+            (ShareError::Denied, FileOp::Store) => Reply::cannot(op, name, &"permission denied"),
+            (ShareError::Denied, _) => Reply::permission_denied(name),
             (ShareError::Io(e), FileOp::Store) => Reply::cannot(op, name, e),
             (ShareError::Io(e), _) => Reply::cannot(op, name, &e.kind()),
         }
@@ -240,7 +246,7 @@ pub struct Share {
     hashes: HashCache,
     ignore: RwLock<Arc<Ignore>>,
     /// What the last walk left out because its name is not UTF-8.
-    unnamable: RwLock<Vec<PathBuf>>,
+    unnamable: RwLock<Vec<scan::Skipped>>,
     /// Earlier versions of files that changed or went (see [`Share::had`]).
     had: Mutex<had::Had>,
     /// The partial files of broken uploads kept for a resume.
@@ -281,9 +287,9 @@ impl Share {
         Ok(share)
     }
 
-    /// What the last scan left out because its name is not valid UTF-8
-    /// (at most [`scan::MAX_UNNAMABLE`]).
-    pub fn unnamable(&self) -> Vec<PathBuf> {
+    /// What the last scan left out because its name is not valid UTF-8 or
+    /// the server may not read it (at most [`scan::MAX_UNNAMABLE`]).
+    pub fn unnamable(&self) -> Vec<scan::Skipped> {
         self.unnamable
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -346,7 +352,7 @@ impl Share {
         let found = scan::walk_sorted(&self.root, &old, &ignore, &mut unnamable);
         let newly_unnamable = {
             let mut known = self.unnamable.write().unwrap_or_else(|e| e.into_inner());
-            let new: Vec<PathBuf> = unnamable
+            let new: Vec<scan::Skipped> = unnamable
                 .iter()
                 .filter(|p| !known.contains(p))
                 .cloned()
@@ -498,6 +504,9 @@ impl Share {
         let path = self.root.join(name);
         let named = match open_name(&path) {
             Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied && self.denied_inside(&path) => {
+                return Err(ShareError::Denied)
+            }
             Err(e) if is_not_shared(&e) => return Err(ShareError::NotShared),
             Err(e) => return Err(ShareError::Io(e)),
         };
@@ -521,6 +530,33 @@ impl Share {
 }
 
 impl Share {
+    /// For a path whose open was refused for its permissions: true when
+    /// it names a file inside the share that would be shared (its real
+    /// path visible below the root, not ignored), so that the refusal may
+    /// say so without telling anything about a file outside the share.
+    /// A folder on the way that cannot be searched counts too, when the
+    /// folder itself is inside.
+    fn denied_inside(&self, path: &Path) -> bool {
+        let mut probe = path.to_path_buf();
+        loop {
+            // A link whose target cannot be looked at may lead anywhere.
+            if fs::symlink_metadata(&probe).is_ok_and(|m| m.file_type().is_symlink())
+                && fs::canonicalize(&probe).is_err()
+            {
+                return false;
+            }
+            if let Ok(real) = fs::canonicalize(&probe) {
+                let shared = visible_below(&self.root, &real)
+                    .and_then(|rel| rel.to_str().map(|r| !self.is_ignored(r)))
+                    .unwrap_or(false);
+                return shared && (probe == path || real.is_dir());
+            }
+            if !probe.pop() || !probe.starts_with(&self.root) || probe == self.root {
+                return false;
+            }
+        }
+    }
+
     /// True when `.p2pignore` keeps `name` (or a folder above it) out.
     pub fn is_ignored(&self, name: &str) -> bool {
         self.ignore

@@ -115,11 +115,16 @@ impl Share {
         let Ok(f) = self.open_file(name) else {
             return;
         };
+        // The server stored it, so it can read it; if not, the next
+        // rescan leaves it out as it does every unreadable file.
+        let Some(mime) = scan::sniff_file(&self.root.join(name), name) else {
+            return;
+        };
         let entry = index::Entry {
             size: f.key.size,
             mtime: f.mtime,
             key: f.key,
-            mime: scan::sniff_file(&self.root.join(name), name),
+            mime,
         };
         let mut current = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
         if current.get(name) == Some(&entry) {

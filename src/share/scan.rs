@@ -20,9 +20,28 @@ pub struct Changes {
     pub added: Vec<String>,
     pub changed: Vec<String>,
     pub removed: Vec<String>,
-    /// Entries left out because their name is not valid UTF-8, found by
-    /// this scan and not by the one before.
-    pub unnamable: Vec<PathBuf>,
+    /// Entries left out because their name is not valid UTF-8 or the
+    /// server may not read them, found by this scan and not by the one
+    /// before.
+    pub unnamable: Vec<Skipped>,
+}
+
+/// An entry a walk left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub why: Why,
+}
+
+/// Why an entry is left out of the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// Its name is not valid UTF-8: it cannot be named on the wire.
+    NotUtf8,
+    /// A file the server may not read (its permissions).
+    FileDenied,
+    /// A folder the server may not read: nothing below it is shared.
+    FolderDenied,
 }
 
 impl Changes {
@@ -43,19 +62,23 @@ pub fn walk(root: &Path, old: &Index, ignore: &Ignore) -> Index {
     }
 }
 
-/// The most names [`walk_sorted`] reports as not UTF-8 in one walk.
+/// The most entries [`walk_sorted`] reports as left out in one walk.
 pub const MAX_UNNAMABLE: usize = 1000;
 
 /// What [`walk`] finds, as a list sorted by name. Entries whose name is not
-/// valid UTF-8 cannot be named on the wire: they are left out, and their
-/// paths (up to [`MAX_UNNAMABLE`]) go to `unnamable`.
+/// valid UTF-8 cannot be named on the wire, and files and folders the
+/// server may not read cannot be served: they are left out, and their
+/// paths (up to [`MAX_UNNAMABLE`]) go to `unnamable`. A new or changed
+/// file is opened to sniff its type; one whose open is refused for its
+/// permissions is such a file.
 pub fn walk_sorted(
     root: &Path,
     old: &Index,
     ignore: &Ignore,
-    unnamable: &mut Vec<PathBuf>,
+    unnamable: &mut Vec<Skipped>,
 ) -> Vec<(String, Entry)> {
     let mut found = walk_unsniffed(root, old.len(), ignore, unnamable);
+    let mut denied = Vec::new();
     // One pass beside the old index (both in name order) instead of a
     // lookup per file: a rescan of an unchanged share costs little more
     // than its stat calls.
@@ -64,8 +87,25 @@ pub fn walk_sorted(
         while olds.next_if(|(o, _)| o.as_str() < name.as_str()).is_some() {}
         e.mime = match olds.peek() {
             Some((o, oe)) if *o == name && oe.key == e.key => oe.mime,
-            _ => sniff_file(&root.join(&*name), name),
+            _ => match sniff_file(&root.join(&*name), name) {
+                Some(mime) => mime,
+                None => {
+                    denied.push(name.clone());
+                    ""
+                }
+            },
         };
+    }
+    if !denied.is_empty() {
+        found.retain(|(name, _)| denied.binary_search(name).is_err());
+        for name in denied {
+            if unnamable.len() < MAX_UNNAMABLE {
+                unnamable.push(Skipped {
+                    path: root.join(name),
+                    why: Why::FileDenied,
+                });
+            }
+        }
     }
     found
 }
@@ -85,7 +125,7 @@ fn walk_unsniffed(
     root: &Path,
     capacity: usize,
     ignore: &Ignore,
-    unnamable: &mut Vec<PathBuf>,
+    unnamable: &mut Vec<Skipped>,
 ) -> Vec<(String, Entry)> {
     let mut w = Walker {
         root,
@@ -116,7 +156,7 @@ fn walk_unsniffed(
 struct Walker<'a> {
     root: &'a Path,
     ignore: &'a Ignore,
-    unnamable: &'a mut Vec<PathBuf>,
+    unnamable: &'a mut Vec<Skipped>,
     found: Vec<(String, Entry)>,
     /// Folders walked already, by (device, inode), so a folder reached
     /// twice (through a link) is walked once.
@@ -154,14 +194,28 @@ impl Walker<'_> {
 
     /// Puts what the folder `dir` (the share's `rel`) shares on the stack.
     fn read_folder(&mut self, dir: &Path, rel: &str) {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return;
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::PermissionDenied
+                    && self.unnamable.len() < MAX_UNNAMABLE
+                {
+                    self.unnamable.push(Skipped {
+                        path: dir.to_path_buf(),
+                        why: Why::FolderDenied,
+                    });
+                }
+                return;
+            }
         };
         for entry in entries.flatten() {
             let file_name = entry.file_name();
             let Some(name) = file_name.to_str() else {
                 if self.unnamable.len() < MAX_UNNAMABLE {
-                    self.unnamable.push(entry.path());
+                    self.unnamable.push(Skipped {
+                        path: entry.path(),
+                        why: Why::NotUtf8,
+                    });
                 }
                 continue;
             };
@@ -262,12 +316,18 @@ pub fn unchanged(old: &Index, found: &[(String, Entry)]) -> bool {
             .all(|((on, oe), (n, e))| on == n && oe.key == e.key)
 }
 
-pub(super) fn sniff_file(path: &Path, name: &str) -> &'static str {
+/// The type of a file from its first bytes; None when the server may not
+/// open it (its permissions).
+pub(super) fn sniff_file(path: &Path, name: &str) -> Option<&'static str> {
     let mut head = Vec::with_capacity(mime::SNIFF_LEN);
-    if let Ok(f) = open_nonblocking(path) {
-        let _ = f.take(mime::SNIFF_LEN as u64).read_to_end(&mut head);
+    match open_nonblocking(path) {
+        Ok(f) => {
+            let _ = f.take(mime::SNIFF_LEN as u64).read_to_end(&mut head);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return None,
+        Err(_) => {}
     }
-    mime::sniff(&head, name)
+    Some(mime::sniff(&head, name))
 }
 
 /// The files added, changed (size, mtime or inode) and removed from `old`
@@ -291,12 +351,20 @@ pub fn diff(old: &Index, new: &Index) -> Changes {
 }
 
 /// Tells on stderr which entries are not shared because their names are
-/// not valid UTF-8, so that a person can find out why a file is missing.
-pub fn report_unnamable(paths: &[PathBuf]) {
-    for p in paths {
+/// not valid UTF-8 or the server may not read them, so that a person can
+/// find out why a file is missing.
+pub fn report_unnamable(skipped: &[Skipped]) {
+    for s in skipped {
+        let why = match s.why {
+            Why::NotUtf8 => "the name is not valid UTF-8 (rename it to share it)",
+            Why::FileDenied => "permission denied (the server cannot read this file)",
+            Why::FolderDenied => {
+                "permission denied (the server cannot read this folder; nothing below it is shared)"
+            }
+        };
         eprintln!(
-            "p2pshare: not shared: {}: the name is not valid UTF-8 (rename it to share it)",
-            crate::names::shown_bytes(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
+            "p2pshare: not shared: {}: {why}",
+            crate::names::shown_bytes(std::os::unix::ffi::OsStrExt::as_bytes(s.path.as_os_str()))
         );
     }
 }

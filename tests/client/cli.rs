@@ -384,7 +384,23 @@ fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_crash() {
     );
 }
 
+/// `p2pshare` alone is a usage error: exit 2, the short usage on stderr,
+/// nothing on stdout.
+fn no_arguments_is_a_usage_error_with_the_short_usage() {
+    let out = run::<&str>(&[], "");
+    assert_eq!(out.code(), Some(2), "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(out.stderr.contains("subcommand"), "{out}");
+    assert!(out.stderr.contains("p2pshare serve"), "{out}");
+    assert!(out.stderr.contains("p2pshare client"), "{out}");
+    // Help asked for is still help, on stdout, exit 0.
+    let out = run(&["--help".to_string()], "");
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(out.stdout.contains("p2pshare serve"), "{out}");
+}
+
 cases![
+    no_arguments_is_a_usage_error_with_the_short_usage,
     a_share_with_a_missing_parent_is_refused_and_nothing_is_created,
     a_share_that_is_a_file_is_not_a_folder,
     only_the_last_folder_of_a_share_is_created_and_that_is_said,

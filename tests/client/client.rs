@@ -697,6 +697,11 @@ fn a_server_dying_mid_transfer_leaves_a_partial_file_that_a_rerun_resumes() {
         .serve();
     let out = client(server.addr(), dest.path(), &["-c", "FileDownload big.bin"]);
     assert_eq!(out.code(), Some(0), "{out}");
+    // Said on stderr in a pipe too, not only at a terminal.
+    assert!(
+        out.stderr.contains("p2pshare: resuming big.bin at "),
+        "{out}"
+    );
     let asked: Vec<String> = history_rows(srv.path())
         .into_iter()
         .filter(|r| r[3].starts_with("FileDownload"))

@@ -10,6 +10,8 @@ use crate::process::*;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 fn client(addr: SocketAddr, dest: &Path, args: &[&str]) -> Finished {
     run(&client_args(addr, dest, args), "")
@@ -191,7 +193,149 @@ fn a_bad_payload_size_is_a_usage_error() {
     assert!(out.stderr.contains("--udp-payload"), "{out}");
 }
 
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    })
+}
+
+/// A network namespace, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(args)
+            .output()
+            .expect("run ip netns exec");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `p2pshare ARGS` inside the namespace.
+    fn spawn(&self, args: &[&str]) -> Proc {
+        let mut all = vec!["netns", "exec", &self.0, bin()];
+        all.extend_from_slice(args);
+        Proc::spawn_program("ip", &all, &[])
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+/// A UDP download whose data channel goes silent for longer than the
+/// client's stall bound (every UDP datagram dropped by nftables for a
+/// while, as when a link goes down) is retried once the peer has given
+/// up on it, and resumes where it stopped: the whole file lands, its md5
+/// checked, and the second request asks only for the rest.
+fn a_udp_download_resumes_after_the_data_channel_stalls() {
+    assert!(is_root(), "network namespaces need root");
+    let have = |cmd: &str, arg: &str| {
+        Command::new(cmd)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(
+        have("ip", "-V") && have("nft", "--version"),
+        "needs `ip` (iproute2) and `nft` (nftables)"
+    );
+    let ns = Netns(format!("p2ps-stall-{}", std::process::id()));
+    let made = Command::new("ip").args(["netns", "add", &ns.0]).output();
+    assert!(
+        made.is_ok_and(|o| o.status.success()),
+        "cannot create a network namespace"
+    );
+    ns.run(&["ip", "link", "set", "lo", "up"]);
+    ns.run(&["nft", "add", "table", "inet", "t"]);
+    // UDP slowed to about 4 MB/s, so the download is caught halfway.
+    ns.run(&[
+        "nft",
+        "add chain inet t slow { type filter hook input priority 0; }",
+    ]);
+    ns.run(&[
+        "nft",
+        "add rule inet t slow meta l4proto udp limit rate over 4 mbytes/second drop",
+    ]);
+    ns.run(&[
+        "nft",
+        "add chain inet t stall { type filter hook input priority 1; }",
+    ]);
+
+    let content = noise(24 << 20, 77);
+    let srv = TempDir::new("udp-stall-srv");
+    srv.write("big.bin", &content);
+    let dest = TempDir::new("udp-stall-dst");
+    let srv_path = srv.path().display().to_string();
+    let server = ns.spawn(&[
+        "serve",
+        "--share",
+        &srv_path,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+    ]);
+    let addr = server.serving_addr().to_string();
+    let dest_path = dest.path().display().to_string();
+    let client = ns.spawn(&[
+        "client",
+        &addr,
+        "--share",
+        &dest_path,
+        "--timeout",
+        "7s",
+        "-c",
+        "FileDownload UDP big.bin",
+    ]);
+    let part = dest.path().join(".big.bin.p2pshare-part");
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            fs::metadata(&part).is_ok_and(|m| m.len() >= 2 << 20)
+        }),
+        "the download never got going: {}",
+        client.dump()
+    );
+    // The link is down: no datagram either way, for longer than the
+    // client's stall bound (7 s; the server's sender gives up after 10 s
+    // of silence, within the client's next 7 s). This span is what is
+    // tested, not a wait for something.
+    ns.run(&["nft", "add rule inet t stall meta l4proto udp drop"]);
+    std::thread::sleep(Duration::from_secs(9));
+    ns.run(&["nft", "flush chain inet t stall"]);
+    let out = client.finish();
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(
+        fs::read(dest.path().join("big.bin")).unwrap(),
+        content,
+        "{out}"
+    );
+    assert!(out.stderr.contains("resuming big.bin at"), "{out}");
+    let asked = requests(srv.path(), "FileDownload");
+    assert_eq!(asked.len(), 2, "{asked:?} {out}");
+    let offset: u64 = asked[1]
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(offset >= 2 << 20, "{asked:?}");
+    assert!(hidden_below(dest.path()).is_empty(), "{out}");
+}
+
 cases![
+    #[ignore = "needs root, ip and nft (network namespaces)"]
+    a_udp_download_resumes_after_the_data_channel_stalls,
     udp_downloads_land_verified_with_the_servers_mtime,
     a_udp_download_resumes_from_a_partial_file_and_checks_the_whole_md5,
     a_partial_file_from_other_content_is_caught_by_md5_and_refetched,

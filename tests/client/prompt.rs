@@ -351,7 +351,98 @@ fn in_peer_mode_the_pollers_news_goes_above_the_line_being_typed() {
     );
 }
 
+/// Ctrl-C at the peer prompt ends the peer, console and server, as a
+/// signal would; the half-typed line never reaches the other side, and the
+/// terminal is as it was.
+fn ctrl_c_at_the_peer_prompt_ends_peer_mode() {
+    let dir = TempDir::new("prompt-peer-ctrl-c");
+    dir.write("other/a.txt", "alpha\n");
+    let other = start(&dir.path().join("other"));
+    let target = other.addr().to_string();
+    let mine = dir.path().join("mine").display().to_string();
+    let script = r#"stty -g > before; "$@"; echo "exit $?" > status; stty -g > after"#;
+    let t = on_terminal(
+        dir.path(),
+        &[
+            "sh",
+            "-c",
+            script,
+            "sh",
+            bin(),
+            "peer",
+            "--share",
+            &mine,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--connect",
+            &target,
+            "--poll",
+            "1h",
+        ],
+        &[
+            Expect("connected to the other peer"),
+            Expect("p2pshare> "),
+            Send(b"NOOP\r"),
+            Expect("ok"),
+            Expect("p2pshare> "),
+            Send(b"ip addr"),
+            Send(b"\x03"),
+            Expect("^C"),
+            // The peer ends by itself: no Kill here.
+            Expect("interrupted"),
+        ],
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("status")).unwrap_or_default(),
+        "exit 130\n",
+        "{t}"
+    );
+    assert!(t.screen.contains("interrupted"), "{t}");
+    assert!(!t.screen.contains("still serving"), "{t}");
+    let sent = requests(&dir.path().join("other"));
+    assert!(!sent.iter().any(|r| r.contains("ip")), "{sent:?} {t}");
+    let before = fs::read_to_string(dir.path().join("before")).unwrap();
+    let after = fs::read_to_string(dir.path().join("after")).unwrap();
+    assert_eq!(before, after, "the terminal was left changed");
+}
+
+/// At a terminal `History` (the peer's) and `history` (this side's) each
+/// say whose history they show on their first line; Tab completes a
+/// command word and never puts a TAB into the line.
+fn history_tables_say_whose_and_tab_completes_commands() {
+    let dir = TempDir::new("prompt-history");
+    dir.write("served/a.txt", "alpha\n");
+    let server = start(&dir.path().join("served"));
+    let addr = server.addr().to_string();
+    let mine = dir.path().join("mine").display().to_string();
+    let t = on_terminal(
+        dir.path(),
+        &[bin(), "client", &addr, "--share", &mine],
+        &[
+            Expect("p2pshare> "),
+            Send(b"NO\t\r"),
+            Expect("ok"),
+            Expect("p2pshare> "),
+            Send(b"History 5\r"),
+            Expect("the peer's history"),
+            Expect("p2pshare> "),
+            Send(b"history 5\r"),
+            Expect("this side's history"),
+            Expect("p2pshare> "),
+            Send(b"\x04"),
+        ],
+    );
+    assert_eq!(t.code, Some(0), "{t}");
+    let sent = requests(&dir.path().join("served"));
+    assert_eq!(sent[0], "NOOP", "{sent:?} {t}");
+    assert!(!t.screen.contains("^I"), "{t}");
+}
+
 cases![
+    history_tables_say_whose_and_tab_completes_commands,
+    ctrl_c_at_the_peer_prompt_ends_peer_mode,
     the_prompt_edits_and_recalls_lines_and_restores_the_terminal,
     without_stty_the_prompt_is_plain_and_refuses_escape_sequences,
     from_a_pipe_a_line_with_an_escape_sequence_is_refused,

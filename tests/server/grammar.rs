@@ -151,7 +151,10 @@ fn index_get(args: &[&str]) -> Expect {
         ("longlist", []) => Expect::Code(213),
         ("shortlist", [a, b]) if is_time(a) && is_time(b) => TABLE_OR_501,
         ("shortlist", [d1, c1, d2, c2])
-            if is_date(d1) && is_clock(c1) && is_date(d2) && is_clock(c2) =>
+            if is_date(d1)
+                && (is_clock(c1) || is_minute(c1))
+                && is_date(d2)
+                && (is_clock(c2) || is_minute(c2)) =>
         {
             TABLE_OR_501
         }
@@ -203,18 +206,31 @@ fn is_md5(word: &str) -> bool {
 }
 
 /// `time = rfc3339 / date / unix-seconds / DQUOTE date SP clock [zone]
-/// DQUOTE` (the quotes are the word's own: the word is `date SP clock`).
+/// DQUOTE` (the quotes are the word's own: the word is `date SP clock`)
+/// / "now" / DQUOTE date (SP / "T") minute DQUOTE`.
 fn is_time(word: &str) -> bool {
-    if number(word).is_some() || is_date(word) {
+    if number(word).is_some() || is_date(word) || word.eq_ignore_ascii_case("now") {
         return true;
     }
     if let Some((date, clock)) = word.split_once(' ') {
-        return is_date(date) && is_clock_zone(clock);
+        return is_date(date) && (is_clock_zone(clock) || is_minute(clock));
     }
     match word.find(['T', 't']) {
-        Some(at) => is_date(&word[..at]) && is_clock_zone(&word[at + 1..]),
+        Some(at) => {
+            is_date(&word[..at]) && (is_clock_zone(&word[at + 1..]) || is_minute(&word[at + 1..]))
+        }
         None => false,
     }
+}
+
+/// `minute = 2DIGIT ":" 2DIGIT` (a time of day without seconds).
+fn is_minute(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 5
+        && b.iter().enumerate().all(|(i, c)| match i {
+            2 => *c == b':',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 /// `date = 4DIGIT "-" 2DIGIT "-" 2DIGIT`.

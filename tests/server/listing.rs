@@ -441,7 +441,28 @@ fn gzip_made_by_the_gzip_command_is_application_gzip() {
     );
 }
 
+/// A pattern that looks like a regular expression and matches nothing is
+/// not met with silence: the count line says patterns are shell-style and
+/// how this one is written so. The table stays a table.
+fn a_regular_expression_that_matches_nothing_is_told_how_to_write_it() {
+    let Served { dir: _dir, server } = Share::new("list-regex-hint")
+        .file("docs/a.txt", "a\n")
+        .serve();
+    let mut c = Conn::open(server.addr());
+    let r = c.cmd(r"IndexGet regex ^docs/.*\.txt$");
+    assert_eq!(r.code, 213, "{:?}", r.lines);
+    assert!(r.names().is_empty(), "{:?}", r.lines);
+    assert!(r.last().starts_with("0 files; "), "{:?}", r.lines);
+    assert!(r.last().contains("shell-style"), "{:?}", r.lines);
+    assert!(r.last().contains("\"docs/*.txt\""), "{:?}", r.lines);
+    // The hint is right, and a pattern that matches gets no note.
+    let r = c.cmd("IndexGet regex docs/*.txt");
+    assert_eq!(r.names(), ["docs/a.txt"]);
+    assert_eq!(r.last(), "1 files");
+}
+
 cases![
+    a_regular_expression_that_matches_nothing_is_told_how_to_write_it,
     longlist_table_layout_is_exact_and_sorted_by_bytes,
     hidden_files_and_folders_are_never_listed,
     fields_with_tab_newline_or_backslash_are_escaped,

@@ -174,7 +174,7 @@ fn junk_times_are_501() {
         "IndexGet shortlist 2026-13-01 2026-12-01",
         "IndexGet shortlist 2026-11-27T25:00:00Z 2026-11-28",
         "IndexGet shortlist 2026-11-27T10:00:00+25:00 2026-11-28",
-        "IndexGet shortlist 2026-11-27T10:00 2026-11-28",
+        "IndexGet shortlist 2026-11-27T10 2026-11-28",
         "IndexGet shortlist -5 10",
         "IndexGet shortlist 99999999999999999999 99999999999999999999",
         "IndexGet shortlist 2026-11-27 10:00:00 2026-11-27 noon",
