@@ -99,16 +99,19 @@ fn the_default_share_is_created_in_the_current_folder() {
 
 /// The address in a server's start line (`... on ADDR`).
 fn start_line_addr(p: &Proc) -> std::net::SocketAddr {
+    // The whole line: stderr is unbuffered, so a line may be read while
+    // it is still being written.
+    let whole = |err: &str| {
+        err.split_inclusive('\n')
+            .find(|l| l.starts_with("p2pshare: sharing ") && l.ends_with('\n'))
+            .map(|l| l.trim_end().to_string())
+    };
     assert!(
-        wait_until(LIMIT, || p.stderr().contains("p2pshare: sharing ")),
+        wait_until(LIMIT, || whole(&p.stderr()).is_some()),
         "no start line\n{}",
         p.dump()
     );
-    let err = p.stderr();
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("p2pshare: sharing "))
-        .unwrap();
+    let line = whole(&p.stderr()).unwrap();
     line.rsplit(" on ")
         .next()
         .and_then(|a| a.parse().ok())

@@ -99,12 +99,23 @@ fn two_sync_peers_converge_both_ways_then_go_quiet() {
         "the deletion went to A's trash"
     );
 
-    // In step: several more polls on both sides, and no download.
+    // In step: several more polls on both sides, and no download. The
+    // count starts two polls after the folders agreed: a download's
+    // history rows are written once it is done, which may be just after
+    // its file took its name.
+    let polls = || {
+        (
+            requests(ap, "FileHash checkall"),
+            requests(bp, "FileHash checkall"),
+        )
+    };
+    let agreed = polls();
+    assert!(wait_until(WAIT, || {
+        let now = polls();
+        now.0 >= agreed.0 + 2 && now.1 >= agreed.1 + 2
+    }));
     let downloads = (requests(ap, "FileDownload"), requests(bp, "FileDownload"));
-    let polls = (
-        requests(ap, "FileHash checkall"),
-        requests(bp, "FileHash checkall"),
-    );
+    let polls = polls();
     assert!(wait_until(WAIT, || {
         requests(ap, "FileHash checkall") >= polls.0 + 6
             && requests(bp, "FileHash checkall") >= polls.1 + 6
