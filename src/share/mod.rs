@@ -521,7 +521,15 @@ impl Share {
             Some(rel) if !rel.to_str().is_some_and(|r| self.is_ignored(r)) => {}
             _ => return Err(ShareError::NotShared),
         }
-        let file = reopen(named, &real, &meta)?;
+        // Checked to be a shared file inside: one the server may not read
+        // is refused as such (O_PATH above opens it without that right).
+        let file = match reopen(named, &real, &meta) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(ShareError::Denied)
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(OpenedFile {
             name: name.to_string(),
             key: FileKey::of(&meta),
