@@ -215,8 +215,10 @@ fn wrong_token_is_closed_without_a_byte_and_the_right_one_still_works() {
 fn no_data_connection_in_time_gives_425_and_a_late_one_serves_the_next() {
     let server = Share::new("dl-425")
         .file("a.txt", "abc\n")
+        // Long enough for the late connection's token to be taken in
+        // on a loaded machine, before the next request gives up on it.
         .with(|c| Config {
-            data_wait: Duration::from_millis(300),
+            data_wait: Duration::from_secs(2),
             ..c
         })
         .serve();
@@ -227,7 +229,7 @@ fn no_data_connection_in_time_gives_425_and_a_late_one_serves_the_next() {
     let r = c.read_reply();
     assert_eq!(r.code, 425, "{:?}", r.lines);
     // The reply says how long it waited and where to connect.
-    assert!(r.last().contains("300ms"), "{:?}", r.lines);
+    assert!(r.last().contains("2s"), "{:?}", r.lines);
     assert!(r.last().contains(&port.to_string()), "{:?}", r.lines);
     c.assert_alive();
 
