@@ -330,7 +330,7 @@
 //!
 //! # Tests
 //!
-//! - `cargo test` runs four test binaries besides the unit tests and
+//! - `cargo test` runs five test binaries besides the unit tests and
 //!   these doc tests (in about 12 s on 2 cores); cargo runs the binaries
 //!   one after the other, so a new test goes into a module of
 //!   `tests/server/` or `tests/client/`, not a new file at the top: add
