@@ -293,6 +293,7 @@
 //! tests/server/           one test binary: a module per capability of the server, talking to real servers over real sockets; grammar.rs is the fuzz test's oracle, written from PROTOCOL.md; ftp_clients.rs drives curl and lftp (ignored in a plain cargo test, run by .ci/run)
 //! tests/client/           one test binary: the client, peer mode and the command line, as child processes against real and fake servers
 //! tests/layers.rs         the source keeps its layers, file and function sizes
+//! tests/docs.rs           README.md within 500 lines, and every option it names in a --help
 //! tests/udp_sim.rs        the UDP sender and receiver over a simulated lossy link with a virtual clock
 //! scripts/demo.sh         two peers on loopback, walked through every command
 //! scripts/nc-smoke.sh     a real server driven with nc alone
