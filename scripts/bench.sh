@@ -2,9 +2,11 @@
 # bench.sh [--quick]: p2pshare side by side with the tools a user would pick
 # instead (vsftpd + curl, curl against p2pshare's own FTP side, lftp, the
 # rsync daemon, tftp-hpa) and with the machine's own limits (md5 hashing
-# alone, dd writing alone), on the same files in one run. Prints one
-# markdown table on stdout: case, p2pshare, the peers, the ratio, the
-# target and whether it is met. Progress goes to stderr.
+# alone, dd writing alone), on the same files in one run. Prints on stdout
+# a line naming the machine (cores, dd, md5sum and md5 crate speeds) and
+# one markdown table: case, p2pshare, the peers, the ratio, the target and
+# whether it is met; README.md's Performance section is that output.
+# Progress goes to stderr.
 #
 # - Installs what it needs when missing (apt-get; being offline is fine when
 #   the commands are there).
@@ -665,7 +667,12 @@ fi
 
 # ---- the machine and the table ---------------------------------------------------------
 mbps() { if num "$2"; then calc "$1 / $2"; else echo "?"; fi; }
-say "machine: $(nproc) cores; dd writing $(mbps "$BIG_MB" "${BEST[big_dd]}") MiB/s; md5sum $(mbps "$BIG_MB" "${BEST[big_md5sum]}") MiB/s; md5 crate $(mbps "$BIG_MB" "${BEST[md5]:-}") MiB/s ($BIG_LABEL, best of $RUNS)"
+machine="$(nproc) cores; dd writing $(mbps "$BIG_MB" "${BEST[big_dd]}") MiB/s; md5sum $(mbps "$BIG_MB" "${BEST[big_md5sum]}") MiB/s; md5 crate $(mbps "$BIG_MB" "${BEST[md5]:-}") MiB/s ($BIG_LABEL, best of $RUNS)"
+say "machine: $machine"
+# The machine line and the table are what README.md's Performance section
+# shows, as they are.
+echo "Measured $(date -u +%Y-%m-%d) on $machine. Ratios are p2pshare / peer from the same run."
+echo
 echo "| case | p2pshare | peers | ratio | target | met |"
 echo "| --- | --- | --- | --- | --- | --- |"
 for r in "${ROWS[@]}"; do

@@ -128,7 +128,7 @@ impl History {
         &self.old_path
     }
 
-    /// Appends one row, whole or not at all (see [`append_whole`]). The
+    /// Appends one row, whole or not at all (see `append_whole`). The
     /// row is written with a single write to a file opened for appending
     /// (and locked), so rows from several processes never mix.
     pub fn append(

@@ -48,6 +48,14 @@ pub(crate) fn unescape_one(after: &str, quoted: bool, escapes: Escapes) -> Optio
 
 /// Escapes a table field: TAB, LF, CR and backslash become `\t`, `\n`,
 /// `\r`, `\\`.
+///
+/// ```
+/// use p2pshare::names::{escape_field, unescape_field};
+///
+/// let name = "a\tb\\c.txt";
+/// assert_eq!(escape_field(name), r"a\tb\\c.txt");
+/// assert_eq!(unescape_field(&escape_field(name)), name);
+/// ```
 pub fn escape_field(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

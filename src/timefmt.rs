@@ -39,6 +39,15 @@ pub fn unix_secs(t: SystemTime) -> u64 {
 /// (UTC when no offset), `2026-11-27 10:00` (no seconds), `2026-11-27`
 /// (midnight UTC), Unix seconds, or `now`. Fractions of a second are
 /// dropped: the time is the whole second it falls in, as listed.
+///
+/// ```
+/// use p2pshare::timefmt::{format, parse};
+///
+/// let t = parse("2026-11-27T12:00:00.75+02:00").unwrap();
+/// assert_eq!(format(t), "2026-11-27T10:00:00Z");
+/// assert_eq!(parse("2026-11-27").unwrap(), parse("2026-11-27T00:00:00Z").unwrap());
+/// assert!(parse("2026-13-01").is_err());
+/// ```
 pub fn parse(s: &str) -> Result<SystemTime, String> {
     parse_exact(s).map(|t| UNIX_EPOCH + Duration::from_secs(unix_secs(t)))
 }

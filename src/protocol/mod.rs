@@ -17,11 +17,8 @@
 //! [`crate::timefmt`], [`crate::digest`]); the services convert their
 //! own errors and outcomes into replies with the constructors here.
 //!
-//! Adding a command: a variant of [`Command`] with typed fields, a parser
-//! and a [`Spec`] in `command.rs` (listed in [`COMMANDS`], which gives it
-//! its place in `HELP`, its usage errors and the AUTH gate), the replies
-//! it needs in `reply.rs` (with a byte-exact test), a handler in the
-//! server returning them, and its section in PROTOCOL.md.
+//! Adding a command starts here, with a [`Spec`] in [`COMMANDS`]; the
+//! crate documentation ([`crate`], "Adding a command") has every step.
 
 pub mod command;
 pub mod ftp_command;

@@ -64,8 +64,8 @@ impl Share {
     }
 
     /// The md5s of earlier versions of each name, replaced or removed
-    /// since the share was opened ([`PER_NAME`] a name at most, of
-    /// [`NAMES`] names): what this side had, and a peer may have
+    /// since the share was opened (`PER_NAME` a name at most, of
+    /// `NAMES` names): what this side had, and a peer may have
     /// copied from here.
     pub fn had(&self) -> Vec<(String, Vec<Md5>)> {
         let had = self.had.lock().unwrap_or_else(|e| e.into_inner());

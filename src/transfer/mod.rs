@@ -39,7 +39,7 @@ pub trait Source {
 
     /// Writes `len` bytes from `offset` on to `out` (fewer when the bytes
     /// end first); returns how many were written. Reads through
-    /// [`Source::read_at`] into one buffer of [`COPY_CHUNK`] bytes, so a
+    /// [`Source::read_at`] into one buffer of `COPY_CHUNK` bytes, so a
     /// transfer costs two system calls per chunk and no more memory.
     fn copy_to(&self, offset: u64, len: u64, out: &mut TcpStream) -> Result<u64, CopyError> {
         let mut buf = vec![0u8; COPY_CHUNK.min(usize::try_from(len).unwrap_or(COPY_CHUNK))];

@@ -2,7 +2,7 @@
 //! connected peer's changes into the local share. The peer's `FileHash
 //! checkall`, this side's md5s and the sync state (what both had when
 //! they last agreed, kept per peer share id) give each file one decision
-//! ([`plan`]); [`exec`] carries them out, every version it replaces or
+//! ([`plan`]); `exec` carries them out, every version it replaces or
 //! removes kept in the [`trash`] first, where `Sync --restore`
 //! ([`restore`]) finds it.
 
@@ -354,7 +354,7 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
     Ok(Report { counts, ok })
 }
 
-/// Runs `Sync --restore` (see [`restore`](mod@restore)); false when it
+/// Runs `Sync --restore` (see `restore`); false when it
 /// failed. It needs no peer.
 pub fn restore(r: &Restore, ctx: &Context) -> bool {
     restore::run(r, ctx, &stamp(SystemTime::now()))
