@@ -1,20 +1,39 @@
 //! The reading side of a control connection, generic over [`BufRead`]:
 //! lines capped in length, and one [`Request`] or [`Refusal`] for each
-//! line that is not blank.
+//! line that is not blank. A line whose verb is FTP's is parsed by FTP's
+//! parser, any other by the native one ([`Parsed`] says which).
 
 use std::io::{self, BufRead};
 
-use super::{parse_request, Command, Reply, Spec};
+use super::{command, ftp_command, Command, Ftp, ParseError, Reply, Spec};
 
 /// A request line that parsed.
 #[derive(Debug)]
 pub struct Request {
     /// The declaration of its command.
     pub spec: &'static Spec,
-    pub command: Command,
+    pub command: Parsed,
     /// The line as the history records it: trimmed, with any secret
     /// masked ([`without_secret`]).
     pub line: String,
+}
+
+/// What a request line parsed into: a command of one dialect or the
+/// other. A line is FTP's when its verb is an FTP verb (or it is `AUTH
+/// TLS`); any other line is parsed as a native command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Native(Command),
+    Ftp(Ftp),
+}
+
+/// Parses one request line in the dialect its verb belongs to. A blank
+/// line is `Ok(None)`: it gets no reply.
+pub fn parse_request(line: &str) -> Result<Option<(&'static Spec, Parsed)>, ParseError> {
+    if let Some(ftp) = ftp_command::parse_ftp(line) {
+        return ftp.map(|(spec, f)| Some((spec, Parsed::Ftp(f))));
+    }
+    Ok(command::parse_request(line)?.map(|(spec, c)| (spec, Parsed::Native(c))))
 }
 
 /// A line refused before it could be a request: too long, not UTF-8, or

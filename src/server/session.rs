@@ -14,7 +14,7 @@ use super::transfers::Transfers;
 use super::{listing, Shared};
 use crate::history::Direction;
 use crate::protocol::ftp_command::is_ftp_line;
-use crate::protocol::{code, Command, Dialect, Reply, Requests, Spec};
+use crate::protocol::{code, Command, Dialect, Parsed, Reply, Requests, Spec};
 use crate::stop::Stop;
 use crate::transfer::token;
 
@@ -376,13 +376,20 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     /// Runs one command (530 to what needs authentication before AUTH
     /// succeeded), writes its reply, and returns the final reply code for
     /// the history.
-    fn respond(&mut self, spec: &Spec, command: Command) -> io::Result<u16> {
+    fn respond(&mut self, spec: &Spec, command: Parsed) -> io::Result<u16> {
         if spec.needs_auth && !self.authed {
             return match spec.dialect {
                 Dialect::Ftp => self.send(Reply::ftp_login_required()),
                 Dialect::P2pshare => self.send(Reply::auth_required()),
             };
         }
+        let command = match command {
+            Parsed::Native(command) => command,
+            Parsed::Ftp(ftp) => {
+                let reply = self.ftp(ftp)?;
+                return self.send(reply);
+            }
+        };
         let shared = self.shared;
         let share = &*shared.share;
         // The tables borrow the snapshot they are written from.
@@ -410,7 +417,6 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Command::Noop => Reply::ok(),
             Command::Auth(given) => self.auth(&given)?,
             Command::Quit => Reply::bye(),
-            Command::Ftp(ftp) => self.ftp(ftp)?,
             Command::Download {
                 transport,
                 name,
