@@ -1,80 +1,23 @@
 //! The FTP verbs of a session: the same share, name rules, md5 cache,
 //! limits, AUTH gate and history as the native commands, in FTP's words.
 //! From the first FTP verb on, the session ends its reply lines with CR LF
-//! ([`LineEnds`]); native commands keep working beside the FTP ones.
+//! (`LineEnds`); native commands keep working beside the FTP ones. It
+//! builds on the session core (`core.rs`), and imports nothing of the
+//! native front end (`session.rs`).
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::core::{announce, Control, Session};
 use super::ftp_data::{self, Passive};
 use super::ftp_list::{self, absolute, resolve};
 use super::ftp_upload::Store;
-use super::session::{Control, Session};
 use crate::protocol::ftp_reply::{facts_line, list_line, Entry};
 use crate::protocol::{FileOp, Ftp, Reply, Transport, Waited};
 use crate::share::index::Index;
 use crate::share::OpenedFile;
 use crate::transfer::{tcp, SendOutcome, Sending};
-
-/// The output of a session: LF line ends as the native protocol writes
-/// them, or CR LF once the session speaks FTP.
-#[derive(Debug)]
-pub(super) struct LineEnds<W> {
-    pub inner: W,
-    pub crlf: bool,
-}
-
-impl<W: Write> Write for LineEnds<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if !self.crlf {
-            return self.inner.write(buf);
-        }
-        match buf.iter().position(|&b| b == b'\n') {
-            Some(0) => self.inner.write_all(b"\r\n").map(|()| 1),
-            Some(i) => self.inner.write(&buf[..i]),
-            None => self.inner.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// What a session keeps for its FTP verbs.
-#[derive(Default)]
-pub(super) struct FtpState<'a> {
-    /// The current folder, as a share name (`""` at the top).
-    cwd: String,
-    /// The offset of the next RETR or STOR (REST).
-    pub(super) rest: u64,
-    /// The listener of the next transfer (PASV, EPSV), and when it opened.
-    passive: Option<Passive<'a>>,
-    opened: Option<Instant>,
-    /// After `EPSV ALL`, PASV is refused (RFC 2428).
-    epsv_all: bool,
-}
-
-impl FtpState<'_> {
-    /// Closes the passive listener (a native transfer is about to open
-    /// the session's data channels: a session never holds both).
-    pub fn drop_passive(&mut self) {
-        self.passive = None;
-    }
-
-    /// With `--data-idle`, a passive listener no transfer took for that
-    /// long closes, as the native data channels do; returns when that is
-    /// due for the one still open.
-    pub fn release_idle(&mut self, idle: Option<Duration>) -> Option<Instant> {
-        let due = self.passive.as_ref().and(self.opened)?.checked_add(idle?)?;
-        if Instant::now() < due {
-            return Some(due);
-        }
-        self.passive = None;
-        None
-    }
-}
 
 impl<C: Control, W: Write> Session<'_, C, W> {
     /// From the first FTP line on (one refused too), replies end with CR
@@ -409,10 +352,4 @@ fn opts(o: &str) -> Reply<'static> {
         (Some("HASH"), None | Some("MD5")) => Reply::ftp_ok("MD5"),
         _ => Reply::ftp_unsupported("OPTS", o),
     }
-}
-
-/// Writes a preliminary reply and flushes it.
-fn announce<W: Write>(out: &mut BufWriter<W>, reply: Reply<'_>) -> io::Result<()> {
-    reply.write_to(out)?;
-    out.flush()
 }

@@ -15,9 +15,9 @@
 use std::io::{self, BufWriter};
 use std::time::Duration;
 
+use super::core::{Control, Session};
 use super::ftp_data;
 use super::ftp_list::absolute;
-use super::session::{Control, Session};
 use crate::digest::Md5;
 use crate::protocol::{FileOp, Reply};
 use crate::share::hash::md5_of_reader;
