@@ -505,3 +505,33 @@ fn no_dialect_front_end_imports_another() {
         wrong.join("\n")
     );
 }
+
+/// The session core, under every dialect front end.
+const SESSION_CORE: &str = "server/core.rs";
+
+#[test]
+fn the_session_core_keeps_its_state_private() {
+    let text = fs::read_to_string(src().join(SESSION_CORE)).unwrap();
+    let mut open = Vec::new();
+    let mut in_struct = None;
+    for line in code_of(&text).lines() {
+        let t = line.trim_start();
+        if line.starts_with("pub(super) struct ")
+            || line.starts_with("pub struct ")
+            || line.starts_with("struct ")
+        {
+            in_struct = t.ends_with('{').then(|| t.to_string());
+        } else if line == "}" {
+            in_struct = None;
+        } else if let Some(s) = &in_struct {
+            if t.starts_with("pub") {
+                open.push(format!("{s} {t}"));
+            }
+        }
+    }
+    assert!(
+        open.is_empty(),
+        "fields of {SESSION_CORE} that front ends reach directly (offer methods):\n{}",
+        open.join("\n")
+    );
+}

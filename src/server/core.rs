@@ -2,8 +2,10 @@
 //! whichever front end parses its requests and writes its replies. The
 //! control connection's two sides (the idle deadline on reading, the
 //! unread-replies limit on writing), the session's state, the AUTH gate
-//! and the history rows. The native front end (`session.rs`) and FTP's
-//! (`ftp.rs` and its helpers) build on it; it imports neither.
+//! and the history rows, and the native data transfers as handlers that
+//! return their final reply. Its state is private to this file: the
+//! native front end (`session.rs`) and FTP's (`ftp.rs` and its helpers)
+//! use its methods, and it imports neither.
 
 use std::cell::Cell;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -16,8 +18,9 @@ use super::limits::RowVerdict;
 use super::line_ends::LineEnds;
 use super::transfers::Transfers;
 use super::Shared;
+use crate::digest::Md5;
 use crate::history::Direction;
-use crate::protocol::{Reply, Requests};
+use crate::protocol::{Refusal, Reply, Request, Requests, Transport};
 use crate::stop::Stop;
 use crate::transfer::token;
 
@@ -238,18 +241,18 @@ pub(super) fn control_of<'a>(shared: &Shared, conn: &'a TcpStream) -> (Input<'a>
 
 /// One session: its requests, its replies, its data channels.
 pub(super) struct Session<'a, C: Control, W: Write> {
-    pub(super) shared: &'a Shared,
-    pub(super) stop: &'a Stop,
-    pub(super) requests: Requests<BufReader<C>>,
-    pub(super) out: BufWriter<LineEnds<W>>,
-    pub(super) peer: SocketAddr,
+    shared: &'a Shared,
+    stop: &'a Stop,
+    requests: Requests<BufReader<C>>,
+    out: BufWriter<LineEnds<W>>,
+    peer: SocketAddr,
     /// The address the client reached (where data listeners bind).
-    pub(super) local: IpAddr,
-    pub(super) transfers: Transfers<'a>,
+    local: IpAddr,
+    transfers: Transfers<'a>,
     /// What the FTP verbs keep: folder, REST offset, passive listener.
-    pub(super) ftp: FtpState<'a>,
+    ftp: FtpState<'a>,
     /// True once AUTH succeeded, or from the start when no secret is set.
-    pub(super) authed: bool,
+    authed: bool,
     wrong_secrets: u8,
 }
 
@@ -301,6 +304,99 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         self.wrong_secrets >= MAX_WRONG_SECRETS
     }
 
+    /// What every session of the server shares: the share, the
+    /// settings, the history.
+    pub(super) fn shared(&self) -> &'a Shared {
+        self.shared
+    }
+
+    /// Set when the server stops.
+    pub(super) fn stop(&self) -> &'a Stop {
+        self.stop
+    }
+
+    /// The client's address.
+    pub(super) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The address the client reached (where data listeners bind).
+    pub(super) fn local(&self) -> IpAddr {
+        self.local
+    }
+
+    /// True once AUTH succeeded, or from the start when no secret is set.
+    pub(super) fn authed(&self) -> bool {
+        self.authed
+    }
+
+    /// Where replies go; a front end sets its line ends on it.
+    pub(super) fn out(&mut self) -> &mut BufWriter<LineEnds<W>> {
+        &mut self.out
+    }
+
+    /// The requests of the connection, and what is read of them.
+    pub(super) fn requests(&self) -> &Requests<BufReader<C>> {
+        &self.requests
+    }
+
+    /// The next request.
+    pub(super) fn next_request(&mut self) -> Option<io::Result<Result<Request, Refusal>>> {
+        self.requests.next()
+    }
+
+    /// When the session times out if the client sends nothing more.
+    pub(super) fn idle_deadline(&self) -> Option<Instant> {
+        self.requests.get_ref().get_ref().idle_deadline()
+    }
+
+    /// The native data channels.
+    pub(super) fn transfers(&mut self) -> &mut Transfers<'a> {
+        &mut self.transfers
+    }
+
+    /// What the FTP verbs keep, to read.
+    pub(super) fn ftp_ref(&self) -> &FtpState<'a> {
+        &self.ftp
+    }
+
+    /// What the FTP verbs keep: folder, REST offset, passive listener.
+    pub(super) fn ftp_state(&mut self) -> &mut FtpState<'a> {
+        &mut self.ftp
+    }
+
+    /// Sends a file over a native data channel (announced with 150
+    /// first); returns the final reply. FTP's passive listener closes:
+    /// a session never holds both.
+    pub(super) fn download(
+        &mut self,
+        transport: Transport,
+        name: &str,
+        offset: u64,
+    ) -> io::Result<Reply<'static>> {
+        self.ftp.drop_passive();
+        let deadline = self.idle_deadline();
+        let out = &mut self.out;
+        let done = self
+            .transfers
+            .download(transport, name, offset, deadline, &mut |r| announce(out, r))?;
+        self.transferred(done.active);
+        Ok(done.reply)
+    }
+
+    /// Takes a file over a native data channel (announced with 150
+    /// first); returns the final reply.
+    pub(super) fn upload(&mut self, name: &str, size: u64, md5: Md5) -> io::Result<Reply<'static>> {
+        self.ftp.drop_passive();
+        let deadline = self.idle_deadline();
+        let out = &mut self.out;
+        let done = self
+            .transfers
+            .upload(name, size, md5, deadline, &mut |r| announce(out, r))?;
+        self.transferred(done.active);
+        Ok(done.reply)
+    }
+
     pub(super) fn input(&mut self) -> &mut C {
         self.requests.get_mut().get_mut()
     }
@@ -314,7 +410,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
 
     /// The time a transfer the client took part in took is not its idle
     /// time.
-    pub(super) fn transferred(&mut self, active: bool) {
+    fn transferred(&mut self, active: bool) {
         if active {
             self.input().touch();
         }

@@ -6,7 +6,7 @@
 use std::io::{self, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use super::core::{self, announce, Control, Session};
+use super::core::{self, Control, Session};
 use super::line_ends::LineEnds;
 use super::{listing, Shared};
 use crate::protocol::ftp_command::is_ftp_line;
@@ -48,38 +48,38 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     fn serve(&mut self) -> io::Result<()> {
         // The greeting ends with CR LF, as FTP clients wait for; the
         // native replies after it keep their LF.
-        self.out.get_mut().crlf = true;
-        Reply::greeting(self.authed, Some(self.shared.share.id())).write_to(&mut self.out)?;
-        self.out.flush()?;
-        self.out.get_mut().crlf = false;
+        self.out().get_mut().crlf = true;
+        Reply::greeting(self.authed(), Some(self.shared().share.id())).write_to(self.out())?;
+        self.out().flush()?;
+        self.out().get_mut().crlf = false;
         loop {
-            let data_idle = self.shared.config.data_idle;
+            let data_idle = self.shared().config.data_idle;
             let wake = match (
-                self.transfers.release_idle(),
-                self.ftp.release_idle(data_idle),
+                self.transfers().release_idle(),
+                self.ftp_state().release_idle(data_idle),
             ) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
             self.input().wake_at(wake);
-            let next = match self.requests.next() {
+            let next = match self.next_request() {
                 Some(Ok(next)) => next,
                 Some(Err(e)) if is_timeout(&e) => {
-                    if !self.requests.get_ref().get_ref().idle_left().is_zero() {
+                    if !self.requests().get_ref().get_ref().idle_left().is_zero() {
                         continue;
                     }
-                    let _ = Reply::idle_timeout().write_to(&mut self.out);
-                    let _ = self.out.flush();
+                    let _ = Reply::idle_timeout().write_to(self.out());
+                    let _ = self.out().flush();
                     return Ok(());
                 }
                 Some(Err(e)) => return Err(e),
                 None => {
                     // A stopping server shuts the reading side of every
                     // session: this end of stream is that, not the client.
-                    if self.stop.is_set() {
-                        Reply::shutting_down().write_to(&mut self.out)?;
+                    if self.stop().is_set() {
+                        Reply::shutting_down().write_to(self.out())?;
                     }
-                    return self.out.flush();
+                    return self.out().flush();
                 }
             };
             let (line, reply, quit) = match next {
@@ -99,8 +99,8 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             // Flush only when a further whole request is already waiting,
             // so a pipelining client gets its replies in few packets; a
             // line still being typed is no reason to hold a reply back.
-            if quit || !self.requests.get_ref().buffer().contains(&b'\n') {
-                self.out.flush()?;
+            if quit || !self.requests().get_ref().buffer().contains(&b'\n') {
+                self.out().flush()?;
             }
             if quit {
                 return Ok(());
@@ -112,7 +112,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     /// succeeded), writes its reply, and returns the final reply code for
     /// the history.
     fn respond(&mut self, spec: &Spec, command: Parsed) -> io::Result<u16> {
-        if spec.needs_auth && !self.authed {
+        if spec.needs_auth && !self.authed() {
             return match spec.dialect {
                 Dialect::Ftp => self.send(Reply::ftp_login_required()),
                 Dialect::P2pshare => self.send(Reply::auth_required()),
@@ -125,7 +125,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                 return self.send(reply);
             }
         };
-        let shared = self.shared;
+        let shared = self.shared();
         let share = &*shared.share;
         // The tables borrow the snapshot they are written from.
         let snapshot;
@@ -156,28 +156,8 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                 transport,
                 name,
                 offset,
-            } => {
-                self.ftp.drop_passive();
-                let deadline = self.requests.get_ref().get_ref().idle_deadline();
-                let out = &mut self.out;
-                let done =
-                    self.transfers
-                        .download(transport, &name, offset, deadline, &mut |r| {
-                            announce(out, r)
-                        })?;
-                self.transferred(done.active);
-                done.reply
-            }
-            Command::Upload { name, size, md5 } => {
-                self.ftp.drop_passive();
-                let deadline = self.requests.get_ref().get_ref().idle_deadline();
-                let out = &mut self.out;
-                let done = self
-                    .transfers
-                    .upload(&name, size, md5, deadline, &mut |r| announce(out, r))?;
-                self.transferred(done.active);
-                done.reply
-            }
+            } => self.download(transport, &name, offset)?,
+            Command::Upload { name, size, md5 } => self.upload(&name, size, md5)?,
         };
         self.send(reply)
     }
