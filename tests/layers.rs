@@ -462,7 +462,7 @@ fn no_files_import_each_other_in_a_circle() {
 /// of: none imports a file of another (each new door is a file of its
 /// own over the session core, not an edit of the others).
 const FRONT_ENDS: &[(&str, &[&str])] = &[
-    ("native", &["server/session.rs"]),
+    ("native", &["server/native.rs"]),
     (
         "FTP",
         &[

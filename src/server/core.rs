@@ -20,7 +20,7 @@ use super::transfers::Transfers;
 use super::Shared;
 use crate::digest::Md5;
 use crate::history::Direction;
-use crate::protocol::{Refusal, Reply, Request, Requests, Transport};
+use crate::protocol::{Dialect, Refusal, Reply, Request, Requests, Spec, Transport};
 use crate::stop::Stop;
 use crate::transfer::token;
 
@@ -353,6 +353,28 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
     /// The native data channels.
     pub(super) fn transfers(&mut self) -> &mut Transfers<'a> {
         &mut self.transfers
+    }
+
+    /// The refusal of a request that needs AUTH before it succeeded, in
+    /// the words of the request's dialect.
+    pub(super) fn gate(&self, spec: &Spec) -> Option<Reply<'static>> {
+        (spec.needs_auth && !self.authed).then(|| match spec.dialect {
+            Dialect::Ftp => Reply::ftp_login_required(),
+            Dialect::P2pshare => Reply::auth_required(),
+        })
+    }
+
+    /// Closes the data channels and the passive listener that waited too
+    /// long (`--data-idle`); returns when the next one is due.
+    pub(super) fn release_idle_data(&mut self) -> Option<Instant> {
+        let data_idle = self.shared.config.data_idle;
+        match (
+            self.transfers.release_idle(),
+            self.ftp.release_idle(data_idle),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// What the FTP verbs keep, to read.

@@ -18,6 +18,7 @@ mod ftp_upload;
 mod limits;
 mod line_ends;
 mod listing;
+mod native;
 pub mod session;
 mod transfers;
 

@@ -1,16 +1,17 @@
-//! The native front end of a control connection: the request loop, the
-//! native commands' handlers, and the hand-over of each FTP line to FTP's
-//! front end (`ftp.rs`). What both dialects share (the AUTH gate, the
-//! history rows, the limits) is the session core's (`core.rs`).
+//! One control connection: the greeting, the request loop, and the
+//! hand-over of each request to the front end of its dialect (`native.rs`
+//! for p2pshare's own commands, `ftp.rs` for FTP's verbs: a session may
+//! mix both). What every dialect shares (the AUTH gate, the history rows,
+//! the limits, the data channels) is the session core's (`core.rs`).
 
 use std::io::{self, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use super::core::{self, Control, Session};
 use super::line_ends::LineEnds;
-use super::{listing, Shared};
+use super::Shared;
 use crate::protocol::ftp_command::is_ftp_line;
-use crate::protocol::{code, Command, Dialect, Parsed, Reply, Spec};
+use crate::protocol::{code, Parsed, Reply, Spec};
 use crate::stop::Stop;
 
 /// Serves one control connection until the peer quits or leaves.
@@ -53,14 +54,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         self.out().flush()?;
         self.out().get_mut().crlf = false;
         loop {
-            let data_idle = self.shared().config.data_idle;
-            let wake = match (
-                self.transfers().release_idle(),
-                self.ftp_state().release_idle(data_idle),
-            ) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let wake = self.release_idle_data();
             self.input().wake_at(wake);
             let next = match self.next_request() {
                 Some(Ok(next)) => next,
@@ -108,58 +102,20 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         }
     }
 
-    /// Runs one command (530 to what needs authentication before AUTH
-    /// succeeded), writes its reply, and returns the final reply code for
-    /// the history.
+    /// Hands one command to the front end of its dialect (530 to what
+    /// needs authentication before AUTH succeeded); its reply is written,
+    /// and its final code returned for the history.
     fn respond(&mut self, spec: &Spec, command: Parsed) -> io::Result<u16> {
-        if spec.needs_auth && !self.authed() {
-            return match spec.dialect {
-                Dialect::Ftp => self.send(Reply::ftp_login_required()),
-                Dialect::P2pshare => self.send(Reply::auth_required()),
-            };
+        if let Some(refusal) = self.gate(spec) {
+            return self.send(refusal);
         }
-        let command = match command {
-            Parsed::Native(command) => command,
+        match command {
+            Parsed::Native(command) => self.native(command),
             Parsed::Ftp(ftp) => {
                 let reply = self.ftp(ftp)?;
-                return self.send(reply);
+                self.send(reply)
             }
-        };
-        let shared = self.shared();
-        let share = &*shared.share;
-        // The tables borrow the snapshot they are written from.
-        let snapshot;
-        let reply = match command {
-            Command::LongList => {
-                snapshot = share.snapshot();
-                listing::files(snapshot.all())
-            }
-            Command::ShortList { start, end } => {
-                snapshot = share.snapshot();
-                listing::files(snapshot.modified_between(start, end))
-            }
-            Command::Glob(pattern) => {
-                snapshot = share.snapshot();
-                listing::matching(&snapshot, &pattern)
-            }
-            Command::Verify(name) => listing::verify(share, &name),
-            Command::CheckAll => {
-                snapshot = share.snapshot();
-                listing::checkall(share, &snapshot)
-            }
-            Command::History(n, filter) => listing::history(&shared.history, n, &filter),
-            Command::Help(topic) => Reply::help(topic),
-            Command::Noop => Reply::ok(),
-            Command::Auth(given) => self.auth(&given)?,
-            Command::Quit => Reply::bye(),
-            Command::Download {
-                transport,
-                name,
-                offset,
-            } => self.download(transport, &name, offset)?,
-            Command::Upload { name, size, md5 } => self.upload(&name, size, md5)?,
-        };
-        self.send(reply)
+        }
     }
 }
 
