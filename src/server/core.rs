@@ -4,8 +4,9 @@
 //! unread-replies limit on writing), the session's state, the AUTH gate
 //! and the history rows, and the native data transfers as handlers that
 //! return their final reply. Its state is private to this file: the
-//! native front end (`session.rs`) and FTP's (`ftp.rs` and its helpers)
-//! use its methods, and it imports neither.
+//! native front end (`native.rs`) and FTP's (`ftp.rs`, `ftp_upload.rs`,
+//! over `ftp_state.rs`) use its methods, and it imports neither. The
+//! connection's loop (`session.rs`) hands each request to one of them.
 
 use std::cell::Cell;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -13,7 +14,6 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::ftp_state::FtpState;
 use super::limits::RowVerdict;
 use super::line_ends::LineEnds;
 use super::transfers::Transfers;
@@ -249,8 +249,6 @@ pub(super) struct Session<'a, C: Control, W: Write> {
     /// The address the client reached (where data listeners bind).
     local: IpAddr,
     transfers: Transfers<'a>,
-    /// What the FTP verbs keep: folder, REST offset, passive listener.
-    ftp: FtpState<'a>,
     /// True once AUTH succeeded, or from the start when no secret is set.
     authed: bool,
     wrong_secrets: u8,
@@ -283,7 +281,6 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
             peer,
             local: local.ip(),
             transfers: Transfers::new(shared, local.ip(), peer.ip()),
-            ftp: FtpState::default(),
             authed: shared.config.secret.is_none(),
             wrong_secrets: 0,
         }
@@ -364,39 +361,20 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         })
     }
 
-    /// Closes the data channels and the passive listener that waited too
-    /// long (`--data-idle`); returns when the next one is due.
+    /// Closes the native data channels that waited too long
+    /// (`--data-idle`); returns when the next one is due.
     pub(super) fn release_idle_data(&mut self) -> Option<Instant> {
-        let data_idle = self.shared.config.data_idle;
-        match (
-            self.transfers.release_idle(),
-            self.ftp.release_idle(data_idle),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// What the FTP verbs keep, to read.
-    pub(super) fn ftp_ref(&self) -> &FtpState<'a> {
-        &self.ftp
-    }
-
-    /// What the FTP verbs keep: folder, REST offset, passive listener.
-    pub(super) fn ftp_state(&mut self) -> &mut FtpState<'a> {
-        &mut self.ftp
+        self.transfers.release_idle()
     }
 
     /// Sends a file over a native data channel (announced with 150
-    /// first); returns the final reply. FTP's passive listener closes:
-    /// a session never holds both.
+    /// first); returns the final reply.
     pub(super) fn download(
         &mut self,
         transport: Transport,
         name: &str,
         offset: u64,
     ) -> io::Result<Reply<'static>> {
-        self.ftp.drop_passive();
         let deadline = self.idle_deadline();
         let out = &mut self.out;
         let done = self
@@ -409,7 +387,6 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
     /// Takes a file over a native data channel (announced with 150
     /// first); returns the final reply.
     pub(super) fn upload(&mut self, name: &str, size: u64, md5: Md5) -> io::Result<Reply<'static>> {
-        self.ftp.drop_passive();
         let deadline = self.idle_deadline();
         let out = &mut self.out;
         let done = self

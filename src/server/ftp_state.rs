@@ -1,8 +1,12 @@
-//! What a session keeps for its FTP verbs: the current folder, the REST
-//! offset, the passive listener.
+//! What a session keeps for its FTP verbs (the current folder, the REST
+//! offset, the passive listener), and FTP's front end over the session
+//! core ([`FtpFront`]: the core and that state, for the handlers of
+//! `ftp.rs` and `ftp_upload.rs`).
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
+use super::core::{Control, Session};
 use super::ftp_data::Passive;
 
 /// What a session keeps for its FTP verbs.
@@ -36,5 +40,19 @@ impl FtpState<'_> {
         }
         self.passive = None;
         None
+    }
+}
+
+/// FTP's front end over one session: the session core, and what FTP
+/// keeps between its verbs.
+pub(super) struct FtpFront<'s, 'a, C: Control, W: Write> {
+    pub(super) core: &'s mut Session<'a, C, W>,
+    pub(super) state: &'s mut FtpState<'a>,
+}
+
+impl<'s, 'a, C: Control, W: Write> FtpFront<'s, 'a, C, W> {
+    /// FTP's front end over `core`, with FTP's state `state`.
+    pub(super) fn new(core: &'s mut Session<'a, C, W>, state: &'s mut FtpState<'a>) -> Self {
+        FtpFront { core, state }
     }
 }

@@ -8,10 +8,11 @@ use std::io::{self, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use super::core::{self, Control, Session};
+use super::ftp_state::{FtpFront, FtpState};
 use super::line_ends::LineEnds;
 use super::Shared;
 use crate::protocol::ftp_command::is_ftp_line;
-use crate::protocol::{code, Parsed, Reply, Spec};
+use crate::protocol::{code, Command, Parsed, Reply, Spec};
 use crate::stop::Stop;
 
 /// Serves one control connection until the peer quits or leaves.
@@ -40,13 +41,16 @@ fn serve<C: Control, W: Write>(
     peer: SocketAddr,
     local: SocketAddr,
 ) -> BufWriter<LineEnds<W>> {
+    let mut ftp = FtpState::default();
     let mut s = Session::new(shared, stop, input, output, peer, local);
-    let _ = s.serve();
+    let _ = s.serve(&mut ftp);
     s.finish()
 }
 
-impl<C: Control, W: Write> Session<'_, C, W> {
-    fn serve(&mut self) -> io::Result<()> {
+impl<'a, C: Control, W: Write> Session<'a, C, W> {
+    /// The greeting, then each request in turn; `ftp` is what FTP's front
+    /// end keeps between its verbs.
+    fn serve(&mut self, ftp: &mut FtpState<'a>) -> io::Result<()> {
         // The greeting ends with CR LF, as FTP clients wait for; the
         // native replies after it keep their LF.
         self.out().get_mut().crlf = true;
@@ -54,7 +58,11 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         self.out().flush()?;
         self.out().get_mut().crlf = false;
         loop {
-            let wake = self.release_idle_data();
+            let data_idle = self.shared().config.data_idle;
+            let wake = match (self.release_idle_data(), ftp.release_idle(data_idle)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             self.input().wake_at(wake);
             let next = match self.next_request() {
                 Some(Ok(next)) => next,
@@ -78,13 +86,13 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             };
             let (line, reply, quit) = match next {
                 Ok(request) => {
-                    let reply = self.respond(request.spec, request.command)?;
+                    let reply = self.respond(request.spec, request.command, ftp)?;
                     let quit = reply == code::BYE || self.refused_too_often();
                     (request.line, reply, quit)
                 }
                 Err(refusal) => {
                     if is_ftp_line(&refusal.line) {
-                        self.speak_ftp()?;
+                        FtpFront::new(self, ftp).speak_ftp()?;
                     }
                     (refusal.line, self.send(refusal.reply)?, false)
                 }
@@ -105,14 +113,22 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     /// Hands one command to the front end of its dialect (530 to what
     /// needs authentication before AUTH succeeded); its reply is written,
     /// and its final code returned for the history.
-    fn respond(&mut self, spec: &Spec, command: Parsed) -> io::Result<u16> {
+    fn respond(&mut self, spec: &Spec, command: Parsed, ftp: &mut FtpState<'a>) -> io::Result<u16> {
         if let Some(refusal) = self.gate(spec) {
             return self.send(refusal);
         }
         match command {
-            Parsed::Native(command) => self.native(command),
-            Parsed::Ftp(ftp) => {
-                let reply = self.ftp(ftp)?;
+            Parsed::Native(command) => {
+                // A native transfer opens the session's data channels:
+                // FTP's passive listener closes (a session never holds
+                // both).
+                if matches!(command, Command::Download { .. } | Command::Upload { .. }) {
+                    ftp.drop_passive();
+                }
+                self.native(command)
+            }
+            Parsed::Ftp(verb) => {
+                let reply = FtpFront::new(self, ftp).ftp(verb)?;
                 self.send(reply)
             }
         }
