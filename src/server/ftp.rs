@@ -25,12 +25,19 @@ use crate::transfer::{tcp, SendOutcome, Sending};
 impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
     /// From the first FTP line on (one refused too), replies end with CR
     /// LF; what was written before goes out first, with LF.
-    pub(super) fn speak_ftp(&mut self) -> io::Result<()> {
+    fn speak_ftp(&mut self) -> io::Result<()> {
         if !self.core.out().get_ref().crlf {
             self.core.out().flush()?;
             self.core.out().get_mut().crlf = true;
         }
         Ok(())
+    }
+
+    /// Writes the refusal of a line that was FTP's (an FTP verb that did
+    /// not parse), in CR LF; returns its code for the history.
+    pub(super) fn refuse(&mut self, reply: Reply<'_>) -> io::Result<u16> {
+        self.speak_ftp()?;
+        self.core.send(reply)
     }
 
     /// Answers an FTP verb, switching the session to CR LF first.

@@ -11,8 +11,7 @@ use super::core::{self, Control, Session};
 use super::ftp_state::{FtpFront, FtpState};
 use super::line_ends::LineEnds;
 use super::Shared;
-use crate::protocol::ftp_command::is_ftp_line;
-use crate::protocol::{code, Command, Parsed, Reply, Spec};
+use crate::protocol::{code, Command, Dialect, Parsed, Reply, Spec};
 use crate::stop::Stop;
 
 /// Serves one control connection until the peer quits or leaves.
@@ -91,10 +90,11 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
                     (request.line, reply, quit)
                 }
                 Err(refusal) => {
-                    if is_ftp_line(&refusal.line) {
-                        FtpFront::new(self, ftp).speak_ftp()?;
-                    }
-                    (refusal.line, self.send(refusal.reply)?, false)
+                    let reply = match refusal.dialect {
+                        Dialect::Ftp => FtpFront::new(self, ftp).refuse(refusal.reply)?,
+                        Dialect::P2pshare => self.send(refusal.reply)?,
+                    };
+                    (refusal.line, reply, false)
                 }
             };
             self.record(&line, reply);
