@@ -221,8 +221,9 @@
 //! src/addr.rs             --bind addresses and host names, HOST[:PORT] checks that name the wrong part
 //! src/lib.rs              crate overview: the layers and the flow of a request
 //! src/protocol/           the wire's vocabulary, free of sockets and files:
-//!   command.rs            the command table (verb, usage, help, AUTH gate, dialect, parser), Command, parse
-//!   ftp_command.rs        the FTP verbs' specs (dialect Ftp, the rest of the line as the argument) and Ftp
+//!   spec.rs               what every dialect declares: Spec (verb, usage, help, AUTH gate, dialect), Verb, ParseError
+//!   command.rs            the native commands: their Verbs in NATIVE, Command, parse
+//!   ftp_command.rs        the FTP verbs: their Verbs in FTP_VERBS (the rest of the line as the argument), Ftp, parse_ftp
 //!   ftp_reply.rs          the FTP replies as values, and LIST / MLSD lines, FTP times, quoted paths
 //!   words.rs              how a request line splits into words (quotes, escapes)
 //!   requests.rs           the reading side of a connection: capped lines in, Request or Refusal out; secrets masked
@@ -235,11 +236,17 @@
 //! src/stop.rs             a stop signal threads can poll or sleep on
 //! src/history.rs          the request history, history.tsv in the state folder
 //! src/server/mod.rs       Server: bind (port 0 works), accept loop, connection limits, stop
-//! src/server/session.rs   one control connection: the request loop, AUTH, dispatch to handlers, history rows
+//! src/server/session.rs   one control connection: the greeting, the request loop, each line to its dialect's front end
+//! src/server/core.rs      the session core every dialect shares: its reading and writing sides, limits, the AUTH gate,
+//!                         history rows, the native transfers as handlers that return replies; its state private
+//! src/server/native.rs    the native front end: the native commands' handlers over the core
+//! src/server/line_ends.rs the reply writer's line ends: LF, or CR LF once FTP is spoken (and for the greeting)
 //! src/server/listing.rs   the tables: IndexGet, FileHash, History
 //! src/server/transfers.rs downloads and uploads over the session's data channels, one path for TCP and UDP
 //! src/server/limits.rs    per address: data ports of --data-ports, history rows, AUTH tries
-//! src/server/ftp.rs       the FTP verbs of a session on the native share, cache, limits and AUTH; CR LF once FTP is spoken
+//! src/server/ftp.rs       the FTP front end (FtpFront: the core and FTP's own state): the FTP verbs' handlers
+//! src/server/ftp_state.rs FTP's own session state (current folder, REST offset, passive listener) and FtpFront
+//! src/server/ftp_upload.rs FTP uploads: STOR, APPE, REST + STOR into a partial file kept for a resume
 //! src/server/ftp_data.rs  FTP passive data connections: one listener per transfer, only the control peer's address
 //! src/server/ftp_list.rs  FTP paths inside the share (CWD, traversal refused) and listings from the index
 //! src/share/mod.rs        the shared folder: name rules, safe open, folders inside a root (uploads and downloads)
@@ -305,27 +312,29 @@
 //! # Adding a command
 //!
 //! 1. In `src/protocol/command.rs`, a variant of [`protocol::Command`]
-//!    with typed fields, a parser from the words after the verb, and a
-//!    [`protocol::Spec`] (verb, usage, help line, whether it needs AUTH)
-//!    listed in [`protocol::COMMANDS`]. That gives it its place in `HELP`
+//!    with typed fields, and a `Verb` (a [`protocol::Spec`]: verb, usage,
+//!    help line, whether it needs AUTH; and its parser from the words
+//!    after the verb) listed in `NATIVE` and in [`protocol::COMMANDS`]. That gives it its place in `HELP`
 //!    and in the client's `help`, its usage errors and the AUTH gate.
 //!    (Only where the client runs it its own way, as with `FileDownload`,
 //!    does it get a line in `src/client/help.rs`.)
 //! 2. In `src/protocol/reply.rs`, a constructor of [`protocol::Reply`]
 //!    for each reply it can get that is not there yet, with its exact
 //!    bytes in the table test.
-//! 3. In the server, a handler returning those replies, and its arm in
-//!    the session's dispatch.
+//! 3. In the server, a handler returning those replies in
+//!    `src/server/native.rs` (over the session core's methods), and its
+//!    arm in that front end's dispatch.
 //! 4. Its section in PROTOCOL.md, and a test in `tests/server/` that
 //!    speaks it over a real connection; where the command's grammar is
 //!    new, its forms in `tests/server/grammar.rs` too, so that the fuzz
 //!    test knows what each line must get.
 //!
-//! An FTP verb is added the same way with its `Spec` in
+//! An FTP verb is added the same way with its `Verb` in `FTP_VERBS` of
 //! `src/protocol/ftp_command.rs` (dialect `Ftp`: its argument is the rest
 //! of the line, `HELP` lists it apart and the client's `help` leaves it
 //! out), a variant of [`protocol::Ftp`], its replies in
-//! `src/protocol/ftp_reply.rs`, its arm in the server's FTP front end,
+//! `src/protocol/ftp_reply.rs`, its arm in `FtpFront::ftp`
+//! (`src/server/ftp.rs`),
 //! its line in `FEAT` when it is an extension, and its row in
 //! PROTOCOL.md section 13.
 //!

@@ -246,3 +246,293 @@ fn no_function_runs_past_80_lines() {
         long.join("\n")
     );
 }
+
+/// The `use` statements of a file's code, each as one string without
+/// `use `, its visibility and the closing `;` (a statement may span lines).
+fn use_statements(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut open: Option<String> = None;
+    for line in code.lines() {
+        let t = line.trim();
+        if t.starts_with("//") {
+            continue;
+        }
+        let rest = match open.take() {
+            Some(so_far) => so_far + " " + t,
+            None => {
+                let t = t
+                    .strip_prefix("pub(crate) ")
+                    .or_else(|| t.strip_prefix("pub(super) "))
+                    .or_else(|| t.strip_prefix("pub "))
+                    .unwrap_or(t);
+                match t.strip_prefix("use ") {
+                    Some(r) => r.to_string(),
+                    None => continue,
+                }
+            }
+        };
+        match rest.find(';') {
+            Some(i) => out.push(rest[..i].to_string()),
+            None => open = Some(rest),
+        }
+    }
+    out
+}
+
+/// The paths a use tree names: `a::{b, c::{d, e}}` is `a::b`, `a::c::d`,
+/// `a::c::e`.
+fn use_paths(tree: &str) -> Vec<String> {
+    let tree: String = tree.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(open) = tree.find('{') else {
+        return vec![tree];
+    };
+    let prefix = &tree[..open];
+    let inner = &tree[open + 1..tree.len().saturating_sub(1)];
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&inner[start..]);
+    parts
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .flat_map(use_paths)
+        .map(|p| format!("{prefix}{p}"))
+        .collect()
+}
+
+/// The file that holds module `dir` (a folder below src, empty for the
+/// crate root).
+fn module_file(dir: &Path) -> PathBuf {
+    if dir == src() {
+        src().join("lib.rs")
+    } else if dir.join("mod.rs").is_file() {
+        dir.join("mod.rs")
+    } else {
+        dir.with_extension("rs")
+    }
+}
+
+/// The file a `use` path of `file` leads to: the deepest module file the
+/// path names (`crate::server::ftp::Passive` is src/server/ftp.rs,
+/// `super::Shared` from src/server/session.rs is src/server/mod.rs).
+fn target_of(file: &Path, path: &str) -> Option<PathBuf> {
+    let mut words = path.split("::").peekable();
+    let own_dir = children_of(file);
+    let mut dir = match *words.peek()? {
+        "crate" => src(),
+        "self" => own_dir,
+        "super" => {
+            let mut d = own_dir;
+            while words.peek() == Some(&"super") {
+                words.next();
+                d = d.parent()?.to_path_buf();
+            }
+            d
+        }
+        _ => return None,
+    };
+    if matches!(words.peek(), Some(&"crate") | Some(&"self")) {
+        words.next();
+    }
+    for word in words {
+        let as_file = dir.join(format!("{word}.rs"));
+        let as_dir = dir.join(word);
+        if as_file.is_file() || as_dir.join("mod.rs").is_file() {
+            dir = as_dir;
+        } else {
+            break;
+        }
+    }
+    Some(module_file(&dir))
+}
+
+/// Which files each file of src/ imports, by its `use crate::` and
+/// `use super::` lines. Left out: the file itself, and what a module
+/// takes from the modules below it.
+fn import_graph() -> Vec<(PathBuf, Vec<PathBuf>)> {
+    rust_files(&src())
+        .into_iter()
+        .map(|file| {
+            let text = fs::read_to_string(&file).unwrap();
+            let mut to: Vec<PathBuf> = use_statements(code_of(&text))
+                .iter()
+                .flat_map(|u| use_paths(u))
+                .filter_map(|p| target_of(&file, &p))
+                .filter(|t| *t != file && !owns(&file, t))
+                .collect();
+            to.sort();
+            to.dedup();
+            (file, to)
+        })
+        .collect()
+}
+
+/// The folder that holds a module's children: its own for mod.rs and
+/// lib.rs, `x/` beside `x.rs` for any other file.
+fn children_of(file: &Path) -> PathBuf {
+    if file
+        .file_name()
+        .is_some_and(|n| n == "mod.rs" || n == "lib.rs")
+    {
+        file.parent().unwrap().to_path_buf()
+    } else {
+        file.with_extension("")
+    }
+}
+
+/// True when `other` is one of the modules below `file`'s module: a
+/// parent owns and re-exports its children, which may use what it holds.
+fn owns(file: &Path, other: &Path) -> bool {
+    other.starts_with(children_of(file))
+}
+
+/// Folders whose files still import each other in a circle; each is to
+/// be untangled, and then struck from this list.
+const CIRCLES_YET_TO_UNTANGLE: &[&str] = &["client"];
+
+#[test]
+fn no_files_import_each_other_in_a_circle() {
+    let graph = import_graph();
+    let index = |p: &Path| graph.iter().position(|(f, _)| f == p);
+    let rel = |p: &Path| p.strip_prefix(src()).unwrap().display().to_string();
+    let exempt = |p: &Path| {
+        CIRCLES_YET_TO_UNTANGLE
+            .iter()
+            .any(|d| p.starts_with(src().join(d)))
+    };
+    // Depth-first search; a back edge closes a circle.
+    let mut state = vec![0u8; graph.len()];
+    let mut circles = Vec::new();
+    fn visit(
+        at: usize,
+        graph: &[(PathBuf, Vec<PathBuf>)],
+        index: &dyn Fn(&Path) -> Option<usize>,
+        state: &mut [u8],
+        trail: &mut Vec<usize>,
+        circles: &mut Vec<Vec<usize>>,
+    ) {
+        state[at] = 1;
+        trail.push(at);
+        for to in &graph[at].1 {
+            let Some(j) = index(to) else { continue };
+            match state[j] {
+                0 => visit(j, graph, index, state, trail, circles),
+                1 => {
+                    let from = trail.iter().position(|&k| k == j).unwrap();
+                    circles.push(trail[from..].to_vec());
+                }
+                _ => {}
+            }
+        }
+        trail.pop();
+        state[at] = 2;
+    }
+    for i in 0..graph.len() {
+        if state[i] == 0 {
+            visit(i, &graph, &index, &mut state, &mut Vec::new(), &mut circles);
+        }
+    }
+    let shown: Vec<String> = circles
+        .iter()
+        .filter(|c| !c.iter().all(|&k| exempt(&graph[k].0)))
+        .map(|c| {
+            let mut names: Vec<String> = c.iter().map(|&k| rel(&graph[k].0)).collect();
+            names.push(names[0].clone());
+            names.join(" -> ")
+        })
+        .collect();
+    assert!(
+        shown.is_empty(),
+        "files that import each other in a circle:\n{}",
+        shown.join("\n")
+    );
+}
+
+/// The dialect front ends of the server, each as the files it is made
+/// of: none imports a file of another (each new door is a file of its
+/// own over the session core, not an edit of the others).
+const FRONT_ENDS: &[(&str, &[&str])] = &[
+    ("native", &["server/native.rs"]),
+    (
+        "FTP",
+        &[
+            "server/ftp.rs",
+            "server/ftp_data.rs",
+            "server/ftp_list.rs",
+            "server/ftp_state.rs",
+            "server/ftp_upload.rs",
+        ],
+    ),
+];
+
+#[test]
+fn no_dialect_front_end_imports_another() {
+    let front_end_of = |p: &Path| {
+        let rel = p.strip_prefix(src()).unwrap().display().to_string();
+        FRONT_ENDS
+            .iter()
+            .find(|(_, files)| files.contains(&rel.as_str()))
+            .map(|(name, _)| *name)
+    };
+    let mut wrong = Vec::new();
+    for (file, to) in import_graph() {
+        let core = file == src().join(SESSION_CORE);
+        let Some(own) = front_end_of(&file).or(core.then_some("the session core")) else {
+            continue;
+        };
+        for t in &to {
+            if let Some(other) = front_end_of(t).filter(|o| *o != own) {
+                wrong.push(format!(
+                    "{} ({own}) imports {} ({other})",
+                    file.display(),
+                    t.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "front ends importing another (or the core importing one):\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// The session core, under every dialect front end.
+const SESSION_CORE: &str = "server/core.rs";
+
+#[test]
+fn the_session_core_keeps_its_state_private() {
+    let text = fs::read_to_string(src().join(SESSION_CORE)).unwrap();
+    let mut open = Vec::new();
+    let mut in_struct = None;
+    for line in code_of(&text).lines() {
+        let t = line.trim_start();
+        if line.starts_with("pub(super) struct ")
+            || line.starts_with("pub struct ")
+            || line.starts_with("struct ")
+        {
+            in_struct = t.ends_with('{').then(|| t.to_string());
+        } else if line == "}" {
+            in_struct = None;
+        } else if let Some(s) = &in_struct {
+            if t.starts_with("pub") {
+                open.push(format!("{s} {t}"));
+            }
+        }
+    }
+    assert!(
+        open.is_empty(),
+        "fields of {SESSION_CORE} that front ends reach directly (offer methods):\n{}",
+        open.join("\n")
+    );
+}

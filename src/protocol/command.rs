@@ -1,13 +1,13 @@
-//! The commands: one declaration each ([`Spec`] in [`COMMANDS`]), the
-//! typed [`Command`] a request line parses into, and [`parse`].
+//! The native commands: one declaration each (a [`Verb`] in [`NATIVE`],
+//! whose [`Spec`] is also listed in [`super::COMMANDS`]), the typed
+//! [`Command`] a native request line parses into, and [`parse`]. FTP's
+//! verbs are not here: they have their own table and request type in
+//! [`super::ftp_command`].
 
-use std::fmt;
 use std::time::SystemTime;
 
-use super::ftp_command::{self as ftp, asks_for_tls, Ftp};
-use super::{
-    code, shown, split_words, Reply, Transport, HISTORY_DEFAULT, HISTORY_MAX, MAX_PATTERN,
-};
+use super::spec::{Dialect, ParseError, Spec, Verb};
+use super::{find, shown, split_words, Transport, HISTORY_DEFAULT, HISTORY_MAX, MAX_PATTERN};
 use crate::digest::Md5;
 use crate::timefmt;
 
@@ -40,232 +40,106 @@ pub enum Command {
     Noop,
     Auth(String),
     Quit,
-    /// A verb of the FTP dialect.
-    Ftp(Ftp),
 }
 
-/// Which protocol a command belongs to: p2pshare's own, or FTP's verbs
-/// spoken on the same control connection (`HELP` lists each dialect's
-/// commands apart; `HELP`, `NOOP`, `AUTH` and `QUIT` are both).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    P2pshare,
-    Ftp,
-}
-
-/// One command's declaration: everything the parser, `HELP`, the usage
-/// errors, the AUTH gate and the client's help know of it.
-#[derive(Debug)]
-pub struct Spec {
-    /// The verb as `HELP` writes it; matched case-insensitively.
-    pub verb: &'static str,
-    /// `usage: ...` of `HELP <verb>` and of the usage errors.
-    pub usage: &'static str,
-    /// The line `HELP` gives it.
-    pub help: &'static str,
-    /// False for what a session may send before `AUTH` succeeded.
-    pub needs_auth: bool,
-    pub dialect: Dialect,
-    /// Parses the words after the verb.
-    pub parse: fn(&[String]) -> Result<Command, ParseError>,
-}
-
-impl Spec {
-    /// The command's line in `HELP`.
-    pub fn help_line(&self) -> String {
-        format!("{}  -- {}", self.usage, self.help)
-    }
-}
-
-/// Specs are told apart by their verb (a table holds each verb once per
-/// dialect).
-impl PartialEq for Spec {
-    fn eq(&self, other: &Spec) -> bool {
-        self.verb == other.verb && self.dialect == other.dialect
-    }
-}
-
-impl Eq for Spec {}
-
-static INDEX_GET: Spec = Spec {
-    verb: "IndexGet",
-    usage: "IndexGet longlist | shortlist <start> <end> | regex <pattern>",
-    help: "list shared files: all, modified between start and end, or matching a shell pattern",
-    needs_auth: true,
-    dialect: Dialect::P2pshare,
+pub(super) static INDEX_GET: Verb<Command> = Verb {
+    spec: Spec {
+        verb: "IndexGet",
+        usage: "IndexGet longlist | shortlist <start> <end> | regex <pattern>",
+        help: "list shared files: all, modified between start and end, or matching a shell pattern",
+        needs_auth: true,
+        dialect: Dialect::P2pshare,
+    },
     parse: parse_indexget,
 };
 
-static FILE_HASH: Spec = Spec {
-    verb: "FileHash",
-    usage: "FileHash verify <name> | checkall",
-    help: "md5 and last-modified time of one file or of every file",
-    needs_auth: true,
-    dialect: Dialect::P2pshare,
+pub(super) static FILE_HASH: Verb<Command> = Verb {
+    spec: Spec {
+        verb: "FileHash",
+        usage: "FileHash verify <name> | checkall",
+        help: "md5 and last-modified time of one file or of every file",
+        needs_auth: true,
+        dialect: Dialect::P2pshare,
+    },
     parse: parse_filehash,
 };
 
-static FILE_DOWNLOAD: Spec = Spec {
-    verb: "FileDownload",
-    usage: "FileDownload [TCP|UDP] <name> [<offset>]",
-    help: "send a file over the session's data channel, from offset on",
-    needs_auth: true,
-    dialect: Dialect::P2pshare,
+pub(super) static FILE_DOWNLOAD: Verb<Command> = Verb {
+    spec: Spec {
+        verb: "FileDownload",
+        usage: "FileDownload [TCP|UDP] <name> [<offset>]",
+        help: "send a file over the session's data channel, from offset on",
+        needs_auth: true,
+        dialect: Dialect::P2pshare,
+    },
     parse: parse_download,
 };
 
-static FILE_UPLOAD: Spec = Spec {
-    verb: "FileUpload",
-    usage: "FileUpload <name> <size> <md5>",
-    help: "store a file sent over the data channel (when the peer allows uploads)",
-    needs_auth: true,
-    dialect: Dialect::P2pshare,
+pub(super) static FILE_UPLOAD: Verb<Command> = Verb {
+    spec: Spec {
+        verb: "FileUpload",
+        usage: "FileUpload <name> <size> <md5>",
+        help: "store a file sent over the data channel (when the peer allows uploads)",
+        needs_auth: true,
+        dialect: Dialect::P2pshare,
+    },
     parse: parse_upload,
 };
 
-static HISTORY: Spec = Spec {
-    verb: "History",
-    usage: "History [<n>] [--only <verb>] [--no-poll]",
-    help: "the last n requests this peer recorded (default 50); --only: those of one command; --no-poll: without the FileHash checkall rows of pollers",
-    needs_auth: true,
-    dialect: Dialect::P2pshare,
+pub(super) static HISTORY: Verb<Command> = Verb {
+    spec: Spec {
+        verb: "History",
+        usage: "History [<n>] [--only <verb>] [--no-poll]",
+        help: "the last n requests this peer recorded (default 50); --only: those of one command; --no-poll: without the FileHash checkall rows of pollers",
+        needs_auth: true,
+        dialect: Dialect::P2pshare,
+    },
     parse: parse_history,
 };
 
-static HELP: Spec = Spec {
-    verb: "HELP",
-    usage: "HELP [<command>]",
-    help: "this list, or one command's usage",
-    needs_auth: false,
-    dialect: Dialect::P2pshare,
+pub(super) static HELP: Verb<Command> = Verb {
+    spec: Spec {
+        verb: "HELP",
+        usage: "HELP [<command>]",
+        help: "this list, or one command's usage",
+        needs_auth: false,
+        dialect: Dialect::P2pshare,
+    },
     parse: parse_help,
 };
 
-static NOOP: Spec = Spec {
-    verb: "NOOP",
-    usage: "NOOP",
-    help: "do nothing, answer 200",
-    needs_auth: false,
-    dialect: Dialect::P2pshare,
+pub(super) static NOOP: Verb<Command> = Verb {
+    spec: Spec {
+        verb: "NOOP",
+        usage: "NOOP",
+        help: "do nothing, answer 200",
+        needs_auth: false,
+        dialect: Dialect::P2pshare,
+    },
     parse: |args| no_args(args, Command::Noop, &NOOP),
 };
 
-static AUTH: Spec = Spec {
-    verb: "AUTH",
-    usage: "AUTH <secret>",
-    help: "authenticate where the peer requires a secret",
-    needs_auth: false,
-    dialect: Dialect::P2pshare,
+pub(super) static AUTH: Verb<Command> = Verb {
+    spec: Spec {
+        verb: "AUTH",
+        usage: "AUTH <secret>",
+        help: "authenticate where the peer requires a secret",
+        needs_auth: false,
+        dialect: Dialect::P2pshare,
+    },
     parse: parse_auth,
 };
 
-static QUIT: Spec = Spec {
-    verb: "QUIT",
-    usage: "QUIT",
-    help: "close the connection",
-    needs_auth: false,
-    dialect: Dialect::P2pshare,
+pub(super) static QUIT: Verb<Command> = Verb {
+    spec: Spec {
+        verb: "QUIT",
+        usage: "QUIT",
+        help: "close the connection",
+        needs_auth: false,
+        dialect: Dialect::P2pshare,
+    },
     parse: |args| no_args(args, Command::Quit, &QUIT),
 };
-
-/// Every command, in the order `HELP` lists them: the native ones, then
-/// the FTP verbs.
-pub static COMMANDS: &[&Spec] = &[
-    &INDEX_GET,
-    &FILE_HASH,
-    &FILE_DOWNLOAD,
-    &FILE_UPLOAD,
-    &HISTORY,
-    &HELP,
-    &NOOP,
-    &AUTH,
-    &QUIT,
-    &ftp::USER,
-    &ftp::PASS,
-    &ftp::SYST,
-    &ftp::FEAT,
-    &ftp::OPTS,
-    &ftp::PWD,
-    &ftp::XPWD,
-    &ftp::CWD,
-    &ftp::CDUP,
-    &ftp::TYPE,
-    &ftp::MODE,
-    &ftp::STRU,
-    &ftp::STAT,
-    &ftp::ABOR,
-    &ftp::PASV,
-    &ftp::EPSV,
-    &ftp::PORT,
-    &ftp::EPRT,
-    &ftp::LIST,
-    &ftp::NLST,
-    &ftp::MLSD,
-    &ftp::MLST,
-    &ftp::SIZE,
-    &ftp::MDTM,
-    &ftp::REST,
-    &ftp::RETR,
-    &ftp::HASH,
-    &ftp::XMD5,
-    &ftp::STOR,
-    &ftp::APPE,
-    &ftp::MKD,
-    &ftp::XMKD,
-    &ftp::RMD,
-    &ftp::XRMD,
-];
-
-/// The command a verb names (case-insensitively).
-pub fn find(verb: &str) -> Option<&'static Spec> {
-    COMMANDS
-        .iter()
-        .copied()
-        .find(|s| s.verb.eq_ignore_ascii_case(verb))
-}
-
-/// Why a line was refused: the reply code (500 or 501) and its text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError {
-    pub code: u16,
-    pub message: String,
-}
-
-impl ParseError {
-    pub(crate) fn syntax(message: impl Into<String>) -> Self {
-        ParseError {
-            code: code::SYNTAX,
-            message: message.into(),
-        }
-    }
-
-    pub(super) fn usage(usage: &str) -> Self {
-        ParseError {
-            code: code::BAD_ARGS,
-            message: format!("usage: {usage}"),
-        }
-    }
-
-    pub(super) fn args(message: impl Into<String>) -> Self {
-        ParseError {
-            code: code::BAD_ARGS,
-            message: message.into(),
-        }
-    }
-
-    /// The reply that refuses the line.
-    pub fn reply(&self) -> Reply<'static> {
-        Reply::refused(self.code, &self.message)
-    }
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.code, self.message)
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// Parses one request line (without its line end). A blank line is
 /// `Ok(None)`: it gets no reply.
@@ -275,37 +149,32 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
 
 /// [`parse`], with the declaration of the command parsed.
 pub fn parse_request(line: &str) -> Result<Option<(&'static Spec, Command)>, ParseError> {
-    if let Some(parsed) = parse_ftp(line) {
-        return parsed.map(Some);
-    }
     let words = split_words(line)?;
     let Some((verb, args)) = words.split_first() else {
         return Ok(None);
     };
-    let Some(spec) = find(verb) else {
+    let Some(verb) = NATIVE.iter().find(|v| v.verb.eq_ignore_ascii_case(verb)) else {
         let verb: String = verb.chars().take(64).collect();
         return Err(ParseError::syntax(format!(
             "unknown command '{}'; HELP lists commands",
             shown(&verb)
         )));
     };
-    Ok(Some((spec, (spec.parse)(args)?)))
+    Ok(Some((&verb.spec, (verb.parse)(args)?)))
 }
 
-/// A line whose verb is one of the FTP dialect's: its argument is the rest
-/// of the line after one space, unquoted (RFC 959). None for any other
-/// line.
-fn parse_ftp(line: &str) -> Option<Result<(&'static Spec, Command), ParseError>> {
-    let line = line.trim_start_matches([' ', '\t']);
-    let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
-    let spec = find(verb).filter(|s| s.dialect == Dialect::Ftp)?;
-    let args = if rest.trim_matches([' ', '\t']).is_empty() {
-        Vec::new()
-    } else {
-        vec![rest.to_string()]
-    };
-    Some((spec.parse)(&args).map(|cmd| (spec, cmd)))
-}
+/// The native commands, in the order `HELP` lists them.
+pub static NATIVE: &[&Verb<Command>] = &[
+    &INDEX_GET,
+    &FILE_HASH,
+    &FILE_DOWNLOAD,
+    &FILE_UPLOAD,
+    &HISTORY,
+    &HELP,
+    &NOOP,
+    &AUTH,
+    &QUIT,
+];
 
 fn no_args(args: &[String], cmd: Command, spec: &Spec) -> Result<Command, ParseError> {
     if args.is_empty() {
@@ -524,7 +393,6 @@ fn parse_help(args: &[String]) -> Result<Command, ParseError> {
 
 fn parse_auth(args: &[String]) -> Result<Command, ParseError> {
     match args {
-        [word] if asks_for_tls(word) => Ok(Command::Ftp(Ftp::AuthTls)),
         [secret] => Ok(Command::Auth(secret.clone())),
         [] => Err(ParseError::usage(AUTH.usage)),
         _ => Err(ParseError::args(format!(
@@ -536,6 +404,7 @@ fn parse_auth(args: &[String]) -> Result<Command, ParseError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::COMMANDS;
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 

@@ -1,14 +1,16 @@
 //! The FTP verbs (RFC 959, 2428, 3659, draft-bryan-ftpext-hash) that share
-//! the control connection with the native commands: their [`Spec`]s, listed
-//! in [`super::COMMANDS`] under [`Dialect::Ftp`], and the typed [`Ftp`]
-//! request each parses into.
+//! the control connection with the native commands: their declarations
+//! ([`FTP_VERBS`], whose [`Spec`]s [`super::COMMANDS`] lists under
+//! [`Dialect::Ftp`]), the typed [`Ftp`] request each parses into, and the
+//! dialect's own parser entry, [`parse_ftp`]. Nothing here imports the
+//! native commands.
 //!
 //! An FTP argument is the rest of the line after the verb and one space,
 //! taken as it is (no quotes, no escapes): `RETR my file.txt` names the
 //! file `my file.txt`, as every FTP client writes it.
 
-use super::command::{Command, Dialect, ParseError, Spec};
-use super::shown;
+use super::spec::{Dialect, ParseError, Spec, Verb};
+use super::{shown, split_words};
 
 /// An FTP request, with its argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,9 +68,9 @@ fn required(args: &[String], spec: &Spec) -> Result<String, ParseError> {
         .ok_or_else(|| ParseError::usage(spec.usage))
 }
 
-fn none(args: &[String], cmd: Ftp, spec: &Spec) -> Result<Command, ParseError> {
+fn none(args: &[String], cmd: Ftp, spec: &Spec) -> Result<Ftp, ParseError> {
     match arg(args) {
-        None => Ok(Command::Ftp(cmd)),
+        None => Ok(cmd),
         Some(_) => Err(ParseError::usage(spec.usage)),
     }
 }
@@ -87,12 +89,14 @@ fn listed_path(args: &[String]) -> Option<String> {
 
 macro_rules! ftp_spec {
     ($name:ident, $verb:literal, $usage:literal, $help:literal, $auth:literal, $parse:expr) => {
-        pub(super) static $name: Spec = Spec {
-            verb: $verb,
-            usage: $usage,
-            help: $help,
-            needs_auth: $auth,
-            dialect: Dialect::Ftp,
+        pub(super) static $name: Verb<Ftp> = Verb {
+            spec: Spec {
+                verb: $verb,
+                usage: $usage,
+                help: $help,
+                needs_auth: $auth,
+                dialect: Dialect::Ftp,
+            },
             parse: $parse,
         };
     };
@@ -104,7 +108,7 @@ ftp_spec!(
     "USER <name>",
     "log in (any name; the password is the peer's secret)",
     false,
-    |a| Ok(Command::Ftp(Ftp::User(required(a, &USER)?)))
+    |a| Ok(Ftp::User(required(a, &USER)?))
 );
 ftp_spec!(
     PASS,
@@ -112,9 +116,7 @@ ftp_spec!(
     "PASS <password>",
     "the secret, when the peer has one",
     false,
-    |a| Ok(Command::Ftp(Ftp::Pass(
-        arg(a).unwrap_or_default().to_string()
-    )))
+    |a| Ok(Ftp::Pass(arg(a).unwrap_or_default().to_string()))
 );
 ftp_spec!(SYST, "SYST", "SYST", "the system type", false, |a| none(
     a,
@@ -135,7 +137,7 @@ ftp_spec!(
     "OPTS UTF8 ON | MLST <facts> | HASH MD5",
     "set an option",
     false,
-    |a| Ok(Command::Ftp(Ftp::Opts(required(a, &OPTS)?)))
+    |a| Ok(Ftp::Opts(required(a, &OPTS)?))
 );
 ftp_spec!(PWD, "PWD", "PWD", "the current folder", true, |a| none(
     a,
@@ -156,7 +158,7 @@ ftp_spec!(
     "CWD <folder>",
     "change the current folder",
     true,
-    |a| Ok(Command::Ftp(Ftp::Cwd(required(a, &CWD)?)))
+    |a| Ok(Ftp::Cwd(required(a, &CWD)?))
 );
 ftp_spec!(CDUP, "CDUP", "CDUP", "go up one folder", true, |a| none(
     a,
@@ -169,7 +171,7 @@ ftp_spec!(
     "TYPE A | I",
     "transfer type (both send the bytes unchanged)",
     true,
-    |a| Ok(Command::Ftp(Ftp::Type(required(a, &TYPE)?)))
+    |a| Ok(Ftp::Type(required(a, &TYPE)?))
 );
 ftp_spec!(
     MODE,
@@ -177,7 +179,7 @@ ftp_spec!(
     "MODE S",
     "transfer mode (stream only)",
     true,
-    |a| Ok(Command::Ftp(Ftp::Mode(required(a, &MODE)?)))
+    |a| Ok(Ftp::Mode(required(a, &MODE)?))
 );
 ftp_spec!(
     STRU,
@@ -185,7 +187,7 @@ ftp_spec!(
     "STRU F",
     "file structure (file only)",
     true,
-    |a| Ok(Command::Ftp(Ftp::Stru(required(a, &STRU)?)))
+    |a| Ok(Ftp::Stru(required(a, &STRU)?))
 );
 ftp_spec!(
     STAT,
@@ -193,7 +195,7 @@ ftp_spec!(
     "STAT [<path>]",
     "the session's status, or a listing on this connection",
     true,
-    |a| Ok(Command::Ftp(Ftp::Stat(listed_path(a))))
+    |a| Ok(Ftp::Stat(listed_path(a)))
 );
 ftp_spec!(
     ABOR,
@@ -217,7 +219,7 @@ ftp_spec!(
     "EPSV [1|2|ALL]",
     "open a passive data port (RFC 2428)",
     true,
-    |a| Ok(Command::Ftp(Ftp::Epsv(arg(a).map(str::to_string))))
+    |a| Ok(Ftp::Epsv(arg(a).map(str::to_string)))
 );
 ftp_spec!(
     PORT,
@@ -225,7 +227,7 @@ ftp_spec!(
     "PORT h1,h2,h3,h4,p1,p2",
     "active mode: refused, use PASV or EPSV",
     true,
-    |_| Ok(Command::Ftp(Ftp::Active))
+    |_| Ok(Ftp::Active)
 );
 ftp_spec!(
     EPRT,
@@ -233,7 +235,7 @@ ftp_spec!(
     "EPRT |af|addr|port|",
     "active mode: refused, use PASV or EPSV",
     true,
-    |_| Ok(Command::Ftp(Ftp::Active))
+    |_| Ok(Ftp::Active)
 );
 ftp_spec!(
     LIST,
@@ -241,10 +243,10 @@ ftp_spec!(
     "LIST [<path>]",
     "list a folder in ls -l form over the data connection",
     true,
-    |a| Ok(Command::Ftp(Ftp::List {
+    |a| Ok(Ftp::List {
         names_only: false,
         path: listed_path(a)
-    }))
+    })
 );
 ftp_spec!(
     NLST,
@@ -252,10 +254,10 @@ ftp_spec!(
     "NLST [<path>]",
     "list names over the data connection",
     true,
-    |a| Ok(Command::Ftp(Ftp::List {
+    |a| Ok(Ftp::List {
         names_only: true,
         path: listed_path(a)
-    }))
+    })
 );
 ftp_spec!(
     MLSD,
@@ -263,7 +265,7 @@ ftp_spec!(
     "MLSD [<folder>]",
     "list a folder with size, modify and type facts",
     true,
-    |a| Ok(Command::Ftp(Ftp::Mlsd(arg(a).map(str::to_string))))
+    |a| Ok(Ftp::Mlsd(arg(a).map(str::to_string)))
 );
 ftp_spec!(
     MLST,
@@ -271,7 +273,7 @@ ftp_spec!(
     "MLST [<path>]",
     "the facts of one file or folder",
     true,
-    |a| Ok(Command::Ftp(Ftp::Mlst(arg(a).map(str::to_string))))
+    |a| Ok(Ftp::Mlst(arg(a).map(str::to_string)))
 );
 ftp_spec!(
     SIZE,
@@ -279,7 +281,7 @@ ftp_spec!(
     "SIZE <file>",
     "a file's size in bytes",
     true,
-    |a| Ok(Command::Ftp(Ftp::Size(required(a, &SIZE)?)))
+    |a| Ok(Ftp::Size(required(a, &SIZE)?))
 );
 ftp_spec!(
     MDTM,
@@ -287,7 +289,7 @@ ftp_spec!(
     "MDTM <file>",
     "a file's modification time (UTC)",
     true,
-    |a| Ok(Command::Ftp(Ftp::Mdtm(required(a, &MDTM)?)))
+    |a| Ok(Ftp::Mdtm(required(a, &MDTM)?))
 );
 ftp_spec!(
     REST,
@@ -303,7 +305,7 @@ ftp_spec!(
     "RETR <file>",
     "send a file over the data connection",
     true,
-    |a| Ok(Command::Ftp(Ftp::Retr(required(a, &RETR)?)))
+    |a| Ok(Ftp::Retr(required(a, &RETR)?))
 );
 ftp_spec!(
     HASH,
@@ -311,10 +313,10 @@ ftp_spec!(
     "HASH <file>",
     "a file's md5 (draft-bryan-ftpext-hash)",
     true,
-    |a| Ok(Command::Ftp(Ftp::Hash(required(a, &HASH)?)))
+    |a| Ok(Ftp::Hash(required(a, &HASH)?))
 );
 ftp_spec!(XMD5, "XMD5", "XMD5 <file>", "a file's md5", true, |a| Ok(
-    Command::Ftp(Ftp::Xmd5(required(a, &XMD5)?))
+    Ftp::Xmd5(required(a, &XMD5)?)
 ));
 ftp_spec!(
     STOR,
@@ -322,7 +324,7 @@ ftp_spec!(
     "STOR <file>",
     "store a file (when the peer allows uploads)",
     true,
-    |a| Ok(Command::Ftp(Ftp::Stor(required(a, &STOR)?)))
+    |a| Ok(Ftp::Stor(required(a, &STOR)?))
 );
 
 ftp_spec!(
@@ -331,7 +333,7 @@ ftp_spec!(
     "APPE <file>",
     "resume an upload at the end of what arrived before",
     true,
-    |a| Ok(Command::Ftp(Ftp::Appe(required(a, &APPE)?)))
+    |a| Ok(Ftp::Appe(required(a, &APPE)?))
 );
 ftp_spec!(
     MKD,
@@ -339,7 +341,7 @@ ftp_spec!(
     "MKD <folder>",
     "make a folder (when the peer allows uploads)",
     true,
-    |a| Ok(Command::Ftp(Ftp::Mkd(required(a, &MKD)?)))
+    |a| Ok(Ftp::Mkd(required(a, &MKD)?))
 );
 ftp_spec!(
     XMKD,
@@ -347,7 +349,7 @@ ftp_spec!(
     "XMKD <folder>",
     "make a folder (MKD)",
     true,
-    |a| Ok(Command::Ftp(Ftp::Mkd(required(a, &XMKD)?)))
+    |a| Ok(Ftp::Mkd(required(a, &XMKD)?))
 );
 ftp_spec!(
     RMD,
@@ -355,7 +357,7 @@ ftp_spec!(
     "RMD <folder>",
     "remove a folder: refused, nothing is ever removed",
     true,
-    |a| Ok(Command::Ftp(Ftp::Rmd(required(a, &RMD)?)))
+    |a| Ok(Ftp::Rmd(required(a, &RMD)?))
 );
 ftp_spec!(
     XRMD,
@@ -363,10 +365,10 @@ ftp_spec!(
     "XRMD <folder>",
     "remove a folder (RMD): refused",
     true,
-    |a| Ok(Command::Ftp(Ftp::Rmd(required(a, &XRMD)?)))
+    |a| Ok(Ftp::Rmd(required(a, &XRMD)?))
 );
 
-fn parse_rest(args: &[String]) -> Result<Command, ParseError> {
+fn parse_rest(args: &[String]) -> Result<Ftp, ParseError> {
     let word = required(args, &REST)?;
     if !word.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ParseError::args(format!(
@@ -375,8 +377,52 @@ fn parse_rest(args: &[String]) -> Result<Command, ParseError> {
         )));
     }
     word.parse()
-        .map(|n| Command::Ftp(Ftp::Rest(n)))
+        .map(Ftp::Rest)
         .map_err(|_| ParseError::args("offset out of range"))
+}
+
+/// The FTP verbs, in the order `HELP` lists them.
+pub static FTP_VERBS: &[&Verb<Ftp>] = &[
+    &USER, &PASS, &SYST, &FEAT, &OPTS, &PWD, &XPWD, &CWD, &CDUP, &TYPE, &MODE, &STRU, &STAT, &ABOR,
+    &PASV, &EPSV, &PORT, &EPRT, &LIST, &NLST, &MLSD, &MLST, &SIZE, &MDTM, &REST, &RETR, &HASH,
+    &XMD5, &STOR, &APPE, &MKD, &XMKD, &RMD, &XRMD,
+];
+
+/// The FTP verb `verb` names (case-insensitively).
+fn verb_of(verb: &str) -> Option<&'static Verb<Ftp>> {
+    FTP_VERBS
+        .iter()
+        .copied()
+        .find(|v| v.verb.eq_ignore_ascii_case(verb))
+}
+
+/// Parses a line of the FTP dialect: one whose verb is an FTP verb (its
+/// argument is the rest of the line after one space, unquoted: RFC 959),
+/// or `AUTH` asking for TLS. None for any other line: it is not FTP's.
+pub fn parse_ftp(line: &str) -> Option<Result<(&'static Spec, Ftp), ParseError>> {
+    let line = line.trim_start_matches([' ', '\t']);
+    let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let Some(v) = verb_of(verb) else {
+        return auth_tls(line).map(Ok);
+    };
+    let args = if rest.trim_matches([' ', '\t']).is_empty() {
+        Vec::new()
+    } else {
+        vec![rest.to_string()]
+    };
+    Some((v.parse)(&args).map(|f| (&v.spec, f)))
+}
+
+/// `AUTH TLS` (or SSL, TLS-C, TLS-P), with the declaration of the `AUTH`
+/// that both dialects share.
+fn auth_tls(line: &str) -> Option<(&'static Spec, Ftp)> {
+    let words = split_words(line).ok()?;
+    match words.as_slice() {
+        [auth, word] if auth.eq_ignore_ascii_case("AUTH") && asks_for_tls(word) => {
+            Some((super::find("AUTH")?, Ftp::AuthTls))
+        }
+        _ => None,
+    }
 }
 
 /// True when `line` starts with a verb of the FTP dialect (whether the
@@ -386,8 +432,7 @@ pub fn is_ftp_line(line: &str) -> bool {
         .trim_start_matches([' ', '\t'])
         .split([' ', '\t'])
         .next();
-    verb.and_then(super::command::find)
-        .is_some_and(|s| s.dialect == Dialect::Ftp)
+    verb.is_some_and(|v| verb_of(v).is_some())
 }
 
 /// True for the argument of `AUTH` that asks for TLS (RFC 4217), not a
@@ -400,12 +445,11 @@ pub fn asks_for_tls(word: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::command::parse;
     use super::*;
 
     fn ftp(line: &str) -> Ftp {
-        match parse(line) {
-            Ok(Some(Command::Ftp(f))) => f,
+        match parse_ftp(line) {
+            Some(Ok((_, f))) => f,
             other => panic!("{line:?}: {other:?}"),
         }
     }
@@ -457,7 +501,7 @@ mod tests {
         for line in [
             "RETR", "SIZE", "MKD", "APPE", "RMD", "REST x", "REST -1", "SYST now", "CWD", "USER",
         ] {
-            let err = parse(line).expect_err(line);
+            let err = parse_ftp(line).unwrap().expect_err(line);
             assert_eq!(err.code, 501, "{line}: {err}");
         }
     }

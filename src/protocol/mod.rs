@@ -1,8 +1,12 @@
 //! The control protocol, free of sockets and files (PROTOCOL.md is the
 //! contract):
 //!
-//! - [`command`]: the one table of commands ([`COMMANDS`]: verb, usage,
-//!   help, whether it needs AUTH, parser), [`Command`] and [`parse`].
+//! - [`spec`]: what every command declares ([`Spec`]: verb, usage, help,
+//!   whether it needs AUTH, dialect) and [`ParseError`]; [`COMMANDS`]
+//!   (here) lists every dialect's declarations, in `HELP`'s order.
+//! - [`command`]: the native commands ([`Command`], their table and
+//!   [`parse`]); [`ftp_command`]: FTP's verbs ([`Ftp`], their table and
+//!   [`parse_ftp`]). Neither imports the other.
 //! - [`words`]: how a request line splits into words.
 //! - [`requests`]: the connection loop's reading side, generic over
 //!   [`std::io::BufRead`]: capped lines in, one [`Request`] or
@@ -17,8 +21,9 @@
 //! [`crate::timefmt`], [`crate::digest`]); the services convert their
 //! own errors and outcomes into replies with the constructors here.
 //!
-//! Adding a command starts here, with a [`Spec`] in [`COMMANDS`]; the
-//! crate documentation ([`crate`], "Adding a command") has every step.
+//! Adding a command starts here, with a [`Verb`] in `command.rs` (or in
+//! `ftp_command.rs` for an FTP verb) listed in [`COMMANDS`]; the crate
+//! documentation ([`crate`], "Adding a command") has every step.
 
 pub mod command;
 pub mod ftp_command;
@@ -26,23 +31,80 @@ pub mod ftp_reply;
 pub mod lines;
 pub mod reply;
 pub mod requests;
+pub mod spec;
 pub mod words;
 
 pub use self::command::{
-    find, parse, parse_download, parse_history_args, parse_request, Command, Dialect,
-    HistoryFilter, ParseError, Spec, COMMANDS,
+    parse, parse_download, parse_history_args, parse_request, Command, HistoryFilter,
 };
-pub use self::ftp_command::Ftp;
+pub use self::ftp_command::{parse_ftp, Ftp};
 pub use self::lines::{
     data_line, greeting_share_id, parse_data_line, parse_reply_line, DataLine, ReplyLine,
     SHARE_ID_WORD,
 };
 pub use self::reply::{FileOp, FileRow, HashRow, Reply, Row, Waited};
 pub use self::requests::{
-    read_line_capped, without_secret, LineRead, LineReader, Refusal, Request, Requests,
+    read_line_capped, without_secret, LineRead, LineReader, Parsed, Refusal, Request, Requests,
 };
+pub use self::spec::{Dialect, ParseError, Spec, Verb};
 pub use self::words::{split_words, split_words_with};
 pub use crate::names::{escape_field, quote_word, shown, unescape_field, Escapes};
+
+/// Every command, in the order `HELP` lists them: the native ones, then
+/// the FTP verbs.
+pub static COMMANDS: &[&Spec] = &[
+    &command::INDEX_GET.spec,
+    &command::FILE_HASH.spec,
+    &command::FILE_DOWNLOAD.spec,
+    &command::FILE_UPLOAD.spec,
+    &command::HISTORY.spec,
+    &command::HELP.spec,
+    &command::NOOP.spec,
+    &command::AUTH.spec,
+    &command::QUIT.spec,
+    &ftp_command::USER.spec,
+    &ftp_command::PASS.spec,
+    &ftp_command::SYST.spec,
+    &ftp_command::FEAT.spec,
+    &ftp_command::OPTS.spec,
+    &ftp_command::PWD.spec,
+    &ftp_command::XPWD.spec,
+    &ftp_command::CWD.spec,
+    &ftp_command::CDUP.spec,
+    &ftp_command::TYPE.spec,
+    &ftp_command::MODE.spec,
+    &ftp_command::STRU.spec,
+    &ftp_command::STAT.spec,
+    &ftp_command::ABOR.spec,
+    &ftp_command::PASV.spec,
+    &ftp_command::EPSV.spec,
+    &ftp_command::PORT.spec,
+    &ftp_command::EPRT.spec,
+    &ftp_command::LIST.spec,
+    &ftp_command::NLST.spec,
+    &ftp_command::MLSD.spec,
+    &ftp_command::MLST.spec,
+    &ftp_command::SIZE.spec,
+    &ftp_command::MDTM.spec,
+    &ftp_command::REST.spec,
+    &ftp_command::RETR.spec,
+    &ftp_command::HASH.spec,
+    &ftp_command::XMD5.spec,
+    &ftp_command::STOR.spec,
+    &ftp_command::APPE.spec,
+    &ftp_command::MKD.spec,
+    &ftp_command::XMKD.spec,
+    &ftp_command::RMD.spec,
+    &ftp_command::XRMD.spec,
+];
+
+/// The command a verb names (case-insensitively), in either dialect.
+pub fn find(verb: &str) -> Option<&'static Spec> {
+    COMMANDS
+        .iter()
+        .copied()
+        .find(|s| s.verb.eq_ignore_ascii_case(verb))
+}
 
 /// The longest request line accepted, in bytes, without its line end.
 pub const MAX_LINE: usize = 4096;

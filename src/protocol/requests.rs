@@ -1,20 +1,39 @@
 //! The reading side of a control connection, generic over [`BufRead`]:
 //! lines capped in length, and one [`Request`] or [`Refusal`] for each
-//! line that is not blank.
+//! line that is not blank. A line whose verb is FTP's is parsed by FTP's
+//! parser, any other by the native one ([`Parsed`] says which).
 
 use std::io::{self, BufRead};
 
-use super::{parse_request, Command, Reply, Spec};
+use super::{command, ftp_command, Command, Dialect, Ftp, ParseError, Reply, Spec};
 
 /// A request line that parsed.
 #[derive(Debug)]
 pub struct Request {
     /// The declaration of its command.
     pub spec: &'static Spec,
-    pub command: Command,
+    pub command: Parsed,
     /// The line as the history records it: trimmed, with any secret
     /// masked ([`without_secret`]).
     pub line: String,
+}
+
+/// What a request line parsed into: a command of one dialect or the
+/// other. A line is FTP's when its verb is an FTP verb (or it is `AUTH
+/// TLS`); any other line is parsed as a native command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Native(Command),
+    Ftp(Ftp),
+}
+
+/// Parses one request line in the dialect its verb belongs to. A blank
+/// line is `Ok(None)`: it gets no reply.
+pub fn parse_request(line: &str) -> Result<Option<(&'static Spec, Parsed)>, ParseError> {
+    if let Some(ftp) = ftp_command::parse_ftp(line) {
+        return ftp.map(|(spec, f)| Some((spec, Parsed::Ftp(f))));
+    }
+    Ok(command::parse_request(line)?.map(|(spec, c)| (spec, Parsed::Native(c))))
 }
 
 /// A line refused before it could be a request: too long, not UTF-8, or
@@ -25,6 +44,25 @@ pub struct Refusal {
     pub reply: Reply<'static>,
     /// The line as the history records it.
     pub line: String,
+    /// Whose words refuse it: FTP's for a line whose verb is FTP's, the
+    /// native protocol's for any other.
+    pub dialect: Dialect,
+}
+
+impl Refusal {
+    /// The refusal of `line` (as the history records it) with `reply`.
+    fn new(reply: Reply<'static>, line: String) -> Refusal {
+        let dialect = if ftp_command::is_ftp_line(&line) {
+            Dialect::Ftp
+        } else {
+            Dialect::P2pshare
+        };
+        Refusal {
+            reply,
+            line,
+            dialect,
+        }
+    }
 }
 
 /// The requests of a connection, a line at a time: an iterator of
@@ -61,10 +99,7 @@ impl<R: BufRead> Requests<R> {
             Ok(line) => line,
             Err(e) => {
                 let line = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                return Some(Err(Refusal {
-                    reply: Reply::invalid_utf8(),
-                    line: recorded(line),
-                }));
+                return Some(Err(Refusal::new(Reply::invalid_utf8(), recorded(line))));
             }
         };
         match parse_request(&line) {
@@ -74,10 +109,7 @@ impl<R: BufRead> Requests<R> {
                 command,
                 line: recorded(line),
             })),
-            Err(e) => Some(Err(Refusal {
-                reply: e.reply(),
-                line: recorded(line),
-            })),
+            Err(e) => Some(Err(Refusal::new(e.reply(), recorded(line)))),
         }
     }
 }
@@ -90,10 +122,10 @@ impl<R: BufRead> Iterator for Requests<R> {
             let read = match self.lines.read(&mut self.input, self.max_line) {
                 Ok(LineRead::Eof) => return None,
                 Ok(LineRead::TooLong) => {
-                    return Some(Ok(Err(Refusal {
-                        reply: Reply::line_too_long(self.max_line),
-                        line: "(line too long)".to_string(),
-                    })))
+                    return Some(Ok(Err(Refusal::new(
+                        Reply::line_too_long(self.max_line),
+                        "(line too long)".to_string(),
+                    ))))
                 }
                 Ok(LineRead::Line(bytes)) => bytes,
                 Err(e) => return Some(Err(e)),
@@ -264,6 +296,29 @@ mod tests {
     use super::*;
     use crate::protocol::code;
     use std::io::{BufReader, Read};
+
+    #[test]
+    fn each_line_goes_to_the_parser_of_its_dialect() {
+        let input = "RETR\nretr a b.txt\nAUTH tls\nAUTH s\nfrob\nPASS\nNOOP x\n";
+        let got: Vec<String> = Requests::new(input.as_bytes(), 100)
+            .map(|r| match r.unwrap() {
+                Ok(Request { command, .. }) => format!("{command:?}"),
+                Err(refusal) => format!("{:?} {}", refusal.dialect, refusal.reply.code()),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "Ftp 501",
+                "Ftp(Retr(\"a b.txt\"))",
+                "Ftp(AuthTls)",
+                "Native(Auth(\"s\"))",
+                "P2pshare 500",
+                "Ftp(Pass(\"\"))",
+                "P2pshare 501",
+            ]
+        );
+    }
 
     #[test]
     fn capped_reader_bounds_lines() {

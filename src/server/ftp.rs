@@ -1,109 +1,62 @@
 //! The FTP verbs of a session: the same share, name rules, md5 cache,
 //! limits, AUTH gate and history as the native commands, in FTP's words.
 //! From the first FTP verb on, the session ends its reply lines with CR LF
-//! ([`LineEnds`]); native commands keep working beside the FTP ones.
+//! (`LineEnds`); native commands keep working beside the FTP ones. The
+//! handlers are methods of [`FtpFront`]: the session core (`core.rs`),
+//! reached through its methods, and FTP's own state, which the
+//! connection's loop keeps for it. Nothing here imports the native front
+//! end (`native.rs`).
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::core::{announce, Control};
 use super::ftp_data::{self, Passive};
 use super::ftp_list::{self, absolute, resolve};
+use super::ftp_state::FtpFront;
 use super::ftp_upload::Store;
-use super::session::{Control, Session};
 use crate::protocol::ftp_reply::{facts_line, list_line, Entry};
 use crate::protocol::{FileOp, Ftp, Reply, Transport, Waited};
 use crate::share::index::Index;
 use crate::share::OpenedFile;
 use crate::transfer::{tcp, SendOutcome, Sending};
 
-/// The output of a session: LF line ends as the native protocol writes
-/// them, or CR LF once the session speaks FTP.
-#[derive(Debug)]
-pub(super) struct LineEnds<W> {
-    pub inner: W,
-    pub crlf: bool,
-}
-
-impl<W: Write> Write for LineEnds<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if !self.crlf {
-            return self.inner.write(buf);
-        }
-        match buf.iter().position(|&b| b == b'\n') {
-            Some(0) => self.inner.write_all(b"\r\n").map(|()| 1),
-            Some(i) => self.inner.write(&buf[..i]),
-            None => self.inner.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// What a session keeps for its FTP verbs.
-#[derive(Default)]
-pub(super) struct FtpState<'a> {
-    /// The current folder, as a share name (`""` at the top).
-    cwd: String,
-    /// The offset of the next RETR or STOR (REST).
-    pub(super) rest: u64,
-    /// The listener of the next transfer (PASV, EPSV), and when it opened.
-    passive: Option<Passive<'a>>,
-    opened: Option<Instant>,
-    /// After `EPSV ALL`, PASV is refused (RFC 2428).
-    epsv_all: bool,
-}
-
-impl FtpState<'_> {
-    /// Closes the passive listener (a native transfer is about to open
-    /// the session's data channels: a session never holds both).
-    pub fn drop_passive(&mut self) {
-        self.passive = None;
-    }
-
-    /// With `--data-idle`, a passive listener no transfer took for that
-    /// long closes, as the native data channels do; returns when that is
-    /// due for the one still open.
-    pub fn release_idle(&mut self, idle: Option<Duration>) -> Option<Instant> {
-        let due = self.passive.as_ref().and(self.opened)?.checked_add(idle?)?;
-        if Instant::now() < due {
-            return Some(due);
-        }
-        self.passive = None;
-        None
-    }
-}
-
-impl<C: Control, W: Write> Session<'_, C, W> {
+impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
     /// From the first FTP line on (one refused too), replies end with CR
     /// LF; what was written before goes out first, with LF.
-    pub(super) fn speak_ftp(&mut self) -> io::Result<()> {
-        if !self.out.get_ref().crlf {
-            self.out.flush()?;
-            self.out.get_mut().crlf = true;
+    fn speak_ftp(&mut self) -> io::Result<()> {
+        if !self.core.out().get_ref().crlf {
+            self.core.out().flush()?;
+            self.core.out().get_mut().crlf = true;
         }
         Ok(())
+    }
+
+    /// Writes the refusal of a line that was FTP's (an FTP verb that did
+    /// not parse), in CR LF; returns its code for the history.
+    pub(super) fn refuse(&mut self, reply: Reply<'_>) -> io::Result<u16> {
+        self.speak_ftp()?;
+        self.core.send(reply)
     }
 
     /// Answers an FTP verb, switching the session to CR LF first.
     pub(super) fn ftp(&mut self, cmd: Ftp) -> io::Result<Reply<'static>> {
         self.speak_ftp()?;
         Ok(match cmd {
-            Ftp::User(_) if self.authed => Reply::ftp_logged_in(),
+            Ftp::User(_) if self.core.authed() => Reply::ftp_logged_in(),
             Ftp::User(_) => Reply::ftp_need_password(),
-            Ftp::Pass(_) if self.shared.config.secret.is_none() => Reply::ftp_logged_in(),
-            Ftp::Pass(given) => self.auth(&given)?,
+            Ftp::Pass(_) if self.core.shared().config.secret.is_none() => Reply::ftp_logged_in(),
+            Ftp::Pass(given) => self.core.auth(&given)?,
             Ftp::AuthTls => Reply::ftp_no_tls(),
             Ftp::Syst => Reply::ftp_system(),
             Ftp::Feat => Reply::ftp_features(),
             Ftp::Opts(o) => opts(&o),
-            Ftp::Pwd => Reply::ftp_pwd(&absolute(&self.ftp.cwd)),
+            Ftp::Pwd => Reply::ftp_pwd(&absolute(&self.state.cwd)),
             Ftp::Cwd(path) => self.cwd(&path),
             Ftp::Cdup => {
-                self.ftp.cwd = ftp_list::parent(&self.ftp.cwd).to_string();
-                Reply::ftp_cwd(&absolute(&self.ftp.cwd))
+                self.state.cwd = ftp_list::parent(&self.state.cwd).to_string();
+                Reply::ftp_cwd(&absolute(&self.state.cwd))
             }
             Ftp::Type(t) => match t.to_ascii_uppercase().as_str() {
                 "I" | "L 8" => Reply::ftp_ok("type I: binary"),
@@ -116,7 +69,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Ftp::Stru(s) => Reply::ftp_unsupported("STRU", &s),
             Ftp::Stat(path) => self.stat(path.as_deref()),
             Ftp::Abor => {
-                self.ftp.passive = None;
+                self.state.passive = None;
                 Reply::ftp_nothing_to_abort()
             }
             Ftp::Pasv => self.passive(false, None),
@@ -130,7 +83,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Ftp::Hash(name) => self.with_md5(&name, |n, f, d| Reply::ftp_hash(n, f.size(), d)),
             Ftp::Xmd5(name) => self.with_md5(&name, |_, _, d| Reply::ftp_xmd5(d)),
             Ftp::Rest(offset) => {
-                self.ftp.rest = offset;
+                self.state.rest = offset;
                 Reply::ftp_restart(offset)
             }
             Ftp::Retr(name) => self.retr(&name)?,
@@ -142,11 +95,11 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     }
 
     fn cwd(&mut self, path: &str) -> Reply<'static> {
-        let snap = self.shared.share.snapshot();
-        match resolve(&self.ftp.cwd, path) {
+        let snap = self.core.shared().share.snapshot();
+        match resolve(&self.state.cwd, path) {
             Some(dir) if self.is_folder(&snap, &dir) => {
                 let reply = Reply::ftp_cwd(&absolute(&dir));
-                self.ftp.cwd = dir;
+                self.state.cwd = dir;
                 reply
             }
             _ => Reply::ftp_no_folder(path),
@@ -156,30 +109,30 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     /// True when `dir` is a folder: one the index knows by its files, or
     /// one on the disk with none yet (just made by MKD).
     fn is_folder(&self, snap: &Index, dir: &str) -> bool {
-        ftp_list::is_folder(snap, dir) || self.shared.share.folder_exists(dir)
+        ftp_list::is_folder(snap, dir) || self.core.shared().share.folder_exists(dir)
     }
 
     /// [`ftp_list::rows`], and no rows for a folder with no file yet.
     fn rows<'s>(&self, snap: &'s Index, name: &str, files_too: bool) -> Option<Vec<Entry<'s>>> {
         ftp_list::rows(snap, name, files_too)
-            .or_else(|| self.shared.share.folder_exists(name).then(Vec::new))
+            .or_else(|| self.core.shared().share.folder_exists(name).then(Vec::new))
     }
 
     /// The share name `path` names from the current folder; None when the
     /// native rules refuse it.
     pub(super) fn name_of(&self, path: Option<&str>) -> Option<String> {
-        resolve(&self.ftp.cwd, path.unwrap_or("."))
+        resolve(&self.state.cwd, path.unwrap_or("."))
     }
 
     fn stat(&mut self, path: Option<&str>) -> Reply<'static> {
         let Some(path) = path else {
-            let mut lines = vec![format!("connected from {}", self.peer)];
-            lines.push(format!("current folder {}", absolute(&self.ftp.cwd)));
+            let mut lines = vec![format!("connected from {}", self.core.peer())];
+            lines.push(format!("current folder {}", absolute(&self.state.cwd)));
             lines.push("TYPE I or A (bytes unchanged), STRU F, MODE S".into());
             lines.push("no transfer in progress".into());
             return Reply::ftp_status(lines);
         };
-        let snap = self.shared.share.snapshot();
+        let snap = self.core.shared().share.snapshot();
         let Some(name) = self.name_of(Some(path)) else {
             return Reply::ftp_no_folder(path);
         };
@@ -192,13 +145,13 @@ impl<C: Control, W: Write> Session<'_, C, W> {
 
     fn mlst(&mut self, path: Option<&str>) -> Reply<'static> {
         let shown = path.unwrap_or(".");
-        let snap = self.shared.share.snapshot();
+        let snap = self.core.shared().share.snapshot();
         let Some(name) = self.name_of(path) else {
             return Reply::not_shared(shown);
         };
         let full = absolute(&name);
         let made = || {
-            let mtime = self.shared.share.folder_time(&name)?;
+            let mtime = self.core.shared().share.folder_time(&name)?;
             Some(Entry {
                 name: "",
                 dir: true,
@@ -216,11 +169,11 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     /// transfer, replacing any earlier one. The session's native data
     /// channels close first, so that a session holds one or the other.
     fn passive(&mut self, extended: bool, arg: Option<&str>) -> Reply<'static> {
-        self.ftp.passive = None;
-        let v4 = self.local.is_ipv4();
+        self.state.passive = None;
+        let v4 = self.core.local().is_ipv4();
         match arg.map(str::to_ascii_uppercase).as_deref() {
             Some("ALL") => {
-                self.ftp.epsv_all = true;
+                self.state.epsv_all = true;
                 return Reply::ftp_ok("EPSV ALL: only EPSV from now on");
             }
             None => {}
@@ -228,10 +181,10 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Some("2") if !v4 => {}
             Some(_) => return Reply::ftp_use_epsv(),
         }
-        if !extended && self.ftp.epsv_all {
+        if !extended && self.state.epsv_all {
             return Reply::ftp_bad_sequence("PASV after EPSV ALL: use EPSV");
         }
-        let IpAddr::V4(ip) = self.local else {
+        let IpAddr::V4(ip) = self.core.local() else {
             if !extended {
                 return Reply::ftp_use_epsv();
             }
@@ -245,12 +198,12 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     }
 
     fn open_passive(&mut self, reply: impl Fn(u16) -> Reply<'static>) -> Reply<'static> {
-        self.transfers.close();
-        match Passive::open(self.shared, self.local, self.peer.ip()) {
+        self.core.transfers().close();
+        match Passive::open(self.core.shared(), self.core.local(), self.core.peer().ip()) {
             Ok(p) => {
                 let port = p.port();
-                self.ftp.passive = Some(p);
-                self.ftp.opened = Some(Instant::now());
+                self.state.passive = Some(p);
+                self.state.opened = Some(Instant::now());
                 reply(port)
             }
             Err(refused) => refused,
@@ -268,7 +221,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         match ready {
             Ok(t) => Ok((t, self.data_connection(what)?)),
             Err(reply) => {
-                self.ftp.passive = None;
+                self.state.passive = None;
                 Err(reply)
             }
         }
@@ -278,16 +231,20 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     /// connection from the control peer within the wait for data (cut
     /// short by the idle timeout, as for native transfers).
     fn data_connection(&mut self, what: &str) -> Result<TcpStream, Reply<'static>> {
-        let passive = self.ftp.passive.take().ok_or_else(Reply::ftp_no_passive)?;
-        announce(&mut self.out, Reply::ftp_opening(what))
+        let passive = self
+            .state
+            .passive
+            .take()
+            .ok_or_else(Reply::ftp_no_passive)?;
+        announce(self.core.out(), Reply::ftp_opening(what))
             .map_err(|e| Reply::data_broken(Transport::Tcp, &e))?;
-        let deadline = self.requests.get_ref().get_ref().idle_deadline();
+        let deadline = self.core.idle_deadline();
         let left = deadline.map_or(Duration::MAX, |d| {
             d.saturating_duration_since(std::time::Instant::now())
         });
-        let full = self.shared.config.data_wait;
+        let full = self.core.shared().config.data_wait;
         let wait = full.min(left);
-        match passive.accept(self.peer.ip(), wait, self.stop) {
+        match passive.accept(self.core.peer().ip(), wait, self.core.stop()) {
             Some(conn) => Ok(conn),
             None if wait < full => Err(Reply::ftp_no_connection(Waited::CutByIdle)),
             None => Err(Reply::ftp_no_connection(Waited::Full(full))),
@@ -300,7 +257,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         names_only: bool,
         mlsd: bool,
     ) -> io::Result<Reply<'static>> {
-        let snap = self.shared.share.snapshot();
+        let snap = self.core.shared().share.snapshot();
         let shown = path.unwrap_or(".").to_string();
         let rows = self
             .name_of(path)
@@ -316,9 +273,9 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             (true, _) => e.name.to_string(),
             _ => list_line(e, now),
         });
-        let sent = ftp_data::send_lines(&conn, self.shared.config.data_timeout, lines);
+        let sent = ftp_data::send_lines(&conn, self.core.shared().config.data_timeout, lines);
         ftp_data::close(conn);
-        self.input().touch();
+        self.core.input().touch();
         Ok(match sent {
             Ok(n) => Reply::ftp_listed(n),
             Err(e) => Reply::data_broken(Transport::Tcp, &e),
@@ -335,7 +292,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         let Some(name) = self.name_of(Some(path)) else {
             return Reply::not_shared(path);
         };
-        match self.shared.share.open_file(&name) {
+        match self.core.shared().share.open_file(&name) {
             Ok(f) => reply(self, &name, &f),
             Err(e) => e.reply(path, FileOp::Open),
         }
@@ -348,7 +305,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         path: &str,
         reply: impl FnOnce(&str, &OpenedFile, crate::digest::Md5) -> Reply<'static>,
     ) -> Reply<'static> {
-        self.with_file(path, |s, _, f| match s.shared.share.md5_of(f) {
+        self.with_file(path, |s, _, f| match s.core.shared().share.md5_of(f) {
             Ok(d) => reply(path, f, d),
             Err(e) => Reply::cannot(FileOp::Hash, path, &e),
         })
@@ -358,10 +315,11 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     /// sends them. The 226 names the md5 when the cache has it (a file not
     /// hashed yet is not hashed first: the bytes go out at once).
     fn retr(&mut self, path: &str) -> io::Result<Reply<'static>> {
-        let offset = std::mem::take(&mut self.ftp.rest);
+        let offset = std::mem::take(&mut self.state.rest);
         let opened = match self.name_of(Some(path)) {
             Some(name) => self
-                .shared
+                .core
+                .shared()
                 .share
                 .open_file(&name)
                 .map_err(|e| e.reply(path, FileOp::Open)),
@@ -375,11 +333,11 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Ok(ready) => ready,
             Err(reply) => return Ok(reply),
         };
-        let _ = conn.set_write_timeout(Some(self.shared.config.data_timeout));
+        let _ = conn.set_write_timeout(Some(self.core.shared().config.data_timeout));
         let outcome = tcp::send_file(&mut conn, &f, offset);
         ftp_data::close(conn);
-        self.input().touch();
-        let md5 = self.shared.share.cached_md5(&f.key);
+        self.core.input().touch();
+        let md5 = self.core.shared().share.cached_md5(&f.key);
         Ok(match (outcome, md5) {
             (SendOutcome::Sent(_), Some(d)) => Reply::download_complete(path, f.size(), d),
             (SendOutcome::Sent(_), None) => Reply::ftp_sent(path, f.size()),
@@ -409,10 +367,4 @@ fn opts(o: &str) -> Reply<'static> {
         (Some("HASH"), None | Some("MD5")) => Reply::ftp_ok("MD5"),
         _ => Reply::ftp_unsupported("OPTS", o),
     }
-}
-
-/// Writes a preliminary reply and flushes it.
-fn announce<W: Write>(out: &mut BufWriter<W>, reply: Reply<'_>) -> io::Result<()> {
-    reply.write_to(out)?;
-    out.flush()
 }

@@ -15,9 +15,10 @@
 use std::io::{self, BufWriter};
 use std::time::Duration;
 
+use super::core::Control;
 use super::ftp_data;
 use super::ftp_list::absolute;
-use super::session::{Control, Session};
+use super::ftp_state::FtpFront;
 use crate::digest::Md5;
 use crate::protocol::{FileOp, Reply};
 use crate::share::hash::md5_of_reader;
@@ -40,16 +41,16 @@ pub(super) enum Store {
     Appe,
 }
 
-impl<C: Control, W: io::Write> Session<'_, C, W> {
+impl<C: Control, W: io::Write> FtpFront<'_, '_, C, W> {
     /// `MKD`: the folder, made by the rules of an upload's name.
     pub(super) fn mkd(&mut self, path: &str) -> Reply<'static> {
-        if !self.shared.config.allow_upload {
+        if !self.core.shared().config.allow_upload {
             return Reply::uploads_disabled();
         }
         let Some(name) = self.name_of(Some(path)).filter(|n| !n.is_empty()) else {
             return Reply::name_not_allowed(path);
         };
-        match self.shared.share.make_folder(&name) {
+        match self.core.shared().share.make_folder(&name) {
             Ok(()) => Reply::ftp_made(&absolute(&name)),
             Err(ShareError::Io(e)) if e.kind() == io::ErrorKind::AlreadyExists => {
                 Reply::ftp_exists(path)
@@ -64,11 +65,11 @@ impl<C: Control, W: io::Write> Session<'_, C, W> {
         let Some(name) = self.name_of(Some(path)) else {
             return Reply::not_shared(path);
         };
-        let share = &self.shared.share;
+        let share = &self.core.shared().share;
         match share.open_file(&name) {
             Ok(f) => Reply::ftp_size(f.size()),
             Err(e) => match share.partial_size(&name) {
-                Some(n) if self.shared.config.allow_upload => Reply::ftp_size(n),
+                Some(n) if self.core.shared().config.allow_upload => Reply::ftp_size(n),
                 _ => e.reply(path, FileOp::Open),
             },
         }
@@ -77,13 +78,13 @@ impl<C: Control, W: io::Write> Session<'_, C, W> {
     /// `STOR` and `APPE` (see the module's text). The 226 names the
     /// whole file's size and md5.
     pub(super) fn store(&mut self, path: &str, verb: Store) -> io::Result<Reply<'static>> {
-        let offset = std::mem::take(&mut self.ftp.rest);
+        let offset = std::mem::take(&mut self.state.rest);
         let begun = self.begin_store(path, verb, offset);
         let ((incoming, offset), mut conn) = match self.when_ready(begun, path) {
             Ok(ready) => ready,
             Err(reply) => return Ok(reply),
         };
-        let stall = self.shared.config.data_timeout;
+        let stall = self.core.shared().config.data_timeout;
         let received = match incoming.file() {
             Ok(f) => {
                 let mut out = BufWriter::with_capacity(256 * 1024, f);
@@ -92,8 +93,8 @@ impl<C: Control, W: io::Write> Session<'_, C, W> {
             Err(e) => ReceiveOutcome::WriteFailed(e),
         };
         drop(conn);
-        self.input().touch();
-        let share = &self.shared.share;
+        self.core.input().touch();
+        let share = &self.core.shared().share;
         let keep = |incoming: Incoming| match share.keep_partial(incoming) {
             Ok(kept) => Reply::ftp_upload_kept(path, kept),
             Err(e) => Reply::not_stored(path, &e),
@@ -121,7 +122,7 @@ impl<C: Control, W: io::Write> Session<'_, C, W> {
     /// [`HANG_UP_GRACE`]. A client that waits for the reply costs that
     /// wait once per upload.
     fn client_gone(&self) -> bool {
-        let buffered = self.requests.get_ref();
+        let buffered = self.core.requests().get_ref();
         buffered.buffer().is_empty() && buffered.get_ref().hung_up(HANG_UP_GRACE)
     }
 
@@ -132,8 +133,8 @@ impl<C: Control, W: io::Write> Session<'_, C, W> {
         verb: Store,
         offset: u64,
     ) -> Result<(Incoming, u64), Reply<'static>> {
-        let share = &self.shared.share;
-        if !self.shared.config.allow_upload {
+        let share = &self.core.shared().share;
+        if !self.core.shared().config.allow_upload {
             return Err(Reply::uploads_disabled());
         }
         let name = self
@@ -164,7 +165,7 @@ impl<C: Control, W: io::Write> Session<'_, C, W> {
     /// Puts a whole upload under its name; a partial upload of the name
     /// is not needed any more once it is there.
     fn place(&mut self, path: &str, incoming: Incoming, size: u64, md5: Md5) -> Reply<'static> {
-        let share = &self.shared.share;
+        let share = &self.core.shared().share;
         let name = self.name_of(Some(path)).unwrap_or_default();
         match incoming.place(&md5) {
             Ok(placed) => {

@@ -9,12 +9,16 @@
 //! - `ftp`, `ftp_data`, `ftp_list`: the FTP verbs on the same session,
 //!   their passive data connections, their paths and listings.
 
+mod core;
 mod ftp;
 mod ftp_data;
 mod ftp_list;
+mod ftp_state;
 mod ftp_upload;
 mod limits;
+mod line_ends;
 mod listing;
+mod native;
 pub mod session;
 mod transfers;
 

@@ -1,239 +1,18 @@
-//! One control connection: the request loop, the AUTH gate, dispatch of
-//! each request to the handler that makes its reply, and a history row for
-//! every request.
+//! One control connection: the greeting, the request loop, and the
+//! hand-over of each request to the front end of its dialect (`native.rs`
+//! for p2pshare's own commands, `ftp.rs` for FTP's verbs: a session may
+//! mix both). What every dialect shares (the AUTH gate, the history rows,
+//! the limits, the data channels) is the session core's (`core.rs`).
 
-use std::cell::Cell;
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::io::{self, BufWriter, Write};
+use std::net::{SocketAddr, TcpStream};
 
-use super::ftp::{FtpState, LineEnds};
-use super::limits::RowVerdict;
-use super::transfers::Transfers;
-use super::{listing, Shared};
-use crate::history::Direction;
-use crate::protocol::ftp_command::is_ftp_line;
-use crate::protocol::{code, Command, Dialect, Reply, Requests, Spec};
+use super::core::{self, Control, Session};
+use super::ftp_state::{FtpFront, FtpState};
+use super::line_ends::LineEnds;
+use super::Shared;
+use crate::protocol::{code, Command, Dialect, Parsed, Reply, Spec};
 use crate::stop::Stop;
-use crate::transfer::token;
-
-/// Wrong AUTH tries before the connection is closed.
-const MAX_WRONG_SECRETS: u8 = 3;
-
-/// The reading side of a control connection, as the session needs it
-/// beyond its bytes: the idle deadline, and an earlier wake-up.
-pub(super) trait Control: Read {
-    /// When the session times out if the client sends nothing more; None
-    /// when too far to name.
-    fn idle_deadline(&self) -> Option<Instant>;
-
-    /// Counts now as activity (a transfer that just ended).
-    fn touch(&mut self);
-
-    /// Also ends a read by `at` (to release idle data channels).
-    fn wake_at(&mut self, at: Option<Instant>);
-
-    /// True when the client closed the connection (its end of stream is
-    /// waiting to be read, or comes within `grace`), or it failed.
-    /// Nothing is read.
-    fn hung_up(&self, _grace: Duration) -> bool {
-        false
-    }
-
-    /// How long until the idle deadline (zero once it passed).
-    fn idle_left(&self) -> Duration {
-        self.idle_deadline().map_or(Duration::MAX, |d| {
-            d.saturating_duration_since(Instant::now())
-        })
-    }
-}
-
-/// How late a read timeout already set may fire and still be kept, to save
-/// setting it again before every read.
-const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
-
-/// How long the session's replies waited for the client to read them
-/// since it last caught up: the time spent in writes to the control
-/// connection that had to wait for room, summed. It starts again from zero
-/// when the session goes to read a request and finds none waiting (the
-/// client has read what it asked for and sent nothing since).
-#[derive(Clone, Default)]
-struct Unread(Rc<Cell<Duration>>);
-
-/// A write that returns in less than this took what was given at once.
-const WAITED: Duration = Duration::from_millis(1);
-
-/// The control connection as the session writes it: a client whose
-/// replies wait unread for `limit` in all, since it last caught up, is
-/// cut off (the write fails, and the session ends), however little it
-/// reads now and then.
-struct Output<'a> {
-    conn: &'a TcpStream,
-    limit: Duration,
-    unread: Unread,
-    /// The write timeout set on the socket now.
-    armed: Option<Duration>,
-}
-
-impl Write for Output<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let left = self.limit.saturating_sub(self.unread.0.get());
-        if left < WAITED {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client has not read its replies for the data timeout",
-            ));
-        }
-        if self
-            .armed
-            .is_none_or(|a| a > left || left - a > TIMEOUT_SLACK)
-        {
-            self.conn.set_write_timeout(Some(left))?;
-            self.armed = Some(left);
-        }
-        let began = Instant::now();
-        let written = (&*self.conn).write(buf);
-        let took = began.elapsed();
-        if took >= WAITED {
-            self.unread.0.set(self.unread.0.get().saturating_add(took));
-        }
-        written
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The control connection as the session reads it: it remembers when the
-/// client last sent a byte, and sets each read's timeout so that the read
-/// ends at the idle deadline counted from then.
-struct Input<'a> {
-    conn: &'a TcpStream,
-    /// Cleared when a read finds nothing waiting.
-    unread: Unread,
-    idle: Duration,
-    /// When the client last sent bytes, or a transfer last ended.
-    active: Instant,
-    /// Also end a read by then (to release idle data channels).
-    wake_at: Option<Instant>,
-    /// The read timeout set on the socket now.
-    armed: Option<Duration>,
-}
-
-impl<'a> Input<'a> {
-    fn new(conn: &'a TcpStream, idle: Duration, unread: Unread) -> Input<'a> {
-        Input {
-            conn,
-            unread,
-            idle,
-            active: Instant::now(),
-            wake_at: None,
-            armed: None,
-        }
-    }
-}
-
-impl Control for Input<'_> {
-    fn idle_deadline(&self) -> Option<Instant> {
-        self.active.checked_add(self.idle)
-    }
-
-    fn touch(&mut self) {
-        self.active = Instant::now();
-    }
-
-    fn wake_at(&mut self, at: Option<Instant>) {
-        self.wake_at = at;
-    }
-
-    fn hung_up(&self, grace: Duration) -> bool {
-        let before = self.conn.read_timeout().ok().flatten();
-        if self.conn.set_read_timeout(Some(grace)).is_err() {
-            return false;
-        }
-        let peeked = self.conn.peek(&mut [0u8; 1]);
-        let _ = self.conn.set_read_timeout(before);
-        match peeked {
-            Ok(n) => n == 0,
-            Err(e) => !matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-            ),
-        }
-    }
-}
-
-impl Input<'_> {
-    /// A read that returns at once: Some(what it got) when the client had
-    /// sent something, None when nothing was waiting.
-    fn read_waiting(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        self.conn.set_nonblocking(true)?;
-        let got = (&*self.conn).read(buf);
-        self.conn.set_nonblocking(false)?;
-        match got {
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-impl Read for Input<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.unread.0.get().is_zero() {
-            match self.read_waiting(buf)? {
-                Some(n) => {
-                    if n > 0 {
-                        self.active = Instant::now();
-                    }
-                    return Ok(n);
-                }
-                // Nothing more asked: the client has caught up.
-                None => self.unread.0.set(Duration::ZERO),
-            }
-        }
-        let deadline = match (self.idle_deadline(), self.wake_at) {
-            (Some(i), Some(w)) => Some(i.min(w)),
-            (i, w) => i.or(w),
-        };
-        let left = deadline.map(|d| {
-            d.saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
-        });
-        let good_enough = match (self.armed, left) {
-            (Some(a), Some(l)) => a >= l && a - l < TIMEOUT_SLACK,
-            (a, l) => a == l,
-        };
-        if !good_enough {
-            self.conn.set_read_timeout(left)?;
-            self.armed = left;
-        }
-        let n = (&*self.conn).read(buf)?;
-        if n > 0 {
-            self.active = Instant::now();
-        }
-        Ok(n)
-    }
-}
-
-/// One session: its requests, its replies, its data channels.
-pub(super) struct Session<'a, C: Control, W: Write> {
-    pub(super) shared: &'a Shared,
-    pub(super) stop: &'a Stop,
-    pub(super) requests: Requests<BufReader<C>>,
-    pub(super) out: BufWriter<LineEnds<W>>,
-    pub(super) peer: SocketAddr,
-    /// The address the client reached (where data listeners bind).
-    pub(super) local: IpAddr,
-    pub(super) transfers: Transfers<'a>,
-    /// What the FTP verbs keep: folder, REST offset, passive listener.
-    pub(super) ftp: FtpState<'a>,
-    /// True once AUTH succeeded, or from the start when no secret is set.
-    pub(super) authed: bool,
-    wrong_secrets: u8,
-}
 
 /// Serves one control connection until the peer quits or leaves.
 pub(crate) fn run(shared: &Shared, conn: &TcpStream, stop: &Stop) {
@@ -247,16 +26,7 @@ pub(crate) fn run(shared: &Shared, conn: &TcpStream, stop: &Stop) {
     let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
     let (peer, local) = (canonical(peer), canonical(local));
     let _ = conn.set_nodelay(true);
-    // Reader and writer share the one control socket (`&TcpStream` reads
-    // and writes): no duplicated descriptor.
-    let unread = Unread::default();
-    let input = Input::new(conn, shared.config.idle_timeout, unread.clone());
-    let output = Output {
-        conn,
-        limit: shared.config.data_timeout,
-        unread,
-        armed: None,
-    };
+    let (input, output) = core::control_of(shared, conn);
     serve(shared, stop, input, output, peer, local);
 }
 
@@ -270,91 +40,69 @@ fn serve<C: Control, W: Write>(
     peer: SocketAddr,
     local: SocketAddr,
 ) -> BufWriter<LineEnds<W>> {
-    let mut s = Session {
-        shared,
-        stop,
-        requests: Requests::new(
-            BufReader::with_capacity(8192, input),
-            shared.config.max_line,
-        ),
-        out: BufWriter::with_capacity(
-            64 * 1024,
-            LineEnds {
-                inner: output,
-                crlf: false,
-            },
-        ),
-        peer,
-        local: local.ip(),
-        transfers: Transfers::new(shared, local.ip(), peer.ip()),
-        ftp: FtpState::default(),
-        authed: shared.config.secret.is_none(),
-        wrong_secrets: 0,
-    };
-    let _ = s.serve();
-    if let Some((n, last_reply)) = shared.left_out_rows(peer.ip()) {
-        s.record_left_out(n, last_reply);
-    }
-    s.out
+    let mut ftp = FtpState::default();
+    let mut s = Session::new(shared, stop, input, output, peer, local);
+    let _ = s.serve(&mut ftp);
+    s.finish()
 }
 
-impl<C: Control, W: Write> Session<'_, C, W> {
-    fn serve(&mut self) -> io::Result<()> {
+impl<'a, C: Control, W: Write> Session<'a, C, W> {
+    /// The greeting, then each request in turn; `ftp` is what FTP's front
+    /// end keeps between its verbs.
+    fn serve(&mut self, ftp: &mut FtpState<'a>) -> io::Result<()> {
         // The greeting ends with CR LF, as FTP clients wait for; the
         // native replies after it keep their LF.
-        self.out.get_mut().crlf = true;
-        Reply::greeting(self.authed, Some(self.shared.share.id())).write_to(&mut self.out)?;
-        self.out.flush()?;
-        self.out.get_mut().crlf = false;
+        self.out().get_mut().crlf = true;
+        Reply::greeting(self.authed(), Some(self.shared().share.id())).write_to(self.out())?;
+        self.out().flush()?;
+        self.out().get_mut().crlf = false;
         loop {
-            let data_idle = self.shared.config.data_idle;
-            let wake = match (
-                self.transfers.release_idle(),
-                self.ftp.release_idle(data_idle),
-            ) {
+            let data_idle = self.shared().config.data_idle;
+            let wake = match (self.release_idle_data(), ftp.release_idle(data_idle)) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
             self.input().wake_at(wake);
-            let next = match self.requests.next() {
+            let next = match self.next_request() {
                 Some(Ok(next)) => next,
                 Some(Err(e)) if is_timeout(&e) => {
-                    if !self.requests.get_ref().get_ref().idle_left().is_zero() {
+                    if !self.requests().get_ref().get_ref().idle_left().is_zero() {
                         continue;
                     }
-                    let _ = Reply::idle_timeout().write_to(&mut self.out);
-                    let _ = self.out.flush();
+                    let _ = Reply::idle_timeout().write_to(self.out());
+                    let _ = self.out().flush();
                     return Ok(());
                 }
                 Some(Err(e)) => return Err(e),
                 None => {
                     // A stopping server shuts the reading side of every
                     // session: this end of stream is that, not the client.
-                    if self.stop.is_set() {
-                        Reply::shutting_down().write_to(&mut self.out)?;
+                    if self.stop().is_set() {
+                        Reply::shutting_down().write_to(self.out())?;
                     }
-                    return self.out.flush();
+                    return self.out().flush();
                 }
             };
             let (line, reply, quit) = match next {
                 Ok(request) => {
-                    let reply = self.respond(request.spec, request.command)?;
-                    let quit = reply == code::BYE || self.wrong_secrets >= MAX_WRONG_SECRETS;
+                    let reply = self.respond(request.spec, request.command, ftp)?;
+                    let quit = reply == code::BYE || self.refused_too_often();
                     (request.line, reply, quit)
                 }
                 Err(refusal) => {
-                    if is_ftp_line(&refusal.line) {
-                        self.speak_ftp()?;
-                    }
-                    (refusal.line, self.send(refusal.reply)?, false)
+                    let reply = match refusal.dialect {
+                        Dialect::Ftp => FtpFront::new(self, ftp).refuse(refusal.reply)?,
+                        Dialect::P2pshare => self.send(refusal.reply)?,
+                    };
+                    (refusal.line, reply, false)
                 }
             };
             self.record(&line, reply);
             // Flush only when a further whole request is already waiting,
             // so a pipelining client gets its replies in few packets; a
             // line still being typed is no reason to hold a reply back.
-            if quit || !self.requests.get_ref().buffer().contains(&b'\n') {
-                self.out.flush()?;
+            if quit || !self.requests().get_ref().buffer().contains(&b'\n') {
+                self.out().flush()?;
             }
             if quit {
                 return Ok(());
@@ -362,161 +110,29 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         }
     }
 
-    pub(super) fn input(&mut self) -> &mut C {
-        self.requests.get_mut().get_mut()
-    }
-
-    /// Writes a reply; returns its code for the history.
-    fn send(&mut self, reply: Reply<'_>) -> io::Result<u16> {
-        let code = reply.code();
-        reply.write_to(&mut self.out)?;
-        Ok(code)
-    }
-
-    /// Runs one command (530 to what needs authentication before AUTH
-    /// succeeded), writes its reply, and returns the final reply code for
-    /// the history.
-    fn respond(&mut self, spec: &Spec, command: Command) -> io::Result<u16> {
-        if spec.needs_auth && !self.authed {
-            return match spec.dialect {
-                Dialect::Ftp => self.send(Reply::ftp_login_required()),
-                Dialect::P2pshare => self.send(Reply::auth_required()),
-            };
+    /// Hands one command to the front end of its dialect (530 to what
+    /// needs authentication before AUTH succeeded); its reply is written,
+    /// and its final code returned for the history.
+    fn respond(&mut self, spec: &Spec, command: Parsed, ftp: &mut FtpState<'a>) -> io::Result<u16> {
+        if let Some(refusal) = self.gate(spec) {
+            return self.send(refusal);
         }
-        let shared = self.shared;
-        let share = &*shared.share;
-        // The tables borrow the snapshot they are written from.
-        let snapshot;
-        let reply = match command {
-            Command::LongList => {
-                snapshot = share.snapshot();
-                listing::files(snapshot.all())
-            }
-            Command::ShortList { start, end } => {
-                snapshot = share.snapshot();
-                listing::files(snapshot.modified_between(start, end))
-            }
-            Command::Glob(pattern) => {
-                snapshot = share.snapshot();
-                listing::matching(&snapshot, &pattern)
-            }
-            Command::Verify(name) => listing::verify(share, &name),
-            Command::CheckAll => {
-                snapshot = share.snapshot();
-                listing::checkall(share, &snapshot)
-            }
-            Command::History(n, filter) => listing::history(&shared.history, n, &filter),
-            Command::Help(topic) => Reply::help(topic),
-            Command::Noop => Reply::ok(),
-            Command::Auth(given) => self.auth(&given)?,
-            Command::Quit => Reply::bye(),
-            Command::Ftp(ftp) => self.ftp(ftp)?,
-            Command::Download {
-                transport,
-                name,
-                offset,
-            } => {
-                self.ftp.drop_passive();
-                let deadline = self.requests.get_ref().get_ref().idle_deadline();
-                let out = &mut self.out;
-                let done =
-                    self.transfers
-                        .download(transport, &name, offset, deadline, &mut |r| {
-                            announce(out, r)
-                        })?;
-                self.transferred(done.active);
-                done.reply
-            }
-            Command::Upload { name, size, md5 } => {
-                self.ftp.drop_passive();
-                let deadline = self.requests.get_ref().get_ref().idle_deadline();
-                let out = &mut self.out;
-                let done = self
-                    .transfers
-                    .upload(&name, size, md5, deadline, &mut |r| announce(out, r))?;
-                self.transferred(done.active);
-                done.reply
-            }
-        };
-        self.send(reply)
-    }
-
-    /// The time a transfer the client took part in took is not its idle
-    /// time.
-    fn transferred(&mut self, active: bool) {
-        if active {
-            self.input().touch();
-        }
-    }
-
-    pub(super) fn auth(&mut self, given: &str) -> io::Result<Reply<'static>> {
-        let Some(secret) = self.shared.config.secret.as_deref() else {
-            return Ok(Reply::no_secret_needed());
-        };
-        // Replies to requests before this one go out now: the answer to a
-        // wrong secret may wait.
-        self.out.flush()?;
-        let right = self.shared.auth_gate.try_secret(
-            self.peer.ip(),
-            &self.shared.config,
-            self.stop,
-            || token::equal(given.as_bytes(), secret.as_bytes()),
-        );
-        // The time this peer made the client wait is not the client's idle
-        // time.
-        self.input().touch();
-        if right {
-            self.authed = true;
-            self.wrong_secrets = 0;
-            return Ok(Reply::authenticated());
-        }
-        self.wrong_secrets += 1;
-        Ok(Reply::wrong_secret(self.wrong_secrets, MAX_WRONG_SECRETS))
-    }
-
-    /// Writes the history row of a request. Rows of refused (5xx) and
-    /// unauthenticated requests are limited per address; those left out
-    /// are counted, and summed up in one row before the next one written.
-    fn record(&mut self, request: &str, reply: u16) {
-        let history = &self.shared.history;
-        let limited = reply >= 500 || !self.authed;
-        if limited {
-            match self.shared.limited_row(self.peer.ip(), reply) {
-                RowVerdict::LeaveOut => return,
-                RowVerdict::Write {
-                    left_out,
-                    last_reply,
-                } => {
-                    if left_out > 0 {
-                        self.record_left_out(left_out, last_reply);
-                    }
+        match command {
+            Parsed::Native(command) => {
+                // A native transfer opens the session's data channels:
+                // FTP's passive listener closes (a session never holds
+                // both).
+                if matches!(command, Command::Download { .. } | Command::Upload { .. }) {
+                    ftp.drop_passive();
                 }
+                self.native(command)
+            }
+            Parsed::Ftp(verb) => {
+                let reply = FtpFront::new(self, ftp).ftp(verb)?;
+                self.send(reply)
             }
         }
-        let _ = history.append(Direction::In, &self.peer.to_string(), request, reply);
     }
-
-    /// The row that says how many rows from this address were left out.
-    fn record_left_out(&self, n: u64, last_reply: u16) {
-        let _ = self.shared.history.append(
-            Direction::In,
-            &self.shared.key(self.peer.ip()).to_string(),
-            &format!(
-                "({n} more refused or unauthenticated requests from this address not recorded: \
-                 over {} rows at once or {} a second)",
-                super::ROW_BURST,
-                super::ROWS_PER_SECOND
-            ),
-            last_reply,
-        );
-    }
-}
-
-/// Writes a preliminary reply and flushes it: the client must see it
-/// before the bytes can flow.
-fn announce<W: Write>(out: &mut BufWriter<W>, reply: Reply<'_>) -> io::Result<()> {
-    reply.write_to(out)?;
-    out.flush()
 }
 
 /// Errors that only mean a read timed out.
@@ -534,8 +150,10 @@ mod tests {
     use crate::server::Config;
     use crate::share::state::StateChoice;
     use crate::share::Share;
+    use std::io::Read;
     use std::path::PathBuf;
     use std::sync::Arc;
+    use std::time::{Duration, Instant};
 
     /// A client's side in memory: these bytes, then the end of the stream
     /// (or, when `idle`, a read timeout past the idle deadline).

@@ -1,0 +1,486 @@
+//! The session core: what every dialect of a control connection shares,
+//! whichever front end parses its requests and writes its replies. The
+//! control connection's two sides (the idle deadline on reading, the
+//! unread-replies limit on writing), the session's state, the AUTH gate
+//! and the history rows, and the native data transfers as handlers that
+//! return their final reply. Its state is private to this file: the
+//! native front end (`native.rs`) and FTP's (`ftp.rs`, `ftp_upload.rs`,
+//! over `ftp_state.rs`) use its methods, and it imports neither. The
+//! connection's loop (`session.rs`) hands each request to one of them.
+
+use std::cell::Cell;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::limits::RowVerdict;
+use super::line_ends::LineEnds;
+use super::transfers::Transfers;
+use super::Shared;
+use crate::digest::Md5;
+use crate::history::Direction;
+use crate::protocol::{Dialect, Refusal, Reply, Request, Requests, Spec, Transport};
+use crate::stop::Stop;
+use crate::transfer::token;
+
+/// Wrong AUTH tries before the connection is closed.
+const MAX_WRONG_SECRETS: u8 = 3;
+
+/// The reading side of a control connection, as the session needs it
+/// beyond its bytes: the idle deadline, and an earlier wake-up.
+pub(super) trait Control: Read {
+    /// When the session times out if the client sends nothing more; None
+    /// when too far to name.
+    fn idle_deadline(&self) -> Option<Instant>;
+
+    /// Counts now as activity (a transfer that just ended).
+    fn touch(&mut self);
+
+    /// Also ends a read by `at` (to release idle data channels).
+    fn wake_at(&mut self, at: Option<Instant>);
+
+    /// True when the client closed the connection (its end of stream is
+    /// waiting to be read, or comes within `grace`), or it failed.
+    /// Nothing is read.
+    fn hung_up(&self, _grace: Duration) -> bool {
+        false
+    }
+
+    /// How long until the idle deadline (zero once it passed).
+    fn idle_left(&self) -> Duration {
+        self.idle_deadline().map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        })
+    }
+}
+
+/// How late a read timeout already set may fire and still be kept, to save
+/// setting it again before every read.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
+
+/// How long the session's replies waited for the client to read them
+/// since it last caught up: the time spent in writes to the control
+/// connection that had to wait for room, summed. It starts again from zero
+/// when the session goes to read a request and finds none waiting (the
+/// client has read what it asked for and sent nothing since).
+#[derive(Clone, Default)]
+struct Unread(Rc<Cell<Duration>>);
+
+/// A write that returns in less than this took what was given at once.
+const WAITED: Duration = Duration::from_millis(1);
+
+/// The control connection as the session writes it: a client whose
+/// replies wait unread for `limit` in all, since it last caught up, is
+/// cut off (the write fails, and the session ends), however little it
+/// reads now and then.
+pub(super) struct Output<'a> {
+    conn: &'a TcpStream,
+    limit: Duration,
+    unread: Unread,
+    /// The write timeout set on the socket now.
+    armed: Option<Duration>,
+}
+
+impl Write for Output<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.limit.saturating_sub(self.unread.0.get());
+        if left < WAITED {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client has not read its replies for the data timeout",
+            ));
+        }
+        if self
+            .armed
+            .is_none_or(|a| a > left || left - a > TIMEOUT_SLACK)
+        {
+            self.conn.set_write_timeout(Some(left))?;
+            self.armed = Some(left);
+        }
+        let began = Instant::now();
+        let written = (&*self.conn).write(buf);
+        let took = began.elapsed();
+        if took >= WAITED {
+            self.unread.0.set(self.unread.0.get().saturating_add(took));
+        }
+        written
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The control connection as the session reads it: it remembers when the
+/// client last sent a byte, and sets each read's timeout so that the read
+/// ends at the idle deadline counted from then.
+pub(super) struct Input<'a> {
+    conn: &'a TcpStream,
+    /// Cleared when a read finds nothing waiting.
+    unread: Unread,
+    idle: Duration,
+    /// When the client last sent bytes, or a transfer last ended.
+    active: Instant,
+    /// Also end a read by then (to release idle data channels).
+    wake_at: Option<Instant>,
+    /// The read timeout set on the socket now.
+    armed: Option<Duration>,
+}
+
+impl<'a> Input<'a> {
+    fn new(conn: &'a TcpStream, idle: Duration, unread: Unread) -> Input<'a> {
+        Input {
+            conn,
+            unread,
+            idle,
+            active: Instant::now(),
+            wake_at: None,
+            armed: None,
+        }
+    }
+}
+
+impl Control for Input<'_> {
+    fn idle_deadline(&self) -> Option<Instant> {
+        self.active.checked_add(self.idle)
+    }
+
+    fn touch(&mut self) {
+        self.active = Instant::now();
+    }
+
+    fn wake_at(&mut self, at: Option<Instant>) {
+        self.wake_at = at;
+    }
+
+    fn hung_up(&self, grace: Duration) -> bool {
+        let before = self.conn.read_timeout().ok().flatten();
+        if self.conn.set_read_timeout(Some(grace)).is_err() {
+            return false;
+        }
+        let peeked = self.conn.peek(&mut [0u8; 1]);
+        let _ = self.conn.set_read_timeout(before);
+        match peeked {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+            ),
+        }
+    }
+}
+
+impl Input<'_> {
+    /// A read that returns at once: Some(what it got) when the client had
+    /// sent something, None when nothing was waiting.
+    fn read_waiting(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.conn.set_nonblocking(true)?;
+        let got = (&*self.conn).read(buf);
+        self.conn.set_nonblocking(false)?;
+        match got {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Read for Input<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.unread.0.get().is_zero() {
+            match self.read_waiting(buf)? {
+                Some(n) => {
+                    if n > 0 {
+                        self.active = Instant::now();
+                    }
+                    return Ok(n);
+                }
+                // Nothing more asked: the client has caught up.
+                None => self.unread.0.set(Duration::ZERO),
+            }
+        }
+        let deadline = match (self.idle_deadline(), self.wake_at) {
+            (Some(i), Some(w)) => Some(i.min(w)),
+            (i, w) => i.or(w),
+        };
+        let left = deadline.map(|d| {
+            d.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        });
+        let good_enough = match (self.armed, left) {
+            (Some(a), Some(l)) => a >= l && a - l < TIMEOUT_SLACK,
+            (a, l) => a == l,
+        };
+        if !good_enough {
+            self.conn.set_read_timeout(left)?;
+            self.armed = left;
+        }
+        let n = (&*self.conn).read(buf)?;
+        if n > 0 {
+            self.active = Instant::now();
+        }
+        Ok(n)
+    }
+}
+
+/// The two sides of the control connection `conn` as a session reads and
+/// writes them. Reader and writer share the one socket (`&TcpStream`
+/// reads and writes): no duplicated descriptor.
+pub(super) fn control_of<'a>(shared: &Shared, conn: &'a TcpStream) -> (Input<'a>, Output<'a>) {
+    let unread = Unread::default();
+    let input = Input::new(conn, shared.config.idle_timeout, unread.clone());
+    let output = Output {
+        conn,
+        limit: shared.config.data_timeout,
+        unread,
+        armed: None,
+    };
+    (input, output)
+}
+
+/// One session: its requests, its replies, its data channels.
+pub(super) struct Session<'a, C: Control, W: Write> {
+    shared: &'a Shared,
+    stop: &'a Stop,
+    requests: Requests<BufReader<C>>,
+    out: BufWriter<LineEnds<W>>,
+    peer: SocketAddr,
+    /// The address the client reached (where data listeners bind).
+    local: IpAddr,
+    transfers: Transfers<'a>,
+    /// True once AUTH succeeded, or from the start when no secret is set.
+    authed: bool,
+    wrong_secrets: u8,
+}
+
+impl<'a, C: Control, W: Write> Session<'a, C, W> {
+    /// A session over `input` and `output`, before its greeting.
+    pub(super) fn new(
+        shared: &'a Shared,
+        stop: &'a Stop,
+        input: C,
+        output: W,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Session<'a, C, W> {
+        Session {
+            shared,
+            stop,
+            requests: Requests::new(
+                BufReader::with_capacity(8192, input),
+                shared.config.max_line,
+            ),
+            out: BufWriter::with_capacity(
+                64 * 1024,
+                LineEnds {
+                    inner: output,
+                    crlf: false,
+                },
+            ),
+            peer,
+            local: local.ip(),
+            transfers: Transfers::new(shared, local.ip(), peer.ip()),
+            authed: shared.config.secret.is_none(),
+            wrong_secrets: 0,
+        }
+    }
+
+    /// Ends the session: the row of what was left out of the history, if
+    /// anything was; returns the output.
+    pub(super) fn finish(self) -> BufWriter<LineEnds<W>> {
+        if let Some((n, last_reply)) = self.shared.left_out_rows(self.peer.ip()) {
+            self.record_left_out(n, last_reply);
+        }
+        self.out
+    }
+
+    /// True once the client gave too many wrong secrets: the connection
+    /// closes.
+    pub(super) fn refused_too_often(&self) -> bool {
+        self.wrong_secrets >= MAX_WRONG_SECRETS
+    }
+
+    /// What every session of the server shares: the share, the
+    /// settings, the history.
+    pub(super) fn shared(&self) -> &'a Shared {
+        self.shared
+    }
+
+    /// Set when the server stops.
+    pub(super) fn stop(&self) -> &'a Stop {
+        self.stop
+    }
+
+    /// The client's address.
+    pub(super) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The address the client reached (where data listeners bind).
+    pub(super) fn local(&self) -> IpAddr {
+        self.local
+    }
+
+    /// True once AUTH succeeded, or from the start when no secret is set.
+    pub(super) fn authed(&self) -> bool {
+        self.authed
+    }
+
+    /// Where replies go; a front end sets its line ends on it.
+    pub(super) fn out(&mut self) -> &mut BufWriter<LineEnds<W>> {
+        &mut self.out
+    }
+
+    /// The requests of the connection, and what is read of them.
+    pub(super) fn requests(&self) -> &Requests<BufReader<C>> {
+        &self.requests
+    }
+
+    /// The next request.
+    pub(super) fn next_request(&mut self) -> Option<io::Result<Result<Request, Refusal>>> {
+        self.requests.next()
+    }
+
+    /// When the session times out if the client sends nothing more.
+    pub(super) fn idle_deadline(&self) -> Option<Instant> {
+        self.requests.get_ref().get_ref().idle_deadline()
+    }
+
+    /// The native data channels.
+    pub(super) fn transfers(&mut self) -> &mut Transfers<'a> {
+        &mut self.transfers
+    }
+
+    /// The refusal of a request that needs AUTH before it succeeded, in
+    /// the words of the request's dialect.
+    pub(super) fn gate(&self, spec: &Spec) -> Option<Reply<'static>> {
+        (spec.needs_auth && !self.authed).then(|| match spec.dialect {
+            Dialect::Ftp => Reply::ftp_login_required(),
+            Dialect::P2pshare => Reply::auth_required(),
+        })
+    }
+
+    /// Closes the native data channels that waited too long
+    /// (`--data-idle`); returns when the next one is due.
+    pub(super) fn release_idle_data(&mut self) -> Option<Instant> {
+        self.transfers.release_idle()
+    }
+
+    /// Sends a file over a native data channel (announced with 150
+    /// first); returns the final reply.
+    pub(super) fn download(
+        &mut self,
+        transport: Transport,
+        name: &str,
+        offset: u64,
+    ) -> io::Result<Reply<'static>> {
+        let deadline = self.idle_deadline();
+        let out = &mut self.out;
+        let done = self
+            .transfers
+            .download(transport, name, offset, deadline, &mut |r| announce(out, r))?;
+        self.transferred(done.active);
+        Ok(done.reply)
+    }
+
+    /// Takes a file over a native data channel (announced with 150
+    /// first); returns the final reply.
+    pub(super) fn upload(&mut self, name: &str, size: u64, md5: Md5) -> io::Result<Reply<'static>> {
+        let deadline = self.idle_deadline();
+        let out = &mut self.out;
+        let done = self
+            .transfers
+            .upload(name, size, md5, deadline, &mut |r| announce(out, r))?;
+        self.transferred(done.active);
+        Ok(done.reply)
+    }
+
+    pub(super) fn input(&mut self) -> &mut C {
+        self.requests.get_mut().get_mut()
+    }
+
+    /// Writes a reply; returns its code for the history.
+    pub(super) fn send(&mut self, reply: Reply<'_>) -> io::Result<u16> {
+        let code = reply.code();
+        reply.write_to(&mut self.out)?;
+        Ok(code)
+    }
+
+    /// The time a transfer the client took part in took is not its idle
+    /// time.
+    fn transferred(&mut self, active: bool) {
+        if active {
+            self.input().touch();
+        }
+    }
+
+    pub(super) fn auth(&mut self, given: &str) -> io::Result<Reply<'static>> {
+        let Some(secret) = self.shared.config.secret.as_deref() else {
+            return Ok(Reply::no_secret_needed());
+        };
+        // Replies to requests before this one go out now: the answer to a
+        // wrong secret may wait.
+        self.out.flush()?;
+        let right = self.shared.auth_gate.try_secret(
+            self.peer.ip(),
+            &self.shared.config,
+            self.stop,
+            || token::equal(given.as_bytes(), secret.as_bytes()),
+        );
+        // The time this peer made the client wait is not the client's idle
+        // time.
+        self.input().touch();
+        if right {
+            self.authed = true;
+            self.wrong_secrets = 0;
+            return Ok(Reply::authenticated());
+        }
+        self.wrong_secrets += 1;
+        Ok(Reply::wrong_secret(self.wrong_secrets, MAX_WRONG_SECRETS))
+    }
+
+    /// Writes the history row of a request. Rows of refused (5xx) and
+    /// unauthenticated requests are limited per address; those left out
+    /// are counted, and summed up in one row before the next one written.
+    pub(super) fn record(&mut self, request: &str, reply: u16) {
+        let history = &self.shared.history;
+        let limited = reply >= 500 || !self.authed;
+        if limited {
+            match self.shared.limited_row(self.peer.ip(), reply) {
+                RowVerdict::LeaveOut => return,
+                RowVerdict::Write {
+                    left_out,
+                    last_reply,
+                } => {
+                    if left_out > 0 {
+                        self.record_left_out(left_out, last_reply);
+                    }
+                }
+            }
+        }
+        let _ = history.append(Direction::In, &self.peer.to_string(), request, reply);
+    }
+
+    /// The row that says how many rows from this address were left out.
+    fn record_left_out(&self, n: u64, last_reply: u16) {
+        let _ = self.shared.history.append(
+            Direction::In,
+            &self.shared.key(self.peer.ip()).to_string(),
+            &format!(
+                "({n} more refused or unauthenticated requests from this address not recorded: \
+                 over {} rows at once or {} a second)",
+                super::ROW_BURST,
+                super::ROWS_PER_SECOND
+            ),
+            last_reply,
+        );
+    }
+}
+
+/// Writes a preliminary reply and flushes it: the client must see it
+/// before the bytes can flow.
+pub(super) fn announce<W: Write>(out: &mut BufWriter<W>, reply: Reply<'_>) -> io::Result<()> {
+    reply.write_to(out)?;
+    out.flush()
+}
