@@ -237,10 +237,8 @@ impl Share {
         if let Some(f) = incoming.file.take() {
             f.sync_all()?;
         }
-        fs::rename(&incoming.temp, &partial)?;
-        incoming.temp = PathBuf::new();
-        incoming.created.clear();
-        let size = fs::symlink_metadata(&partial).map_or(0, |m| m.len());
+        // Room is made before the new partial file appears, so that there
+        // are never more than the bound, not even for a moment.
         let mut kept = self.partials.0.lock().unwrap_or_else(|e| e.into_inner());
         kept.retain(|p| p != &partial);
         let now = SystemTime::now();
@@ -253,12 +251,16 @@ impl Share {
             }
             !old
         });
-        kept.push_back(partial);
-        while kept.len() > MAX_PARTIALS {
+        while kept.len() >= MAX_PARTIALS {
             if let Some(oldest) = kept.pop_front() {
                 let _ = fs::remove_file(oldest);
             }
         }
+        fs::rename(&incoming.temp, &partial)?;
+        incoming.temp = PathBuf::new();
+        incoming.created.clear();
+        let size = fs::symlink_metadata(&partial).map_or(0, |m| m.len());
+        kept.push_back(partial);
         Ok(size)
     }
 
