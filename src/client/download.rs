@@ -20,10 +20,13 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::answer::{split_row, Answer};
+use super::control::Client;
 use super::data::{self, Span};
+use super::error::ClientError;
 use super::fetch::{Cause, FileRow, Options, Outcome, Ui};
 use super::local::{local_md5, shown_path, Lock, Sink};
-use super::{show, split_row, Client, ClientError, Reply};
+use super::show;
 use crate::digest::Md5;
 use crate::protocol::{self, code, shown, DataLine};
 use crate::share::{self, real_path_inside, Mode, Placed};
@@ -190,7 +193,7 @@ fn no_space(t: &Target, e: &io::Error) -> Step {
 }
 
 /// A reply's code and text, as they may be shown.
-fn said(r: &Reply) -> String {
+fn said(r: &Answer) -> String {
     format!("{} {}", r.code(), show::peer_text(r.text()))
 }
 
@@ -438,7 +441,7 @@ impl Attempt<'_> {
 
 /// The file row and data channel of a `150` reply; one that lacks
 /// either breaks the protocol.
-fn announcement(name: &str, first: &Reply) -> Result<(FileRow, DataLine), ClientError> {
+fn announcement(name: &str, first: &Answer) -> Result<(FileRow, DataLine), ClientError> {
     let row = match first.lines.as_slice() {
         [row, _] => parse_row(&row.text),
         _ => None,
