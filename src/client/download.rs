@@ -24,13 +24,33 @@ use super::answer::{split_row, Answer};
 use super::control::Client;
 use super::data::{self, Span};
 use super::error::ClientError;
-use super::fetch::{Cause, FileRow, Options, Outcome, Ui};
 use super::local::{local_md5, shown_path, Lock, Sink};
+use super::outcome::{Cause, FileRow, Outcome, Ui};
 use super::show;
 use crate::digest::Md5;
-use crate::protocol::{self, code, shown, DataLine};
+use crate::protocol::{self, code, shown, DataLine, Transport};
 use crate::share::{self, real_path_inside, Mode, Placed};
 use crate::timefmt;
+
+/// How downloads behave.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The folder downloads land in.
+    pub dest: PathBuf,
+    /// Replace a local file whose content differs.
+    pub overwrite: bool,
+    /// Further attempts after a failed one (md5 mismatch, 451, broken
+    /// connection).
+    pub retries: u32,
+    pub transport: Transport,
+    /// UDP payload size to ask for; None picks by path (1400 bytes, more
+    /// on loopback).
+    pub udp_payload: Option<usize>,
+    /// The client's state folder: nothing is downloaded into it, wherever
+    /// it lies (a `--state` inside the share is left alone like a hidden
+    /// name).
+    pub state_dir: Option<PathBuf>,
+}
 
 /// The peer's md5 and timestamp of the files that are here already.
 pub(super) type RemoteHashes = HashMap<String, (String, String)>;

@@ -20,59 +20,24 @@ pub mod fetch;
 mod help;
 mod local;
 pub mod out;
+mod outcome;
 pub mod prompt;
 pub mod send;
+mod settings;
 pub mod show;
 pub mod sync;
 pub mod transport;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use self::answer::{split_row, unescape, Answer};
 pub use self::control::{Client, MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES};
 pub use self::error::{duration_text, ClientError};
+pub use self::settings::Settings;
 pub use self::transport::{resolve, Transport, DEFAULT_PORT};
 use crate::history::History;
 use crate::share::state::StateChoice;
-
-/// Everything the client needs to reach a peer and store what it gets.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The peer, `HOST[:PORT]`.
-    pub target: String,
-    /// The local shared folder: where downloads land, uploads come from.
-    pub share: PathBuf,
-    pub secret: Option<String>,
-    /// Replace local files whose content differs.
-    pub overwrite: bool,
-    /// How long any one wait on the peer may take: connect, greeting,
-    /// each reply line (a whole reply: scaled to its lines, see
-    /// [`deadline`]), a stalled transfer.
-    pub timeout: Duration,
-    /// UDP payload size for `FileDownload UDP`; None picks by path.
-    pub udp_payload: Option<usize>,
-    /// How much Sync's trash keeps.
-    pub trash: sync::trash::Bounds,
-}
-
-impl Default for Settings {
-    /// The peer on this machine's default port, `./shared`, a minute's
-    /// patience.
-    fn default() -> Settings {
-        Settings {
-            target: format!("127.0.0.1:{DEFAULT_PORT}"),
-            share: PathBuf::from("shared"),
-            secret: None,
-            overwrite: false,
-            timeout: Duration::from_secs(60),
-            udp_payload: None,
-            trash: sync::trash::Bounds::default(),
-        }
-    }
-}
 
 /// What `p2pshare client` is asked to do.
 #[derive(Debug, Clone, Default)]
