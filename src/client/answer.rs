@@ -3,6 +3,17 @@
 
 use crate::protocol::{self, code, ReplyLine};
 
+/// The longest reply line the client accepts from a peer.
+pub const MAX_REPLY_LINE: usize = 256 * 1024;
+
+/// The most lines one reply may have: twice the rows of a `FileHash
+/// checkall` of a million files.
+pub const MAX_REPLY_LINES: usize = 2_000_000;
+
+/// The most bytes one reply may have: such a checkall with names of 200
+/// bytes on average.
+pub const MAX_REPLY_BYTES: u64 = 256 << 20;
+
 /// A whole reply: its lines in order, the last one final.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {

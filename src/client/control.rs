@@ -10,24 +10,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::answer::Answer;
+use super::answer::{Answer, MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES};
 use super::deadline::{self, Deadline};
-use super::error::{duration_text, ClientError};
+use super::error::{duration_text, Bound, ClientError, Late, Wait};
 use super::show;
 use super::transport::{self, Peek, Transport};
 use crate::history::{Direction, History};
 use crate::protocol::{self, code, ReplyLine};
-
-/// The longest reply line the client accepts from a peer.
-pub const MAX_REPLY_LINE: usize = 256 * 1024;
-
-/// The most lines one reply may have: twice the rows of a `FileHash
-/// checkall` of a million files.
-pub const MAX_REPLY_LINES: usize = 2_000_000;
-
-/// The most bytes one reply may have: such a checkall with names of 200
-/// bytes on average.
-pub const MAX_REPLY_BYTES: u64 = 256 << 20;
 
 /// A TCP data connection held between transfers, with the channel (port
 /// and token) it belongs to.
@@ -64,7 +53,7 @@ impl Client {
         history: Option<Arc<History>>,
         secret: Option<&str>,
     ) -> Result<Client, ClientError> {
-        let (stream, addr) = transport::connect_tcp(target, timeout)?;
+        let (stream, addr) = connect_tcp(target, timeout)?;
         Client::over(Box::new(stream), addr, timeout, history, secret)
     }
 
@@ -87,10 +76,10 @@ impl Client {
             line: Vec::with_capacity(256),
         };
         let g = c.read_reply().map_err(|e| match e {
-            ClientError::Timeout(_) => ClientError::Timeout(format!(
-                "no greeting from {addr} within {}",
-                duration_text(timeout)
-            )),
+            ClientError::Timeout(late) => ClientError::Timeout(Late {
+                wait: Wait::Greeting,
+                ..late
+            }),
             e => e,
         })?;
         if g.code() != code::GREETING {
@@ -145,11 +134,9 @@ impl Client {
     /// A read or write that waited out the timeout, said as such.
     fn timed_out(&self, e: io::Error) -> ClientError {
         match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout(format!(
-                "no reply from {} within {}",
-                self.addr,
-                duration_text(self.timeout)
-            )),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                ClientError::Timeout(self.late(Wait::Reply))
+            }
             _ => ClientError::Io(e),
         }
     }
@@ -166,7 +153,13 @@ impl Client {
             .read_until(b'\n', &mut buf)
             .map_err(|e| match e.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                    ClientError::Timeout(self.late(!buf.is_empty(), until != own))
+                    ClientError::Timeout(self.late(if until != own {
+                        Wait::WholeReply
+                    } else if !buf.is_empty() {
+                        Wait::ReplyLine
+                    } else {
+                        Wait::Reply
+                    }))
                 }
                 _ => ClientError::Io(e),
             });
@@ -175,19 +168,12 @@ impl Client {
         line
     }
 
-    /// What a reply that missed its deadline was: nothing of its line
-    /// came, part of the line came, or the whole reply took too long.
-    fn late(&self, part_of_line: bool, whole_reply: bool) -> String {
-        let (addr, t) = (self.addr, duration_text(self.timeout));
-        if whole_reply {
-            format!(
-                "a reply from {addr} did not come whole in time ({t}, and {t} more for every {} of its lines)",
-                deadline::LINES_PER_TIMEOUT
-            )
-        } else if part_of_line {
-            format!("a reply line from {addr} did not come whole within {t}")
-        } else {
-            format!("no reply from {addr} within {t}")
+    /// A wait on this peer that ran out.
+    pub(crate) fn late(&self, wait: Wait) -> Late {
+        Late {
+            wait,
+            peer: self.addr,
+            timeout: self.timeout,
         }
     }
 
@@ -197,10 +183,7 @@ impl Client {
         }
         if buf.last() != Some(&b'\n') {
             return Err(if n > MAX_REPLY_LINE {
-                ClientError::TooLarge(format!(
-                    "a reply line from {} is longer than the client takes ({MAX_REPLY_LINE} bytes)",
-                    self.addr
-                ))
+                ClientError::TooLarge(Bound::Line(self.addr))
             } else {
                 ClientError::Io(io::ErrorKind::UnexpectedEof.into())
             });
@@ -237,18 +220,10 @@ impl Client {
             lines += 1;
             bytes += line.text.len() as u64 + 5;
             if lines > MAX_REPLY_LINES || bytes > MAX_REPLY_BYTES {
-                return Err(ClientError::TooLarge(format!(
-                    "a reply from {} is longer than the client takes (at most {MAX_REPLY_LINES} lines and {} MiB)",
-                    self.addr,
-                    MAX_REPLY_BYTES >> 20
-                )));
+                return Err(ClientError::TooLarge(Bound::Reply(self.addr)));
             }
             if line.last && line.code == code::CLOSING {
-                return Err(ClientError::Closed(format!(
-                    "{} {}",
-                    line.code,
-                    show::peer_text(&line.text)
-                )));
+                return Err(ClientError::Closed(line.code, line.text));
             }
             each(&line);
             if line.last {
@@ -327,6 +302,27 @@ impl Client {
         !self.reader.buffer().is_empty()
             || self.reader.get_mut().stream().poll(wait) != Peek::Nothing
     }
+}
+
+/// A TCP control connection to `target` and the address it reached,
+/// made within `timeout`; writes on it wait at most `timeout` too.
+fn connect_tcp(target: &str, timeout: Duration) -> Result<(TcpStream, SocketAddr), ClientError> {
+    let addr =
+        transport::resolve(target).map_err(|e| ClientError::Connect(target.to_string(), e))?;
+    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
+        let e = if e.kind() == io::ErrorKind::TimedOut {
+            io::Error::new(
+                e.kind(),
+                format!("no answer within {}", duration_text(timeout)),
+            )
+        } else {
+            e
+        };
+        ClientError::Connect(target.to_string(), e)
+    })?;
+    let _ = stream.set_nodelay(true);
+    stream.set_write_timeout(Some(timeout))?;
+    Ok((stream, addr))
 }
 
 #[cfg(test)]

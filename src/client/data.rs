@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::answer::Answer;
 use super::control::{Client, DataConn};
-use super::error::{duration_text, ClientError};
+use super::error::{ClientError, Wait};
 use super::transport::{peek_now, Peek};
 use crate::protocol::{code, DataLine, Transport};
 use crate::transfer::udp;
@@ -259,16 +259,7 @@ fn receive_nothing(client: &mut Client, line: &DataLine) -> Transfer {
 
 /// The error of a data channel on which nothing arrived for the timeout.
 fn stalled(client: &Client, line: &DataLine) -> ClientError {
-    let channel = match line.transport {
-        Transport::Tcp => "TCP data connection",
-        Transport::Udp => "UDP data channel",
-    };
-    ClientError::Timeout(format!(
-        "the {channel} from {}:{} stalled: nothing arrived within {}",
-        client.addr().ip(),
-        line.port,
-        duration_text(client.timeout())
-    ))
+    ClientError::Timeout(client.late(Wait::Channel(line.transport, line.port)))
 }
 
 /// Reads exactly the announced bytes from a TCP data connection, looking

@@ -31,9 +31,11 @@ pub mod transport;
 use std::io::Write;
 use std::sync::Arc;
 
-pub use self::answer::{split_row, unescape, Answer};
-pub use self::control::{Client, MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES};
-pub use self::error::{duration_text, ClientError};
+pub use self::answer::{
+    split_row, unescape, Answer, MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES,
+};
+pub use self::control::Client;
+pub use self::error::{duration_text, Bound, ClientError, Late, Wait};
 pub use self::settings::Settings;
 pub use self::transport::{resolve, Transport, DEFAULT_PORT};
 use crate::history::History;

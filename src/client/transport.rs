@@ -9,8 +9,6 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use super::error::ClientError;
-
 /// The default control port.
 pub const DEFAULT_PORT: u16 = 9000;
 
@@ -111,27 +109,4 @@ pub fn resolve(target: &str) -> io::Result<SocketAddr> {
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no address for {target}")))
-}
-
-/// A TCP control connection to `target` and the address it reached,
-/// made within `timeout`; writes on it wait at most `timeout` too.
-pub fn connect_tcp(
-    target: &str,
-    timeout: Duration,
-) -> Result<(TcpStream, SocketAddr), ClientError> {
-    let addr = resolve(target).map_err(|e| ClientError::Connect(target.to_string(), e))?;
-    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
-        let e = if e.kind() == io::ErrorKind::TimedOut {
-            io::Error::new(
-                e.kind(),
-                format!("no answer within {}", super::error::duration_text(timeout)),
-            )
-        } else {
-            e
-        };
-        ClientError::Connect(target.to_string(), e)
-    })?;
-    let _ = stream.set_nodelay(true);
-    stream.set_write_timeout(Some(timeout))?;
-    Ok((stream, addr))
 }
