@@ -91,21 +91,12 @@ pub(crate) fn peek_now(s: &TcpStream) -> Peek {
     seen
 }
 
-/// Resolves `HOST[:PORT]` (port 9000 when left out; `[v6]:port` too).
+/// Resolves `HOST[:PORT]` (port 9000 when left out; `[v6]:port` too),
+/// as [`crate::addr::parse_target`] reads it.
 pub fn resolve(target: &str) -> io::Result<SocketAddr> {
-    let with_port = if target.parse::<SocketAddr>().is_ok() {
-        target.to_string()
-    } else if target.parse::<std::net::Ipv6Addr>().is_ok() {
-        format!("[{target}]:{DEFAULT_PORT}")
-    } else if target
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        target.to_string()
-    } else {
-        format!("{target}:{DEFAULT_PORT}")
-    };
-    with_port
+    let t = crate::addr::parse_target(target)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    (t.host.as_str(), t.port.unwrap_or(DEFAULT_PORT))
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no address for {target}")))
