@@ -46,7 +46,7 @@ impl Client {
     /// Connects, reads the greeting, and authenticates when `secret` is
     /// set. `timeout` bounds every wait on the peer from here on: the
     /// connect, the greeting, each reply line (and each whole reply, see
-    /// [`deadline`]) and a stalled transfer.
+    /// `deadline`) and a stalled transfer.
     pub fn connect(
         target: &str,
         timeout: Duration,
@@ -203,7 +203,7 @@ impl Client {
     /// (so long tables can be printed without being held). A reply of more
     /// than [`MAX_REPLY_LINES`] lines or [`MAX_REPLY_BYTES`] bytes is an
     /// error, and so is a `421` (the peer closes the connection after it),
-    /// and a reply that does not come whole in time (see [`deadline`]).
+    /// and a reply that does not come whole in time (see `deadline`).
     pub fn read_reply_with(
         &mut self,
         each: &mut dyn FnMut(&ReplyLine),

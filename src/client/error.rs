@@ -47,7 +47,7 @@ pub enum Wait {
     Reply,
     /// The rest of a reply line that began.
     ReplyLine,
-    /// The rest of a long reply (see [`super::deadline`]).
+    /// The rest of a long reply (see `deadline`).
     WholeReply,
     /// Bytes on a data channel: its transport and port.
     Channel(Transport, u16),

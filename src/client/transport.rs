@@ -3,7 +3,7 @@
 //! is one such stream, and any other (a child process's pipes, an
 //! in-memory pair in a test) is another implementation of the same trait,
 //! with the same deadlines, bounds and replies above it (see
-//! [`super::control`]).
+//! `control`).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
