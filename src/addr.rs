@@ -180,11 +180,28 @@ impl fmt::Display for Prefix {
     }
 }
 
+/// A `HOST[:PORT]` a client is to connect to, checked: the host (an IPv6
+/// address without its brackets) and the port, when one was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
 /// Checks a `HOST[:PORT]` a client is to connect to, naming the part
 /// that is wrong: `host`, `host:port`, `1.2.3.4:port`, `[v6]`, `[v6]:port`
 /// or a bare IPv6 address.
 pub fn check_target(t: &str) -> Result<(), String> {
+    parse_target(t).map(|_| ())
+}
+
+/// [`check_target`], keeping what it found.
+pub fn parse_target(t: &str) -> Result<Target, String> {
     const FORMS: &str = "HOST[:PORT], e.g. 127.0.0.1:9000, example.org or [::1]:9000";
+    let target = |host: &str, port| Target {
+        host: host.to_string(),
+        port,
+    };
     if let Some(rest) = t.strip_prefix('[') {
         let Some((inside, after)) = rest.split_once(']') else {
             return Err(format!("'{t}': a '[' without its ']' ({FORMS})"));
@@ -195,15 +212,15 @@ pub fn check_target(t: &str) -> Result<(), String> {
             return Err(format!("'{inside}' is not an IPv6 address ({FORMS})"));
         }
         return match after {
-            "" => Ok(()),
+            "" => Ok(target(inside, None)),
             _ => match after.strip_prefix(':') {
-                Some(port) => check_port(port),
+                Some(port) => Ok(target(inside, Some(check_port(port)?))),
                 None => Err(format!("'{t}': only ':PORT' may follow ']' ({FORMS})")),
             },
         };
     }
     if t.parse::<Ipv6Addr>().is_ok() {
-        return Ok(());
+        return Ok(target(t, None));
     }
     let (host, port) = match t.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
@@ -217,13 +234,14 @@ pub fn check_target(t: &str) -> Result<(), String> {
             "'{host}' is not a host; an IPv6 address with a port goes in brackets: [{host}]:PORT"
         ));
     }
-    port.map_or(Ok(()), check_port)
+    let port = port.map(check_port).transpose()?;
+    Ok(target(host, port))
 }
 
-fn check_port(p: &str) -> Result<(), String> {
+fn check_port(p: &str) -> Result<u16, String> {
     match p.parse::<u16>() {
         Ok(0) => Err("port 0 cannot be connected to; give the peer's port".into()),
-        Ok(_) => Ok(()),
+        Ok(n) => Ok(n),
         Err(_) => Err(format!("'{p}' is not a port number (1 to 65535)")),
     }
 }
@@ -246,6 +264,14 @@ mod tests {
         ] {
             assert_eq!(check_target(ok), Ok(()), "{ok}");
         }
+        let t = |host: &str, port| Target {
+            host: host.into(),
+            port,
+        };
+        assert_eq!(parse_target("example.org"), Ok(t("example.org", None)));
+        assert_eq!(parse_target("[::1]:9000"), Ok(t("::1", Some(9000))));
+        assert_eq!(parse_target("::1"), Ok(t("::1", None)));
+        assert_eq!(parse_target("1.2.3.4:5"), Ok(t("1.2.3.4", Some(5))));
         for (bad, says) in [
             ("127.0.0.1:notaport", "'notaport' is not a port number"),
             ("host:99999", "'99999' is not a port number"),

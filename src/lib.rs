@@ -274,7 +274,13 @@
 //!   sender.rs             Sender: one transfer's sending side as a state machine (time and bytes in, datagrams and deadlines out)
 //!   receiver.rs           Receiver: one transfer's receiving side as a state machine, writing to a sink
 //!   channel.rs            UdpChannel and receive: the sockets, the clock, the threads, the loops that drive both
-//! src/client/mod.rs       the thin client: Settings, Options and run; the control connection (bounded replies, timeouts, closed-connection checks)
+//! src/client/mod.rs       the thin client: its modules and run; re-exports for the rest of the crate
+//! src/client/settings.rs  Settings: everything the client needs to reach a peer and store what it gets
+//! src/client/transport.rs Transport: the byte stream under the control connection (TCP today), resolving a target
+//! src/client/control.rs   Client: the control connection over any Transport: bounded replies, deadlines, closed-connection checks
+//! src/client/answer.rs    Answer: a reply as the client reads it, its rows, and the bounds on its lines and bytes
+//! src/client/error.rs     ClientError: typed, with the I/O error as its source; every message written once
+//! src/client/outcome.rs   what one file's transfer came to (FileRow, Outcome, Cause), and how it is shown (Ui)
 //! src/client/deadline.rs  the control connection's reader under a deadline: the greeting, each reply line, each whole reply
 //! src/client/out.rs       stdout and stderr written without a panic; a failed write fails the command (exit status 1)
 //! src/client/data.rs      the data channels: connect with the token, reuse only after a 226 and a liveness look, exactly the announced bytes

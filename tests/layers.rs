@@ -1,8 +1,8 @@
 //! The shape of the source, as the README's Architecture section draws
 //! it, checked on the files themselves: modules import only from their
 //! own layer or those below it, one file of the UDP channel touches
-//! sockets, clocks and threads, and no file or function grows past what a
-//! reader can hold.
+//! sockets, clocks and threads, no file of the client imports itself in a
+//! circle, and no file or function grows past what a reader can hold.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -396,20 +396,11 @@ fn owns(file: &Path, other: &Path) -> bool {
     other.starts_with(children_of(file))
 }
 
-/// Folders whose files still import each other in a circle; each is to
-/// be untangled, and then struck from this list.
-const CIRCLES_YET_TO_UNTANGLE: &[&str] = &["client"];
-
 #[test]
 fn no_files_import_each_other_in_a_circle() {
     let graph = import_graph();
     let index = |p: &Path| graph.iter().position(|(f, _)| f == p);
     let rel = |p: &Path| p.strip_prefix(src()).unwrap().display().to_string();
-    let exempt = |p: &Path| {
-        CIRCLES_YET_TO_UNTANGLE
-            .iter()
-            .any(|d| p.starts_with(src().join(d)))
-    };
     // Depth-first search; a back edge closes a circle.
     let mut state = vec![0u8; graph.len()];
     let mut circles = Vec::new();
@@ -444,7 +435,6 @@ fn no_files_import_each_other_in_a_circle() {
     }
     let shown: Vec<String> = circles
         .iter()
-        .filter(|c| !c.iter().all(|&k| exempt(&graph[k].0)))
         .map(|c| {
             let mut names: Vec<String> = c.iter().map(|&k| rel(&graph[k].0)).collect();
             names.push(names[0].clone());
@@ -535,4 +525,181 @@ fn the_session_core_keeps_its_state_private() {
         "fields of {SESSION_CORE} that front ends reach directly (offer methods):\n{}",
         open.join("\n")
     );
+}
+
+/// A file of src/client/ by its module path below `client`: `fetch`,
+/// `sync/exec`; the folder's own `mod.rs` is `mod`, `sync/mod.rs` is
+/// `sync`.
+fn client_node(file: &Path) -> String {
+    let rel = file.strip_prefix(src().join("client")).unwrap();
+    let name = rel.with_extension("").to_string_lossy().into_owned();
+    match name.strip_suffix("/mod") {
+        Some(dir) => dir.to_string(),
+        None => name,
+    }
+}
+
+/// The node a path names, from the module `base` (a node, "" for the
+/// client itself): its first segment when that is a file of its own
+/// (then its second, for a folder's file), else `base`'s own file.
+fn client_target(nodes: &[String], base: &str, path: &str) -> String {
+    let mut at = base.to_string();
+    for seg in path.split("::").take(2) {
+        let seg: String = seg
+            .trim()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let next = if at.is_empty() {
+            seg
+        } else {
+            format!("{at}/{seg}")
+        };
+        if !nodes.contains(&next) {
+            break;
+        }
+        at = next;
+    }
+    if at.is_empty() {
+        "mod".into()
+    } else {
+        at
+    }
+}
+
+/// The files of src/client/ that `code` (of the file `node`) imports:
+/// every `super::`, `self::` and `crate::client::` path in its code, each
+/// name of a `{...}` group apart.
+fn client_imports(nodes: &[String], node: &str, is_mod: bool, code: &str) -> Vec<String> {
+    let own = if node == "mod" { "" } else { node };
+    let parent = match own.rsplit_once('/') {
+        Some((p, _)) => p,
+        None => "",
+    };
+    // `super::` is the parent's module for a file and a folder's
+    // `mod.rs` alike; `self::` is the folder's own module in a `mod.rs`.
+    let sup = parent;
+    let this = if is_mod { own } else { parent };
+    let mut out = Vec::new();
+    for line in code.lines() {
+        let line = line.trim_start();
+        if line.starts_with("//") {
+            continue;
+        }
+        for (prefix, base) in [("crate::client::", ""), ("super::", sup), ("self::", this)] {
+            let mut rest = line;
+            while let Some(i) = rest.find(prefix) {
+                let before = rest[..i].chars().last();
+                rest = &rest[i + prefix.len()..];
+                if prefix != "crate::client::"
+                    && before.is_some_and(|c| c == ':' || c.is_alphanumeric())
+                {
+                    continue;
+                }
+                let base = if prefix == "self::" && !is_mod {
+                    own
+                } else {
+                    base
+                };
+                let path: String = rest
+                    .chars()
+                    .take_while(|c| {
+                        !matches!(c, ';' | ' ' | '(' | ')' | '!' | '<' | '>' | '&' | '.')
+                    })
+                    .collect();
+                let (head, group) = match path.split_once('{') {
+                    Some((h, g)) => (h.trim_end_matches("::"), Some(g)),
+                    None => (path.as_str(), None),
+                };
+                let head_node = client_target(nodes, base, head);
+                match group {
+                    // `use super::{a, b::c}`: each name apart.
+                    Some(g) if head.is_empty() || head_node == base || head_node == "mod" => {
+                        let in_rest = rest.split_once('}').map_or(rest, |(g, _)| g);
+                        let g = in_rest.split_once('{').map_or(g, |(_, g)| g);
+                        for part in g.split(',') {
+                            let full = if head.is_empty() {
+                                part.to_string()
+                            } else {
+                                format!("{head}::{part}")
+                            };
+                            out.push(client_target(nodes, base, &full));
+                        }
+                    }
+                    _ => out.push(head_node),
+                }
+            }
+        }
+    }
+    out.retain(|t| t != node);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A circle in `edges` (node → the nodes it imports), if there is one.
+fn find_circle(edges: &[(String, Vec<String>)]) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        edges: &[(String, Vec<String>)],
+        path: &mut Vec<String>,
+        done: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == n) {
+            let mut c = path[i..].to_vec();
+            c.push(n.to_string());
+            return Some(c);
+        }
+        if done.iter().any(|d| d == n) {
+            return None;
+        }
+        path.push(n.to_string());
+        let next = edges.iter().find(|(f, _)| f == n).map(|(_, t)| t.clone());
+        for t in next.unwrap_or_default() {
+            if let Some(c) = visit(&t, edges, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.push(n.to_string());
+        None
+    }
+    let mut done = Vec::new();
+    for (n, _) in edges {
+        if let Some(c) = visit(n, edges, &mut Vec::new(), &mut done) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+#[test]
+fn no_file_of_the_client_imports_itself_in_a_circle() {
+    let dir = src().join("client");
+    let files = rust_files(&dir);
+    let nodes: Vec<String> = files.iter().map(|f| client_node(f)).collect();
+    let edges: Vec<(String, Vec<String>)> = files
+        .iter()
+        .zip(&nodes)
+        .map(|(f, n)| {
+            let text = fs::read_to_string(f).unwrap();
+            let is_mod = f.file_name().is_some_and(|x| x == "mod.rs");
+            (n.clone(), client_imports(&nodes, n, is_mod, code_of(&text)))
+        })
+        .collect();
+    // The check sees what it should: fetch imports download.
+    let of = |n: &str| &edges.iter().find(|(f, _)| f == n).unwrap().1;
+    assert!(
+        of("fetch").contains(&"download".to_string()),
+        "{:?}",
+        of("fetch")
+    );
+    assert!(
+        of("sync/exec").contains(&"fetch".to_string()),
+        "{:?}",
+        of("sync/exec")
+    );
+    if let Some(c) = find_circle(&edges) {
+        panic!("src/client/ files import each other: {}", c.join(" -> "));
+    }
 }

@@ -7,12 +7,15 @@ use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::answer::split_row;
+use super::control::Client;
+use super::error::ClientError;
 use super::fetch;
 use super::out::{self, tell};
 use super::send;
+use super::settings::Settings;
 use super::show::{aligned, aligned_with_header, count_text, peer_text, tsv_row, ConsoleUi};
 use super::sync;
-use super::{Client, ClientError, Settings};
 use crate::history::History;
 use crate::protocol::{self, code, quote_word, Command, Escapes, ReplyLine, HISTORY_HEADER};
 use crate::share::Share;
@@ -301,8 +304,7 @@ impl Console {
                             client.addr()
                         );
                     }
-                    let rows: Vec<Vec<String>> =
-                        table.iter().map(|t| super::split_row(t)).collect();
+                    let rows: Vec<Vec<String>> = table.iter().map(|t| split_row(t)).collect();
                     let _ = stdout.write_all(aligned(&rows).as_bytes());
                 }
                 if last.code == code::TABLE && tty {

@@ -15,7 +15,10 @@ use std::io::{self, Read, Seek, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::{duration_text, peek_now, Client, ClientError, Peek, Reply};
+use super::answer::Answer;
+use super::control::{Client, DataConn};
+use super::error::{ClientError, Wait};
+use super::transport::{peek_now, Peek};
 use crate::protocol::{code, DataLine, Transport};
 use crate::transfer::udp;
 
@@ -35,13 +38,6 @@ const SHORT_GRACE: Duration = Duration::from_secs(3);
 /// peer that waits for one even then).
 const ZERO_GRACE: Duration = Duration::from_millis(200);
 
-/// A TCP data connection, held by the [`Client`] between transfers.
-pub(crate) struct DataConn {
-    port: u16,
-    token: String,
-    stream: TcpStream,
-}
-
 /// The bytes a `150` announced: how far the local copy is (`offset`) and
 /// how many bytes are to come after it (`want`).
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +52,7 @@ pub(crate) struct Transfer {
     /// Every byte, or why not.
     bytes: io::Result<()>,
     /// The final reply, when it came while the bytes were awaited.
-    last: Option<Reply>,
+    last: Option<Answer>,
     /// The TCP data connection it used, to hold after a `226`.
     conn: Option<DataConn>,
 }
@@ -74,7 +70,7 @@ impl Transfer {
     /// bytes went. The data connection is held for the next transfer
     /// only when every byte went and the reply is a `226`; any other end
     /// closes it.
-    pub fn finish(self, client: &mut Client) -> Result<(io::Result<()>, Reply), ClientError> {
+    pub fn finish(self, client: &mut Client) -> Result<(io::Result<()>, Answer), ClientError> {
         let last = match self.last {
             Some(last) => last,
             None => client.read_reply()?,
@@ -263,16 +259,7 @@ fn receive_nothing(client: &mut Client, line: &DataLine) -> Transfer {
 
 /// The error of a data channel on which nothing arrived for the timeout.
 fn stalled(client: &Client, line: &DataLine) -> ClientError {
-    let channel = match line.transport {
-        Transport::Tcp => "TCP data connection",
-        Transport::Udp => "UDP data channel",
-    };
-    ClientError::Timeout(format!(
-        "the {channel} from {}:{} stalled: nothing arrived within {}",
-        client.addr().ip(),
-        line.port,
-        duration_text(client.timeout())
-    ))
+    ClientError::Timeout(client.late(Wait::Channel(line.transport, line.port)))
 }
 
 /// Reads exactly the announced bytes from a TCP data connection, looking
@@ -289,7 +276,7 @@ struct ExactReader<'a> {
     left: u64,
     last_byte: Instant,
     /// The final reply, once it came, and when.
-    last: Option<(Reply, Instant)>,
+    last: Option<(Answer, Instant)>,
 }
 
 impl<'a> ExactReader<'a> {

@@ -9,8 +9,9 @@
 //! [`LINES_PER_TIMEOUT`] lines it brought so far.
 
 use std::io::{self, Read};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
+
+use super::transport::Transport;
 
 /// How many lines of a reply earn it one more timeout.
 pub const LINES_PER_TIMEOUT: u32 = 16;
@@ -18,20 +19,21 @@ pub const LINES_PER_TIMEOUT: u32 = 16;
 /// A control connection's reading side with the deadline of the current
 /// wait; None waits without end (a timeout past what a clock holds).
 pub(crate) struct Deadline {
-    stream: TcpStream,
+    stream: Box<dyn Transport>,
     until: Option<Instant>,
 }
 
 impl Deadline {
-    pub(crate) fn new(stream: TcpStream) -> Deadline {
+    pub(crate) fn new(stream: Box<dyn Transport>) -> Deadline {
         Deadline {
             stream,
             until: None,
         }
     }
 
-    pub(crate) fn stream(&self) -> &TcpStream {
-        &self.stream
+    /// The stream itself: for writes, and for looks that take nothing.
+    pub(crate) fn stream(&mut self) -> &mut dyn Transport {
+        &mut *self.stream
     }
 
     /// The deadline of the reads from now on.
@@ -42,7 +44,7 @@ impl Deadline {
 
 impl Read for Deadline {
     /// Waits for what is left until the deadline; an error of kind
-    /// `TimedOut` (or `WouldBlock`, as the socket says it) once it passed.
+    /// `TimedOut` (or `WouldBlock`, as a socket says it) once it passed.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = match self.until {
             None => None,

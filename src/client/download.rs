@@ -20,14 +20,37 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::answer::{split_row, Answer};
+use super::control::Client;
 use super::data::{self, Span};
-use super::fetch::{Cause, FileRow, Options, Outcome, Ui};
+use super::error::ClientError;
 use super::local::{local_md5, shown_path, Lock, Sink};
-use super::{show, split_row, Client, ClientError, Reply};
+use super::outcome::{Cause, FileRow, Outcome, Ui};
+use super::show;
 use crate::digest::Md5;
-use crate::protocol::{self, code, shown, DataLine};
+use crate::protocol::{self, code, shown, DataLine, Transport};
 use crate::share::{self, real_path_inside, Mode, Placed};
 use crate::timefmt;
+
+/// How downloads behave.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The folder downloads land in.
+    pub dest: PathBuf,
+    /// Replace a local file whose content differs.
+    pub overwrite: bool,
+    /// Further attempts after a failed one (md5 mismatch, 451, broken
+    /// connection).
+    pub retries: u32,
+    pub transport: Transport,
+    /// UDP payload size to ask for; None picks by path (1400 bytes, more
+    /// on loopback).
+    pub udp_payload: Option<usize>,
+    /// The client's state folder: nothing is downloaded into it, wherever
+    /// it lies (a `--state` inside the share is left alone like a hidden
+    /// name).
+    pub state_dir: Option<PathBuf>,
+}
 
 /// The peer's md5 and timestamp of the files that are here already.
 pub(super) type RemoteHashes = HashMap<String, (String, String)>;
@@ -190,7 +213,7 @@ fn no_space(t: &Target, e: &io::Error) -> Step {
 }
 
 /// A reply's code and text, as they may be shown.
-fn said(r: &Reply) -> String {
+fn said(r: &Answer) -> String {
     format!("{} {}", r.code(), show::peer_text(r.text()))
 }
 
@@ -438,7 +461,7 @@ impl Attempt<'_> {
 
 /// The file row and data channel of a `150` reply; one that lacks
 /// either breaks the protocol.
-fn announcement(name: &str, first: &Reply) -> Result<(FileRow, DataLine), ClientError> {
+fn announcement(name: &str, first: &Answer) -> Result<(FileRow, DataLine), ClientError> {
     let row = match first.lines.as_slice() {
         [row, _] => parse_row(&row.text),
         _ => None,

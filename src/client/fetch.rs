@@ -4,128 +4,28 @@
 //! write) and their bytes over one data connection, each reply checked to
 //! belong to its request; retries that start at once, a batch cut off by
 //! a dropped connection going on from where it was, and no silent
-//! overwrites. One file's download is `download`'s, the local
-//! files' rules `local`'s.
+//! overwrites. One file's download is `download`'s (with the download
+//! [`Options`]), the local files' rules `local`'s, and what a download
+//! comes to (`Outcome`, `FileRow`, the `Ui` it tells) is `outcome`'s,
+//! shared with uploads and the console.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::answer::{split_row, unescape};
+use super::control::Client;
+pub use super::download::Options;
 use super::download::{self, Planned, RemoteHashes, Step, Target};
+use super::error::ClientError;
 use super::local::{local_dir, share_root};
-use super::{show, split_row, Client, ClientError};
+pub use super::outcome::{Cause, FileRow, Outcome, Ui};
+use super::show;
 use crate::protocol::{code, quote_word, shown, Transport};
 use crate::share::check_name;
 
 /// How many downloads may be requested ahead of the one being received.
 const WINDOW: usize = 32;
-
-/// How downloads behave.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// The folder downloads land in.
-    pub dest: PathBuf,
-    /// Replace a local file whose content differs.
-    pub overwrite: bool,
-    /// Further attempts after a failed one (md5 mismatch, 451, broken
-    /// connection).
-    pub retries: u32,
-    pub transport: Transport,
-    /// UDP payload size to ask for; None picks by path (1400 bytes, more
-    /// on loopback).
-    pub udp_payload: Option<usize>,
-    /// The client's state folder: nothing is downloaded into it, wherever
-    /// it lies (a `--state` inside the share is left alone like a hidden
-    /// name).
-    pub state_dir: Option<PathBuf>,
-}
-
-/// A file as the peer described it in the 150 line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileRow {
-    pub name: String,
-    pub size: u64,
-    pub timestamp: String,
-    pub md5: String,
-}
-
-impl FileRow {
-    pub fn fields(&self) -> Vec<String> {
-        vec![
-            self.name.clone(),
-            self.size.to_string(),
-            self.timestamp.clone(),
-            self.md5.clone(),
-        ]
-    }
-}
-
-/// How one download ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Downloaded(FileRow),
-    /// Sent to the peer, which stored it.
-    Uploaded(FileRow),
-    /// A local file with the same content was already there.
-    UpToDate(FileRow),
-    Failed {
-        name: String,
-        message: String,
-        cause: Cause,
-    },
-}
-
-/// Why a file failed, where the caller acts on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cause {
-    /// The peer, the network, the name, a file in the way, ...
-    Other,
-    /// The local disk (or the user's quota on it) is full: the download
-    /// was not retried, and its partial file is removed.
-    NoSpace,
-}
-
-impl Outcome {
-    pub fn is_ok(&self) -> bool {
-        !matches!(self, Outcome::Failed { .. })
-    }
-
-    /// A failure of `name` for another cause than a full disk.
-    pub fn failed(name: &str, message: String) -> Outcome {
-        Outcome::Failed {
-            name: name.to_string(),
-            message,
-            cause: Cause::Other,
-        }
-    }
-
-    /// Whether it failed because the local disk is full.
-    pub fn is_no_space(&self) -> bool {
-        matches!(
-            self,
-            Outcome::Failed {
-                cause: Cause::NoSpace,
-                ..
-            }
-        )
-    }
-}
-
-/// What the console is told while downloads run.
-pub trait Ui {
-    /// A transfer of `name` starts; `done` bytes of `total` are already here.
-    fn start(&mut self, _name: &str, _total: u64, _done: u64) {}
-    /// `done` bytes of the current transfer have arrived.
-    fn progress(&mut self, _done: u64) {}
-    /// The current transfer ended (either way).
-    fn end(&mut self) {}
-    /// One file is finished.
-    fn outcome(&mut self, outcome: &Outcome);
-    /// Something worth telling on the way (a retry, a wait).
-    fn note(&mut self, _text: &str) {}
-    /// A transfer of `name` continues a partial file of `offset` bytes.
-    fn resume(&mut self, _name: &str, _offset: u64) {}
-}
 
 /// How many files of a command ended each way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -512,8 +412,8 @@ pub fn names_of(client: &mut Client, word: &str) -> Result<Result<Names, String>
     let line = format!("IndexGet regex {}", quote_word(word));
     client.send(&line)?;
     let mut names = Vec::new();
-    let last = client
-        .read_table(&mut |text| names.extend(text.split('\t').next().map(super::unescape)))?;
+    let last =
+        client.read_table(&mut |text| names.extend(text.split('\t').next().map(unescape)))?;
     client.record(&line, last.code);
     if last.code != code::TABLE {
         return Ok(Err(format!(

@@ -5,10 +5,11 @@ use std::fs::{self, File};
 use std::io;
 use std::path::Path;
 
+use super::control::Client;
 use super::data;
-use super::fetch::{FileRow, Outcome, Ui};
+use super::error::ClientError;
+use super::outcome::{FileRow, Outcome, Ui};
 use super::show::peer_text;
-use super::{Client, ClientError};
 use crate::protocol::{self, code, quote_word, shown};
 use crate::share::index::Matcher;
 use crate::share::{check_name, hash, scan, Ignore};

@@ -6,8 +6,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use super::fetch::{Outcome, Ui};
 use super::out::{self, tell, tell_raw};
+use super::outcome::{Outcome, Ui};
 use super::prompt::width;
 use crate::protocol;
 

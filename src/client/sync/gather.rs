@@ -12,7 +12,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::plan::{Files, Had, Version};
-use crate::client::{show, unescape, Client, ClientError};
+use crate::client::answer::unescape;
+use crate::client::control::Client;
+use crate::client::error::ClientError;
+use crate::client::show;
 use crate::protocol::code;
 use crate::share::{check_name, Share};
 use crate::timefmt;

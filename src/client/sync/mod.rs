@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{Client, ClientError, Settings};
+use super::control::Client;
+use super::error::ClientError;
+use super::settings::Settings;
 use crate::history::History;
 use crate::protocol::greeting_share_id;
 use crate::share::index::Matcher;
