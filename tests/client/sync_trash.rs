@@ -16,13 +16,16 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(20);
 
 /// The visible files below `dir` (hidden names left out), name → md5.
+/// A file gone between the listing and its read (a running peer moved it
+/// into the trash meanwhile) is left out, as a later look would.
 fn md5s_below(dir: &Path) -> BTreeMap<String, String> {
     entries_below(dir)
         .into_iter()
         .filter(|n| !n.ends_with('/') && !n.split('/').any(|c| c.starts_with('.')))
-        .map(|n| {
-            let md5 = md5_hex(&fs::read(dir.join(&n)).unwrap());
-            (n, md5)
+        .filter_map(|n| match fs::read(dir.join(&n)) {
+            Ok(bytes) => Some((n, md5_hex(&bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => panic!("{n}: {e}"),
         })
         .collect()
 }
