@@ -199,37 +199,20 @@ fn on_a_small_disk(test: &str, size: &str, inner: fn(&Path)) {
     }
     assert!(is_root(), "mounting a tmpfs needs root");
     let disk = TempDir::new("small-disk");
-    let exe = std::env::current_exe().unwrap();
     // The test's name without the binary's: `disk::...`.
     let module = module_path!().split_once("::").map_or("", |(_, m)| m);
     let mount =
         r#"d=$1; size=$2; shift 2; mount -t tmpfs -o "size=$size" p2pshare-test "$d" && exec "$@""#;
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", mount, "sh"])
+    let mut wrap = Command::new("unshare");
+    wrap.args(["-m", "--propagation", "private", "sh", "-c", mount, "sh"])
         .arg(disk.path())
-        .arg(size)
-        .arg(&exe)
-        .args([
-            "--exact",
-            &format!("{module}::{test}"),
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(DISK_ENV, disk.path())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        .arg(size);
+    run_again_inside(
+        wrap,
+        &format!("{module}::{test}"),
+        (DISK_ENV, disk.path().as_os_str()),
+        "small disk",
     );
-    // Indented: the inner run's `test result:` line is not this binary's.
-    for line in text.lines() {
-        eprintln!("  small disk | {line}");
-    }
-    assert!(out.status.success(), "on the small disk: {text}");
-    assert!(text.contains("1 passed"), "{text}");
     // The mount was the namespace's only: here the folder is as it was.
     assert!(files_below(disk.path()).is_empty());
 }
@@ -396,31 +379,15 @@ fn without_hard_links(test: &str, inner: fn()) {
         inner();
         return;
     }
-    let exe = std::env::current_exe().unwrap();
     let module = module_path!().split_once("::").map_or("", |(_, m)| m);
-    let out = Command::new("python3")
-        .args(["-c", NO_LINKS])
-        .arg(&exe)
-        .args([
-            "--exact",
-            &format!("{module}::{test}"),
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(NO_LINKS_ENV, "1")
-        .output()
-        .expect("run python3");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let mut wrap = Command::new("python3");
+    wrap.args(["-c", NO_LINKS]);
+    run_again_inside(
+        wrap,
+        &format!("{module}::{test}"),
+        (NO_LINKS_ENV, "1".as_ref()),
+        "no hard links",
     );
-    for line in text.lines() {
-        eprintln!("  no hard links | {line}");
-    }
-    assert!(out.status.success(), "without hard links: {text}");
-    assert!(text.contains("1 passed"), "{text}");
 }
 
 /// Uploads of `n` different files under one new name through the

@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::process::run_again_inside;
 use crate::support::*;
 
 use p2pshare::addr::Bind;
@@ -46,30 +47,9 @@ fn every_address_of_an_ipv6_64_shares_one_limit() {
     assert!(is_root(), "a network namespace needs root");
     let module = module_path!().split_once("::").map_or("", |(_, m)| m);
     let this_test = format!("{module}::every_address_of_an_ipv6_64_shares_one_limit");
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", SETUP])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            &this_test,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(NETNS_ENV, "1")
-        .output()
-        .expect("run unshare");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Indented: the inner run's `test result:` line is not this binary's.
-    for line in text.lines() {
-        eprintln!("  netns | {line}");
-    }
-    assert!(out.status.success(), "inside the namespace: {text}");
-    assert!(text.contains("1 passed"), "{text}");
+    let mut wrap = Command::new("unshare");
+    wrap.args(["-n", "sh", "-c", SETUP]);
+    run_again_inside(wrap, &this_test, (NETNS_ENV, "1".as_ref()), "netns");
 }
 
 /// A session from source address `src` to fd00::1, through `nc -s`.

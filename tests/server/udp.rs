@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::process::run_again_inside;
 use crate::support::*;
 use p2pshare::server::Config;
 use p2pshare::transfer::frame;
@@ -628,35 +629,12 @@ fn real_kernel_loss_in_a_network_namespace() {
         "add rule inet loss in meta l4proto udp numgen random mod 100 < 5 counter drop",
     ])
     .unwrap();
-    let exe = std::env::current_exe().unwrap();
     // The test's name without the binary's: `udp::real_kernel_loss_...`.
     let module = module_path!().split_once("::").map_or("", |(_, m)| m);
     let this_test = format!("{module}::real_kernel_loss_in_a_network_namespace");
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(&exe)
-        .args([
-            "--exact",
-            &this_test,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(NETNS_ENV, "1")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Indented: the inner run's `test result:` line is not this binary's
-    // (the runner does not capture what a test prints).
-    for line in text.lines() {
-        eprintln!("  netns | {line}");
-    }
-    assert!(out.status.success(), "inside the namespace: {text}");
-    assert!(text.contains("1 passed"), "{text}");
+    let mut wrap = Command::new("ip");
+    wrap.args(["netns", "exec", &ns.0]);
+    run_again_inside(wrap, &this_test, (NETNS_ENV, "1".as_ref()), "netns");
     // The kernel really dropped packets.
     let rules = ns.run(&["nft", "list", "ruleset"]).unwrap();
     let dropped: u64 = rules

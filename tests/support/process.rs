@@ -458,3 +458,41 @@ pub fn peak_memory(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
+
+/// Runs the test `test` of this test binary (its path below the binary,
+/// `udp::real_kernel_loss_...`) again under `wrap`, a command that runs
+/// the arguments it is given in another setting (`unshare -n`, `ip netns
+/// exec NS`, a mount namespace), with `env` set so that the inner run
+/// knows it is the inner one. What the inner run printed is shown
+/// indented under `tag`: its `test result:` line is not this binary's.
+/// The inner test must have run and passed. Returns what it printed.
+pub fn run_again_inside(
+    mut wrap: Command,
+    test: &str,
+    env: (&str, &std::ffi::OsStr),
+    tag: &str,
+) -> String {
+    let out = wrap
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(env.0, env.1)
+        .output()
+        .unwrap_or_else(|e| panic!("{tag}: cannot run {:?}: {e}", wrap.get_program()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in text.lines() {
+        eprintln!("  {tag} | {line}");
+    }
+    assert!(out.status.success(), "{tag}: {text}");
+    assert!(text.contains("1 passed"), "{tag}: {text}");
+    text
+}
