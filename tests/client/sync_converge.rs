@@ -8,6 +8,7 @@ use crate::fake::{FakeServer, Session};
 use crate::support::*;
 
 use crate::process::*;
+use crate::sync_peer::{await_converged, files};
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -24,18 +25,6 @@ fn start(a_dir: &Path, b_dir: &Path, poll: &str) -> (Proc, Proc) {
     (a, b)
 }
 
-/// The visible files below `dir`, name → content.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    entries_below(dir)
-        .into_iter()
-        .filter(|n| !n.ends_with('/') && !n.split('/').any(|c| c.starts_with('.')))
-        .map(|n| {
-            let c = fs::read(dir.join(&n)).unwrap_or_default();
-            (n, c)
-        })
-        .collect()
-}
-
 fn copies(f: &BTreeMap<String, Vec<u8>>) -> Vec<&String> {
     f.keys().filter(|n| n.contains(".sync-conflict-")).collect()
 }
@@ -49,27 +38,6 @@ fn made(dir: &Path, prefix: &str) -> usize {
         .map(|l| l.split('\t').collect::<Vec<_>>())
         .filter(|f| f.get(1) == Some(&"out") && f.get(3).is_some_and(|r| r.starts_with(prefix)))
         .count()
-}
-
-/// Polls until both folders hold the same files and `want` says yes.
-fn await_same(
-    a: &Path,
-    b: &Path,
-    want: impl Fn(&BTreeMap<String, Vec<u8>>) -> bool,
-    who: (&Proc, &Proc),
-) {
-    let ok = wait_until(WAIT, || {
-        let fa = files(a);
-        fa == files(b) && want(&fa)
-    });
-    assert!(
-        ok,
-        "never converged\nA: {:?}\nB: {:?}\nA {}\nB {}",
-        files(a).keys(),
-        files(b).keys(),
-        who.0.dump(),
-        who.1.dump()
-    );
 }
 
 /// Lets both peers poll `n` more times each, then checks that nothing
@@ -115,7 +83,7 @@ fn conflict_then_resolution_converges_with_one_copy() {
     a_dir.write("other.txt", "other\n");
     a_dir.write("third.txt", "third\n");
     let (a, b) = start(ap, bp, "200ms");
-    await_same(ap, bp, |f| f.len() == 3, (&a, &b));
+    await_converged(ap, bp, |f| f.len() == 3, (&a, &b));
     // Both sync states know the file before the peers stop.
     quiet_for(ap, bp, 6, (&a, &b));
     drop((a, b));
@@ -136,7 +104,7 @@ fn conflict_then_resolution_converges_with_one_copy() {
 
     let extra = ["--sync", "--delete", "--poll", "200ms"];
     let (a, b, a_addr, _) = start_peers(ap, bp, &extra, WAIT);
-    await_same(
+    await_converged(
         ap,
         bp,
         |f| {
@@ -160,7 +128,7 @@ fn conflict_then_resolution_converges_with_one_copy() {
     });
     assert!(listed, "A never listed the resolution\nA {}", a.dump());
     let b_polls = made(bp, "FileHash checkall");
-    await_same(
+    await_converged(
         ap,
         bp,
         |f| f.get(name).is_some_and(|c| c == b"merged\n") && copies(f).is_empty(),
@@ -186,7 +154,7 @@ fn a_change_soon_after_the_copy_is_never_a_conflict() {
     let (pp, qp) = (p_dir.path(), q_dir.path());
     p_dir.write("start.txt", "start\n");
     let (p, q) = start(pp, qp, "100ms");
-    await_same(pp, qp, |f| f.len() == 1, (&p, &q));
+    await_converged(pp, qp, |f| f.len() == 1, (&p, &q));
     let before = (made(pp, "FileDownload"), made(qp, "FileDownload"));
     let runs = 20;
     for i in 0..runs {
@@ -197,7 +165,7 @@ fn a_change_soon_after_the_copy_is_never_a_conflict() {
         // Q changes it, P adds a file, at once.
         q_dir.write(&from_q, format!("Q {i} two, longer\n"));
         p_dir.write(&format!("later/p{i}.txt"), "P\n");
-        await_same(
+        await_converged(
             pp,
             qp,
             |f| {

@@ -26,7 +26,7 @@ fn start_pair_with(a_dir: &Path, b_dir: &Path, sync: &[&str]) -> (Proc, Proc) {
 }
 
 /// The visible files below `dir`, name → content.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     entries_below(dir)
         .into_iter()
         .filter(|n| !n.ends_with('/') && !n.split('/').any(|c| c.starts_with('.')))
@@ -38,7 +38,7 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Polls until both folders hold the same files and `want` says yes.
-fn await_converged(
+pub(crate) fn await_converged(
     a: &Path,
     b: &Path,
     want: impl Fn(&BTreeMap<String, Vec<u8>>) -> bool,
