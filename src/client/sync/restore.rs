@@ -8,12 +8,13 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::trash::{self, Entry, Trash};
+use super::trash::{self, copy, Entry, Trash};
 use super::{note, Context, Restore};
 use crate::client::local::local_md5;
 use crate::client::show::{aligned_with_header, human_size};
 use crate::protocol::shown;
-use crate::share::{check_name, folder_inside};
+use crate::share::hash::md5_of_reader;
+use crate::share::{check_name, folder_inside, place, Mode, Placed};
 use crate::timefmt;
 
 /// The header of the list.
@@ -190,22 +191,27 @@ fn temp_beside(to: &Path) -> PathBuf {
 
 /// Moves `from` to `to`, where nothing is: a hard link fails when a file
 /// appeared there meanwhile, so nothing is replaced. Across file systems
-/// it is copied beside `to` first.
+/// it is copied beside `to` first, and the copy takes the name as every
+/// arriving file does ([`place`]), never over a file that appeared.
 fn place_new(from: &Path, to: &Path) -> io::Result<()> {
+    let appeared = || io::Error::other("a file appeared under its name meanwhile; nothing changed");
     match fs::hard_link(from, to) {
         Ok(()) => fs::remove_file(from),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(io::Error::other(
-            "a file appeared under its name meanwhile; nothing changed",
-        )),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(appeared()),
         Err(_) => {
             let tmp = temp_beside(to);
-            copy_with_time(from, &tmp)?;
-            let linked = fs::hard_link(&tmp, to).or_else(|e| match fs::symlink_metadata(to) {
-                Err(_) => fs::rename(&tmp, to),
-                Ok(_) => Err(e),
-            });
-            let _ = fs::remove_file(&tmp);
-            linked.and_then(|()| fs::remove_file(from))
+            copy(from, &tmp)?;
+            let placed = fs::File::open(&tmp)
+                .and_then(md5_of_reader)
+                .and_then(|md5| place(&tmp, to, &md5, Mode::New));
+            match placed {
+                Ok(Placed::Stored) => fs::remove_file(from),
+                Ok(Placed::Same | Placed::Exists) => Err(appeared()),
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    Err(e)
+                }
+            }
         }
     }
 }
@@ -216,7 +222,7 @@ fn place_over(from: &Path, to: &Path) -> io::Result<()> {
     match fs::rename(from, to) {
         Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
             let tmp = temp_beside(to);
-            copy_with_time(from, &tmp)?;
+            copy(from, &tmp)?;
             fs::rename(&tmp, to).inspect_err(|_| {
                 let _ = fs::remove_file(&tmp);
             })?;
@@ -224,13 +230,4 @@ fn place_over(from: &Path, to: &Path) -> io::Result<()> {
         }
         r => r,
     }
-}
-
-fn copy_with_time(from: &Path, to: &Path) -> io::Result<()> {
-    let mtime = fs::metadata(from)?.modified()?;
-    fs::copy(from, to)?;
-    fs::File::options()
-        .write(true)
-        .open(to)?
-        .set_modified(mtime)
 }

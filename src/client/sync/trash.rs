@@ -312,7 +312,7 @@ impl Trash {
 }
 
 /// Copies `from` to `to` (made new), with its modification time.
-fn copy(from: &Path, to: &Path) -> io::Result<()> {
+pub(super) fn copy(from: &Path, to: &Path) -> io::Result<()> {
     let mtime = fs::metadata(from)?.modified()?;
     fs::copy(from, to)?;
     fs::File::options()
