@@ -254,14 +254,7 @@ fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
     let r = inp.remote.get(name);
     let l = inp.local.get(name);
     let b = inp.base.get(name);
-    let d = |action, version: &Version, reason, base| Decision {
-        action,
-        name: name.to_string(),
-        version: version.clone(),
-        reason,
-        base,
-        beside: None,
-    };
+    let d = |action, version, reason, base| decision(name, action, version, reason, base);
     let same = |x: &Version, y: Option<&Version>| y.is_some_and(|y| y.md5 == x.md5);
     if inp.busy.contains(name) {
         let v = r.or(l).or(b)?;
@@ -315,17 +308,28 @@ fn decide(name: &str, inp: &Inputs, delete: bool) -> Option<Decision> {
     })
 }
 
-/// The decision for a file both sides have, with different md5s: the
-/// peer's version `r`, this side's `l`, the agreed one `b`.
-fn differ(name: &str, (r, l, b): (&Version, &Version, Option<&Version>), inp: &Inputs) -> Decision {
-    let d = |action, version: &Version, reason, base| Decision {
+/// A decision on `name` showing `version`, with nothing beside it.
+fn decision(
+    name: &str,
+    action: Action,
+    version: &Version,
+    reason: &'static str,
+    base: Base,
+) -> Decision {
+    Decision {
         action,
         name: name.to_string(),
         version: version.clone(),
         reason,
         base,
         beside: None,
-    };
+    }
+}
+
+/// The decision for a file both sides have, with different md5s: the
+/// peer's version `r`, this side's `l`, the agreed one `b`.
+fn differ(name: &str, (r, l, b): (&Version, &Version, Option<&Version>), inp: &Inputs) -> Decision {
+    let d = |action, version, reason, base| decision(name, action, version, reason, base);
     match b {
         Some(b) if b.md5 == l.md5 => d(Action::Download, r, "changed there", Base::Set(r.clone())),
         Some(b) if b.md5 == r.md5 => d(Action::Keep, l, "changed here", Base::Unchanged),
