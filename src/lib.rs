@@ -394,6 +394,7 @@ pub mod digest;
 pub mod history;
 pub mod names;
 pub mod peer;
+pub mod proof;
 pub mod protocol;
 pub mod server;
 pub mod share;

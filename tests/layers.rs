@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// modules of its own layer or of the layers below it.
 const LAYERS: &[&[&str]] = &[
     &[
-        "protocol", "names", "timefmt", "digest", "sys", "stop", "addr",
+        "protocol", "names", "timefmt", "digest", "proof", "sys", "stop", "addr",
     ],
     &["share", "transfer", "history"],
     &["server", "client", "peer"],
