@@ -39,8 +39,8 @@ pub use self::command::{
 };
 pub use self::ftp_command::{parse_ftp, Ftp};
 pub use self::lines::{
-    data_line, greeting_share_id, parse_data_line, parse_reply_line, DataLine, ReplyLine,
-    SHARE_ID_WORD,
+    data_line, greeting_share_id, parse_data_line, parse_inline_line, parse_reply_line, DataLine,
+    ReplyLine, INLINE_WORD, SHARE_ID_WORD,
 };
 pub use self::reply::{FileOp, FileRow, HashRow, Reply, Row, Waited};
 pub use self::requests::{
