@@ -23,6 +23,8 @@ pub use lexer::{Arg, Lexer};
 #[derive(Debug)]
 pub enum Action {
     Serve(Config),
+    /// `serve --stdio`: one session on stdin and stdout.
+    ServeStdio(Config),
     Client(client::Options),
     /// Boxed: by far the largest.
     Peer(Box<peer::Options>),
@@ -119,6 +121,12 @@ options:
                          whose replies wait unread this long in all (default 300s)
   --data-idle DUR        close a session's data ports after DUR without a transfer
                          (default: keep them for the whole session)
+  --stdio                serve one session on stdin and stdout and open no socket,
+                         as ssh runs it ('ssh HOST p2pshare serve --stdio'): file
+                         bytes travel inline on the same stream, stderr carries
+                         messages only; ends when stdin does (exit status 0).
+                         Not with --port, --bind, --data-ports, --max-connections,
+                         --max-per-ip, --prefix-v4, --prefix-v6, --data-idle
   -h, --help             show this help
 
 Durations (DURATION, DUR) are above zero and at most 10 years (10y).
@@ -214,7 +222,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Action, UsageErro
 pub fn parse_with(args: impl IntoIterator<Item = String>, env: &Env) -> Result<Action, UsageError> {
     let mut action = parse_args(args)?;
     match &mut action {
-        Action::Serve(c) => {
+        Action::Serve(c) | Action::ServeStdio(c) => {
             c.secret = c.secret.take().or_else(|| env.secret.clone());
             c.state.fallback_base = env.state_base.clone();
         }
@@ -273,19 +281,49 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageErr
 
 fn parse_serve(lex: &mut Lexer) -> Result<Action, UsageError> {
     let mut c = Config::default();
+    let mut stdio = false;
+    // The first option given that only a listening server has.
+    let mut network = None;
     while let Some(arg) = lex.next()? {
         let a = arg.to_string();
         if a == "-h" || a == "--help" {
             return Ok(Action::Help(SERVE_USAGE.to_string()));
+        }
+        if a == "--stdio" {
+            stdio = true;
+            continue;
         }
         if matches!(arg, Arg::Value(_)) || !apply_serve_option(&mut c, &a, lex)? {
             return Err(UsageError(format!(
                 "unexpected argument '{a}' for serve; see 'p2pshare serve --help'"
             )));
         }
+        if NETWORK_ONLY.contains(&a.as_str()) {
+            network.get_or_insert(a);
+        }
     }
-    Ok(Action::Serve(c))
+    match network {
+        Some(a) if stdio => Err(UsageError(format!(
+            "{a} does not apply to --stdio: a stdio session opens no socket; \
+             see 'p2pshare serve --help'"
+        ))),
+        _ if stdio => Ok(Action::ServeStdio(c)),
+        _ => Ok(Action::Serve(c)),
+    }
 }
+
+/// The options of serve that only a listening server has: its sockets
+/// and its limits over many sessions.
+const NETWORK_ONLY: &[&str] = &[
+    "--port",
+    "--bind",
+    "--data-ports",
+    "--max-connections",
+    "--max-per-ip",
+    "--prefix-v4",
+    "--prefix-v6",
+    "--data-idle",
+];
 
 /// Applies one option shared by client and peer; false when `a` is not one.
 fn apply_client_option(s: &mut Settings, a: &str, lex: &mut Lexer) -> Result<bool, UsageError> {
@@ -533,6 +571,41 @@ mod tests {
         assert_eq!(c.data_timeout, Duration::from_secs(2));
         assert!(c.allow_upload);
         assert_eq!(c.secret.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn serve_stdio_takes_the_options_of_one_session() {
+        let Ok(Action::ServeStdio(c)) = parse_words(
+            "serve --share /tmp/x --stdio --allow-upload --idle-timeout 5s --rescan 1s \
+             --data-timeout 7s --max-line 100 --secret s",
+        ) else {
+            panic!("serve --stdio should parse");
+        };
+        assert_eq!(c.share, PathBuf::from("/tmp/x"));
+        assert!(c.allow_upload);
+        assert_eq!(c.idle_timeout, Duration::from_secs(5));
+        assert_eq!(c.data_timeout, Duration::from_secs(7));
+        assert_eq!(c.secret.as_deref(), Some("s"));
+        for option in [
+            "--port 0",
+            "--bind ::1",
+            "--data-ports 1-2",
+            "--data-idle 1s",
+        ] {
+            let line = format!("serve --stdio {option}");
+            let Err(e) = parse_words(&line) else {
+                panic!("{line} should be refused");
+            };
+            let word = option.split(' ').next().unwrap();
+            assert!(
+                e.0.starts_with(&format!("{word} does not apply to --stdio")),
+                "{e}"
+            );
+        }
+        assert!(matches!(
+            parse_words("serve --port 0"),
+            Ok(Action::Serve(_))
+        ));
     }
 
     #[test]

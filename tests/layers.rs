@@ -463,6 +463,7 @@ const FRONT_ENDS: &[(&str, &[&str])] = &[
             "server/ftp_upload.rs",
         ],
     ),
+    ("stdio", &["server/stdio.rs", "server/inline.rs"]),
 ];
 
 #[test]

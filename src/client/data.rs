@@ -97,7 +97,7 @@ pub(crate) enum Channel {
 impl Channel {
     /// Reads the text of a `150 DATA` line.
     pub(crate) fn parse(text: &str) -> Option<Channel> {
-        match protocol::parse_inline_line(text) {
+        match protocol::parse_inline_data_line(text) {
             Some(n) => Some(Channel::Inline(n)),
             None => protocol::parse_data_line(text).map(Channel::Net),
         }
@@ -108,7 +108,7 @@ impl Channel {
         match self {
             Channel::Net(l) if l.transport == Transport::Tcp => "TCP",
             Channel::Net(_) => "UDP",
-            Channel::Inline(_) => protocol::INLINE_WORD,
+            Channel::Inline(_) => protocol::lines::INLINE,
         }
     }
 }

@@ -15,12 +15,15 @@ mod ftp_data;
 mod ftp_list;
 mod ftp_state;
 mod ftp_upload;
+mod inline;
 mod limits;
 mod line_ends;
 mod listing;
 mod native;
 pub mod session;
+mod stdio;
 mod transfers;
+mod wire;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -34,6 +37,7 @@ use std::time::Duration;
 
 pub use self::limits::{auth_delay, AUTH_FORGET, FREE_WRONG_SECRETS, ROWS_PER_SECOND, ROW_BURST};
 use self::limits::{AuthGate, RowBucket};
+pub use self::stdio::serve_stdio;
 use crate::addr::{Bind, Prefix, PrefixLens};
 use crate::history::History;
 use crate::protocol::Reply;

@@ -41,11 +41,20 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Command::Noop => Reply::ok(),
             Command::Auth(given) => self.auth(&given)?,
             Command::Quit => Reply::bye(),
+            // A stdio session has no data channels: its bytes go inline.
+            Command::Download {
+                transport,
+                name,
+                offset,
+            } if self.stdio() => self.download_inline(transport, &name, offset)?,
             Command::Download {
                 transport,
                 name,
                 offset,
             } => self.download(transport, &name, offset)?,
+            Command::Upload { name, size, md5 } if self.stdio() => {
+                self.upload_inline(&name, size, md5)?
+            }
             Command::Upload { name, size, md5 } => self.upload(&name, size, md5)?,
         };
         self.send(reply)
