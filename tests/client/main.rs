@@ -9,6 +9,8 @@ mod runner;
 mod fake;
 #[path = "../support/process.rs"]
 mod process;
+#[path = "../support/sshd.rs"]
+mod sshd;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -23,6 +25,7 @@ mod history;
 mod peer;
 mod prompt;
 mod serve_cli;
+mod ssh;
 mod sync;
 mod sync_converge;
 mod sync_peer;
@@ -42,6 +45,7 @@ fn main() -> std::process::ExitCode {
         peer::CASES,
         prompt::CASES,
         serve_cli::CASES,
+        ssh::CASES,
         sync::CASES,
         sync_converge::CASES,
         sync_state::CASES,
