@@ -17,7 +17,8 @@
 //!   request was refused ([`ShareError`], with its reply);
 //! - `place.rs`: placement, the one function ([`place`]) by which every
 //!   verified file takes its final name, on the server (uploads) and on
-//!   the client (downloads, Sync's restore) alike;
+//!   the client (downloads, and a Sync restore across file systems)
+//!   alike;
 //! - `upload.rs`: an upload as it arrives ([`Incoming`]), placed by
 //!   [`place`] once verified;
 //! - `partial.rs`: broken FTP uploads kept for a resume ([`ResumeFrom`]),
