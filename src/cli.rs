@@ -26,7 +26,8 @@ pub enum Action {
     /// `serve --stdio`: one session on stdin and stdout.
     ServeStdio(Config),
     Client(client::Options),
-    Peer(peer::Options),
+    /// Boxed: by far the largest.
+    Peer(Box<peer::Options>),
     /// Print this text to stdout and exit 0.
     Help(String),
     Version,
@@ -81,7 +82,7 @@ p2pshare: share a folder with another peer over a line protocol on TCP
 
 usage:
   p2pshare serve [options]             share a folder (default ./shared on port 9000)
-  p2pshare client [HOST[:PORT]] [options]
+  p2pshare client [HOST[:PORT] | ssh://[USER@]HOST[:PORT][/PATH]] [options]
                                        talk to a peer: list, hash, download
   p2pshare peer --connect HOST[:PORT] [options]
                                        serve and talk to the other peer at once
@@ -132,7 +133,7 @@ Durations (DURATION, DUR) are above zero and at most 10 years (10y).
 ";
 
 pub const CLIENT_USAGE: &str = "\
-usage: p2pshare client [HOST[:PORT]] [options]
+usage: p2pshare client [HOST[:PORT] | ssh://[USER@]HOST[:PORT][/PATH]] [options]
 
 Connects to a peer (default 127.0.0.1:9000) and runs protocol commands:
 from -c, else one per line from stdin (a prompt on a terminal). Downloads
@@ -157,14 +158,29 @@ options:
   --trash-max-size SIZE  Sync's trash holds at most this much (default 1GiB; e.g.
                          500MiB): the oldest versions go first, and a step that
                          would need more room than this is refused
+  --remote-command PROG  for an ssh:// peer: the p2pshare to run there (default
+                         p2pshare, found on the remote PATH; one word, quoted
+                         for the remote shell)
   -h, --help             show this help
 
+Over ssh: HOST may be ssh://[USER@]HOST[:PORT][/PATH]. The client runs
+  ssh [-p PORT] -- [USER@]HOST PROG serve --stdio [--share PATH]
+with your keys, agent, known_hosts and ~/.ssh/config, and transfers go
+inside that connection. /PATH is absolute, /~/PATH is below the remote
+home; %XX escapes are decoded. IPv6 goes in brackets: ssh://[::1].
+P2PSHARE_SSH replaces 'ssh' (e.g. P2PSHARE_SSH='ssh -i ~/.ssh/k'): split
+into words at blanks, '...' taken as is, \\ escaping the next character
+(inside \"...\" only \" and \\), nothing expanded (no $VAR, no ~).
+FileDownload UDP over ssh goes inside the connection as TCP would.
+
 exit status: 0 every command succeeded, 1 some failed, 2 usage error or
-peer unreachable.
+peer unreachable (over ssh also: the remote p2pshare missing, the login
+or host key refused, the remote side ending early).
 ";
 
 pub const PEER_USAGE: &str = "\
 usage: p2pshare peer --connect HOST[:PORT] [options]
+       p2pshare peer --connect ssh://[USER@]HOST[:PORT][/PATH] [options]
 
 Serves a folder and runs a console connected to the other peer: commands
 typed (or piped) go to the other peer, downloads land in the shared folder
@@ -173,7 +189,10 @@ and are shared on from there. Changes on the other side are reported every
 until interrupted.
 
 options:
-  --connect HOST[:PORT]  the other peer (required)
+  --connect HOST[:PORT]  the other peer (required); or ssh://[USER@]HOST[:PORT][/PATH]:
+                         its side runs through ssh (see 'p2pshare client --help'),
+                         reopened after a drop; P2PSHARE_SSH replaces 'ssh'
+  --remote-command PROG  for an ssh:// peer: the p2pshare to run there (default p2pshare)
   --poll DURATION        how often to check the other peer for changes (default 10s)
   --sync                 run Sync at start and after every poll that found a change:
                          the other peer's new and changed files come here (a file
@@ -311,6 +330,13 @@ fn apply_client_option(s: &mut Settings, a: &str, lex: &mut Lexer) -> Result<boo
     match a {
         "--secret" => s.secret = Some(lex.value()?),
         "--overwrite" => s.overwrite = true,
+        "--remote-command" => {
+            let v = lex.value()?;
+            if v.is_empty() {
+                return Err(UsageError(format!("{a}: give a program")));
+            }
+            s.remote_command = Some(v);
+        }
         "--timeout" => s.timeout = duration(a, &lex.value()?)?,
         "--trash-max-age" => s.trash.max_age = duration(a, &lex.value()?)?,
         "--trash-max-size" => {
@@ -425,12 +451,12 @@ fn parse_peer(lex: &mut Lexer) -> Result<Action, UsageError> {
     s.share = serve.share.clone();
     // One secret both ways: the one this peer asks for and gives.
     serve.secret = s.secret.clone();
-    Ok(Action::Peer(peer::Options {
+    Ok(Action::Peer(Box::new(peer::Options {
         serve,
         settings: s,
         poll,
         sync,
-    }))
+    })))
 }
 
 /// Applies one server option; false when `a` is not one.

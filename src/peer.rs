@@ -11,6 +11,7 @@ use crate::client::console::Console;
 use crate::client::out::{self, tell};
 use crate::client::prompt::print_above;
 use crate::client::show::peer_text;
+use crate::client::ssh;
 use crate::client::sync::{self, Args as SyncArgs};
 use crate::client::{unescape, Client, ClientError, Settings};
 use crate::history::History;
@@ -137,12 +138,7 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
     let mut waiting = false;
     while !stop.is_set() {
         let Some(c) = client.as_mut() else {
-            match Client::connect(
-                &settings.target,
-                settings.timeout,
-                Some(history.clone()),
-                settings.secret.as_deref(),
-            ) {
+            match ssh::connect(settings, Some(history.clone())) {
                 Ok(c) => {
                     print_above(
                         &format!("p2pshare: connected to the other peer at {}", c.addr()),

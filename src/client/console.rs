@@ -15,6 +15,7 @@ use super::out::{self, tell};
 use super::send;
 use super::settings::Settings;
 use super::show::{aligned, aligned_with_header, count_text, peer_text, tsv_row, ConsoleUi};
+use super::ssh;
 use super::sync;
 use crate::history::History;
 use crate::protocol::{self, code, quote_word, Command, Escapes, ReplyLine, HISTORY_HEADER};
@@ -92,12 +93,7 @@ impl Console {
     pub fn connect(&mut self) -> Result<&mut Client, ClientError> {
         let mut told = false;
         while self.client.is_none() {
-            match Client::connect(
-                &self.settings.target,
-                self.settings.timeout,
-                Some(self.history.clone()),
-                self.settings.secret.as_deref(),
-            ) {
+            match ssh::connect(&self.settings, Some(self.history.clone())) {
                 Ok(c) => self.client = Some(c),
                 Err(ClientError::Connect(_, e)) if self.wait_for_peer => {
                     if !told {
@@ -333,6 +329,7 @@ impl Console {
         name: &str,
         overwrite: bool,
     ) -> Result<Status, ClientError> {
+        let transport = ssh::transport_for(&self.settings.target, transport);
         let opts = fetch::Options {
             dest: self.settings.share.clone(),
             overwrite,

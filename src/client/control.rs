@@ -14,7 +14,7 @@ use super::answer::{Answer, MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES};
 use super::deadline::{self, Deadline};
 use super::error::{duration_text, Bound, ClientError, Late, Wait};
 use super::show;
-use super::transport::{self, Peek, Transport};
+use super::transport::{self, Peek, Peer, Transport};
 use crate::history::{Direction, History};
 use crate::protocol::{self, code, ReplyLine};
 
@@ -28,7 +28,7 @@ pub(crate) struct DataConn {
 
 /// An open control connection to a peer.
 pub struct Client {
-    addr: SocketAddr,
+    addr: Peer,
     /// The stream, read through a buffer under the deadline of the
     /// current wait; written to directly.
     reader: BufReader<Deadline>,
@@ -54,14 +54,14 @@ impl Client {
         secret: Option<&str>,
     ) -> Result<Client, ClientError> {
         let (stream, addr) = connect_tcp(target, timeout)?;
-        Client::over(Box::new(stream), addr, timeout, history, secret)
+        Client::over(Box::new(stream), Peer::Tcp(addr), timeout, history, secret)
     }
 
-    /// [`Client::connect`] over a stream already open to the peer at
-    /// `addr` (the address messages name and data channels go to).
+    /// [`Client::connect`] over a stream already open to the peer `addr`
+    /// (whom messages name, and where data channels go to).
     pub fn over(
         stream: Box<dyn Transport>,
-        addr: SocketAddr,
+        addr: Peer,
         timeout: Duration,
         history: Option<Arc<History>>,
         secret: Option<&str>,
@@ -105,8 +105,8 @@ impl Client {
     }
 
     /// The peer's control address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+    pub fn addr(&self) -> &Peer {
+        &self.addr
     }
 
     pub fn greeting(&self) -> &str {
@@ -129,6 +129,20 @@ impl Client {
             .write_all(&buf)
             .map_err(|e| self.timed_out(e))?;
         Ok(())
+    }
+
+    /// Reads bytes a transfer sends inline on the control stream (after
+    /// its `150 DATA inline`), what is buffered first; waits at most the
+    /// timeout. 0: the stream ended.
+    pub(crate) fn read_inline(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let until = deadline::after(Instant::now(), self.timeout);
+        self.reader.get_mut().set(until);
+        io::Read::read(&mut self.reader, buf)
+    }
+
+    /// Writes bytes of a transfer inline on the control stream.
+    pub(crate) fn write_inline(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.reader.get_mut().stream().write_all(buf)
     }
 
     /// A read or write that waited out the timeout, said as such.
@@ -172,7 +186,7 @@ impl Client {
     pub(crate) fn late(&self, wait: Wait) -> Late {
         Late {
             wait,
-            peer: self.addr,
+            peer: self.addr.clone(),
             timeout: self.timeout,
         }
     }
@@ -183,7 +197,7 @@ impl Client {
         }
         if buf.last() != Some(&b'\n') {
             return Err(if n > MAX_REPLY_LINE {
-                ClientError::TooLarge(Bound::Line(self.addr))
+                ClientError::TooLarge(Bound::Line(self.addr.clone()))
             } else {
                 ClientError::Io(io::ErrorKind::UnexpectedEof.into())
             });
@@ -220,7 +234,7 @@ impl Client {
             lines += 1;
             bytes += line.text.len() as u64 + 5;
             if lines > MAX_REPLY_LINES || bytes > MAX_REPLY_BYTES {
-                return Err(ClientError::TooLarge(Bound::Reply(self.addr)));
+                return Err(ClientError::TooLarge(Bound::Reply(self.addr.clone())));
             }
             if line.last && line.code == code::CLOSING {
                 return Err(ClientError::Closed(line.code, line.text));
@@ -403,7 +417,7 @@ mod tests {
         };
         let addr: SocketAddr = "127.0.0.1:9000".parse().unwrap();
         (
-            Client::over(Box::new(pipe), addr, timeout, None, None),
+            Client::over(Box::new(pipe), Peer::Tcp(addr), timeout, None, None),
             peer,
         )
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::deadline::LINES_PER_TIMEOUT;
 use super::show::peer_text;
+use super::transport::Peer;
 use crate::protocol::Transport;
 
 /// Why talking to a peer failed.
@@ -16,6 +17,10 @@ use crate::protocol::Transport;
 pub enum ClientError {
     /// The peer could not be reached at all: the target, and why.
     Connect(String, io::Error),
+    /// The peer was reached but cannot be used as asked, and trying
+    /// again will not change that (through ssh: the remote command is
+    /// missing, the login or host key was refused): the target, and why.
+    Unusable(String, io::Error),
     /// The connection failed or closed.
     Io(io::Error),
     /// The peer said it closes the connection (`421`): its code and text.
@@ -34,7 +39,7 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct Late {
     pub wait: Wait,
-    pub peer: SocketAddr,
+    pub peer: Peer,
     pub timeout: Duration,
 }
 
@@ -51,16 +56,18 @@ pub enum Wait {
     WholeReply,
     /// Bytes on a data channel: its transport and port.
     Channel(Transport, u16),
+    /// Bytes of a transfer inline on the control stream.
+    Inline,
 }
 
 /// Which of the client's bounds a reply broke, and whose.
 #[derive(Debug, Clone)]
 pub enum Bound {
     /// A line longer than [`super::answer::MAX_REPLY_LINE`].
-    Line(SocketAddr),
+    Line(Peer),
     /// More than [`super::answer::MAX_REPLY_LINES`] lines or
     /// [`super::answer::MAX_REPLY_BYTES`] bytes.
-    Reply(SocketAddr),
+    Reply(Peer),
 }
 
 impl ClientError {
@@ -74,7 +81,9 @@ impl ClientError {
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientError::Connect(target, e) => write!(f, "cannot connect to {target}: {e}"),
+            ClientError::Connect(target, e) | ClientError::Unusable(target, e) => {
+                write!(f, "cannot connect to {target}: {e}")
+            }
             ClientError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 f.write_str("the peer closed the connection")
             }
@@ -103,7 +112,7 @@ impl fmt::Display for ClientError {
 
 impl fmt::Display for Late {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (addr, t) = (self.peer, duration_text(self.timeout));
+        let (addr, t) = (&self.peer, duration_text(self.timeout));
         match self.wait {
             Wait::Greeting => write!(f, "no greeting from {addr} within {t}"),
             Wait::Reply => write!(f, "no reply from {addr} within {t}"),
@@ -112,16 +121,23 @@ impl fmt::Display for Late {
                 f,
                 "a reply from {addr} did not come whole in time ({t}, and {t} more for every {LINES_PER_TIMEOUT} of its lines)"
             ),
+            Wait::Inline => write!(
+                f,
+                "the transfer from {addr} stalled: nothing arrived within {t}"
+            ),
             Wait::Channel(transport, port) => {
                 let channel = match transport {
                     Transport::Tcp => "TCP data connection",
                     Transport::Udp => "UDP data channel",
                 };
-                write!(
-                    f,
-                    "the {channel} from {}:{port} stalled: nothing arrived within {t}",
-                    addr.ip()
-                )
+                match addr.ip() {
+                    Ok(ip) => write!(
+                        f,
+                        "the {channel} from {} stalled: nothing arrived within {t}",
+                        SocketAddr::new(ip, port)
+                    ),
+                    Err(_) => write!(f, "the transfer from {addr} stalled: nothing arrived within {t}"),
+                }
             }
         }
     }
@@ -130,7 +146,9 @@ impl fmt::Display for Late {
 impl std::error::Error for ClientError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ClientError::Connect(_, e) | ClientError::Io(e) => Some(e),
+            ClientError::Connect(_, e) | ClientError::Unusable(_, e) | ClientError::Io(e) => {
+                Some(e)
+            }
             _ => None,
         }
     }
@@ -159,7 +177,7 @@ mod tests {
         assert!(e.to_string().starts_with("cannot connect to h:1: "), "{e}");
         let late = ClientError::Timeout(Late {
             wait: Wait::Channel(Transport::Udp, 7),
-            peer: "127.0.0.1:9000".parse().unwrap(),
+            peer: Peer::Tcp("127.0.0.1:9000".parse().unwrap()),
             timeout: Duration::from_secs(2),
         });
         assert!(late.source().is_none());

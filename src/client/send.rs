@@ -6,11 +6,11 @@ use std::io;
 use std::path::Path;
 
 use super::control::Client;
-use super::data;
+use super::data::{self, Channel};
 use super::error::ClientError;
 use super::outcome::{FileRow, Outcome, Ui};
 use super::show::peer_text;
-use crate::protocol::{self, code, quote_word, shown};
+use crate::protocol::{code, quote_word, shown};
 use crate::share::index::Matcher;
 use crate::share::{check_name, hash, scan, Ignore};
 use crate::timefmt;
@@ -85,19 +85,28 @@ fn upload_one(
             return Ok(fail(format!("{c} {}", peer_text(first.text()))));
         }
     }
-    let Some(channel) = protocol::parse_data_line(first.text()) else {
+    let Some(channel) = Channel::parse(first.text()) else {
         return Err(ClientError::Protocol(format!(
             "bad 150 reply to the upload of {}: {}",
             shown(name),
             peer_text(first.text())
         )));
     };
+    if let Channel::Inline(n) = channel {
+        if n != row.size {
+            return Err(ClientError::Protocol(format!(
+                "the peer asked for {n} inline bytes of {}, which has {}: the stream is out of step; the connection is dropped",
+                shown(name),
+                row.size
+            )));
+        }
+    }
     ui.start(name, row.size, 0);
     let sent = data::send(client, &channel, &mut file, row.size, &mut |n| {
         ui.progress(n)
     });
     ui.end();
-    let (sent, last) = sent.finish(client)?;
+    let (sent, last) = sent?.finish(client)?;
     client.record(&line, last.code());
     Ok(match (sent, last.code()) {
         (Ok(()), code::COMPLETE) => Outcome::Uploaded(row),

@@ -1,0 +1,353 @@
+//! A control connection over a child process's pipes (the ssh command
+//! that runs `p2pshare serve --stdio` on the other side): its stdin and
+//! stdout are the stream, behind [`Transport`] like a TCP socket.
+//!
+//! Pipes have no read or write timeout, so a thread of its own reads the
+//! child's stdout into a bounded channel (at most [`QUEUED`] chunks of
+//! [`CHUNK`] bytes wait there), and a read waits on that channel for as
+//! long as the deadline allows; another thread writes, and a write waits
+//! for the one before it within the write timeout. The child's stderr
+//! passes through to ours line by line (control characters escaped), and
+//! its last lines are kept for the message that says why a child ended.
+//!
+//! Dropping the pipe closes the child's stdin, gives it [`GRACE`] to end
+//! on its own, kills it if it did not, and reaps it: no process is left
+//! behind, and no drop waits longer than that.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStderr, ExitStatus};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::transport::{Peek, Transport};
+
+/// How many bytes one read of the child's stdout takes at most.
+const CHUNK: usize = 64 * 1024;
+
+/// How many chunks may wait to be read (so at most 1 MiB is held).
+const QUEUED: usize = 16;
+
+/// How long a child whose stdin was closed may take to end before it is
+/// killed.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// How many of the child's last stderr lines are kept, and how long each.
+const TAIL_LINES: usize = 8;
+const TAIL_LINE_BYTES: usize = 1024;
+
+/// What is known of a child once it ended: its exit status and its last
+/// lines on stderr. Filled in when the pipe is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Ended {
+    pub status: Option<ExitStatus>,
+    pub tail: Vec<String>,
+}
+
+/// A child process's stdin and stdout as a control connection's stream.
+pub(crate) struct ChildPipe {
+    child: Child,
+    chunks: Receiver<io::Result<Vec<u8>>>,
+    /// The chunk being read, and how far.
+    held: Vec<u8>,
+    pos: usize,
+    /// The child closed its stdout (or reading it failed).
+    eof: bool,
+    read_timeout: Option<Duration>,
+    /// Writes go to the writer thread; `acks` says how each went.
+    writes: Option<SyncSender<Vec<u8>>>,
+    acks: Receiver<io::Result<()>>,
+    unacked: bool,
+    write_timeout: Duration,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_done: Option<Receiver<()>>,
+    ended: Arc<Mutex<Ended>>,
+}
+
+impl ChildPipe {
+    /// Takes over `child`, whose stdin, stdout and stderr must be piped;
+    /// writes wait at most `write_timeout`. `ended` is filled in when the
+    /// pipe is dropped.
+    pub(crate) fn new(
+        mut child: Child,
+        write_timeout: Duration,
+        ended: Arc<Mutex<Ended>>,
+    ) -> io::Result<ChildPipe> {
+        let missing = || io::Error::other("the child's pipes are not there");
+        let (stdin, stdout, stderr) =
+            match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+                (Some(i), Some(o), Some(e)) => (i, o, e),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(missing());
+                }
+            };
+        let (chunk_tx, chunks) = mpsc::sync_channel(QUEUED);
+        let (write_tx, write_rx) = mpsc::sync_channel::<Vec<u8>>(1);
+        let (ack_tx, acks) = mpsc::channel();
+        let (done_tx, stderr_done) = mpsc::channel();
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let spawned = spawn("p2pshare-pipe-read", move || read_loop(stdout, &chunk_tx))
+            .and_then(|_| {
+                spawn("p2pshare-pipe-write", move || {
+                    write_loop(stdin, &write_rx, &ack_tx)
+                })
+            })
+            .and_then(|_| {
+                let tail = tail.clone();
+                spawn("p2pshare-pipe-stderr", move || {
+                    pass_stderr(stderr, &tail);
+                    let _ = done_tx.send(());
+                })
+            });
+        if let Err(e) = spawned {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+        Ok(ChildPipe {
+            child,
+            chunks,
+            held: Vec::new(),
+            pos: 0,
+            eof: false,
+            read_timeout: None,
+            writes: Some(write_tx),
+            acks,
+            unacked: false,
+            write_timeout,
+            tail,
+            stderr_done: Some(stderr_done),
+            ended,
+        })
+    }
+
+    /// Waits (at most the write timeout) for the last write to be done.
+    fn settle(&mut self) -> io::Result<()> {
+        if !self.unacked {
+            return Ok(());
+        }
+        match self.acks.recv_timeout(self.write_timeout) {
+            Ok(r) => {
+                self.unacked = false;
+                r
+            }
+            Err(RecvTimeoutError::Timeout) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the other side takes nothing in",
+            )),
+            Err(RecvTimeoutError::Disconnected) => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    /// Takes a chunk that came into `held`.
+    fn take(&mut self, got: Result<io::Result<Vec<u8>>, ()>) -> io::Result<()> {
+        match got {
+            Ok(Ok(chunk)) => {
+                self.held = chunk;
+                self.pos = 0;
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                self.eof = true;
+                Err(e)
+            }
+            Err(()) => {
+                self.eof = true;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(|_| ())
+}
+
+/// Reads the child's stdout into chunks until it ends; the channel's end
+/// is the stream's end.
+fn read_loop(mut from: impl Read, to: &SyncSender<io::Result<Vec<u8>>>) {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if to.send(Ok(buf[..n].to_vec())).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = to.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+/// Writes what comes to the child's stdin, saying how each write went;
+/// the channel's end closes the child's stdin.
+fn write_loop(mut to: impl Write, from: &Receiver<Vec<u8>>, acks: &mpsc::Sender<io::Result<()>>) {
+    while let Ok(buf) = from.recv() {
+        let r = to.write_all(&buf).and_then(|()| to.flush());
+        let failed = r.is_err();
+        if acks.send(r).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Passes the child's stderr to ours, a line at a time with control
+/// characters escaped, keeping the last [`TAIL_LINES`].
+fn pass_stderr(from: ChildStderr, tail: &Mutex<VecDeque<String>>) {
+    let mut from = BufReader::new(from);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match (&mut from)
+            .take(TAIL_LINE_BYTES as u64)
+            .read_until(b'\n', &mut line)
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let shown = crate::names::shown_bytes(text);
+        let _ = writeln!(io::stderr().lock(), "{shown}");
+        if let Ok(mut t) = tail.lock() {
+            if t.len() == TAIL_LINES {
+                t.pop_front();
+            }
+            t.push_back(shown);
+        }
+    }
+}
+
+impl Read for ChildPipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        while self.pos >= self.held.len() {
+            if self.eof {
+                return Ok(0);
+            }
+            let got = match self.read_timeout {
+                None => self.chunks.recv().map_err(|_| ()),
+                Some(wait) => match self.chunks.recv_timeout(wait) {
+                    Ok(c) => Ok(c),
+                    Err(RecvTimeoutError::Timeout) => {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                    Err(RecvTimeoutError::Disconnected) => Err(()),
+                },
+            };
+            self.take(got)?;
+        }
+        let n = buf.len().min(self.held.len() - self.pos);
+        buf[..n].copy_from_slice(&self.held[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Write for ChildPipe {
+    /// Hands `buf` to the writer thread once the write before it is done
+    /// (waiting at most the write timeout for that).
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.settle()?;
+        let Some(w) = &self.writes else {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        };
+        w.send(buf.to_vec())
+            .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
+        self.unacked = true;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.settle()
+    }
+}
+
+impl Transport for ChildPipe {
+    fn set_read_timeout(&mut self, wait: Option<Duration>) -> io::Result<()> {
+        if wait == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a read timeout of zero",
+            ));
+        }
+        self.read_timeout = wait;
+        Ok(())
+    }
+
+    fn poll(&mut self, wait: Duration) -> Peek {
+        if self.pos < self.held.len() {
+            return Peek::Data;
+        }
+        if self.eof {
+            return Peek::Closed;
+        }
+        let got = if wait.is_zero() {
+            match self.chunks.try_recv() {
+                Ok(c) => Ok(c),
+                Err(TryRecvError::Empty) => return Peek::Nothing,
+                Err(TryRecvError::Disconnected) => Err(()),
+            }
+        } else {
+            match self.chunks.recv_timeout(wait) {
+                Ok(c) => Ok(c),
+                Err(RecvTimeoutError::Timeout) => return Peek::Nothing,
+                Err(RecvTimeoutError::Disconnected) => Err(()),
+            }
+        };
+        match self.take(got) {
+            Ok(()) if self.pos < self.held.len() => Peek::Data,
+            _ => Peek::Closed,
+        }
+    }
+}
+
+impl Drop for ChildPipe {
+    /// Closes the child's stdin, waits [`GRACE`] for it to end, kills it
+    /// if it did not, reaps it, and tells `ended` how it went.
+    fn drop(&mut self) {
+        self.writes = None;
+        let until = Instant::now() + GRACE;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if Instant::now() < until => thread::sleep(Duration::from_millis(10)),
+                _ => {
+                    let _ = self.child.kill();
+                    break self.child.wait().ok();
+                }
+            }
+        };
+        // The last lines of stderr come before its end (unless another
+        // process holds it open: then what came so far).
+        if let Some(done) = self.stderr_done.take() {
+            let _ = done.recv_timeout(Duration::from_millis(500));
+        }
+        let tail: Vec<String> = self
+            .tail
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default();
+        if let Ok(mut e) = self.ended.lock() {
+            e.status = status;
+            e.tail = tail;
+        }
+    }
+}
