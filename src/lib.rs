@@ -253,7 +253,10 @@
 //! src/server/ftp_upload.rs FTP uploads: STOR, APPE, REST + STOR into a partial file kept for a resume
 //! src/server/ftp_data.rs  FTP passive data connections: one listener per transfer, only the control peer's address
 //! src/server/ftp_list.rs  FTP paths inside the share (CWD, traversal refused) and listings from the index
-//! src/share/mod.rs        the shared folder: name rules, safe open, folders inside a root (uploads and downloads)
+//! src/share/mod.rs        the shared folder: only docs, the files' declarations and re-exports (no code)
+//! src/share/front.rs      Share: open a folder with its state, index and md5 cache, rescan, open a file only inside
+//! src/share/paths.rs      name rules (check_name) and path safety: folders inside a root (uploads and downloads)
+//! src/share/error.rs      OpenError (a folder that cannot be shared) and ShareError (a refused request, its reply)
 //! src/share/place.rs      placement: how every file that arrives takes its name, never over another (uploads and downloads)
 //! src/share/upload.rs     an upload as it arrives on the server: its hidden temporary file inside the share
 //! src/share/partial.rs    broken FTP uploads kept for a resume (APPE, REST + STOR), and folders made by MKD

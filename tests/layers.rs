@@ -2,7 +2,9 @@
 //! it, checked on the files themselves: modules import only from their
 //! own layer or those below it, one file of the UDP channel touches
 //! sockets, clocks and threads, no file of the client imports itself in a
-//! circle, and no file or function grows past what a reader can hold.
+//! circle, no file or function grows past what a reader can hold, and a
+//! module file meant only to declare its files (src/share/mod.rs) holds
+//! no code.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -703,4 +705,60 @@ fn no_file_of_the_client_imports_itself_in_a_circle() {
     if let Some(c) = find_circle(&edges) {
         panic!("src/client/ files import each other: {}", c.join(" -> "));
     }
+}
+
+/// Module files that only say what their folder holds: docs, `mod`
+/// declarations and re-exports (`pub use`). The code lives in the files
+/// they declare, each with one responsibility.
+const DECLARATIONS_ONLY: &[&str] = &["share/mod.rs"];
+
+/// The lines of `text` that are neither docs, comments, attributes, `mod`
+/// declarations nor `use` statements (a statement may span lines).
+fn code_beyond_declarations(text: &str) -> Vec<String> {
+    let mut beyond = Vec::new();
+    let mut in_use = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if in_use {
+            in_use = !t.ends_with(';');
+            continue;
+        }
+        if t.is_empty() || t.starts_with("//") || t.starts_with("#[") {
+            continue;
+        }
+        let t = ["pub(crate) ", "pub(super) ", "pub "]
+            .iter()
+            .find_map(|v| t.strip_prefix(v))
+            .unwrap_or(t);
+        if t.starts_with("use ") {
+            in_use = !t.ends_with(';');
+        } else if !(t.starts_with("mod ") && t.ends_with(';')) {
+            beyond.push(line.to_string());
+        }
+    }
+    beyond
+}
+
+#[test]
+fn module_files_that_only_declare_hold_no_code() {
+    assert_eq!(
+        code_beyond_declarations("//! Docs.\n\nmod a;\npub use a::{\n    B,\n    C,\n};\n"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        code_beyond_declarations("mod a;\nfn f() {}\nmod tests {\n}\n"),
+        ["fn f() {}", "mod tests {", "}"]
+    );
+    let mut wrong = Vec::new();
+    for rel in DECLARATIONS_ONLY {
+        let text = fs::read_to_string(src().join(rel)).unwrap();
+        for line in code_beyond_declarations(&text) {
+            wrong.push(format!("src/{rel}: {line}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "code in a file meant for docs, declarations and re-exports only:\n{}",
+        wrong.join("\n")
+    );
 }

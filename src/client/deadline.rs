@@ -3,10 +3,11 @@
 //! read (the greeting, a reply line, a whole reply), so a peer that sends
 //! a byte now and then cannot stretch a wait past it.
 //!
-//! The rule (README, Client): a reply line must come whole within the
-//! timeout of the moment the client began to wait for it; a whole reply
-//! (a table) within the timeout plus one more timeout for every
-//! [`LINES_PER_TIMEOUT`] lines it brought so far.
+//! The rule (PROTOCOL.md section 9, "The bundled client's limits"): a
+//! reply line must come whole within the timeout of the moment the client
+//! began to wait for it; a whole reply (a table) within the timeout plus
+//! one more timeout for every [`LINES_PER_TIMEOUT`] lines it brought so
+//! far.
 
 use std::io::{self, Read};
 use std::time::{Duration, Instant};

@@ -465,10 +465,28 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         Ok(done.reply)
     }
 
-    /// The bytes of the control stream after the last request read (its
-    /// buffer first), for file bytes that come inline.
-    pub(super) fn request_bytes(&mut self) -> &mut BufReader<C> {
-        self.requests.get_mut()
+    /// Starts (`Some(stall)`) or ends (`None`) a transfer whose bytes
+    /// travel on the control stream itself (see
+    /// [`Control::transferring`]); its end counts as activity.
+    pub(super) fn inline_transfer(&mut self, stall: Option<Duration>) {
+        let input = self.requests.get_mut().get_mut();
+        input.transferring(stall);
+        if stall.is_none() {
+            input.touch();
+        }
+    }
+
+    /// Writes file bytes on the control stream itself, as they are: past
+    /// the reply buffer (flushed with the 150 before them) and the line
+    /// ends.
+    pub(super) fn write_inline(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.get_mut().inner.write(buf)
+    }
+
+    /// Reads file bytes from the control stream itself: what follows the
+    /// last request read (buffered first).
+    pub(super) fn read_inline(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.requests.get_mut().read(buf)
     }
 
     pub(super) fn input(&mut self) -> &mut C {

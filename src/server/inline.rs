@@ -7,7 +7,7 @@
 //! the data channels (`transfers.rs`).
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::time::Duration;
 
 use super::core::{announce, Control, Session};
@@ -38,13 +38,9 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         let data = inline_data_line(len);
         let row = Reply::download_announce(name, f.size(), f.mtime, md5, &data);
         announce(self.out(), row)?;
-        let stall = self.shared().config.data_timeout;
-        self.input().transferring(Some(stall));
-        // Past the line ends and the reply buffer (flushed with the 150):
-        // the bytes go out as they are.
-        let sent = send(&f, offset, len, &mut self.out().get_mut().inner);
-        self.input().transferring(None);
-        self.input().touch();
+        self.inline_transfer(Some(self.shared().config.data_timeout));
+        let sent = send(&f, offset, len, &mut Stream(self));
+        self.inline_transfer(None);
         Ok(match sent? {
             Sent::Whole => Reply::download_complete(name, f.size(), md5),
             Sent::Changed => Reply::changed_while_sent(name),
@@ -70,14 +66,13 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         };
         announce(self.out(), Reply::inline_data(size))?;
         let stall = shared.config.data_timeout;
-        self.input().transferring(Some(stall));
+        self.inline_transfer(Some(stall));
         let mut sink = match incoming.file() {
             Ok(f) => Sink::new(Ok(BufWriter::with_capacity(256 * 1024, f))),
             Err(e) => Sink::new(Err(e)),
         };
-        let outcome = receive_hashed(self.request_bytes(), Some(size), &mut sink);
-        self.input().transferring(None);
-        self.input().touch();
+        let outcome = receive_hashed(&mut Stream(self), Some(size), &mut sink);
+        self.inline_transfer(None);
         Ok(match (outcome, sink.failed()) {
             (ReceiveOutcome::Broken(got, e), _) => {
                 self.close_after_reply();
@@ -86,6 +81,25 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             (_, Some(e)) => Reply::not_stored(name, &e),
             (outcome, None) => transfers::stored(incoming, &outcome, name, size, want),
         })
+    }
+}
+
+/// The control stream of a session as file bytes cross it.
+struct Stream<'s, 'a, C: Control, W: Write>(&'s mut Session<'a, C, W>);
+
+impl<C: Control, W: Write> Write for Stream<'_, '_, C, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_inline(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<C: Control, W: Write> Read for Stream<'_, '_, C, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read_inline(buf)
     }
 }
 

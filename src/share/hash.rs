@@ -3,14 +3,34 @@
 //! a restart does not rehash an unchanged share.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File};
+use std::fs::{self, File, Metadata};
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 
-use super::FileKey;
 pub use crate::digest::Md5;
+
+/// What identifies one version of a file's content for the md5 cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FileKey {
+    pub size: u64,
+    pub mtime_s: i64,
+    pub mtime_ns: i64,
+    pub ino: u64,
+}
+
+impl FileKey {
+    pub fn of(m: &Metadata) -> FileKey {
+        FileKey {
+            size: m.len(),
+            mtime_s: m.mtime(),
+            mtime_ns: m.mtime_nsec(),
+            ino: m.ino(),
+        }
+    }
+}
 
 /// Read size for hashing: large reads keep the MD5 loop busy.
 const CHUNK: usize = 1 << 20;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::FileKey;
+use super::hash::FileKey;
 use crate::protocol::Reply;
 
 /// One shared file.

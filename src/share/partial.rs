@@ -19,10 +19,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::error::ShareError;
 use super::index::{self, Index};
-use super::{
-    check_name, folder_inside, real_path_of, scan, visible_below, Incoming, Share, ShareError,
-};
+use super::paths::{check_name, folder_inside, real_path_of, visible_below};
+use super::upload::Incoming;
+use super::{scan, Share};
 use crate::sys;
 
 /// How many partial files a share keeps at most.

@@ -32,7 +32,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::hash::{self, Md5};
-use super::open_no_follow;
+use super::opening::open_no_follow;
 use crate::sys;
 
 /// Where a file that arrived ended up.

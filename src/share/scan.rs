@@ -10,8 +10,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
+use super::hash::FileKey;
+use super::ignore::Ignore;
 use super::index::{Entry, Index};
-use super::{mime, open_nonblocking, visible_below, FileKey, Ignore, Share};
+use super::opening::open_nonblocking;
+use super::paths::visible_below;
+use super::{mime, Share};
 use crate::stop::Stop;
 
 /// What one scan found different from the one before.

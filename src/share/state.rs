@@ -10,8 +10,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{OpenError, STATE_DIR};
+use super::error::OpenError;
 use crate::sys;
+
+/// The name of the state folder inside the share (hidden, so never shared).
+pub const STATE_DIR: &str = ".p2pshare";
 
 /// What decides where the state goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

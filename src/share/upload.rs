@@ -7,10 +7,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::PathBuf;
 
+use super::error::ShareError;
 use super::hash::Md5;
-use super::{
-    check_name, folder_inside, place, real_path_of, visible_below, Mode, Placed, Share, ShareError,
-};
+use super::paths::{check_name, folder_inside, real_path_of, visible_below};
+use super::place::{place, Mode, Placed};
+use super::Share;
 use crate::protocol::Reply;
 
 impl Share {

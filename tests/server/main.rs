@@ -33,6 +33,7 @@ mod prefix;
 mod rescan;
 mod shortlist;
 mod state;
+mod stdio;
 mod suite;
 mod traversal;
 mod udp;
@@ -63,6 +64,7 @@ fn main() -> std::process::ExitCode {
         rescan::CASES,
         shortlist::CASES,
         state::CASES,
+        stdio::CASES,
         suite::CASES,
         traversal::CASES,
         udp::CASES,
