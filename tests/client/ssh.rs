@@ -14,6 +14,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -21,11 +22,17 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A remote command that runs the built binary with `extra` options
-/// after the ones the client gives (uploads allowed, quick rescans).
+/// after the ones the client gives (uploads allowed, quick rescans), and
+/// writes the process id of each start to `starts` in `dir`.
 fn remote_wrapper(dir: &TempDir, extra: &str) -> PathBuf {
+    let starts = dir.path().join("starts");
     let path = dir.write(
         "remote-p2pshare",
-        format!("#!/bin/sh\nexec '{}' \"$@\" {extra}\n", bin()),
+        format!(
+            "#!/bin/sh\necho $$ >> '{}'\nexec '{}' \"$@\" {extra}\n",
+            starts.display(),
+            bin()
+        ),
     );
     fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
     path
@@ -242,7 +249,16 @@ fn ssh_upload_lands_on_the_other_side() {
     assert_eq!(fs::read(there.path().join("empty.txt")).unwrap(), b"");
 }
 
-fn ssh_peer_mode_notices_a_change_and_downloads_through_it() {
+/// The process ids of the remote side's starts so far.
+fn starts(tools: &TempDir) -> Vec<u32> {
+    fs::read_to_string(tools.path().join("starts"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect()
+}
+
+fn ssh_peer_mode_polls_syncs_and_serves_its_console_on_one_connection_reopened_after_a_drop() {
     let sshd = Sshd::start();
     let tools = TempDir::new("ssh-tools");
     let remote = remote_wrapper(&tools, "--rescan 100ms");
@@ -265,6 +281,7 @@ fn ssh_peer_mode_notices_a_change_and_downloads_through_it() {
         "200ms",
         "--rescan",
         "100ms",
+        "--sync",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -272,17 +289,47 @@ fn ssh_peer_mode_notices_a_change_and_downloads_through_it() {
     let ssh = sshd.ssh();
     let mut p = Proc::spawn_program(bin(), &args, &[("P2PSHARE_SSH", ssh.as_str())]);
     p.await_stderr(&format!("connected to the other peer at {url}"), WAIT);
+    let arrived = |name: &str, content: &[u8]| {
+        wait_until(WAIT, || {
+            fs::read(a.path().join(name)).is_ok_and(|c| c == content)
+        })
+    };
+    assert!(arrived("first.txt", b"one\n"), "{}", p.dump());
     b.write("new file.txt", "brand new\n");
     p.await_stdout(&format!("{url}: added new file.txt"), WAIT);
-    p.send("FileDownload \"new file.txt\"\n");
+    assert!(arrived("new file.txt", b"brand new\n"), "{}", p.dump());
+    // The console's commands go on the same connection.
+    p.send("IndexGet longlist\n");
+    // (A line of the listing; a Sync row names the file after its action.)
+    p.await_stdout("\nnew file.txt\t10\t", WAIT);
+    assert_eq!(
+        starts(&tools).len(),
+        1,
+        "one ssh session for all: {}",
+        p.dump()
+    );
+
+    // The remote side goes away: the next poll opens a new ssh.
+    let first = starts(&tools)[0];
+    run_ok(Command::new("kill").arg(first.to_string()));
     assert!(
-        wait_until(WAIT, || fs::read(a.path().join("new file.txt"))
-            .is_ok_and(|c| c == b"brand new\n")),
+        wait_until(WAIT, || starts(&tools).len() == 2),
+        "{}",
+        p.dump()
+    );
+    b.write("after the drop.txt", "still here\n");
+    assert!(
+        arrived("after the drop.txt", b"still here\n"),
         "{}",
         p.dump()
     );
     p.close_stdin();
     p.await_stderr("console closed", WAIT);
+}
+
+fn run_ok(cmd: &mut Command) {
+    let status = cmd.status().unwrap();
+    assert!(status.success(), "{cmd:?}: {status}");
 }
 
 fn ssh_failures_are_told_with_exit_status_2() {
@@ -416,7 +463,7 @@ cases![
     #[ignore = "needs root and OpenSSH (sshd); .ci/run runs it"]
     ssh_upload_lands_on_the_other_side,
     #[ignore = "needs root and OpenSSH (sshd); .ci/run runs it"]
-    ssh_peer_mode_notices_a_change_and_downloads_through_it,
+    ssh_peer_mode_polls_syncs_and_serves_its_console_on_one_connection_reopened_after_a_drop,
     #[ignore = "needs root and OpenSSH (sshd); .ci/run runs it"]
     ssh_failures_are_told_with_exit_status_2,
     #[ignore = "needs root and OpenSSH (sshd); .ci/run runs it"]
