@@ -26,9 +26,9 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
     /// From the first FTP line on (one refused too), replies end with CR
     /// LF; what was written before goes out first, with LF.
     fn speak_ftp(&mut self) -> io::Result<()> {
-        if !self.core.out().get_ref().crlf {
+        if !self.core.crlf() {
             self.core.out().flush()?;
-            self.core.out().get_mut().crlf = true;
+            self.core.set_crlf(true);
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ mod ftp_upload;
 mod limits;
 mod line_ends;
 mod listing;
+mod macs;
 mod native;
 pub mod session;
 mod transfers;
@@ -86,6 +87,8 @@ pub struct Config {
     /// When set, sessions must `AUTH` with it before anything but HELP,
     /// NOOP, AUTH and QUIT.
     pub secret: Option<String>,
+    /// Which forms of `AUTH` a peer with a secret takes (`--auth`).
+    pub auth: AuthMode,
     /// How long the answer to a wrong secret waits once an address has
     /// had its [`FREE_WRONG_SECRETS`]: this after the next one, doubling
     /// with each further one up to `auth_delay_max`.
@@ -114,8 +117,31 @@ impl Default for Config {
             udp_silence: crate::transfer::udp::DEFAULT_SILENCE,
             allow_upload: false,
             secret: None,
+            auth: AuthMode::Any,
             auth_delay: Duration::from_secs(1),
             auth_delay_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Which forms of `AUTH` a peer with a secret takes (`--auth`,
+/// PROTOCOL.md section 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// `AUTH PROOF`, and the plain `AUTH <secret>` a person types.
+    #[default]
+    Any,
+    /// Only `AUTH PROOF`: the secret itself is never taken.
+    ProofOnly,
+}
+
+impl AuthMode {
+    /// As `--auth` names it: `any` or `proof-only`.
+    pub fn from_word(word: &str) -> Option<AuthMode> {
+        match word {
+            "any" => Some(AuthMode::Any),
+            "proof-only" => Some(AuthMode::ProofOnly),
+            _ => None,
         }
     }
 }

@@ -52,10 +52,19 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
     fn serve(&mut self, ftp: &mut FtpState<'a>) -> io::Result<()> {
         // The greeting ends with CR LF, as FTP clients wait for; the
         // native replies after it keep their LF.
-        self.out().get_mut().crlf = true;
-        Reply::greeting(self.authed(), Some(self.shared().share.id())).write_to(self.out())?;
+        self.set_crlf(true);
+        let greeting = match self.greeting() {
+            Ok(greeting) => greeting,
+            // No nonce, no login: the connection is refused.
+            Err(e) => Reply::no_random(&e),
+        };
+        let refused = greeting.code() != code::GREETING;
+        greeting.write_to(self.out())?;
         self.out().flush()?;
-        self.out().get_mut().crlf = false;
+        if refused {
+            return Ok(());
+        }
+        self.set_crlf(false);
         loop {
             let data_idle = self.shared().config.data_idle;
             let wake = match (self.release_idle_data(), ftp.release_idle(data_idle)) {
@@ -69,6 +78,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
                     if !self.requests().get_ref().get_ref().idle_left().is_zero() {
                         continue;
                     }
+                    self.answering(String::new());
                     let _ = Reply::idle_timeout().write_to(self.out());
                     let _ = self.out().flush();
                     return Ok(());
@@ -78,6 +88,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
                     // A stopping server shuts the reading side of every
                     // session: this end of stream is that, not the client.
                     if self.stop().is_set() {
+                        self.answering(String::new());
                         Reply::shutting_down().write_to(self.out())?;
                     }
                     return self.out().flush();
@@ -85,16 +96,18 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
             };
             let (line, reply, quit) = match next {
                 Ok(request) => {
+                    self.answering(request.said.0);
                     let reply = self.respond(request.spec, request.command, ftp)?;
                     let quit = reply == code::BYE || self.refused_too_often();
                     (request.line, reply, quit)
                 }
                 Err(refusal) => {
+                    self.answering(refusal.said.0);
                     let reply = match refusal.dialect {
                         Dialect::Ftp => FtpFront::new(self, ftp).refuse(refusal.reply)?,
                         Dialect::P2pshare => self.send(refusal.reply)?,
                     };
-                    (refusal.line, reply, false)
+                    (refusal.line, reply, refusal.closes)
                 }
             };
             self.record(&line, reply);
