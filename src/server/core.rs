@@ -348,9 +348,15 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         self.authed
     }
 
-    /// Where replies go (through their MACs after a proof login).
-    pub(super) fn out(&mut self) -> &mut Macs<BufWriter<LineEnds<W>>> {
-        &mut self.out
+    /// Sends what was written so far.
+    pub(super) fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Writes a preliminary reply (a 150) and sends it at once: the
+    /// client must see it before the bytes flow.
+    pub(super) fn announce(&mut self, reply: Reply<'_>) -> io::Result<()> {
+        announce(&mut self.out, reply)
     }
 
     /// True when replies end with CR LF.
@@ -384,9 +390,20 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         self.requests.get_ref().get_ref().idle_deadline()
     }
 
-    /// The native data channels.
-    pub(super) fn transfers(&mut self) -> &mut Transfers<'a> {
-        &mut self.transfers
+    /// Closes the native data channels (FTP's passive listener is about
+    /// to open: a session never holds both).
+    pub(super) fn close_data_channels(&mut self) {
+        self.transfers.close();
+    }
+
+    /// Counts now as activity (a transfer that just ended).
+    pub(super) fn touch(&mut self) {
+        self.requests.get_mut().get_mut().touch();
+    }
+
+    /// Also ends the wait for the next request by `at`.
+    pub(super) fn wake_at(&mut self, at: Option<Instant>) {
+        self.requests.get_mut().get_mut().wake_at(at);
     }
 
     /// The refusal of a request that needs AUTH before it succeeded, in
@@ -433,10 +450,6 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         Ok(done.reply)
     }
 
-    pub(super) fn input(&mut self) -> &mut C {
-        self.requests.get_mut().get_mut()
-    }
-
     /// Writes a reply; returns its code for the history.
     pub(super) fn send(&mut self, reply: Reply<'_>) -> io::Result<u16> {
         let code = reply.code();
@@ -448,7 +461,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
     /// time.
     fn transferred(&mut self, active: bool) {
         if active {
-            self.input().touch();
+            self.touch();
         }
     }
 
@@ -474,7 +487,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         );
         // The time this peer made the client wait is not the client's idle
         // time.
-        self.input().touch();
+        self.touch();
         if right {
             self.authed = true;
             self.wrong_secrets = 0;
@@ -503,7 +516,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
             self.stop,
             || proofs.client.same_as(proof),
         );
-        self.input().touch();
+        self.touch();
         if right {
             self.authed = true;
             self.wrong_secrets = 0;
@@ -555,7 +568,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
 
 /// Writes a preliminary reply and flushes it: the client must see it
 /// before the bytes can flow.
-pub(super) fn announce(out: &mut impl Write, reply: Reply<'_>) -> io::Result<()> {
+fn announce(out: &mut impl Write, reply: Reply<'_>) -> io::Result<()> {
     reply.write_to(out)?;
     out.flush()
 }

@@ -59,8 +59,8 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
             Err(e) => Reply::no_random(&e),
         };
         let refused = greeting.code() != code::GREETING;
-        greeting.write_to(self.out())?;
-        self.out().flush()?;
+        self.send(greeting)?;
+        self.flush()?;
         if refused {
             return Ok(());
         }
@@ -71,7 +71,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            self.input().wake_at(wake);
+            self.wake_at(wake);
             let next = match self.next_request() {
                 Some(Ok(next)) => next,
                 Some(Err(e)) if is_timeout(&e) => {
@@ -79,8 +79,8 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
                         continue;
                     }
                     self.answering(String::new());
-                    let _ = Reply::idle_timeout().write_to(self.out());
-                    let _ = self.out().flush();
+                    let _ = self.send(Reply::idle_timeout());
+                    let _ = self.flush();
                     return Ok(());
                 }
                 Some(Err(e)) => return Err(e),
@@ -89,9 +89,9 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
                     // session: this end of stream is that, not the client.
                     if self.stop().is_set() {
                         self.answering(String::new());
-                        Reply::shutting_down().write_to(self.out())?;
+                        self.send(Reply::shutting_down())?;
                     }
-                    return self.out().flush();
+                    return self.flush();
                 }
             };
             let (line, reply, quit) = match next {
@@ -115,7 +115,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
             // so a pipelining client gets its replies in few packets; a
             // line still being typed is no reason to hold a reply back.
             if quit || !self.requests().get_ref().buffer().contains(&b'\n') {
-                self.out().flush()?;
+                self.flush()?;
             }
             if quit {
                 return Ok(());
