@@ -566,8 +566,21 @@ fn a_proof_login_macs_every_reply_after_it() {
     assert_eq!(p.cmd("frobnicate").code, 500);
     assert_eq!(p.cmd("IndexGet").code, 501);
     assert_eq!(p.cmd("HELP").code, 214);
-    // An FTP verb: its reply ends with CR LF, and carries its MAC.
+    // An FTP verb: its reply ends with CR LF, and carries its MAC; so do
+    // the 150 and 226 of an FTP download.
     assert_eq!(p.cmd("SYST").code, 215);
+    let epsv = p.cmd("EPSV");
+    assert_eq!(epsv.code, 229, "{:?}", epsv.lines);
+    let port: u16 = epsv.last().split("|||").nth(1).unwrap()[..]
+        .trim_end_matches("|)")
+        .parse()
+        .unwrap();
+    let mut data = std::net::TcpStream::connect((addr.ip(), port)).unwrap();
+    assert_eq!(p.cmd("RETR a.txt").code, 150);
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut data, &mut got).unwrap();
+    assert_eq!(got, b"a\n");
+    assert_eq!(p.read("RETR a.txt").code, 226);
     // No second login: the session keeps its key.
     assert_eq!(p.cmd(&format!("AUTH {SECRET}")).code, 503);
     assert_eq!(p.cmd("PASS x").code, 503);
