@@ -4,6 +4,8 @@
 //! - `session`: one control connection: the request loop, the AUTH gate,
 //!   dispatch to the handlers, history rows.
 //! - `listing`: the tables (`IndexGet`, `FileHash`, `History`).
+//! - `macs`: after an `AUTH PROOF` login, the MAC of every reply, on the
+//!   way from any front end to the line ends.
 //! - `transfers`: downloads and uploads over the session's data channels.
 //! - `limits`: what one address may hold or do over all its sessions.
 //! - `ftp`, `ftp_data`, `ftp_list`: the FTP verbs on the same session,
