@@ -17,6 +17,7 @@ use crate::share::state::StateChoice;
 use crate::stop::MAX_DURATION;
 
 mod lexer;
+pub mod secret;
 pub use lexer::{Arg, Lexer};
 
 /// What the command line asks for.
@@ -25,6 +26,8 @@ pub enum Action {
     Serve(Config),
     Client(client::Options),
     Peer(peer::Options),
+    /// Print a new random secret (`p2pshare secret`).
+    Secret,
     /// Print this text to stdout and exit 0.
     Help(String),
     Version,
@@ -83,7 +86,9 @@ usage:
                                        talk to a peer: list, hash, download
   p2pshare peer --connect HOST[:PORT] [options]
                                        serve and talk to the other peer at once
-  p2pshare help [serve|client|peer]    show help
+  p2pshare secret                      print a new random secret for --secret
+  p2pshare help [serve|client|peer|secret]
+                                       show help
   p2pshare --version
 
 Run 'p2pshare SUBCOMMAND --help' for the options. The protocol is plain text:
@@ -112,7 +117,9 @@ options:
                          of an IPv6 one (default 64, a /64; 0 to 128)
   --max-line N           longest request line in bytes (default 4096)
   --allow-upload         accept FileUpload (and FTP STOR) into the shared folder (default: refused)
-  --secret S             require AUTH S before anything else (or set P2PSHARE_SECRET)
+  --secret S             require a login with the secret S before anything else (or
+                         set P2PSHARE_SECRET); make one with 'p2pshare secret': a
+                         short one can be guessed offline from one recorded login
   --idle-timeout DUR     close a session idle this long (default 300s)
   --data-timeout DUR     abort a transfer stalled this long, and close a session
                          whose replies wait unread this long in all (default 300s)
@@ -208,9 +215,21 @@ pub fn parse_with(args: impl IntoIterator<Item = String>, env: &Env) -> Result<A
             p.serve.secret = p.settings.secret.clone();
             p.serve.state.fallback_base = env.state_base.clone();
         }
-        Action::Help(_) | Action::Version => {}
+        Action::Secret | Action::Help(_) | Action::Version => {}
     }
     Ok(action)
+}
+
+/// The warning said at start when the secret of `action` is shorter than
+/// one `p2pshare secret` prints; None when it is not, or there is none.
+pub fn weak_secret_warning(action: &Action) -> Option<String> {
+    let secret = match action {
+        Action::Serve(c) => c.secret.as_deref(),
+        Action::Client(a) => a.settings.secret.as_deref(),
+        Action::Peer(p) => p.settings.secret.as_deref(),
+        Action::Secret | Action::Help(_) | Action::Version => None,
+    };
+    secret.and_then(secret::weak)
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageError> {
@@ -230,6 +249,15 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageErr
         "serve" => parse_serve(&mut lex),
         "client" => parse_client(&mut lex),
         "peer" => parse_peer(&mut lex),
+        "secret" => match lex.next()? {
+            None => Ok(Action::Secret),
+            Some(a) if a.to_string() == "-h" || a.to_string() == "--help" => {
+                Ok(Action::Help(secret::SECRET_USAGE.to_string()))
+            }
+            Some(a) => Err(UsageError(format!(
+                "unexpected argument '{a}' for secret; see 'p2pshare secret --help'"
+            ))),
+        },
         "help" | "-h" | "--help" => {
             let topic = match lex.next() {
                 Ok(Some(Arg::Value(v))) => v,
@@ -240,6 +268,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageErr
                     "serve" => SERVE_USAGE,
                     "client" => CLIENT_USAGE,
                     "peer" => PEER_USAGE,
+                    "secret" => secret::SECRET_USAGE,
                     _ => MAIN_USAGE,
                 }
                 .to_string(),
@@ -626,6 +655,7 @@ mod tests {
             "client --bogus",
             "peer",
             "peer --connect",
+            "secret extra",
             // No subcommand: a usage error, not help.
             "",
         ] {
