@@ -40,6 +40,8 @@ pub enum Action {
 pub struct Env {
     /// `P2PSHARE_SECRET`, used when `--secret` is not given.
     pub secret: Option<String>,
+    /// `P2PSHARE_FTP_PASSWORD`, used when `--ftp-password` is not given.
+    pub ftp_password: Option<String>,
     /// Where state goes when a share cannot hold its own:
     /// `$XDG_STATE_HOME/p2pshare`, else `$HOME/.local/state/p2pshare`
     /// (relative values are ignored, as the XDG rules say).
@@ -60,6 +62,7 @@ impl Env {
             .map(|d| d.join("p2pshare"));
         Env {
             secret: var("P2PSHARE_SECRET").and_then(|s| s.into_string().ok()),
+            ftp_password: var("P2PSHARE_FTP_PASSWORD").and_then(|s| s.into_string().ok()),
             state_base,
         }
     }
@@ -120,6 +123,11 @@ options:
   --secret S             require a login with the secret S before anything else (or
                          set P2PSHARE_SECRET); make one with 'p2pshare secret': a
                          short one can be guessed offline from one recorded login
+  --ftp-password P       with a secret: FTP logins take P, a password of its own (or set
+                         P2PSHARE_FTP_PASSWORD). FTP sends its password in plain
+                         text, so the secret is never one; without this option a
+                         server with a secret refuses FTP logins. P must differ
+                         from the secret
   --idle-timeout DUR     close a session idle this long (default 300s)
   --data-timeout DUR     abort a transfer stalled this long, and close a session
                          whose replies wait unread this long in all (default 300s)
@@ -187,6 +195,8 @@ options:
   --trash-max-age DUR    Sync's trash drops versions older than this (default 30d)
   --trash-max-size SIZE  Sync's trash holds at most this much (default 1GiB; see
                          'p2pshare client --help')
+  --ftp-password P       FTP logins to this peer's server take P (see 'p2pshare serve
+                         --help': without it, a peer with a secret refuses FTP logins)
   and every option of 'p2pshare serve' (--share, --state, --port, --bind, ...)
   -h, --help             show this help
 ";
@@ -204,7 +214,9 @@ pub fn parse_with(args: impl IntoIterator<Item = String>, env: &Env) -> Result<A
     match &mut action {
         Action::Serve(c) => {
             c.secret = c.secret.take().or_else(|| env.secret.clone());
+            c.ftp_password = c.ftp_password.take().or_else(|| env.ftp_password.clone());
             c.state.fallback_base = env.state_base.clone();
+            check_ftp_password(c)?;
         }
         Action::Client(a) => {
             a.settings.secret = a.settings.secret.take().or_else(|| env.secret.clone());
@@ -213,7 +225,13 @@ pub fn parse_with(args: impl IntoIterator<Item = String>, env: &Env) -> Result<A
         Action::Peer(p) => {
             p.settings.secret = p.settings.secret.take().or_else(|| env.secret.clone());
             p.serve.secret = p.settings.secret.clone();
+            p.serve.ftp_password = p
+                .serve
+                .ftp_password
+                .take()
+                .or_else(|| env.ftp_password.clone());
             p.serve.state.fallback_base = env.state_base.clone();
+            check_ftp_password(&p.serve)?;
         }
         Action::Secret | Action::Help(_) | Action::Version => {}
     }
@@ -230,6 +248,24 @@ pub fn weak_secret_warning(action: &Action) -> Option<String> {
         Action::Secret | Action::Help(_) | Action::Version => None,
     };
     secret.and_then(secret::weak)
+}
+
+/// An FTP password goes with a secret, and is not the secret: FTP sends
+/// it in plain text.
+fn check_ftp_password(c: &Config) -> Result<(), UsageError> {
+    match (&c.secret, &c.ftp_password) {
+        (None, Some(_)) => Err(UsageError(
+            "--ftp-password (or P2PSHARE_FTP_PASSWORD) goes with a secret: without \
+             --secret, FTP logins need no password"
+                .into(),
+        )),
+        (Some(s), Some(p)) if s == p => Err(UsageError(
+            "--ftp-password must differ from the secret: FTP sends its password in plain \
+             text, and the secret must never cross the wire"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageError> {
@@ -450,6 +486,7 @@ fn apply_serve_option(c: &mut Config, a: &str, lex: &mut Lexer) -> Result<bool, 
         }
         "--allow-upload" => c.allow_upload = true,
         "--secret" => c.secret = Some(lex.value()?),
+        "--ftp-password" => c.ftp_password = Some(lex.value()?),
         "--idle-timeout" => c.idle_timeout = duration(a, &lex.value()?)?,
         "--data-timeout" => c.data_timeout = duration(a, &lex.value()?)?,
         "--data-idle" => c.data_idle = Some(duration(a, &lex.value()?)?),
@@ -581,6 +618,7 @@ mod tests {
     fn state_folders_and_the_environment() {
         let env = Env {
             secret: Some("from-env".into()),
+            ftp_password: None,
             state_base: Some(PathBuf::from("/home/u/.local/state/p2pshare")),
         };
         let words = |line: &str| {
@@ -655,6 +693,9 @@ mod tests {
             "client --bogus",
             "peer",
             "peer --connect",
+            "serve --secret same --ftp-password same",
+            "serve --ftp-password alone",
+            "peer --connect h --secret k --ftp-password k",
             "secret extra",
             // No subcommand: a usage error, not help.
             "",

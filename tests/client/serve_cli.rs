@@ -25,6 +25,7 @@ fn help_lists_every_option() {
         "--max-line N",
         "--allow-upload",
         "--secret S",
+        "--ftp-password P",
         "--idle-timeout DUR",
         "--data-timeout DUR",
         "--help",
@@ -334,9 +335,55 @@ fn a_short_secret_is_warned_about_at_start() {
     peer.await_stderr(warning, LIMIT);
 }
 
+/// FTP sends its password in plain text: an FTP password equal to the
+/// secret is refused at start, and so is one without a secret.
+fn an_ftp_password_must_differ_from_the_secret() {
+    let dir = TempDir::new("ftp-pass");
+    let share = dir.path().join("share").display().to_string();
+    let base = [
+        "serve",
+        "--share",
+        &share,
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+    ];
+    let with = |extra: &[&str], env: &[(&str, &str)]| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        run_with_env(&args, env, "")
+    };
+    for (extra, env) in [
+        (&["--secret", "same", "--ftp-password", "same"][..], &[][..]),
+        (&["--ftp-password", "same"], &[("P2PSHARE_SECRET", "same")]),
+        (&["--secret", "same"], &[("P2PSHARE_FTP_PASSWORD", "same")]),
+    ] {
+        let out = with(extra, env);
+        assert_eq!(out.code(), Some(2), "{extra:?} {env:?}: {out}");
+        assert!(out.stderr.contains("must differ from the secret"), "{out}");
+    }
+    let out = with(&["--ftp-password", "pw"], &[]);
+    assert_eq!(out.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("goes with a secret"), "{out}");
+    let peer = run(
+        &[
+            "peer",
+            "--connect",
+            "127.0.0.1:1",
+            "--secret",
+            "k",
+            "--ftp-password",
+            "k",
+        ],
+        "",
+    );
+    assert_eq!(peer.code(), Some(2), "{peer}");
+}
+
 cases![
     secret_prints_a_new_random_secret_in_seven_groups_of_four,
     a_short_secret_is_warned_about_at_start,
+    an_ftp_password_must_differ_from_the_secret,
     #[ignore = "needs root (the server drops to nobody with setpriv)"]
     unreadable_files_and_folders_are_left_out_told_once_and_refused_as_denied,
     help_lists_every_option,
