@@ -212,9 +212,36 @@ fn hooks_add_hold_drop_and_change_what_they_carry() {
     assert_eq!(noops, 2);
 }
 
+/// Dropping the relay ends its threads (the drop joins them), closes
+/// the connections it carried and gives its ports back.
+fn dropping_the_relay_closes_its_connections_and_frees_its_ports() {
+    let (relay, served) = served_through(
+        Share::new("relay-drop").file("a.txt", "hello\n"),
+        Hooks::default(),
+    );
+    let addr = relay.addr();
+    let (lo, hi) = relay.data_ports();
+    let mut c = Conn::open(addr);
+    let (_, bytes, done) = download(&mut c, addr, "a.txt");
+    assert_eq!((bytes.as_slice(), done.code), (&b"hello\n"[..], 226));
+    c.assert_alive();
+    drop(relay);
+    assert_eq!(c.read_line(), None);
+    assert!(std::net::TcpListener::bind(addr).is_ok());
+    for p in lo..=hi {
+        assert!(
+            std::net::TcpListener::bind((relay::RELAY_IP, p)).is_ok(),
+            "{p}"
+        );
+    }
+    // The server goes on.
+    served.conn().assert_alive();
+}
+
 cases![
     a_transparent_relay_carries_listings_downloads_and_sync_and_captures_every_byte,
     a_relay_that_changes_one_byte_of_a_row_goes_unnoticed_without_macs,
     a_replayed_session_goes_unnoticed_without_macs,
     hooks_add_hold_drop_and_change_what_they_carry,
+    dropping_the_relay_closes_its_connections_and_frees_its_ports,
 ];
