@@ -19,6 +19,7 @@ mod error;
 pub mod fetch;
 mod help;
 mod local;
+mod login;
 pub mod out;
 mod outcome;
 pub mod prompt;
@@ -35,7 +36,7 @@ pub use self::answer::{
     split_row, unescape, Answer, MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES,
 };
 pub use self::control::Client;
-pub use self::error::{duration_text, Bound, ClientError, Late, Wait};
+pub use self::error::{duration_text, Bound, Breach, ClientError, Late, Wait};
 pub use self::settings::Settings;
 pub use self::transport::{resolve, Transport, DEFAULT_PORT};
 use crate::history::History;
