@@ -241,6 +241,7 @@
 //!                         history rows, the native transfers as handlers that return replies; its state private
 //! src/server/native.rs    the native front end: the native commands' handlers over the core
 //! src/server/line_ends.rs the reply writer's line ends: LF, or CR LF once FTP is spoken (and for the greeting)
+//! src/server/macs.rs     after an AUTH PROOF login, the MAC on the last line of every reply, a line at a time
 //! src/server/listing.rs   the tables: IndexGet, FileHash, History
 //! src/server/transfers.rs downloads and uploads over the session's data channels, one path for TCP and UDP
 //! src/server/limits.rs    per address: data ports of --data-ports, history rows, AUTH tries
