@@ -453,6 +453,131 @@ fn every_request_carries_its_mac_through_pipelined_downloads_and_reconnects() {
     }
 }
 
+// ---------------------------------------------------------------------
+// Against a real server with a secret
+// ---------------------------------------------------------------------
+
+/// A relay on 127.0.0.1:0 in front of `to`: every byte the client sends
+/// on its control connections is kept in the returned buffer.
+fn relay(to: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let kept = sent.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(client) = conn else { continue };
+            let Ok(server) = TcpStream::connect(to) else {
+                continue;
+            };
+            let (mut from_server, mut to_client) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = io::copy(&mut from_server, &mut to_client);
+                let _ = to_client.shutdown(std::net::Shutdown::Write);
+            });
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                let (mut client, mut server) = (client, server);
+                let mut buf = [0u8; 4096];
+                loop {
+                    match io::Read::read(&mut client, &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            kept.lock().unwrap().extend_from_slice(&buf[..n]);
+                            if server.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = server.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (addr, sent)
+}
+
+fn against_a_real_server_every_command_works_and_the_secret_never_crosses_the_wire() {
+    let big = pseudo_random(700_000, 7);
+    let served = Share::new("auth-real-srv")
+        .file("a b.txt", "hello\n")
+        .file("d/big.bin", &big)
+        .with(|c| p2pshare::server::Config {
+            secret: Some(SECRET.into()),
+            allow_upload: true,
+            ..c
+        })
+        .serve();
+    let (via, sent) = relay(served.addr());
+    let dest = TempDir::new("auth-real-dst");
+    dest.write("up.txt", "uploaded\n");
+    let out = client(
+        via,
+        dest.path(),
+        &[
+            "-c",
+            "IndexGet longlist",
+            "-c",
+            "FileDownload \"a b.txt\"",
+            "-c",
+            "FileDownload UDP d/big.bin",
+            "-c",
+            "FileUpload up.txt",
+        ],
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(out.stdout.contains("a b.txt\t6\t"), "{out}");
+    assert_eq!(fs::read(dest.path().join("a b.txt")).unwrap(), b"hello\n");
+    assert_eq!(fs::read(dest.path().join("d/big.bin")).unwrap(), big);
+    assert_eq!(
+        fs::read(served.path().join("up.txt")).unwrap(),
+        b"uploaded\n"
+    );
+    // Sync, into a share of its own.
+    let synced = TempDir::new("auth-real-sync");
+    let out = client(via, synced.path(), &["-c", "Sync"]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(fs::read(synced.path().join("d/big.bin")).unwrap(), big);
+    assert_eq!(
+        fs::read(synced.path().join("up.txt")).unwrap(),
+        b"uploaded\n"
+    );
+    let sent = sent.lock().unwrap();
+    let text = String::from_utf8_lossy(&sent);
+    assert!(text.contains("AUTH PROOF "), "{text}");
+    assert!(text.contains("IndexGet longlist mac="), "{text}");
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(!text.contains("AUTH correct"), "{text}");
+}
+
+/// The client without a secret, at a terminal: says once that the
+/// connection is not protected; into a pipe, it says nothing of it.
+fn without_a_secret_the_client_says_once_at_a_terminal_that_nothing_is_protected() {
+    assert!(
+        terminal_available(),
+        "`script` cannot run the client at a terminal here"
+    );
+    let served = Share::new("auth-open-srv").file("a.txt", "a\n").serve();
+    let dest = TempDir::new("auth-open-dst");
+    let args = client_args(
+        served.addr(),
+        dest.path(),
+        &["-c", "NOOP", "-c", "FileDownload a.txt", "-c", "NOOP"],
+    );
+    let said = format!(
+        "the connection to {} is not protected (no secret; see README \"Security\")",
+        served.addr()
+    );
+    let out = at_a_terminal(&args);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert_eq!(out.stdout.matches(&said).count(), 1, "{out}");
+    let out = run(&args, "");
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(!out.stderr.contains("not protected"), "{out}");
+}
+
 cases![
     a_peer_that_does_not_know_the_secret_is_refused_before_any_listing,
     a_peer_without_a_nonce_is_refused_and_never_sees_the_secret,
@@ -460,4 +585,7 @@ cases![
     a_download_whose_150_or_226_was_changed_stores_nothing,
     a_sync_whose_listing_was_changed_changes_nothing_here,
     every_request_carries_its_mac_through_pipelined_downloads_and_reconnects,
+    against_a_real_server_every_command_works_and_the_secret_never_crosses_the_wire,
+    #[ignore = "needs a terminal: `script` (util-linux)"]
+    without_a_secret_the_client_says_once_at_a_terminal_that_nothing_is_protected,
 ];
