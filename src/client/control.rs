@@ -57,9 +57,9 @@ pub struct Client {
 
 impl Client {
     /// Connects, reads the greeting, and logs in when `secret` is set
-    /// (see [`Client::over`]). `timeout` bounds every wait on the peer from here on: the
-    /// connect, the greeting, each reply line (and each whole reply, see
-    /// `deadline`) and a stalled transfer.
+    /// (see [`Client::over`]). `timeout` bounds every wait on the peer
+    /// from here on: the connect, the greeting, each reply line (and each
+    /// whole reply, see `deadline`) and a stalled transfer.
     pub fn connect(
         target: &str,
         timeout: Duration,

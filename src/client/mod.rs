@@ -6,8 +6,10 @@
 //! them talk to the peer through `control`'s [`Client`]: the control
 //! connection over any byte stream that implements
 //! [`transport::Transport`] (TCP is one), with the deadlines of `deadline`
-//! and the client's bounds on replies written once. A reply arrives as an
-//! [`Answer`]; what fails is a [`ClientError`].
+//! and the client's bounds on replies written once; with a secret, the
+//! challenge-response login and the MACs of every request and reply are
+//! `login`'s, applied there. A reply arrives as an [`Answer`]; what fails
+//! is a [`ClientError`].
 
 mod answer;
 pub mod console;
