@@ -552,6 +552,26 @@ fn against_a_real_server_every_command_works_and_the_secret_never_crosses_the_wi
     assert!(!text.contains("AUTH correct"), "{text}");
 }
 
+fn two_peers_with_a_secret_that_takes_only_proofs_sync_both_ways() {
+    let (a_dir, b_dir) = (TempDir::new("auth-peer-a"), TempDir::new("auth-peer-b"));
+    a_dir.write("from a.txt", "A\n");
+    b_dir.write("from-b/deep.txt", "B\n");
+    let extra = ["--sync", "--secret", SECRET, "--auth", "proof-only"];
+    let wait = std::time::Duration::from_secs(30);
+    let (a, b, _, _) = start_peers(a_dir.path(), b_dir.path(), &extra, wait);
+    let both = |d: &TempDir| {
+        fs::read(d.path().join("from a.txt")).is_ok_and(|c| c == b"A\n")
+            && fs::read(d.path().join("from-b/deep.txt")).is_ok_and(|c| c == b"B\n")
+    };
+    let ok = wait_until(wait, || both(&a_dir) && both(&b_dir));
+    assert!(ok, "never converged\nA {}\nB {}", a.dump(), b.dump());
+    for d in [&a_dir, &b_dir] {
+        let h = fs::read_to_string(d.path().join(".p2pshare/history.tsv")).unwrap();
+        assert!(!h.contains(SECRET), "{h}");
+        assert!(h.contains("AUTH ***"), "{h}");
+    }
+}
+
 /// The client without a secret, at a terminal: says once that the
 /// connection is not protected; into a pipe, it says nothing of it.
 fn without_a_secret_the_client_says_once_at_a_terminal_that_nothing_is_protected() {
@@ -586,6 +606,7 @@ cases![
     a_sync_whose_listing_was_changed_changes_nothing_here,
     every_request_carries_its_mac_through_pipelined_downloads_and_reconnects,
     against_a_real_server_every_command_works_and_the_secret_never_crosses_the_wire,
+    two_peers_with_a_secret_that_takes_only_proofs_sync_both_ways,
     #[ignore = "needs a terminal: `script` (util-linux)"]
     without_a_secret_the_client_says_once_at_a_terminal_that_nothing_is_protected,
 ];
