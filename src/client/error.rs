@@ -284,5 +284,22 @@ mod tests {
             late.to_string(),
             "the UDP data channel from 127.0.0.1:7 stalled: nothing arrived within 2s"
         );
+        let random = ClientError::Random(io::ErrorKind::NotFound.into());
+        assert!(random.source().is_some());
+        let peer: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let changed = ClientError::Changed(peer);
+        assert!(changed.source().is_none());
+        assert_eq!(
+            changed.to_string(),
+            "the reply from 127.0.0.1:9000 was changed on the way (its mac does not match); dropping the connection"
+        );
+        let breach = ClientError::Protocol(Breach::OutOfStep {
+            request: "FileHash verify".into(),
+            name: "a\x1bb".into(),
+        });
+        assert!(
+            breach.to_string().contains("FileHash verify a\\u{1b}b"),
+            "{breach}"
+        );
     }
 }
