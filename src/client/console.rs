@@ -241,6 +241,13 @@ impl Console {
             self.close();
             return Status::Quit;
         }
+        // With --secret the login is AUTH PROOF's: a typed AUTH would put
+        // a secret on the wire as it is.
+        if verb.eq_ignore_ascii_case("auth") && self.settings.secret.is_some() {
+            return self.usage(
+                "not sent: with --secret the client logs in by AUTH PROOF, and a typed AUTH would send a secret as it is",
+            );
+        }
         let result = if verb.eq_ignore_ascii_case("sync") {
             match sync::parse_args(&words[1..]) {
                 Ok(args) => self.sync(&args),

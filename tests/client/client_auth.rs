@@ -329,6 +329,21 @@ fn a_download_whose_150_or_226_was_changed_stores_nothing() {
     }
 }
 
+fn with_a_secret_a_typed_auth_is_not_sent() {
+    let (fake, seen) = changing(u64::MAX - 1, |_| {});
+    let dest = TempDir::new("auth-typed-dst");
+    let out = client(
+        fake.addr,
+        dest.path(),
+        &["-c", "auth hunter2", "-c", "NOOP"],
+    );
+    assert_eq!(out.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("not sent: with --secret"), "{out}");
+    assert_eq!(out.stdout, "ok\n", "{out}");
+    assert_eq!(seen.lock().unwrap().as_slice(), ["NOOP", "QUIT"], "{out}");
+    assert!(!fake.requests().iter().any(|r| r.contains("hunter2")));
+}
+
 fn a_sync_whose_listing_was_changed_changes_nothing_here() {
     let fake = FakeServer::start(|s| {
         let sn = greet(s)?;
@@ -604,6 +619,7 @@ cases![
     a_listing_with_a_changed_byte_or_a_dropped_row_is_never_shown,
     a_download_whose_150_or_226_was_changed_stores_nothing,
     a_sync_whose_listing_was_changed_changes_nothing_here,
+    with_a_secret_a_typed_auth_is_not_sent,
     every_request_carries_its_mac_through_pipelined_downloads_and_reconnects,
     against_a_real_server_every_command_works_and_the_secret_never_crosses_the_wire,
     two_peers_with_a_secret_that_takes_only_proofs_sync_both_ways,
