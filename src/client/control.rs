@@ -147,8 +147,8 @@ impl Client {
     }
 
     /// Sends one request line (or several, each with its line end), each
-    /// with its MAC after a challenge-response login (a blank line, which
-    /// would get no reply, is not sent then).
+    /// with its MAC after a challenge-response login (a blank line, only
+    /// spaces and TABs, which would get no reply, is not sent then).
     pub fn send(&mut self, line: &str) -> Result<(), ClientError> {
         if self.changed {
             return Err(ClientError::Changed(self.addr));
@@ -160,7 +160,8 @@ impl Client {
                 buf.push(b'\n');
             }
             Some(seal) => {
-                for l in line.split('\n').filter(|l| !l.trim().is_empty()) {
+                let blank = |l: &&str| l.bytes().all(|b| b == b' ' || b == b'\t');
+                for l in line.split('\n').filter(|l| !blank(l)) {
                     buf.extend_from_slice(seal.seal(l).as_bytes());
                     buf.push(b'\n');
                 }
