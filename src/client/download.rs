@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use super::answer::{split_row, Answer};
 use super::control::Client;
 use super::data::{self, Span};
-use super::error::ClientError;
+use super::error::{Breach, ClientError};
 use super::local::{local_md5, shown_path, Lock, Sink};
 use super::outcome::{Cause, FileRow, Outcome, Ui};
 use super::show;
@@ -302,20 +302,19 @@ impl Attempt<'_> {
         let (row, channel) = announcement(&self.t.name, &first)?;
         let transport = self.opts.transport;
         if row.name != self.t.name || channel.transport != transport {
-            return Err(ClientError::Protocol(format!(
-                "the peer answered the {} download of {} with a {} one of {}: its replies are out of step with the requests; the connection is dropped",
-                transport.as_str().to_ascii_uppercase(),
-                shown(&self.t.name),
-                channel.transport.as_str().to_ascii_uppercase(),
-                shown(&row.name)
-            )));
+            return Err(ClientError::Protocol(Breach::OtherDownload {
+                how: transport,
+                asked: self.t.name.clone(),
+                got_how: channel.transport,
+                got: row.name,
+            }));
         }
         if offset > row.size {
-            return Err(ClientError::Protocol(format!(
-                "the peer accepted offset {offset} past the end of {} ({} bytes)",
-                shown(&row.name),
-                row.size
-            )));
+            return Err(ClientError::Protocol(Breach::PastEnd {
+                name: row.name,
+                offset,
+                size: row.size,
+            }));
         }
         let span = Span {
             offset,
@@ -469,16 +468,11 @@ fn announcement(name: &str, first: &Answer) -> Result<(FileRow, DataLine), Clien
     if let (Some(row), Some(data)) = (row, protocol::parse_data_line(first.text())) {
         return Ok((row, data));
     }
-    let shown_lines: Vec<String> = first
-        .lines
-        .iter()
-        .map(|l| show::peer_text(&l.text))
-        .collect();
-    Err(ClientError::Protocol(format!(
-        "bad 150 reply to the download of {}: {}",
-        shown(name),
-        shown_lines.join(" | ")
-    )))
+    Err(ClientError::Protocol(Breach::Announcement {
+        what: "download",
+        name: name.to_string(),
+        lines: first.lines.iter().map(|l| l.text.clone()).collect(),
+    }))
 }
 
 /// Parses the file row of a 150 reply.

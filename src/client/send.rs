@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::control::Client;
 use super::data;
-use super::error::ClientError;
+use super::error::{Breach, ClientError};
 use super::outcome::{FileRow, Outcome, Ui};
 use super::show::peer_text;
 use crate::protocol::{self, code, quote_word, shown};
@@ -86,11 +86,11 @@ fn upload_one(
         }
     }
     let Some(channel) = protocol::parse_data_line(first.text()) else {
-        return Err(ClientError::Protocol(format!(
-            "bad 150 reply to the upload of {}: {}",
-            shown(name),
-            peer_text(first.text())
-        )));
+        return Err(ClientError::Protocol(Breach::Announcement {
+            what: "upload",
+            name: name.to_string(),
+            lines: vec![first.text().to_string()],
+        }));
     };
     ui.start(name, row.size, 0);
     let sent = data::send(client, &channel, &mut file, row.size, &mut |n| {
