@@ -16,6 +16,7 @@ mod support;
 
 mod cli;
 mod client;
+mod client_auth;
 mod client_edges;
 mod client_hostile;
 mod client_output;
@@ -24,6 +25,7 @@ mod disk;
 mod history;
 mod peer;
 mod prompt;
+mod relay;
 mod serve_cli;
 mod ssh;
 mod sync;
@@ -36,6 +38,7 @@ fn main() -> std::process::ExitCode {
     runner::run(&[
         cli::CASES,
         client::CASES,
+        client_auth::CASES,
         client_edges::CASES,
         client_hostile::CASES,
         client_output::CASES,
@@ -44,6 +47,7 @@ fn main() -> std::process::ExitCode {
         history::CASES,
         peer::CASES,
         prompt::CASES,
+        relay::CASES,
         serve_cli::CASES,
         ssh::CASES,
         sync::CASES,
