@@ -7,8 +7,11 @@
 //! [`CHUNK`] bytes wait there), and a read waits on that channel for as
 //! long as the deadline allows; another thread writes, and a write waits
 //! for the one before it within the write timeout. The child's stderr
-//! passes through to ours line by line (control characters escaped), and
-//! its last lines are kept for the message that says why a child ended.
+//! passes through to ours line by line (control characters escaped):
+//! held back (at most [`HELD_LINES`]) until [`Held::release`] or
+//! [`Held::take`] says what becomes of them, so that a connection that
+//! fails the same way again and again says so once; its last lines are
+//! kept for the message that says why a child ended.
 //!
 //! Dropping the pipe closes the child's stdin, gives it [`GRACE`] to end
 //! on its own, kills it if it did not, and reaps it: no process is left
@@ -38,6 +41,51 @@ const GRACE: Duration = Duration::from_secs(2);
 const TAIL_LINES: usize = 8;
 const TAIL_LINE_BYTES: usize = 1024;
 
+/// How many stderr lines are held back at most; later ones are dropped
+/// until the held ones are released.
+const HELD_LINES: usize = 64;
+
+/// The child's stderr lines held back so far; None once they pass
+/// through as they come.
+#[derive(Clone)]
+pub(crate) struct Held(Arc<Mutex<Option<Vec<String>>>>);
+
+impl Held {
+    fn new() -> Held {
+        Held(Arc::new(Mutex::new(Some(Vec::new()))))
+    }
+
+    /// Lets the held lines and every later one through to our stderr.
+    pub(crate) fn release(&self) {
+        let lines = self.take();
+        let mut err = io::stderr().lock();
+        for l in lines {
+            let _ = writeln!(err, "{l}");
+        }
+    }
+
+    /// The held lines, for the caller to show or not; later ones pass
+    /// through.
+    pub(crate) fn take(&self) -> Vec<String> {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        held.take().unwrap_or_default()
+    }
+
+    /// Holds `line` back; false when it is to pass through now.
+    fn hold(&self, line: &str) -> bool {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match held.as_mut() {
+            Some(v) => {
+                if v.len() < HELD_LINES {
+                    v.push(line.to_string());
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// What is known of a child once it ended: its exit status and its last
 /// lines on stderr. Filled in when the pipe is dropped.
 #[derive(Debug, Default)]
@@ -62,6 +110,7 @@ pub(crate) struct ChildPipe {
     unacked: bool,
     write_timeout: Duration,
     tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_held: Held,
     stderr_done: Option<Receiver<()>>,
     ended: Arc<Mutex<Ended>>,
 }
@@ -90,6 +139,7 @@ impl ChildPipe {
         let (ack_tx, acks) = mpsc::channel();
         let (done_tx, stderr_done) = mpsc::channel();
         let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let held = Held::new();
         let spawned = spawn("p2pshare-pipe-read", move || read_loop(stdout, &chunk_tx))
             .and_then(|_| {
                 spawn("p2pshare-pipe-write", move || {
@@ -97,9 +147,9 @@ impl ChildPipe {
                 })
             })
             .and_then(|_| {
-                let tail = tail.clone();
+                let (tail, held) = (tail.clone(), held.clone());
                 spawn("p2pshare-pipe-stderr", move || {
-                    pass_stderr(stderr, &tail);
+                    pass_stderr(stderr, &tail, &held);
                     let _ = done_tx.send(());
                 })
             });
@@ -120,9 +170,15 @@ impl ChildPipe {
             unacked: false,
             write_timeout,
             tail,
+            stderr_held: held,
             stderr_done: Some(stderr_done),
             ended,
         })
+    }
+
+    /// The child's stderr lines held back (see [`Held`]).
+    pub(crate) fn held(&self) -> Held {
+        self.stderr_held.clone()
     }
 
     /// Waits (at most the write timeout) for the last write to be done.
@@ -203,9 +259,9 @@ fn write_loop(mut to: impl Write, from: &Receiver<Vec<u8>>, acks: &mpsc::Sender<
     }
 }
 
-/// Passes the child's stderr to ours, a line at a time with control
-/// characters escaped, keeping the last [`TAIL_LINES`].
-fn pass_stderr(from: ChildStderr, tail: &Mutex<VecDeque<String>>) {
+/// Passes the child's stderr to ours (or to `held`), a line at a time
+/// with control characters escaped, keeping the last [`TAIL_LINES`].
+fn pass_stderr(from: ChildStderr, tail: &Mutex<VecDeque<String>>, held: &Held) {
     let mut from = BufReader::new(from);
     let mut line = Vec::new();
     loop {
@@ -220,7 +276,9 @@ fn pass_stderr(from: ChildStderr, tail: &Mutex<VecDeque<String>>) {
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
         let text = text.strip_suffix(b"\r").unwrap_or(text);
         let shown = crate::names::shown_bytes(text);
-        let _ = writeln!(io::stderr().lock(), "{shown}");
+        if !held.hold(&shown) {
+            let _ = writeln!(io::stderr().lock(), "{shown}");
+        }
         if let Ok(mut t) = tail.lock() {
             if t.len() == TAIL_LINES {
                 t.pop_front();

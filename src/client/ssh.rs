@@ -115,21 +115,44 @@ fn connect_ssh(
     })?;
     let ended = Arc::new(Mutex::new(Ended::default()));
     let pipe = ChildPipe::new(child, s.timeout, ended.clone()).map_err(&cannot)?;
+    let held = pipe.held();
     let peer = Peer::Ssh(url.clone());
-    match Client::over(
-        Box::new(pipe),
-        peer,
-        s.timeout,
-        history,
-        s.secret.as_deref(),
-    ) {
-        Ok(c) => Ok(c),
-        // The pipe is dropped by now: the child ended, or was ended.
+    let secret = s.secret.as_deref();
+    let connected = Client::over(Box::new(pipe), peer, s.timeout, history, secret);
+    // The pipe is dropped by now when it failed: the child ended, or was
+    // ended, and its stderr is all there.
+    match &connected {
+        Ok(_) => {
+            *last_failure() = Vec::new();
+            held.release();
+        }
+        Err(_) => tell_once(held.take()),
+    }
+    match connected {
         Err(e @ (ClientError::Io(_) | ClientError::Closed(..) | ClientError::Protocol(_))) => {
             let ended = std::mem::take(&mut *ended.lock().unwrap_or_else(|p| p.into_inner()));
             Err(early_end(&url, t, remote, &ended, &e))
         }
-        Err(e) => Err(e),
+        other => other,
+    }
+}
+
+/// What ssh said on stderr the last time it failed to connect.
+fn last_failure() -> std::sync::MutexGuard<'static, Vec<String>> {
+    static LAST: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    LAST.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Shows what ssh said on stderr before it failed, unless it said just
+/// that the time before (a peer mode that waits for the other side tries
+/// again and again).
+fn tell_once(lines: Vec<String>) {
+    let mut last = last_failure();
+    if *last != lines {
+        for l in &lines {
+            tell!("{l}");
+        }
+        *last = lines;
     }
 }
 

@@ -391,6 +391,51 @@ fn ssh_failures_are_told_with_exit_status_2() {
     assert!(!here.path().join("a.txt").exists());
 }
 
+fn ssh_a_peer_waiting_for_an_unreachable_host_tells_ssh_s_message_once() {
+    let tools = TempDir::new("ssh-tools");
+    let here = TempDir::new("ssh-peer-wait");
+    // An ssh that logs each start, so the test sees the poller retry.
+    let log = tools.path().join("tries");
+    let wrapper = tools.write(
+        "counting-ssh",
+        format!(
+            "#!/bin/sh\necho try >> '{}'\nexec ssh \"$@\"\n",
+            log.display()
+        ),
+    );
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let ssh = format!(
+        "'{}' -F none -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/dev/null",
+        wrapper.display()
+    );
+    let url = format!("ssh://127.0.0.1:{}/x", closed_addr().port());
+    let args = [
+        "peer",
+        "--share",
+        &here.path().display().to_string(),
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--connect",
+        &url,
+        "--poll",
+        "100ms",
+    ]
+    .map(String::from);
+    let p = Proc::spawn_program(bin(), &args, &[("P2PSHARE_SSH", ssh.as_str())]);
+    let tries = || fs::read_to_string(&log).unwrap_or_default().lines().count();
+    assert!(wait_until(WAIT, || tries() >= 4), "{}", p.dump());
+    p.await_stderr("waiting for the other peer", WAIT);
+    let err = p.stderr();
+    assert_eq!(
+        err.matches("Connection refused").count(),
+        1,
+        "ssh's words, once: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 /// Forwards every connection to `to` and records every byte both ways.
 fn recording_forwarder(to: u16) -> (u16, Arc<Mutex<Vec<u8>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -466,6 +511,8 @@ cases![
     ssh_peer_mode_polls_syncs_and_serves_its_console_on_one_connection_reopened_after_a_drop,
     #[ignore = "needs root and OpenSSH (sshd); .ci/run runs it"]
     ssh_failures_are_told_with_exit_status_2,
+    #[ignore = "needs OpenSSH's client; .ci/run runs it"]
+    ssh_a_peer_waiting_for_an_unreachable_host_tells_ssh_s_message_once,
     #[ignore = "needs root and OpenSSH (sshd); .ci/run runs it"]
     ssh_traffic_on_the_wire_holds_neither_the_file_nor_its_name,
 ];
