@@ -558,6 +558,59 @@ fn a_client_that_reads_no_replies_is_cut_off_after_the_data_timeout() {
     );
 }
 
+/// Set, to the mounted tmpfs, in the run of the full-disk test inside its
+/// mount namespace.
+const DISK_ENV: &str = "P2PSHARE_TEST_STDIO_DISK";
+
+fn an_upload_onto_a_full_disk_is_451_and_the_stream_stays_in_step() {
+    let Some(disk) = std::env::var_os(DISK_ENV) else {
+        // Again, in a mount namespace of its own with a 1 MiB tmpfs.
+        let disk = TempDir::new("stdio-disk");
+        let mount = r#"d=$1; shift; mount -t tmpfs -o size=1m p2pshare-test "$d" && exec "$@""#;
+        let mut wrap = Command::new("unshare");
+        wrap.args(["-m", "--propagation", "private", "sh", "-c", mount, "sh"])
+            .arg(disk.path());
+        crate::process::run_again_inside(
+            wrap,
+            "stdio::an_upload_onto_a_full_disk_is_451_and_the_stream_stays_in_step",
+            (DISK_ENV, disk.path().as_os_str()),
+            "small disk",
+        );
+        return;
+    };
+    let share = std::path::Path::new(&disk).join("share");
+    fs::create_dir_all(&share).unwrap();
+    // The state folder elsewhere: the disk is for the upload alone.
+    let state = TempDir::new("stdio-disk-state");
+    let state = state.path().to_str().unwrap();
+    let mut p = Peer::start(&share, &["--allow-upload", "--state", state]);
+    let content = pseudo_random(3 << 20, 4);
+    let r = p.cmd(&format!(
+        "FileUpload big.bin {} {}",
+        content.len(),
+        md5_hex(&content)
+    ));
+    assert_eq!(inline_bytes(&r), content.len() as u64);
+    let mut sent = content;
+    sent.extend_from_slice(b"NOOP\n");
+    p.send_raw(&sent);
+    let done = p.reply();
+    assert_eq!(done.code, 451, "{:?}", done.lines);
+    assert!(
+        done.last()
+            .starts_with("cannot store big.bin: No space left on device")
+            && done.last().ends_with("; nothing stored"),
+        "{:?}",
+        done.lines
+    );
+    assert_eq!(p.reply().lines, ["200 ok"], "every byte was read");
+    assert!(
+        entries_below(&share).is_empty(),
+        "{:?}",
+        entries_below(&share)
+    );
+}
+
 /// The inodes of the sockets process `pid` holds, from /proc/PID/fd.
 fn sockets_of(pid: u32) -> Vec<String> {
     fs::read_dir(format!("/proc/{pid}/fd"))
@@ -632,4 +685,6 @@ cases![
     a_stdio_session_opens_no_socket,
     a_client_that_reads_no_replies_is_cut_off_after_the_data_timeout,
     serve_stdio_refuses_options_of_a_listening_server,
+    #[ignore = "needs root and mount"]
+    an_upload_onto_a_full_disk_is_451_and_the_stream_stays_in_step,
 ];
