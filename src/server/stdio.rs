@@ -61,7 +61,8 @@ fn serve(config: Config) -> io::Result<()> {
     let rescan = scan::spawn(shared.share.clone(), shared.config.rescan, stop.clone())?;
     let wire = Stdio::open()?;
     let (input, output) = core::control_of(&shared, &wire);
-    let served = session::serve_stdio(&shared, &stop, input, output);
+    let served = session::serve_stdio(&shared, &stop, input, output)
+        .map_err(|e| io::Error::new(e.kind(), format!("the session on stdio ended: {e}")));
     stop.set();
     let _ = rescan.join();
     let _ = shared.share.save_hashes();
