@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::addr::{check_target, Bind};
 use crate::client::{self, Settings};
 use crate::peer;
-use crate::server::Config;
+use crate::server::{AuthMode, Config};
 use crate::share::state::StateChoice;
 use crate::stop::MAX_DURATION;
 
@@ -116,6 +116,9 @@ options:
   --max-line N           longest request line in bytes (default 4096)
   --allow-upload         accept FileUpload (and FTP STOR) into the shared folder (default: refused)
   --secret S             require AUTH S before anything else (or set P2PSHARE_SECRET)
+  --auth any|proof-only  with --secret, which logins are taken: any (default) also
+                         takes the plain AUTH S a person types; proof-only takes only
+                         AUTH PROOF, where the secret never crosses the wire
   --idle-timeout DUR     close a session idle this long (default 300s)
   --data-timeout DUR     abort a transfer stalled this long, and close a session
                          whose replies wait unread this long in all (default 300s)
@@ -485,6 +488,12 @@ fn apply_serve_option(c: &mut Config, a: &str, lex: &mut Lexer) -> Result<bool, 
         }
         "--allow-upload" => c.allow_upload = true,
         "--secret" => c.secret = Some(lex.value()?),
+        "--auth" => {
+            let v = lex.value()?;
+            c.auth = AuthMode::from_word(&v).ok_or_else(|| {
+                UsageError(format!("{a}: '{v}' is neither 'any' nor 'proof-only'"))
+            })?;
+        }
         "--idle-timeout" => c.idle_timeout = duration(a, &lex.value()?)?,
         "--data-timeout" => c.data_timeout = duration(a, &lex.value()?)?,
         "--data-idle" => c.data_idle = Some(duration(a, &lex.value()?)?),
@@ -645,6 +654,27 @@ mod tests {
             Some((true, false))
         );
         assert!(parse_words("peer --connect h --delete").is_err());
+    }
+
+    #[test]
+    fn auth_takes_any_or_proof_only_on_serve_and_peer() {
+        let Ok(Action::Serve(c)) = parse_words("serve --secret s") else {
+            panic!("serve should parse");
+        };
+        assert_eq!(c.auth, AuthMode::Any);
+        let Ok(Action::Serve(c)) = parse_words("serve --secret s --auth proof-only") else {
+            panic!("serve --auth should parse");
+        };
+        assert_eq!(c.auth, AuthMode::ProofOnly);
+        let Ok(Action::Peer(p)) = parse_words("peer --connect h --auth proof-only") else {
+            panic!("peer --auth should parse");
+        };
+        assert_eq!(p.serve.auth, AuthMode::ProofOnly);
+        let Err(e) = parse_words("serve --auth plain") else {
+            panic!("--auth plain should not parse");
+        };
+        assert!(e.0.contains("neither 'any' nor 'proof-only'"), "{}", e.0);
+        assert!(SERVE_USAGE.contains("--auth any|proof-only"));
     }
 
     #[test]

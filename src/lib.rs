@@ -245,6 +245,7 @@
 //! src/server/stdio.rs     the stdio face (serve --stdio): one session on stdin and stdout, no socket; their reader and writer threads
 //! src/server/inline.rs    the inline data mode of a stdio session: a transfer's bytes on the control stream itself
 //! src/server/line_ends.rs the reply writer's line ends: LF, or CR LF once FTP is spoken (and for the greeting)
+//! src/server/macs.rs     after an AUTH PROOF login, the MAC on the last line of every reply, a line at a time
 //! src/server/listing.rs   the tables: IndexGet, FileHash, History
 //! src/server/transfers.rs downloads and uploads over the session's data channels, one path for TCP and UDP
 //! src/server/limits.rs    per address: data ports of --data-ports, history rows, AUTH tries

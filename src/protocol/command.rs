@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use super::spec::{Dialect, ParseError, Spec, Verb};
 use super::{find, shown, split_words, Transport, HISTORY_DEFAULT, HISTORY_MAX, MAX_PATTERN};
 use crate::digest::Md5;
+use crate::proof::{Mac, Nonce};
 use crate::timefmt;
 
 /// A parsed request, with its arguments as typed values.
@@ -39,8 +40,35 @@ pub enum Command {
     Help(Option<&'static Spec>),
     Noop,
     Auth(String),
+    /// `AUTH PROOF <client-nonce> <client-proof>` (PROTOCOL.md section 12).
+    AuthProof {
+        nonce: Nonce,
+        proof: Proof,
+    },
     Quit,
 }
+
+/// The client's proof of `AUTH PROOF`: compared only in constant time
+/// ([`Mac::same_as`]), and never shown.
+#[derive(Clone, Copy)]
+pub struct Proof(pub Mac);
+
+impl PartialEq for Proof {
+    fn eq(&self, other: &Proof) -> bool {
+        self.0.same_as(&other.0)
+    }
+}
+
+impl Eq for Proof {}
+
+impl std::fmt::Debug for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Proof(..)")
+    }
+}
+
+/// How `AUTH PROOF` is used, as its malformed forms are answered.
+pub const AUTH_PROOF_USAGE: &str = "AUTH PROOF <client-nonce> <client-proof> (32 hex digits each)";
 
 pub(super) static INDEX_GET: Verb<Command> = Verb {
     spec: Spec {
@@ -393,12 +421,31 @@ fn parse_help(args: &[String]) -> Result<Command, ParseError> {
 
 fn parse_auth(args: &[String]) -> Result<Command, ParseError> {
     match args {
+        [word, rest @ ..] if word.eq_ignore_ascii_case("PROOF") => parse_proof(rest),
         [secret] => Ok(Command::Auth(secret.clone())),
         [] => Err(ParseError::usage(AUTH.usage)),
         _ => Err(ParseError::args(format!(
             "usage: {}; a secret with spaces is quoted: AUTH \"my secret\"",
             AUTH.usage
         ))),
+    }
+}
+
+/// The words after `AUTH PROOF`: the client's nonce and proof, 32 hex
+/// digits each.
+fn parse_proof(args: &[String]) -> Result<Command, ParseError> {
+    let hex = |w: &String| w.len() == 32 && w.bytes().all(|b| b.is_ascii_hexdigit());
+    match args {
+        [nonce, proof] if hex(nonce) && hex(proof) => {
+            match (Nonce::from_hex(nonce), Mac::from_hex(proof)) {
+                (Some(nonce), Some(proof)) => Ok(Command::AuthProof {
+                    nonce,
+                    proof: Proof(proof),
+                }),
+                _ => Err(ParseError::usage(AUTH_PROOF_USAGE)),
+            }
+        }
+        _ => Err(ParseError::usage(AUTH_PROOF_USAGE)),
     }
 }
 
@@ -508,6 +555,13 @@ mod tests {
             ("help indexget", Some(Command::Help(find("IndexGet")))),
             ("NOOP", Some(Command::Noop)),
             ("AUTH s3cret", Some(Command::Auth("s3cret".into()))),
+            (
+                "auth proof 0101010101010101010101010101010A 0202020202020202020202020202020b",
+                Some(Command::AuthProof {
+                    nonce: Nonce([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 10]),
+                    proof: Proof(Mac([2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 11])),
+                }),
+            ),
             ("quit", Some(Command::Quit)),
         ];
         for (line, want) in cases {
@@ -554,6 +608,23 @@ mod tests {
             ("NOOP now", 501, "usage: NOOP"),
             ("AUTH", 501, "usage: AUTH"),
             ("AUTH s3cret pass", 501, "quoted: AUTH \"my secret\""),
+            ("AUTH PROOF", 501, "usage: AUTH PROOF <client-nonce>"),
+            ("AUTH proof 00", 501, "usage: AUTH PROOF <client-nonce>"),
+            (
+                "AUTH PROOF 0123456789abcdef0123456789abcdef 0123456789abcdef0123456789abcdeg",
+                501,
+                "(32 hex digits each)",
+            ),
+            (
+                "AUTH PROOF 0123456789abcdef0123456789abcdef +123456789abcdef0123456789abcdef",
+                501,
+                "(32 hex digits each)",
+            ),
+            (
+                "AUTH PROOF 0123456789abcdef0123456789abcdef 0123456789abcdef0123456789abcdef x",
+                501,
+                "(32 hex digits each)",
+            ),
             ("IndexGet regex \"unterminated", 500, "unterminated quote"),
             ("IndexGet regex \"a\"b", 500, "closing quote"),
         ];

@@ -130,6 +130,7 @@ pub mod code {
     pub const BYE: u16 = 221;
     pub const COMPLETE: u16 = 226;
     pub const AUTHENTICATED: u16 = 230;
+    pub const BAD_SEQUENCE: u16 = 503;
     pub const CLOSING: u16 = 421;
     pub const NO_DATA: u16 = 425;
     pub const ABORTED: u16 = 426;

@@ -14,6 +14,7 @@ use super::{
 use super::{LIST_HEADER, SHARE_ID_WORD};
 use crate::digest::Md5;
 use crate::names::escape_field;
+use crate::proof::{Mac, Nonce, NONCE_WORD};
 use crate::timefmt;
 
 /// A reply to write: its code and its lines.
@@ -397,6 +398,30 @@ impl<'a> Reply<'a> {
         )
     }
 
+    /// The greeting of a peer with a secret: the share id, then the
+    /// server's nonce for `AUTH PROOF` (`nonce=<hex>`), then what to send.
+    pub fn challenge(share_id: Option<&str>, nonce: &Nonce, proof_only: bool) -> Reply<'a> {
+        let next = if proof_only {
+            "AUTH PROOF required"
+        } else {
+            "AUTH <secret> required"
+        };
+        let version = env!("CARGO_PKG_VERSION");
+        let id = share_id.map_or(String::new(), |id| format!(" {SHARE_ID_WORD}{id};"));
+        Reply::line(
+            code::GREETING,
+            format!("p2pshare {version} ready;{id} {NONCE_WORD}{nonce}; {next}"),
+        )
+    }
+
+    /// A connection refused because no nonce could be made for it.
+    pub fn no_random(e: &io::Error) -> Reply<'a> {
+        Reply::line(
+            code::CLOSING,
+            format!("cannot read the random source ({e}); try again later"),
+        )
+    }
+
     pub fn ok() -> Reply<'a> {
         Reply::line(code::OK, "ok")
     }
@@ -457,6 +482,40 @@ impl<'a> Reply<'a> {
 
     pub fn authenticated() -> Reply<'a> {
         Reply::line(code::AUTHENTICATED, "authenticated")
+    }
+
+    /// The end of a right `AUTH PROOF`: the server's own proof.
+    pub fn proof_accepted(server_proof: &Mac) -> Reply<'a> {
+        Reply::line(
+            code::AUTHENTICATED,
+            format!("authenticated; proof={server_proof}"),
+        )
+    }
+
+    /// Plain `AUTH <secret>` (or FTP's `PASS`) to a peer run with
+    /// `--auth proof-only`.
+    pub fn proof_only() -> Reply<'a> {
+        Reply::line(
+            code::AUTH_REQUIRED,
+            "this peer takes only AUTH PROOF (PROTOCOL.md section 12)",
+        )
+    }
+
+    /// Any `AUTH` after a proof login: the session keeps its key.
+    pub fn already_proven() -> Reply<'a> {
+        Reply::line(
+            code::BAD_SEQUENCE,
+            "already authenticated by AUTH PROOF; this session keeps its key",
+        )
+    }
+
+    /// A request line whose MAC is missing or wrong (or that cannot be
+    /// checked) after a proof login: the connection closes.
+    pub fn request_changed() -> Reply<'a> {
+        Reply::line(
+            code::AUTH_REQUIRED,
+            "request changed on the way (its mac does not match); closing the connection",
+        )
     }
 
     /// The `tries`-th wrong secret of a session that may try `max` times;

@@ -6,6 +6,7 @@
 use std::io::{self, BufRead};
 
 use super::{command, ftp_command, Command, Dialect, Ftp, ParseError, Reply, Spec};
+use crate::proof::{split_mac, SessionKey};
 
 /// A request line that parsed.
 #[derive(Debug)]
@@ -16,6 +17,20 @@ pub struct Request {
     /// The line as the history records it: trimmed, with any secret
     /// masked ([`without_secret`]).
     pub line: String,
+    /// The line as it came, for the MACs of its replies.
+    pub said: Said,
+}
+
+/// A request line as the client sent it, without its line end and its
+/// ` mac=` word: what the MACs of its replies cover (PROTOCOL.md section
+/// 12). It may hold a secret or a proof, so it is never shown.
+#[derive(Default)]
+pub struct Said(pub String);
+
+impl std::fmt::Debug for Said {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Said(..)")
+    }
 }
 
 /// What a request line parsed into: a command of one dialect or the
@@ -47,11 +62,16 @@ pub struct Refusal {
     /// Whose words refuse it: FTP's for a line whose verb is FTP's, the
     /// native protocol's for any other.
     pub dialect: Dialect,
+    /// The line as it came, for the MAC of its reply.
+    pub said: Said,
+    /// True when the session ends after this reply (a request whose MAC
+    /// does not match).
+    pub closes: bool,
 }
 
 impl Refusal {
     /// The refusal of `line` (as the history records it) with `reply`.
-    fn new(reply: Reply<'static>, line: String) -> Refusal {
+    fn new(reply: Reply<'static>, line: String, said: Said) -> Refusal {
         let dialect = if ftp_command::is_ftp_line(&line) {
             Dialect::Ftp
         } else {
@@ -61,8 +81,29 @@ impl Refusal {
             reply,
             line,
             dialect,
+            said,
+            closes: false,
         }
     }
+
+    /// The refusal of a line whose MAC is missing or wrong, or that cannot
+    /// be checked (`said` empty then): the session ends.
+    fn changed(line: String, said: Said) -> Refusal {
+        Refusal {
+            reply: Reply::request_changed(),
+            line,
+            dialect: Dialect::P2pshare,
+            said,
+            closes: true,
+        }
+    }
+}
+
+/// What checks the MACs of request lines after a proof login.
+struct RequestMacs {
+    key: SessionKey,
+    /// The number of the last request counted.
+    n: u64,
 }
 
 /// The requests of a connection, a line at a time: an iterator of
@@ -73,6 +114,7 @@ pub struct Requests<R> {
     input: R,
     lines: LineReader,
     max_line: usize,
+    macs: Option<RequestMacs>,
 }
 
 impl<R: BufRead> Requests<R> {
@@ -82,7 +124,52 @@ impl<R: BufRead> Requests<R> {
             input,
             lines: LineReader::default(),
             max_line,
+            macs: None,
         }
+    }
+
+    /// From the next line on, every non-blank line must end with its MAC
+    /// under `key` (PROTOCOL.md section 12), numbered from 1; the word is
+    /// taken off before the line is parsed.
+    pub fn check_macs(&mut self, key: SessionKey) {
+        self.macs = Some(RequestMacs { key, n: 0 });
+    }
+
+    /// True once [`Requests::check_macs`] was called.
+    pub fn checks_macs(&self) -> bool {
+        self.macs.is_some()
+    }
+
+    /// `read` checked against its MAC, when MACs are checked: the line
+    /// without its MAC word; None for a blank line (not counted).
+    fn checked(&mut self, read: Vec<u8>) -> Option<Result<Vec<u8>, Refusal>> {
+        let Some(macs) = &mut self.macs else {
+            return Some(Ok(read));
+        };
+        if read.iter().all(|&b| b == b' ' || b == b'\t') {
+            return None;
+        }
+        macs.n += 1;
+        let mut line = match String::from_utf8(read) {
+            Ok(line) => line,
+            Err(e) => {
+                let shown = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                return Some(Err(Refusal::changed(recorded(shown), Said::default())));
+            }
+        };
+        let Some((text, mac)) = split_mac(&line) else {
+            let said = Said(line.clone());
+            return Some(Err(Refusal::changed(recorded(line), said)));
+        };
+        let right = macs.key.request_mac(macs.n, text).same_as(&mac);
+        let len = text.len();
+        line.truncate(len);
+        Some(if right {
+            Ok(line.into_bytes())
+        } else {
+            let said = Said(line.clone());
+            Err(Refusal::changed(recorded(line), said))
+        })
     }
 
     pub fn get_ref(&self) -> &R {
@@ -99,17 +186,25 @@ impl<R: BufRead> Requests<R> {
             Ok(line) => line,
             Err(e) => {
                 let line = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                return Some(Err(Refusal::new(Reply::invalid_utf8(), recorded(line))));
+                let said = Said(line.clone());
+                return Some(Err(Refusal::new(
+                    Reply::invalid_utf8(),
+                    recorded(line),
+                    said,
+                )));
             }
         };
-        match parse_request(&line) {
+        let parsed = parse_request(&line);
+        let said = Said(line.clone());
+        match parsed {
             Ok(None) => None,
             Ok(Some((spec, command))) => Some(Ok(Request {
                 spec,
                 command,
                 line: recorded(line),
+                said,
             })),
-            Err(e) => Some(Err(Refusal::new(e.reply(), recorded(line)))),
+            Err(e) => Some(Err(Refusal::new(e.reply(), recorded(line), said))),
         }
     }
 }
@@ -122,13 +217,25 @@ impl<R: BufRead> Iterator for Requests<R> {
             let read = match self.lines.read(&mut self.input, self.max_line) {
                 Ok(LineRead::Eof) => return None,
                 Ok(LineRead::TooLong) => {
+                    let line = "(line too long)".to_string();
+                    if let Some(macs) = &mut self.macs {
+                        // Its MAC cannot be checked: it was not kept.
+                        macs.n += 1;
+                        return Some(Ok(Err(Refusal::changed(line, Said::default()))));
+                    }
                     return Some(Ok(Err(Refusal::new(
                         Reply::line_too_long(self.max_line),
-                        "(line too long)".to_string(),
-                    ))))
+                        line,
+                        Said::default(),
+                    ))));
                 }
                 Ok(LineRead::Line(bytes)) => bytes,
                 Err(e) => return Some(Err(e)),
+            };
+            let read = match self.checked(read) {
+                None => continue,
+                Some(Ok(read)) => read,
+                Some(Err(refusal)) => return Some(Ok(Err(refusal))),
             };
             if let Some(r) = Self::request_of(read) {
                 return Some(Ok(r));

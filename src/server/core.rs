@@ -18,11 +18,13 @@ use std::time::{Duration, Instant};
 
 use super::limits::RowVerdict;
 use super::line_ends::LineEnds;
+use super::macs::Macs;
 use super::transfers::Transfers;
 use super::wire::Wire;
-use super::Shared;
+use super::{AuthMode, Shared};
 use crate::digest::Md5;
 use crate::history::Direction;
+use crate::proof::{Mac, Nonce, Proofs};
 use crate::protocol::{Dialect, Refusal, Reply, Request, Requests, Spec, Transport};
 use crate::stop::Stop;
 use crate::transfer::token;
@@ -267,7 +269,7 @@ pub(super) struct Session<'a, C: Control, W: Write> {
     shared: &'a Shared,
     stop: &'a Stop,
     requests: Requests<BufReader<C>>,
-    out: BufWriter<LineEnds<W>>,
+    out: Macs<BufWriter<LineEnds<W>>>,
     peer: SocketAddr,
     /// The address the client reached (where data listeners bind).
     local: IpAddr,
@@ -275,6 +277,9 @@ pub(super) struct Session<'a, C: Control, W: Write> {
     /// True once AUTH succeeded, or from the start when no secret is set.
     authed: bool,
     wrong_secrets: u8,
+    /// The server's nonce of this connection, for `AUTH PROOF` (only
+    /// with a secret).
+    nonce: Option<Nonce>,
     /// True for the one session of `serve --stdio`: its history rows name
     /// the peer `stdio`, and its file bytes travel inline.
     stdio: bool,
@@ -300,18 +305,19 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
                 BufReader::with_capacity(8192, input),
                 shared.config.max_line,
             ),
-            out: BufWriter::with_capacity(
+            out: Macs::new(BufWriter::with_capacity(
                 64 * 1024,
                 LineEnds {
                     inner: output,
                     crlf: false,
                 },
-            ),
+            )),
             peer,
             local: local.ip(),
             transfers: Transfers::new(shared, local.ip(), peer.ip()),
             authed: shared.config.secret.is_none(),
             wrong_secrets: 0,
+            nonce: None,
             stdio: false,
             closing: false,
         }
@@ -355,13 +361,28 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         }
     }
 
+    /// The greeting: with a secret, a fresh nonce from the OS's random
+    /// source in it; an error (nothing written) when that cannot be read.
+    pub(super) fn greeting(&mut self) -> io::Result<Reply<'static>> {
+        let id = Some(self.shared.share.id());
+        if self.shared.config.secret.is_none() {
+            return Ok(Reply::greeting(true, id));
+        }
+        let mut bytes = [0u8; 16];
+        crate::sys::random_bytes(&mut bytes)?;
+        let nonce = Nonce(bytes);
+        self.nonce = Some(nonce);
+        let proof_only = self.shared.config.auth == AuthMode::ProofOnly;
+        Ok(Reply::challenge(id, &nonce, proof_only))
+    }
+
     /// Ends the session: the row of what was left out of the history, if
     /// anything was; returns the output.
     pub(super) fn finish(self) -> BufWriter<LineEnds<W>> {
         if let Some((n, last_reply)) = self.shared.left_out_rows(self.peer.ip()) {
             self.record_left_out(n, last_reply);
         }
-        self.out
+        self.out.into_inner()
     }
 
     /// True once the client gave too many wrong secrets: the connection
@@ -396,9 +417,31 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         self.authed
     }
 
-    /// Where replies go; a front end sets its line ends on it.
-    pub(super) fn out(&mut self) -> &mut BufWriter<LineEnds<W>> {
-        &mut self.out
+    /// Sends what was written so far.
+    pub(super) fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Writes a preliminary reply (a 150) and sends it at once: the
+    /// client must see it before the bytes flow.
+    pub(super) fn announce(&mut self, reply: Reply<'_>) -> io::Result<()> {
+        announce(&mut self.out, reply)
+    }
+
+    /// True when replies end with CR LF.
+    pub(super) fn crlf(&self) -> bool {
+        self.out.get_ref().get_ref().crlf
+    }
+
+    /// Ends the replies from now on with CR LF (`true`) or LF.
+    pub(super) fn set_crlf(&mut self, crlf: bool) {
+        self.out.get_mut().get_mut().crlf = crlf;
+    }
+
+    /// The replies written from now on answer `request` (as the client
+    /// sent it: what their MACs cover after a proof login).
+    pub(super) fn answering(&mut self, request: String) {
+        self.out.answering(request);
     }
 
     /// The requests of the connection, and what is read of them.
@@ -416,9 +459,20 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         self.requests.get_ref().get_ref().idle_deadline()
     }
 
-    /// The native data channels.
-    pub(super) fn transfers(&mut self) -> &mut Transfers<'a> {
-        &mut self.transfers
+    /// Closes the native data channels (FTP's passive listener is about
+    /// to open: a session never holds both).
+    pub(super) fn close_data_channels(&mut self) {
+        self.transfers.close();
+    }
+
+    /// Counts now as activity (a transfer that just ended).
+    pub(super) fn touch(&mut self) {
+        self.requests.get_mut().get_mut().touch();
+    }
+
+    /// Also ends the wait for the next request by `at`.
+    pub(super) fn wake_at(&mut self, at: Option<Instant>) {
+        self.requests.get_mut().get_mut().wake_at(at);
     }
 
     /// The refusal of a request that needs AUTH before it succeeded, in
@@ -477,20 +531,16 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
     }
 
     /// Writes file bytes on the control stream itself, as they are: past
-    /// the reply buffer (flushed with the 150 before them) and the line
-    /// ends.
+    /// the replies' MACs, their buffer (flushed with the 150 before the
+    /// bytes) and their line ends.
     pub(super) fn write_inline(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.get_mut().inner.write(buf)
+        self.out.get_mut().get_mut().inner.write(buf)
     }
 
     /// Reads file bytes from the control stream itself: what follows the
     /// last request read (buffered first).
     pub(super) fn read_inline(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.requests.get_mut().read(buf)
-    }
-
-    pub(super) fn input(&mut self) -> &mut C {
-        self.requests.get_mut().get_mut()
     }
 
     /// Writes a reply; returns its code for the history.
@@ -504,7 +554,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
     /// time.
     fn transferred(&mut self, active: bool) {
         if active {
-            self.input().touch();
+            self.touch();
         }
     }
 
@@ -512,6 +562,13 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         let Some(secret) = self.shared.config.secret.as_deref() else {
             return Ok(Reply::no_secret_needed());
         };
+        if self.requests.checks_macs() {
+            return Ok(Reply::already_proven());
+        }
+        if self.shared.config.auth == AuthMode::ProofOnly {
+            // Not a try: the secret is not even compared.
+            return Ok(Reply::proof_only());
+        }
         // Replies to requests before this one go out now: the answer to a
         // wrong secret may wait.
         self.out.flush()?;
@@ -523,11 +580,42 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         );
         // The time this peer made the client wait is not the client's idle
         // time.
-        self.input().touch();
+        self.touch();
         if right {
             self.authed = true;
             self.wrong_secrets = 0;
             return Ok(Reply::authenticated());
+        }
+        self.wrong_secrets += 1;
+        Ok(Reply::wrong_secret(self.wrong_secrets, MAX_WRONG_SECRETS))
+    }
+
+    /// `AUTH PROOF`: the client's proof checked under the throttle of
+    /// wrong secrets; when right, the server's proof, and the session's
+    /// key for every MAC from its `230` on (PROTOCOL.md section 12).
+    pub(super) fn auth_proof(&mut self, client: &Nonce, proof: &Mac) -> io::Result<Reply<'static>> {
+        let (Some(secret), Some(server)) = (self.shared.config.secret.as_deref(), self.nonce)
+        else {
+            return Ok(Reply::no_secret_needed());
+        };
+        if self.requests.checks_macs() {
+            return Ok(Reply::already_proven());
+        }
+        self.out.flush()?;
+        let proofs = Proofs::new(secret.as_bytes(), &server, client);
+        let right = self.shared.auth_gate.try_secret(
+            self.peer.ip(),
+            &self.shared.config,
+            self.stop,
+            || proofs.client.same_as(proof),
+        );
+        self.touch();
+        if right {
+            self.authed = true;
+            self.wrong_secrets = 0;
+            self.requests.check_macs(proofs.key.clone());
+            self.out.set_key(proofs.key);
+            return Ok(Reply::proof_accepted(&proofs.server));
         }
         self.wrong_secrets += 1;
         Ok(Reply::wrong_secret(self.wrong_secrets, MAX_WRONG_SECRETS))
@@ -576,7 +664,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
 
 /// Writes a preliminary reply and flushes it: the client must see it
 /// before the bytes can flow.
-pub(super) fn announce<W: Write>(out: &mut BufWriter<W>, reply: Reply<'_>) -> io::Result<()> {
+fn announce(out: &mut impl Write, reply: Reply<'_>) -> io::Result<()> {
     reply.write_to(out)?;
     out.flush()
 }

@@ -9,9 +9,9 @@
 
 use std::io::{self, Write};
 use std::net::{IpAddr, TcpStream};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use super::core::{announce, Control};
+use super::core::Control;
 use super::ftp_data::{self, Passive};
 use super::ftp_list::{self, absolute, resolve};
 use super::ftp_state::FtpFront;
@@ -26,9 +26,9 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
     /// From the first FTP line on (one refused too), replies end with CR
     /// LF; what was written before goes out first, with LF.
     fn speak_ftp(&mut self) -> io::Result<()> {
-        if !self.core.out().get_ref().crlf {
-            self.core.out().flush()?;
-            self.core.out().get_mut().crlf = true;
+        if !self.core.crlf() {
+            self.core.flush()?;
+            self.core.set_crlf(true);
         }
         Ok(())
     }
@@ -52,11 +52,12 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
             Ftp::Syst => Reply::ftp_system(),
             Ftp::Feat => Reply::ftp_features(),
             Ftp::Opts(o) => opts(&o),
-            Ftp::Pwd => Reply::ftp_pwd(&absolute(&self.state.cwd)),
+            Ftp::Pwd => Reply::ftp_pwd(&absolute(self.state.cwd())),
             Ftp::Cwd(path) => self.cwd(&path),
             Ftp::Cdup => {
-                self.state.cwd = ftp_list::parent(&self.state.cwd).to_string();
-                Reply::ftp_cwd(&absolute(&self.state.cwd))
+                let parent = ftp_list::parent(self.state.cwd()).to_string();
+                self.state.set_cwd(parent);
+                Reply::ftp_cwd(&absolute(self.state.cwd()))
             }
             Ftp::Type(t) => match t.to_ascii_uppercase().as_str() {
                 "I" | "L 8" => Reply::ftp_ok("type I: binary"),
@@ -69,7 +70,7 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
             Ftp::Stru(s) => Reply::ftp_unsupported("STRU", &s),
             Ftp::Stat(path) => self.stat(path.as_deref()),
             Ftp::Abor => {
-                self.state.passive = None;
+                self.state.drop_passive();
                 Reply::ftp_nothing_to_abort()
             }
             Ftp::Pasv => self.passive(false, None),
@@ -83,7 +84,7 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
             Ftp::Hash(name) => self.with_md5(&name, |n, f, d| Reply::ftp_hash(n, f.size(), d)),
             Ftp::Xmd5(name) => self.with_md5(&name, |_, _, d| Reply::ftp_xmd5(d)),
             Ftp::Rest(offset) => {
-                self.state.rest = offset;
+                self.state.set_rest(offset);
                 Reply::ftp_restart(offset)
             }
             Ftp::Retr(name) => self.retr(&name)?,
@@ -96,10 +97,10 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
 
     fn cwd(&mut self, path: &str) -> Reply<'static> {
         let snap = self.core.shared().share.snapshot();
-        match resolve(&self.state.cwd, path) {
+        match resolve(self.state.cwd(), path) {
             Some(dir) if self.is_folder(&snap, &dir) => {
                 let reply = Reply::ftp_cwd(&absolute(&dir));
-                self.state.cwd = dir;
+                self.state.set_cwd(dir);
                 reply
             }
             _ => Reply::ftp_no_folder(path),
@@ -121,13 +122,13 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
     /// The share name `path` names from the current folder; None when the
     /// native rules refuse it.
     pub(super) fn name_of(&self, path: Option<&str>) -> Option<String> {
-        resolve(&self.state.cwd, path.unwrap_or("."))
+        resolve(self.state.cwd(), path.unwrap_or("."))
     }
 
     fn stat(&mut self, path: Option<&str>) -> Reply<'static> {
         let Some(path) = path else {
             let mut lines = vec![format!("connected from {}", self.core.peer())];
-            lines.push(format!("current folder {}", absolute(&self.state.cwd)));
+            lines.push(format!("current folder {}", absolute(self.state.cwd())));
             lines.push("TYPE I or A (bytes unchanged), STRU F, MODE S".into());
             lines.push("no transfer in progress".into());
             return Reply::ftp_status(lines);
@@ -169,11 +170,11 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
     /// transfer, replacing any earlier one. The session's native data
     /// channels close first, so that a session holds one or the other.
     fn passive(&mut self, extended: bool, arg: Option<&str>) -> Reply<'static> {
-        self.state.passive = None;
+        self.state.drop_passive();
         let v4 = self.core.local().is_ipv4();
         match arg.map(str::to_ascii_uppercase).as_deref() {
             Some("ALL") => {
-                self.state.epsv_all = true;
+                self.state.set_epsv_all();
                 return Reply::ftp_ok("EPSV ALL: only EPSV from now on");
             }
             None => {}
@@ -181,7 +182,7 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
             Some("2") if !v4 => {}
             Some(_) => return Reply::ftp_use_epsv(),
         }
-        if !extended && self.state.epsv_all {
+        if !extended && self.state.epsv_all() {
             return Reply::ftp_bad_sequence("PASV after EPSV ALL: use EPSV");
         }
         let IpAddr::V4(ip) = self.core.local() else {
@@ -198,12 +199,11 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
     }
 
     fn open_passive(&mut self, reply: impl Fn(u16) -> Reply<'static>) -> Reply<'static> {
-        self.core.transfers().close();
+        self.core.close_data_channels();
         match Passive::open(self.core.shared(), self.core.local(), self.core.peer().ip()) {
             Ok(p) => {
                 let port = p.port();
-                self.state.passive = Some(p);
-                self.state.opened = Some(Instant::now());
+                self.state.set_passive(p);
                 reply(port)
             }
             Err(refused) => refused,
@@ -221,7 +221,7 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
         match ready {
             Ok(t) => Ok((t, self.data_connection(what)?)),
             Err(reply) => {
-                self.state.passive = None;
+                self.state.drop_passive();
                 Err(reply)
             }
         }
@@ -233,10 +233,10 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
     fn data_connection(&mut self, what: &str) -> Result<TcpStream, Reply<'static>> {
         let passive = self
             .state
-            .passive
-            .take()
+            .take_passive()
             .ok_or_else(Reply::ftp_no_passive)?;
-        announce(self.core.out(), Reply::ftp_opening(what))
+        self.core
+            .announce(Reply::ftp_opening(what))
             .map_err(|e| Reply::data_broken(Transport::Tcp, &e))?;
         let deadline = self.core.idle_deadline();
         let left = deadline.map_or(Duration::MAX, |d| {
@@ -275,7 +275,7 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
         });
         let sent = ftp_data::send_lines(&conn, self.core.shared().config.data_timeout, lines);
         ftp_data::close(conn);
-        self.core.input().touch();
+        self.core.touch();
         Ok(match sent {
             Ok(n) => Reply::ftp_listed(n),
             Err(e) => Reply::data_broken(Transport::Tcp, &e),
@@ -315,7 +315,7 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
     /// sends them. The 226 names the md5 when the cache has it (a file not
     /// hashed yet is not hashed first: the bytes go out at once).
     fn retr(&mut self, path: &str) -> io::Result<Reply<'static>> {
-        let offset = std::mem::take(&mut self.state.rest);
+        let offset = self.state.take_rest();
         let opened = match self.name_of(Some(path)) {
             Some(name) => self
                 .core
@@ -336,7 +336,7 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
         let _ = conn.set_write_timeout(Some(self.core.shared().config.data_timeout));
         let outcome = tcp::send_file(&mut conn, &f, offset);
         ftp_data::close(conn);
-        self.core.input().touch();
+        self.core.touch();
         let md5 = self.core.shared().share.cached_md5(&f.key);
         Ok(match (outcome, md5) {
             (SendOutcome::Sent(_), Some(d)) => Reply::download_complete(path, f.size(), d),

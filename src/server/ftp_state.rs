@@ -9,21 +9,62 @@ use std::time::{Duration, Instant};
 use super::core::{Control, Session};
 use super::ftp_data::Passive;
 
-/// What a session keeps for its FTP verbs.
+/// What a session keeps for its FTP verbs, reached only through its
+/// methods.
 #[derive(Default)]
 pub(super) struct FtpState<'a> {
     /// The current folder, as a share name (`""` at the top).
-    pub(super) cwd: String,
+    cwd: String,
     /// The offset of the next RETR or STOR (REST).
-    pub(super) rest: u64,
+    rest: u64,
     /// The listener of the next transfer (PASV, EPSV), and when it opened.
-    pub(super) passive: Option<Passive<'a>>,
-    pub(super) opened: Option<Instant>,
+    passive: Option<Passive<'a>>,
+    opened: Option<Instant>,
     /// After `EPSV ALL`, PASV is refused (RFC 2428).
-    pub(super) epsv_all: bool,
+    epsv_all: bool,
 }
 
-impl FtpState<'_> {
+impl<'a> FtpState<'a> {
+    /// The current folder, as a share name (`""` at the top).
+    pub(super) fn cwd(&self) -> &str {
+        &self.cwd
+    }
+
+    pub(super) fn set_cwd(&mut self, dir: String) {
+        self.cwd = dir;
+    }
+
+    /// The offset of this RETR or STOR, which the next one starts from 0
+    /// again.
+    pub(super) fn take_rest(&mut self) -> u64 {
+        std::mem::take(&mut self.rest)
+    }
+
+    /// REST: the offset of the next RETR or STOR.
+    pub(super) fn set_rest(&mut self, offset: u64) {
+        self.rest = offset;
+    }
+
+    /// The passive listener for this transfer (it takes one connection).
+    pub(super) fn take_passive(&mut self) -> Option<Passive<'a>> {
+        self.passive.take()
+    }
+
+    /// The listener of the next transfer, opened now.
+    pub(super) fn set_passive(&mut self, passive: Passive<'a>) {
+        self.passive = Some(passive);
+        self.opened = Some(Instant::now());
+    }
+
+    /// True after `EPSV ALL`.
+    pub(super) fn epsv_all(&self) -> bool {
+        self.epsv_all
+    }
+
+    pub(super) fn set_epsv_all(&mut self) {
+        self.epsv_all = true;
+    }
+
     /// Closes the passive listener (a native transfer is about to open
     /// the session's data channels: a session never holds both).
     pub fn drop_passive(&mut self) {

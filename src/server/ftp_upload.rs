@@ -78,7 +78,7 @@ impl<C: Control, W: io::Write> FtpFront<'_, '_, C, W> {
     /// `STOR` and `APPE` (see the module's text). The 226 names the
     /// whole file's size and md5.
     pub(super) fn store(&mut self, path: &str, verb: Store) -> io::Result<Reply<'static>> {
-        let offset = std::mem::take(&mut self.state.rest);
+        let offset = self.state.take_rest();
         let begun = self.begin_store(path, verb, offset);
         let ((incoming, offset), mut conn) = match self.when_ready(begun, path) {
             Ok(ready) => ready,
@@ -93,7 +93,7 @@ impl<C: Control, W: io::Write> FtpFront<'_, '_, C, W> {
             Err(e) => ReceiveOutcome::WriteFailed(e),
         };
         drop(conn);
-        self.core.input().touch();
+        self.core.touch();
         let share = &self.core.shared().share;
         let keep = |incoming: Incoming| match share.keep_partial(incoming) {
             Ok(kept) => Reply::ftp_upload_kept(path, kept),

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::time::Duration;
 
-use super::core::{announce, Control, Session};
+use super::core::{Control, Session};
 use super::transfers;
 use crate::digest::Md5;
 use crate::protocol::{inline_data_line, FileOp, Reply, Transport};
@@ -37,7 +37,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
         let len = f.size() - offset;
         let data = inline_data_line(len);
         let row = Reply::download_announce(name, f.size(), f.mtime, md5, &data);
-        announce(self.out(), row)?;
+        self.announce(row)?;
         self.inline_transfer(Some(self.shared().config.data_timeout));
         let sent = send(&f, offset, len, &mut Stream(self));
         self.inline_transfer(None);
@@ -64,7 +64,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Ok(incoming) => incoming,
             Err(refused) => return Ok(refused),
         };
-        announce(self.out(), Reply::inline_data(size))?;
+        self.announce(Reply::inline_data(size))?;
         let stall = shared.config.data_timeout;
         self.inline_transfer(Some(stall));
         let mut sink = match incoming.file() {

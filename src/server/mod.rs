@@ -4,6 +4,8 @@
 //! - `session`: one control connection: the request loop, the AUTH gate,
 //!   dispatch to the handlers, history rows.
 //! - `listing`: the tables (`IndexGet`, `FileHash`, `History`).
+//! - `macs`: after an `AUTH PROOF` login, the MAC of every reply, on the
+//!   way from any front end to the line ends.
 //! - `transfers`: downloads and uploads over the session's data channels.
 //! - `limits`: what one address may hold or do over all its sessions.
 //! - `ftp`, `ftp_data`, `ftp_list`: the FTP verbs on the same session,
@@ -19,6 +21,7 @@ mod inline;
 mod limits;
 mod line_ends;
 mod listing;
+mod macs;
 mod native;
 pub mod session;
 mod stdio;
@@ -90,6 +93,8 @@ pub struct Config {
     /// When set, sessions must `AUTH` with it before anything but HELP,
     /// NOOP, AUTH and QUIT.
     pub secret: Option<String>,
+    /// Which forms of `AUTH` a peer with a secret takes (`--auth`).
+    pub auth: AuthMode,
     /// How long the answer to a wrong secret waits once an address has
     /// had its [`FREE_WRONG_SECRETS`]: this after the next one, doubling
     /// with each further one up to `auth_delay_max`.
@@ -118,8 +123,31 @@ impl Default for Config {
             udp_silence: crate::transfer::udp::DEFAULT_SILENCE,
             allow_upload: false,
             secret: None,
+            auth: AuthMode::Any,
             auth_delay: Duration::from_secs(1),
             auth_delay_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Which forms of `AUTH` a peer with a secret takes (`--auth`,
+/// PROTOCOL.md section 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// `AUTH PROOF`, and the plain `AUTH <secret>` a person types.
+    #[default]
+    Any,
+    /// Only `AUTH PROOF`: the secret itself is never taken.
+    ProofOnly,
+}
+
+impl AuthMode {
+    /// As `--auth` names it: `any` or `proof-only`.
+    pub fn from_word(word: &str) -> Option<AuthMode> {
+        match word {
+            "any" => Some(AuthMode::Any),
+            "proof-only" => Some(AuthMode::ProofOnly),
+            _ => None,
         }
     }
 }

@@ -40,6 +40,7 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Command::Help(topic) => Reply::help(topic),
             Command::Noop => Reply::ok(),
             Command::Auth(given) => self.auth(&given)?,
+            Command::AuthProof { nonce, proof } => self.auth_proof(&nonce, &proof.0)?,
             Command::Quit => Reply::bye(),
             // A stdio session has no data channels: its bytes go inline.
             Command::Download {

@@ -68,25 +68,35 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
     fn serve(&mut self, ftp: &mut FtpState<'a>) -> io::Result<()> {
         // The greeting ends with CR LF, as FTP clients wait for; the
         // native replies after it keep their LF.
-        self.out().get_mut().crlf = true;
-        Reply::greeting(self.authed(), Some(self.shared().share.id())).write_to(self.out())?;
-        self.out().flush()?;
-        self.out().get_mut().crlf = false;
+        self.set_crlf(true);
+        let greeting = match self.greeting() {
+            Ok(greeting) => greeting,
+            // No nonce, no login: the connection is refused.
+            Err(e) => Reply::no_random(&e),
+        };
+        let refused = greeting.code() != code::GREETING;
+        self.send(greeting)?;
+        self.flush()?;
+        if refused {
+            return Ok(());
+        }
+        self.set_crlf(false);
         loop {
             let data_idle = self.shared().config.data_idle;
             let wake = match (self.release_idle_data(), ftp.release_idle(data_idle)) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            self.input().wake_at(wake);
+            self.wake_at(wake);
             let next = match self.next_request() {
                 Some(Ok(next)) => next,
                 Some(Err(e)) if is_timeout(&e) => {
                     if !self.requests().get_ref().get_ref().idle_left().is_zero() {
                         continue;
                     }
-                    let _ = Reply::idle_timeout().write_to(self.out());
-                    let _ = self.out().flush();
+                    self.answering(String::new());
+                    let _ = self.send(Reply::idle_timeout());
+                    let _ = self.flush();
                     return Ok(());
                 }
                 Some(Err(e)) => return Err(e),
@@ -94,23 +104,26 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
                     // A stopping server shuts the reading side of every
                     // session: this end of stream is that, not the client.
                     if self.stop().is_set() {
-                        Reply::shutting_down().write_to(self.out())?;
+                        self.answering(String::new());
+                        self.send(Reply::shutting_down())?;
                     }
-                    return self.out().flush();
+                    return self.flush();
                 }
             };
             let (line, reply, quit) = match next {
                 Ok(request) => {
+                    self.answering(request.said.0);
                     let reply = self.respond(request.spec, request.command, ftp)?;
                     let quit = reply == code::BYE || self.refused_too_often() || self.closing();
                     (request.line, reply, quit)
                 }
                 Err(refusal) => {
+                    self.answering(refusal.said.0);
                     let reply = match refusal.dialect {
                         Dialect::Ftp => FtpFront::new(self, ftp).refuse(refusal.reply)?,
                         Dialect::P2pshare => self.send(refusal.reply)?,
                     };
-                    (refusal.line, reply, false)
+                    (refusal.line, reply, refusal.closes)
                 }
             };
             self.record(&line, reply);
@@ -118,7 +131,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
             // so a pipelining client gets its replies in few packets; a
             // line still being typed is no reason to hold a reply back.
             if quit || !self.requests().get_ref().buffer().contains(&b'\n') {
-                self.out().flush()?;
+                self.flush()?;
             }
             if quit {
                 return Ok(());

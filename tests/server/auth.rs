@@ -13,7 +13,8 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use p2pshare::server::{Config, RunningServer};
+use p2pshare::proof::{greeting_nonce, split_mac, Mac, Nonce, Proofs, SessionKey};
+use p2pshare::server::{AuthMode, Config, RunningServer};
 
 const SECRET: &str = "s3cret-Word";
 
@@ -442,6 +443,330 @@ fn wrong_secrets_from_one_address_do_not_hold_up_another() {
     assert!(slow.join().unwrap() >= first * 4);
 }
 
+// ---- the challenge-response login (PROTOCOL.md section 12) ----
+
+/// A control connection logged in with `AUTH PROOF`, computing the
+/// client's side with `p2pshare::proof` and checking every reply's MAC.
+struct Proven {
+    c: Conn,
+    key: SessionKey,
+    /// The number of the last request sent.
+    n: u64,
+    /// The number of the next reply.
+    r: u64,
+    /// What the login showed that must never be recorded.
+    words: Vec<String>,
+}
+
+/// The text of `line` without its line end, and the MAC it ends with.
+fn split_reply_mac(line: &str) -> (String, Mac) {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let (text, mac) = split_mac(line).unwrap_or_else(|| panic!("no mac in {line:?}"));
+    (text.to_string(), mac)
+}
+
+impl Proven {
+    fn login(addr: std::net::SocketAddr, secret: &str) -> Proven {
+        let mut c = Conn::open(addr);
+        let sn = greeting_nonce(&c.greeting).expect("a nonce in the greeting");
+        let cn = Nonce(pseudo_random(16, 7).try_into().unwrap());
+        let p = Proofs::new(secret.as_bytes(), &sn, &cn);
+        let auth = format!("AUTH PROOF {cn} {}", p.client);
+        c.send(&auth);
+        let mut me = Proven {
+            c,
+            key: p.key,
+            n: 0,
+            r: 0,
+            words: vec![p.client.to_string(), p.server.to_string()],
+        };
+        me.words.push(me.key.to_hex());
+        let r = me.read(&auth);
+        assert_eq!(r.lines, [format!("230 authenticated; proof={}", p.server)]);
+        me
+    }
+
+    /// Sends `line` with its MAC.
+    fn send(&mut self, line: &str) {
+        self.n += 1;
+        let mac = self.key.request_mac(self.n, line);
+        self.words.push(mac.to_string());
+        self.c.send(&format!("{line} mac={mac}"));
+    }
+
+    /// Reads the next reply, answering `request`, and checks its MAC;
+    /// returns it without the MAC word and line ends.
+    fn read(&mut self, request: &str) -> Reply {
+        let mut reply = self.c.read_reply();
+        let last = reply.lines.pop().unwrap();
+        let (text, mac) = split_reply_mac(&last);
+        let mut lines: Vec<String> = reply
+            .lines
+            .iter()
+            .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+            .collect();
+        lines.push(text);
+        let mut want = self.key.reply_mac(self.r, request);
+        for l in &lines {
+            want.line(l.as_bytes());
+        }
+        assert!(
+            want.finish().same_as(&mac),
+            "reply {} to {request:?} has a wrong mac: {lines:?}",
+            self.r
+        );
+        self.words.push(mac.to_string());
+        self.r += 1;
+        reply.lines = lines;
+        reply
+    }
+
+    fn cmd(&mut self, line: &str) -> Reply {
+        self.send(line);
+        self.read(line)
+    }
+}
+
+fn a_proof_login_macs_every_reply_after_it() {
+    let dir = TempDir::new("auth-proof");
+    dir.write("a.txt", "a\n");
+    for i in 0..40 {
+        dir.write(&format!("many/f{i}.txt"), format!("{i}\n"));
+    }
+    let server = serve(&dir);
+    let addr = server.addr();
+    let mut p = Proven::login(addr, SECRET);
+    assert_eq!(p.cmd("NOOP").lines, ["200 ok"]);
+    // A table of many rows.
+    let table = p.cmd("IndexGet longlist");
+    assert_eq!(table.rows().len(), 41);
+    assert_eq!(p.cmd("FileHash verify a.txt").rows()[0][1], md5_hex(b"a\n"));
+    // A download: its 150 and its 226 are two replies to one request.
+    let request = "FileDownload TCP a.txt";
+    let r150 = p.cmd(request);
+    assert_eq!(r150.code, 150, "{:?}", r150.lines);
+    assert_eq!(row_of_150(&r150)[3], md5_hex(b"a\n"));
+    let (port, token) = data_of(&r150);
+    let mut d = data_connect(addr, port, &token);
+    assert_eq!(read_exact_n(&mut d, 2), b"a\n");
+    let done = p.read(request);
+    assert_eq!(done.code, 226, "{:?}", done.lines);
+    close_data(d);
+    // An upload's 150 and 226 too.
+    let up = format!("FileUpload up.txt 3 {}", md5_hex(b"up\n"));
+    let r150 = p.cmd(&up);
+    assert_eq!(r150.code, 150, "{:?}", r150.lines);
+    let (port, token) = data_of(&r150);
+    let mut d = data_connect(addr, port, &token);
+    std::io::Write::write_all(&mut d, b"up\n").unwrap();
+    drop(d);
+    assert_eq!(p.read(&up).code, 226);
+    // Refusals of every kind.
+    assert_eq!(p.cmd("FileDownload missing.txt").code, 550);
+    assert_eq!(p.cmd("frobnicate").code, 500);
+    assert_eq!(p.cmd("IndexGet").code, 501);
+    assert_eq!(p.cmd("HELP").code, 214);
+    // An FTP verb: its reply ends with CR LF, and carries its MAC; so do
+    // the 150 and 226 of an FTP download.
+    assert_eq!(p.cmd("SYST").code, 215);
+    let epsv = p.cmd("EPSV");
+    assert_eq!(epsv.code, 229, "{:?}", epsv.lines);
+    let port: u16 = epsv.last().split("|||").nth(1).unwrap()[..]
+        .trim_end_matches("|)")
+        .parse()
+        .unwrap();
+    let mut data = std::net::TcpStream::connect((addr.ip(), port)).unwrap();
+    assert_eq!(p.cmd("RETR a.txt").code, 150);
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut data, &mut got).unwrap();
+    assert_eq!(got, b"a\n");
+    assert_eq!(p.read("RETR a.txt").code, 226);
+    // No second login: the session keeps its key.
+    assert_eq!(p.cmd(&format!("AUTH {SECRET}")).code, 503);
+    assert_eq!(p.cmd("PASS x").code, 503);
+    let h = p.cmd("History 30");
+    let rows = h.rows();
+    let requests: Vec<&str> = rows.iter().map(|r| r[3].as_str()).collect();
+    assert!(requests.contains(&"AUTH ***"), "{requests:?}");
+    assert!(requests.contains(&"IndexGet longlist"), "{requests:?}");
+    assert!(requests.contains(&"FileDownload TCP a.txt"), "{requests:?}");
+    assert_eq!(p.cmd("QUIT").lines, ["221 bye"]);
+    assert_eq!(p.c.read_to_close(), "");
+    // Neither the history file nor its table holds a proof, a key or a
+    // MAC.
+    let text = h.text() + &history_text(dir.path());
+    assert!(!text.contains("mac="), "{text}");
+    for w in &p.words {
+        assert!(!text.contains(w.as_str()), "{w} in {text}");
+    }
+    assert!(!text.contains(SECRET), "{text}");
+}
+
+fn a_wrong_proof_is_a_wrong_secret() {
+    let dir = TempDir::new("auth-proof-wrong");
+    let server = serve(&dir);
+    let mut c = Conn::open(server.addr());
+    let sn = greeting_nonce(&c.greeting).unwrap();
+    let cn = Nonce([9; 16]);
+    let wrong = Proofs::new(b"not the secret", &sn, &cn).client;
+    let line = format!("AUTH PROOF {cn} {wrong}");
+    assert_eq!(c.cmd(&line).lines, ["530 wrong secret (1 of 3 tries)"]);
+    // Another server nonce's proof is wrong here too (no replay).
+    let other = Proofs::new(SECRET.as_bytes(), &Nonce([1; 16]), &cn).client;
+    assert_eq!(
+        c.cmd(&format!("auth proof {cn} {other}")).lines,
+        ["530 wrong secret (2 of 3 tries)"]
+    );
+    assert_eq!(c.cmd("IndexGet longlist").code, 530);
+    assert_eq!(
+        c.cmd(&line).lines,
+        ["530 wrong secret; closing the connection"]
+    );
+    assert_eq!(c.read_to_close(), "");
+    // Malformed proofs are a usage error, not a try.
+    let mut c = Conn::open(server.addr());
+    for bad in [
+        "AUTH PROOF".to_string(),
+        format!("AUTH PROOF {cn}"),
+        format!("AUTH PROOF {cn} {}", &wrong.to_string()[1..]),
+        format!("AUTH PROOF {cn} {wrong} more"),
+        format!("AUTH PROOF x{} {wrong}", &cn.to_string()[1..]),
+    ] {
+        assert_eq!(
+            c.cmd(&bad).lines,
+            ["501 usage: AUTH PROOF <client-nonce> <client-proof> (32 hex digits each)"],
+            "{bad}"
+        );
+    }
+    // Each connection has its own nonce.
+    let d = Conn::open(server.addr());
+    assert_ne!(greeting_nonce(&d.greeting), Some(sn));
+    // Without a secret, no nonce, and AUTH PROOF is a 230 without proof.
+    let Served {
+        dir: _open_dir,
+        server: open,
+    } = Share::new("auth-proof-none").serve();
+    let mut c = Conn::open(open.addr());
+    assert_eq!(greeting_nonce(&c.greeting), None);
+    assert_eq!(
+        c.cmd(&format!("AUTH PROOF {cn} {wrong}")).lines,
+        ["230 no secret is needed on this peer"]
+    );
+    assert_eq!(c.cmd("NOOP").lines, ["200 ok"]);
+}
+
+fn a_request_without_its_mac_closes_the_connection() {
+    let dir = TempDir::new("auth-proof-mac");
+    dir.write("a.txt", "a\n");
+    let server = serve(&dir);
+    let changed = "530 request changed on the way (its mac does not match); closing the connection";
+    // No MAC at all.
+    let mut p = Proven::login(server.addr(), SECRET);
+    p.n += 1;
+    p.c.send("IndexGet longlist");
+    assert_eq!(p.read("IndexGet longlist").lines, [changed]);
+    assert_eq!(p.c.read_to_close(), "");
+    // A MAC of another line.
+    let mut p = Proven::login(server.addr(), SECRET);
+    p.n += 1;
+    let mac = p.key.request_mac(p.n, "NOOP");
+    p.c.send(&format!("QUIT mac={mac}"));
+    assert_eq!(p.read("QUIT").lines, [changed]);
+    assert_eq!(p.c.read_to_close(), "");
+    // A MAC of the same line under another number (a replayed request):
+    // refused lines and blank ones, as counted.
+    let mut p = Proven::login(server.addr(), SECRET);
+    assert_eq!(p.cmd("frob").code, 500);
+    p.c.send(" \t");
+    assert_eq!(p.cmd("NOOP").code, 200);
+    let mac = p.key.request_mac(p.n, "NOOP");
+    p.n += 1;
+    p.c.send(&format!("NOOP mac={mac}"));
+    assert_eq!(p.read("NOOP").lines, [changed]);
+    assert_eq!(p.c.read_to_close(), "");
+    // A line over the limit cannot be checked.
+    let mut p = Proven::login(server.addr(), SECRET);
+    p.n += 1;
+    p.c.send(&"x".repeat(5000));
+    assert_eq!(p.read("").lines, [changed]);
+    assert_eq!(p.c.read_to_close(), "");
+    let text = history_text(dir.path());
+    assert!(!text.contains("mac="), "{text}");
+}
+
+fn a_proof_session_ends_an_idle_session_with_a_mac() {
+    let dir = TempDir::new("auth-proof-idle");
+    let server = start_with(Config {
+        secret: Some(SECRET.into()),
+        idle_timeout: Duration::from_secs(1),
+        ..config(dir.path())
+    });
+    let mut p = Proven::login(server.addr(), SECRET);
+    assert_eq!(p.cmd("NOOP").code, 200);
+    // Unsolicited: it answers no request.
+    assert_eq!(p.read("").lines, ["421 idle timeout"]);
+}
+
+fn proof_only_refuses_the_plain_secret() {
+    let dir = TempDir::new("auth-proof-only");
+    dir.write("a.txt", "a\n");
+    let server = start_with(Config {
+        secret: Some(SECRET.into()),
+        auth: AuthMode::ProofOnly,
+        ..config(dir.path())
+    });
+    let mut c = Conn::open(server.addr());
+    assert!(greeting_nonce(&c.greeting).is_some(), "{}", c.greeting);
+    assert!(
+        c.greeting.ends_with("AUTH PROOF required"),
+        "{}",
+        c.greeting
+    );
+    // Not a wrong try: three of them leave the connection open.
+    for line in [
+        format!("AUTH {SECRET}"),
+        "AUTH wrong".into(),
+        "AUTH x".into(),
+    ] {
+        assert_eq!(
+            c.cmd(&line).lines,
+            ["530 this peer takes only AUTH PROOF (PROTOCOL.md section 12)"]
+        );
+    }
+    assert_eq!(c.cmd("IndexGet longlist").code, 530);
+    assert_eq!(c.cmd("NOOP").code, 200);
+    let mut p = Proven::login(server.addr(), SECRET);
+    assert_eq!(p.cmd("IndexGet longlist").names(), ["a.txt"]);
+    let text = history_text(dir.path());
+    assert!(!text.contains(SECRET), "{text}");
+}
+
+fn every_hard_name_goes_with_its_mac() {
+    let dir = TempDir::new("auth-proof-names");
+    let names = troublesome_names();
+    write_named_files(&dir, &names);
+    let server = serve(&dir);
+    let addr = server.addr();
+    let mut p = Proven::login(addr, SECRET);
+    assert!(wait_until(Duration::from_secs(30), || {
+        p.cmd("IndexGet longlist").rows().len() == names.len()
+    }));
+    for (i, name) in names.iter().enumerate() {
+        let want = format!("file {i}: {name:?}\n").repeat(i + 1);
+        let r = p.cmd(&format!("FileHash verify {}", quote(name)));
+        assert_eq!(r.code, 213, "{name:?}: {:?}", r.lines);
+        assert_eq!(r.rows()[0][1], md5_hex(want.as_bytes()), "{name:?}");
+        let request = format!("FileDownload TCP {}", quote(name));
+        let r150 = p.cmd(&request);
+        assert_eq!(r150.code, 150, "{name:?}: {:?}", r150.lines);
+        let (port, token) = data_of(&r150);
+        let mut d = data_connect(addr, port, &token);
+        assert_eq!(read_exact_n(&mut d, want.len() as u64), want.as_bytes());
+        assert_eq!(p.read(&request).code, 226, "{name:?}");
+        close_data(d);
+    }
+}
+
 cases![
     before_auth_only_help_noop_auth_and_quit_are_answered,
     the_right_secret_opens_everything,
@@ -453,4 +778,10 @@ cases![
     wrong_secrets_from_one_address_slow_down_all_its_connections,
     #[ignore = "needs `nc -s` (netcat-openbsd) and 127.0.0.2"]
     wrong_secrets_from_one_address_do_not_hold_up_another,
+    a_proof_login_macs_every_reply_after_it,
+    a_wrong_proof_is_a_wrong_secret,
+    a_request_without_its_mac_closes_the_connection,
+    a_proof_session_ends_an_idle_session_with_a_mac,
+    proof_only_refuses_the_plain_secret,
+    every_hard_name_goes_with_its_mac,
 ];
