@@ -19,6 +19,9 @@
 # - Each timed case runs three times, interleaved with its peers, and the
 #   best time counts. Ratios are p2pshare / peer from the same run.
 #
+# The big download is also timed from a server with a secret (its login and
+# the MACs on every reply), against the same download without one.
+#
 # Sync (case 8) is timed against FileDownload and rsync on the same
 # files: a first Sync, one with nothing to do, and large files over two
 # connections against the same files one after another.
@@ -191,6 +194,16 @@ p2p() {
     "${pre[@]}" "$BIN" client "127.0.0.1:$port" --share "$dest" "${args[@]}"
 }
 
+# p2p_secret PORT DEST COMMAND...: the client with the secret of the server
+# started with --secret "$BENCH_SECRET".
+p2p_secret() {
+    local port=$1 dest=$2
+    shift 2
+    local args=()
+    for c in "$@"; do args+=(-c "$c"); done
+    "$BIN" client "127.0.0.1:$port" --share "$dest" --secret "$BENCH_SECRET" "${args[@]}"
+}
+
 # ---- timing -----------------------------------------------------------------
 declare -A BEST
 # run KEY COMMAND...: times one run of COMMAND (output thrown away) and
@@ -265,12 +278,13 @@ EOF
 }
 
 say "work folder $work; making the files"
-mkdir -p "$D/pub" "$D/big" "$D/md5" "$D/small" "$D/list" "$D/load" "$D/hash" "$D/udp"
+mkdir -p "$D/pub" "$D/big" "$D/bigs" "$D/md5" "$D/small" "$D/list" "$D/load" "$D/hash" "$D/udp"
 dd if=/dev/urandom of="$D/pub/big.bin" bs=1M count="$BIG_MB" status=none
 make_tree "$D/pub/small" "$SMALL_N" 4096 100
 # The p2pshare shares hold hard links of the same files, so every tool
 # serves the very same bytes without a second copy on disk.
 ln "$D/pub/big.bin" "$D/big/big.bin"
+ln "$D/pub/big.bin" "$D/bigs/big.bin"
 ln "$D/pub/big.bin" "$D/md5/big.bin"
 cp -al "$D/pub/small" "$D/small/small"
 make_tree "$D/list" "$LIST_N" 0 1000
@@ -289,6 +303,8 @@ HASH_LABEL=$( ((HASH_MB >= 1024)) && echo "$((HASH_MB / 1024)) GiB" || echo "$HA
 # ---- the servers ------------------------------------------------------------------
 say "starting the servers"
 start_p2p BIG "$D/big"
+BENCH_SECRET=$("$BIN" secret) || die "p2pshare secret failed"
+start_p2p BIGS "$D/bigs" --secret "$BENCH_SECRET"
 start_p2p SMALL "$D/small"
 start_p2p LIST "$D/list"
 start_p2p LOAD "$D/load" --max-connections $((SESSIONS + 50)) --max-per-ip $((SESSIONS + 50))
@@ -297,6 +313,7 @@ for s in BIG SMALL LIST LOAD; do
     port_var=${s}_PORT
     p2p "${!port_var}" "$O/warm" 'FileHash checkall' >/dev/null || die "checkall on $s failed"
 done
+p2p_secret "$BIGS_PORT" "$O/warm" 'FileHash checkall' >/dev/null || die "checkall on BIGS failed"
 
 FTP_PORT="" RSYNC_PORT=""
 if have vsftpd; then
@@ -361,10 +378,25 @@ md5_alone() {
     run md5 p2p "$MD5_PORT" "$O/warm" 'FileHash verify big.bin'
     stop_pid "$MD5_PID"
 }
-mkdir -p "$O/p2p" "$O/curl"
-for r in $(seq $RUNS); do
-    rm -f "$O/p2p/big.bin" && sync
+mkdir -p "$O/p2p" "$O/p2ps" "$O/curl"
+big_plain() {
+    rm -f "$O/p2p/big.bin" "$O/p2ps/big.bin" && sync
     run big_p2p p2p "$BIG_PORT" "$O/p2p" 'FileDownload big.bin'
+}
+big_with_secret() {
+    rm -f "$O/p2p/big.bin" "$O/p2ps/big.bin" && sync
+    run big_secret p2p_secret "$BIGS_PORT" "$O/p2ps" 'FileDownload big.bin'
+}
+for r in $(seq $RUNS); do
+    # With and without a secret in turn, each first every other run.
+    if ((r % 2)); then
+        big_plain
+        big_with_secret
+    else
+        big_with_secret
+        big_plain
+    fi
+    rm -f "$O/p2p/big.bin" "$O/p2ps/big.bin" && sync
     if [[ -n $FTP_PORT ]]; then
         rm -f "$O/curl/big.bin" && sync
         run big_curl curl_get
@@ -379,10 +411,12 @@ for r in $(seq $RUNS); do
     run big_md5sum md5sum "$D/pub/big.bin"
     md5_alone
 done
-rm -rf "$O/p2p" "$O/curl"
+rm -rf "$O/p2p" "$O/p2ps" "$O/curl"
 ratio_row "$BIG_LABEL download to disk, md5-verified, vs vsftpd + curl (unverified)" \
     "${BEST[big_p2p]}" "curl $(secs "${BEST[big_curl]:-}"); curl + md5sum $(secs "${BEST[big_curl_md5]:-}")" \
     "${BEST[big_curl]:-}" "<=" 0.75
+ratio_row "$BIG_LABEL download with a secret (login, a MAC on every reply) vs the same without" \
+    "${BEST[big_secret]:-}" "without $(secs "${BEST[big_p2p]:-}")" "${BEST[big_p2p]:-}" "<=" 1.02
 ratio_row "$BIG_LABEL by curl: p2pshare FTP vs vsftpd" \
     "${BEST[big_ftp]:-}" "vsftpd $(secs "${BEST[big_curl]:-}")" "${BEST[big_curl]:-}" "<=" 1.10
 slower=""

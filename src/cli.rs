@@ -17,6 +17,7 @@ use crate::share::state::StateChoice;
 use crate::stop::MAX_DURATION;
 
 mod lexer;
+pub mod secret;
 pub use lexer::{Arg, Lexer};
 
 /// What the command line asks for.
@@ -28,6 +29,8 @@ pub enum Action {
     Client(client::Options),
     /// Boxed: by far the largest.
     Peer(Box<peer::Options>),
+    /// Print a new random secret (`p2pshare secret`).
+    Secret,
     /// Print this text to stdout and exit 0.
     Help(String),
     Version,
@@ -40,6 +43,8 @@ pub enum Action {
 pub struct Env {
     /// `P2PSHARE_SECRET`, used when `--secret` is not given.
     pub secret: Option<String>,
+    /// `P2PSHARE_FTP_PASSWORD`, used when `--ftp-password` is not given.
+    pub ftp_password: Option<String>,
     /// Where state goes when a share cannot hold its own:
     /// `$XDG_STATE_HOME/p2pshare`, else `$HOME/.local/state/p2pshare`
     /// (relative values are ignored, as the XDG rules say).
@@ -60,6 +65,7 @@ impl Env {
             .map(|d| d.join("p2pshare"));
         Env {
             secret: var("P2PSHARE_SECRET").and_then(|s| s.into_string().ok()),
+            ftp_password: var("P2PSHARE_FTP_PASSWORD").and_then(|s| s.into_string().ok()),
             state_base,
         }
     }
@@ -86,7 +92,9 @@ usage:
                                        talk to a peer: list, hash, download
   p2pshare peer --connect HOST[:PORT] [options]
                                        serve and talk to the other peer at once
-  p2pshare help [serve|client|peer]    show help
+  p2pshare secret                      print a new random secret for --secret
+  p2pshare help [serve|client|peer|secret]
+                                       show help
   p2pshare --version
 
 Run 'p2pshare SUBCOMMAND --help' for the options. The protocol is plain text:
@@ -115,7 +123,14 @@ options:
                          of an IPv6 one (default 64, a /64; 0 to 128)
   --max-line N           longest request line in bytes (default 4096)
   --allow-upload         accept FileUpload (and FTP STOR) into the shared folder (default: refused)
-  --secret S             require AUTH S before anything else (or set P2PSHARE_SECRET)
+  --secret S             require a login with the secret S before anything else (or
+                         set P2PSHARE_SECRET); make one with 'p2pshare secret': a
+                         short one can be guessed offline from one recorded login
+  --ftp-password P       with a secret: FTP logins take P, a password of its own (or set
+                         P2PSHARE_FTP_PASSWORD). FTP sends its password in plain
+                         text, so the secret is never one; without this option a
+                         server with a secret refuses FTP logins. P must differ
+                         from the secret
   --auth any|proof-only  with --secret, which logins are taken: any (default) also
                          takes the plain AUTH S a person types; proof-only takes only
                          AUTH PROOF, where the secret never crosses the wire
@@ -210,6 +225,8 @@ options:
   --trash-max-age DUR    Sync's trash drops versions older than this (default 30d)
   --trash-max-size SIZE  Sync's trash holds at most this much (default 1GiB; see
                          'p2pshare client --help')
+  --ftp-password P       FTP logins to this peer's server take P (see 'p2pshare serve
+                         --help': without it, a peer with a secret refuses FTP logins)
   and every option of 'p2pshare serve' (--share, --state, --port, --bind, ...)
   -h, --help             show this help
 ";
@@ -227,7 +244,9 @@ pub fn parse_with(args: impl IntoIterator<Item = String>, env: &Env) -> Result<A
     match &mut action {
         Action::Serve(c) | Action::ServeStdio(c) => {
             c.secret = c.secret.take().or_else(|| env.secret.clone());
+            c.ftp_password = c.ftp_password.take().or_else(|| env.ftp_password.clone());
             c.state.fallback_base = env.state_base.clone();
+            check_ftp_password(c)?;
         }
         Action::Client(a) => {
             a.settings.secret = a.settings.secret.take().or_else(|| env.secret.clone());
@@ -236,11 +255,47 @@ pub fn parse_with(args: impl IntoIterator<Item = String>, env: &Env) -> Result<A
         Action::Peer(p) => {
             p.settings.secret = p.settings.secret.take().or_else(|| env.secret.clone());
             p.serve.secret = p.settings.secret.clone();
+            p.serve.ftp_password = p
+                .serve
+                .ftp_password
+                .take()
+                .or_else(|| env.ftp_password.clone());
             p.serve.state.fallback_base = env.state_base.clone();
+            check_ftp_password(&p.serve)?;
         }
-        Action::Help(_) | Action::Version => {}
+        Action::Secret | Action::Help(_) | Action::Version => {}
     }
     Ok(action)
+}
+
+/// The warning said at start when the secret of `action` is shorter than
+/// one `p2pshare secret` prints; None when it is not, or there is none.
+pub fn weak_secret_warning(action: &Action) -> Option<String> {
+    let secret = match action {
+        Action::Serve(c) | Action::ServeStdio(c) => c.secret.as_deref(),
+        Action::Client(a) => a.settings.secret.as_deref(),
+        Action::Peer(p) => p.settings.secret.as_deref(),
+        Action::Secret | Action::Help(_) | Action::Version => None,
+    };
+    secret.and_then(secret::weak)
+}
+
+/// An FTP password goes with a secret, and is not the secret: FTP sends
+/// it in plain text.
+fn check_ftp_password(c: &Config) -> Result<(), UsageError> {
+    match (&c.secret, &c.ftp_password) {
+        (None, Some(_)) => Err(UsageError(
+            "--ftp-password (or P2PSHARE_FTP_PASSWORD) goes with a secret: without \
+             --secret, FTP logins need no password"
+                .into(),
+        )),
+        (Some(s), Some(p)) if s == p => Err(UsageError(
+            "--ftp-password must differ from the secret: FTP sends its password in plain \
+             text, and the secret must never cross the wire"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageError> {
@@ -260,6 +315,15 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageErr
         "serve" => parse_serve(&mut lex),
         "client" => parse_client(&mut lex),
         "peer" => parse_peer(&mut lex),
+        "secret" => match lex.next()? {
+            None => Ok(Action::Secret),
+            Some(a) if a.to_string() == "-h" || a.to_string() == "--help" => {
+                Ok(Action::Help(secret::SECRET_USAGE.to_string()))
+            }
+            Some(a) => Err(UsageError(format!(
+                "unexpected argument '{a}' for secret; see 'p2pshare secret --help'"
+            ))),
+        },
         "help" | "-h" | "--help" => {
             let topic = match lex.next() {
                 Ok(Some(Arg::Value(v))) => v,
@@ -270,6 +334,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageErr
                     "serve" => SERVE_USAGE,
                     "client" => CLIENT_USAGE,
                     "peer" => PEER_USAGE,
+                    "secret" => secret::SECRET_USAGE,
                     _ => MAIN_USAGE,
                 }
                 .to_string(),
@@ -494,6 +559,7 @@ fn apply_serve_option(c: &mut Config, a: &str, lex: &mut Lexer) -> Result<bool, 
                 UsageError(format!("{a}: '{v}' is neither 'any' nor 'proof-only'"))
             })?;
         }
+        "--ftp-password" => c.ftp_password = Some(lex.value()?),
         "--idle-timeout" => c.idle_timeout = duration(a, &lex.value()?)?,
         "--data-timeout" => c.data_timeout = duration(a, &lex.value()?)?,
         "--data-idle" => c.data_idle = Some(duration(a, &lex.value()?)?),
@@ -681,6 +747,7 @@ mod tests {
     fn state_folders_and_the_environment() {
         let env = Env {
             secret: Some("from-env".into()),
+            ftp_password: None,
             state_base: Some(PathBuf::from("/home/u/.local/state/p2pshare")),
         };
         let words = |line: &str| {
@@ -755,6 +822,10 @@ mod tests {
             "client --bogus",
             "peer",
             "peer --connect",
+            "serve --secret same --ftp-password same",
+            "serve --ftp-password alone",
+            "peer --connect h --secret k --ftp-password k",
+            "secret extra",
             // No subcommand: a usage error, not help.
             "",
         ] {

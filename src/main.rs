@@ -36,8 +36,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(warning) = cli::weak_secret_warning(&action) {
+        out::line(Stream::Stderr, format_args!("{warning}"));
+    }
     match action {
         Action::Help(text) => printed(&text),
+        Action::Secret => match cli::secret::generate() {
+            Ok(secret) => printed(&format!("{secret}\n")),
+            Err(e) => {
+                out::line(
+                    Stream::Stderr,
+                    format_args!("p2pshare: cannot make a secret: {e}"),
+                );
+                ExitCode::from(1)
+            }
+        },
         Action::Version => printed(&format!("p2pshare {}\n", env!("CARGO_PKG_VERSION"))),
         Action::Client(args) => ExitCode::from(p2pshare::client::run(args)),
         Action::Peer(args) => ExitCode::from(p2pshare::peer::run(*args)),

@@ -106,7 +106,7 @@ ftp_spec!(
     USER,
     "USER",
     "USER <name>",
-    "log in (any name; the password is the peer's secret)",
+    "log in (any name; the password is the peer's FTP password)",
     false,
     |a| Ok(Ftp::User(required(a, &USER)?))
 );
@@ -114,7 +114,7 @@ ftp_spec!(
     PASS,
     "PASS",
     "PASS <password>",
-    "the secret, when the peer has one",
+    "the peer's FTP password (--ftp-password; never its secret)",
     false,
     |a| Ok(Ftp::Pass(arg(a).unwrap_or_default().to_string()))
 );

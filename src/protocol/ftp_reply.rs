@@ -118,7 +118,18 @@ impl<'a> Reply<'a> {
     pub fn ftp_need_password() -> Reply<'a> {
         Reply::line(
             code::NEED_PASSWORD,
-            "send the peer's secret as the password",
+            "send the FTP password (never the peer's secret)",
+        )
+    }
+
+    /// 530 to PASS on a peer with a secret and no FTP password: FTP
+    /// would carry the secret in plain text. Not a wrong try.
+    pub fn ftp_logins_off() -> Reply<'a> {
+        Reply::line(
+            super::code::AUTH_REQUIRED,
+            "FTP logins are off: this peer has a secret, which FTP would send in plain text; \
+             start it with --ftp-password P to take a password of its own for FTP, or use \
+             p2pshare client",
         )
     }
 

@@ -569,15 +569,23 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
             // Not a try: the secret is not even compared.
             return Ok(Reply::proof_only());
         }
+        self.try_login(|| token::equal(given.as_bytes(), secret.as_bytes()))
+    }
+
+    /// A login by a plain word (the secret, or FTP's own password),
+    /// `right` telling whether it is the right one, under the throttle of
+    /// wrong secrets.
+    pub(super) fn try_login(&mut self, right: impl FnOnce() -> bool) -> io::Result<Reply<'static>> {
+        if self.requests.checks_macs() {
+            return Ok(Reply::already_proven());
+        }
         // Replies to requests before this one go out now: the answer to a
         // wrong secret may wait.
         self.out.flush()?;
-        let right = self.shared.auth_gate.try_secret(
-            self.peer.ip(),
-            &self.shared.config,
-            self.stop,
-            || token::equal(given.as_bytes(), secret.as_bytes()),
-        );
+        let right =
+            self.shared
+                .auth_gate
+                .try_secret(self.peer.ip(), &self.shared.config, self.stop, right);
         // The time this peer made the client wait is not the client's idle
         // time.
         self.touch();

@@ -20,7 +20,7 @@ use crate::protocol::ftp_reply::{facts_line, list_line, Entry};
 use crate::protocol::{FileOp, Ftp, Reply, Transport, Waited};
 use crate::share::index::Index;
 use crate::share::OpenedFile;
-use crate::transfer::{tcp, SendOutcome, Sending};
+use crate::transfer::{tcp, token, SendOutcome, Sending};
 
 impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
     /// From the first FTP line on (one refused too), replies end with CR
@@ -47,7 +47,7 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
             Ftp::User(_) if self.core.authed() => Reply::ftp_logged_in(),
             Ftp::User(_) => Reply::ftp_need_password(),
             Ftp::Pass(_) if self.core.shared().config.secret.is_none() => Reply::ftp_logged_in(),
-            Ftp::Pass(given) => self.core.auth(&given)?,
+            Ftp::Pass(given) => self.pass(&given)?,
             Ftp::AuthTls => Reply::ftp_no_tls(),
             Ftp::Syst => Reply::ftp_system(),
             Ftp::Feat => Reply::ftp_features(),
@@ -93,6 +93,27 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
             Ftp::Mkd(path) => self.mkd(&path),
             Ftp::Rmd(path) => Reply::ftp_no_removal(&path),
         })
+    }
+
+    /// PASS on a peer with a secret. FTP sends its password in plain
+    /// text, so the secret is never taken here: only the FTP password of
+    /// `--ftp-password`, and without one every login is refused, counted as
+    /// no try. The password goes through the core's AUTH path (its
+    /// per-address throttle, its count of wrong tries) as what it stands
+    /// for: the secret when it is right, a text that is not the secret
+    /// when it is wrong.
+    /// FTP's `PASS` on a peer with a secret: only the FTP password of
+    /// `--ftp-password`, never the secret, which FTP would carry in plain
+    /// text. It is a login of its own, so `--auth proof-only` (which is
+    /// about the secret) does not refuse it.
+    fn pass(&mut self, given: &str) -> io::Result<Reply<'static>> {
+        match self.core.shared().config.ftp_password.as_deref() {
+            Some(password) => self
+                .core
+                .try_login(|| token::equal(given.as_bytes(), password.as_bytes())),
+            None if self.core.requests().checks_macs() => Ok(Reply::already_proven()),
+            None => Ok(Reply::ftp_logins_off()),
+        }
     }
 
     fn cwd(&mut self, path: &str) -> Reply<'static> {

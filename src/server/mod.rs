@@ -100,6 +100,10 @@ pub struct Config {
     /// with each further one up to `auth_delay_max`.
     pub auth_delay: Duration,
     pub auth_delay_max: Duration,
+    /// With a secret: the password FTP logins take instead (FTP's `PASS`
+    /// is plain text, so the secret is never taken there). None: a server
+    /// with a secret refuses FTP logins; one without takes any.
+    pub ftp_password: Option<String>,
 }
 
 impl Default for Config {
@@ -126,6 +130,7 @@ impl Default for Config {
             auth: AuthMode::Any,
             auth_delay: Duration::from_secs(1),
             auth_delay_max: Duration::from_secs(60),
+            ftp_password: None,
         }
     }
 }

@@ -22,6 +22,7 @@ mod disk;
 mod history;
 mod peer;
 mod prompt;
+mod relay;
 mod serve_cli;
 mod sync;
 mod sync_converge;
@@ -41,6 +42,7 @@ fn main() -> std::process::ExitCode {
         history::CASES,
         peer::CASES,
         prompt::CASES,
+        relay::CASES,
         serve_cli::CASES,
         sync::CASES,
         sync_converge::CASES,

@@ -25,6 +25,7 @@ fn help_lists_every_option() {
         "--max-line N",
         "--allow-upload",
         "--secret S",
+        "--ftp-password P",
         "--idle-timeout DUR",
         "--data-timeout DUR",
         "--help",
@@ -236,7 +237,153 @@ fn unreadable_files_and_folders_are_left_out_told_once_and_refused_as_denied() {
     assert_eq!((file_lines, folder_lines), (1, 1), "{err}");
 }
 
+/// The characters of a secret `p2pshare secret` prints: lowercase
+/// Crockford base32.
+const BASE32: &str = "0123456789abcdefghjkmnpqrstvwxyz";
+
+fn secret_prints_a_new_random_secret_in_seven_groups_of_four() {
+    let a = run(&["secret"], "");
+    let b = run(&["secret"], "");
+    for out in [&a, &b] {
+        assert_eq!(out.code(), Some(0), "{out}");
+        assert_eq!(out.stderr, "", "{out}");
+        assert_eq!(out.lines().len(), 1, "{out}");
+        let line = out.lines()[0];
+        let groups: Vec<&str> = line.split('-').collect();
+        assert_eq!(groups.len(), 7, "{line}");
+        assert!(
+            groups
+                .iter()
+                .all(|g| g.len() == 4 && g.chars().all(|c| BASE32.contains(c))),
+            "{line}"
+        );
+    }
+    assert_ne!(a.stdout, b.stdout);
+    let help = run(&["secret", "--help"], "");
+    assert_eq!(help.code(), Some(0), "{help}");
+    assert!(
+        help.stdout.contains("offline") && help.stdout.contains("140 bits"),
+        "{help}"
+    );
+    assert_eq!(run(&["help", "secret"], "").stdout, help.stdout);
+    assert!(run(&["--help"], "").stdout.contains("p2pshare secret"));
+    let extra = run(&["secret", "now"], "");
+    assert_eq!(extra.code(), Some(2), "{extra}");
+}
+
+/// serve, client and peer say once on stderr, at start, that a secret
+/// shorter than a generated one is weak; a generated one is not.
+fn a_short_secret_is_warned_about_at_start() {
+    let warning = "'p2pshare secret' prints a strong one";
+    let strong = run(&["secret"], "").stdout.trim().to_string();
+    let dir = TempDir::new("weak-secret");
+    let share = dir.path().join("share").display().to_string();
+    let serve = |secret: &str| {
+        Proc::spawn(&[
+            "serve",
+            "--share",
+            &share,
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--secret",
+            secret,
+        ])
+    };
+    let weak = serve("s3cret");
+    let addr = weak.serving_addr();
+    let err = weak.stderr();
+    assert_eq!(err.matches(warning).count(), 1, "{err}");
+    assert!(err.contains("6 letters and digits"), "{err}");
+    drop(weak);
+    let strong_server = serve(&strong);
+    let strong_addr = strong_server.serving_addr();
+    assert!(
+        !strong_server.stderr().contains(warning),
+        "{}",
+        strong_server.dump()
+    );
+
+    let dest = dir.path().join("dest");
+    let client = run(
+        &client_args(addr, &dest, &["--secret", "s3cret", "-c", "NOOP"]),
+        "",
+    );
+    assert!(client.stderr.contains(warning), "{client}");
+    // From the environment too.
+    let client = run_with_env(
+        &client_args(strong_addr, &dest, &["-c", "NOOP"]),
+        &[("P2PSHARE_SECRET", "short one")],
+        "",
+    );
+    assert_eq!(client.stderr.matches(warning).count(), 1, "{client}");
+    let client = run(
+        &client_args(strong_addr, &dest, &["--secret", &strong, "-c", "NOOP"]),
+        "",
+    );
+    assert_eq!(client.code(), Some(0), "{client}");
+    assert!(!client.stderr.contains(warning), "{client}");
+
+    let peer_share = dir.path().join("peer");
+    let peer = Proc::spawn(&peer_args(
+        &peer_share,
+        0,
+        &strong_addr.to_string(),
+        &["--secret", "s3cret"],
+    ));
+    peer.await_stderr(warning, LIMIT);
+}
+
+/// FTP sends its password in plain text: an FTP password equal to the
+/// secret is refused at start, and so is one without a secret.
+fn an_ftp_password_must_differ_from_the_secret() {
+    let dir = TempDir::new("ftp-pass");
+    let share = dir.path().join("share").display().to_string();
+    let base = [
+        "serve",
+        "--share",
+        &share,
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+    ];
+    let with = |extra: &[&str], env: &[(&str, &str)]| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        run_with_env(&args, env, "")
+    };
+    for (extra, env) in [
+        (&["--secret", "same", "--ftp-password", "same"][..], &[][..]),
+        (&["--ftp-password", "same"], &[("P2PSHARE_SECRET", "same")]),
+        (&["--secret", "same"], &[("P2PSHARE_FTP_PASSWORD", "same")]),
+    ] {
+        let out = with(extra, env);
+        assert_eq!(out.code(), Some(2), "{extra:?} {env:?}: {out}");
+        assert!(out.stderr.contains("must differ from the secret"), "{out}");
+    }
+    let out = with(&["--ftp-password", "pw"], &[]);
+    assert_eq!(out.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("goes with a secret"), "{out}");
+    let peer = run(
+        &[
+            "peer",
+            "--connect",
+            "127.0.0.1:1",
+            "--secret",
+            "k",
+            "--ftp-password",
+            "k",
+        ],
+        "",
+    );
+    assert_eq!(peer.code(), Some(2), "{peer}");
+}
+
 cases![
+    secret_prints_a_new_random_secret_in_seven_groups_of_four,
+    a_short_secret_is_warned_about_at_start,
+    an_ftp_password_must_differ_from_the_secret,
     #[ignore = "needs root (the server drops to nobody with setpriv)"]
     unreadable_files_and_folders_are_left_out_told_once_and_refused_as_denied,
     help_lists_every_option,

@@ -10,7 +10,7 @@ use crate::process::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -142,29 +142,43 @@ fn a_file_still_being_written_waits_for_a_quiet_poll() {
     await_converged(ap, bp, |f| f.len() == 1, (&a, &b));
 
     // Grows on A, a line every 20 ms, for a while: B, polling every
-    // 200 ms, sees it change at every poll and leaves it alone.
-    let path = ap.join("growing.log");
-    let mut written = Vec::new();
-    let until = std::time::Instant::now() + Duration::from_millis(1500);
-    let mut seen_early = false;
-    while std::time::Instant::now() < until {
-        written.extend_from_slice(format!("line {}\n", written.len()).as_bytes());
-        fs::write(&path, &written).unwrap();
-        seen_early |= bp.join("growing.log").exists();
-        std::thread::sleep(Duration::from_millis(20));
+    // 200 ms, sees it change at every poll and leaves it alone. On a
+    // machine so loaded that the writer stalls for a whole poll, the file
+    // did sit still for a poll, and B may rightly take it: such a round
+    // proves nothing and runs again, under a new name.
+    for round in 0..4 {
+        let name = format!("growing-{round}.log");
+        let path = ap.join(&name);
+        let mut written = Vec::new();
+        let until = Instant::now() + Duration::from_millis(1500);
+        let (mut seen_early, mut longest_gap) = (false, Duration::ZERO);
+        let mut last = Instant::now();
+        while Instant::now() < until {
+            written.extend_from_slice(format!("line {}\n", written.len()).as_bytes());
+            fs::write(&path, &written).unwrap();
+            longest_gap = longest_gap.max(last.elapsed());
+            last = Instant::now();
+            seen_early |= bp.join(&name).exists();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Then quiet: it comes over whole.
+        await_converged(
+            ap,
+            bp,
+            |f| f.get(&name).is_some_and(|c| *c == written),
+            (&a, &b),
+        );
+        if longest_gap < Duration::from_millis(150) {
+            assert!(
+                !seen_early,
+                "B took the file while it was still being written\nB {}",
+                b.dump()
+            );
+            return;
+        }
+        eprintln!("  (the writer stalled {longest_gap:?}: the round runs again)");
     }
-    // Then quiet: it comes over whole.
-    await_converged(
-        ap,
-        bp,
-        |f| f.get("growing.log").is_some_and(|c| *c == written),
-        (&a, &b),
-    );
-    assert!(
-        !seen_early,
-        "B took the file while it was still being written\nB {}",
-        b.dump()
-    );
+    panic!("the writer never kept its pace of a line every 20 ms in four rounds");
 }
 
 fn sync_typed_at_the_peers_console_pulls_from_the_other_peer() {

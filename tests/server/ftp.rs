@@ -438,10 +438,11 @@ fn active_mode_is_refused_to_any_address() {
     assert_eq!(f.text_of("NLST"), "a.txt\r\ndocs\r\n");
 }
 
-fn auth_tls_is_534_and_costs_no_try_then_the_secret_logs_in() {
+fn auth_tls_is_534_and_costs_no_try_then_the_ftp_password_logs_in() {
     let dir = share();
     let server = start_with(Config {
         secret: Some("s3cret".into()),
+        ftp_password: Some("ftp pass".into()),
         ..config(dir.path())
     });
     let (mut f, _) = Ftp::open(server.addr());
@@ -456,7 +457,7 @@ fn auth_tls_is_534_and_costs_no_try_then_the_secret_logs_in() {
     f.expect("USER anonymous", 331);
     f.expect("PASS wrong", 530);
     f.expect("USER anonymous", 331);
-    f.expect("PASS s3cret", 230);
+    f.expect("PASS ftp pass", 230);
     assert_eq!(f.text_of("NLST"), "a.txt\r\ndocs\r\n");
     // The history has the FTP requests, the password masked.
     let (code, rows) = f.cmd("History 30");
@@ -472,7 +473,82 @@ fn auth_tls_is_534_and_costs_no_try_then_the_secret_logs_in() {
         assert!(rows.contains(want), "{want}: {rows}");
     }
     assert!(
-        !rows.contains("s3cret") && !rows.contains("wrong"),
+        !rows.contains("s3cret") && !rows.contains("wrong") && !rows.contains("ftp pass"),
+        "{rows}"
+    );
+}
+
+/// FTP sends its password in plain text: the secret is never one. Given
+/// as PASS, it is a wrong password like any other, counted as a wrong
+/// try; the third closes the session.
+fn the_secret_is_never_an_ftp_password() {
+    let dir = share();
+    let server = start_with(Config {
+        secret: Some("s3cret".into()),
+        ftp_password: Some("for-ftp".into()),
+        ..config(dir.path())
+    });
+    let (mut f, _) = Ftp::open(server.addr());
+    f.expect("USER x", 331);
+    let text = f.expect("PASS s3cret", 530);
+    assert!(text.contains("1 of 3"), "{text}");
+    f.expect("LIST", 530);
+    f.expect("PASS s3cret", 530);
+    f.expect("PASS s3cret", 530);
+    let mut rest = String::new();
+    f.reader.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "");
+    // The FTP password logs in, and so does the secret natively.
+    let (mut f, _) = Ftp::open(server.addr());
+    f.expect("USER x", 331);
+    f.expect("PASS for-ftp", 230);
+    f.expect("NOOP", 200);
+    let mut c = Conn::open(server.addr());
+    assert_eq!(c.cmd("AUTH s3cret").code, 230);
+    // `--auth proof-only` is about the secret: the FTP password, a login
+    // of its own, still logs in, and the secret still never does.
+    let server = start_with(Config {
+        secret: Some("s3cret".into()),
+        ftp_password: Some("for-ftp".into()),
+        auth: p2pshare::server::AuthMode::ProofOnly,
+        ..config(dir.path())
+    });
+    let (mut f, _) = Ftp::open(server.addr());
+    f.expect("USER x", 331);
+    f.expect("PASS s3cret", 530);
+    f.expect("PASS for-ftp", 230);
+    f.expect("NOOP", 200);
+}
+
+/// A peer with a secret and no FTP password refuses every FTP login,
+/// saying why and what to do; the refusals are no wrong tries: the
+/// session stays open, and the address is not slowed down.
+fn without_an_ftp_password_a_peer_with_a_secret_refuses_ftp_logins() {
+    let dir = share();
+    let server = start_with(Config {
+        secret: Some("s3cret".into()),
+        auth_delay: Duration::from_secs(30),
+        ..config(dir.path())
+    });
+    let (mut f, _) = Ftp::open(server.addr());
+    let began = Instant::now();
+    for pass in ["PASS s3cret", "PASS anything", "PASS", "PASS s3cret"].repeat(2) {
+        f.expect("USER anonymous", 331);
+        let text = f.expect(pass, 530);
+        assert!(
+            text.contains("FTP logins are off") && text.contains("--ftp-password"),
+            "{text}"
+        );
+    }
+    assert!(began.elapsed() < Duration::from_secs(20));
+    f.expect("NLST", 530);
+    // The secret still works natively, at once.
+    let mut c = Conn::open(server.addr());
+    assert_eq!(c.cmd("AUTH s3cret").code, 230);
+    let rows = c.cmd("History 30").text();
+    assert!(rows.contains("\tPASS ***\t530"), "{rows}");
+    assert!(
+        !rows.contains("s3cret") && !rows.contains("anything"),
         "{rows}"
     );
 }
@@ -481,6 +557,7 @@ fn three_wrong_passwords_close_the_session() {
     let dir = share();
     let server = start_with(Config {
         secret: Some("s3cret".into()),
+        ftp_password: Some("ftp".into()),
         ..config(dir.path())
     });
     let (mut f, _) = Ftp::open(server.addr());
@@ -789,7 +866,9 @@ cases![
     listings_carry_odd_names_and_retr_fetches_them,
     a_data_connection_from_another_address_gets_nothing,
     active_mode_is_refused_to_any_address,
-    auth_tls_is_534_and_costs_no_try_then_the_secret_logs_in,
+    auth_tls_is_534_and_costs_no_try_then_the_ftp_password_logs_in,
+    the_secret_is_never_an_ftp_password,
+    without_an_ftp_password_a_peer_with_a_secret_refuses_ftp_logins,
     three_wrong_passwords_close_the_session,
     stor_needs_allow_upload,
     stor_stores_through_a_temporary_file_and_never_overwrites,

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use p2pshare::server::{Config, RunningServer, Server};
 
+pub mod relay;
+
 /// A fresh folder under the system temp dir, removed on drop.
 pub struct TempDir {
     path: PathBuf,
@@ -916,4 +918,42 @@ pub fn server_holds_none(server: SocketAddr) -> bool {
     !tcp_sockets()
         .iter()
         .any(|s| s.local == server && s.state != TCP_LISTEN)
+}
+
+/// `n` consecutive ports free for TCP and UDP on 127.0.0.1 a moment ago,
+/// below the kernel's ephemeral range: no other test's connection or
+/// port-0 listener is ever given one of them, so the range stays this
+/// test's (an ephemeral range would be shared with every test running
+/// beside it, and a check that the server gave its ports back could see
+/// another test's connection there).
+pub fn free_port_range(n: u16) -> (u16, u16) {
+    let ephemeral_lo: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (first, last) = (10_000u16, ephemeral_lo.saturating_sub(n));
+    assert!(
+        first < last,
+        "no ports below the ephemeral range {ephemeral_lo}"
+    );
+    // A start of its own for each call, so that tests running at once
+    // rarely probe the same ports.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = std::process::id()
+        .wrapping_mul(7919)
+        .wrapping_add(call.wrapping_mul(104_729));
+    let span = u32::from(last - first);
+    for i in 0..200u32 {
+        let lo = first + ((seed.wrapping_add(i.wrapping_mul(n.into()) * 13)) % span) as u16;
+        let hi = lo + n - 1;
+        let all_free = (lo..=hi).all(|p| {
+            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+        });
+        if all_free {
+            return (lo, hi);
+        }
+    }
+    panic!("no {n} free consecutive ports");
 }
