@@ -208,7 +208,8 @@ until interrupted.
 
 options:
   --connect HOST[:PORT]  the other peer (required); or ssh://[USER@]HOST[:PORT][/PATH]:
-                         its side runs through ssh (see 'p2pshare client --help'),
+                         its side runs through ssh (see 'p2pshare client --help'):
+                         one connection for the console, the poller and --sync,
                          reopened after a drop; P2PSHARE_SSH replaces 'ssh'
   --remote-command PROG  for an ssh:// peer: the p2pshare to run there (default p2pshare)
   --poll DURATION        how often to check the other peer for changes (default 10s)

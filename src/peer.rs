@@ -8,6 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::client::console::Console;
+use crate::client::link::Link;
 use crate::client::out::{self, tell};
 use crate::client::prompt::print_above;
 use crate::client::show::peer_text;
@@ -71,8 +72,10 @@ pub fn run(args: Options) -> u8 {
         }
     };
     let stop = Stop::new();
+    let (link, console_link) = links(&args.settings.target);
     let poller = {
         let poller = Poller {
+            link,
             settings: args.settings.clone(),
             history: history.clone(),
             share: share.clone(),
@@ -87,7 +90,9 @@ pub fn run(args: Options) -> u8 {
     if let Err(e) = poller {
         tell!("p2pshare: cannot start the poller: {e}");
     }
-    let mut console = Console::new(args.settings, history).with_share(share);
+    let mut console = Console::new(args.settings, history)
+        .with_share(share)
+        .with_link(console_link);
     console.wait_for_peer();
     console.run_stdin();
     console.close();
@@ -107,6 +112,17 @@ pub fn run(args: Options) -> u8 {
     u8::from(out::any_failed())
 }
 
+/// The connections of the poller and of the console: one shared for an
+/// `ssh://` peer (one ssh process), each its own over TCP.
+fn links(target: &str) -> (Link, Link) {
+    let link = Link::default();
+    if ssh::is_ssh(target) {
+        (link.clone(), link)
+    } else {
+        (link, Link::default())
+    }
+}
+
 /// A file as `FileHash checkall` shows it: md5 and timestamp.
 type Listing = BTreeMap<String, (String, String)>;
 
@@ -116,6 +132,9 @@ const RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// What the poller works with.
 struct Poller {
+    /// The connection it polls on: the console's too for an `ssh://`
+    /// peer (one ssh connection for both).
+    link: Link,
     settings: Settings,
     history: Arc<History>,
     share: Arc<Share>,
@@ -129,7 +148,6 @@ struct Poller {
 /// [`Poller::sync_after`]).
 fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
     let (settings, history) = (&p.settings, &p.history);
-    let mut client: Option<Client> = None;
     let mut last: Option<Listing> = None;
     let mut told_waiting = false;
     let mut told_output = false;
@@ -137,6 +155,7 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
     // next poll even if it finds nothing new.
     let mut waiting = false;
     while !stop.is_set() {
+        let mut client = p.link.lock();
         let Some(c) = client.as_mut() else {
             match ssh::connect(settings, Some(history.clone())) {
                 Ok(c) => {
@@ -144,10 +163,11 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
                         &format!("p2pshare: connected to the other peer at {}", c.addr()),
                         true,
                     );
-                    client = Some(c);
+                    *client = Some(c);
                     told_waiting = false;
                 }
                 Err(e) => {
+                    drop(client);
                     if !told_waiting {
                         print_above(&format!("p2pshare: waiting for the other peer ({e})"), true);
                         told_waiting = true;
@@ -170,7 +190,7 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
                 last = Some(now);
                 if let Err(e) = synced {
                     print_above(&format!("p2pshare: Sync failed ({e}); reconnecting"), true);
-                    client = None;
+                    *client = None;
                 }
             }
             Ok((r, _)) => print_above(
@@ -188,9 +208,10 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
                     &format!("p2pshare: lost the other peer ({e}); reconnecting"),
                     true,
                 );
-                client = None;
+                *client = None;
             }
         }
+        drop(client);
         report_output(&mut told_output);
         if stop.wait(poll) {
             return;

@@ -11,6 +11,7 @@ use super::answer::split_row;
 use super::control::Client;
 use super::error::ClientError;
 use super::fetch;
+use super::link::Link;
 use super::out::{self, tell};
 use super::send;
 use super::settings::Settings;
@@ -34,7 +35,8 @@ pub enum Status {
 pub struct Console {
     settings: Settings,
     history: Arc<History>,
-    client: Option<Client>,
+    /// The connection to the peer (see [`Link`]).
+    link: Link,
     tty_out: bool,
     tty_err: bool,
     /// Peer mode: the other peer may not be up yet (or may be restarting),
@@ -54,7 +56,7 @@ impl Console {
         Console {
             settings,
             history,
-            client: None,
+            link: Link::default(),
             tty_out: io::stdout().is_terminal(),
             tty_err: io::stderr().is_terminal(),
             wait_for_peer: false,
@@ -62,6 +64,13 @@ impl Console {
             interrupted: false,
             share: None,
         }
+    }
+
+    /// Uses `link` for the connection to the peer, shared with whoever
+    /// else holds it (peer mode's poller).
+    pub fn with_link(mut self, link: Link) -> Console {
+        self.link = link;
+        self
     }
 
     /// Lets Sync use the local share as it is open already.
@@ -90,11 +99,21 @@ impl Console {
     }
 
     /// Connects now if not connected.
-    pub fn connect(&mut self) -> Result<&mut Client, ClientError> {
+    pub fn connect(&mut self) -> Result<(), ClientError> {
+        let link = self.link.clone();
+        let mut slot = link.lock();
+        self.connect_into(&mut slot).map(|_| ())
+    }
+
+    /// The connection in `slot`, made first when there is none.
+    fn connect_into<'a>(
+        &self,
+        slot: &'a mut Option<Client>,
+    ) -> Result<&'a mut Client, ClientError> {
         let mut told = false;
-        while self.client.is_none() {
+        while slot.is_none() {
             match ssh::connect(&self.settings, Some(self.history.clone())) {
-                Ok(c) => self.client = Some(c),
+                Ok(c) => *slot = Some(c),
                 Err(ClientError::Connect(_, e)) if self.wait_for_peer => {
                     if !told {
                         tell!(
@@ -108,8 +127,7 @@ impl Console {
                 Err(e) => return Err(e),
             }
         }
-        self.client
-            .as_mut()
+        slot.as_mut()
             .ok_or_else(|| ClientError::Protocol("not connected".into()))
     }
 
@@ -126,15 +144,17 @@ impl Console {
         resend: impl Fn() -> bool,
     ) -> Result<T, ClientError> {
         let mut again = false;
+        let link = self.link.clone();
+        let mut slot = link.lock();
         loop {
-            if self.client.as_mut().is_some_and(|c| !c.is_open()) {
-                self.client = None;
+            if slot.as_mut().is_some_and(|c| !c.is_open()) {
+                *slot = None;
             }
-            let client = self.connect()?;
+            let client = self.connect_into(&mut slot)?;
             match f(client) {
                 Err(e) if e.is_drop() && !again && resend() => {
                     tell!("p2pshare: {e}; connecting again");
-                    self.client = None;
+                    *slot = None;
                     again = true;
                 }
                 other => return other,
@@ -188,10 +208,11 @@ impl Console {
 
     /// Ends the session politely.
     pub fn close(&mut self) {
-        if let Some(c) = self.client.as_mut() {
+        let mut slot = self.link.lock();
+        if let Some(c) = slot.as_mut() {
             c.quit();
         }
-        self.client = None;
+        *slot = None;
     }
 
     /// Runs one command line. Output that could not be written (stdout
@@ -257,7 +278,7 @@ impl Console {
             Err(e) => {
                 tell!("p2pshare: {e}");
                 // The connection is suspect now: make a new one next time.
-                self.client = None;
+                *self.link.lock() = None;
                 Status::Failed
             }
         }
@@ -316,7 +337,7 @@ impl Console {
             return Ok(Status::Failed);
         }
         if last.code == code::BYE {
-            self.client = None;
+            *self.link.lock() = None;
             return Ok(Status::Quit);
         }
         Ok(Status::Ok)

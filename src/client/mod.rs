@@ -19,6 +19,7 @@ mod error;
 pub mod fetch;
 mod help;
 mod inline;
+pub mod link;
 mod local;
 pub mod out;
 mod outcome;

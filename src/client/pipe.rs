@@ -351,3 +351,58 @@ impl Drop for ChildPipe {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::control::Client;
+    use crate::client::transport::Peer;
+    use std::process::{Command, Stdio};
+
+    fn child(script: &str) -> Child {
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_child_that_says_nothing_times_out_and_is_killed_and_reaped_on_drop() {
+        let ended = Arc::new(Mutex::new(Ended::default()));
+        // It greets, then neither answers nor ends when its stdin does.
+        let script = "trap '' HUP; echo '220 hello'; echo 'a word on stderr' >&2; exec sleep 600";
+        let pipe = ChildPipe::new(child(script), Duration::from_secs(5), ended.clone()).unwrap();
+        let peer = Peer::Ssh("ssh://test".into());
+        let mut c =
+            Client::over(Box::new(pipe), peer, Duration::from_millis(300), None, None).unwrap();
+        assert_eq!(c.greeting(), "hello");
+        let e = c.request("IndexGet longlist").unwrap_err();
+        assert_eq!(e.to_string(), "no reply from ssh://test within 300ms");
+        let start = Instant::now();
+        drop(c);
+        assert!(start.elapsed() < GRACE + Duration::from_secs(3));
+        let ended = ended.lock().unwrap();
+        let status = ended.status.expect("reaped");
+        assert_eq!(status.code(), None, "killed: {status}");
+        assert_eq!(ended.tail, ["a word on stderr"]);
+    }
+
+    #[test]
+    fn a_child_that_ends_with_its_stdin_is_reaped_with_its_status() {
+        let ended = Arc::new(Mutex::new(Ended::default()));
+        let script = "echo '220 hi'; cat >/dev/null; printf 'bye\\033[2J\\n' >&2; exit 7";
+        let pipe = ChildPipe::new(child(script), Duration::from_secs(5), ended.clone()).unwrap();
+        let peer = Peer::Ssh("ssh://test".into());
+        let mut c =
+            Client::over(Box::new(pipe), peer, Duration::from_secs(20), None, None).unwrap();
+        c.send("anything").unwrap();
+        drop(c);
+        let ended = ended.lock().unwrap();
+        assert_eq!(ended.status.and_then(|s| s.code()), Some(7));
+        assert_eq!(ended.tail, ["bye\\u{1b}[2J"], "escaped");
+    }
+}

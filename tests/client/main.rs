@@ -9,6 +9,8 @@ mod runner;
 mod fake;
 #[path = "../support/process.rs"]
 mod process;
+#[path = "../support/sshd.rs"]
+mod sshd;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -24,6 +26,7 @@ mod peer;
 mod prompt;
 mod relay;
 mod serve_cli;
+mod ssh;
 mod sync;
 mod sync_converge;
 mod sync_peer;
@@ -44,6 +47,7 @@ fn main() -> std::process::ExitCode {
         prompt::CASES,
         relay::CASES,
         serve_cli::CASES,
+        ssh::CASES,
         sync::CASES,
         sync_converge::CASES,
         sync_state::CASES,

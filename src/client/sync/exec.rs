@@ -456,7 +456,13 @@ fn download(
         above_prompt: run.quiet,
         rows: Vec::new(),
     });
-    let (first, second) = split(&wanted);
+    // Over ssh one connection carries everything: a second would be a
+    // second ssh login, and the bytes share one stream anyway.
+    let (first, second) = if ssh::is_ssh(&run.settings.target) {
+        (wanted.clone(), Vec::new())
+    } else {
+        split(&wanted)
+    };
     let opts = fetch::Options {
         dest: run.share.root().to_path_buf(),
         overwrite: false,
