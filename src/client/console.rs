@@ -110,10 +110,20 @@ impl Console {
         &self,
         slot: &'a mut Option<Client>,
     ) -> Result<&'a mut Client, ClientError> {
+        let client = match slot.take() {
+            Some(c) => c,
+            None => self.new_client()?,
+        };
+        Ok(slot.insert(client))
+    }
+
+    /// A new connection to the peer (through ssh for an `ssh://` one); in
+    /// peer mode, one that waits until the peer can be reached.
+    fn new_client(&self) -> Result<Client, ClientError> {
         let mut told = false;
-        while slot.is_none() {
+        loop {
             match ssh::connect(&self.settings, Some(self.history.clone())) {
-                Ok(c) => *slot = Some(c),
+                Ok(c) => return Ok(c),
                 Err(ClientError::Connect(_, e)) if self.wait_for_peer => {
                     if !told {
                         tell!(
@@ -127,8 +137,6 @@ impl Console {
                 Err(e) => return Err(e),
             }
         }
-        slot.as_mut()
-            .ok_or_else(|| ClientError::Protocol("not connected".into()))
     }
 
     /// Runs `f` on the connection to the peer, made first when there is
@@ -251,6 +259,13 @@ impl Console {
             self.close();
             return Status::Quit;
         }
+        // With --secret the login is AUTH PROOF's: a typed AUTH would put
+        // a secret on the wire as it is.
+        if verb.eq_ignore_ascii_case("auth") && self.settings.secret.is_some() {
+            return self.usage(
+                "not sent: with --secret the client logs in by AUTH PROOF, and a typed AUTH would send a secret as it is",
+            );
+        }
         let result = if verb.eq_ignore_ascii_case("sync") {
             match sync::parse_args(&words[1..]) {
                 Ok(args) => self.sync(&args),
@@ -300,18 +315,27 @@ impl Console {
                 client.send(line)?;
                 let mut table: Vec<String> = Vec::new();
                 let mut stdout = out::stdout();
+                // A reply with a MAC is shown only once it held.
+                let mut held = client.is_sealed().then(out::Held::new);
                 let last = client.read_reply_with(&mut |l: &ReplyLine| {
                     shown.set(true);
+                    let to: &mut dyn Write = match &mut held {
+                        Some(h) => h,
+                        None => &mut stdout,
+                    };
                     if l.code == code::TABLE && !l.last {
                         if tty {
                             table.push(l.text.clone());
                         } else {
-                            let _ = writeln!(stdout, "{}", tsv_row(&l.text));
+                            let _ = writeln!(to, "{}", tsv_row(&l.text));
                         }
                     } else if l.code < 400 && !(l.code == code::TABLE && l.last) {
-                        let _ = writeln!(stdout, "{}", peer_text(&l.text));
+                        let _ = writeln!(to, "{}", peer_text(&l.text));
                     }
                 })?;
+                if let Some(h) = held {
+                    let _ = h.release(&mut stdout);
+                }
                 client.record(line, last.code);
                 if tty && !table.is_empty() {
                     if is_history {

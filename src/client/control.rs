@@ -1,21 +1,29 @@
 //! The control connection to a peer, over any byte stream (see
-//! [`super::transport`]): the greeting and AUTH, requests, and replies as
-//! they arrive, each line and each whole reply within its deadline (see
-//! [`super::deadline`]) and within the client's bounds; the request
-//! history; and the data connection held between transfers (used by
-//! `data`).
+//! [`super::transport`]): the greeting and the login, requests, and
+//! replies as they arrive, each line and each whole reply within its
+//! deadline (see [`super::deadline`]) and within the client's bounds; the
+//! request history; and the data connection held between transfers (used
+//! by `data`).
+//!
+//! With a secret, the login is the challenge-response of `login`, and
+//! from then on this is the one place lines are written and replies
+//! read: every request line leaves with its MAC, and every reply's MAC is
+//! checked as its lines come, the final line's before the reply is handed
+//! on, so nothing of a reply whose MAC fails is acted on.
 
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, IsTerminal};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::answer::{Answer, MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES};
 use super::deadline::{self, Deadline};
-use super::error::{duration_text, Bound, ClientError, Late, Wait};
-use super::show;
+use super::error::{duration_text, Bound, Breach, ClientError, Late, Wait};
+use super::login::{self, Check, Seal};
 use super::transport::{self, Peek, Peer, Transport};
 use crate::history::{Direction, History};
+use crate::proof::Mac;
 use crate::protocol::{self, code, ReplyLine};
 
 /// A TCP data connection held between transfers, with the channel (port
@@ -40,13 +48,18 @@ pub struct Client {
     timeout: Duration,
     /// The buffer each reply line is read into.
     line: Vec<u8>,
+    /// After a challenge-response login: the MACs of requests and
+    /// replies.
+    seal: Option<Seal>,
+    /// A reply's MAC failed: nothing more is read or sent here.
+    changed: bool,
 }
 
 impl Client {
-    /// Connects, reads the greeting, and authenticates when `secret` is
-    /// set. `timeout` bounds every wait on the peer from here on: the
-    /// connect, the greeting, each reply line (and each whole reply, see
-    /// `deadline`) and a stalled transfer.
+    /// Connects, reads the greeting, and logs in when `secret` is set
+    /// (see [`Client::over`]). `timeout` bounds every wait on the peer
+    /// from here on: the connect, the greeting, each reply line (and each
+    /// whole reply, see `deadline`) and a stalled transfer.
     pub fn connect(
         target: &str,
         timeout: Duration,
@@ -58,7 +71,10 @@ impl Client {
     }
 
     /// [`Client::connect`] over a stream already open to the peer `addr`
-    /// (whom messages name, and where data channels go to).
+    /// (whom messages name, and where data channels go to). With a
+    /// secret, the login is the challenge-response one, and a peer that
+    /// does not offer it, or does not prove the secret back, is refused;
+    /// the secret itself is never sent.
     pub fn over(
         stream: Box<dyn Transport>,
         addr: Peer,
@@ -74,6 +90,8 @@ impl Client {
             greeting: String::new(),
             timeout,
             line: Vec::with_capacity(256),
+            seal: None,
+            changed: false,
         };
         let g = c.read_reply().map_err(|e| match e {
             ClientError::Timeout(late) => ClientError::Timeout(Late {
@@ -83,25 +101,40 @@ impl Client {
             e => e,
         })?;
         if g.code() != code::GREETING {
-            return Err(ClientError::Protocol(format!(
-                "{} {}",
+            return Err(ClientError::Protocol(Breach::Greeting(
                 g.code(),
-                show::peer_text(g.text())
+                g.text().to_string(),
             )));
         }
         c.greeting = g.text().to_string();
-        if let Some(s) = secret {
-            // Recorded as `AUTH ***`, like every AUTH (see `record`).
-            let r = c.request(&format!("AUTH {}", protocol::quote_word(s)))?;
-            if r.code() != code::AUTHENTICATED {
-                return Err(ClientError::Protocol(format!(
-                    "authentication failed: {} {}",
-                    r.code(),
-                    show::peer_text(r.text())
-                )));
+        match secret {
+            Some(s) => c.log_in(s)?,
+            // Over ssh, ssh protects the connection.
+            None => {
+                if let Peer::Tcp(a) = c.addr {
+                    unprotected(a)
+                }
             }
         }
         Ok(c)
+    }
+
+    /// The challenge-response login (see `login`): `AUTH PROOF`, then the
+    /// `230`'s proof and MAC checked before the session goes on.
+    fn log_in(&mut self, secret: &str) -> Result<(), ClientError> {
+        let login = login::begin(secret, &self.greeting, &self.addr)?;
+        // Recorded as `AUTH ***`, like every AUTH (see `record`).
+        let r = self.request(&login.line)?;
+        if r.code() != code::AUTHENTICATED {
+            return Err(ClientError::LoginRefused(r.code(), r.text().to_string()));
+        }
+        self.seal = Some(login.finish(&r.lines, &self.addr)?);
+        Ok(())
+    }
+
+    /// True after a challenge-response login: every reply carries a MAC.
+    pub fn is_sealed(&self) -> bool {
+        self.seal.is_some()
     }
 
     /// The peer's control address.
@@ -118,11 +151,27 @@ impl Client {
         self.timeout
     }
 
-    /// Sends one request line (or several, each with its line end).
+    /// Sends one request line (or several, each with its line end), each
+    /// with its MAC after a challenge-response login (a blank line, only
+    /// spaces and TABs, which would get no reply, is not sent then).
     pub fn send(&mut self, line: &str) -> Result<(), ClientError> {
+        if self.changed {
+            return Err(ClientError::Changed(self.addr.clone()));
+        }
         let mut buf = Vec::with_capacity(line.len() + 1);
-        buf.extend_from_slice(line.as_bytes());
-        buf.push(b'\n');
+        match &mut self.seal {
+            None => {
+                buf.extend_from_slice(line.as_bytes());
+                buf.push(b'\n');
+            }
+            Some(seal) => {
+                let blank = |l: &&str| l.bytes().all(|b| b == b' ' || b == b'\t');
+                for l in line.split('\n').filter(|l| !blank(l)) {
+                    buf.extend_from_slice(seal.seal(l).as_bytes());
+                    buf.push(b'\n');
+                }
+            }
+        }
         self.reader
             .get_mut()
             .stream()
@@ -157,7 +206,13 @@ impl Client {
 
     /// Reads one reply line: it must come whole within the timeout, and
     /// by `reply` (the deadline of the whole reply) when that is earlier.
-    fn read_line(&mut self, reply: Option<Instant>) -> Result<ReplyLine, ClientError> {
+    /// It goes into `check` (the reply's MAC) when there is one; a final
+    /// line comes with the MAC it carried, its word taken off.
+    fn read_line(
+        &mut self,
+        reply: Option<Instant>,
+        check: Option<&mut Check>,
+    ) -> Result<(ReplyLine, Option<Mac>), ClientError> {
         let own = deadline::after(Instant::now(), self.timeout);
         let until = deadline::earliest(own, reply);
         self.reader.get_mut().set(until);
@@ -177,7 +232,7 @@ impl Client {
                 }
                 _ => ClientError::Io(e),
             });
-        let line = read.and_then(|n| self.parse_line(&buf, n));
+        let line = read.and_then(|n| self.parse_line(&buf, n, check));
         self.line = buf;
         line
     }
@@ -191,7 +246,12 @@ impl Client {
         }
     }
 
-    fn parse_line(&self, buf: &[u8], n: usize) -> Result<ReplyLine, ClientError> {
+    fn parse_line(
+        &self,
+        buf: &[u8],
+        n: usize,
+        check: Option<&mut Check>,
+    ) -> Result<(ReplyLine, Option<Mac>), ClientError> {
         if n == 0 {
             return Err(ClientError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
@@ -202,15 +262,26 @@ impl Client {
                 ClientError::Io(io::ErrorKind::UnexpectedEof.into())
             });
         }
+        let (buf, mac) = match check {
+            None => (buf, None),
+            // The MAC covers the line as it came, without its line end.
+            Some(check) => {
+                let raw = &buf[..buf.len() - 1];
+                let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                let last = raw.len() == 3 || raw.get(3) == Some(&b' ');
+                check.line(raw, last)
+            }
+        };
         // Checked first as it is (the usual case, and much the cheaper).
         let text = match std::str::from_utf8(buf) {
             Ok(t) => std::borrow::Cow::Borrowed(t),
             Err(_) => String::from_utf8_lossy(buf),
         };
-        protocol::parse_reply_line(&text).ok_or_else(|| {
+        let line = protocol::parse_reply_line(&text).ok_or_else(|| {
             let start: String = text.trim_end().chars().take(80).collect();
-            ClientError::Protocol(format!("not a reply line: \"{}\"", protocol::shown(&start)))
-        })
+            ClientError::Protocol(Breach::Line(start))
+        })?;
+        Ok((line, mac))
     }
 
     /// Reads one whole reply, handing each line to `each` as it arrives
@@ -218,10 +289,18 @@ impl Client {
     /// than [`MAX_REPLY_LINES`] lines or [`MAX_REPLY_BYTES`] bytes is an
     /// error, and so is a `421` (the peer closes the connection after it),
     /// and a reply that does not come whole in time (see `deadline`).
+    /// After a challenge-response login, so is a reply whose MAC is
+    /// missing or wrong: it is checked before the final line is handed
+    /// on, so whoever gets the lines acts on them only after the last
+    /// (see [`Client::read_table`]).
     pub fn read_reply_with(
         &mut self,
         each: &mut dyn FnMut(&ReplyLine),
     ) -> Result<ReplyLine, ClientError> {
+        if self.changed {
+            return Err(ClientError::Changed(self.addr.clone()));
+        }
+        let mut check = self.seal.as_ref().map(Seal::next_reply);
         let mut lines = 0usize;
         let mut bytes = 0u64;
         let start = Instant::now();
@@ -230,11 +309,20 @@ impl Client {
             let by = (lines > 0)
                 .then(|| deadline::reply_deadline(start, self.timeout, lines))
                 .flatten();
-            let line = self.read_line(by)?;
+            let (line, mac) = self.read_line(by, check.as_mut())?;
             lines += 1;
             bytes += line.text.len() as u64 + 5;
             if lines > MAX_REPLY_LINES || bytes > MAX_REPLY_BYTES {
                 return Err(ClientError::TooLarge(Bound::Reply(self.addr.clone())));
+            }
+            if let Some(c) = check.take_if(|_| line.last) {
+                if !c.holds(mac, line.code) {
+                    self.changed = true;
+                    return Err(ClientError::Changed(self.addr.clone()));
+                }
+                if let Some(seal) = &mut self.seal {
+                    seal.answered(line.code);
+                }
             }
             if line.last && line.code == code::CLOSING {
                 return Err(ClientError::Closed(line.code, line.text));
@@ -255,7 +343,9 @@ impl Client {
 
     /// Reads one reply, handing the text of each row of a `213` table to
     /// `row` (header and count left out; fields escaped as on the wire)
-    /// without holding the table. Returns the final line.
+    /// without holding the table. Returns the final line. The rows of a
+    /// reply whose MAC fails were handed on all the same, so `row` only
+    /// gathers: what it gathered is used once this returned `Ok`.
     pub fn read_table(&mut self, row: &mut dyn FnMut(&str)) -> Result<ReplyLine, ClientError> {
         let mut header = true;
         self.read_reply_with(&mut |l| {
@@ -300,7 +390,8 @@ impl Client {
     /// peer closed it, or said something nobody asked for (a `421` before
     /// it closes). Only looks, without waiting.
     pub fn is_open(&mut self) -> bool {
-        self.reader.buffer().is_empty()
+        !self.changed
+            && self.reader.buffer().is_empty()
             && self.reader.get_mut().stream().poll(Duration::ZERO) == Peek::Nothing
     }
 
@@ -315,6 +406,20 @@ impl Client {
     pub(crate) fn reply_within(&mut self, wait: Duration) -> bool {
         !self.reader.buffer().is_empty()
             || self.reader.get_mut().stream().poll(wait) != Peek::Nothing
+    }
+}
+
+/// Says once per process, at a terminal, that a connection without a
+/// secret is not protected.
+fn unprotected(addr: SocketAddr) {
+    static TOLD: AtomicBool = AtomicBool::new(false);
+    if io::stderr().is_terminal() && !TOLD.swap(true, Ordering::Relaxed) {
+        super::prompt::print_above(
+            &format!(
+                "p2pshare: the connection to {addr} is not protected (no secret; see README \"Security\")"
+            ),
+            true,
+        );
     }
 }
 

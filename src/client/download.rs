@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use super::answer::{split_row, Answer};
 use super::control::Client;
 use super::data::{self, Channel, Span};
-use super::error::ClientError;
+use super::error::{Breach, ClientError};
 use super::local::{local_md5, shown_path, Lock, Sink};
 use super::outcome::{Cause, FileRow, Outcome, Ui};
 use super::show;
@@ -307,20 +307,19 @@ impl Attempt<'_> {
             Channel::Inline(_) => transport == Transport::Tcp,
         };
         if row.name != self.t.name || !fits {
-            return Err(ClientError::Protocol(format!(
-                "the peer answered the {} download of {} with a {} one of {}: its replies are out of step with the requests; the connection is dropped",
-                transport.as_str().to_ascii_uppercase(),
-                shown(&self.t.name),
-                channel.name(),
-                shown(&row.name)
-            )));
+            return Err(ClientError::Protocol(Breach::OtherDownload {
+                how: transport,
+                asked: self.t.name.clone(),
+                got_how: channel.name(),
+                got: row.name,
+            }));
         }
         if offset > row.size {
-            return Err(ClientError::Protocol(format!(
-                "the peer accepted offset {offset} past the end of {} ({} bytes)",
-                shown(&row.name),
-                row.size
-            )));
+            return Err(ClientError::Protocol(Breach::PastEnd {
+                name: row.name,
+                offset,
+                size: row.size,
+            }));
         }
         let span = Span {
             offset,
@@ -328,11 +327,12 @@ impl Attempt<'_> {
         };
         if let Channel::Inline(n) = channel {
             if n != span.want {
-                return Err(ClientError::Protocol(format!(
-                    "the peer announced {n} inline bytes of {} where {} were due: the stream is out of step; the connection is dropped",
-                    shown(&row.name),
-                    span.want
-                )));
+                return Err(ClientError::Protocol(Breach::InlineBytes {
+                    what: "download",
+                    name: row.name,
+                    announced: n,
+                    due: span.want,
+                }));
             }
         }
         Ok(State::Announced(Announced { row, channel, span }))
@@ -483,16 +483,11 @@ fn announcement(name: &str, first: &Answer) -> Result<(FileRow, Channel), Client
     if let (Some(row), Some(data)) = (row, Channel::parse(first.text())) {
         return Ok((row, data));
     }
-    let shown_lines: Vec<String> = first
-        .lines
-        .iter()
-        .map(|l| show::peer_text(&l.text))
-        .collect();
-    Err(ClientError::Protocol(format!(
-        "bad 150 reply to the download of {}: {}",
-        shown(name),
-        shown_lines.join(" | ")
-    )))
+    Err(ClientError::Protocol(Breach::Announcement {
+        what: "download",
+        name: name.to_string(),
+        lines: first.lines.iter().map(|l| l.text.clone()).collect(),
+    }))
 }
 
 /// Parses the file row of a 150 reply.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::deadline::LINES_PER_TIMEOUT;
 use super::show::peer_text;
 use super::transport::Peer;
-use crate::protocol::Transport;
+use crate::protocol::{shown, Transport};
 
 /// Why talking to a peer failed.
 #[derive(Debug)]
@@ -31,7 +31,71 @@ pub enum ClientError {
     TooLarge(Bound),
     /// The peer sent something that is not the protocol, or a reply that
     /// does not belong to the request.
-    Protocol(String),
+    Protocol(Breach),
+    /// The peer refused the login (`AUTH PROOF`): its code and text.
+    LoginRefused(u16, String),
+    /// The client has a secret, and the peer at this address offers no
+    /// challenge-response login (no nonce in its greeting): it cannot
+    /// prove that it knows the secret.
+    NoChallenge(Peer),
+    /// The peer at this address accepted the login without proving that
+    /// it knows the secret (its proof missing or wrong).
+    NoSecret(Peer),
+    /// A reply from the peer at this address, after the login, came with
+    /// a MAC that is missing or wrong: changed on the way.
+    Changed(Peer),
+    /// The client's nonce could not be read from the OS's random source.
+    Random(io::Error),
+    /// A thread of the client's own (a second download connection)
+    /// panicked.
+    Panicked,
+}
+
+/// How a peer broke the protocol, with what it sent (as it came: made
+/// fit to show only in the message).
+#[derive(Debug, Clone)]
+pub enum Breach {
+    /// The first reply is not a greeting (`220`): its code and text.
+    Greeting(u16, String),
+    /// A line that is not a reply line: its first characters.
+    Line(String),
+    /// The reply to `request` (`FileHash verify`) names another file
+    /// than `name`.
+    OutOfStep { request: String, name: String },
+    /// A download of `asked` over the transport `how` was answered with
+    /// the one of `got` over `got_how`.
+    OtherDownload {
+        how: Transport,
+        asked: String,
+        /// How the answer's bytes come: `TCP`, `UDP` or `inline`.
+        got_how: &'static str,
+        got: String,
+    },
+    /// A `150 DATA inline` of the `download` or `upload` of `name`
+    /// announced `announced` bytes where `due` were due.
+    InlineBytes {
+        what: &'static str,
+        name: String,
+        announced: u64,
+        due: u64,
+    },
+    /// A download from `offset` was accepted, past the end of `name`
+    /// (`size` bytes).
+    PastEnd {
+        name: String,
+        offset: u64,
+        size: u64,
+    },
+    /// A `150` without its file row or data line: the `download` or
+    /// `upload` it answers, the name, and its lines' texts.
+    Announcement {
+        what: &'static str,
+        name: String,
+        lines: Vec<String>,
+    },
+    /// The second connection of a Sync reached another share than the
+    /// first.
+    OtherShare,
 }
 
 /// A wait on the peer that ran out: what was waited for, from whom, and
@@ -105,7 +169,79 @@ impl fmt::Display for ClientError {
                 super::answer::MAX_REPLY_LINES,
                 super::answer::MAX_REPLY_BYTES >> 20
             ),
-            ClientError::Protocol(m) => write!(f, "protocol error: {m}"),
+            ClientError::Protocol(b) => write!(f, "protocol error: {b}"),
+            ClientError::LoginRefused(code, text) => {
+                write!(f, "authentication failed: {code} {}", peer_text(text))
+            }
+            ClientError::NoChallenge(addr) => write!(
+                f,
+                "the peer at {addr} does not offer the challenge-response login (AUTH PROOF), so it cannot prove it knows the secret; not connecting"
+            ),
+            ClientError::NoSecret(addr) => write!(
+                f,
+                "the peer at {addr} does not know the secret (its proof is missing or wrong); not connecting"
+            ),
+            ClientError::Changed(addr) => write!(
+                f,
+                "the reply from {addr} was changed on the way (its mac does not match); dropping the connection"
+            ),
+            ClientError::Random(e) => write!(f, "cannot make the login's nonce: {e}"),
+            ClientError::Panicked => f.write_str("a download thread failed"),
+        }
+    }
+}
+
+impl fmt::Display for Breach {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let upper = |t: &Transport| t.as_str().to_ascii_uppercase();
+        match self {
+            Breach::Greeting(code, text) => write!(f, "{code} {}", peer_text(text)),
+            Breach::Line(start) => write!(f, "not a reply line: \"{}\"", shown(start)),
+            Breach::OutOfStep { request, name } => write!(
+                f,
+                "the peer's reply to {request} {} is about another file: its replies are out of step with the requests; the connection is dropped",
+                shown(name)
+            ),
+            Breach::OtherDownload {
+                how,
+                asked,
+                got_how,
+                got,
+            } => write!(
+                f,
+                "the peer answered the {} download of {} with a {} one of {}: its replies are out of step with the requests; the connection is dropped",
+                upper(how),
+                shown(asked),
+                got_how,
+                shown(got)
+            ),
+            Breach::InlineBytes {
+                what,
+                name,
+                announced,
+                due,
+            } => write!(
+                f,
+                "the peer announced {announced} inline bytes for the {what} of {} where {due} are due: the stream is out of step; the connection is dropped",
+                shown(name)
+            ),
+            Breach::PastEnd { name, offset, size } => write!(
+                f,
+                "the peer accepted offset {offset} past the end of {} ({size} bytes)",
+                shown(name)
+            ),
+            Breach::Announcement { what, name, lines } => {
+                let lines: Vec<String> = lines.iter().map(|l| peer_text(l)).collect();
+                write!(
+                    f,
+                    "bad 150 reply to the {what} of {}: {}",
+                    shown(name),
+                    lines.join(" | ")
+                )
+            }
+            Breach::OtherShare => {
+                f.write_str("the second connection reached another share than the first")
+            }
         }
     }
 }
@@ -146,9 +282,10 @@ impl fmt::Display for Late {
 impl std::error::Error for ClientError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ClientError::Connect(_, e) | ClientError::Unusable(_, e) | ClientError::Io(e) => {
-                Some(e)
-            }
+            ClientError::Connect(_, e)
+            | ClientError::Unusable(_, e)
+            | ClientError::Io(e)
+            | ClientError::Random(e) => Some(e),
             _ => None,
         }
     }
@@ -184,6 +321,23 @@ mod tests {
         assert_eq!(
             late.to_string(),
             "the UDP data channel from 127.0.0.1:7 stalled: nothing arrived within 2s"
+        );
+        let random = ClientError::Random(io::ErrorKind::NotFound.into());
+        assert!(random.source().is_some());
+        let peer: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let changed = ClientError::Changed(Peer::Tcp(peer));
+        assert!(changed.source().is_none());
+        assert_eq!(
+            changed.to_string(),
+            "the reply from 127.0.0.1:9000 was changed on the way (its mac does not match); dropping the connection"
+        );
+        let breach = ClientError::Protocol(Breach::OutOfStep {
+            request: "FileHash verify".into(),
+            name: "a\x1bb".into(),
+        });
+        assert!(
+            breach.to_string().contains("FileHash verify a\\u{1b}b"),
+            "{breach}"
         );
     }
 }

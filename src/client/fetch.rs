@@ -17,7 +17,7 @@ use super::answer::{split_row, unescape};
 use super::control::Client;
 pub use super::download::Options;
 use super::download::{self, Planned, RemoteHashes, Step, Target};
-use super::error::ClientError;
+use super::error::{Breach, ClientError};
 use super::local::{local_dir, share_root};
 pub use super::outcome::{Cause, FileRow, Outcome, Ui};
 use super::show;
@@ -292,7 +292,15 @@ impl Pipeline<'_> {
             else {
                 break;
             };
-            let (step, code) = download::attempt(self.client, &target, offset, self.opts, ui)?;
+            let (step, code) = download::attempt(self.client, &target, offset, self.opts, ui)
+                .inspect_err(|e| {
+                    if matches!(e, ClientError::Changed(_)) {
+                        // Nothing that came under a reply whose MAC
+                        // failed is kept, not even to resume from: the
+                        // emptied partial file goes with its lock.
+                        let _ = target.lock.file.set_len(0);
+                    }
+                })?;
             target.lock.fresh = false;
             self.client.record(&line, code);
             match step {
@@ -462,8 +470,8 @@ fn remote_hashes(client: &mut Client, names: &[&str]) -> Result<RemoteHashes, Cl
 
 /// The error of a reply that does not answer its request.
 pub(crate) fn out_of_step(request: &str, name: &str) -> ClientError {
-    ClientError::Protocol(format!(
-        "the peer's reply to {request} {} is about another file: its replies are out of step with the requests; the connection is dropped",
-        shown(name)
-    ))
+    ClientError::Protocol(Breach::OutOfStep {
+        request: request.to_string(),
+        name: name.to_string(),
+    })
 }

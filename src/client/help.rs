@@ -34,7 +34,8 @@ const OWN: &[(&str, &str, &str)] = &[
     (
         "AUTH",
         "AUTH <secret>",
-        "authenticate where the peer requires a secret (--secret does it on connecting)",
+        "authenticate where the peer requires a secret, sending it as it is (--secret \
+         logs in on connecting by AUTH PROOF instead, never sending it)",
     ),
 ];
 

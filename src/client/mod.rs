@@ -6,8 +6,10 @@
 //! them talk to the peer through `control`'s [`Client`]: the control
 //! connection over any byte stream that implements
 //! [`transport::Transport`] (TCP is one), with the deadlines of `deadline`
-//! and the client's bounds on replies written once. A reply arrives as an
-//! [`Answer`]; what fails is a [`ClientError`].
+//! and the client's bounds on replies written once; with a secret, the
+//! challenge-response login and the MACs of every request and reply are
+//! `login`'s, applied there. A reply arrives as an [`Answer`]; what fails
+//! is a [`ClientError`].
 
 mod answer;
 pub mod console;
@@ -21,6 +23,7 @@ mod help;
 mod inline;
 pub mod link;
 mod local;
+mod login;
 pub mod out;
 mod outcome;
 mod pipe;
@@ -39,7 +42,7 @@ pub use self::answer::{
     split_row, unescape, Answer, MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES,
 };
 pub use self::control::Client;
-pub use self::error::{duration_text, Bound, ClientError, Late, Wait};
+pub use self::error::{duration_text, Bound, Breach, ClientError, Late, Wait};
 pub use self::settings::Settings;
 pub use self::transport::{resolve, Peer, Transport, DEFAULT_PORT};
 use crate::history::History;

@@ -162,3 +162,77 @@ pub fn report_failure() -> bool {
     take_failure();
     true
 }
+
+/// Output held back until the reply it shows is checked (a reply with a
+/// MAC is shown only once its final line's MAC held): in an unnamed
+/// temporary file, as a table may have millions of rows, or in memory
+/// where no such file can be made.
+pub enum Held {
+    File(io::BufWriter<std::fs::File>),
+    Memory(Vec<u8>),
+}
+
+impl Held {
+    pub fn new() -> Held {
+        match unnamed_file() {
+            Ok(f) => Held::File(io::BufWriter::new(f)),
+            Err(_) => Held::Memory(Vec::new()),
+        }
+    }
+
+    /// Writes what was held to `to`.
+    pub fn release(self, to: &mut dyn Write) -> io::Result<()> {
+        use std::io::Seek;
+        match self {
+            Held::File(w) => {
+                let mut f = w.into_inner().map_err(|e| e.into_error())?;
+                f.rewind()?;
+                io::copy(&mut f, to).map(|_| ())
+            }
+            Held::Memory(m) => to.write_all(&m),
+        }
+    }
+}
+
+impl Default for Held {
+    fn default() -> Held {
+        Held::new()
+    }
+}
+
+impl Write for Held {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Held::File(w) => w.write(buf),
+            Held::Memory(m) => m.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Held::File(w) => w.flush(),
+            Held::Memory(_) => Ok(()),
+        }
+    }
+}
+
+/// A temporary file only this process can reach: made (readable by its
+/// owner only) and removed at once, kept open.
+fn unnamed_file() -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut id = [0u8; 8];
+    crate::sys::random_bytes(&mut id)?;
+    let path = std::env::temp_dir().join(format!(
+        ".p2pshare-held-{}-{}",
+        std::process::id(),
+        crate::digest::hex(&id)
+    ));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(f)
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::control::Client;
 use super::data::{self, Channel};
-use super::error::ClientError;
+use super::error::{Breach, ClientError};
 use super::outcome::{FileRow, Outcome, Ui};
 use super::show::peer_text;
 use crate::protocol::{code, quote_word, shown};
@@ -86,19 +86,20 @@ fn upload_one(
         }
     }
     let Some(channel) = Channel::parse(first.text()) else {
-        return Err(ClientError::Protocol(format!(
-            "bad 150 reply to the upload of {}: {}",
-            shown(name),
-            peer_text(first.text())
-        )));
+        return Err(ClientError::Protocol(Breach::Announcement {
+            what: "upload",
+            name: name.to_string(),
+            lines: vec![first.text().to_string()],
+        }));
     };
     if let Channel::Inline(n) = channel {
         if n != row.size {
-            return Err(ClientError::Protocol(format!(
-                "the peer asked for {n} inline bytes of {}, which has {}: the stream is out of step; the connection is dropped",
-                shown(name),
-                row.size
-            )));
+            return Err(ClientError::Protocol(Breach::InlineBytes {
+                what: "upload",
+                name: name.to_string(),
+                announced: n,
+                due: row.size,
+            }));
         }
     }
     ui.start(name, row.size, 0);

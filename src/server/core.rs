@@ -277,15 +277,15 @@ pub(super) struct Session<'a, C: Control, W: Write> {
     /// True once AUTH succeeded, or from the start when no secret is set.
     authed: bool,
     wrong_secrets: u8,
-    /// The server's nonce of this connection, for `AUTH PROOF` (only
-    /// with a secret).
-    nonce: Option<Nonce>,
     /// True for the one session of `serve --stdio`: its history rows name
     /// the peer `stdio`, and its file bytes travel inline.
     stdio: bool,
     /// Set when the control stream is out of step (an inline upload that
     /// broke midway): the session ends after the reply.
     closing: bool,
+    /// The server's nonce of this connection, for `AUTH PROOF` (only
+    /// with a secret).
+    nonce: Option<Nonce>,
 }
 
 impl<'a, C: Control, W: Write> Session<'a, C, W> {
@@ -317,9 +317,9 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
             transfers: Transfers::new(shared, local.ip(), peer.ip()),
             authed: shared.config.secret.is_none(),
             wrong_secrets: 0,
-            nonce: None,
             stdio: false,
             closing: false,
+            nonce: None,
         }
     }
 

@@ -16,6 +16,7 @@ mod support;
 
 mod cli;
 mod client;
+mod client_auth;
 mod client_edges;
 mod client_hostile;
 mod client_output;
@@ -37,6 +38,7 @@ fn main() -> std::process::ExitCode {
     runner::run(&[
         cli::CASES,
         client::CASES,
+        client_auth::CASES,
         client_edges::CASES,
         client_hostile::CASES,
         client_output::CASES,

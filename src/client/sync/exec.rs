@@ -14,7 +14,7 @@ use super::plan::{conflict_name, Action, Base, Decision, Files, Version};
 use super::trash::Trash;
 use super::Counts;
 use crate::client::control::Client;
-use crate::client::error::ClientError;
+use crate::client::error::{Breach, ClientError};
 use crate::client::fetch::{self, Batch, Outcome, Ui};
 use crate::client::local::local_md5;
 use crate::client::prompt::print_above;
@@ -480,10 +480,7 @@ fn download(
         });
         let mut b = batch_of(&first);
         let mine = fetch::fetch(client, &mut b, &opts, &mut RowUi(&progress));
-        let theirs = other.map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(ClientError::Protocol("a download thread failed".into())))
-        });
+        let theirs = other.map(|h| h.join().unwrap_or(Err(ClientError::Panicked)));
         mine.and(theirs.unwrap_or(Ok(())))
     });
     let mut p = progress.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -562,9 +559,7 @@ fn second_connection(
     let s = run.settings;
     let mut c = ssh::connect(s, Some(run.history.clone()))?;
     if crate::protocol::greeting_share_id(c.greeting()) != Some(run.peer_id) {
-        return Err(ClientError::Protocol(
-            "the second connection reached another share than the first".into(),
-        ));
+        return Err(ClientError::Protocol(Breach::OtherShare));
     }
     let r = fetch::fetch(&mut c, b, opts, &mut RowUi(progress));
     c.quit();
