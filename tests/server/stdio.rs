@@ -764,6 +764,20 @@ fn serve_stdio_refuses_options_of_a_listening_server() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("--stdio"));
 }
 
+fn a_share_that_cannot_be_opened_is_exit_1_and_nothing_on_stdout() {
+    let dir = TempDir::new("stdio-noshare");
+    let out = Command::new(bin())
+        .args(["serve", "--stdio", "--share"])
+        .arg(dir.path().join("no/such/parent"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "{:?}", out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("p2pshare: cannot share "), "{err}");
+}
+
 cases![
     greeting_commands_and_history_rows_named_stdio,
     every_hard_name_lists_and_downloads_inline,
@@ -779,6 +793,7 @@ cases![
     a_stdio_session_opens_no_socket,
     a_client_that_reads_no_replies_is_cut_off_after_the_data_timeout,
     serve_stdio_refuses_options_of_a_listening_server,
+    a_share_that_cannot_be_opened_is_exit_1_and_nothing_on_stdout,
     after_a_proof_login_the_inline_replies_carry_their_macs,
     #[ignore = "needs root and mount"]
     an_upload_onto_a_full_disk_is_451_and_the_stream_stays_in_step,
