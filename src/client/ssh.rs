@@ -5,7 +5,7 @@
 //! ```
 //!
 //! and runs the control connection over its stdin and stdout (see
-//! [`super::pipe`]). REMOTE is `--remote-command` (default `p2pshare`);
+//! `pipe`). REMOTE is `--remote-command` (default `p2pshare`);
 //! [`SSH_ENV`] replaces `ssh` itself, split into words by
 //! [`split_command`]. ssh joins the words after the host into one line
 //! for the remote shell, so each is single-quoted ([`quote_remote`]).
