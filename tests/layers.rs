@@ -465,7 +465,7 @@ const FRONT_ENDS: &[(&str, &[&str])] = &[
             "server/ftp_upload.rs",
         ],
     ),
-    ("stdio", &["server/stdio.rs", "server/inline.rs"]),
+    ("stdio", &["server/stdio.rs"]),
 ];
 
 #[test]

@@ -531,8 +531,8 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
     }
 
     /// Writes file bytes on the control stream itself, as they are: past
-    /// the reply buffer (flushed with the 150 before them) and the line
-    /// ends.
+    /// the replies' MACs, their buffer (flushed with the 150 before the
+    /// bytes) and their line ends.
     pub(super) fn write_inline(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.out.get_mut().get_mut().inner.write(buf)
     }

@@ -4,7 +4,8 @@
 //! exactly n raw bytes, then its final reply; an upload answers
 //! `150 DATA inline bytes=<size>`, reads exactly size raw bytes, then its
 //! final reply. The checks before and the placement after are those of
-//! the data channels (`transfers.rs`).
+//! the data channels (`transfers.rs`). Like them it is not a front end:
+//! the native front end hands a stdio session's transfers here.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};

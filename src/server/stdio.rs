@@ -61,7 +61,9 @@ fn serve(config: Config) -> io::Result<()> {
     let rescan = scan::spawn(shared.share.clone(), shared.config.rescan, stop.clone())?;
     let wire = Stdio::open()?;
     let (input, output) = core::control_of(&shared, &wire);
-    let served = session::serve_stdio(&shared, &stop, input, output);
+    let served = session::serve_stdio(&shared, &stop, input, output)
+        .and_then(|()| wire.flush_sent())
+        .map_err(|e| io::Error::new(e.kind(), format!("the session on stdio ended: {e}")));
     stop.set();
     let _ = rescan.join();
     let _ = shared.share.save_hashes();
@@ -81,10 +83,17 @@ pub(super) struct Stdio {
     chunks: Receiver<io::Result<Vec<u8>>>,
     pending: RefCell<Pending>,
     read_timeout: Cell<Option<Duration>>,
-    /// Chunks for the writer thread, one at a time, and its answers.
+    /// Chunks for the writer thread, one at a time, and its answers
+    /// (with the chunk's buffer, for the next one).
     to_writer: SyncSender<Vec<u8>>,
-    written: Receiver<io::Result<()>>,
+    written: Receiver<(Vec<u8>, io::Result<()>)>,
     write_timeout: Cell<Option<Duration>>,
+    /// True while the writer thread writes a chunk whose answer has not
+    /// been taken: the session prepares the next one meanwhile, and waits
+    /// for that answer before it hands the next one over.
+    in_flight: Cell<bool>,
+    /// A buffer back from the writer thread.
+    spare: RefCell<Vec<u8>>,
     /// Set once a write failed or timed out: the writer may still hold
     /// bytes of it, so nothing more is written.
     broken: Cell<bool>,
@@ -116,7 +125,7 @@ impl Stdio {
                 for chunk in chunks_out {
                     let result = out.write_all(&chunk);
                     let failed = result.is_err();
-                    if written_tx.send(result).is_err() || failed {
+                    if written_tx.send((chunk, result)).is_err() || failed {
                         return;
                     }
                 }
@@ -128,6 +137,8 @@ impl Stdio {
             to_writer,
             written,
             write_timeout: Cell::new(None),
+            in_flight: Cell::new(false),
+            spare: RefCell::default(),
             broken: Cell::new(false),
         })
     }
@@ -232,17 +243,32 @@ impl Wire for Stdio {
         Ok(Some(self.take(buf)))
     }
 
+    /// Hands `buf` (its first 256 KiB) to the writer thread once the
+    /// chunk before it was written, waiting for that up to the write
+    /// timeout.
     fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.flush_sent()?;
+        let buf = &buf[..buf.len().min(CHUNK * 4)];
+        let mut chunk = std::mem::take(&mut *self.spare.borrow_mut());
+        chunk.clear();
+        chunk.extend_from_slice(buf);
+        if self.to_writer.send(chunk).is_err() {
+            self.broken.set(true);
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        self.in_flight.set(true);
+        Ok(buf.len())
+    }
+
+    fn flush_sent(&self) -> io::Result<()> {
         if self.broken.get() {
             return Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "standard output failed earlier",
             ));
         }
-        let buf = &buf[..buf.len().min(CHUNK * 4)];
-        if self.to_writer.send(buf.to_vec()).is_err() {
-            self.broken.set(true);
-            return Err(io::ErrorKind::BrokenPipe.into());
+        if !self.in_flight.get() {
+            return Ok(());
         }
         let answer = match self.write_timeout.get() {
             Some(t) => self.written.recv_timeout(t),
@@ -251,24 +277,21 @@ impl Wire for Stdio {
                 .recv()
                 .map_err(|_| RecvTimeoutError::Disconnected),
         };
-        match answer {
-            Ok(Ok(())) => Ok(buf.len()),
-            Ok(Err(e)) => {
-                self.broken.set(true);
-                Err(e)
+        let failed = match answer {
+            Ok((buf, Ok(()))) => {
+                self.in_flight.set(false);
+                *self.spare.borrow_mut() = buf;
+                return Ok(());
             }
-            Err(RecvTimeoutError::Timeout) => {
-                self.broken.set(true);
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "standard output took nothing in time",
-                ))
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                self.broken.set(true);
-                Err(io::ErrorKind::BrokenPipe.into())
-            }
-        }
+            Ok((_, Err(e))) => e,
+            Err(RecvTimeoutError::Timeout) => io::Error::new(
+                io::ErrorKind::TimedOut,
+                "standard output took nothing in time",
+            ),
+            Err(RecvTimeoutError::Disconnected) => io::ErrorKind::BrokenPipe.into(),
+        };
+        self.broken.set(true);
+        Err(failed)
     }
 
     fn hung_up(&self, grace: Duration) -> bool {

@@ -25,7 +25,15 @@ pub(super) trait Wire {
     fn receive_waiting(&self, buf: &mut [u8]) -> io::Result<Option<usize>>;
 
     /// Writes some of `buf`, waiting up to the write timeout for room.
+    /// What it took may still be on its way (see [`Wire::flush_sent`]).
     fn send(&self, buf: &[u8]) -> io::Result<usize>;
+
+    /// Waits, up to the write timeout, until every byte taken by
+    /// [`Wire::send`] is written; an error when one failed. A socket's
+    /// are at once.
+    fn flush_sent(&self) -> io::Result<()> {
+        Ok(())
+    }
 
     /// True when the client closed its side (its end of stream is
     /// waiting to be read, or comes within `grace`), or it failed.

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::process::{bin, LIMIT};
 use crate::support::*;
+use p2pshare::proof::{greeting_nonce, split_mac, Nonce, Proofs, SessionKey};
 
 /// A `serve --stdio` child: what it writes on stdout read as a client
 /// reads the stream (lines, then raw bytes where a 150 announced them),
@@ -558,6 +559,152 @@ fn a_client_that_reads_no_replies_is_cut_off_after_the_data_timeout() {
     );
 }
 
+/// The MAC'd side of a stdio session after a proof login (PROTOCOL.md
+/// section 12): requests sent with their MACs, replies checked against
+/// theirs and returned without them.
+struct Proven {
+    p: Peer,
+    key: SessionKey,
+    /// The number of the last request sent.
+    n: u64,
+    /// The number of the next reply.
+    r: u64,
+}
+
+impl Proven {
+    fn login(p: Peer, secret: &str) -> Proven {
+        let sn = greeting_nonce(&p.greeting).expect("a nonce in the greeting");
+        let cn = Nonce(pseudo_random(16, 8).try_into().unwrap());
+        let proofs = Proofs::new(secret.as_bytes(), &sn, &cn);
+        let mut me = Proven {
+            p,
+            key: proofs.key,
+            n: 0,
+            r: 0,
+        };
+        let auth = format!("AUTH PROOF {cn} {}", proofs.client);
+        me.p.send(&auth);
+        let r = me.read(&auth);
+        assert_eq!(
+            r.lines,
+            [format!("230 authenticated; proof={}", proofs.server)]
+        );
+        me
+    }
+
+    fn send(&mut self, line: &str) {
+        self.n += 1;
+        let mac = self.key.request_mac(self.n, line);
+        self.p.send(&format!("{line} mac={mac}"));
+    }
+
+    /// The next reply, answering `request`, its MAC checked.
+    fn read(&mut self, request: &str) -> Reply {
+        let mut reply = self.p.reply();
+        let last = reply.lines.pop().unwrap();
+        let (text, mac) = split_mac(&last).unwrap_or_else(|| panic!("no mac in {last:?}"));
+        reply.lines.push(text.to_string());
+        let mut want = self.key.reply_mac(self.r, request);
+        for l in &reply.lines {
+            want.line(l.as_bytes());
+        }
+        assert!(
+            want.finish().same_as(&mac),
+            "reply {} to {request:?} has a wrong mac: {:?}",
+            self.r,
+            reply.lines
+        );
+        self.r += 1;
+        reply
+    }
+
+    fn cmd(&mut self, line: &str) -> Reply {
+        self.send(line);
+        self.read(line)
+    }
+}
+
+fn after_a_proof_login_the_inline_replies_carry_their_macs() {
+    let share = TempDir::new("stdio-macs");
+    let content = pseudo_random(100_000, 6);
+    share.write("a.bin", &content);
+    let secret = "s3cret-Word";
+    let p = Peer::start(share.path(), &["--secret", secret, "--allow-upload"]);
+    let mut p = Proven::login(p, secret);
+    assert_eq!(p.cmd("NOOP").lines, ["200 ok"]);
+    // A download: the 150 and the 226 are two replies, each with its MAC;
+    // the bytes between them carry none.
+    let request = "FileDownload a.bin 10";
+    let r150 = p.cmd(request);
+    assert_eq!(r150.lines[1], "150 DATA inline bytes=99990");
+    assert_eq!(row_of_150(&r150)[3], md5_hex(&content));
+    assert_eq!(p.p.bytes(99_990), content[10..]);
+    assert_eq!(p.read(request).code, 226);
+    // An upload: its 150, the bytes, its 226.
+    let up = format!("FileUpload up.txt 3 {}", md5_hex(b"up\n"));
+    assert_eq!(p.cmd(&up).lines, ["150 DATA inline bytes=3"]);
+    p.p.send_raw(b"up\n");
+    assert_eq!(p.read(&up).lines, ["226 stored up.txt"]);
+    assert_eq!(fs::read(share.path().join("up.txt")).unwrap(), b"up\n");
+    // Refusals too.
+    assert_eq!(p.cmd("FileDownload UDP a.bin").code, 550);
+    assert_eq!(p.cmd("QUIT").lines, ["221 bye"]);
+    assert_eq!(p.p.exit().code(), Some(0));
+}
+
+/// Set, to the mounted tmpfs, in the run of the full-disk test inside its
+/// mount namespace.
+const DISK_ENV: &str = "P2PSHARE_TEST_STDIO_DISK";
+
+fn an_upload_onto_a_full_disk_is_451_and_the_stream_stays_in_step() {
+    let Some(disk) = std::env::var_os(DISK_ENV) else {
+        // Again, in a mount namespace of its own with a 1 MiB tmpfs.
+        let disk = TempDir::new("stdio-disk");
+        let mount = r#"d=$1; shift; mount -t tmpfs -o size=1m p2pshare-test "$d" && exec "$@""#;
+        let mut wrap = Command::new("unshare");
+        wrap.args(["-m", "--propagation", "private", "sh", "-c", mount, "sh"])
+            .arg(disk.path());
+        crate::process::run_again_inside(
+            wrap,
+            "stdio::an_upload_onto_a_full_disk_is_451_and_the_stream_stays_in_step",
+            (DISK_ENV, disk.path().as_os_str()),
+            "small disk",
+        );
+        return;
+    };
+    let share = std::path::Path::new(&disk).join("share");
+    fs::create_dir_all(&share).unwrap();
+    // The state folder elsewhere: the disk is for the upload alone.
+    let state = TempDir::new("stdio-disk-state");
+    let state = state.path().to_str().unwrap();
+    let mut p = Peer::start(&share, &["--allow-upload", "--state", state]);
+    let content = pseudo_random(3 << 20, 4);
+    let r = p.cmd(&format!(
+        "FileUpload big.bin {} {}",
+        content.len(),
+        md5_hex(&content)
+    ));
+    assert_eq!(inline_bytes(&r), content.len() as u64);
+    let mut sent = content;
+    sent.extend_from_slice(b"NOOP\n");
+    p.send_raw(&sent);
+    let done = p.reply();
+    assert_eq!(done.code, 451, "{:?}", done.lines);
+    assert!(
+        done.last()
+            .starts_with("cannot store big.bin: No space left on device")
+            && done.last().ends_with("; nothing stored"),
+        "{:?}",
+        done.lines
+    );
+    assert_eq!(p.reply().lines, ["200 ok"], "every byte was read");
+    assert!(
+        entries_below(&share).is_empty(),
+        "{:?}",
+        entries_below(&share)
+    );
+}
+
 /// The inodes of the sockets process `pid` holds, from /proc/PID/fd.
 fn sockets_of(pid: u32) -> Vec<String> {
     fs::read_dir(format!("/proc/{pid}/fd"))
@@ -617,6 +764,20 @@ fn serve_stdio_refuses_options_of_a_listening_server() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("--stdio"));
 }
 
+fn a_share_that_cannot_be_opened_is_exit_1_and_nothing_on_stdout() {
+    let dir = TempDir::new("stdio-noshare");
+    let out = Command::new(bin())
+        .args(["serve", "--stdio", "--share"])
+        .arg(dir.path().join("no/such/parent"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "{:?}", out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("p2pshare: cannot share "), "{err}");
+}
+
 cases![
     greeting_commands_and_history_rows_named_stdio,
     every_hard_name_lists_and_downloads_inline,
@@ -632,4 +793,8 @@ cases![
     a_stdio_session_opens_no_socket,
     a_client_that_reads_no_replies_is_cut_off_after_the_data_timeout,
     serve_stdio_refuses_options_of_a_listening_server,
+    a_share_that_cannot_be_opened_is_exit_1_and_nothing_on_stdout,
+    after_a_proof_login_the_inline_replies_carry_their_macs,
+    #[ignore = "needs root and mount"]
+    an_upload_onto_a_full_disk_is_451_and_the_stream_stays_in_step,
 ];
