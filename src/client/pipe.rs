@@ -6,7 +6,8 @@
 //! child's stdout into a bounded channel (at most [`QUEUED`] chunks of
 //! [`CHUNK`] bytes wait there), and a read waits on that channel for as
 //! long as the deadline allows; another thread writes, and a write waits
-//! for the one before it within the write timeout. The child's stderr
+//! (within the write timeout) only while [`IN_FLIGHT`] writes before it
+//! are not done yet. The child's stderr
 //! passes through to ours line by line (control characters escaped):
 //! held back (at most [`HELD_LINES`]) until [`Held::release`] or
 //! [`Held::take`] says what becomes of them, so that a connection that
@@ -32,6 +33,11 @@ const CHUNK: usize = 64 * 1024;
 
 /// How many chunks may wait to be read (so at most 1 MiB is held).
 const QUEUED: usize = 16;
+
+/// How many writes may be handed to the writer thread and not done yet
+/// (each at most what one write of the client is: a request line, or a
+/// chunk of an upload).
+const IN_FLIGHT: usize = 8;
 
 /// How long a child whose stdin was closed may take to end before it is
 /// killed.
@@ -107,7 +113,8 @@ pub(crate) struct ChildPipe {
     /// Writes go to the writer thread; `acks` says how each went.
     writes: Option<SyncSender<Vec<u8>>>,
     acks: Receiver<io::Result<()>>,
-    unacked: bool,
+    /// Writes handed over and not yet done.
+    unacked: usize,
     write_timeout: Duration,
     tail: Arc<Mutex<VecDeque<String>>>,
     stderr_held: Held,
@@ -135,7 +142,7 @@ impl ChildPipe {
                 }
             };
         let (chunk_tx, chunks) = mpsc::sync_channel(QUEUED);
-        let (write_tx, write_rx) = mpsc::sync_channel::<Vec<u8>>(1);
+        let (write_tx, write_rx) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
         let (ack_tx, acks) = mpsc::channel();
         let (done_tx, stderr_done) = mpsc::channel();
         let tail = Arc::new(Mutex::new(VecDeque::new()));
@@ -167,7 +174,7 @@ impl ChildPipe {
             read_timeout: None,
             writes: Some(write_tx),
             acks,
-            unacked: false,
+            unacked: 0,
             write_timeout,
             tail,
             stderr_held: held,
@@ -181,22 +188,31 @@ impl ChildPipe {
         self.stderr_held.clone()
     }
 
-    /// Waits (at most the write timeout) for the last write to be done.
-    fn settle(&mut self) -> io::Result<()> {
-        if !self.unacked {
-            return Ok(());
-        }
-        match self.acks.recv_timeout(self.write_timeout) {
-            Ok(r) => {
-                self.unacked = false;
-                r
+    /// Takes how the writes handed over went, until at most `left` are
+    /// not done yet, waiting (at most the write timeout for each) for
+    /// those that must be; the first that failed fails this.
+    fn settle(&mut self, left: usize) -> io::Result<()> {
+        while self.unacked > 0 {
+            let ack = match self.acks.try_recv() {
+                Ok(r) => Ok(r),
+                Err(_) if self.unacked <= left => return Ok(()),
+                Err(_) => self.acks.recv_timeout(self.write_timeout),
+            };
+            match ack {
+                Ok(r) => {
+                    self.unacked -= 1;
+                    r?;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the other side takes nothing in",
+                    ))
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(io::ErrorKind::BrokenPipe.into()),
             }
-            Err(RecvTimeoutError::Timeout) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the other side takes nothing in",
-            )),
-            Err(RecvTimeoutError::Disconnected) => Err(io::ErrorKind::BrokenPipe.into()),
         }
+        Ok(())
     }
 
     /// Takes a chunk that came into `held`.
@@ -317,24 +333,27 @@ impl Read for ChildPipe {
 }
 
 impl Write for ChildPipe {
-    /// Hands `buf` to the writer thread once the write before it is done
-    /// (waiting at most the write timeout for that).
+    /// Hands `buf` to the writer thread, once fewer than [`IN_FLIGHT`]
+    /// writes before it are not done (waiting at most the write timeout
+    /// for one).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.settle()?;
+        self.settle(IN_FLIGHT - 1)?;
         let Some(w) = &self.writes else {
             return Err(io::ErrorKind::BrokenPipe.into());
         };
         w.send(buf.to_vec())
             .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
-        self.unacked = true;
+        self.unacked += 1;
         Ok(buf.len())
     }
 
+    /// Waits (at most the write timeout for each) until every write is
+    /// done.
     fn flush(&mut self) -> io::Result<()> {
-        self.settle()
+        self.settle(0)
     }
 }
 
