@@ -436,6 +436,89 @@ fn ssh_a_peer_waiting_for_an_unreachable_host_tells_ssh_s_message_once() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// A `P2PSHARE_SSH` that is no ssh at all: a script that plays a peer
+/// answering `FileDownload` of the 10 bytes `0123456789` with `150 DATA
+/// inline bytes=INLINE`, the first 5 bytes, and then nothing; it writes
+/// its process id to `pid` in `dir` first.
+fn stalling_peer(dir: &TempDir, inline: u64) -> String {
+    let md5 = md5_hex(b"0123456789");
+    let script = dir.write(
+        "fake-ssh",
+        format!(
+            "#!/bin/sh\n\
+             echo $$ > '{pid}'\n\
+             printf '220 p2pshare fake\\n'\n\
+             while read -r line; do\n\
+             case \"$line\" in\n\
+             FileDownload*) printf '150-a.txt\\t10\\t2026-01-02T03:04:05Z\\t{md5}\\n150 DATA inline bytes={inline}\\n01234'; exec sleep 600 ;;\n\
+             QUIT) printf '221 bye\\n'; exit 0 ;;\n\
+             *) printf '500 the fake peer does not know that\\n' ;;\n\
+             esac\n\
+             done\n",
+            pid = dir.path().join("pid").display(),
+        ),
+    );
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script.display().to_string()
+}
+
+/// True while the process `pid` exists (a zombie too).
+fn exists(pid: &str) -> bool {
+    Path::new("/proc").join(pid.trim()).exists()
+}
+
+fn ssh_a_stalled_inline_download_ends_at_the_timeout_and_its_ssh_is_reaped() {
+    let (tools, here) = (TempDir::new("ssh-fake"), TempDir::new("ssh-here"));
+    let ssh = stalling_peer(&tools, 10);
+    let args = [
+        "client",
+        "ssh://fake/",
+        "--share",
+        &here.path().display().to_string(),
+        "--timeout",
+        "1s",
+        "-c",
+        "FileDownload a.txt",
+    ]
+    .map(String::from);
+    let out = Proc::spawn_program(bin(), &args, &[("P2PSHARE_SSH", ssh.as_str())]).finish();
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("the transfer from ssh://fake/ stalled: nothing arrived within 1s"),
+        "{out}"
+    );
+    assert!(!here.path().join("a.txt").exists());
+    let pid = fs::read_to_string(tools.path().join("pid")).unwrap();
+    assert!(!exists(&pid), "the fake ssh {pid} was left behind");
+}
+
+fn ssh_an_inline_count_out_of_step_with_the_file_drops_the_connection() {
+    let (tools, here) = (TempDir::new("ssh-fake"), TempDir::new("ssh-here"));
+    let ssh = stalling_peer(&tools, 5);
+    let args = [
+        "client",
+        "ssh://fake/",
+        "--share",
+        &here.path().display().to_string(),
+        "--timeout",
+        "20s",
+        "-c",
+        "FileDownload a.txt",
+    ]
+    .map(String::from);
+    let out = Proc::spawn_program(bin(), &args, &[("P2PSHARE_SSH", ssh.as_str())]).finish();
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("announced 5 inline bytes for the download of a.txt where 10 are due"),
+        "{out}"
+    );
+    assert!(!here.path().join("a.txt").exists());
+    let pid = fs::read_to_string(tools.path().join("pid")).unwrap();
+    assert!(!exists(&pid), "the fake ssh {pid} was left behind");
+}
+
 /// Forwards every connection to `to` and records every byte both ways.
 fn recording_forwarder(to: u16) -> (u16, Arc<Mutex<Vec<u8>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -499,6 +582,8 @@ fn ssh_traffic_on_the_wire_holds_neither_the_file_nor_its_name() {
 }
 
 cases![
+    ssh_a_stalled_inline_download_ends_at_the_timeout_and_its_ssh_is_reaped,
+    ssh_an_inline_count_out_of_step_with_the_file_drops_the_connection,
     #[ignore = "needs root and OpenSSH (sshd); .ci/run runs it"]
     ssh_lists_downloads_and_resumes_a_download,
     #[ignore = "needs root and OpenSSH (sshd); .ci/run runs it"]
