@@ -77,18 +77,20 @@ fn connect_ssh(
 ) -> Result<Client, ClientError> {
     let url = s.target.clone();
     let cannot = |e: io::Error| ClientError::Connect(url.clone(), e);
+    // Trying again changes nothing: a wrong P2PSHARE_SSH, no ssh.
+    let unusable = |e: io::Error| ClientError::Unusable(url.clone(), e);
     let env = std::env::var_os(SSH_ENV);
     let ssh_words = match &env {
         None => vec!["ssh".to_string()],
         Some(v) => {
             let v = v.to_str().ok_or_else(|| {
-                cannot(io::Error::new(
+                unusable(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!("{SSH_ENV} is not UTF-8"),
                 ))
             })?;
             split_command(v).map_err(|e| {
-                cannot(io::Error::new(
+                unusable(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!("{SSH_ENV}: {e}"),
                 ))
@@ -108,7 +110,7 @@ fn connect_ssh(
         } else {
             format!("install OpenSSH's client, or name another in {SSH_ENV}")
         };
-        cannot(io::Error::new(
+        unusable(io::Error::new(
             e.kind(),
             format!("cannot run '{}': {e} ({how})", argv[0]),
         ))

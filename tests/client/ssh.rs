@@ -519,6 +519,21 @@ fn ssh_an_inline_count_out_of_step_with_the_file_drops_the_connection() {
     assert!(!exists(&pid), "the fake ssh {pid} was left behind");
 }
 
+fn ssh_a_wrong_p2pshare_ssh_is_told_with_exit_status_2() {
+    let here = TempDir::new("ssh-here");
+    let share = here.path().display().to_string();
+    for (ssh, says) in [
+        ("ssh -i 'my key", "P2PSHARE_SSH: a ' without its closing '"),
+        ("   ", "P2PSHARE_SSH: names no command"),
+        ("/nonexistent/ssh -v", "cannot run '/nonexistent/ssh'"),
+    ] {
+        let args = ["client", "ssh://h/", "--share", &share, "-c", "NOOP"].map(String::from);
+        let out = Proc::spawn_program(bin(), &args, &[("P2PSHARE_SSH", ssh)]).finish();
+        assert_eq!(out.code(), Some(2), "{ssh:?}: {out}");
+        assert!(out.stderr.contains(says), "{ssh:?}: {out}");
+    }
+}
+
 /// Forwards every connection to `to` and records every byte both ways.
 fn recording_forwarder(to: u16) -> (u16, Arc<Mutex<Vec<u8>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -582,6 +597,7 @@ fn ssh_traffic_on_the_wire_holds_neither_the_file_nor_its_name() {
 }
 
 cases![
+    ssh_a_wrong_p2pshare_ssh_is_told_with_exit_status_2,
     ssh_a_stalled_inline_download_ends_at_the_timeout_and_its_ssh_is_reaped,
     ssh_an_inline_count_out_of_step_with_the_file_drops_the_connection,
     #[ignore = "needs root and OpenSSH (sshd); .ci/run runs it"]
