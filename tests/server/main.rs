@@ -12,6 +12,7 @@ mod support;
 
 mod auth;
 mod bad_input;
+mod by_hand;
 mod commands;
 mod concurrency;
 mod data_port;
@@ -42,6 +43,7 @@ fn main() -> std::process::ExitCode {
     runner::run(&[
         auth::CASES,
         bad_input::CASES,
+        by_hand::CASES,
         commands::CASES,
         concurrency::CASES,
         data_port::CASES,
