@@ -154,7 +154,8 @@ options:
                          with the first row; ~/.local/state/p2pshare/NAME-ID
                          when the share is read-only)
   -c, --command CMD      run CMD and exit (repeatable; in order)
-  --secret S             authenticate with S (or set P2PSHARE_SECRET)
+  --secret S             log in with S by AUTH PROOF: S never crosses the wire, and
+                         the peer must prove it knows S too (or set P2PSHARE_SECRET)
   --overwrite            replace local files whose content differs
   --timeout DUR          the longest wait on the peer: connect, greeting, each
                          reply line (the first reply to a download of a file
@@ -190,7 +191,8 @@ options:
                          still changing waits for a quiet poll)
   --delete               with --sync: files deleted there go to the trash here
   --force-delete         with --sync --delete: past the mass-deletion guard too
-  --secret S             authenticate with S (or set P2PSHARE_SECRET)
+  --secret S             log in with S by AUTH PROOF: S never crosses the wire, and
+                         the peer must prove it knows S too (or set P2PSHARE_SECRET)
   --overwrite            replace local files whose content differs
   --udp-payload BYTES    UDP datagram payload (see 'p2pshare client --help')
   --timeout DUR          the longest wait on the other peer (default 60s; see
