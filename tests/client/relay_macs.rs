@@ -248,10 +248,10 @@ fn md5_and_data_case(udp: bool) {
     let transport = if udp { "UDP" } else { "TCP" };
     let command = format!("FileDownload {transport} {}", quote(HARD_LF));
     let out = client(&relay, dest.path(), &[&command]);
-    assert_changed(&out, &relay, transport);
-    assert_eq!(rows.load(Ordering::SeqCst), 1, "{transport}: {out}");
     // Neither the file nor a partial one.
     assert_unchanged(&before, dest.path(), transport);
+    assert_changed(&out, &relay, transport);
+    assert_eq!(rows.load(Ordering::SeqCst), 1, "{transport}: {out}");
 }
 
 fn a_150_whose_md5_was_changed_with_the_bytes_stores_nothing_over_tcp() {
@@ -480,10 +480,10 @@ fn sync_delete_through_a_relay_that_drops_rows_deletes_nothing_and_keeps_its_sta
         }));
         let before = snapshot(dest.path());
         let out = client(&relay, dest.path(), &["Sync --delete"]);
-        assert_changed(&out, &relay, what);
-        assert!(hits.load(Ordering::SeqCst) >= 1, "{what}: {out}");
         // Every file, the sync state and the trash byte for byte.
         assert_unchanged(&before, dest.path(), what);
+        assert_changed(&out, &relay, what);
+        assert!(hits.load(Ordering::SeqCst) >= 1, "{what}: {out}");
         assert!(!dest.path().join(".p2pshare/trash").exists(), "{what}");
     }
 }
