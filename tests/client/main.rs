@@ -24,6 +24,7 @@ mod history;
 mod peer;
 mod prompt;
 mod relay;
+mod relay_macs;
 mod serve_cli;
 mod sync;
 mod sync_converge;
@@ -45,6 +46,7 @@ fn main() -> std::process::ExitCode {
         peer::CASES,
         prompt::CASES,
         relay::CASES,
+        relay_macs::CASES,
         serve_cli::CASES,
         sync::CASES,
         sync_converge::CASES,
