@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::addr::{check_target, Bind};
 use crate::client::{self, Settings};
 use crate::peer;
-use crate::server::Config;
+use crate::server::{Config, HttpAt};
 use crate::share::state::StateChoice;
 use crate::stop::MAX_DURATION;
 
@@ -113,6 +113,8 @@ options:
   --max-line N           longest request line in bytes (default 4096)
   --allow-upload         accept FileUpload (and FTP STOR) into the shared folder (default: refused)
   --secret S             require AUTH S before anything else (or set P2PSHARE_SECRET)
+  --http [ADDR:]PORT     also serve HTTP/1.1 there, for browsers and curl (default: off;
+                         ADDR defaults to --bind's; the URL to open is printed)
   --idle-timeout DUR     close a session idle this long (default 300s)
   --data-timeout DUR     abort a transfer stalled this long, and close a session
                          whose replies wait unread this long in all (default 300s)
@@ -180,7 +182,7 @@ options:
   --trash-max-age DUR    Sync's trash drops versions older than this (default 30d)
   --trash-max-size SIZE  Sync's trash holds at most this much (default 1GiB; see
                          'p2pshare client --help')
-  and every option of 'p2pshare serve' (--share, --state, --port, --bind, ...)
+  and every option of 'p2pshare serve' (--share, --state, --port, --bind, --http, ...)
   -h, --help             show this help
 ";
 
@@ -424,6 +426,10 @@ fn apply_serve_option(c: &mut Config, a: &str, lex: &mut Lexer) -> Result<bool, 
         "--idle-timeout" => c.idle_timeout = duration(a, &lex.value()?)?,
         "--data-timeout" => c.data_timeout = duration(a, &lex.value()?)?,
         "--data-idle" => c.data_idle = Some(duration(a, &lex.value()?)?),
+        "--http" => {
+            let v = lex.value()?;
+            c.http = Some(HttpAt::parse(&v).map_err(|e| UsageError(format!("{a}: {e}")))?);
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -507,6 +513,21 @@ mod tests {
         assert_eq!(c.data_timeout, Duration::from_secs(2));
         assert!(c.allow_upload);
         assert_eq!(c.secret.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn http_takes_a_port_or_an_address_and_port() {
+        let Ok(Action::Serve(c)) = parse_words("serve --http 127.0.0.1:8080") else {
+            panic!("serve --http should parse");
+        };
+        let at = c.http.unwrap();
+        assert_eq!(at.port, 8080);
+        assert_eq!(at.bind.unwrap().to_string(), "127.0.0.1");
+        let Ok(Action::Serve(c)) = parse_words("serve") else {
+            panic!("serve should parse");
+        };
+        assert!(c.http.is_none(), "off by default");
+        assert!(parse_words("serve --http nope").is_err());
     }
 
     #[test]

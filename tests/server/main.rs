@@ -24,6 +24,7 @@ mod fuzz;
 mod glob;
 mod grammar;
 mod hostile_server;
+mod http;
 mod ignore;
 mod limits;
 mod listing;
@@ -54,6 +55,7 @@ fn main() -> std::process::ExitCode {
         glob::CASES,
         grammar::CASES,
         hostile_server::CASES,
+        http::CASES,
         ignore::CASES,
         limits::CASES,
         listing::CASES,
