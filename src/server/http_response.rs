@@ -114,18 +114,39 @@ impl Response {
                 out.flush()?;
                 drop(out);
                 f.seek(io::SeekFrom::Start(offset))?;
-                // File to socket: the kernel copies (sendfile) where it can.
-                let sent = io::copy(&mut f.take(len), &mut &*conn)?;
-                if sent < len {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the file shrank while it was sent",
-                    ));
-                }
-                Ok(())
+                send_file(&mut f.take(len), conn, len)
             }
         }
     }
+}
+
+/// The read size of a file being sent: large reads and writes keep the
+/// system calls per byte few (std copies a file to a socket through
+/// user space).
+pub const SEND_CHUNK: usize = 256 * 1024;
+
+/// Sends exactly `len` bytes of `from`; an error when it has fewer (a
+/// file that shrank while it was sent).
+fn send_file(from: &mut impl Read, conn: &TcpStream, len: u64) -> io::Result<()> {
+    let mut buf = vec![
+        0u8;
+        SEND_CHUNK
+            .min(usize::try_from(len).unwrap_or(SEND_CHUNK))
+            .max(1)
+    ];
+    let mut left = len;
+    while left > 0 {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was sent",
+            ));
+        }
+        (&*conn).write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 /// The reason phrase of a status.
