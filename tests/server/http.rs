@@ -656,7 +656,59 @@ fn connections_count_against_the_per_address_limit_and_rows_are_written() {
     }));
 }
 
+fn serve_http_prints_the_url_to_open_and_is_off_by_default() {
+    use crate::process::Proc;
+    let dir = TempDir::new("http-cli");
+    dir.write("a.txt", "from the binary");
+    let share = dir.path().to_str().unwrap();
+    let p = Proc::spawn(&[
+        "serve",
+        "--share",
+        share,
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    p.await_stderr("HTTP on http://127.0.0.1:", Duration::from_secs(60));
+    let err = p.stderr();
+    let url = err
+        .split("HTTP on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let addr: SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    assert_eq!(get(addr, "/a.txt").body, b"from the binary");
+    drop(p);
+    let p = Proc::spawn(&[
+        "serve",
+        "--share",
+        share,
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+    ]);
+    p.await_stderr("sharing", Duration::from_secs(60));
+    // Once the control port greets, anything the start had to say is said.
+    let err = p.stderr();
+    let port = err.split("on 127.0.0.1:").nth(1).unwrap();
+    let port: u16 = port[..port.find(|c: char| !c.is_ascii_digit()).unwrap()]
+        .parse()
+        .unwrap();
+    let _greeted = Conn::open(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert!(!p.stderr().contains("HTTP"), "{}", p.dump());
+}
+
 cases![
+    serve_http_prints_the_url_to_open_and_is_off_by_default,
     files_get_their_headers_and_head_keeps_the_connection,
     an_idle_connection_is_closed_after_the_idle_timeout,
     request_heads_are_capped_with_4xx,
