@@ -173,7 +173,13 @@ fn serve(shared: &Shared, conn: &TcpStream, nonces: &Nonces, stop: &Stop) {
             Ok(Some(r)) => r,
             Ok(None) | Err(ReadError::Closed) => break,
             Err(ReadError::Status(code, why)) => {
-                let _ = Response::error(code, why).closing().write(conn, false);
+                if Response::error(code, why)
+                    .closing()
+                    .write(conn, false)
+                    .is_ok()
+                {
+                    linger(&mut reader);
+                }
                 record(shared, peer, "HTTP (unreadable request)", code);
                 break;
             }
@@ -202,12 +208,39 @@ fn serve(shared: &Shared, conn: &TcpStream, nonces: &Nonces, stop: &Stop) {
         let written = resp.write(conn, req.method == "HEAD");
         let shown = format!("HTTP {} {}", req.method, req.target);
         record(shared, peer, &shown, code);
+        if written.is_ok() && body_left {
+            linger(&mut reader);
+        }
         if written.is_err() || close {
             break;
         }
     }
     if let Some((n, last)) = shared.left_out_rows(peer.ip()) {
         record_left_out(shared, peer.ip(), n, last);
+    }
+}
+
+/// What a connection closed with unread bytes may still take in, and
+/// for how long, after its last response: closed at once, the unread
+/// bytes would make the kernel reset it, and the client could lose the
+/// response it has not read yet.
+pub const LINGER_BYTES: u64 = 256 * 1024;
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Ends the sending side, then reads and drops what the client still
+/// sends, up to [`LINGER_BYTES`] or [`LINGER_TIME`].
+fn linger(reader: &mut BufReader<&TcpStream>) {
+    let conn = *reader.get_ref();
+    let _ = conn.shutdown(std::net::Shutdown::Write);
+    let _ = conn.set_read_timeout(Some(LINGER_TIME));
+    let deadline = crate::stop::deadline_in(LINGER_TIME);
+    let mut left = LINGER_BYTES;
+    let mut buf = [0u8; 8192];
+    while left > 0 && std::time::Instant::now() < deadline {
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n as u64),
+        }
     }
 }
 
