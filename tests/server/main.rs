@@ -25,6 +25,8 @@ mod fuzz;
 mod glob;
 mod grammar;
 mod hostile_server;
+mod http;
+mod http_clients;
 mod ignore;
 mod limits;
 mod listing;
@@ -56,6 +58,8 @@ fn main() -> std::process::ExitCode {
         glob::CASES,
         grammar::CASES,
         hostile_server::CASES,
+        http::CASES,
+        http_clients::CASES,
         ignore::CASES,
         limits::CASES,
         listing::CASES,
