@@ -28,9 +28,11 @@
 #
 # The full run also measures the client's memory for a Sync --dry-run of
 # a listing of 1,000,000 files, served by scripts/bigpeer.py (a fake peer
-# that lists files it does not have), and, as root with OpenSSH, 1 GiB and
-# 10,000 x 4 KiB over ssh:// against scp and rsync -e ssh through a
-# throwaway sshd on 127.0.0.1.
+# that lists files it does not have), the HTTP side (`--http`)
+# against nginx: the big file by curl (nginx with sendfile on), and the
+# JSON listing of 100,000 files in one folder (nginx's autoindex JSON),
+# and, as root with OpenSSH, 1 GiB and 10,000 x 4 KiB over ssh://
+# against scp and rsync -e ssh through a throwaway sshd on 127.0.0.1.
 #
 # --quick uses small files (64 MiB instead of 1 GiB, 1,000 small files
 # instead of 10,000, ...) and finishes in under a minute once built; its
@@ -77,6 +79,7 @@ declare -A wanted=(
     [in.tftpd]=tftpd-hpa [tftp]=tftp-hpa [nft]=nftables [ip]=iproute2
     [python3]=python3 [md5sum]=coreutils [dd]=coreutils [/usr/bin/time]=time
 )
+((QUICK)) || wanted[nginx]=nginx
 missing=()
 for cmd in "${!wanted[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
@@ -701,7 +704,79 @@ elif ((!QUICK)); then
     row "client memory, Sync --dry-run of 1,000,000 listed files" "not run (no /usr/bin/time)" "-" "-" "≤ 300 bytes a file" "not run"
 fi
 
-# ---- 10. over ssh ------------------------------------------------------------------------
+# ---- 10. the HTTP side against nginx (full run only) -----------------------------------
+if ((!QUICK)); then
+    say "case: HTTP: $BIG_LABEL by curl and a JSON listing of $(fmt_n "$LIST_N") files (p2pshare --http, nginx)"
+    mkdir -p "$D/flat" "$work/nginx"
+    python3 - "$D/flat" "$LIST_N" <<'PY'
+import os, sys
+for i in range(int(sys.argv[2])):
+    with open(os.path.join(sys.argv[1], "f%06d.txt" % i), "w") as f:
+        f.write("%d\n" % i)
+PY
+    chmod -R a+rX "$D/flat"
+    HTTP_BIG=$(free_port)
+    start_p2p HBIG "$D/big" --http "127.0.0.1:$HTTP_BIG"
+    HTTP_LIST=$(free_port)
+    start_p2p HLIST "$D/flat" --http "127.0.0.1:$HTTP_LIST"
+    NGINX_PORT=""
+    if have nginx; then
+        NGINX_PORT=$(free_port)
+        cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+user root;
+error_log $work/nginx/error.log;
+pid $work/nginx/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    sendfile on;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location /pub/ { alias $D/pub/; }
+        location /flat/ { alias $D/flat/; autoindex on; autoindex_format json; }
+    }
+}
+CONF
+        nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>>"$LOG" &
+        PIDS+=($!)
+        wait_tcp "$NGINX_PORT" || { say "nginx did not start"; NGINX_PORT=""; }
+    fi
+    # The big file's md5 hashed, and each listing read once, before
+    # anything is timed.
+    curl -s -o /dev/null "http://127.0.0.1:$HTTP_BIG/big.bin" || say "p2pshare's HTTP side did not answer"
+    mkdir -p "$O/http"
+    http_json() { curl -sf -o "$O/http/list.json" "http://127.0.0.1:$HTTP_LIST/?format=json"; }
+    nginx_json() { curl -sf -o "$O/http/list.json" "http://127.0.0.1:$NGINX_PORT/flat/"; }
+    for r in $(seq $RUNS); do
+        rm -f "$O/http/big.bin" && sync
+        run http_big curl -sf -o "$O/http/big.bin" "http://127.0.0.1:$HTTP_BIG/big.bin"
+        if [[ -n $NGINX_PORT ]]; then
+            rm -f "$O/http/big.bin" && sync
+            run nginx_big curl -sf -o "$O/http/big.bin" "http://127.0.0.1:$NGINX_PORT/pub/big.bin"
+        fi
+        run http_list http_json
+        if [[ -n $NGINX_PORT ]]; then run nginx_list nginx_json; fi
+    done
+    entries=0
+    http_json && entries=$(grep -o '"name":' "$O/http/list.json" | wc -l)
+    ((entries == LIST_N)) || { say "the JSON listing gave $entries files, not $LIST_N"; BEST[http_list]=FAIL; }
+    rm -rf "$O/http"
+    ratio_row "$BIG_LABEL by curl: p2pshare --http vs nginx (sendfile on)" "${BEST[http_big]}" \
+        "nginx $(secs "${BEST[nginx_big]:-}")" "${BEST[nginx_big]:-}" "<=" 1.10
+    ratio_row "JSON listing of $(fmt_n "$LIST_N") files in one folder: p2pshare --http vs nginx autoindex" \
+        "${BEST[http_list]}" "nginx $(secs "${BEST[nginx_list]:-}")" "${BEST[nginx_list]:-}" "<=" 1.00
+    stop_pid "$HBIG_PID"
+    stop_pid "$HLIST_PID"
+fi
+
+# ---- 11. over ssh ------------------------------------------------------------------------
 # A throwaway sshd on 127.0.0.1 (its own host key and user key, the host
 # key pinned, as the tests make it): p2pshare over ssh:// against scp and
 # rsync -e ssh on the same big file, and Sync over ssh:// against

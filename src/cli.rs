@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::addr::{check_target, Bind};
 use crate::client::{self, Settings};
 use crate::peer;
-use crate::server::{AuthMode, Config};
+use crate::server::{AuthMode, Config, HttpAt};
 use crate::share::state::StateChoice;
 use crate::stop::MAX_DURATION;
 
@@ -134,6 +134,8 @@ options:
   --auth any|proof-only  with --secret, which logins are taken: any (default) also
                          takes the plain AUTH S a person types; proof-only takes only
                          AUTH PROOF, where the secret never crosses the wire
+  --http [ADDR:]PORT     also serve HTTP/1.1 there, for browsers and curl (default: off;
+                         ADDR defaults to --bind's; the URL to open is printed)
   --idle-timeout DUR     close a session idle this long (default 300s)
   --data-timeout DUR     abort a transfer stalled this long, and close a session
                          whose replies wait unread this long in all (default 300s)
@@ -163,7 +165,8 @@ options:
                          with the first row; ~/.local/state/p2pshare/NAME-ID
                          when the share is read-only)
   -c, --command CMD      run CMD and exit (repeatable; in order)
-  --secret S             authenticate with S (or set P2PSHARE_SECRET)
+  --secret S             log in with S by AUTH PROOF: S never crosses the wire, and
+                         the peer must prove it knows S too (or set P2PSHARE_SECRET)
   --overwrite            replace local files whose content differs
   --timeout DUR          the longest wait on the peer: connect, greeting, each
                          reply line (the first reply to a download of a file
@@ -218,7 +221,8 @@ options:
                          still changing waits for a quiet poll)
   --delete               with --sync: files deleted there go to the trash here
   --force-delete         with --sync --delete: past the mass-deletion guard too
-  --secret S             authenticate with S (or set P2PSHARE_SECRET)
+  --secret S             log in with S by AUTH PROOF: S never crosses the wire, and
+                         the peer must prove it knows S too (or set P2PSHARE_SECRET)
   --overwrite            replace local files whose content differs
   --udp-payload BYTES    UDP datagram payload (see 'p2pshare client --help')
   --timeout DUR          the longest wait on the other peer (default 60s; see
@@ -228,7 +232,7 @@ options:
                          'p2pshare client --help')
   --ftp-password P       FTP logins to this peer's server take P (see 'p2pshare serve
                          --help': without it, a peer with a secret refuses FTP logins)
-  and every option of 'p2pshare serve' (--share, --state, --port, --bind, ...)
+  and every option of 'p2pshare serve' (--share, --state, --port, --bind, --http, ...)
   -h, --help             show this help
 ";
 
@@ -564,6 +568,10 @@ fn apply_serve_option(c: &mut Config, a: &str, lex: &mut Lexer) -> Result<bool, 
         "--idle-timeout" => c.idle_timeout = duration(a, &lex.value()?)?,
         "--data-timeout" => c.data_timeout = duration(a, &lex.value()?)?,
         "--data-idle" => c.data_idle = Some(duration(a, &lex.value()?)?),
+        "--http" => {
+            let v = lex.value()?;
+            c.http = Some(HttpAt::parse(&v).map_err(|e| UsageError(format!("{a}: {e}")))?);
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -682,6 +690,21 @@ mod tests {
             parse_words("serve --port 0"),
             Ok(Action::Serve(_))
         ));
+    }
+
+    #[test]
+    fn http_takes_a_port_or_an_address_and_port() {
+        let Ok(Action::Serve(c)) = parse_words("serve --http 127.0.0.1:8080") else {
+            panic!("serve --http should parse");
+        };
+        let at = c.http.unwrap();
+        assert_eq!(at.port, 8080);
+        assert_eq!(at.bind.unwrap().to_string(), "127.0.0.1");
+        let Ok(Action::Serve(c)) = parse_words("serve") else {
+            panic!("serve should parse");
+        };
+        assert!(c.http.is_none(), "off by default");
+        assert!(parse_words("serve --http nope").is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! p2pshare: two peers share a folder each over a human-readable line
 //! protocol on TCP, with a separate data channel (TCP or UDP) for the
-//! bytes, and FTP's passive-mode verbs on the same port. PROTOCOL.md is
+//! bytes, and FTP's passive-mode verbs on the same port (and, with
+//! `--http`, HTTP/1.1 on a port of its own). PROTOCOL.md is
 //! the wire contract; README.md is for the user. This page is for the
 //! developer: the layers, how one request flows, where each file's job
 //! is, how to add a command and how the tests are organised. Each
@@ -254,6 +255,13 @@
 //! src/server/ftp_upload.rs FTP uploads: STOR, APPE, REST + STOR into a partial file kept for a resume
 //! src/server/ftp_data.rs  FTP passive data connections: one listener per transfer, only the control peer's address
 //! src/server/ftp_list.rs  FTP paths inside the share (CWD, traversal refused) and listings from the index
+//! src/server/http.rs      the HTTP front end (--http): its own listener, a thread per connection, keep-alive, dispatch, history rows
+//! src/server/http_parse.rs HTTP request heads with their caps, percent-coding of names, one byte range, HTTP dates
+//! src/server/http_response.rs, http_exchange.rs  a response (bytes or a file range), one request being answered
+//! src/server/http_file.rs GET/HEAD of a file: ETag and Repr-Digest from the md5, Range, If-Range, 304s, sandbox CSP
+//! src/server/http_folder.rs, http_rows.rs, http_page.rs, http_json.rs  folder pages, search, JSON, the md5sum manifest
+//! src/server/http_upload.rs, http_form.rs  PUT and the upload form (multipart), checked and placed like FileUpload
+//! src/server/http_auth.rs, http_nonce.rs  Digest authentication with --secret: expiring nonces, rising nonce counts
 //! src/share/mod.rs        the shared folder: only docs, the files' declarations and re-exports (no code)
 //! src/share/front.rs      Share: open a folder with its state, index and md5 cache, rescan, open a file only inside
 //! src/share/paths.rs      name rules (check_name) and path safety: folders inside a root (uploads and downloads)
@@ -311,7 +319,7 @@
 //! src/client/prompt.rs    the prompt: line editing and history at a terminal (stty), plain lines elsewhere
 //! src/peer.rs             peer mode (peer::Options): a server and a client console in one process
 //! tests/support/          std-only: the test runner of the two binaries below, the Share fixture (files, config, then a server), TempDir, a raw line client, the binary as a child process (at a terminal too), a scripted fake peer
-//! tests/server/           one test binary: a module per capability of the server, talking to real servers over real sockets; grammar.rs is the fuzz test's oracle, written from PROTOCOL.md; ftp_clients.rs drives curl and lftp (ignored in a plain cargo test, run by .ci/run)
+//! tests/server/           one test binary: a module per capability of the server, talking to real servers over real sockets; grammar.rs is the fuzz test's oracle, written from PROTOCOL.md; ftp_clients.rs drives curl and lftp, http_clients.rs curl, wget, aria2c, urllib and Chromium (ignored in a plain cargo test, run by .ci/run)
 //! tests/client/           one test binary: the client, peer mode and the command line, as child processes against real and fake servers
 //! tests/layers.rs         the source keeps its layers, file and function sizes
 //! tests/docs.rs           README.md within 500 lines, and every option it names in a --help

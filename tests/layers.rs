@@ -466,6 +466,24 @@ const FRONT_ENDS: &[(&str, &[&str])] = &[
         ],
     ),
     ("stdio", &["server/stdio.rs"]),
+    (
+        "HTTP",
+        &[
+            "server/http.rs",
+            "server/http_auth.rs",
+            "server/http_exchange.rs",
+            "server/http_file.rs",
+            "server/http_folder.rs",
+            "server/http_form.rs",
+            "server/http_json.rs",
+            "server/http_nonce.rs",
+            "server/http_page.rs",
+            "server/http_parse.rs",
+            "server/http_response.rs",
+            "server/http_rows.rs",
+            "server/http_upload.rs",
+        ],
+    ),
 ];
 
 #[test]

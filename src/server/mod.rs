@@ -10,6 +10,8 @@
 //! - `limits`: what one address may hold or do over all its sessions.
 //! - `ftp`, `ftp_data`, `ftp_list`: the FTP verbs on the same session,
 //!   their passive data connections, their paths and listings.
+//! - `http` and its `http_*` files: the HTTP/1.1 front end on a port of
+//!   its own (`--http`), started beside the control listener.
 
 mod core;
 mod ftp;
@@ -17,6 +19,19 @@ mod ftp_data;
 mod ftp_list;
 mod ftp_state;
 mod ftp_upload;
+mod http;
+mod http_auth;
+mod http_exchange;
+mod http_file;
+mod http_folder;
+mod http_form;
+mod http_json;
+mod http_nonce;
+mod http_page;
+mod http_parse;
+mod http_response;
+mod http_rows;
+mod http_upload;
 mod inline;
 mod limits;
 mod line_ends;
@@ -38,6 +53,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+pub use self::http::{url_for as http_url, HttpAt};
 pub use self::limits::{auth_delay, AUTH_FORGET, FREE_WRONG_SECRETS, ROWS_PER_SECOND, ROW_BURST};
 use self::limits::{AuthGate, RowBucket};
 pub use self::stdio::serve_stdio;
@@ -104,6 +120,8 @@ pub struct Config {
     /// is plain text, so the secret is never taken there). None: a server
     /// with a secret refuses FTP logins; one without takes any.
     pub ftp_password: Option<String>,
+    /// `--http [ADDR:]PORT`: serve HTTP/1.1 there too (off by default).
+    pub http: Option<HttpAt>,
 }
 
 impl Default for Config {
@@ -131,6 +149,7 @@ impl Default for Config {
             auth_delay: Duration::from_secs(1),
             auth_delay_max: Duration::from_secs(60),
             ftp_password: None,
+            http: None,
         }
     }
 }
@@ -220,6 +239,8 @@ pub struct Server {
     stop: Stop,
     /// Ends the accept loop's wait.
     waker: Waker,
+    /// The HTTP listener of `--http`.
+    http: Option<http::Listener>,
 }
 
 impl Server {
@@ -247,6 +268,7 @@ impl Server {
             .listen(config.port)
             .map_err(|(addr, e)| ServerError::Bind(addr, e))?;
         let local_addr = listener.local_addr()?;
+        let http = http::bind(&config)?;
         let mut max_sessions = config.max_connections;
         if let Some(limit) = open_file_limit() {
             let fit = sessions_within(limit);
@@ -266,11 +288,17 @@ impl Server {
             shared: Arc::new(Shared::new(config, share, history, max_sessions)),
             stop: Stop::new(),
             waker: Waker::for_listener(local_addr),
+            http,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `--http` listens, when it was given.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|h| h.addr)
     }
 
     pub fn share(&self) -> &Arc<Share> {
@@ -287,12 +315,19 @@ impl Server {
 
     /// Serves until stopped: the rescan thread plus one thread per
     /// connection.
-    pub fn run(self) -> io::Result<()> {
+    pub fn run(mut self) -> io::Result<()> {
         let rescan = scan::spawn(
             self.shared.share.clone(),
             self.shared.config.rescan,
             self.stop.clone(),
         )?;
+        let http = match self.http.take() {
+            Some(l) => {
+                eprintln!("p2pshare: HTTP on {}", http::url_for(l.addr));
+                Some(http::spawn(l, self.shared.clone(), self.stop.clone())?)
+            }
+            None => None,
+        };
         let mut backoff = AcceptBackoff::new();
         for conn in self.listener.incoming() {
             if self.waker.is_woken() || self.stop.is_set() {
@@ -311,6 +346,9 @@ impl Server {
             }
         }
         self.stop.set();
+        if let Some(http) = http {
+            http.end();
+        }
         // Sessions waiting for a request read the end of the stream now
         // and answer `421 shutting down`; one in the middle of a transfer
         // finishes it first.
@@ -327,12 +365,14 @@ impl Server {
     pub fn spawn(self) -> io::Result<RunningServer> {
         let handle = self.handle();
         let addr = self.local_addr;
+        let http_addr = self.http_addr();
         let thread = thread::Builder::new()
             .name("p2pshare-server".into())
             .spawn(move || self.run())?;
         Ok(RunningServer {
             handle,
             addr,
+            http_addr,
             thread: Some(thread),
         })
     }
@@ -528,6 +568,7 @@ impl ServerHandle {
 pub struct RunningServer {
     handle: ServerHandle,
     addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     thread: Option<thread::JoinHandle<io::Result<()>>>,
 }
 
@@ -538,6 +579,11 @@ impl RunningServer {
 
     pub fn handle(&self) -> ServerHandle {
         self.handle.clone()
+    }
+
+    /// Where `--http` listens, when it was given.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// Waits until the server stops (from a handle, or never).

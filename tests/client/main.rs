@@ -26,6 +26,7 @@ mod history;
 mod peer;
 mod prompt;
 mod relay;
+mod relay_macs;
 mod serve_cli;
 mod ssh;
 mod sync;
@@ -48,6 +49,7 @@ fn main() -> std::process::ExitCode {
         peer::CASES,
         prompt::CASES,
         relay::CASES,
+        relay_macs::CASES,
         serve_cli::CASES,
         ssh::CASES,
         sync::CASES,

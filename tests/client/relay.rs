@@ -2,8 +2,8 @@
 //! and server: through a relay that changes nothing, listings, TCP
 //! downloads and Sync work and the capture holds every byte; through one
 //! that changes a reply or replays an earlier session's, the client shows
-//! what the relay made of it. Those last cases show what someone in the
-//! middle can do to a session whose replies carry no MAC.
+//! what the relay made of it when there is no secret, and fails with the
+//! error of a changed reply when there is one.
 
 use crate::support::relay::{self, Hooks, Kind, Relay};
 use crate::support::*;
@@ -95,72 +95,127 @@ fn a_transparent_relay_carries_listings_downloads_and_sync_and_captures_every_by
     assert!(relay::text(&relay.server_lines(0)[0]).starts_with("220 "));
 }
 
-/// Someone in the middle changes one byte of a table row: today the
-/// client shows the changed row as the peer's word and succeeds.
-///
-/// WHAT THIS DOCUMENTS: replies without a MAC can be changed on the way.
-/// Once a session with a secret carries a MAC on every reply, run this
-/// with a secret on both sides and assert the opposite: exit status not
-/// 0, `the reply was changed on the way` on stderr, and no row printed.
-fn a_relay_that_changes_one_byte_of_a_row_goes_unnoticed_without_macs() {
-    let hooks = Hooks::default().on_server_lines(|_, line| {
-        if line.starts_with(b"213-a.txt\t") {
-            // a.txt becomes e.txt.
-            let mut changed = line.clone();
-            changed[4] = b'e';
-            vec![changed]
-        } else {
-            vec![line]
-        }
-    });
-    let (relay, _served) = served_through(
-        Share::new("relay-byte")
+/// The secret of the cases that show what a MAC catches.
+const SECRET: &str = "relay-self-test:five-good-words-of-secret";
+
+/// The server of `served_through`, with `SECRET`.
+fn with_secret(share: Share) -> Share {
+    share.with(|c| Config {
+        secret: Some(SECRET.into()),
+        ..c
+    })
+}
+
+fn client_with_secret(addr: SocketAddr, dest: &Path, commands: &[&str]) -> Finished {
+    let mut all = vec!["--secret", SECRET];
+    all.extend_from_slice(commands);
+    let mut extra = Vec::new();
+    for c in all.iter().skip(2) {
+        extra.extend(["-c", c]);
+    }
+    run(&client_args(addr, dest, &[&all[..2], &extra].concat()), "")
+}
+
+fn changed_on_the_way(addr: SocketAddr) -> String {
+    format!(
+        "the reply from {addr} was changed on the way (its mac does not match); dropping the connection"
+    )
+}
+
+/// Someone in the middle changes one byte of a table row (a.txt becomes
+/// e.txt). Without a secret the client shows the changed row as the
+/// peer's word (what the hook did reaches the client); with one, the
+/// reply's MAC fails: exit status 1, the error, and no row shown.
+fn a_changed_byte_of_a_row_goes_through_without_a_secret_and_fails_its_mac_with_one() {
+    let hooks = || {
+        Hooks::default().on_server_lines(|_, line| {
+            if line.starts_with(b"213-a.txt\t") {
+                let mut changed = line.clone();
+                changed[4] = b'e';
+                vec![changed]
+            } else {
+                vec![line]
+            }
+        })
+    };
+    let share = |tag| {
+        Share::new(tag)
             .file("a.txt", "hello\n")
-            .file("b.txt", "bee\n"),
-        hooks,
-    );
+            .file("b.txt", "bee\n")
+    };
+    let (relay, _served) = served_through(share("relay-byte"), hooks());
     let dest = TempDir::new("relay-byte-dst");
     let out = client_at(relay.addr(), dest.path(), &["IndexGet longlist"]);
-    // Today: the changed row is printed, and nothing fails.
     assert_eq!(out.code(), Some(0), "{out}");
     assert!(out.stdout.contains("\ne.txt\t6\t"), "{out}");
     assert!(!out.stdout.contains("\na.txt\t"), "{out}");
+    assert!(relay.capture().contains(b"213-a.txt\t6\t"));
+
+    let (relay, _served) = served_through(with_secret(share("relay-byte-mac")), hooks());
+    let out = client_with_secret(relay.addr(), dest.path(), &["IndexGet longlist"]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(
+        out.stderr.contains(&changed_on_the_way(relay.addr())),
+        "{out}"
+    );
+    assert!(out.stdout.is_empty(), "{out}");
     // What the server sent was the real row.
     assert!(relay.capture().contains(b"213-a.txt\t6\t"));
 }
 
 /// Someone in the middle records a session and plays its replies into a
-/// later one: today the client shows the old listing as the new one.
-///
-/// WHAT THIS DOCUMENTS: replies without a MAC bound to the session can
-/// be replayed. With MACs, assert that the later session fails with `the
-/// reply was changed on the way`.
-fn a_replayed_session_goes_unnoticed_without_macs() {
-    let (relay, served) = served_through(
-        Share::new("relay-replay").file("a.txt", "hello\n"),
-        Hooks::default(),
-    );
-    let dest = TempDir::new("relay-replay-dst");
-    let first = client_at(relay.addr(), dest.path(), &["IndexGet longlist"]);
-    assert_eq!(first.code(), Some(0), "{first}");
-    let record = relay.server_lines(0);
-    assert!(record.len() >= 3, "{record:?}");
+/// later one, after the share changed. Without a secret the client shows
+/// the old listing as the new one; with one, the old `230` proves the
+/// secret for another client nonce, and the old listing's MAC is another
+/// session's: the later session fails either way.
+fn a_replayed_session_goes_through_without_a_secret_and_fails_with_one() {
+    for secret in [false, true] {
+        let share = Share::new("relay-replay").file("a.txt", "hello\n");
+        let share = if secret { with_secret(share) } else { share };
+        let (relay, served) = served_through(share, Hooks::default());
+        let dest = TempDir::new("relay-replay-dst");
+        let ask = |relay: &Relay| {
+            if secret {
+                client_with_secret(relay.addr(), dest.path(), &["IndexGet longlist"])
+            } else {
+                client_at(relay.addr(), dest.path(), &["IndexGet longlist"])
+            }
+        };
+        let first = ask(&relay);
+        assert_eq!(first.code(), Some(0), "{first}");
+        let record = relay.server_lines(0);
+        assert!(record.len() >= 3, "{record:?}");
 
-    served.dir.write("new.txt", "new\n");
-    let mut c = served.conn();
-    assert!(
-        wait_until(Duration::from_secs(20), || c
-            .cmd("IndexGet longlist")
-            .names()
-            .contains(&"new.txt".to_string())),
-        "the server never listed new.txt"
-    );
-    relay.set_hooks(Hooks::default().on_server_lines(relay::replay(record, 1)));
-    let second = client_at(relay.addr(), dest.path(), &["IndexGet longlist"]);
-    // Today: the old listing, without the new file, exit status 0.
-    assert_eq!(second.code(), Some(0), "{second}");
-    assert_eq!(second.stdout, first.stdout, "{second}");
-    assert!(relay.capture().contains(b"213-new.txt\t4\t"));
+        served.dir.write("new.txt", "new\n");
+        let mut c = served.conn();
+        c.cmd(&format!("AUTH {SECRET}"));
+        assert!(
+            wait_until(Duration::from_secs(20), || c
+                .cmd("IndexGet longlist")
+                .names()
+                .contains(&"new.txt".to_string())),
+            "the server never listed new.txt"
+        );
+        for from in [1, 2] {
+            relay.set_hooks(Hooks::default().on_server_lines(relay::replay(record.clone(), from)));
+            let second = ask(&relay);
+            if !secret {
+                // The old listing, without the new file, exit status 0.
+                assert_eq!(second.code(), Some(0), "{second}");
+                assert_eq!(second.stdout, first.stdout, "{second}");
+                continue;
+            }
+            assert_eq!(second.code(), Some(1), "from {from}: {second}");
+            let said = if from == 1 {
+                format!("the peer at {} does not know the secret", relay.addr())
+            } else {
+                changed_on_the_way(relay.addr())
+            };
+            assert!(second.stderr.contains(&said), "from {from}: {second}");
+            assert!(second.stdout.is_empty(), "from {from}: {second}");
+        }
+        assert!(relay.capture().contains(b"213-new.txt\t4\t"));
+    }
 }
 
 /// The line hooks add, hold and drop lines, and the data hook changes
@@ -240,8 +295,8 @@ fn dropping_the_relay_closes_its_connections_and_frees_its_ports() {
 
 cases![
     a_transparent_relay_carries_listings_downloads_and_sync_and_captures_every_byte,
-    a_relay_that_changes_one_byte_of_a_row_goes_unnoticed_without_macs,
-    a_replayed_session_goes_unnoticed_without_macs,
+    a_changed_byte_of_a_row_goes_through_without_a_secret_and_fails_its_mac_with_one,
+    a_replayed_session_goes_through_without_a_secret_and_fails_with_one,
     hooks_add_hold_drop_and_change_what_they_carry,
     dropping_the_relay_closes_its_connections_and_frees_its_ports,
 ];

@@ -12,6 +12,7 @@ mod support;
 
 mod auth;
 mod bad_input;
+mod by_hand;
 mod commands;
 mod concurrency;
 mod data_port;
@@ -24,6 +25,8 @@ mod fuzz;
 mod glob;
 mod grammar;
 mod hostile_server;
+mod http;
+mod http_clients;
 mod ignore;
 mod limits;
 mod listing;
@@ -43,6 +46,7 @@ fn main() -> std::process::ExitCode {
     runner::run(&[
         auth::CASES,
         bad_input::CASES,
+        by_hand::CASES,
         commands::CASES,
         concurrency::CASES,
         data_port::CASES,
@@ -55,6 +59,8 @@ fn main() -> std::process::ExitCode {
         glob::CASES,
         grammar::CASES,
         hostile_server::CASES,
+        http::CASES,
+        http_clients::CASES,
         ignore::CASES,
         limits::CASES,
         listing::CASES,

@@ -23,7 +23,13 @@
 //!   change them in place;
 //! - a record of the lines each control connection's server sent
 //!   ([`Relay::server_lines`]), and [`replay`], a hook that plays such a
-//!   record into a later session.
+//!   record into a later session;
+//! - UDP too: each data port of the relay takes datagrams on 127.0.0.2
+//!   and sends them on to the same port of 127.0.0.1 from a socket of its
+//!   own there (one for each client address, a *flow*), and the server's
+//!   answers go back from the port the client sent to; a hook changes
+//!   datagrams in place ([`Hooks::on_datagrams`]), and the capture keeps
+//!   every datagram's bytes.
 //!
 //! ```ignore
 //! let relay = Relay::bind(8);
@@ -38,7 +44,7 @@
 #![allow(dead_code)]
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -72,7 +78,9 @@ pub struct At {
 
 /// Where a piece of a data connection is: its port, its data connection
 /// (0 for the first the relay took, on any port), which way it goes and
-/// the offset of its first byte in that direction.
+/// the offset of its first byte in that direction. For a datagram: its
+/// port, its flow on that port (0 first), which way it goes and how many
+/// bytes went that way in the flow before it.
 #[derive(Debug, Clone, Copy)]
 pub struct DataAt {
     pub port: u16,
@@ -93,6 +101,8 @@ pub struct Hooks {
     pub to_server: Option<LineHook>,
     /// Each piece of a data connection, either way, changed in place.
     pub data: Option<DataHook>,
+    /// Each datagram of a UDP data channel, either way, changed in place.
+    pub datagram: Option<DataHook>,
 }
 
 impl Hooks {
@@ -116,6 +126,11 @@ impl Hooks {
         self.data = Some(Box::new(f));
         self
     }
+
+    pub fn on_datagrams(mut self, f: impl FnMut(DataAt, &mut [u8]) + Send + 'static) -> Hooks {
+        self.datagram = Some(Box::new(f));
+        self
+    }
 }
 
 /// What kind of connection a [`Stream`] was.
@@ -124,6 +139,9 @@ pub enum Kind {
     Control,
     /// A data connection, on this port.
     Data(u16),
+    /// A UDP flow, on this port: every datagram's bytes, one after the
+    /// other.
+    Udp(u16),
 }
 
 /// Every byte each side of one connection sent, as it sent it (before
@@ -161,7 +179,7 @@ impl Capture {
             .collect()
     }
 
-    /// The data connections.
+    /// The data connections and UDP flows.
     pub fn data(&self) -> Vec<&Stream> {
         self.streams
             .iter()
@@ -175,18 +193,24 @@ impl Capture {
 pub struct Bound {
     control: TcpListener,
     data: Vec<TcpListener>,
+    udp: Vec<UdpSocket>,
     range: (u16, u16),
 }
 
 /// `n` consecutive ports below the kernel's ephemeral range, free for
 /// TCP on the server's address (and UDP, for the server's UDP channels)
-/// and bound now on the relay's.
-fn bind_range(n: u16) -> Option<((u16, u16), Vec<TcpListener>)> {
+/// and bound now on the relay's, for TCP and UDP.
+type Ports = ((u16, u16), Vec<TcpListener>, Vec<UdpSocket>);
+fn bind_range(n: u16) -> Option<Ports> {
     let (lo, hi) = super::free_port_range(n);
     let listeners: Vec<TcpListener> = (lo..=hi)
         .map_while(|p| TcpListener::bind((RELAY_IP, p)).ok())
         .collect();
-    (listeners.len() == usize::from(n)).then_some(((lo, hi), listeners))
+    let udp: Vec<UdpSocket> = (lo..=hi)
+        .map_while(|p| UdpSocket::bind((RELAY_IP, p)).ok())
+        .collect();
+    let all = listeners.len() == usize::from(n) && udp.len() == usize::from(n);
+    all.then_some(((lo, hi), listeners, udp))
 }
 
 impl Bound {
@@ -223,6 +247,11 @@ impl Bound {
             let shared = shared.clone();
             thread::spawn(move || accept_loop(&shared, listeners))
         };
+        for (socket, port) in self.udp.into_iter().zip(self.range.0..=self.range.1) {
+            let s = shared.clone();
+            let h = thread::spawn(move || udp_loop(&s, port, socket));
+            shared.pumps.lock().unwrap().push(h);
+        }
         Relay {
             addr,
             range: self.range,
@@ -258,10 +287,11 @@ impl Relay {
     pub fn bind(n: u16) -> Bound {
         for _ in 0..20 {
             let control = TcpListener::bind((RELAY_IP, 0)).expect("bind 127.0.0.2");
-            if let Some((range, data)) = bind_range(n) {
+            if let Some((range, data, udp)) = bind_range(n) {
                 return Bound {
                     control,
                     data,
+                    udp,
                     range,
                 };
             }
@@ -313,7 +343,8 @@ impl Drop for Relay {
         if let Some(a) = self.acceptor.take() {
             let _ = a.join();
         }
-        // The acceptor is gone: no socket or pump is added any more.
+        // The acceptor is gone, and the UDP loops see the stop: no socket
+        // or pump is added any more.
         for s in self.shared.sockets.lock().unwrap().drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
@@ -373,7 +404,7 @@ fn accept_loop(shared: &Arc<Shared>, listeners: Vec<(Kind, u16, TcpListener)>) {
             };
             let n = match kind {
                 Kind::Control => &mut counts.0,
-                Kind::Data(_) => &mut counts.1,
+                Kind::Data(_) | Kind::Udp(_) => &mut counts.1,
             };
             carry(shared, *kind, *n, client, server);
             *n += 1;
@@ -467,7 +498,7 @@ impl Pump<'_> {
                     }
                     out
                 }
-                Kind::Data(port) => {
+                Kind::Data(port) | Kind::Udp(port) => {
                     let piece = &mut buf[..n];
                     if let Some(hook) = self.shared.hooks.lock().unwrap().data.as_mut() {
                         let at = DataAt {
@@ -528,4 +559,108 @@ impl Pump<'_> {
             None => vec![line],
         }
     }
+}
+
+/// One UDP flow: a client address, and the relay's socket on 127.0.0.1
+/// that speaks for it to the server.
+struct Flow {
+    client: SocketAddr,
+    back: UdpSocket,
+    /// Its place in the capture.
+    index: usize,
+    /// Bytes that went each way so far: to the server, to the client.
+    sent: [u64; 2],
+}
+
+/// Carries the datagrams of one data port both ways until the relay
+/// stops.
+fn udp_loop(shared: &Shared, port: u16, front: UdpSocket) {
+    let _ = front.set_nonblocking(true);
+    let mut flows: Vec<Flow> = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while !shared.stop.load(Ordering::SeqCst) {
+        let mut busy = false;
+        while let Ok((n, from)) = front.recv_from(&mut buf) {
+            busy = true;
+            let i = match flows.iter().position(|f| f.client == from) {
+                Some(i) => i,
+                None => {
+                    let Some(flow) = new_flow(shared, port, from) else {
+                        continue;
+                    };
+                    flows.push(flow);
+                    flows.len() - 1
+                }
+            };
+            let d = datagram(shared, port, i, &mut flows[i], Dir::ToServer, &mut buf[..n]);
+            let _ = flows[i].back.send(d);
+        }
+        for (i, f) in flows.iter_mut().enumerate() {
+            while let Ok(n) = f.back.recv(&mut buf) {
+                busy = true;
+                let d = datagram(shared, port, i, f, Dir::ToClient, &mut buf[..n]);
+                let _ = front.send_to(d, f.client);
+            }
+        }
+        if !busy {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// A socket on 127.0.0.1 for datagrams from `client`, sent on to the
+/// server's `port`, and its place in the capture.
+fn new_flow(shared: &Shared, port: u16, client: SocketAddr) -> Option<Flow> {
+    let back = UdpSocket::bind((SERVER_IP, 0)).ok()?;
+    back.connect((SERVER_IP, port)).ok()?;
+    back.set_nonblocking(true).ok()?;
+    let mut cap = shared.capture.lock().unwrap();
+    let conn = cap
+        .streams
+        .iter()
+        .filter(|s| s.kind == Kind::Udp(port))
+        .count();
+    cap.streams.push(Stream {
+        kind: Kind::Udp(port),
+        conn,
+        from_client: Vec::new(),
+        from_server: Vec::new(),
+    });
+    Some(Flow {
+        client,
+        back,
+        index: cap.streams.len() - 1,
+        sent: [0, 0],
+    })
+}
+
+/// One datagram of flow `conn`: captured, then through the hook.
+fn datagram<'a>(
+    shared: &Shared,
+    port: u16,
+    conn: usize,
+    flow: &mut Flow,
+    dir: Dir,
+    bytes: &'a mut [u8],
+) -> &'a [u8] {
+    {
+        let mut cap = shared.capture.lock().unwrap();
+        let s = &mut cap.streams[flow.index];
+        match dir {
+            Dir::ToServer => s.from_client.extend_from_slice(bytes),
+            Dir::ToClient => s.from_server.extend_from_slice(bytes),
+        }
+    }
+    let sent = &mut flow.sent[usize::from(dir == Dir::ToClient)];
+    if let Some(hook) = shared.hooks.lock().unwrap().datagram.as_mut() {
+        let at = DataAt {
+            port,
+            conn,
+            dir,
+            offset: *sent,
+        };
+        hook(at, bytes);
+    }
+    *sent += bytes.len() as u64;
+    bytes
 }
