@@ -146,7 +146,7 @@ options:
                          bytes travel inline on the same stream, stderr carries
                          messages only; ends when stdin does (exit status 0).
                          Not with --port, --bind, --data-ports, --max-connections,
-                         --max-per-ip, --prefix-v4, --prefix-v6, --data-idle
+                         --max-per-ip, --prefix-v4, --prefix-v6, --data-idle, --http
   -h, --help             show this help
 
 Durations (DURATION, DUR) are above zero and at most 10 years (10y).
@@ -396,6 +396,7 @@ const NETWORK_ONLY: &[&str] = &[
     "--prefix-v4",
     "--prefix-v6",
     "--data-idle",
+    "--http",
 ];
 
 /// Applies one option shared by client and peer; false when `a` is not one.
@@ -675,6 +676,7 @@ mod tests {
             "--bind ::1",
             "--data-ports 1-2",
             "--data-idle 1s",
+            "--http 8080",
         ] {
             let line = format!("serve --stdio {option}");
             let Err(e) = parse_words(&line) else {

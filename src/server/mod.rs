@@ -12,6 +12,8 @@
 //!   their passive data connections, their paths and listings.
 //! - `http` and its `http_*` files: the HTTP/1.1 front end on a port of
 //!   its own (`--http`), started beside the control listener.
+//! - `stdio` (over `wire`): one session on stdin and stdout, no socket
+//!   (`serve --stdio`); `inline`: its transfers' bytes on that stream.
 
 mod core;
 mod ftp;
