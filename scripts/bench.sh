@@ -28,9 +28,11 @@
 #
 # The full run also measures the client's memory for a Sync --dry-run of
 # a listing of 1,000,000 files, served by scripts/bigpeer.py (a fake peer
-# that lists files it does not have), and the HTTP side (`--http`)
+# that lists files it does not have), the HTTP side (`--http`)
 # against nginx: the big file by curl (nginx with sendfile on), and the
-# JSON listing of 100,000 files in one folder (nginx's autoindex JSON).
+# JSON listing of 100,000 files in one folder (nginx's autoindex JSON),
+# and, as root with OpenSSH, 1 GiB and 10,000 x 4 KiB over ssh://
+# against scp and rsync -e ssh through a throwaway sshd on 127.0.0.1.
 #
 # --quick uses small files (64 MiB instead of 1 GiB, 1,000 small files
 # instead of 10,000, ...) and finishes in under a minute once built; its
@@ -772,6 +774,83 @@ CONF
         "${BEST[http_list]}" "nginx $(secs "${BEST[nginx_list]:-}")" "${BEST[nginx_list]:-}" "<=" 1.00
     stop_pid "$HBIG_PID"
     stop_pid "$HLIST_PID"
+fi
+
+# ---- 11. over ssh ------------------------------------------------------------------------
+# A throwaway sshd on 127.0.0.1 (its own host key and user key, the host
+# key pinned, as the tests make it): p2pshare over ssh:// against scp and
+# rsync -e ssh on the same big file, and Sync over ssh:// against
+# rsync -a -e ssh on the small files. Full run only; needs root, sshd,
+# ssh, scp, ssh-keygen and rsync.
+if ((!QUICK)) && ((EUID == 0)) && [[ -x /usr/sbin/sshd ]] && have ssh && have scp && have ssh-keygen && have rsync; then
+    say "case: $BIG_LABEL and $N_LABEL over ssh (p2pshare ssh://, scp, rsync -e ssh)"
+    S=$work/sshd
+    mkdir -p "$S" /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -f "$S/host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$S/user_key"
+    cp "$S/user_key.pub" "$S/authorized_keys"
+    SSHD_PORT=$(free_port)
+    cat >"$S/sshd_config" <<EOF
+Port $SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $S/host_key
+AuthorizedKeysFile $S/authorized_keys
+PidFile $S/sshd.pid
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PermitRootLogin prohibit-password
+StrictModes no
+Subsystem sftp internal-sftp
+EOF
+    echo "p2pshare-bench $(cat "$S/host_key.pub")" >"$S/known_hosts"
+    /usr/sbin/sshd -D -e -f "$S/sshd_config" 2>>"$LOG" &
+    PIDS+=($!)
+    SSH_OPTS="-F none -i $S/user_key -o IdentitiesOnly=yes -o UserKnownHostsFile=$S/known_hosts -o HostKeyAlias=p2pshare-bench -o StrictHostKeyChecking=yes -o BatchMode=yes"
+    me=$(id -un)
+    if wait_tcp "$SSHD_PORT"; then
+        # p2p_ssh SHARE DEST COMMAND: the client through ssh://.
+        p2p_ssh() {
+            P2PSHARE_SSH="ssh $SSH_OPTS" "$BIN" client "ssh://$me@127.0.0.1:$SSHD_PORT$1" \
+                --share "$2" --remote-command "$BIN" -c "$3"
+        }
+        # shellcheck disable=SC2086 # the options are words
+        scp_get() { scp -q $SSH_OPTS -P "$SSHD_PORT" "$me@127.0.0.1:$D/pub/big.bin" "$O/scp/big.bin"; }
+        rsync_ssh() { rsync -a -e "ssh $SSH_OPTS -p $SSHD_PORT" "$me@127.0.0.1:$1" "$2"; }
+        mkdir -p "$O/sshp" "$O/scp" "$O/rsynce"
+        for r in $(seq $RUNS); do
+            rm -f "$O/sshp/big.bin" && sync
+            run ssh_big_p2p p2p_ssh "$D/big" "$O/sshp" 'FileDownload big.bin'
+            rm -f "$O/scp/big.bin" && sync
+            run ssh_big_scp scp_get
+            rm -f "$O/rsynce/big.bin" && sync
+            run ssh_big_rsync rsync_ssh "$D/pub/big.bin" "$O/rsynce/big.bin"
+        done
+        rm -rf "$O/sshp" "$O/scp" "$O/rsynce"
+        faster=""
+        if num "${BEST[ssh_big_scp]:-}" && num "${BEST[ssh_big_rsync]:-}"; then
+            faster=$(awk -v a="${BEST[ssh_big_scp]}" -v b="${BEST[ssh_big_rsync]}" 'BEGIN { print (a < b ? a : b) }')
+        fi
+        ratio_row "$BIG_LABEL over ssh://, md5-verified, vs scp and rsync -e ssh (ratio to the faster)" \
+            "${BEST[ssh_big_p2p]:-}" "scp $(secs "${BEST[ssh_big_scp]:-}"); rsync -e ssh $(secs "${BEST[ssh_big_rsync]:-}")" \
+            "$faster" "<=" 1.10
+        for r in $(seq $RUNS); do
+            sync
+            run ssh_sync_p2p p2p_ssh "$D/small" "$O/sshsync$r" 'Sync'
+            mkdir -p "$O/rsyncsshs$r" && sync
+            run ssh_sync_rsync rsync_ssh "$D/pub/small/" "$O/rsyncsshs$r/"
+        done
+        got=$(find "$O/sshsync1/small" -type f 2>/dev/null | wc -l || true)
+        ((got == SMALL_N)) || { say "Sync over ssh brought $got of $SMALL_N small files"; BEST[ssh_sync_p2p]=FAIL; }
+        rm -rf "$O"/sshsync? "$O"/rsyncsshs?
+        ratio_row "first Sync of $N_LABEL over ssh://, vs rsync -a -e ssh" "${BEST[ssh_sync_p2p]:-}" \
+            "rsync -e ssh $(secs "${BEST[ssh_sync_rsync]:-}")" "${BEST[ssh_sync_rsync]:-}" "<=" 1.00
+    else
+        say "sshd did not start"
+        row "$BIG_LABEL and $N_LABEL over ssh:// vs scp and rsync -e ssh" "not run (sshd did not start)" "-" "-" "≤ 1.10x, ≤ 1.00x" "not run"
+    fi
+elif ((!QUICK)); then
+    row "$BIG_LABEL and $N_LABEL over ssh:// vs scp and rsync -e ssh" "not run (needs root, sshd, ssh, scp, rsync)" "-" "-" "≤ 1.10x, ≤ 1.00x" "not run"
 fi
 
 # ---- the machine and the table ---------------------------------------------------------

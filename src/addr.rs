@@ -190,9 +190,135 @@ pub struct Target {
 
 /// Checks a `HOST[:PORT]` a client is to connect to, naming the part
 /// that is wrong: `host`, `host:port`, `1.2.3.4:port`, `[v6]`, `[v6]:port`
-/// or a bare IPv6 address.
+/// or a bare IPv6 address; or an `ssh://[user@]host[:port][/path]` (see
+/// [`parse_ssh`]).
 pub fn check_target(t: &str) -> Result<(), String> {
-    parse_target(t).map(|_| ())
+    match parse_ssh(t) {
+        Some(ssh) => ssh.map(|_| ()),
+        None => parse_target(t).map(|_| ()),
+    }
+}
+
+/// A peer reached through ssh: `ssh://[user@]host[:port][/path]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    /// The login name, when one was given (else ssh's own choice).
+    pub user: Option<String>,
+    /// The host as ssh takes it: a name (an alias of the ssh config too),
+    /// an IPv4 address, or an IPv6 address without its brackets.
+    pub host: String,
+    /// The ssh port, when one was given (else ssh's own choice).
+    pub port: Option<u16>,
+    /// The share on the remote side (`--share` of its `serve --stdio`),
+    /// percent-decoded; None: the remote default. `/srv/files` is
+    /// absolute; `/~/files` is `files`, relative to the remote home.
+    pub path: Option<String>,
+}
+
+impl SshTarget {
+    /// `[user@]host`, as the ssh command line names the destination.
+    pub fn destination(&self) -> String {
+        match &self.user {
+            Some(u) => format!("{u}@{}", self.host),
+            None => self.host.clone(),
+        }
+    }
+}
+
+const SSH_FORMS: &str = "ssh://[USER@]HOST[:PORT][/PATH], e.g. ssh://me@example.org:2222/srv/files";
+
+/// Reads `ssh://[user@]host[:port][/path]`: None when `t` is not an ssh
+/// URL at all (no `ssh://` in front, in any case), else the target or
+/// what is wrong with it. An IPv6 host goes in brackets; the path may
+/// hold `%XX` escapes (any byte but NUL, the result UTF-8).
+pub fn parse_ssh(t: &str) -> Option<Result<SshTarget, String>> {
+    let scheme = t.get(..6)?;
+    if !scheme.eq_ignore_ascii_case("ssh://") {
+        return None;
+    }
+    Some(parse_ssh_rest(t, &t[6..]))
+}
+
+fn parse_ssh_rest(t: &str, rest: &str) -> Result<SshTarget, String> {
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => (rest, None),
+    };
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    if let Some(u) = user {
+        let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '$');
+        if u.is_empty() || u.starts_with('-') || !u.chars().all(fine) {
+            return Err(format!(
+                "'{t}': '{u}' is not a user name (letters, digits, '.', '_', '-'; {SSH_FORMS})"
+            ));
+        }
+    }
+    if hostport.is_empty() {
+        return Err(format!("'{t}' has no host ({SSH_FORMS})"));
+    }
+    let target = parse_target(hostport).map_err(|e| format!("'{t}': {e}"))?;
+    let host_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '%');
+    if target.host.starts_with('-') || !target.host.chars().all(host_ok) {
+        return Err(format!(
+            "'{t}': '{}' is not a host name or address ({SSH_FORMS})",
+            target.host
+        ));
+    }
+    if !hostport.starts_with('[') && target.host.contains(':') {
+        return Err(format!(
+            "'{t}': an IPv6 address goes in brackets: ssh://[{}]",
+            target.host
+        ));
+    }
+    let path = match path {
+        None | Some("/") => None,
+        Some(p) => {
+            let p = percent_decode(p).map_err(|e| format!("'{t}': {e}"))?;
+            Some(match p.strip_prefix("/~/") {
+                Some(home) if !home.is_empty() => home.to_string(),
+                Some(_) => return Err(format!("'{t}': '/~/' names no folder")),
+                None => p,
+            })
+        }
+    };
+    Ok(SshTarget {
+        user: user.map(str::to_string),
+        host: target.host,
+        port: target.port,
+        path,
+    })
+}
+
+/// Decodes `%XX` escapes; any other `%`, a NUL, or bytes that are not
+/// UTF-8 are refused.
+fn percent_decode(p: &str) -> Result<String, String> {
+    let b = p.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = p
+                .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()));
+            let byte = hex
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| {
+                    "'%' in the path must begin an escape of two hex digits, as %20".to_string()
+                })?;
+            if byte == 0 {
+                return Err("the path holds %00 (NUL), which no path can".into());
+            }
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "the path's %-escapes are not UTF-8".to_string())
 }
 
 /// [`check_target`], keeping what it found.
@@ -283,6 +409,69 @@ mod tests {
             ("[::1]x", "only ':PORT'"),
             ("[::1]:x", "'x' is not a port number"),
             ("a:b:c", "in brackets"),
+        ] {
+            let e = check_target(bad).expect_err(bad);
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn ssh_urls_are_read_and_their_mistakes_named() {
+        let ssh = |user: Option<&str>, host: &str, port, path: Option<&str>| SshTarget {
+            user: user.map(Into::into),
+            host: host.into(),
+            port,
+            path: path.map(Into::into),
+        };
+        for (url, want) in [
+            ("ssh://laptop", ssh(None, "laptop", None, None)),
+            ("SSH://laptop/", ssh(None, "laptop", None, None)),
+            (
+                "ssh://me@example.org:2222/srv/files",
+                ssh(Some("me"), "example.org", Some(2222), Some("/srv/files")),
+            ),
+            ("ssh://[::1]:22", ssh(None, "::1", Some(22), None)),
+            (
+                "ssh://u@[fe80::1%eth0]",
+                ssh(Some("u"), "fe80::1%eth0", None, None),
+            ),
+            (
+                "ssh://h/~/my%20files",
+                ssh(None, "h", None, Some("my files")),
+            ),
+            (
+                "ssh://h/a%2Fb%25%C3%A9",
+                ssh(None, "h", None, Some("/a/b%\u{e9}")),
+            ),
+            (
+                "ssh://1.2.3.4/x y",
+                ssh(None, "1.2.3.4", None, Some("/x y")),
+            ),
+        ] {
+            assert_eq!(parse_ssh(url), Some(Ok(want)), "{url}");
+            assert_eq!(check_target(url), Ok(()), "{url}");
+        }
+        assert_eq!(ssh(Some("me"), "h", None, None).destination(), "me@h");
+        assert_eq!(ssh(None, "::1", None, None).destination(), "::1");
+        assert_eq!(parse_ssh("laptop:22"), None);
+        assert_eq!(parse_ssh("ssh:/"), None);
+        for (bad, says) in [
+            ("ssh://", "has no host"),
+            ("ssh://me@", "has no host"),
+            ("ssh://:22", "has no host"),
+            ("ssh://@h", "is not a user name"),
+            ("ssh://-oProxyCommand=x@h", "is not a user name"),
+            ("ssh://-oProxyCommand=x", "is not a host name"),
+            ("ssh://h:0", "port 0"),
+            ("ssh://h:ssh", "'ssh' is not a port number"),
+            ("ssh://::1", "in brackets"),
+            ("ssh://[::1", "without its ']'"),
+            ("ssh://h/a%2", "two hex digits"),
+            ("ssh://h/a%zz", "two hex digits"),
+            ("ssh://h/a%00", "NUL"),
+            ("ssh://h/%ff", "not UTF-8"),
+            ("ssh://h/~/", "names no folder"),
+            ("ssh://h;rm/x", "is not a host name"),
         ] {
             let e = check_target(bad).expect_err(bad);
             assert!(e.contains(says), "{bad}: {e}");

@@ -24,8 +24,11 @@ pub use lexer::{Arg, Lexer};
 #[derive(Debug)]
 pub enum Action {
     Serve(Config),
+    /// `serve --stdio`: one session on stdin and stdout.
+    ServeStdio(Config),
     Client(client::Options),
-    Peer(peer::Options),
+    /// Boxed: by far the largest.
+    Peer(Box<peer::Options>),
     /// Print a new random secret (`p2pshare secret`).
     Secret,
     /// Print this text to stdout and exit 0.
@@ -85,7 +88,7 @@ p2pshare: share a folder with another peer over a line protocol on TCP
 
 usage:
   p2pshare serve [options]             share a folder (default ./shared on port 9000)
-  p2pshare client [HOST[:PORT]] [options]
+  p2pshare client [HOST[:PORT] | ssh://[USER@]HOST[:PORT][/PATH]] [options]
                                        talk to a peer: list, hash, download
   p2pshare peer --connect HOST[:PORT] [options]
                                        serve and talk to the other peer at once
@@ -138,13 +141,19 @@ options:
                          whose replies wait unread this long in all (default 300s)
   --data-idle DUR        close a session's data ports after DUR without a transfer
                          (default: keep them for the whole session)
+  --stdio                serve one session on stdin and stdout and open no socket,
+                         as ssh runs it ('ssh HOST p2pshare serve --stdio'): file
+                         bytes travel inline on the same stream, stderr carries
+                         messages only; ends when stdin does (exit status 0).
+                         Not with --port, --bind, --data-ports, --max-connections,
+                         --max-per-ip, --prefix-v4, --prefix-v6, --data-idle, --http
   -h, --help             show this help
 
 Durations (DURATION, DUR) are above zero and at most 10 years (10y).
 ";
 
 pub const CLIENT_USAGE: &str = "\
-usage: p2pshare client [HOST[:PORT]] [options]
+usage: p2pshare client [HOST[:PORT] | ssh://[USER@]HOST[:PORT][/PATH]] [options]
 
 Connects to a peer (default 127.0.0.1:9000) and runs protocol commands:
 from -c, else one per line from stdin (a prompt on a terminal). Downloads
@@ -170,14 +179,29 @@ options:
   --trash-max-size SIZE  Sync's trash holds at most this much (default 1GiB; e.g.
                          500MiB): the oldest versions go first, and a step that
                          would need more room than this is refused
+  --remote-command PROG  for an ssh:// peer: the p2pshare to run there (default
+                         p2pshare, found on the remote PATH; one word, quoted
+                         for the remote shell)
   -h, --help             show this help
 
+Over ssh: HOST may be ssh://[USER@]HOST[:PORT][/PATH]. The client runs
+  ssh [-p PORT] -- [USER@]HOST PROG serve --stdio [--share PATH]
+with your keys, agent, known_hosts and ~/.ssh/config, and transfers go
+inside that connection. /PATH is absolute, /~/PATH is below the remote
+home; %XX escapes are decoded. IPv6 goes in brackets: ssh://[::1].
+P2PSHARE_SSH replaces 'ssh' (e.g. P2PSHARE_SSH='ssh -i ~/.ssh/k'): split
+into words at blanks, '...' taken as is, \\ escaping the next character
+(inside \"...\" only \" and \\), nothing expanded (no $VAR, no ~).
+FileDownload UDP over ssh goes inside the connection as TCP would.
+
 exit status: 0 every command succeeded, 1 some failed, 2 usage error or
-peer unreachable.
+peer unreachable (over ssh also: the remote p2pshare missing, the login
+or host key refused, the remote side ending early).
 ";
 
 pub const PEER_USAGE: &str = "\
 usage: p2pshare peer --connect HOST[:PORT] [options]
+       p2pshare peer --connect ssh://[USER@]HOST[:PORT][/PATH] [options]
 
 Serves a folder and runs a console connected to the other peer: commands
 typed (or piped) go to the other peer, downloads land in the shared folder
@@ -186,7 +210,11 @@ and are shared on from there. Changes on the other side are reported every
 until interrupted.
 
 options:
-  --connect HOST[:PORT]  the other peer (required)
+  --connect HOST[:PORT]  the other peer (required); or ssh://[USER@]HOST[:PORT][/PATH]:
+                         its side runs through ssh (see 'p2pshare client --help'):
+                         one connection for the console, the poller and --sync,
+                         reopened after a drop; P2PSHARE_SSH replaces 'ssh'
+  --remote-command PROG  for an ssh:// peer: the p2pshare to run there (default p2pshare)
   --poll DURATION        how often to check the other peer for changes (default 10s)
   --sync                 run Sync at start and after every poll that found a change:
                          the other peer's new and changed files come here (a file
@@ -219,7 +247,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Action, UsageErro
 pub fn parse_with(args: impl IntoIterator<Item = String>, env: &Env) -> Result<Action, UsageError> {
     let mut action = parse_args(args)?;
     match &mut action {
-        Action::Serve(c) => {
+        Action::Serve(c) | Action::ServeStdio(c) => {
             c.secret = c.secret.take().or_else(|| env.secret.clone());
             c.ftp_password = c.ftp_password.take().or_else(|| env.ftp_password.clone());
             c.state.fallback_base = env.state_base.clone();
@@ -249,7 +277,7 @@ pub fn parse_with(args: impl IntoIterator<Item = String>, env: &Env) -> Result<A
 /// one `p2pshare secret` prints; None when it is not, or there is none.
 pub fn weak_secret_warning(action: &Action) -> Option<String> {
     let secret = match action {
-        Action::Serve(c) => c.secret.as_deref(),
+        Action::Serve(c) | Action::ServeStdio(c) => c.secret.as_deref(),
         Action::Client(a) => a.settings.secret.as_deref(),
         Action::Peer(p) => p.settings.secret.as_deref(),
         Action::Secret | Action::Help(_) | Action::Version => None,
@@ -326,25 +354,63 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Action, UsageErr
 
 fn parse_serve(lex: &mut Lexer) -> Result<Action, UsageError> {
     let mut c = Config::default();
+    let mut stdio = false;
+    // The first option given that only a listening server has.
+    let mut network = None;
     while let Some(arg) = lex.next()? {
         let a = arg.to_string();
         if a == "-h" || a == "--help" {
             return Ok(Action::Help(SERVE_USAGE.to_string()));
+        }
+        if a == "--stdio" {
+            stdio = true;
+            continue;
         }
         if matches!(arg, Arg::Value(_)) || !apply_serve_option(&mut c, &a, lex)? {
             return Err(UsageError(format!(
                 "unexpected argument '{a}' for serve; see 'p2pshare serve --help'"
             )));
         }
+        if NETWORK_ONLY.contains(&a.as_str()) {
+            network.get_or_insert(a);
+        }
     }
-    Ok(Action::Serve(c))
+    match network {
+        Some(a) if stdio => Err(UsageError(format!(
+            "{a} does not apply to --stdio: a stdio session opens no socket; \
+             see 'p2pshare serve --help'"
+        ))),
+        _ if stdio => Ok(Action::ServeStdio(c)),
+        _ => Ok(Action::Serve(c)),
+    }
 }
+
+/// The options of serve that only a listening server has: its sockets
+/// and its limits over many sessions.
+const NETWORK_ONLY: &[&str] = &[
+    "--port",
+    "--bind",
+    "--data-ports",
+    "--max-connections",
+    "--max-per-ip",
+    "--prefix-v4",
+    "--prefix-v6",
+    "--data-idle",
+    "--http",
+];
 
 /// Applies one option shared by client and peer; false when `a` is not one.
 fn apply_client_option(s: &mut Settings, a: &str, lex: &mut Lexer) -> Result<bool, UsageError> {
     match a {
         "--secret" => s.secret = Some(lex.value()?),
         "--overwrite" => s.overwrite = true,
+        "--remote-command" => {
+            let v = lex.value()?;
+            if v.is_empty() {
+                return Err(UsageError(format!("{a}: give a program")));
+            }
+            s.remote_command = Some(v);
+        }
         "--timeout" => s.timeout = duration(a, &lex.value()?)?,
         "--trash-max-age" => s.trash.max_age = duration(a, &lex.value()?)?,
         "--trash-max-size" => {
@@ -459,12 +525,12 @@ fn parse_peer(lex: &mut Lexer) -> Result<Action, UsageError> {
     s.share = serve.share.clone();
     // One secret both ways: the one this peer asks for and gives.
     serve.secret = s.secret.clone();
-    Ok(Action::Peer(peer::Options {
+    Ok(Action::Peer(Box::new(peer::Options {
         serve,
         settings: s,
         poll,
         sync,
-    }))
+    })))
 }
 
 /// Applies one server option; false when `a` is not one.
@@ -590,6 +656,42 @@ mod tests {
         assert_eq!(c.data_timeout, Duration::from_secs(2));
         assert!(c.allow_upload);
         assert_eq!(c.secret.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn serve_stdio_takes_the_options_of_one_session() {
+        let Ok(Action::ServeStdio(c)) = parse_words(
+            "serve --share /tmp/x --stdio --allow-upload --idle-timeout 5s --rescan 1s \
+             --data-timeout 7s --max-line 100 --secret s",
+        ) else {
+            panic!("serve --stdio should parse");
+        };
+        assert_eq!(c.share, PathBuf::from("/tmp/x"));
+        assert!(c.allow_upload);
+        assert_eq!(c.idle_timeout, Duration::from_secs(5));
+        assert_eq!(c.data_timeout, Duration::from_secs(7));
+        assert_eq!(c.secret.as_deref(), Some("s"));
+        for option in [
+            "--port 0",
+            "--bind ::1",
+            "--data-ports 1-2",
+            "--data-idle 1s",
+            "--http 8080",
+        ] {
+            let line = format!("serve --stdio {option}");
+            let Err(e) = parse_words(&line) else {
+                panic!("{line} should be refused");
+            };
+            let word = option.split(' ').next().unwrap();
+            assert!(
+                e.0.starts_with(&format!("{word} does not apply to --stdio")),
+                "{e}"
+            );
+        }
+        assert!(matches!(
+            parse_words("serve --port 0"),
+            Ok(Action::Serve(_))
+        ));
     }
 
     #[test]

@@ -229,7 +229,8 @@
 //!   words.rs              how a request line splits into words (quotes, escapes)
 //!   requests.rs           the reading side of a connection: capped lines in, Request or Refusal out; secrets masked
 //!   reply.rs              Reply: one constructor per reply, written to any Write; tables streamed row by row
-//!   lines.rs              reading replies back: reply lines, the 150 DATA line
+//!   lines.rs              reading replies back: reply lines, the 150 DATA line (a data channel's, or inline)
+//!   stdio_reply.rs        the replies of a stdio session: its inline data mode, what it refuses (UDP, passive mode)
 //! src/names.rs            the name codec: table escapes, request quoting, what is shown to a person
 //! src/timefmt.rs          timestamps: RFC 3339 / date / Unix seconds in, RFC 3339 UTC out
 //! src/digest.rs           hex and Md5: strict in (exactly 2 hex digits a byte), lowercase out
@@ -241,6 +242,9 @@
 //! src/server/core.rs      the session core every dialect shares: its reading and writing sides, limits, the AUTH gate,
 //!                         history rows, the native transfers as handlers that return replies; its state private
 //! src/server/native.rs    the native front end: the native commands' handlers over the core
+//! src/server/wire.rs      what a control connection is made of below the core's two sides: a socket, or stdio
+//! src/server/stdio.rs     the stdio face (serve --stdio): one session on stdin and stdout, no socket; their reader and writer threads
+//! src/server/inline.rs    the inline data mode of a stdio session: a transfer's bytes on the control stream itself
 //! src/server/line_ends.rs the reply writer's line ends: LF, or CR LF once FTP is spoken (and for the greeting)
 //! src/server/macs.rs     after an AUTH PROOF login, the MAC on the last line of every reply, a line at a time
 //! src/server/listing.rs   the tables: IndexGet, FileHash, History

@@ -53,7 +53,8 @@ fn main() -> ExitCode {
         },
         Action::Version => printed(&format!("p2pshare {}\n", env!("CARGO_PKG_VERSION"))),
         Action::Client(args) => ExitCode::from(p2pshare::client::run(args)),
-        Action::Peer(args) => ExitCode::from(p2pshare::peer::run(args)),
+        Action::Peer(args) => ExitCode::from(p2pshare::peer::run(*args)),
+        Action::ServeStdio(config) => ExitCode::from(p2pshare::server::serve_stdio(config)),
         Action::Serve(config) => {
             let server = match Server::bind(config) {
                 Ok(s) => s,

@@ -8,9 +8,11 @@ use std::thread;
 use std::time::Duration;
 
 use crate::client::console::Console;
+use crate::client::link::Link;
 use crate::client::out::{self, tell};
 use crate::client::prompt::print_above;
 use crate::client::show::peer_text;
+use crate::client::ssh;
 use crate::client::sync::{self, Args as SyncArgs};
 use crate::client::{unescape, Client, ClientError, Settings};
 use crate::history::History;
@@ -70,8 +72,10 @@ pub fn run(args: Options) -> u8 {
         }
     };
     let stop = Stop::new();
+    let (link, console_link) = links(&args.settings.target);
     let poller = {
         let poller = Poller {
+            link,
             settings: args.settings.clone(),
             history: history.clone(),
             share: share.clone(),
@@ -86,7 +90,9 @@ pub fn run(args: Options) -> u8 {
     if let Err(e) = poller {
         tell!("p2pshare: cannot start the poller: {e}");
     }
-    let mut console = Console::new(args.settings, history).with_share(share);
+    let mut console = Console::new(args.settings, history)
+        .with_share(share)
+        .with_link(console_link);
     console.wait_for_peer();
     console.run_stdin();
     console.close();
@@ -106,6 +112,17 @@ pub fn run(args: Options) -> u8 {
     u8::from(out::any_failed())
 }
 
+/// The connections of the poller and of the console: one shared for an
+/// `ssh://` peer (one ssh process), each its own over TCP.
+fn links(target: &str) -> (Link, Link) {
+    let link = Link::default();
+    if ssh::is_ssh(target) {
+        (link.clone(), link)
+    } else {
+        (link, Link::default())
+    }
+}
+
 /// A file as `FileHash checkall` shows it: md5 and timestamp.
 type Listing = BTreeMap<String, (String, String)>;
 
@@ -115,6 +132,9 @@ const RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// What the poller works with.
 struct Poller {
+    /// The connection it polls on: the console's too for an `ssh://`
+    /// peer (one ssh connection for both).
+    link: Link,
     settings: Settings,
     history: Arc<History>,
     share: Arc<Share>,
@@ -128,7 +148,6 @@ struct Poller {
 /// [`Poller::sync_after`]).
 fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
     let (settings, history) = (&p.settings, &p.history);
-    let mut client: Option<Client> = None;
     let mut last: Option<Listing> = None;
     let mut told_waiting = false;
     let mut told_output = false;
@@ -136,22 +155,19 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
     // next poll even if it finds nothing new.
     let mut waiting = false;
     while !stop.is_set() {
+        let mut client = p.link.lock();
         let Some(c) = client.as_mut() else {
-            match Client::connect(
-                &settings.target,
-                settings.timeout,
-                Some(history.clone()),
-                settings.secret.as_deref(),
-            ) {
+            match ssh::connect(settings, Some(history.clone())) {
                 Ok(c) => {
                     print_above(
                         &format!("p2pshare: connected to the other peer at {}", c.addr()),
                         true,
                     );
-                    client = Some(c);
+                    *client = Some(c);
                     told_waiting = false;
                 }
                 Err(e) => {
+                    drop(client);
                     if !told_waiting {
                         print_above(&format!("p2pshare: waiting for the other peer ({e})"), true);
                         told_waiting = true;
@@ -174,7 +190,7 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
                 last = Some(now);
                 if let Err(e) = synced {
                     print_above(&format!("p2pshare: Sync failed ({e}); reconnecting"), true);
-                    client = None;
+                    *client = None;
                 }
             }
             Ok((r, _)) => print_above(
@@ -192,9 +208,10 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
                     &format!("p2pshare: lost the other peer ({e}); reconnecting"),
                     true,
                 );
-                client = None;
+                *client = None;
             }
         }
+        drop(client);
         report_output(&mut told_output);
         if stop.wait(poll) {
             return;

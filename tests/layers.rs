@@ -465,6 +465,7 @@ const FRONT_ENDS: &[(&str, &[&str])] = &[
             "server/ftp_upload.rs",
         ],
     ),
+    ("stdio", &["server/stdio.rs"]),
     (
         "HTTP",
         &[

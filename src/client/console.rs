@@ -11,10 +11,12 @@ use super::answer::split_row;
 use super::control::Client;
 use super::error::ClientError;
 use super::fetch;
+use super::link::Link;
 use super::out::{self, tell};
 use super::send;
 use super::settings::Settings;
 use super::show::{aligned, aligned_with_header, count_text, peer_text, tsv_row, ConsoleUi};
+use super::ssh;
 use super::sync;
 use crate::history::History;
 use crate::protocol::{self, code, quote_word, Command, Escapes, ReplyLine, HISTORY_HEADER};
@@ -33,7 +35,8 @@ pub enum Status {
 pub struct Console {
     settings: Settings,
     history: Arc<History>,
-    client: Option<Client>,
+    /// The connection to the peer (see [`Link`]).
+    link: Link,
     tty_out: bool,
     tty_err: bool,
     /// Peer mode: the other peer may not be up yet (or may be restarting),
@@ -53,7 +56,7 @@ impl Console {
         Console {
             settings,
             history,
-            client: None,
+            link: Link::default(),
             tty_out: io::stdout().is_terminal(),
             tty_err: io::stderr().is_terminal(),
             wait_for_peer: false,
@@ -61,6 +64,13 @@ impl Console {
             interrupted: false,
             share: None,
         }
+    }
+
+    /// Uses `link` for the connection to the peer, shared with whoever
+    /// else holds it (peer mode's poller).
+    pub fn with_link(mut self, link: Link) -> Console {
+        self.link = link;
+        self
     }
 
     /// Lets Sync use the local share as it is open already.
@@ -89,25 +99,30 @@ impl Console {
     }
 
     /// Connects now if not connected.
-    pub fn connect(&mut self) -> Result<&mut Client, ClientError> {
-        let client = match self.client.take() {
+    pub fn connect(&mut self) -> Result<(), ClientError> {
+        let link = self.link.clone();
+        let mut slot = link.lock();
+        self.connect_into(&mut slot).map(|_| ())
+    }
+
+    /// The connection in `slot`, made first when there is none.
+    fn connect_into<'a>(
+        &self,
+        slot: &'a mut Option<Client>,
+    ) -> Result<&'a mut Client, ClientError> {
+        let client = match slot.take() {
             Some(c) => c,
             None => self.new_client()?,
         };
-        Ok(self.client.insert(client))
+        Ok(slot.insert(client))
     }
 
-    /// A new connection to the peer; in peer mode, one that waits until
-    /// the peer can be reached.
+    /// A new connection to the peer (through ssh for an `ssh://` one); in
+    /// peer mode, one that waits until the peer can be reached.
     fn new_client(&self) -> Result<Client, ClientError> {
         let mut told = false;
         loop {
-            match Client::connect(
-                &self.settings.target,
-                self.settings.timeout,
-                Some(self.history.clone()),
-                self.settings.secret.as_deref(),
-            ) {
+            match ssh::connect(&self.settings, Some(self.history.clone())) {
                 Ok(c) => return Ok(c),
                 Err(ClientError::Connect(_, e)) if self.wait_for_peer => {
                     if !told {
@@ -137,15 +152,17 @@ impl Console {
         resend: impl Fn() -> bool,
     ) -> Result<T, ClientError> {
         let mut again = false;
+        let link = self.link.clone();
+        let mut slot = link.lock();
         loop {
-            if self.client.as_mut().is_some_and(|c| !c.is_open()) {
-                self.client = None;
+            if slot.as_mut().is_some_and(|c| !c.is_open()) {
+                *slot = None;
             }
-            let client = self.connect()?;
+            let client = self.connect_into(&mut slot)?;
             match f(client) {
                 Err(e) if e.is_drop() && !again && resend() => {
                     tell!("p2pshare: {e}; connecting again");
-                    self.client = None;
+                    *slot = None;
                     again = true;
                 }
                 other => return other,
@@ -199,10 +216,11 @@ impl Console {
 
     /// Ends the session politely.
     pub fn close(&mut self) {
-        if let Some(c) = self.client.as_mut() {
+        let mut slot = self.link.lock();
+        if let Some(c) = slot.as_mut() {
             c.quit();
         }
-        self.client = None;
+        *slot = None;
     }
 
     /// Runs one command line. Output that could not be written (stdout
@@ -275,7 +293,7 @@ impl Console {
             Err(e) => {
                 tell!("p2pshare: {e}");
                 // The connection is suspect now: make a new one next time.
-                self.client = None;
+                *self.link.lock() = None;
                 Status::Failed
             }
         }
@@ -343,7 +361,7 @@ impl Console {
             return Ok(Status::Failed);
         }
         if last.code == code::BYE {
-            self.client = None;
+            *self.link.lock() = None;
             return Ok(Status::Quit);
         }
         Ok(Status::Ok)
@@ -356,6 +374,7 @@ impl Console {
         name: &str,
         overwrite: bool,
     ) -> Result<Status, ClientError> {
+        let transport = ssh::transport_for(&self.settings.target, transport);
         let opts = fetch::Options {
             dest: self.settings.share.clone(),
             overwrite,

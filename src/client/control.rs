@@ -21,7 +21,7 @@ use super::answer::{Answer, MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES};
 use super::deadline::{self, Deadline};
 use super::error::{duration_text, Bound, Breach, ClientError, Late, Wait};
 use super::login::{self, Check, Seal};
-use super::transport::{self, Peek, Transport};
+use super::transport::{self, Peek, Peer, Transport};
 use crate::history::{Direction, History};
 use crate::proof::Mac;
 use crate::protocol::{self, code, ReplyLine};
@@ -36,7 +36,7 @@ pub(crate) struct DataConn {
 
 /// An open control connection to a peer.
 pub struct Client {
-    addr: SocketAddr,
+    addr: Peer,
     /// The stream, read through a buffer under the deadline of the
     /// current wait; written to directly.
     reader: BufReader<Deadline>,
@@ -67,17 +67,17 @@ impl Client {
         secret: Option<&str>,
     ) -> Result<Client, ClientError> {
         let (stream, addr) = connect_tcp(target, timeout)?;
-        Client::over(Box::new(stream), addr, timeout, history, secret)
+        Client::over(Box::new(stream), Peer::Tcp(addr), timeout, history, secret)
     }
 
-    /// [`Client::connect`] over a stream already open to the peer at
-    /// `addr` (the address messages name and data channels go to). With a
+    /// [`Client::connect`] over a stream already open to the peer `addr`
+    /// (whom messages name, and where data channels go to). With a
     /// secret, the login is the challenge-response one, and a peer that
     /// does not offer it, or does not prove the secret back, is refused;
     /// the secret itself is never sent.
     pub fn over(
         stream: Box<dyn Transport>,
-        addr: SocketAddr,
+        addr: Peer,
         timeout: Duration,
         history: Option<Arc<History>>,
         secret: Option<&str>,
@@ -109,7 +109,12 @@ impl Client {
         c.greeting = g.text().to_string();
         match secret {
             Some(s) => c.log_in(s)?,
-            None => unprotected(addr),
+            // Over ssh, ssh protects the connection.
+            None => {
+                if let Peer::Tcp(a) = c.addr {
+                    unprotected(a)
+                }
+            }
         }
         Ok(c)
     }
@@ -117,13 +122,13 @@ impl Client {
     /// The challenge-response login (see `login`): `AUTH PROOF`, then the
     /// `230`'s proof and MAC checked before the session goes on.
     fn log_in(&mut self, secret: &str) -> Result<(), ClientError> {
-        let login = login::begin(secret, &self.greeting, self.addr)?;
+        let login = login::begin(secret, &self.greeting, &self.addr)?;
         // Recorded as `AUTH ***`, like every AUTH (see `record`).
         let r = self.request(&login.line)?;
         if r.code() != code::AUTHENTICATED {
             return Err(ClientError::LoginRefused(r.code(), r.text().to_string()));
         }
-        self.seal = Some(login.finish(&r.lines, self.addr)?);
+        self.seal = Some(login.finish(&r.lines, &self.addr)?);
         Ok(())
     }
 
@@ -133,8 +138,8 @@ impl Client {
     }
 
     /// The peer's control address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+    pub fn addr(&self) -> &Peer {
+        &self.addr
     }
 
     pub fn greeting(&self) -> &str {
@@ -151,7 +156,7 @@ impl Client {
     /// spaces and TABs, which would get no reply, is not sent then).
     pub fn send(&mut self, line: &str) -> Result<(), ClientError> {
         if self.changed {
-            return Err(ClientError::Changed(self.addr));
+            return Err(ClientError::Changed(self.addr.clone()));
         }
         let mut buf = Vec::with_capacity(line.len() + 1);
         match &mut self.seal {
@@ -173,6 +178,20 @@ impl Client {
             .write_all(&buf)
             .map_err(|e| self.timed_out(e))?;
         Ok(())
+    }
+
+    /// Reads bytes a transfer sends inline on the control stream (after
+    /// its `150 DATA inline`), what is buffered first; waits at most the
+    /// timeout. 0: the stream ended.
+    pub(crate) fn read_inline(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let until = deadline::after(Instant::now(), self.timeout);
+        self.reader.get_mut().set(until);
+        io::Read::read(&mut self.reader, buf)
+    }
+
+    /// Writes bytes of a transfer inline on the control stream.
+    pub(crate) fn write_inline(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.reader.get_mut().stream().write_all(buf)
     }
 
     /// A read or write that waited out the timeout, said as such.
@@ -222,7 +241,7 @@ impl Client {
     pub(crate) fn late(&self, wait: Wait) -> Late {
         Late {
             wait,
-            peer: self.addr,
+            peer: self.addr.clone(),
             timeout: self.timeout,
         }
     }
@@ -238,7 +257,7 @@ impl Client {
         }
         if buf.last() != Some(&b'\n') {
             return Err(if n > MAX_REPLY_LINE {
-                ClientError::TooLarge(Bound::Line(self.addr))
+                ClientError::TooLarge(Bound::Line(self.addr.clone()))
             } else {
                 ClientError::Io(io::ErrorKind::UnexpectedEof.into())
             });
@@ -279,7 +298,7 @@ impl Client {
         each: &mut dyn FnMut(&ReplyLine),
     ) -> Result<ReplyLine, ClientError> {
         if self.changed {
-            return Err(ClientError::Changed(self.addr));
+            return Err(ClientError::Changed(self.addr.clone()));
         }
         let mut check = self.seal.as_ref().map(Seal::next_reply);
         let mut lines = 0usize;
@@ -294,12 +313,12 @@ impl Client {
             lines += 1;
             bytes += line.text.len() as u64 + 5;
             if lines > MAX_REPLY_LINES || bytes > MAX_REPLY_BYTES {
-                return Err(ClientError::TooLarge(Bound::Reply(self.addr)));
+                return Err(ClientError::TooLarge(Bound::Reply(self.addr.clone())));
             }
             if let Some(c) = check.take_if(|_| line.last) {
                 if !c.holds(mac, line.code) {
                     self.changed = true;
-                    return Err(ClientError::Changed(self.addr));
+                    return Err(ClientError::Changed(self.addr.clone()));
                 }
                 if let Some(seal) = &mut self.seal {
                     seal.answered(line.code);
@@ -503,7 +522,7 @@ mod tests {
         };
         let addr: SocketAddr = "127.0.0.1:9000".parse().unwrap();
         (
-            Client::over(Box::new(pipe), addr, timeout, None, None),
+            Client::over(Box::new(pipe), Peer::Tcp(addr), timeout, None, None),
             peer,
         )
     }

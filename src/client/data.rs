@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use super::answer::Answer;
 use super::control::{Client, DataConn};
 use super::error::{ClientError, Wait};
+use super::inline;
 use super::transport::{peek_now, Peek};
-use crate::protocol::{code, DataLine, Transport};
+use crate::protocol::{self, code, DataLine, Transport};
 use crate::transfer::udp;
 
 /// Receive and send buffer size.
@@ -84,18 +85,61 @@ impl Transfer {
     }
 }
 
-/// Receives the bytes `span` announces on the channel `line` names into
-/// `out`, telling `progress` how many of them are in. A channel that
-/// stays silent for the timeout ends the command (an error naming it);
-/// any other failure is in the [`Transfer`], for a retry.
+/// Where the bytes of a transfer go, as its `150 DATA` line says: a data
+/// channel (TCP or UDP), or inline on the control stream (see
+/// [`inline`]), with how many there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Channel {
+    Net(DataLine),
+    Inline(u64),
+}
+
+impl Channel {
+    /// Reads the text of a `150 DATA` line.
+    pub(crate) fn parse(text: &str) -> Option<Channel> {
+        match protocol::parse_inline_data_line(text) {
+            Some(n) => Some(Channel::Inline(n)),
+            None => protocol::parse_data_line(text).map(Channel::Net),
+        }
+    }
+
+    /// How a message names it: `TCP`, `UDP` or `inline`.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Channel::Net(l) if l.transport == Transport::Tcp => "TCP",
+            Channel::Net(_) => "UDP",
+            Channel::Inline(_) => protocol::lines::INLINE,
+        }
+    }
+}
+
+/// A transfer that went inline: nothing to hold afterwards.
+fn inline_transfer(bytes: io::Result<()>) -> Transfer {
+    Transfer {
+        bytes,
+        last: None,
+        conn: None,
+    }
+}
+
+/// Receives the bytes `span` announces on `channel` into `out`, telling
+/// `progress` how many of them are in. A channel that stays silent for
+/// the timeout ends the command (an error naming it); any other failure
+/// is in the [`Transfer`], for a retry.
 pub(crate) fn receive(
     client: &mut Client,
-    line: &DataLine,
+    channel: &Channel,
     span: Span,
     udp_payload: Option<usize>,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Transfer, ClientError> {
+    let line = match channel {
+        Channel::Net(line) => line,
+        Channel::Inline(n) => {
+            return inline::receive(client, *n, out, progress).map(inline_transfer)
+        }
+    };
     match line.transport {
         Transport::Tcp if span.want == 0 => Ok(receive_nothing(client, line)),
         Transport::Tcp => {
@@ -135,7 +179,7 @@ pub(crate) fn receive(
 /// that cannot be stored, so that the channels stay in step.
 pub(crate) fn discard(
     client: &mut Client,
-    line: &DataLine,
+    line: &Channel,
     span: Span,
     udp_payload: Option<usize>,
 ) -> Result<Transfer, ClientError> {
@@ -150,9 +194,25 @@ pub(crate) fn discard(
 }
 
 /// Sends the first `len` bytes of `file` (from its start, wherever it
-/// was read to) on the channel `line` names, telling `progress` how many
-/// went.
+/// was read to) on `channel`, telling `progress` how many went. Only an
+/// inline transfer can break the control stream (the error).
 pub(crate) fn send(
+    client: &mut Client,
+    channel: &Channel,
+    file: &mut File,
+    len: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Transfer, ClientError> {
+    let line = match channel {
+        Channel::Net(line) => line,
+        Channel::Inline(_) => {
+            return inline::send(client, file, len, progress).map(inline_transfer)
+        }
+    };
+    Ok(send_on(client, line, file, len, progress))
+}
+
+fn send_on(
     client: &mut Client,
     line: &DataLine,
     file: &mut File,
@@ -205,7 +265,7 @@ fn send_exactly(
 /// Reads on it wait [`SLICE`] at a time, so that a receive can look at the
 /// control connection in between.
 fn connect(client: &Client, line: &DataLine) -> io::Result<DataConn> {
-    let addr = SocketAddr::new(client.addr().ip(), line.port);
+    let addr = SocketAddr::new(client.addr().ip()?, line.port);
     let mut stream = TcpStream::connect_timeout(&addr, client.timeout())?;
     let _ = stream.set_nodelay(true);
     stream.set_read_timeout(Some(SLICE))?;
@@ -384,7 +444,7 @@ fn receive_udp(
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<()> {
-    let addr = SocketAddr::new(client.addr().ip(), line.port);
+    let addr = SocketAddr::new(client.addr().ip()?, line.port);
     let defaults = udp::ReceiveOptions::for_path(addr);
     let opts = udp::ReceiveOptions {
         payload: payload.unwrap_or(defaults.payload),

@@ -22,13 +22,13 @@ use std::path::{Path, PathBuf};
 
 use super::answer::{split_row, Answer};
 use super::control::Client;
-use super::data::{self, Span};
+use super::data::{self, Channel, Span};
 use super::error::{Breach, ClientError};
 use super::local::{local_md5, shown_path, Lock, Sink};
 use super::outcome::{Cause, FileRow, Outcome, Ui};
 use super::show;
 use crate::digest::Md5;
-use crate::protocol::{self, code, shown, DataLine, Transport};
+use crate::protocol::{code, shown, Transport};
 use crate::share::{self, real_path_inside, Mode, Placed};
 use crate::timefmt;
 
@@ -220,7 +220,7 @@ fn said(r: &Answer) -> String {
 /// What the `150` announced.
 struct Announced {
     row: FileRow,
-    channel: DataLine,
+    channel: Channel,
     span: Span,
 }
 
@@ -301,11 +301,16 @@ impl Attempt<'_> {
         }
         let (row, channel) = announcement(&self.t.name, &first)?;
         let transport = self.opts.transport;
-        if row.name != self.t.name || channel.transport != transport {
+        // Inline bytes answer a TCP download (over `serve --stdio`).
+        let fits = match &channel {
+            Channel::Net(line) => line.transport == transport,
+            Channel::Inline(_) => transport == Transport::Tcp,
+        };
+        if row.name != self.t.name || !fits {
             return Err(ClientError::Protocol(Breach::OtherDownload {
                 how: transport,
                 asked: self.t.name.clone(),
-                got_how: channel.transport,
+                got_how: channel.name(),
                 got: row.name,
             }));
         }
@@ -320,6 +325,16 @@ impl Attempt<'_> {
             offset,
             want: row.size - offset,
         };
+        if let Channel::Inline(n) = channel {
+            if n != span.want {
+                return Err(ClientError::Protocol(Breach::InlineBytes {
+                    what: "download",
+                    name: row.name,
+                    announced: n,
+                    due: span.want,
+                }));
+            }
+        }
         Ok(State::Announced(Announced { row, channel, span }))
     }
 
@@ -460,12 +475,12 @@ impl Attempt<'_> {
 
 /// The file row and data channel of a `150` reply; one that lacks
 /// either breaks the protocol.
-fn announcement(name: &str, first: &Answer) -> Result<(FileRow, DataLine), ClientError> {
+fn announcement(name: &str, first: &Answer) -> Result<(FileRow, Channel), ClientError> {
     let row = match first.lines.as_slice() {
         [row, _] => parse_row(&row.text),
         _ => None,
     };
-    if let (Some(row), Some(data)) = (row, protocol::parse_data_line(first.text())) {
+    if let (Some(row), Some(data)) = (row, Channel::parse(first.text())) {
         return Ok((row, data));
     }
     Err(ClientError::Protocol(Breach::Announcement {

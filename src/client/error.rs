@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::deadline::LINES_PER_TIMEOUT;
 use super::show::peer_text;
+use super::transport::Peer;
 use crate::protocol::{shown, Transport};
 
 /// Why talking to a peer failed.
@@ -16,6 +17,10 @@ use crate::protocol::{shown, Transport};
 pub enum ClientError {
     /// The peer could not be reached at all: the target, and why.
     Connect(String, io::Error),
+    /// The peer was reached but cannot be used as asked, and trying
+    /// again will not change that (through ssh: the remote command is
+    /// missing, the login or host key was refused): the target, and why.
+    Unusable(String, io::Error),
     /// The connection failed or closed.
     Io(io::Error),
     /// The peer said it closes the connection (`421`): its code and text.
@@ -32,13 +37,13 @@ pub enum ClientError {
     /// The client has a secret, and the peer at this address offers no
     /// challenge-response login (no nonce in its greeting): it cannot
     /// prove that it knows the secret.
-    NoChallenge(SocketAddr),
+    NoChallenge(Peer),
     /// The peer at this address accepted the login without proving that
     /// it knows the secret (its proof missing or wrong).
-    NoSecret(SocketAddr),
+    NoSecret(Peer),
     /// A reply from the peer at this address, after the login, came with
     /// a MAC that is missing or wrong: changed on the way.
-    Changed(SocketAddr),
+    Changed(Peer),
     /// The client's nonce could not be read from the OS's random source.
     Random(io::Error),
     /// A thread of the client's own (a second download connection)
@@ -62,8 +67,17 @@ pub enum Breach {
     OtherDownload {
         how: Transport,
         asked: String,
-        got_how: Transport,
+        /// How the answer's bytes come: `TCP`, `UDP` or `inline`.
+        got_how: &'static str,
         got: String,
+    },
+    /// A `150 DATA inline` of the `download` or `upload` of `name`
+    /// announced `announced` bytes where `due` were due.
+    InlineBytes {
+        what: &'static str,
+        name: String,
+        announced: u64,
+        due: u64,
     },
     /// A download from `offset` was accepted, past the end of `name`
     /// (`size` bytes).
@@ -89,7 +103,7 @@ pub enum Breach {
 #[derive(Debug, Clone)]
 pub struct Late {
     pub wait: Wait,
-    pub peer: SocketAddr,
+    pub peer: Peer,
     pub timeout: Duration,
 }
 
@@ -106,16 +120,18 @@ pub enum Wait {
     WholeReply,
     /// Bytes on a data channel: its transport and port.
     Channel(Transport, u16),
+    /// Bytes of a transfer inline on the control stream.
+    Inline,
 }
 
 /// Which of the client's bounds a reply broke, and whose.
 #[derive(Debug, Clone)]
 pub enum Bound {
     /// A line longer than [`super::answer::MAX_REPLY_LINE`].
-    Line(SocketAddr),
+    Line(Peer),
     /// More than [`super::answer::MAX_REPLY_LINES`] lines or
     /// [`super::answer::MAX_REPLY_BYTES`] bytes.
-    Reply(SocketAddr),
+    Reply(Peer),
 }
 
 impl ClientError {
@@ -129,7 +145,9 @@ impl ClientError {
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientError::Connect(target, e) => write!(f, "cannot connect to {target}: {e}"),
+            ClientError::Connect(target, e) | ClientError::Unusable(target, e) => {
+                write!(f, "cannot connect to {target}: {e}")
+            }
             ClientError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 f.write_str("the peer closed the connection")
             }
@@ -194,8 +212,18 @@ impl fmt::Display for Breach {
                 "the peer answered the {} download of {} with a {} one of {}: its replies are out of step with the requests; the connection is dropped",
                 upper(how),
                 shown(asked),
-                upper(got_how),
+                got_how,
                 shown(got)
+            ),
+            Breach::InlineBytes {
+                what,
+                name,
+                announced,
+                due,
+            } => write!(
+                f,
+                "the peer announced {announced} inline bytes for the {what} of {} where {due} are due: the stream is out of step; the connection is dropped",
+                shown(name)
             ),
             Breach::PastEnd { name, offset, size } => write!(
                 f,
@@ -220,7 +248,7 @@ impl fmt::Display for Breach {
 
 impl fmt::Display for Late {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (addr, t) = (self.peer, duration_text(self.timeout));
+        let (addr, t) = (&self.peer, duration_text(self.timeout));
         match self.wait {
             Wait::Greeting => write!(f, "no greeting from {addr} within {t}"),
             Wait::Reply => write!(f, "no reply from {addr} within {t}"),
@@ -229,16 +257,23 @@ impl fmt::Display for Late {
                 f,
                 "a reply from {addr} did not come whole in time ({t}, and {t} more for every {LINES_PER_TIMEOUT} of its lines)"
             ),
+            Wait::Inline => write!(
+                f,
+                "the transfer from {addr} stalled: nothing arrived within {t}"
+            ),
             Wait::Channel(transport, port) => {
                 let channel = match transport {
                     Transport::Tcp => "TCP data connection",
                     Transport::Udp => "UDP data channel",
                 };
-                write!(
-                    f,
-                    "the {channel} from {}:{port} stalled: nothing arrived within {t}",
-                    addr.ip()
-                )
+                match addr.ip() {
+                    Ok(ip) => write!(
+                        f,
+                        "the {channel} from {} stalled: nothing arrived within {t}",
+                        SocketAddr::new(ip, port)
+                    ),
+                    Err(_) => write!(f, "the transfer from {addr} stalled: nothing arrived within {t}"),
+                }
             }
         }
     }
@@ -247,7 +282,10 @@ impl fmt::Display for Late {
 impl std::error::Error for ClientError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ClientError::Connect(_, e) | ClientError::Io(e) | ClientError::Random(e) => Some(e),
+            ClientError::Connect(_, e)
+            | ClientError::Unusable(_, e)
+            | ClientError::Io(e)
+            | ClientError::Random(e) => Some(e),
             _ => None,
         }
     }
@@ -276,7 +314,7 @@ mod tests {
         assert!(e.to_string().starts_with("cannot connect to h:1: "), "{e}");
         let late = ClientError::Timeout(Late {
             wait: Wait::Channel(Transport::Udp, 7),
-            peer: "127.0.0.1:9000".parse().unwrap(),
+            peer: Peer::Tcp("127.0.0.1:9000".parse().unwrap()),
             timeout: Duration::from_secs(2),
         });
         assert!(late.source().is_none());
@@ -287,7 +325,7 @@ mod tests {
         let random = ClientError::Random(io::ErrorKind::NotFound.into());
         assert!(random.source().is_some());
         let peer: SocketAddr = "127.0.0.1:9000".parse().unwrap();
-        let changed = ClientError::Changed(peer);
+        let changed = ClientError::Changed(Peer::Tcp(peer));
         assert!(changed.source().is_none());
         assert_eq!(
             changed.to_string(),

@@ -6,9 +6,9 @@
 //! must carry. The control connection (`control`) reads and writes.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 
 use super::error::ClientError;
+use super::transport::Peer;
 use crate::proof::{self, split_mac, Mac, Nonce, Proofs, ReplyMac, SessionKey, MAC_WORD};
 use crate::protocol::ReplyLine;
 
@@ -24,8 +24,9 @@ pub(super) struct Login {
 /// The `AUTH PROOF` line for `secret`, answering the nonce of `greeting`
 /// (the text of the peer at `peer`) with a fresh one of the client's. A
 /// greeting without a nonce is a peer that cannot prove the secret.
-pub(super) fn begin(secret: &str, greeting: &str, peer: SocketAddr) -> Result<Login, ClientError> {
-    let server_nonce = proof::greeting_nonce(greeting).ok_or(ClientError::NoChallenge(peer))?;
+pub(super) fn begin(secret: &str, greeting: &str, peer: &Peer) -> Result<Login, ClientError> {
+    let server_nonce =
+        proof::greeting_nonce(greeting).ok_or_else(|| ClientError::NoChallenge(peer.clone()))?;
     let mut bytes = [0u8; 16];
     crate::sys::random_bytes(&mut bytes).map_err(ClientError::Random)?;
     let client_nonce = Nonce(bytes);
@@ -41,9 +42,9 @@ impl Login {
     /// Checks the peer's `230` (its lines, as read): first its
     /// `proof=SP`, then its MAC as reply 0 answering the `AUTH PROOF`
     /// line. The session's seal when both hold.
-    pub(super) fn finish(self, lines: &[ReplyLine], peer: SocketAddr) -> Result<Seal, ClientError> {
+    pub(super) fn finish(self, lines: &[ReplyLine], peer: &Peer) -> Result<Seal, ClientError> {
         let Some((last, rest)) = lines.split_last() else {
-            return Err(ClientError::NoSecret(peer));
+            return Err(ClientError::NoSecret(peer.clone()));
         };
         let (text, mac) = match split_mac(&last.text) {
             Some((text, mac)) => (text, Some(mac)),
@@ -55,7 +56,7 @@ impl Login {
             .and_then(Mac::from_hex)
             .is_some_and(|sp| sp.same_as(&self.server));
         if !proven {
-            return Err(ClientError::NoSecret(peer));
+            return Err(ClientError::NoSecret(peer.clone()));
         }
         let mut want = self.key.reply_mac(0, &self.line);
         for l in rest {
@@ -63,7 +64,7 @@ impl Login {
         }
         want.line(format!("{:03} {text}", last.code).as_bytes());
         if !mac.is_some_and(|m| m.same_as(&want.finish())) {
-            return Err(ClientError::Changed(peer));
+            return Err(ClientError::Changed(peer.clone()));
         }
         Ok(Seal {
             key: self.key,

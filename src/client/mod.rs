@@ -20,14 +20,18 @@ mod download;
 mod error;
 pub mod fetch;
 mod help;
+mod inline;
+pub mod link;
 mod local;
 mod login;
 pub mod out;
 mod outcome;
+mod pipe;
 pub mod prompt;
 pub mod send;
 mod settings;
 pub mod show;
+pub mod ssh;
 pub mod sync;
 pub mod transport;
 
@@ -40,7 +44,7 @@ pub use self::answer::{
 pub use self::control::Client;
 pub use self::error::{duration_text, Bound, Breach, ClientError, Late, Wait};
 pub use self::settings::Settings;
-pub use self::transport::{resolve, Transport, DEFAULT_PORT};
+pub use self::transport::{resolve, Peer, Transport, DEFAULT_PORT};
 use crate::history::History;
 use crate::share::state::StateChoice;
 
@@ -84,7 +88,9 @@ pub fn run(args: Options) -> u8 {
         // Not reached at all: 2, like a usage error. Reached but refused
         // (a wrong secret, not a p2pshare peer): the command failed, 1.
         // A peer that accepts and never greets is as unreachable.
-        Err(e @ (ClientError::Connect(..) | ClientError::Timeout(_))) => {
+        Err(
+            e @ (ClientError::Connect(..) | ClientError::Unusable(..) | ClientError::Timeout(_)),
+        ) => {
             out::tell!("p2pshare: {e}");
             return 2;
         }

@@ -6,11 +6,11 @@ use std::io;
 use std::path::Path;
 
 use super::control::Client;
-use super::data;
+use super::data::{self, Channel};
 use super::error::{Breach, ClientError};
 use super::outcome::{FileRow, Outcome, Ui};
 use super::show::peer_text;
-use crate::protocol::{self, code, quote_word, shown};
+use crate::protocol::{code, quote_word, shown};
 use crate::share::index::Matcher;
 use crate::share::{check_name, hash, scan, Ignore};
 use crate::timefmt;
@@ -85,19 +85,29 @@ fn upload_one(
             return Ok(fail(format!("{c} {}", peer_text(first.text()))));
         }
     }
-    let Some(channel) = protocol::parse_data_line(first.text()) else {
+    let Some(channel) = Channel::parse(first.text()) else {
         return Err(ClientError::Protocol(Breach::Announcement {
             what: "upload",
             name: name.to_string(),
             lines: vec![first.text().to_string()],
         }));
     };
+    if let Channel::Inline(n) = channel {
+        if n != row.size {
+            return Err(ClientError::Protocol(Breach::InlineBytes {
+                what: "upload",
+                name: name.to_string(),
+                announced: n,
+                due: row.size,
+            }));
+        }
+    }
     ui.start(name, row.size, 0);
     let sent = data::send(client, &channel, &mut file, row.size, &mut |n| {
         ui.progress(n)
     });
     ui.end();
-    let (sent, last) = sent.finish(client)?;
+    let (sent, last) = sent?.finish(client)?;
     client.record(&line, last.code());
     Ok(match (sent, last.code()) {
         (Ok(()), code::COMPLETE) => Outcome::Uploaded(row),

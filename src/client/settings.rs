@@ -24,6 +24,9 @@ pub struct Settings {
     pub udp_payload: Option<usize>,
     /// How much Sync's trash keeps.
     pub trash: Bounds,
+    /// The program an `ssh://` peer runs on the remote side
+    /// (`--remote-command`); None: `p2pshare`.
+    pub remote_command: Option<String>,
 }
 
 impl Default for Settings {
@@ -38,6 +41,7 @@ impl Default for Settings {
             timeout: Duration::from_secs(60),
             udp_payload: None,
             trash: Bounds::default(),
+            remote_command: None,
         }
     }
 }

@@ -5,8 +5,9 @@
 //! with the same deadlines, bounds and replies above it (see
 //! `control`).
 
+use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// The default control port.
@@ -22,6 +23,37 @@ pub trait Transport: Read + Write + Send {
     /// What a read would find, waiting at most `wait` for something to
     /// come (zero: only a look). Takes nothing from the stream.
     fn poll(&mut self, wait: Duration) -> Peek;
+}
+
+/// Who is at the other end of a control connection, as messages and the
+/// history name it: the socket address of a TCP peer, or the `ssh://`
+/// URL of a peer reached through ssh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    Ssh(String),
+}
+
+impl Peer {
+    /// The address data channels go to: a TCP peer's. A peer reached
+    /// through ssh has none (its transfers go inline on the stream).
+    pub fn ip(&self) -> io::Result<IpAddr> {
+        match self {
+            Peer::Tcp(a) => Ok(a.ip()),
+            Peer::Ssh(url) => Err(io::Error::other(format!(
+                "{url} is reached through ssh: it has no data channel of its own"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Tcp(a) => a.fmt(f),
+            Peer::Ssh(url) => f.write_str(url),
+        }
+    }
 }
 
 /// What a look at a stream found.

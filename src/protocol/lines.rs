@@ -85,6 +85,31 @@ pub fn parse_data_line(text: &str) -> Option<DataLine> {
     })
 }
 
+/// The word after `DATA` in the `150 DATA` line of the inline data mode
+/// (a stdio session): `DATA inline bytes=<n>`, then n raw bytes on the
+/// control stream itself.
+pub const INLINE: &str = "inline";
+
+/// The text of the inline data mode's `150 DATA` line: `n` bytes follow.
+pub fn inline_data_line(bytes: u64) -> String {
+    format!("DATA {INLINE} bytes={bytes}")
+}
+
+/// The byte count of an inline `150 DATA` line's text (`DATA inline
+/// bytes=<n>`, other words after it ignored as in [`parse_data_line`]);
+/// None for any other text.
+pub fn parse_inline_data_line(text: &str) -> Option<u64> {
+    let mut words = text.split_whitespace();
+    if words.next()? != "DATA" || words.next()? != INLINE {
+        return None;
+    }
+    let n = words.find_map(|w| w.strip_prefix("bytes="))?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +140,20 @@ mod tests {
         assert_eq!(data_line(&d), "DATA tcp port=40123 token=5f2a9c0e81d3b7aa");
         assert_eq!(parse_data_line("DATA tcp port=x token=y"), None);
         assert_eq!(parse_data_line("DATA sctp port=1 token=y"), None);
+        assert_eq!(inline_data_line(1048576), "DATA inline bytes=1048576");
+        assert_eq!(
+            parse_inline_data_line("DATA inline bytes=1048576"),
+            Some(1 << 20)
+        );
+        assert_eq!(
+            parse_inline_data_line("DATA inline bytes=0 mac=ab"),
+            Some(0)
+        );
+        assert_eq!(parse_inline_data_line("DATA inline bytes=-1"), None);
+        assert_eq!(parse_inline_data_line("DATA inline bytes=+1"), None);
+        assert_eq!(parse_inline_data_line("DATA inline"), None);
+        assert_eq!(parse_inline_data_line("DATA tcp port=1 token=y"), None);
+        assert_eq!(parse_data_line("DATA inline bytes=5"), None);
     }
 }
 

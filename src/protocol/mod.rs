@@ -15,7 +15,9 @@
 //!   reply, each writing itself to any [`std::io::Write`]; tables stream
 //!   their rows.
 //! - [`lines`]: reading replies back (a client's side): reply lines and
-//!   the `150 DATA` line.
+//!   the `150 DATA` line (a data channel's, or the inline data mode's).
+//! - [`stdio_reply`]: the replies only a stdio session (`serve --stdio`)
+//!   gives: its inline data mode and what it refuses.
 //!
 //! Nothing here imports anything above the vocabulary ([`crate::names`],
 //! [`crate::timefmt`], [`crate::digest`]); the services convert their
@@ -32,6 +34,7 @@ pub mod lines;
 pub mod reply;
 pub mod requests;
 pub mod spec;
+pub mod stdio_reply;
 pub mod words;
 
 pub use self::command::{
@@ -39,8 +42,8 @@ pub use self::command::{
 };
 pub use self::ftp_command::{parse_ftp, Ftp};
 pub use self::lines::{
-    data_line, greeting_share_id, parse_data_line, parse_reply_line, DataLine, ReplyLine,
-    SHARE_ID_WORD,
+    data_line, greeting_share_id, inline_data_line, parse_data_line, parse_inline_data_line,
+    parse_reply_line, DataLine, ReplyLine, SHARE_ID_WORD,
 };
 pub use self::reply::{FileOp, FileRow, HashRow, Reply, Row, Waited};
 pub use self::requests::{

@@ -335,13 +335,14 @@ impl<'a> Reply<'a> {
     }
 
     /// The preliminary 150 of a download: the file's row (name, size,
-    /// timestamp, md5), then where its data channel is.
+    /// timestamp, md5), then where its data channel is (a [`DataLine`]),
+    /// or that its bytes follow inline (`DATA inline bytes=<n>`).
     pub fn download_announce(
         name: &str,
         size: u64,
         mtime: SystemTime,
         md5: Md5,
-        data: &DataLine,
+        data: &dyn Display,
     ) -> Reply<'a> {
         let mut row = String::with_capacity(name.len() + 64);
         push_field(&mut row, name);

@@ -7,10 +7,12 @@
 //! native front end (`native.rs`) and FTP's (`ftp.rs`, `ftp_upload.rs`,
 //! over `ftp_state.rs`) use its methods, and it imports neither. The
 //! connection's loop (`session.rs`) hands each request to one of them.
+//! Below the two sides lies a [`Wire`]: a TCP socket, or the standard
+//! streams of `serve --stdio`.
 
 use std::cell::Cell;
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,7 @@ use super::limits::RowVerdict;
 use super::line_ends::LineEnds;
 use super::macs::Macs;
 use super::transfers::Transfers;
+use super::wire::Wire;
 use super::{AuthMode, Shared};
 use crate::digest::Md5;
 use crate::history::Direction;
@@ -49,6 +52,13 @@ pub(super) trait Control: Read {
         false
     }
 
+    /// While file bytes travel on the control stream itself (`Some`, the
+    /// inline data mode of a stdio session): a read or a write fails only
+    /// after `stall` without progress, as on a data connection, and its
+    /// waits are neither idle time nor replies left unread. `None` ends
+    /// that.
+    fn transferring(&mut self, _stall: Option<Duration>) {}
+
     /// How long until the idle deadline (zero once it passed).
     fn idle_left(&self) -> Duration {
         self.idle_deadline().map_or(Duration::MAX, |d| {
@@ -69,6 +79,11 @@ const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
 #[derive(Clone, Default)]
 struct Unread(Rc<Cell<Duration>>);
 
+/// Set while an inline transfer runs: how long a read or write of the
+/// control stream may go without progress (see [`Control::transferring`]).
+#[derive(Clone, Default)]
+struct Stall(Rc<Cell<Option<Duration>>>);
+
 /// A write that returns in less than this took what was given at once.
 const WAITED: Duration = Duration::from_millis(1);
 
@@ -76,16 +91,24 @@ const WAITED: Duration = Duration::from_millis(1);
 /// replies wait unread for `limit` in all, since it last caught up, is
 /// cut off (the write fails, and the session ends), however little it
 /// reads now and then.
-pub(super) struct Output<'a> {
-    conn: &'a TcpStream,
+pub(super) struct Output<'a, S: Wire + ?Sized> {
+    conn: &'a S,
     limit: Duration,
     unread: Unread,
+    stall: Stall,
     /// The write timeout set on the socket now.
     armed: Option<Duration>,
 }
 
-impl Write for Output<'_> {
+impl<S: Wire + ?Sized> Write for Output<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(stall) = self.stall.0.get() {
+            if self.armed != Some(stall) {
+                self.conn.set_write_timeout(Some(stall))?;
+                self.armed = Some(stall);
+            }
+            return self.conn.send(buf);
+        }
         let left = self.limit.saturating_sub(self.unread.0.get());
         if left < WAITED {
             return Err(io::Error::new(
@@ -101,7 +124,7 @@ impl Write for Output<'_> {
             self.armed = Some(left);
         }
         let began = Instant::now();
-        let written = (&*self.conn).write(buf);
+        let written = self.conn.send(buf);
         let took = began.elapsed();
         if took >= WAITED {
             self.unread.0.set(self.unread.0.get().saturating_add(took));
@@ -117,10 +140,11 @@ impl Write for Output<'_> {
 /// The control connection as the session reads it: it remembers when the
 /// client last sent a byte, and sets each read's timeout so that the read
 /// ends at the idle deadline counted from then.
-pub(super) struct Input<'a> {
-    conn: &'a TcpStream,
+pub(super) struct Input<'a, S: Wire + ?Sized> {
+    conn: &'a S,
     /// Cleared when a read finds nothing waiting.
     unread: Unread,
+    stall: Stall,
     idle: Duration,
     /// When the client last sent bytes, or a transfer last ended.
     active: Instant,
@@ -130,11 +154,12 @@ pub(super) struct Input<'a> {
     armed: Option<Duration>,
 }
 
-impl<'a> Input<'a> {
-    fn new(conn: &'a TcpStream, idle: Duration, unread: Unread) -> Input<'a> {
+impl<'a, S: Wire + ?Sized> Input<'a, S> {
+    fn new(conn: &'a S, idle: Duration, unread: Unread, stall: Stall) -> Input<'a, S> {
         Input {
             conn,
             unread,
+            stall,
             idle,
             active: Instant::now(),
             wake_at: None,
@@ -143,7 +168,7 @@ impl<'a> Input<'a> {
     }
 }
 
-impl Control for Input<'_> {
+impl<S: Wire + ?Sized> Control for Input<'_, S> {
     fn idle_deadline(&self) -> Option<Instant> {
         self.active.checked_add(self.idle)
     }
@@ -157,41 +182,22 @@ impl Control for Input<'_> {
     }
 
     fn hung_up(&self, grace: Duration) -> bool {
-        let before = self.conn.read_timeout().ok().flatten();
-        if self.conn.set_read_timeout(Some(grace)).is_err() {
-            return false;
-        }
-        let peeked = self.conn.peek(&mut [0u8; 1]);
-        let _ = self.conn.set_read_timeout(before);
-        match peeked {
-            Ok(n) => n == 0,
-            Err(e) => !matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-            ),
-        }
+        // The wire's own read timeout is set again before the next read.
+        self.conn.hung_up(grace)
+    }
+
+    fn transferring(&mut self, stall: Option<Duration>) {
+        self.stall.0.set(stall);
     }
 }
 
-impl Input<'_> {
-    /// A read that returns at once: Some(what it got) when the client had
-    /// sent something, None when nothing was waiting.
-    fn read_waiting(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        self.conn.set_nonblocking(true)?;
-        let got = (&*self.conn).read(buf);
-        self.conn.set_nonblocking(false)?;
-        match got {
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-impl Read for Input<'_> {
+impl<S: Wire + ?Sized> Read for Input<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(stall) = self.stall.0.get() {
+            return self.read_within(buf, Some(stall));
+        }
         if !self.unread.0.get().is_zero() {
-            match self.read_waiting(buf)? {
+            match self.conn.receive_waiting(buf)? {
                 Some(n) => {
                     if n > 0 {
                         self.active = Instant::now();
@@ -210,6 +216,13 @@ impl Read for Input<'_> {
             d.saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1))
         });
+        self.read_within(buf, left)
+    }
+}
+
+impl<S: Wire + ?Sized> Input<'_, S> {
+    /// A read that waits up to `left` (None: without end) for bytes.
+    fn read_within(&mut self, buf: &mut [u8], left: Option<Duration>) -> io::Result<usize> {
         let good_enough = match (self.armed, left) {
             (Some(a), Some(l)) => a >= l && a - l < TIMEOUT_SLACK,
             (a, l) => a == l,
@@ -218,7 +231,7 @@ impl Read for Input<'_> {
             self.conn.set_read_timeout(left)?;
             self.armed = left;
         }
-        let n = (&*self.conn).read(buf)?;
+        let n = self.conn.receive(buf)?;
         if n > 0 {
             self.active = Instant::now();
         }
@@ -227,15 +240,25 @@ impl Read for Input<'_> {
 }
 
 /// The two sides of the control connection `conn` as a session reads and
-/// writes them. Reader and writer share the one socket (`&TcpStream`
-/// reads and writes): no duplicated descriptor.
-pub(super) fn control_of<'a>(shared: &Shared, conn: &'a TcpStream) -> (Input<'a>, Output<'a>) {
+/// writes them. Reader and writer share the one wire (a socket reads and
+/// writes through `&TcpStream`): no duplicated descriptor.
+pub(super) fn control_of<'a, S: Wire + ?Sized>(
+    shared: &Shared,
+    conn: &'a S,
+) -> (Input<'a, S>, Output<'a, S>) {
     let unread = Unread::default();
-    let input = Input::new(conn, shared.config.idle_timeout, unread.clone());
+    let stall = Stall::default();
+    let input = Input::new(
+        conn,
+        shared.config.idle_timeout,
+        unread.clone(),
+        stall.clone(),
+    );
     let output = Output {
         conn,
         limit: shared.config.data_timeout,
         unread,
+        stall,
         armed: None,
     };
     (input, output)
@@ -254,6 +277,12 @@ pub(super) struct Session<'a, C: Control, W: Write> {
     /// True once AUTH succeeded, or from the start when no secret is set.
     authed: bool,
     wrong_secrets: u8,
+    /// True for the one session of `serve --stdio`: its history rows name
+    /// the peer `stdio`, and its file bytes travel inline.
+    stdio: bool,
+    /// Set when the control stream is out of step (an inline upload that
+    /// broke midway): the session ends after the reply.
+    closing: bool,
     /// The server's nonce of this connection, for `AUTH PROOF` (only
     /// with a secret).
     nonce: Option<Nonce>,
@@ -288,7 +317,47 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
             transfers: Transfers::new(shared, local.ip(), peer.ip()),
             authed: shared.config.secret.is_none(),
             wrong_secrets: 0,
+            stdio: false,
+            closing: false,
             nonce: None,
+        }
+    }
+
+    /// The session of `serve --stdio` over `input` and `output`: no
+    /// address, no data channels (its transfers go inline).
+    pub(super) fn over_stdio(
+        shared: &'a Shared,
+        stop: &'a Stop,
+        input: C,
+        output: W,
+    ) -> Session<'a, C, W> {
+        let nowhere = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
+        let mut s = Session::new(shared, stop, input, output, nowhere, nowhere);
+        s.stdio = true;
+        s
+    }
+
+    /// True for the session of `serve --stdio`.
+    pub(super) fn stdio(&self) -> bool {
+        self.stdio
+    }
+
+    /// Ends the session after the reply being written (the control
+    /// stream is out of step).
+    pub(super) fn close_after_reply(&mut self) {
+        self.closing = true;
+    }
+
+    /// True once the session must end after its reply.
+    pub(super) fn closing(&self) -> bool {
+        self.closing
+    }
+
+    /// The peer as the history names it: its address, or `stdio`.
+    fn peer_name(&self) -> String {
+        match self.stdio {
+            true => "stdio".to_string(),
+            false => self.peer.to_string(),
         }
     }
 
@@ -450,6 +519,30 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
         Ok(done.reply)
     }
 
+    /// Starts (`Some(stall)`) or ends (`None`) a transfer whose bytes
+    /// travel on the control stream itself (see
+    /// [`Control::transferring`]); its end counts as activity.
+    pub(super) fn inline_transfer(&mut self, stall: Option<Duration>) {
+        let input = self.requests.get_mut().get_mut();
+        input.transferring(stall);
+        if stall.is_none() {
+            input.touch();
+        }
+    }
+
+    /// Writes file bytes on the control stream itself, as they are: past
+    /// the replies' MACs, their buffer (flushed with the 150 before the
+    /// bytes) and their line ends.
+    pub(super) fn write_inline(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.get_mut().get_mut().inner.write(buf)
+    }
+
+    /// Reads file bytes from the control stream itself: what follows the
+    /// last request read (buffered first).
+    pub(super) fn read_inline(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.requests.get_mut().read(buf)
+    }
+
     /// Writes a reply; returns its code for the history.
     pub(super) fn send(&mut self, reply: Reply<'_>) -> io::Result<u16> {
         let code = reply.code();
@@ -555,14 +648,17 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
                 }
             }
         }
-        let _ = history.append(Direction::In, &self.peer.to_string(), request, reply);
+        let _ = history.append(Direction::In, &self.peer_name(), request, reply);
     }
 
     /// The row that says how many rows from this address were left out.
     fn record_left_out(&self, n: u64, last_reply: u16) {
         let _ = self.shared.history.append(
             Direction::In,
-            &self.shared.key(self.peer.ip()).to_string(),
+            &match self.stdio {
+                true => self.peer_name(),
+                false => self.shared.key(self.peer.ip()).to_string(),
+            },
             &format!(
                 "({n} more refused or unauthenticated requests from this address not recorded: \
                  over {} rows at once or {} a second)",

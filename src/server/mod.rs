@@ -12,6 +12,8 @@
 //!   their passive data connections, their paths and listings.
 //! - `http` and its `http_*` files: the HTTP/1.1 front end on a port of
 //!   its own (`--http`), started beside the control listener.
+//! - `stdio` (over `wire`): one session on stdin and stdout, no socket
+//!   (`serve --stdio`); `inline`: its transfers' bytes on that stream.
 
 mod core;
 mod ftp;
@@ -32,13 +34,16 @@ mod http_parse;
 mod http_response;
 mod http_rows;
 mod http_upload;
+mod inline;
 mod limits;
 mod line_ends;
 mod listing;
 mod macs;
 mod native;
 pub mod session;
+mod stdio;
 mod transfers;
+mod wire;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -53,6 +58,7 @@ use std::time::Duration;
 pub use self::http::{url_for as http_url, HttpAt};
 pub use self::limits::{auth_delay, AUTH_FORGET, FREE_WRONG_SECRETS, ROWS_PER_SECOND, ROW_BURST};
 use self::limits::{AuthGate, RowBucket};
+pub use self::stdio::serve_stdio;
 use crate::addr::{Bind, Prefix, PrefixLens};
 use crate::history::History;
 use crate::protocol::Reply;

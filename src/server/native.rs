@@ -42,11 +42,20 @@ impl<C: Control, W: Write> Session<'_, C, W> {
             Command::Auth(given) => self.auth(&given)?,
             Command::AuthProof { nonce, proof } => self.auth_proof(&nonce, &proof.0)?,
             Command::Quit => Reply::bye(),
+            // A stdio session has no data channels: its bytes go inline.
+            Command::Download {
+                transport,
+                name,
+                offset,
+            } if self.stdio() => self.download_inline(transport, &name, offset)?,
             Command::Download {
                 transport,
                 name,
                 offset,
             } => self.download(transport, &name, offset)?,
+            Command::Upload { name, size, md5 } if self.stdio() => {
+                self.upload_inline(&name, size, md5)?
+            }
             Command::Upload { name, size, md5 } => self.upload(&name, size, md5)?,
         };
         self.send(reply)

@@ -11,7 +11,7 @@ use super::core::{self, Control, Session};
 use super::ftp_state::{FtpFront, FtpState};
 use super::line_ends::LineEnds;
 use super::Shared;
-use crate::protocol::{code, Command, Dialect, Parsed, Reply, Spec};
+use crate::protocol::{code, Command, Dialect, Ftp, Parsed, Reply, Spec};
 use crate::stop::Stop;
 
 /// Serves one control connection until the peer quits or leaves.
@@ -44,6 +44,22 @@ fn serve<C: Control, W: Write>(
     let mut s = Session::new(shared, stop, input, output, peer, local);
     let _ = s.serve(&mut ftp);
     s.finish()
+}
+
+/// Runs the one session of `serve --stdio` over `input` and `output`
+/// until the peer quits or its input ends; an error when the streams
+/// failed.
+pub(super) fn serve_stdio<C: Control, W: Write>(
+    shared: &Shared,
+    stop: &Stop,
+    input: C,
+    output: W,
+) -> io::Result<()> {
+    let mut ftp = FtpState::default();
+    let mut s = Session::over_stdio(shared, stop, input, output);
+    let served = s.serve(&mut ftp);
+    let mut out = s.finish();
+    served.and(out.flush())
 }
 
 impl<'a, C: Control, W: Write> Session<'a, C, W> {
@@ -98,7 +114,7 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
                 Ok(request) => {
                     self.answering(request.said.0);
                     let reply = self.respond(request.spec, request.command, ftp)?;
-                    let quit = reply == code::BYE || self.refused_too_often();
+                    let quit = reply == code::BYE || self.refused_too_often() || self.closing();
                     (request.line, reply, quit)
                 }
                 Err(refusal) => {
@@ -139,6 +155,10 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
                     ftp.drop_passive();
                 }
                 self.native(command)
+            }
+            // A stdio session opens no socket: no passive listener.
+            Parsed::Ftp(Ftp::Pasv | Ftp::Epsv(_)) if self.stdio() => {
+                FtpFront::new(self, ftp).refuse(Reply::passive_over_stdio())
             }
             Parsed::Ftp(verb) => {
                 let reply = FtpFront::new(self, ftp).ftp(verb)?;

@@ -10,7 +10,7 @@ use super::limits::PortClaim;
 use super::Shared;
 use crate::digest::Md5;
 use crate::protocol::{FileOp, Reply, Transport, Waited};
-use crate::share::{OpenedFile, Placed, ShareError};
+use crate::share::{Incoming, OpenedFile, Placed, ShareError};
 use crate::transfer::tcp::{DataChannel, ReceiveOutcome};
 use crate::transfer::udp::UdpChannel;
 use crate::transfer::{token, Channel, SendLimits, SendOutcome, Sending, Source};
@@ -151,18 +151,7 @@ impl<'a> Transfers<'a> {
         idle_deadline: Option<Instant>,
         announce: &mut Announce<'_>,
     ) -> Result<Done, Early> {
-        let shared = self.shared;
-        let f = shared
-            .share
-            .open_file(name)
-            .map_err(|e| e.reply(name, FileOp::Open))?;
-        if offset > f.size() {
-            return Err(Reply::offset_past_end(name, offset, f.size()).into());
-        }
-        let md5 = shared
-            .share
-            .md5_of(&f)
-            .map_err(|e| Reply::cannot(FileOp::Hash, name, &e))?;
+        let (f, md5) = to_send(self.shared, name, offset)?;
         let data = self.channel(transport)?.data_line();
         announce(Reply::download_announce(
             name,
@@ -212,30 +201,9 @@ impl<'a> Transfers<'a> {
         announce: &mut Announce<'_>,
     ) -> Result<Done, Early> {
         let shared = self.shared;
-        if !shared.config.allow_upload {
-            return Err(Reply::uploads_disabled().into());
-        }
-        let share = &shared.share;
-        match share.open_file(name) {
-            Ok(f) => {
-                let have = share
-                    .md5_of(&f)
-                    .map_err(|e| Reply::cannot(FileOp::Hash, name, &e))?;
-                let placed = if have == want {
-                    Placed::Same
-                } else {
-                    Placed::Exists
-                };
-                return Err(placed.reply(name).into());
-            }
-            Err(ShareError::NotShared) => {}
-            Err(e) => return Err(e.reply(name, FileOp::Check).into()),
-        }
+        to_receive(shared, name, want)?;
         let data = self.tcp()?.data_line();
-        let incoming = token::new()
-            .map_err(ShareError::Io)
-            .and_then(|tag| share.begin_upload(name, &tag))
-            .map_err(|e| e.reply(name, FileOp::Store))?;
+        let incoming = begin_upload(shared, name)?;
         announce(Reply::data(&data))?;
         let wait = self.wait(idle_deadline);
         let stall = shared.config.data_timeout;
@@ -256,15 +224,8 @@ impl<'a> Transfers<'a> {
             let reply = Reply::no_receiver(Transport::Tcp, data.port, self.waited(wait));
             return Err(reply.into());
         };
-        let reply = match outcome.refusal(name, size, want) {
-            Some(refused) => refused,
-            None => match incoming.place(&want) {
-                Ok(placed) => placed.reply(name),
-                Err(e) => Reply::cannot(FileOp::Store, name, &e),
-            },
-        };
         Ok(Done {
-            reply,
+            reply: stored(incoming, &outcome, name, size, want),
             active: true,
         })
     }
@@ -343,6 +304,80 @@ impl<'a> Transfers<'a> {
         } else {
             Waited::Full(full)
         }
+    }
+}
+
+/// The file `name` opened to be sent from `offset` on, with its md5; or
+/// why not: no such file (550), an offset past its end (501), no md5
+/// (451).
+pub(super) fn to_send(
+    shared: &Shared,
+    name: &str,
+    offset: u64,
+) -> Result<(OpenedFile, Md5), Reply<'static>> {
+    let f = shared
+        .share
+        .open_file(name)
+        .map_err(|e| e.reply(name, FileOp::Open))?;
+    if offset > f.size() {
+        return Err(Reply::offset_past_end(name, offset, f.size()));
+    }
+    let md5 = shared
+        .share
+        .md5_of(&f)
+        .map_err(|e| Reply::cannot(FileOp::Hash, name, &e))?;
+    Ok((f, md5))
+}
+
+/// Ok when an upload of `name` with the md5 `want` is to be received;
+/// else its reply: uploads disabled (550), the same file already there
+/// (226), another one there (553), a name not allowed (553).
+pub(super) fn to_receive(shared: &Shared, name: &str, want: Md5) -> Result<(), Reply<'static>> {
+    if !shared.config.allow_upload {
+        return Err(Reply::uploads_disabled());
+    }
+    let share = &shared.share;
+    match share.open_file(name) {
+        Ok(f) => {
+            let have = share
+                .md5_of(&f)
+                .map_err(|e| Reply::cannot(FileOp::Hash, name, &e))?;
+            let placed = if have == want {
+                Placed::Same
+            } else {
+                Placed::Exists
+            };
+            Err(placed.reply(name))
+        }
+        Err(ShareError::NotShared) => Ok(()),
+        Err(e) => Err(e.reply(name, FileOp::Check)),
+    }
+}
+
+/// The hidden temporary file an upload of `name` arrives in.
+pub(super) fn begin_upload(shared: &Shared, name: &str) -> Result<Incoming, Reply<'static>> {
+    token::new()
+        .map_err(ShareError::Io)
+        .and_then(|tag| shared.share.begin_upload(name, &tag))
+        .map_err(|e| e.reply(name, FileOp::Store))
+}
+
+/// The final reply of an upload of `name` that arrived as `outcome` into
+/// `incoming`: stored under its name when every byte came with the md5
+/// `want`, else nothing stored.
+pub(super) fn stored(
+    incoming: Incoming,
+    outcome: &ReceiveOutcome,
+    name: &str,
+    size: u64,
+    want: Md5,
+) -> Reply<'static> {
+    match outcome.refusal(name, size, want) {
+        Some(refused) => refused,
+        None => match incoming.place(&want) {
+            Ok(placed) => placed.reply(name),
+            Err(e) => Reply::cannot(FileOp::Store, name, &e),
+        },
     }
 }
 

@@ -3,7 +3,6 @@
 //! it needs nothing from the layers above it.
 
 use std::io::{self, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::digest::Md5;
@@ -41,7 +40,7 @@ pub trait Source {
     /// end first); returns how many were written. Reads through
     /// [`Source::read_at`] into one buffer of `COPY_CHUNK` bytes, so a
     /// transfer costs two system calls per chunk and no more memory.
-    fn copy_to(&self, offset: u64, len: u64, out: &mut TcpStream) -> Result<u64, CopyError> {
+    fn copy_to(&self, offset: u64, len: u64, out: &mut dyn Write) -> Result<u64, CopyError> {
         let mut buf = vec![0u8; COPY_CHUNK.min(usize::try_from(len).unwrap_or(COPY_CHUNK))];
         let mut done = 0u64;
         while done < len {
@@ -227,7 +226,7 @@ pub mod token {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
 
     /// Bytes in memory, as a source.
     struct Bytes(Vec<u8>);

@@ -445,7 +445,7 @@ pub fn receive_file(conn: &mut TcpStream, want: u64, out: &mut impl io::Write) -
 /// STOR). A connection that closes short of `want` is `Broken` with
 /// `UnexpectedEof`.
 pub fn receive_hashed(
-    conn: &mut TcpStream,
+    conn: &mut impl Read,
     want: Option<u64>,
     out: &mut impl io::Write,
 ) -> ReceiveOutcome {

@@ -9,6 +9,8 @@ mod runner;
 mod fake;
 #[path = "../support/process.rs"]
 mod process;
+#[path = "../support/sshd.rs"]
+mod sshd;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -26,6 +28,7 @@ mod prompt;
 mod relay;
 mod relay_macs;
 mod serve_cli;
+mod ssh;
 mod sync;
 mod sync_converge;
 mod sync_peer;
@@ -48,6 +51,7 @@ fn main() -> std::process::ExitCode {
         relay::CASES,
         relay_macs::CASES,
         serve_cli::CASES,
+        ssh::CASES,
         sync::CASES,
         sync_converge::CASES,
         sync_state::CASES,

@@ -36,6 +36,7 @@ mod prefix;
 mod rescan;
 mod shortlist;
 mod state;
+mod stdio;
 mod suite;
 mod traversal;
 mod udp;
@@ -69,6 +70,7 @@ fn main() -> std::process::ExitCode {
         rescan::CASES,
         shortlist::CASES,
         state::CASES,
+        stdio::CASES,
         suite::CASES,
         traversal::CASES,
         udp::CASES,

@@ -19,6 +19,7 @@ use crate::client::fetch::{self, Batch, Outcome, Ui};
 use crate::client::local::local_md5;
 use crate::client::prompt::print_above;
 use crate::client::settings::Settings;
+use crate::client::ssh;
 use crate::digest::Md5;
 use crate::history::History;
 use crate::protocol::{shown, Transport};
@@ -455,7 +456,13 @@ fn download(
         above_prompt: run.quiet,
         rows: Vec::new(),
     });
-    let (first, second) = split(&wanted);
+    // Over ssh one connection carries everything: a second would be a
+    // second ssh login, and the bytes share one stream anyway.
+    let (first, second) = if ssh::is_ssh(&run.settings.target) {
+        (wanted.clone(), Vec::new())
+    } else {
+        split(&wanted)
+    };
     let opts = fetch::Options {
         dest: run.share.root().to_path_buf(),
         overwrite: false,
@@ -550,12 +557,7 @@ fn second_connection(
     progress: &Mutex<Progress>,
 ) -> Result<(), ClientError> {
     let s = run.settings;
-    let mut c = Client::connect(
-        &s.target,
-        s.timeout,
-        Some(run.history.clone()),
-        s.secret.as_deref(),
-    )?;
+    let mut c = ssh::connect(s, Some(run.history.clone()))?;
     if crate::protocol::greeting_share_id(c.greeting()) != Some(run.peer_id) {
         return Err(ClientError::Protocol(Breach::OtherShare));
     }
