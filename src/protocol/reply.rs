@@ -390,11 +390,17 @@ impl<'a> Reply<'a> {
         } else {
             "AUTH <secret> required"
         };
+        Reply::greeting_with(share_id, "", next)
+    }
+
+    /// The greeting's line: the version, the share id (if any), `nonce`
+    /// (a word and its `;`, or nothing), then what to send.
+    fn greeting_with(share_id: Option<&str>, nonce: &str, next: &str) -> Reply<'a> {
         let version = env!("CARGO_PKG_VERSION");
         let id = share_id.map_or(String::new(), |id| format!(" {SHARE_ID_WORD}{id};"));
         Reply::line(
             code::GREETING,
-            format!("p2pshare {version} ready;{id} {next}"),
+            format!("p2pshare {version} ready;{id}{nonce} {next}"),
         )
     }
 
@@ -406,12 +412,7 @@ impl<'a> Reply<'a> {
         } else {
             "AUTH <secret> required"
         };
-        let version = env!("CARGO_PKG_VERSION");
-        let id = share_id.map_or(String::new(), |id| format!(" {SHARE_ID_WORD}{id};"));
-        Reply::line(
-            code::GREETING,
-            format!("p2pshare {version} ready;{id} {NONCE_WORD}{nonce}; {next}"),
-        )
+        Reply::greeting_with(share_id, &format!(" {NONCE_WORD}{nonce};"), next)
     }
 
     /// A connection refused because no nonce could be made for it.

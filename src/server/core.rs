@@ -653,20 +653,11 @@ impl<'a, C: Control, W: Write> Session<'a, C, W> {
 
     /// The row that says how many rows from this address were left out.
     fn record_left_out(&self, n: u64, last_reply: u16) {
-        let _ = self.shared.history.append(
-            Direction::In,
-            &match self.stdio {
-                true => self.peer_name(),
-                false => self.shared.key(self.peer.ip()).to_string(),
-            },
-            &format!(
-                "({n} more refused or unauthenticated requests from this address not recorded: \
-                 over {} rows at once or {} a second)",
-                super::ROW_BURST,
-                super::ROWS_PER_SECOND
-            ),
-            last_reply,
-        );
+        let who = match self.stdio {
+            true => self.peer_name(),
+            false => self.shared.key(self.peer.ip()).to_string(),
+        };
+        self.shared.record_left_out(&who, n, last_reply);
     }
 }
 

@@ -271,17 +271,7 @@ fn record(shared: &Shared, peer: SocketAddr, request: &str, code: u16) {
 }
 
 fn record_left_out(shared: &Shared, ip: IpAddr, n: u64, last: u16) {
-    let _ = shared.history.append(
-        Direction::In,
-        &shared.key(ip).to_string(),
-        &format!(
-            "({n} more refused or unauthenticated requests from this address not recorded: \
-             over {} rows at once or {} a second)",
-            super::ROW_BURST,
-            super::ROWS_PER_SECOND
-        ),
-        last,
-    );
+    shared.record_left_out(&shared.key(ip).to_string(), n, last);
 }
 
 /// The response to one request.

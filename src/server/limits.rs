@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::{lock, Config, Shared};
 use crate::addr::Prefix;
+use crate::history::Direction;
 use crate::protocol::{Reply, Transport};
 use crate::stop::Stop;
 
@@ -181,6 +182,23 @@ impl Shared {
         }
         let n = std::mem::take(&mut b.left_out);
         Some((n, b.last_reply))
+    }
+
+    /// Writes the history row that says `n` rows from `who` (an address's
+    /// prefix, or the name of a stdio session's peer) were left out, the
+    /// last of them answered `last_reply`.
+    pub(crate) fn record_left_out(&self, who: &str, n: u64, last_reply: u16) {
+        let _ = self.history.append(
+            Direction::In,
+            who,
+            &format!(
+                "({n} more refused or unauthenticated requests from this address not recorded: \
+                 over {} rows at once or {} a second)",
+                super::ROW_BURST,
+                super::ROWS_PER_SECOND
+            ),
+            last_reply,
+        );
     }
 }
 

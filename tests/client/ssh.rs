@@ -467,56 +467,45 @@ fn exists(pid: &str) -> bool {
     Path::new("/proc").join(pid.trim()).exists()
 }
 
-fn ssh_a_stalled_inline_download_ends_at_the_timeout_and_its_ssh_is_reaped() {
+/// `FileDownload a.txt` (10 bytes) from a fake ssh peer that announces
+/// `announced` inline bytes and then stalls: the client fails with exit
+/// status 1 and `says` on stderr, stores nothing, and leaves no ssh behind.
+fn a_download_from_a_stalling_peer_fails(announced: u64, timeout: &str, says: &str) {
     let (tools, here) = (TempDir::new("ssh-fake"), TempDir::new("ssh-here"));
-    let ssh = stalling_peer(&tools, 10);
+    let ssh = stalling_peer(&tools, announced);
     let args = [
         "client",
         "ssh://fake/",
         "--share",
         &here.path().display().to_string(),
         "--timeout",
-        "1s",
+        timeout,
         "-c",
         "FileDownload a.txt",
     ]
     .map(String::from);
     let out = Proc::spawn_program(bin(), &args, &[("P2PSHARE_SSH", ssh.as_str())]).finish();
     assert_eq!(out.code(), Some(1), "{out}");
-    assert!(
-        out.stderr
-            .contains("the transfer from ssh://fake/ stalled: nothing arrived within 1s"),
-        "{out}"
-    );
+    assert!(out.stderr.contains(says), "{out}");
     assert!(!here.path().join("a.txt").exists());
     let pid = fs::read_to_string(tools.path().join("pid")).unwrap();
     assert!(!exists(&pid), "the fake ssh {pid} was left behind");
 }
 
-fn ssh_an_inline_count_out_of_step_with_the_file_drops_the_connection() {
-    let (tools, here) = (TempDir::new("ssh-fake"), TempDir::new("ssh-here"));
-    let ssh = stalling_peer(&tools, 5);
-    let args = [
-        "client",
-        "ssh://fake/",
-        "--share",
-        &here.path().display().to_string(),
-        "--timeout",
-        "20s",
-        "-c",
-        "FileDownload a.txt",
-    ]
-    .map(String::from);
-    let out = Proc::spawn_program(bin(), &args, &[("P2PSHARE_SSH", ssh.as_str())]).finish();
-    assert_eq!(out.code(), Some(1), "{out}");
-    assert!(
-        out.stderr
-            .contains("announced 5 inline bytes for the download of a.txt where 10 are due"),
-        "{out}"
+fn ssh_a_stalled_inline_download_ends_at_the_timeout_and_its_ssh_is_reaped() {
+    a_download_from_a_stalling_peer_fails(
+        10,
+        "1s",
+        "the transfer from ssh://fake/ stalled: nothing arrived within 1s",
     );
-    assert!(!here.path().join("a.txt").exists());
-    let pid = fs::read_to_string(tools.path().join("pid")).unwrap();
-    assert!(!exists(&pid), "the fake ssh {pid} was left behind");
+}
+
+fn ssh_an_inline_count_out_of_step_with_the_file_drops_the_connection() {
+    a_download_from_a_stalling_peer_fails(
+        5,
+        "20s",
+        "announced 5 inline bytes for the download of a.txt where 10 are due",
+    );
 }
 
 fn ssh_a_wrong_p2pshare_ssh_is_told_with_exit_status_2() {

@@ -957,3 +957,24 @@ pub fn free_port_range(n: u16) -> (u16, u16) {
     }
     panic!("no {n} free consecutive ports");
 }
+
+/// Runs an outside program (a real client: curl, wget, lftp, ...) to its
+/// end; a panic naming it when it is not installed.
+pub fn tool(program: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is not installed: {e}"))
+}
+
+/// The standard output of a program that succeeded; a panic with its
+/// status and standard error when it did not.
+pub fn tool_ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
