@@ -4,12 +4,14 @@
 //! `Sync --delete` against the still scanning server deletes nothing.
 
 use std::fs;
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::process::*;
 use crate::support::*;
+use p2pshare::server::{Config, HttpAt};
 
 /// The mark on the last line of a table made during the first scan.
 const MARK: &str = "(incomplete: the first scan is still running)";
@@ -26,6 +28,38 @@ fn many_files(dir: &Path) {
             fs::write(folder.join(format!("{f:03}")), b"x").unwrap();
         }
     }
+}
+
+/// FTP's LIST of the top folder on a fresh session: its final reply.
+fn ftp_list(addr: SocketAddr) -> String {
+    let mut f = Conn::open(addr);
+    assert_eq!(f.cmd("USER anonymous").code, 230);
+    let epsv = f.cmd("EPSV").last().trim_end().to_string();
+    let port: u16 = epsv
+        .split("|||")
+        .nth(1)
+        .and_then(|r| r.strip_suffix("|)"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut data = TcpStream::connect((addr.ip(), port)).unwrap();
+    assert_eq!(f.cmd("LIST").code, 150);
+    let mut bytes = Vec::new();
+    data.read_to_end(&mut bytes).unwrap();
+    f.read_reply().last().trim_end().to_string()
+}
+
+/// An HTTP GET of `target` on a connection of its own: the whole response.
+fn http_get(addr: SocketAddr, target: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut bytes = Vec::new();
+    s.read_to_end(&mut bytes).unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Runs `client ADDR --share SHARE -c "Sync ARGS"`.
@@ -54,10 +88,14 @@ fn the_first_scan_runs_behind_an_open_port_and_listings_say_so() {
     // The scan of a fresh server may still end before a check is made on
     // a loaded machine; a check counts only when the scan was still
     // running after it, else the server is started again.
-    let mut proven = (false, false, false);
+    let mut proven = (false, false, false, false);
     for _ in 0..5 {
         let started = Instant::now();
-        let (server, share) = start_scanning(config(there.path()));
+        let (server, share) = start_scanning(Config {
+            http: Some(HttpAt::parse("127.0.0.1:0").unwrap()),
+            ..config(there.path())
+        });
+        let web = server.http_addr().unwrap();
         assert!(started.elapsed() < Duration::from_secs(1));
         let mut c = Conn::open(server.addr());
 
@@ -65,6 +103,21 @@ fn the_first_scan_runs_behind_an_open_port_and_listings_say_so() {
         if !share.scanned() {
             assert!(list.last().ends_with(MARK), "{:?}", list.last());
             proven.0 = true;
+        }
+        let listed = ftp_list(server.addr());
+        let json = http_get(web, "/?format=json");
+        let page = http_get(web, "/");
+        if !share.scanned() {
+            assert!(listed.ends_with(MARK), "{listed}");
+            for r in [&json, &page] {
+                assert!(
+                    r.contains("\r\nP2PSHARE-Incomplete: first scan running\r\n"),
+                    "{r}"
+                );
+            }
+            assert!(json.contains("\"incomplete\":true"), "{json}");
+            assert!(page.contains("Incomplete: the first scan"), "{page}");
+            proven.3 = true;
         }
         let (r150, bytes, done) = download(&mut c, server.addr(), &quote(kept));
         assert_eq!(r150.code, 150);
@@ -86,8 +139,11 @@ fn the_first_scan_runs_behind_an_open_port_and_listings_say_so() {
         let after = c.cmd("IndexGet longlist");
         assert!(!after.last().contains("incomplete"), "{:?}", after.last());
         assert_eq!(after.rows().len(), MANY + 1);
+        assert!(!ftp_list(server.addr()).contains("incomplete"));
+        let json = http_get(web, "/?format=json");
+        assert!(!json.contains("incomplete"), "{json}");
         server.stop();
-        if proven.0 && proven.1 && proven.2 {
+        if proven.0 && proven.1 && proven.2 && proven.3 {
             return;
         }
     }
