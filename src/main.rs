@@ -67,13 +67,11 @@ fn main() -> ExitCode {
                 eprintln!("p2pshare: {note}");
             }
             eprintln!(
-                "p2pshare: sharing {} ({} files) on {}",
+                "p2pshare: sharing {} (first scan running) on {}",
                 server.share().root().display(),
-                server.share().snapshot().len(),
                 server.local_addr()
             );
-            p2pshare::share::scan::report_unnamable(&server.share().unnamable());
-            match server.run() {
+            match server.announcing().run() {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("p2pshare: {e}");

@@ -151,6 +151,7 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
     let mut last: Option<Listing> = None;
     let mut told_waiting = false;
     let mut told_output = false;
+    let mut told_scanning = false;
     // Names that were still changing at the last sync: synced at the
     // next poll even if it finds nothing new.
     let mut waiting = false;
@@ -180,7 +181,11 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
             continue;
         };
         match checkall(c) {
+            Ok((last_line, _)) if last_line.text.contains(crate::protocol::INCOMPLETE) => {
+                say_scanning(&mut told_scanning)
+            }
             Ok((last_line, now)) if last_line.code == code::TABLE => {
+                told_scanning = false;
                 if let Some(before) = &last {
                     for line in changes(before, &now) {
                         print_above(&format!("{}: {line}", settings.target), false);
@@ -216,6 +221,21 @@ fn poll_loop(p: &Poller, poll: Duration, stop: &Stop) {
         if stop.wait(poll) {
             return;
         }
+    }
+}
+
+/// The other peer's first scan still runs (after a restart, say): a file
+/// its listing lacks may be there all the same. Nothing is reported or
+/// synced from such a listing, and the last whole listing stays what the
+/// next one is compared with; this says so, once.
+fn say_scanning(told: &mut bool) {
+    if !*told {
+        print_above(
+            "p2pshare: the other peer's first scan is still running; \
+             its changes are reported once it is done",
+            true,
+        );
+        *told = true;
     }
 }
 

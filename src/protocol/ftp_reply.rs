@@ -251,8 +251,14 @@ impl<'a> Reply<'a> {
         )
     }
 
-    pub fn ftp_listed(n: u64) -> Reply<'a> {
-        Reply::line(COMPLETE, format!("{n} entries"))
+    /// The 226 after a listing; made during the share's first scan it
+    /// says so: `226 N entries (incomplete: the first scan is still
+    /// running)`.
+    pub fn ftp_listed(n: u64, incomplete: bool) -> Reply<'a> {
+        match incomplete {
+            true => Reply::line(COMPLETE, format!("{n} entries ({})", super::INCOMPLETE)),
+            false => Reply::line(COMPLETE, format!("{n} entries")),
+        }
     }
 
     /// A download whose md5 is not cached yet ends without one.

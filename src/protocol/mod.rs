@@ -170,6 +170,12 @@ impl Transport {
     }
 }
 
+/// What a listing made while the share's first scan runs says of itself:
+/// in parentheses after the count of a 213 table, after the text of FTP's
+/// 226 that ends a listing, in HTTP's `P2PSHARE-Incomplete` header. A
+/// reader takes no missing row of such a listing for a deletion.
+pub const INCOMPLETE: &str = "incomplete: the first scan is still running";
+
 /// Header of the file tables (`IndexGet`).
 pub const LIST_HEADER: &[&str] = &["name", "size", "timestamp", "type"];
 /// Header of the hash tables (`FileHash`).

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use super::{
     code, shown, DataLine, Dialect, Spec, Transport, COMMANDS, HASH_HEADER, HISTORY_HEADER,
 };
-use super::{LIST_HEADER, SHARE_ID_WORD};
+use super::{INCOMPLETE, LIST_HEADER, SHARE_ID_WORD};
 use crate::digest::Md5;
 use crate::names::escape_field;
 use crate::proof::{Mac, Nonce, NONCE_WORD};
@@ -42,6 +42,9 @@ enum Body<'a> {
         noun: &'static str,
         /// Said after the count: `213 N noun; note`.
         note: Option<String>,
+        /// Said after the count before any note: the rows are part of the
+        /// share only, its first scan still running ([`INCOMPLETE`]).
+        incomplete: bool,
     },
 }
 
@@ -170,6 +173,7 @@ impl Reply<'_> {
                 mut rows,
                 noun,
                 note,
+                incomplete,
             } => {
                 writeln!(w, "{code}-{}", header.join("\t"))?;
                 let prefix = format!("{code}-");
@@ -182,9 +186,14 @@ impl Reply<'_> {
                     line.clear();
                     n += 1;
                 }
+                let mark = if incomplete {
+                    format!(" ({INCOMPLETE})")
+                } else {
+                    String::new()
+                };
                 match note {
-                    Some(note) => writeln!(w, "{code} {n} {noun}; {}", one_line(&note)),
-                    None => writeln!(w, "{code} {n} {noun}"),
+                    Some(note) => writeln!(w, "{code} {n} {noun}{mark}; {}", one_line(&note)),
+                    None => writeln!(w, "{code} {n} {noun}{mark}"),
                 }
             }
         }
@@ -280,6 +289,7 @@ impl<'a> Reply<'a> {
                 }),
                 noun,
                 note: None,
+                incomplete: false,
             },
         }
     }
@@ -289,6 +299,16 @@ impl<'a> Reply<'a> {
     pub fn with_note(mut self, note: String) -> Reply<'a> {
         if let Body::Table { note: n, .. } = &mut self.body {
             *n = Some(note);
+        }
+        self
+    }
+
+    /// A table marked incomplete: its last line says so after the count
+    /// (`213 N files (incomplete: the first scan is still running)`); any
+    /// other reply as it is.
+    pub fn incomplete(mut self, yes: bool) -> Reply<'a> {
+        if let Body::Table { incomplete, .. } = &mut self.body {
+            *incomplete = yes;
         }
         self
     }

@@ -278,6 +278,9 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
         names_only: bool,
         mlsd: bool,
     ) -> io::Result<Reply<'static>> {
+        // Read before the snapshot: one taken after the first scan reads
+        // done is the whole share.
+        let incomplete = !self.core.shared().share.scanned();
         let snap = self.core.shared().share.snapshot();
         let shown = path.unwrap_or(".").to_string();
         let rows = self
@@ -298,7 +301,7 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
         ftp_data::close(conn);
         self.core.touch();
         Ok(match sent {
-            Ok(n) => Reply::ftp_listed(n),
+            Ok(n) => Reply::ftp_listed(n, incomplete),
             Err(e) => Reply::data_broken(Transport::Tcp, &e),
         })
     }

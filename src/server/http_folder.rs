@@ -25,11 +25,17 @@ pub(super) fn folder(ex: &mut Exchange, req: &Request, name: &str) -> io::Result
         desc: req.param("order") == Some("desc"),
         more: 0,
         refused: None,
+        // Read before the snapshot: one taken after the first scan reads
+        // done is the whole share.
+        incomplete: !ex.shared.share.scanned(),
     };
     let snap = ex.shared.share.snapshot();
     let share = &ex.shared.share;
     if req.param("checkall").is_some() {
-        return Ok(http_json::manifest(share, &snap, name));
+        return Ok(marked(
+            http_json::manifest(share, &snap, name),
+            view.incomplete,
+        ));
     }
     let mut rows = match rows(&snap, &mut view) {
         Ok(rows) => rows,
@@ -55,6 +61,7 @@ pub(super) fn folder(ex: &mut Exchange, req: &Request, name: &str) -> io::Result
     } else {
         http_page::page(&view, &rows, ex.shared.config.allow_upload)
     };
+    let resp = marked(resp, view.incomplete);
     Ok(if bad {
         Response {
             status: 400,
@@ -64,3 +71,15 @@ pub(super) fn folder(ex: &mut Exchange, req: &Request, name: &str) -> io::Result
         resp
     })
 }
+
+/// A listing made during the share's first scan carries the
+/// `P2PSHARE-Incomplete` header.
+fn marked(resp: Response, incomplete: bool) -> Response {
+    match incomplete {
+        true => resp.header(INCOMPLETE_HEADER, "first scan running".into()),
+        false => resp,
+    }
+}
+
+/// The header that marks a listing made during the first scan.
+pub(super) const INCOMPLETE_HEADER: &str = "P2PSHARE-Incomplete";

@@ -41,6 +41,9 @@ pub(super) fn listing(view: &View, rows: &[Row]) -> Response {
         view.searching(),
         view.more
     );
+    if view.incomplete {
+        out.push_str("\"incomplete\":true,");
+    }
     if let Some(why) = &view.refused {
         out.push_str("\"error\":");
         json_str(&mut out, why);

@@ -62,6 +62,12 @@ pub(super) fn page(view: &View, rows: &[Row], upload: bool) -> Response {
     if let Some(why) = &view.refused {
         let _ = write!(out, "<p><strong>Search refused: {}</strong></p>", html(why));
     }
+    if view.incomplete {
+        out.push_str(
+            "<p><strong>Incomplete: the first scan of the share is still running; \
+             files not listed yet may be there.</strong></p>",
+        );
+    }
     let here = format!("{}/", url_of(view.folder).trim_end_matches('/'));
     let _ = write!(
         out,

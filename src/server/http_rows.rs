@@ -38,6 +38,8 @@ pub(super) struct View<'q> {
     pub more: usize,
     /// Why the search was refused, if it was.
     pub refused: Option<String>,
+    /// The share's first scan still runs: the rows are part of it only.
+    pub incomplete: bool,
 }
 
 impl View<'_> {

@@ -243,14 +243,18 @@ pub struct Server {
     waker: Waker,
     /// The HTTP listener of `--http`.
     http: Option<http::Listener>,
+    /// Say on stderr when the first scan is done ([`Server::announcing`]).
+    announce: bool,
 }
 
 impl Server {
-    /// Opens and indexes the shared folder, then binds the control port
-    /// (port 0 picks a free one; see [`Server::local_addr`]).
+    /// Opens the shared folder and binds the control port (port 0 picks a
+    /// free one; see [`Server::local_addr`]). The first scan runs in the
+    /// rescan thread once [`Server::run`] starts it.
     pub fn bind(config: Config) -> Result<Server, ServerError> {
         crate::sys::open_random()?;
-        let share = Share::open(&config.share, &config.state).map_err(ServerError::Share)?;
+        let share =
+            Share::open_unscanned(&config.share, &config.state).map_err(ServerError::Share)?;
         let history = Arc::new(History::of_share(&share.state_dir()));
         Server::bind_with(config, Arc::new(share), history)
     }
@@ -291,7 +295,15 @@ impl Server {
             stop: Stop::new(),
             waker: Waker::for_listener(local_addr),
             http,
+            announce: false,
         })
+    }
+
+    /// Says on stderr when the first scan is done
+    /// (`p2pshare: the first scan is done: N files`).
+    pub fn announcing(mut self) -> Server {
+        self.announce = true;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -322,6 +334,7 @@ impl Server {
             self.shared.share.clone(),
             self.shared.config.rescan,
             self.stop.clone(),
+            self.announce,
         )?;
         let http = match self.http.take() {
             Some(l) => {

@@ -16,8 +16,15 @@ impl<C: Control, W: Write> Session<'_, C, W> {
     pub(super) fn native(&mut self, command: Command) -> io::Result<u16> {
         let shared = self.shared();
         let share = &*shared.share;
-        // The tables borrow the snapshot they are written from.
+        // The tables borrow the snapshot they are written from. Whether
+        // the first scan is done is read before the snapshot is taken: a
+        // snapshot taken after it reads done is the whole share.
+        let incomplete = !share.scanned();
         let snapshot;
+        let command_lists = matches!(
+            command,
+            Command::LongList | Command::ShortList { .. } | Command::Glob(_) | Command::CheckAll
+        );
         let reply = match command {
             Command::LongList => {
                 snapshot = share.snapshot();
@@ -57,6 +64,10 @@ impl<C: Control, W: Write> Session<'_, C, W> {
                 self.upload_inline(&name, size, md5)?
             }
             Command::Upload { name, size, md5 } => self.upload(&name, size, md5)?,
+        };
+        let reply = match command_lists {
+            true => reply.incomplete(incomplete),
+            false => reply,
         };
         self.send(reply)
     }

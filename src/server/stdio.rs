@@ -47,18 +47,34 @@ pub fn serve_stdio(config: Config) -> u8 {
     }
 }
 
+/// How long a stdio session waits for the first scan before it greets:
+/// a small share is whole in its first listing, a large one opens all the
+/// same.
+const FIRST_SCAN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 fn serve(config: Config) -> io::Result<()> {
     // The same start as a listening server's: no random source, no start.
     crate::sys::open_random()?;
-    let share = Share::open(&config.share, &config.state).map_err(io::Error::other)?;
+    let share = Share::open_unscanned(&config.share, &config.state).map_err(io::Error::other)?;
     for note in share.notes() {
         say(&note);
     }
-    scan::report_unnamable(&share.unnamable());
     let history = Arc::new(History::of_share(&share.state_dir()));
     let shared = Shared::new(config, Arc::new(share), history, 1);
     let stop = Stop::new();
-    let rescan = scan::spawn(shared.share.clone(), shared.config.rescan, stop.clone())?;
+    let rescan = scan::spawn(
+        shared.share.clone(),
+        shared.config.rescan,
+        stop.clone(),
+        false,
+    )?;
+    // The session opens at once; a small share is scanned by then, so
+    // its first listing is whole. A large one is listed as incomplete
+    // until its scan is done.
+    let start = std::time::Instant::now();
+    while !shared.share.scanned() && start.elapsed() < FIRST_SCAN_GRACE {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let wire = Stdio::open()?;
     let (input, output) = core::control_of(&shared, &wire);
     let served = session::serve_stdio(&shared, &stop, input, output)

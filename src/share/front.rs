@@ -7,7 +7,7 @@
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
@@ -90,6 +90,9 @@ pub struct Share {
     pub(super) had: Mutex<had::Had>,
     /// The partial files of broken uploads kept for a resume.
     pub(super) partials: partial::Partials,
+    /// True once the first scan has swapped in its index; until then every
+    /// listing is incomplete.
+    scanned: AtomicBool,
 }
 
 impl Share {
@@ -97,6 +100,16 @@ impl Share {
     /// missing) and its state folder (see [`state::open`]), loads the
     /// saved md5 cache and indexes the folder once.
     pub fn open(dir: &Path, state: &StateChoice) -> Result<Share, OpenError> {
+        let share = Share::open_unscanned(dir, state)?;
+        share.rescan();
+        Ok(share)
+    }
+
+    /// Like [`Share::open`], without the first scan: the index is empty
+    /// and [`Share::scanned`] false until a [`Share::rescan`] (the server's
+    /// rescan thread makes the first one, so that its port opens at once).
+    /// Files are found by name all the same ([`Share::open_file`]).
+    pub fn open_unscanned(dir: &Path, state: &StateChoice) -> Result<Share, OpenError> {
         let created = !check_folder(dir)?
             && match fs::create_dir(dir) {
                 Ok(()) => true,
@@ -121,9 +134,21 @@ impl Share {
             unnamable: RwLock::new(Vec::new()),
             had: Mutex::new(had::Had::default()),
             partials: partial::Partials::default(),
+            scanned: AtomicBool::new(false),
         };
-        share.rescan();
+        // The ignore rules hold from the start: a file asked for by name
+        // before the first scan is refused as the scan would leave it out.
+        let mut ignore = Ignore::load(&share.root);
+        ignore.folders.extend(share.state_inside());
+        *share.ignore.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ignore);
         Ok(share)
+    }
+
+    /// True once the first scan is done: before, the index holds only
+    /// part of the folder (or nothing), and listings say they are
+    /// incomplete.
+    pub fn scanned(&self) -> bool {
+        self.scanned.load(Ordering::Acquire)
     }
 
     /// What the last scan left out because its name is not valid UTF-8 or
@@ -202,6 +227,7 @@ impl Share {
         // The usual case: nothing changed. The current index stays, and no
         // second one is built beside it.
         if scan::unchanged(&old, &found) {
+            self.scanned.store(true, Ordering::Release);
             return scan::Changes {
                 unnamable: newly_unnamable,
                 ..scan::Changes::default()
@@ -214,6 +240,7 @@ impl Share {
         changes.unnamable = newly_unnamable;
         let new = Arc::new(new);
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+        self.scanned.store(true, Ordering::Release);
         self.note_had(&old, &changes);
         if !changes.is_empty() || self.hashes.len() > new.len() {
             let live: std::collections::HashSet<FileKey> = new.all().map(|(_, e)| e.key).collect();

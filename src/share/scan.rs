@@ -373,12 +373,16 @@ pub fn report_unnamable(skipped: &[Skipped]) {
     }
 }
 
-/// Starts the rescan thread: it hashes what the first scan found, then
+/// Starts the rescan thread: it makes the first scan when the share has
+/// had none yet, hashes what the first scan found, then
 /// every `interval` rescans and hashes what is new or changed, until `stop`.
+/// With `announce`, the end of a first scan made here is said on stderr
+/// (`p2pshare: the first scan is done: N files`).
 pub fn spawn(
     share: Arc<Share>,
     interval: Duration,
     stop: Stop,
+    announce: bool,
 ) -> std::io::Result<thread::JoinHandle<()>> {
     thread::Builder::new()
         .name("p2pshare-rescan".into())
@@ -388,6 +392,18 @@ pub fn spawn(
                 // or files were left unhashed: an idle share costs its scans
                 // only.
                 let mut pending = true;
+                // A server opens its port before the first scan: it runs
+                // here, and the listings say they are incomplete until it
+                // is done.
+                if !share.scanned() {
+                    report_unnamable(&share.rescan().unnamable);
+                    if announce {
+                        eprintln!(
+                            "p2pshare: the first scan is done: {} files",
+                            share.snapshot().len()
+                        );
+                    }
+                }
                 loop {
                     if pending {
                         pending = share.hash_pending(&|| stop.is_set()) > 0;

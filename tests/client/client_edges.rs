@@ -166,10 +166,11 @@ fn server_on(share: &Path, port: u16) -> p2pshare::server::RunningServer {
         }
         bound.is_some()
     });
-    bound
-        .unwrap_or_else(|| panic!("cannot bind port {port}: {last}"))
-        .spawn()
-        .expect("spawn test server")
+    let server = bound.unwrap_or_else(|| panic!("cannot bind port {port}: {last}"));
+    let share = server.share().clone();
+    let running = server.spawn().expect("spawn test server");
+    wait_until(Duration::from_secs(30), || share.scanned());
+    running
 }
 
 fn after_the_server_restarts_the_next_command_reconnects_and_runs() {

@@ -22,6 +22,7 @@ mod client_hostile;
 mod client_output;
 mod client_udp;
 mod disk;
+mod first_scan;
 mod history;
 mod peer;
 mod prompt;
@@ -45,6 +46,7 @@ fn main() -> std::process::ExitCode {
         client_output::CASES,
         client_udp::CASES,
         disk::CASES,
+        first_scan::CASES,
         history::CASES,
         peer::CASES,
         prompt::CASES,

@@ -70,11 +70,25 @@ pub fn start(share: &Path) -> RunningServer {
     start_with(config(share))
 }
 
+/// Starts a real server with `config` and waits for its first scan (the
+/// port opens before it; see [`start_scanning`]).
 pub fn start_with(config: Config) -> RunningServer {
-    Server::bind(config)
-        .expect("bind test server")
-        .spawn()
-        .expect("spawn test server")
+    let server = Server::bind(config).expect("bind test server");
+    let share = server.share().clone();
+    let running = server.spawn().expect("spawn test server");
+    assert!(
+        wait_until(Duration::from_secs(30), || share.scanned()),
+        "the first scan did not end"
+    );
+    running
+}
+
+/// Starts a real server with `config` without waiting for its first
+/// scan; returns its share too, to see when the scan is done.
+pub fn start_scanning(config: Config) -> (RunningServer, std::sync::Arc<p2pshare::share::Share>) {
+    let server = Server::bind(config).expect("bind test server");
+    let share = server.share().clone();
+    (server.spawn().expect("spawn test server"), share)
 }
 
 /// A share to test against, built in steps: its files, then its config,

@@ -247,9 +247,11 @@ impl Proc {
     }
 
     /// The control address a `p2pshare serve --port 0` child listens on,
-    /// from its start line (`... on 127.0.0.1:PORT`).
+    /// from its start line (`... on 127.0.0.1:PORT`), once its first scan
+    /// is done.
     pub fn serving_addr(&self) -> SocketAddr {
         self.await_stderr(" on 127.0.0.1:", LIMIT);
+        self.await_stderr("p2pshare: the first scan is done", LIMIT);
         let err = self.stderr();
         let line = err
             .lines()

@@ -124,10 +124,25 @@ fn is_mime_type(s: &str) -> bool {
     s.len() <= 255 && s.split_once('/').is_some_and(|(a, b)| ok(a) && ok(b))
 }
 
-/// The peer's files with md5, size and time, and how many rows were left
-/// out because their name cannot be stored here. The peer's refusal, or
-/// a malformed row, is the message to show.
-pub(super) fn remote(client: &mut Client) -> Result<Result<(Files, usize), String>, ClientError> {
+/// What the peer listed: its files with md5, size and time, how many
+/// rows were left out because their name cannot be stored here, and
+/// whether either table was marked incomplete (the peer's first scan still
+/// running: a file it does not list may be there all the same).
+pub(super) struct Remote {
+    pub files: Files,
+    pub left_out: usize,
+    pub incomplete: bool,
+}
+
+/// True when a table's last line (past its code) carries the incomplete
+/// mark (see [`crate::protocol::INCOMPLETE`]).
+pub(super) fn marked_incomplete(last_text: &str) -> bool {
+    last_text.contains(crate::protocol::INCOMPLETE)
+}
+
+/// The peer's files (see [`Remote`]). The peer's refusal, or a malformed
+/// row, is the message to show.
+pub(super) fn remote(client: &mut Client) -> Result<Result<Remote, String>, ClientError> {
     let (checkall, longlist) = ("FileHash checkall", "IndexGet longlist");
     client.send(&format!("{checkall}\n{longlist}"))?;
     let mut r = Reading::default();
@@ -154,7 +169,11 @@ pub(super) fn remote(client: &mut Client) -> Result<Result<(Files, usize), Strin
     if let Some(bad) = r.bad {
         return Ok(Err(bad));
     }
-    Ok(Ok((r.files, r.left_out)))
+    Ok(Ok(Remote {
+        files: r.files,
+        left_out: r.left_out,
+        incomplete: marked_incomplete(&last.text) || marked_incomplete(&listed.text),
+    }))
 }
 
 /// The state folders of this sync (the share's, and the one Sync writes

@@ -178,6 +178,8 @@ struct Gathered {
     had: Had,
     state_path: PathBuf,
     share: Arc<Share>,
+    /// The peer's listing was marked incomplete: no deletion is planned.
+    incomplete: bool,
 }
 
 /// Gathers the peer's files, this side's and the sync state; else the
@@ -189,7 +191,11 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
                 .into(),
         ));
     };
-    let (mut remote, mut left_out) = match gather::remote(client)? {
+    let gather::Remote {
+        files: mut remote,
+        mut left_out,
+        incomplete,
+    } = match gather::remote(client)? {
         Ok(r) => r,
         Err(said) => return Ok(Err(format!("Sync: {said}"))),
     };
@@ -249,6 +255,7 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
         had,
         state_path,
         share,
+        incomplete,
     }))
 }
 
@@ -277,9 +284,11 @@ fn plan_of(g: &Gathered, args: &Args) -> plan::Plan {
         here_id: g.share.id(),
         peer_id: &g.peer_id,
     };
+    // A file missing from an incomplete listing may be there all the
+    // same: no deletion is carried over this time.
     let rules = Rules {
-        delete: args.delete,
-        force_delete: args.force_delete,
+        delete: args.delete && !g.incomplete,
+        force_delete: args.force_delete && !g.incomplete,
     };
     plan::plan(&inputs, rules)
 }
@@ -300,6 +309,14 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
         }
     };
     let plan = plan_of(&g, args);
+    let held = g.incomplete && args.delete;
+    if g.incomplete {
+        note(&format!(
+            "{}the peer's listing is incomplete (its first scan is still running); \
+             sync again once it is done",
+            if held { "Sync deleted nothing: " } else { "" }
+        ));
+    }
     if let Some(why) = &plan.guard {
         note(&format!(
             "Sync deleted nothing: {why} (Sync --delete --force-delete deletes all the same)"
@@ -318,7 +335,7 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
         ));
         return Ok(Report {
             counts,
-            ok: plan.guard.is_none() && !refused,
+            ok: plan.guard.is_none() && !refused && !held,
         });
     }
     if !ctx.tty_out && !ctx.quiet {
@@ -342,7 +359,7 @@ pub fn run(client: &mut Client, args: &Args, ctx: &Context) -> Result<Report, Cl
         g.share.rescan();
     }
     let _ = g.share.save_hashes();
-    let mut ok = counts.failed == 0 && plan.guard.is_none();
+    let mut ok = counts.failed == 0 && plan.guard.is_none() && !held;
     if let Err(e) = state::save(&g.state_path, &new_base) {
         let at = g.state_path.display();
         note(&format!("cannot write the sync state {at}: {e}"));
