@@ -176,7 +176,7 @@ impl Client {
             .get_mut()
             .stream()
             .write_all(&buf)
-            .map_err(|e| self.timed_out(e))?;
+            .map_err(|e| self.timed_out(e, Wait::Reply))?;
         Ok(())
     }
 
@@ -194,11 +194,12 @@ impl Client {
         self.reader.get_mut().stream().write_all(buf)
     }
 
-    /// A read or write that waited out the timeout, said as such.
-    fn timed_out(&self, e: io::Error) -> ClientError {
+    /// A read or write that failed: one that waited out the timeout (as
+    /// a wait for `wait`) said as such, any other as it is.
+    pub(crate) fn timed_out(&self, e: io::Error, wait: Wait) -> ClientError {
         match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                ClientError::Timeout(self.late(Wait::Reply))
+                ClientError::Timeout(self.late(wait))
             }
             _ => ClientError::Io(e),
         }
@@ -220,17 +221,15 @@ impl Client {
         buf.clear();
         let read = io::Read::take(&mut self.reader, MAX_REPLY_LINE as u64 + 1)
             .read_until(b'\n', &mut buf)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                    ClientError::Timeout(self.late(if until != own {
-                        Wait::WholeReply
-                    } else if !buf.is_empty() {
-                        Wait::ReplyLine
-                    } else {
-                        Wait::Reply
-                    }))
-                }
-                _ => ClientError::Io(e),
+            .map_err(|e| {
+                let wait = if until != own {
+                    Wait::WholeReply
+                } else if !buf.is_empty() {
+                    Wait::ReplyLine
+                } else {
+                    Wait::Reply
+                };
+                self.timed_out(e, wait)
             });
         let line = read.and_then(|n| self.parse_line(&buf, n, check));
         self.line = buf;

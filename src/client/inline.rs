@@ -40,15 +40,7 @@ pub(crate) fn receive(
             }
             Ok(got) => got,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(ClientError::Timeout(client.late(Wait::Inline)))
-            }
-            Err(e) => return Err(ClientError::Io(e)),
+            Err(e) => return Err(client.timed_out(e, Wait::Inline)),
         };
         left -= got as u64;
         if stored.is_ok() {
@@ -100,12 +92,9 @@ pub(crate) fn send(
         } else {
             n
         };
-        client.write_inline(&buf[..n]).map_err(|e| match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                ClientError::Timeout(client.late(Wait::Inline))
-            }
-            _ => ClientError::Io(e),
-        })?;
+        client
+            .write_inline(&buf[..n])
+            .map_err(|e| client.timed_out(e, Wait::Inline))?;
         sent += n as u64;
         progress(sent);
     }

@@ -25,6 +25,21 @@ pub(super) struct Row<'a> {
     pub key: FileKey,
 }
 
+impl<'a> Row<'a> {
+    /// The row of the file `e`, shown as `name` (its md5 not looked up).
+    fn file(name: &'a str, e: &Entry) -> Row<'a> {
+        Row {
+            name,
+            dir: false,
+            size: e.size,
+            mtime: e.mtime,
+            mime: e.mime,
+            md5: None,
+            key: e.key,
+        }
+    }
+}
+
 /// What was asked of a folder.
 pub(super) struct View<'q> {
     /// The folder's share name (`""` for the top).
@@ -107,15 +122,7 @@ pub(super) fn rows<'s>(snap: &'s Index, view: &mut View) -> Result<Vec<Row<'s>>,
             view.more += 1;
             continue;
         }
-        out.push(Row {
-            name: &n[prefix.len()..],
-            dir: false,
-            size: e.size,
-            mtime: e.mtime,
-            mime: e.mime,
-            md5: None,
-            key: e.key,
-        });
+        out.push(Row::file(&n[prefix.len()..], e));
     }
     Ok(out)
 }
@@ -128,15 +135,7 @@ fn children<'s>(below: impl Iterator<Item = (&'s String, &'s Entry)>, skip: usiz
     for (n, e) in below {
         let rest = &n[skip..];
         match rest.split_once('/') {
-            None => out.push(Row {
-                name: rest,
-                dir: false,
-                size: e.size,
-                mtime: e.mtime,
-                mime: e.mime,
-                md5: None,
-                key: e.key,
-            }),
+            None => out.push(Row::file(rest, e)),
             Some((sub, _)) => match out.last_mut() {
                 Some(last) if last.dir && last.name == sub => {
                     last.size += e.size;
