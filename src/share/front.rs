@@ -50,6 +50,15 @@ pub fn check_folder(dir: &Path) -> Result<bool, OpenError> {
     }
 }
 
+/// What one [`Share::hash_pending`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hashing {
+    /// Files read and hashed.
+    pub hashed: usize,
+    /// Files left without an md5.
+    pub left: usize,
+}
+
 /// A shared file opened for reading, with what was checked about it.
 pub struct OpenedFile {
     pub name: String,
@@ -254,8 +263,8 @@ impl Share {
     /// cache. A file another thread is hashing already is left to it. Stops
     /// early when `stop` says so. Returns how many files are left without
     /// an md5 (unreadable, changed while hashed, hashed elsewhere right
-    /// now, or not reached before the stop).
-    pub fn hash_pending(&self, stop: &(dyn Fn() -> bool + Sync)) -> usize {
+    /// now, or not reached before the stop), and how many were hashed.
+    pub fn hash_pending(&self, stop: &(dyn Fn() -> bool + Sync)) -> Hashing {
         let snap = self.snapshot();
         let cached = self.hashes.get_many(snap.all().map(|(_, e)| &e.key));
         let mut todo: Vec<(&String, u64)> = snap
@@ -288,11 +297,14 @@ impl Share {
             }
             work();
         });
-        let left = todo.len() - hashed.into_inner();
+        let hashed = hashed.into_inner();
         // The cache is an optimisation: failing to save it costs a rehash
         // after a restart, nothing more.
         let _ = self.hashes.save();
-        left
+        Hashing {
+            hashed,
+            left: todo.len() - hashed,
+        }
     }
 
     /// Caches `md5` for the file `name` as it is now (one this process

@@ -49,7 +49,7 @@ pub mod state;
 mod upload;
 
 pub use error::{OpenError, ShareError};
-pub use front::{check_folder, OpenedFile, Share};
+pub use front::{check_folder, Hashing, OpenedFile, Share};
 pub use hash::FileKey;
 pub use ignore::{Ignore, IGNORE_FILE};
 pub use partial::{ResumeFrom, MAX_PARTIALS, PARTIAL_TTL};

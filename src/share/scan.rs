@@ -395,7 +395,8 @@ pub fn spawn(
                 // A server opens its port before the first scan: it runs
                 // here, and the listings say they are incomplete until it
                 // is done.
-                if !share.scanned() {
+                let first = !share.scanned();
+                if first {
                     report_unnamable(&share.rescan().unnamable);
                     if announce {
                         eprintln!(
@@ -404,9 +405,14 @@ pub fn spawn(
                         );
                     }
                 }
+                let mut first_hashing = first && announce;
                 loop {
                     if pending {
-                        pending = share.hash_pending(&|| stop.is_set()) > 0;
+                        let done = share.hash_pending(&|| stop.is_set());
+                        pending = done.left > 0;
+                        if std::mem::take(&mut first_hashing) && !stop.is_set() {
+                            announce_hashing(share.snapshot().len(), done);
+                        }
                     }
                     if stop.wait(interval) {
                         break;
@@ -417,6 +423,24 @@ pub fn spawn(
                 }
             });
         })
+}
+
+/// Says on stderr that the hashing after the first scan is done:
+/// `p2pshare: every md5 is known: N files, H hashed now` (H is 0 after a
+/// restart on an unchanged share, whose md5s come from the cache), or how
+/// many are left without one (unreadable, or changing while read).
+fn announce_hashing(files: usize, done: super::front::Hashing) {
+    if done.left == 0 {
+        eprintln!(
+            "p2pshare: every md5 is known: {files} files, {} hashed now",
+            done.hashed
+        );
+    } else {
+        eprintln!(
+            "p2pshare: the first hashing is done: {files} files, {} hashed now, {} left without an md5 (unreadable or changing)",
+            done.hashed, done.left
+        );
+    }
 }
 
 /// Runs `body` until it returns. A panic in it is said on stderr and
