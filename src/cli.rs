@@ -216,9 +216,10 @@ options:
                          reopened after a drop; P2PSHARE_SSH replaces 'ssh'
   --remote-command PROG  for an ssh:// peer: the p2pshare to run there (default p2pshare)
   --poll DURATION        how often to check the other peer for changes (default 10s)
-  --sync                 run Sync at start and after every poll that found a change:
-                         the other peer's new and changed files come here (a file
-                         still changing waits for a quiet poll)
+  --sync                 run Sync at start (once this share's first scan is done) and
+                         after every poll that found a change: the other peer's new
+                         and changed files come here (a file still changing waits for
+                         a quiet poll)
   --delete               with --sync: files deleted there go to the trash here
   --force-delete         with --sync --delete: past the mass-deletion guard too
   --secret S             log in with S by AUTH PROOF: S never crosses the wire, and

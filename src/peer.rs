@@ -36,9 +36,11 @@ pub struct Options {
     pub sync: Option<SyncArgs>,
 }
 
-/// `p2pshare peer`: returns the exit status.
+/// `p2pshare peer`: returns the exit status. The port opens at once, as
+/// `serve`'s does: the first scan of the share runs behind it, in the
+/// server's rescan thread, and the poller's Sync waits for it.
 pub fn run(args: Options) -> u8 {
-    let share = match Share::open(&args.serve.share, &args.serve.state) {
+    let share = match Share::open_unscanned(&args.serve.share, &args.serve.state) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             tell!("p2pshare: {e}");
@@ -57,14 +59,12 @@ pub fn run(args: Options) -> u8 {
         }
     };
     tell!(
-        "p2pshare: sharing {} ({} files) on {}; other peer {}",
+        "p2pshare: sharing {} (first scan running) on {}; other peer {}",
         share.root().display(),
-        share.snapshot().len(),
         server.local_addr(),
         args.settings.target
     );
-    crate::share::scan::report_unnamable(&share.unnamable());
-    let running = match server.spawn() {
+    let running = match server.announcing().spawn() {
         Ok(r) => r,
         Err(e) => {
             tell!("p2pshare: {e}");
@@ -265,6 +265,12 @@ impl Poller {
         let Some(args) = &self.sync else {
             return Ok(());
         };
+        if !self.share.scanned() {
+            // This side's first scan still runs behind the open port: the
+            // Sync waits for the first poll after it is done.
+            *waiting = true;
+            return Ok(());
+        }
         let busy = before.map(|b| changed_names(b, now));
         if busy.as_ref().is_some_and(|b| b.is_empty()) && !*waiting {
             return Ok(());

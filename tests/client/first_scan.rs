@@ -14,13 +14,13 @@ use crate::support::*;
 use p2pshare::server::{Config, HttpAt};
 
 /// The mark on the last line of a table made during the first scan.
-const MARK: &str = "(incomplete: the first scan is still running)";
+pub(crate) const MARK: &str = "(incomplete: the first scan is still running)";
 
 /// Files enough that the first scan takes a while on any machine.
-const MANY: usize = 50_000;
+pub(crate) const MANY: usize = 50_000;
 
 /// Writes `MANY` small files into 250 folders below `dir`.
-fn many_files(dir: &Path) {
+pub(crate) fn many_files(dir: &Path) {
     for d in 0..250 {
         let folder = dir.join(format!("many/{d:03}"));
         fs::create_dir_all(&folder).unwrap();

@@ -25,6 +25,7 @@ mod disk;
 mod first_scan;
 mod history;
 mod peer;
+mod peer_scan;
 mod prompt;
 mod relay;
 mod relay_macs;
@@ -49,6 +50,7 @@ fn main() -> std::process::ExitCode {
         first_scan::CASES,
         history::CASES,
         peer::CASES,
+        peer_scan::CASES,
         prompt::CASES,
         relay::CASES,
         relay_macs::CASES,

@@ -312,7 +312,7 @@ pub fn peer_args(share: &std::path::Path, port: u16, connect: &str, extra: &[&st
 }
 
 /// The address a peer reports on stderr when it starts:
-/// `p2pshare: sharing DIR (N files) on ADDR; other peer TARGET`.
+/// `p2pshare: sharing DIR (first scan running) on ADDR; other peer TARGET`.
 pub fn bound_addr(p: &Proc) -> Option<SocketAddr> {
     let err = p.stderr();
     let line = err.lines().find(|l| l.contains("; other peer "))?;
@@ -322,7 +322,8 @@ pub fn bound_addr(p: &Proc) -> Option<SocketAddr> {
 
 /// Starts peer A on a port of its own choosing (port 0) and then B, each
 /// told where the other is and given `extra`; returns them with their
-/// addresses. A must be told B's port before B exists, so B's port is
+/// addresses once the first scan of each share is done (their listings
+/// are whole from then on). A must be told B's port before B exists, so B's port is
 /// picked up front ([`free_port`]). Another process could take it in that
 /// short window; B then fails to bind, and the pair is started again.
 pub fn start_peers(
@@ -352,6 +353,9 @@ pub fn start_peers(
             continue;
         };
         assert_eq!(b_addr.port(), b_port);
+        for p in [&a, &b] {
+            p.await_stderr("p2pshare: the first scan is done", wait);
+        }
         return (a, b, a_addr, b_addr);
     }
     panic!("could not start two peers: ports kept being taken");

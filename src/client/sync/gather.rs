@@ -201,6 +201,21 @@ pub(super) fn is_below(name: &str, dir: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// Waits until the first scan of `share` is done. A peer's server opens
+/// its port before that scan and makes it on its rescan thread; a Sync
+/// started meanwhile (typed at the console) waits for it rather than
+/// walk and hash the same share a second time beside it, and reads the
+/// peer's listing only then. Said once when it has to wait.
+pub(super) fn await_first_scan(share: &Share) {
+    if share.scanned() {
+        return;
+    }
+    super::note("Sync waits for the first scan of this side's share");
+    while !share.scanned() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// This side's files, from a fresh scan of the share with every md5
 /// hashed or cached; the names that could not be hashed (unreadable, or
 /// changing while hashed) are busy.

@@ -191,6 +191,9 @@ fn gather(client: &mut Client, ctx: &Context) -> Result<Result<Gathered, String>
                 .into(),
         ));
     };
+    if let Some(share) = &ctx.share {
+        gather::await_first_scan(share);
+    }
     let gather::Remote {
         files: mut remote,
         mut left_out,
