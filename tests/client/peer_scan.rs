@@ -1,10 +1,14 @@
 //! Peer mode and first scans: a `p2pshare peer` opens its port before the
 //! first scan of its share, as `serve` does, and marks its listings until
-//! that scan is done.
+//! that scan is done; its poller neither reports nor syncs from a listing
+//! the other peer marks incomplete.
 
 use std::fs;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::fake::{FakeServer, Session};
 use crate::first_scan::{many_files, MANY, MARK};
 use crate::process::*;
 use crate::support::*;
@@ -74,4 +78,157 @@ fn a_peer_greets_at_once_and_marks_its_listings_until_its_first_scan_is_done() {
     panic!("the first scan always ended before the listing was made");
 }
 
-cases![a_peer_greets_at_once_and_marks_its_listings_until_its_first_scan_is_done];
+/// The share id the fake other peer announces.
+const PEER_ID: &str = "00112233445566778899aabbccddeeff";
+const TS: &str = "2026-01-02T03:04:05Z";
+
+/// What the fake other peer lists: its files (name and content), and
+/// whether its `FileHash checkall` carries the incomplete mark; and how
+/// many marked tables and longlists (one per Sync) it sent.
+#[derive(Default)]
+struct Listed {
+    files: Vec<(String, String)>,
+    marked: bool,
+    marked_sent: usize,
+    longlists: usize,
+}
+
+/// A field of a table row as a server escapes it (written apart from the
+/// crate's codec).
+fn escaped(name: &str) -> String {
+    name.replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
+}
+
+/// One session of the fake other peer: `FileHash checkall` and `IndexGet
+/// longlist` of what `listed` holds now.
+fn serve_listed(s: &mut Session, listed: &Mutex<Listed>) -> std::io::Result<()> {
+    s.say(&format!(
+        "220 fake ready; share-id={PEER_ID}; HELP lists commands\r\n"
+    ))?;
+    while let Some(line) = s.request()? {
+        let mut l = listed.lock().unwrap();
+        let n = l.files.len();
+        let rows = |row: &dyn Fn(&str, &str) -> String| -> String {
+            l.files
+                .iter()
+                .map(|(name, body)| format!("213-{}\n", row(&escaped(name), body)))
+                .collect()
+        };
+        if line == "FileHash checkall" {
+            let rows = rows(&|name, body| format!("{name}\t{}\t{TS}", md5_hex(body.as_bytes())));
+            let mark = match l.marked {
+                true => format!(" {MARK}"),
+                false => String::new(),
+            };
+            l.marked_sent += usize::from(l.marked);
+            s.say(&format!(
+                "213-name\tmd5\ttimestamp\n{rows}213 {n} files{mark}\n"
+            ))?;
+        } else if line == "IndexGet longlist" {
+            let rows = rows(&|name, body| format!("{name}\t{}\t{TS}\ttext/plain", body.len()));
+            l.longlists += 1;
+            s.say(&format!(
+                "213-name\tsize\ttimestamp\ttype\n{rows}213 {n} files\n"
+            ))?;
+        } else if line == "QUIT" {
+            return s.say("221 bye\n");
+        } else {
+            s.say("500 the fake peer does not know that\n")?;
+        }
+    }
+    Ok(())
+}
+
+fn a_poller_neither_reports_nor_syncs_from_a_listing_marked_incomplete() {
+    let here = TempDir::new("peer-marked");
+    let gone = "gone \\ \"*?[]\" ✓.txt";
+    let files: Vec<(String, String)> = [
+        (gone, "goes there\n"),
+        ("tab\there.txt", "stays\n"),
+        ("kept one.txt", "stays too\n"),
+        ("emoji \u{1f600}.txt", "and this\n"),
+    ]
+    .iter()
+    .map(|(n, b)| (n.to_string(), b.to_string()))
+    .collect();
+    for (name, body) in &files {
+        here.write(name, body);
+    }
+    let listed = Arc::new(Mutex::new(Listed {
+        files: files.clone(),
+        ..Listed::default()
+    }));
+    let fake = {
+        let listed = listed.clone();
+        FakeServer::start(move |s| serve_listed(s, &listed))
+    };
+    let p = Proc::spawn(&peer_args(
+        here.path(),
+        0,
+        &fake.addr.to_string(),
+        &["--sync", "--delete"],
+    ));
+    // The first Sync finds both sides alike: the four files are synced.
+    let state = here.path().join(format!(".p2pshare/sync/{PEER_ID}.tsv"));
+    let synced = || {
+        let text = fs::read_to_string(&state).unwrap_or_default();
+        files.iter().all(|(n, _)| text.contains(&escaped(n)))
+    };
+    assert!(wait_until(WAIT, synced), "no sync state\n{}", p.dump());
+
+    // The other side restarts: its listings lack a file and say so.
+    let syncs_before = {
+        let mut l = listed.lock().unwrap();
+        l.files.retain(|(n, _)| n != gone);
+        l.marked = true;
+        l.longlists
+    };
+    let marked_polls = || listed.lock().unwrap().marked_sent >= 5;
+    assert!(wait_until(WAIT, marked_polls), "{}", p.dump());
+    assert!(!p.stdout().contains("removed"), "{}", p.dump());
+    assert_eq!(
+        listed.lock().unwrap().longlists,
+        syncs_before,
+        "a Sync ran from a marked listing\n{}",
+        p.dump()
+    );
+    assert!(here.path().join(gone).exists(), "{}", p.dump());
+    p.await_stderr("the other peer's first scan is still running", WAIT);
+
+    // Its scan is done and the file is still missing: now it is gone
+    // there, reported and (a poll later, once it is quiet) deleted here.
+    listed.lock().unwrap().marked = false;
+    p.await_stdout(&format!("{}: removed {}", fake.addr, escaped(gone)), WAIT);
+    assert!(
+        wait_until(WAIT, || !here.path().join(gone).exists()),
+        "{}",
+        p.dump()
+    );
+    for (name, body) in &files[1..] {
+        assert_eq!(fs::read_to_string(here.path().join(name)).unwrap(), *body);
+    }
+    let trash = here.path().join(".p2pshare/trash");
+    assert!(contains_file_named(&trash, gone), "not in the trash");
+}
+
+/// True when a file named `name` lies anywhere below `dir`.
+fn contains_file_named(dir: &Path, name: &str) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        match path.is_dir() {
+            true => contains_file_named(&path, name),
+            false => e.file_name().to_str() == Some(name),
+        }
+    })
+}
+
+cases![
+    a_peer_greets_at_once_and_marks_its_listings_until_its_first_scan_is_done,
+    a_poller_neither_reports_nor_syncs_from_a_listing_marked_incomplete,
+];
