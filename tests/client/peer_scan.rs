@@ -228,7 +228,93 @@ fn contains_file_named(dir: &Path, name: &str) -> bool {
     })
 }
 
+fn a_sync_typed_during_the_peers_first_scan_waits_for_it() {
+    let there = TempDir::new("peer-sync-there");
+    let here = TempDir::new("peer-sync-here");
+    let odd = "new \t\\ \"*?[]\" ✓.txt";
+    there.write(odd, "from there\n");
+    there.write("same.txt", "on both\n");
+    here.write("same.txt", "on both\n");
+    here.write("only here.txt", "mine\n");
+    many_files(here.path());
+    let server = start(there.path());
+    // The scan may end before the Sync reaches the share on a loaded
+    // machine: a run counts only when the Sync said it waits, else the
+    // peer is started again on a share as it was.
+    for _ in 0..5 {
+        let mut p = Proc::spawn(&peer_args(here.path(), 0, &server.addr().to_string(), &[]));
+        p.send("Sync --delete\n");
+        p.await_stderr("p2pshare: Sync with ", Duration::from_secs(120));
+        let err = p.stderr();
+        let waited = err.find("p2pshare: Sync waits for the first scan of this side's share");
+        let scanned = err.find("p2pshare: the first scan is done");
+        let summary = err.find("p2pshare: Sync with ").unwrap();
+        if waited.is_some() {
+            // It waited for the scan, and planned from the whole share.
+            assert!(waited < scanned && scanned < Some(summary), "{}", p.dump());
+            assert!(
+                err.contains(": 1 downloaded, 0 conflicts, 0 deleted, "),
+                "{}",
+                p.dump()
+            );
+            assert!(err.contains(" 1 in step, 0 failed"), "{}", p.dump());
+            assert_eq!(fs::read(here.path().join(odd)).unwrap(), b"from there\n");
+            assert!(here.path().join("only here.txt").exists());
+            assert!(here.path().join("many/249/199").exists());
+            return;
+        }
+        drop(p);
+        let _ = fs::remove_file(here.path().join(odd));
+        let _ = fs::remove_dir_all(here.path().join(".p2pshare/sync"));
+    }
+    panic!("the first scan always ended before the Sync reached the share");
+}
+
+fn a_sync_peer_syncs_at_its_first_poll_after_its_own_first_scan() {
+    let there = TempDir::new("peer-poll-there");
+    let here = TempDir::new("peer-poll-here");
+    let odd = "new \t\\ \"*?[]\" ✓.txt";
+    there.write(odd, "from there\n");
+    there.write("same.txt", "on both\n");
+    here.write("same.txt", "on both\n");
+    many_files(here.path());
+    let server = start(there.path());
+    // A run counts only when the poller reached the other peer before
+    // the scan was done (its first poll comes at once).
+    for _ in 0..5 {
+        let p = Proc::spawn(&peer_args(
+            here.path(),
+            0,
+            &server.addr().to_string(),
+            &["--sync"],
+        ));
+        p.await_stderr("p2pshare: Sync with ", Duration::from_secs(120));
+        let err = p.stderr();
+        let connected = err.find("p2pshare: connected to the other peer").unwrap();
+        let scanned = err.find("p2pshare: the first scan is done");
+        let summary = err.find("p2pshare: Sync with ").unwrap();
+        if scanned.is_some_and(|s| connected < s) {
+            // The poll during the scan left the Sync to a later one.
+            assert!(!err.contains("Sync waits"), "{}", p.dump());
+            assert!(scanned < Some(summary), "{}", p.dump());
+            assert!(
+                err.contains(": 1 downloaded, 0 conflicts, 0 deleted, "),
+                "{}",
+                p.dump()
+            );
+            assert_eq!(fs::read(here.path().join(odd)).unwrap(), b"from there\n");
+            return;
+        }
+        drop(p);
+        let _ = fs::remove_file(here.path().join(odd));
+        let _ = fs::remove_dir_all(here.path().join(".p2pshare/sync"));
+    }
+    panic!("the first scan always ended before the poller reached the other peer");
+}
+
 cases![
     a_peer_greets_at_once_and_marks_its_listings_until_its_first_scan_is_done,
     a_poller_neither_reports_nor_syncs_from_a_listing_marked_incomplete,
+    a_sync_typed_during_the_peers_first_scan_waits_for_it,
+    a_sync_peer_syncs_at_its_first_poll_after_its_own_first_scan,
 ];
