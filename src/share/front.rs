@@ -239,7 +239,14 @@ impl Share {
         *self.ignore.write().unwrap_or_else(|e| e.into_inner()) = ignore.clone();
         let mut unnamable = Vec::new();
         let expect = old.len() + old.len() / 16;
-        let mut new = scan::walk(&self.root, expect, &ignore, &mut unnamable);
+        // At the first scan the saved md5 cache is read on a thread of its
+        // own while the walk waits for the disk.
+        let (mut new, saved) = std::thread::scope(|s| {
+            let saved = first.then(|| s.spawn(|| hash::Saved::load(self.hashes.path())));
+            let new = scan::walk(&self.root, expect, &ignore, &mut unnamable);
+            let saved = saved.map_or_else(hash::Saved::default, |t| t.join().unwrap_or_default());
+            (new, saved)
+        });
         // The usual case: nothing changed. The current index stays, and the
         // new one is dropped.
         if scan::unchanged(&old, &new) {
@@ -249,11 +256,6 @@ impl Share {
                 ..scan::Changes::default()
             };
         }
-        let saved = if first {
-            hash::Saved::load(self.hashes.path())
-        } else {
-            hash::Saved::default()
-        };
         let (mut changes, unread) = {
             let mut had = self.had.lock().unwrap_or_else(|e| e.into_inner());
             scan::merge(&old, &new, &saved, &mut |name, md5| had.note(name, md5))

@@ -252,16 +252,19 @@ impl Saved {
         let mut entries = Vec::new();
         if let Ok(f) = File::open(path) {
             let mut typed = false;
-            for (n, line) in BufReader::with_capacity(1 << 16, f)
-                .lines()
-                .map_while(Result::ok)
-                .enumerate()
-            {
-                if n == 0 && line == HEADER {
+            let mut r = BufReader::with_capacity(1 << 16, f);
+            // One line buffer for the whole file: a million lines cost no
+            // million allocations.
+            let mut line = String::new();
+            let mut first = true;
+            while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let text = line.trim_end_matches('\n');
+                if std::mem::take(&mut first) && text == HEADER {
                     typed = true;
-                } else if let Some((key, md5, t)) = parse_line(&line) {
+                } else if let Some((key, md5, t)) = parse_line(text) {
                     entries.push((key, md5, if typed { mime::code(t) } else { 0 }));
                 }
+                line.clear();
             }
         }
         entries.sort_unstable_by_key(|a| a.0);
