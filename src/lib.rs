@@ -99,7 +99,7 @@
 //!
 //! let share = Share::open(&dir, &StateChoice::default()).unwrap();
 //! let index = share.snapshot();
-//! let names: Vec<&String> = index.all().map(|(name, _)| name).collect();
+//! let names: Vec<&str> = index.all().map(|(name, _)| name).collect();
 //! assert_eq!(names, ["notes/todo.txt"]);
 //! assert_eq!(share.open_file("notes/todo.txt").unwrap().size(), 9);
 //! assert!(share.open_file("../etc/passwd").is_err());

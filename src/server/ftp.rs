@@ -361,7 +361,7 @@ impl<'a, C: Control, W: Write> FtpFront<'_, 'a, C, W> {
         let outcome = tcp::send_file(&mut conn, &f, offset);
         ftp_data::close(conn);
         self.core.touch();
-        let md5 = self.core.shared().share.cached_md5(&f.key);
+        let md5 = self.core.shared().share.known_md5(&f.name, &f.key);
         Ok(match (outcome, md5) {
             (SendOutcome::Sent(_), Some(d)) => Reply::download_complete(path, f.size(), d),
             (SendOutcome::Sent(_), None) => Reply::ftp_sent(path, f.size()),

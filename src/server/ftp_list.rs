@@ -49,11 +49,8 @@ pub(super) fn is_folder(snap: &Index, dir: &str) -> bool {
 fn below<'s>(
     snap: &'s Index,
     dir: &str,
-) -> impl Iterator<Item = (&'s String, &'s crate::share::index::Entry)> {
-    let prefix = format!("{dir}/");
-    snap.files
-        .range(prefix.clone()..)
-        .take_while(move |(name, _)| name.starts_with(&prefix))
+) -> impl Iterator<Item = (&'s str, crate::share::index::Entry)> {
+    snap.starting_with(&format!("{dir}/"))
 }
 
 /// What a folder holds, one entry per file or folder directly in it, in
@@ -62,7 +59,7 @@ fn below<'s>(
 pub(super) fn entries<'s>(snap: &'s Index, dir: &str) -> Vec<Entry<'s>> {
     let skip = if dir.is_empty() { 0 } else { dir.len() + 1 };
     let all: Box<dyn Iterator<Item = _>> = if dir.is_empty() {
-        Box::new(snap.files.iter())
+        Box::new(snap.all())
     } else {
         Box::new(below(snap, dir))
     };
@@ -96,16 +93,17 @@ pub(super) fn entries<'s>(snap: &'s Index, dir: &str) -> Vec<Entry<'s>> {
 /// it is neither. Its name is the last component, borrowed from the index.
 pub(super) fn entry<'s>(snap: &'s Index, name: &str) -> Option<Entry<'s>> {
     let base = |full: &'s str| full.rsplit('/').next().unwrap_or(full);
-    if let Some((key, e)) = snap.files.get_key_value(name) {
+    if let Some(i) = snap.find(name) {
+        let e = snap.entry(i);
         return Some(Entry {
-            name: base(key),
+            name: base(snap.name(i)),
             dir: false,
             size: e.size,
             mtime: e.mtime,
         });
     }
     if name.is_empty() {
-        let mtime = snap.files.values().map(|e| e.mtime).max();
+        let mtime = snap.all().map(|(_, e)| e.mtime).max();
         return Some(Entry {
             name: "/",
             dir: true,

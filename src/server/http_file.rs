@@ -88,11 +88,7 @@ pub(super) fn get(ex: &mut Exchange, req: &Request, name: &str) -> io::Result<Re
 pub(super) fn is_folder(ex: &Exchange, name: &str) -> bool {
     let prefix = format!("{name}/");
     let snap = ex.shared.share.snapshot();
-    let known = snap
-        .files
-        .range(prefix.clone()..)
-        .next()
-        .is_some_and(|(n, _)| n.starts_with(&prefix));
+    let known = !snap.range_of(&prefix).is_empty();
     (known && crate::share::check_name(name).is_ok() && !ex.shared.share.is_ignored(name))
         || ex.shared.share.folder_exists(name)
 }

@@ -44,12 +44,6 @@ pub(super) fn folder(ex: &mut Exchange, req: &Request, name: &str) -> io::Result
             Vec::new()
         }
     };
-    let md5s = share.cached_md5s(rows.iter().map(|r| &r.key));
-    for (r, d) in rows.iter_mut().zip(md5s) {
-        if !r.dir {
-            r.md5 = d;
-        }
-    }
     sort(&mut rows, view.sort, view.desc);
     let json = req.param("format") == Some("json")
         || req

@@ -114,15 +114,10 @@ pub(super) fn manifest(share: &Share, snap: &Index, folder: &str) -> Response {
     } else {
         format!("{folder}/")
     };
-    let files: Vec<_> = snap
-        .files
-        .range(prefix.clone()..)
-        .take_while(|(n, _)| n.starts_with(&prefix))
-        .collect();
-    let cached = share.cached_md5s(files.iter().map(|(_, e)| &e.key));
+    let files = snap.range_of(&prefix);
     let mut out = String::with_capacity(files.len() * 80);
-    for ((name, _), d) in files.iter().zip(cached) {
-        let d = d.or_else(|| {
+    for (name, e) in snap.starting_with(&prefix) {
+        let d = e.md5.or_else(|| {
             let f = share.open_file(name).ok()?;
             share.md5_of(&f).ok()
         });

@@ -7,7 +7,6 @@ use std::time::SystemTime;
 
 use crate::digest::Md5;
 use crate::share::index::{Entry, Index};
-use crate::share::FileKey;
 
 /// The most rows a search returns; more are counted, not listed.
 pub const MAX_SEARCH_ROWS: usize = 100_000;
@@ -21,12 +20,10 @@ pub(super) struct Row<'a> {
     pub mtime: SystemTime,
     pub mime: &'static str,
     pub md5: Option<Md5>,
-    /// The file's version (the default for a folder).
-    pub key: FileKey,
 }
 
 impl<'a> Row<'a> {
-    /// The row of the file `e`, shown as `name` (its md5 not looked up).
+    /// The row of the file `e`, shown as `name`.
     fn file(name: &'a str, e: &Entry) -> Row<'a> {
         Row {
             name,
@@ -34,8 +31,7 @@ impl<'a> Row<'a> {
             size: e.size,
             mtime: e.mtime,
             mime: e.mime,
-            md5: None,
-            key: e.key,
+            md5: e.md5,
         }
     }
 }
@@ -83,10 +79,7 @@ pub(super) fn rows<'s>(snap: &'s Index, view: &mut View) -> Result<Vec<Row<'s>>,
     } else {
         format!("{}/", view.folder)
     };
-    let below = snap
-        .files
-        .range(prefix.clone()..)
-        .take_while(|(n, _)| n.starts_with(&prefix));
+    let below = snap.starting_with(&prefix);
     if !view.searching() {
         return Ok(children(below, prefix.len()));
     }
@@ -106,6 +99,7 @@ pub(super) fn rows<'s>(snap: &'s Index, view: &mut View) -> Result<Vec<Row<'s>>,
     let deadline = crate::stop::deadline_in(crate::share::index::MATCH_BUDGET);
     let mut out = Vec::new();
     for (n, e) in below {
+        let e = &e;
         let t = crate::timefmt::clamp(e.mtime);
         if t < from || t > to {
             continue;
@@ -130,9 +124,10 @@ pub(super) fn rows<'s>(snap: &'s Index, view: &mut View) -> Result<Vec<Row<'s>>,
 /// The files right inside a folder, and its subfolders summed up, from
 /// the index's entries below it (`skip`: the length of the folder's
 /// prefix).
-fn children<'s>(below: impl Iterator<Item = (&'s String, &'s Entry)>, skip: usize) -> Vec<Row<'s>> {
+fn children<'s>(below: impl Iterator<Item = (&'s str, Entry)>, skip: usize) -> Vec<Row<'s>> {
     let mut out: Vec<Row> = Vec::new();
     for (n, e) in below {
+        let e = &e;
         let rest = &n[skip..];
         match rest.split_once('/') {
             None => out.push(Row::file(rest, e)),
@@ -148,7 +143,6 @@ fn children<'s>(below: impl Iterator<Item = (&'s String, &'s Entry)>, skip: usiz
                     mtime: e.mtime,
                     mime: "folder",
                     md5: None,
-                    key: FileKey::default(),
                 }),
             },
         }

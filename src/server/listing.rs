@@ -12,7 +12,7 @@ use crate::share::Share;
 /// A file table of index entries.
 pub(super) fn files<'a, I>(rows: I) -> Reply<'a>
 where
-    I: IntoIterator<Item = (&'a String, &'a Entry)>,
+    I: IntoIterator<Item = (&'a str, Entry)>,
     I::IntoIter: 'a,
 {
     Reply::files(rows.into_iter().map(|(name, e)| FileRow {
@@ -86,9 +86,8 @@ pub(super) fn verify(share: &Share, name: &str) -> Reply<'static> {
 /// are hashed as their row is written; one that vanished or cannot be
 /// read since the scan is left out.
 pub(super) fn checkall<'a>(share: &'a Share, snap: &'a Index) -> Reply<'a> {
-    let cached = share.cached_md5s(snap.all().map(|(_, e)| &e.key));
-    let rows = snap.all().zip(cached).filter_map(move |((name, e), md5)| {
-        let (md5, mtime) = match md5 {
+    let rows = snap.all().filter_map(move |(name, e)| {
+        let (md5, mtime) = match e.md5 {
             Some(d) => (d, e.mtime),
             None => {
                 let f = share.open_file(name).ok()?;

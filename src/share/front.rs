@@ -102,6 +102,9 @@ pub struct Share {
     /// True once the first scan has swapped in its index; until then every
     /// listing is incomplete.
     scanned: AtomicBool,
+    /// True once a hashing pass ran to its end after the first scan: every
+    /// file then has been read for its md5 and type (or could not be).
+    hashed: AtomicBool,
 }
 
 impl Share {
@@ -127,7 +130,8 @@ impl Share {
             };
         let root = fs::canonicalize(dir).map_err(|e| OpenError::Io(dir.to_path_buf(), e))?;
         let state = state::open(&root, state)?;
-        let hashes = HashCache::load(&state.path.join("hashes.tsv"));
+        // Read back at the first scan, not here: the port opens first.
+        let hashes = HashCache::new(&state.path.join("hashes.tsv"));
         let id = state::share_id(&state.path).map_err(|error| OpenError::State {
             dir: state.path.clone(),
             error,
@@ -144,6 +148,7 @@ impl Share {
             had: Mutex::new(had::Had::default()),
             partials: partial::Partials::default(),
             scanned: AtomicBool::new(false),
+            hashed: AtomicBool::new(false),
         };
         // The ignore rules hold from the start: a file asked for by name
         // before the first scan is refused as the scan would leave it out.
@@ -158,6 +163,13 @@ impl Share {
     /// incomplete.
     pub fn scanned(&self) -> bool {
         self.scanned.load(Ordering::Acquire)
+    }
+
+    /// True once every file the first scan found has been read for its
+    /// md5 and type (or could not be): before, a type may be a guess from
+    /// the name ([`super::mime::guess`]).
+    pub fn hashed(&self) -> bool {
+        self.hashed.load(Ordering::Acquire)
     }
 
     /// What the last scan left out because its name is not valid UTF-8 or
@@ -214,77 +226,120 @@ impl Share {
     }
 
     /// Walks the folder and swaps in the new index. Unchanged files are only
-    /// stat'ed: their type carries over from the previous snapshot.
+    /// stat'ed: their type and md5 carry over from the previous snapshot,
+    /// or at the first scan from the saved md5 cache. New and changed
+    /// files are read for their type here, but at the first scan, which
+    /// reads nothing (the hashing after it reads each file once).
     pub fn rescan(&self) -> scan::Changes {
         let old = self.snapshot();
+        let first = !self.scanned();
         let mut ignore = Ignore::load(&self.root);
         ignore.folders.extend(self.state_inside());
         let ignore = Arc::new(ignore);
         *self.ignore.write().unwrap_or_else(|e| e.into_inner()) = ignore.clone();
         let mut unnamable = Vec::new();
-        let found = scan::walk_sorted(&self.root, &old, &ignore, &mut unnamable);
-        let newly_unnamable = {
-            let mut known = self.unnamable.write().unwrap_or_else(|e| e.into_inner());
-            let new: Vec<scan::Skipped> = unnamable
-                .iter()
-                .filter(|p| !known.contains(p))
-                .cloned()
-                .collect();
-            *known = unnamable;
-            new
-        };
-        // The usual case: nothing changed. The current index stays, and no
-        // second one is built beside it.
-        if scan::unchanged(&old, &found) {
+        let expect = old.len() + old.len() / 16;
+        // At the first scan the saved md5 cache is read on a thread of its
+        // own while the walk waits for the disk.
+        let (mut new, saved) = std::thread::scope(|s| {
+            let saved = first.then(|| s.spawn(|| hash::Saved::load(self.hashes.path())));
+            let new = scan::walk(&self.root, expect, &ignore, &mut unnamable);
+            let saved = saved.map_or_else(hash::Saved::default, |t| t.join().unwrap_or_default());
+            (new, saved)
+        });
+        // The usual case: nothing changed. The current index stays, and the
+        // new one is dropped.
+        if scan::unchanged(&old, &new) {
             self.scanned.store(true, Ordering::Release);
             return scan::Changes {
-                unnamable: newly_unnamable,
+                unnamable: self.newly_unnamable(unnamable),
                 ..scan::Changes::default()
             };
         }
-        let new = Index {
-            files: found.into_iter().collect(),
+        let (mut changes, unread) = {
+            let mut had = self.had.lock().unwrap_or_else(|e| e.into_inner());
+            scan::merge(&old, &new, &saved, &mut |name, md5| had.note(name, md5))
         };
-        let mut changes = scan::diff(&old, &new);
-        changes.unnamable = newly_unnamable;
-        let new = Arc::new(new);
-        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+        drop(saved);
+        self.hashes.with_extra(|extra| {
+            if extra.is_empty() {
+                return;
+            }
+            for i in 0..new.len() {
+                if new.md5(i).is_none() {
+                    if let Some(d) = extra.remove(&new.key(i)) {
+                        new.fill(i, 0, Some(d));
+                    }
+                }
+            }
+        });
+        if !first {
+            let denied = scan::sniff_unread(&self.root, &new, &unread);
+            if !denied.is_empty() {
+                for &i in &denied {
+                    if unnamable.len() < scan::MAX_UNNAMABLE {
+                        unnamable.push(scan::Skipped {
+                            path: self.root.join(new.name(i)),
+                            why: scan::Why::FileDenied,
+                        });
+                    }
+                }
+                changes.added -= denied.len().min(changes.added);
+                new = new.without(&denied);
+            }
+        }
+        changes.unnamable = self.newly_unnamable(unnamable);
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         self.scanned.store(true, Ordering::Release);
-        self.note_had(&old, &changes);
-        if !changes.is_empty() || self.hashes.len() > new.len() {
-            let live: std::collections::HashSet<FileKey> = new.all().map(|(_, e)| e.key).collect();
-            self.hashes.retain(|k| live.contains(k));
+        if !changes.is_empty() {
+            self.hashes.changed();
         }
         changes
     }
 
-    /// Hashes every indexed file whose md5 is not cached yet, on one thread
-    /// per core (largest files first, so they spread evenly), then saves the
-    /// cache. A file another thread is hashing already is left to it. Stops
-    /// early when `stop` says so. Returns how many files are left without
-    /// an md5 (unreadable, changed while hashed, hashed elsewhere right
-    /// now, or not reached before the stop), and how many were hashed.
+    /// Records what a walk left out, and returns what the walk before did
+    /// not.
+    fn newly_unnamable(&self, unnamable: Vec<scan::Skipped>) -> Vec<scan::Skipped> {
+        let mut known = self.unnamable.write().unwrap_or_else(|e| e.into_inner());
+        let new: Vec<scan::Skipped> = unnamable
+            .iter()
+            .filter(|p| !known.contains(p))
+            .cloned()
+            .collect();
+        *known = unnamable;
+        new
+    }
+
+    /// Reads and hashes every indexed file whose md5 is not known yet,
+    /// learning its type from the same read, on one thread per core
+    /// (largest files first, so they spread evenly), then saves the md5
+    /// cache. A large file another thread is hashing already is left to
+    /// it. Stops early when `stop` says so. Returns how many files were
+    /// hashed and how many are left without an md5 (unreadable, changed
+    /// since the scan or while hashed, hashed elsewhere right now, or not
+    /// reached before the stop).
     pub fn hash_pending(&self, stop: &(dyn Fn() -> bool + Sync)) -> Hashing {
         let snap = self.snapshot();
-        let cached = self.hashes.get_many(snap.all().map(|(_, e)| &e.key));
-        let mut todo: Vec<(&String, u64)> = snap
-            .all()
-            .zip(cached)
-            .filter(|(_, have)| have.is_none())
-            .map(|((name, e), _)| (name, e.size))
+        // A file whose md5 is known but not its type (kept by an older
+        // version, or stored by this process) is read for its type only.
+        let mut todo: Vec<u32> = (0..snap.len())
+            .filter(|&i| snap.md5(i).is_none() || !snap.read(i))
+            .map(|i| i as u32)
             .collect();
-        todo.sort_by_key(|t| std::cmp::Reverse(t.1));
+        // Stable: files of one size stay in name order, which is mostly
+        // the order they lie on the disk.
+        todo.sort_by_key(|&i| std::cmp::Reverse(snap.key(i as usize).size));
         let next = AtomicUsize::new(0);
         let hashed = AtomicUsize::new(0);
         let work = || {
+            let mut buf = hash::read_buffer();
+            let mut head = Vec::with_capacity(super::mime::SNIFF_LEN);
             while !stop() {
-                let Some((name, _)) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
                     break;
                 };
-                if let Ok(f) = self.open_file(name) {
-                    if let Ok(Some(_)) = self.hash_once(&f, false) {
-                        hashed.fetch_add(1, Ordering::Relaxed);
-                    }
+                if self.hash_indexed(&snap, i as usize, &mut buf, &mut head) {
+                    hashed.fetch_add(1, Ordering::Relaxed);
                 }
             }
         };
@@ -298,12 +353,94 @@ impl Share {
             work();
         });
         let hashed = hashed.into_inner();
+        let left = (0..snap.len()).filter(|&i| snap.md5(i).is_none()).count();
+        if !stop() && self.scanned() {
+            self.hashed.store(true, Ordering::Release);
+        }
         // The cache is an optimisation: failing to save it costs a rehash
         // after a restart, nothing more.
-        let _ = self.hashes.save();
-        Hashing {
-            hashed,
-            left: todo.len() - hashed,
+        let _ = self.save_hashes();
+        Hashing { hashed, left }
+    }
+
+    /// Reads the `i`th file of `snap` for its md5 and type. The name is
+    /// opened as the walk found it, and used only when it is still that
+    /// very file (its inode, size and mtime, which the walk checked to be
+    /// a shared file): cheaper than [`Share::open_file`], which checks a
+    /// name from a request. A file whose md5 is known is read for its
+    /// type only. True when it was hashed.
+    fn hash_indexed(&self, snap: &Index, i: usize, buf: &mut [u8], head: &mut Vec<u8>) -> bool {
+        let key = snap.key(i);
+        let name = snap.name(i);
+        if let Some(d) = snap.md5(i) {
+            if let Some(t) = scan::sniff_file(&self.root.join(name), name) {
+                snap.learn(i, d, t);
+                self.hashes.changed();
+            }
+            return false;
+        }
+        // A large file may be asked for by a request at the same time:
+        // hashed once. A small one costs less to read twice than to claim.
+        let _claim = if key.size >= 1 << 20 {
+            match self.hashes.claim(&key, false, || snap.md5(i)) {
+                Ok(c) => Some(c),
+                Err(_) => return false,
+            }
+        } else {
+            None
+        };
+        let Ok(file) = super::opening::open_nonblocking(&self.root.join(name)) else {
+            return false;
+        };
+        let same = |f: &File| {
+            f.metadata()
+                .is_ok_and(|m| m.is_file() && FileKey::of(&m) == key)
+        };
+        if !same(&file) {
+            return false;
+        }
+        let Ok(d) = hash::md5_with_head(io::Read::take(&file, key.size), buf, head) else {
+            return false;
+        };
+        if !same(&file) {
+            return false;
+        }
+        self.store_md5(
+            Some((snap, i)),
+            name,
+            key,
+            d,
+            Some(super::mime::sniff(head, name)),
+        );
+        true
+    }
+
+    /// Keeps the md5 (and type, when read) of the file `name` at version
+    /// `key`: in its row of the current index, else outside the index
+    /// until a scan finds it. `at`: where the caller saw it, when in an
+    /// index.
+    fn store_md5(
+        &self,
+        at: Option<(&Index, usize)>,
+        name: &str,
+        key: FileKey,
+        md5: Md5,
+        mime: Option<&str>,
+    ) {
+        let current = self.snapshot();
+        let found = match at {
+            Some((snap, i)) if std::ptr::eq(snap, &*current) => Some(i),
+            _ => current.find(name).filter(|&i| current.key(i) == key),
+        };
+        match found {
+            Some(i) => {
+                match mime {
+                    Some(t) => current.learn(i, md5, t),
+                    None => current.fill(i, 0, Some(md5)),
+                }
+                self.hashes.changed();
+            }
+            None => self.hashes.insert_extra(key, md5),
         }
     }
 
@@ -312,29 +449,36 @@ impl Share {
     pub fn remember_md5(&self, name: &str, md5: Md5) {
         if let Ok(m) = fs::symlink_metadata(self.root.join(name)) {
             if m.is_file() {
-                self.hashes.insert(FileKey::of(&m), md5);
+                self.store_md5(None, name, FileKey::of(&m), md5, None);
             }
         }
     }
 
     /// Saves the md5 cache now if it changed.
     pub fn save_hashes(&self) -> io::Result<()> {
-        self.hashes.save()
+        let snap = self.snapshot();
+        self.hashes.save((0..snap.len()).filter_map(|i| {
+            let t = if snap.read(i) {
+                snap.entry(i).mime
+            } else {
+                "-"
+            };
+            Some((snap.key(i), snap.md5(i)?, t))
+        }))
     }
 
-    /// The cached md5 of a file version, if known.
-    pub fn cached_md5(&self, key: &FileKey) -> Option<Md5> {
-        self.hashes.get(key)
+    /// The md5 of the file `name` at version `key`, if known.
+    pub fn known_md5(&self, name: &str, key: &FileKey) -> Option<Md5> {
+        let snap = self.snapshot();
+        snap.find(name)
+            .filter(|&i| snap.key(i) == *key)
+            .and_then(|i| snap.md5(i))
+            .or_else(|| self.hashes.extra(key))
     }
 
-    /// Cached md5s of many keys at once.
-    pub fn cached_md5s<'a>(&self, keys: impl Iterator<Item = &'a FileKey>) -> Vec<Option<Md5>> {
-        self.hashes.get_many(keys)
-    }
-
-    /// The md5 of an opened file: from the cache, or hashed now from the
-    /// open file and cached. If the file changes while it is hashed the
-    /// result is not cached and an error says so.
+    /// The md5 of an opened file: known, or hashed now from the open file
+    /// and kept. If the file changes while it is hashed the result is not
+    /// kept and an error says so.
     pub fn md5_of(&self, f: &OpenedFile) -> io::Result<Md5> {
         self.hash_once(f, true)?
             .ok_or_else(|| io::Error::other(format!("{} is being hashed", f.name)))
@@ -344,24 +488,30 @@ impl Share {
     /// threads ask for it at the same time: the others wait for the result
     /// (`wait`), or get `None` at once.
     fn hash_once(&self, f: &OpenedFile, wait: bool) -> io::Result<Option<Md5>> {
-        if let Some(d) = self.hashes.get(&f.key) {
+        if let Some(d) = self.known_md5(&f.name, &f.key) {
             return Ok(Some(d));
         }
-        let _claim = match self.hashes.claim(&f.key, wait) {
+        let _claim = match self
+            .hashes
+            .claim(&f.key, wait, || self.known_md5(&f.name, &f.key))
+        {
             Ok(claim) => claim,
             Err(known) => return Ok(known),
         };
         let mut file = f.file.try_clone()?;
         use std::io::Seek;
         file.seek(io::SeekFrom::Start(0))?;
-        let d = hash::md5_of_reader(io::Read::take(file, f.key.size))?;
+        let mut head = Vec::new();
+        let mut buf = hash::read_buffer();
+        let d = hash::md5_with_head(io::Read::take(file, f.key.size), &mut buf, &mut head)?;
         if f.changed()? {
             return Err(io::Error::other(format!(
                 "{} changed while it was hashed",
                 f.name
             )));
         }
-        self.hashes.insert(f.key, d);
+        let mime = super::mime::sniff(&head, &f.name);
+        self.store_md5(None, &f.name, f.key, d, Some(mime));
         Ok(Some(d))
     }
 

@@ -8,8 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::hash::Md5;
-use super::index::Index;
-use super::{scan, Share};
+use super::Share;
 
 /// md5s kept per name, the newest last.
 pub const PER_NAME: usize = 8;
@@ -51,18 +50,6 @@ impl Had {
 }
 
 impl Share {
-    /// Notes the md5s the changed and removed files had, while the cache
-    /// still holds them.
-    pub(super) fn note_had(&self, old: &Index, changes: &scan::Changes) {
-        let gone = changes.changed.iter().chain(&changes.removed);
-        let mut had = self.had.lock().unwrap_or_else(|e| e.into_inner());
-        for name in gone {
-            if let Some(md5) = old.get(name).and_then(|e| self.hashes.get(&e.key)) {
-                had.note(name, md5);
-            }
-        }
-    }
-
     /// The md5s of earlier versions of each name, replaced or removed
     /// since the share was opened (`PER_NAME` a name at most, of
     /// `NAMES` names): what this side had, and a peer may have

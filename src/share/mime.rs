@@ -35,6 +35,118 @@ pub fn sniff(head: &[u8], name: &str) -> &'static str {
     }
 }
 
+/// Every type [`sniff`] can give, so that the index keeps a type as one
+/// byte: its place in this list plus one ([`code`], [`by_code`]).
+pub const TYPES: [&str; 36] = [
+    "inode/x-empty",
+    "application/octet-stream",
+    "text/plain",
+    "text/html",
+    "application/json",
+    "text/csv",
+    "text/css",
+    "image/svg+xml",
+    "audio/mpeg",
+    "audio/x-wav",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "application/pdf",
+    "application/zip",
+    "application/gzip",
+    "application/x-bzip2",
+    "application/x-xz",
+    "application/x-7z-compressed",
+    "application/zstd",
+    "audio/ogg",
+    "audio/flac",
+    "image/bmp",
+    "image/tiff",
+    "application/vnd.sqlite3",
+    "image/webp",
+    "video/mp4",
+    "application/x-tar",
+    "application/x-object",
+    "application/x-executable",
+    "application/x-coredump",
+    "application/x-pie-executable",
+    "application/x-sharedlib",
+    // Guessed from a name alone (see [`guess`]).
+    "image/x-icon",
+    "text/markdown",
+    "application/javascript",
+];
+
+/// The one-byte code of a type from [`TYPES`]; 0 (not read yet) for any
+/// other string.
+pub fn code(t: &str) -> u8 {
+    TYPES
+        .iter()
+        .position(|k| *k == t)
+        .map_or(0, |i| i as u8 + 1)
+}
+
+/// The type a [`code`] stands for; None for 0 (not read yet) or a code
+/// no type has.
+pub fn by_code(c: u8) -> Option<&'static str> {
+    TYPES.get(usize::from(c).checked_sub(1)?).copied()
+}
+
+/// The type of a file not read yet, from its size and name alone: an
+/// empty file is `inode/x-empty` (nothing to read), else the type its
+/// extension names, else `application/octet-stream`. Reading the file
+/// ([`sniff`]) may say otherwise.
+pub fn guess(name: &str, size: u64) -> &'static str {
+    if size == 0 {
+        return "inode/x-empty";
+    }
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let Some((_, ext)) = base.rsplit_once('.') else {
+        return "application/octet-stream";
+    };
+    let mut lower = [0u8; 8];
+    let e = ext.as_bytes();
+    if e.len() > lower.len() {
+        return "application/octet-stream";
+    }
+    for (l, b) in lower.iter_mut().zip(e) {
+        *l = b.to_ascii_lowercase();
+    }
+    match &lower[..e.len()] {
+        b"txt" | b"text" | b"log" | b"c" | b"h" | b"rs" | b"py" | b"sh" | b"toml" | b"yaml"
+        | b"yml" | b"ini" | b"conf" | b"xml" => "text/plain",
+        b"md" => "text/markdown",
+        b"html" | b"htm" => "text/html",
+        b"json" => "application/json",
+        b"csv" => "text/csv",
+        b"css" => "text/css",
+        b"js" => "application/javascript",
+        b"svg" => "image/svg+xml",
+        b"png" => "image/png",
+        b"jpg" | b"jpeg" => "image/jpeg",
+        b"gif" => "image/gif",
+        b"bmp" => "image/bmp",
+        b"tif" | b"tiff" => "image/tiff",
+        b"webp" => "image/webp",
+        b"ico" => "image/x-icon",
+        b"pdf" => "application/pdf",
+        b"zip" => "application/zip",
+        b"gz" | b"tgz" => "application/gzip",
+        b"bz2" => "application/x-bzip2",
+        b"xz" => "application/x-xz",
+        b"7z" => "application/x-7z-compressed",
+        b"zst" => "application/zstd",
+        b"tar" => "application/x-tar",
+        b"mp3" => "audio/mpeg",
+        b"wav" => "audio/x-wav",
+        b"ogg" => "audio/ogg",
+        b"flac" => "audio/flac",
+        b"mp4" | b"m4v" => "video/mp4",
+        b"sqlite" | b"db" => "application/vnd.sqlite3",
+        _ => "application/octet-stream",
+    }
+}
+
 fn by_magic(h: &[u8]) -> Option<&'static str> {
     const TABLE: &[(&[u8], &str)] = &[
         (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -202,6 +314,80 @@ mod tests {
         for (head, name, want) in cases {
             assert_eq!(sniff(head, name), *want, "{name} {head:?}");
         }
+    }
+
+    #[test]
+    fn every_type_sniff_or_guess_gives_has_a_code() {
+        let mut heads: Vec<Vec<u8>> = vec![b"".to_vec(), b"hi\n".to_vec(), vec![0, 1, 2, 0xff]];
+        for (magic, _) in [
+            (&b"\x89PNG\r\n\x1a\n"[..], 0),
+            (b"\xff\xd8\xff", 0),
+            (b"GIF89a", 0),
+            (b"%PDF-", 0),
+            (b"PK\x03\x04", 0),
+            (b"\x1f\x8b", 0),
+            (b"BZh", 0),
+            (b"\xfd7zXZ\x00", 0),
+            (b"7z\xbc\xaf\x27\x1c", 0),
+            (b"\x28\xb5\x2f\xfd", 0),
+            (b"OggS", 0),
+            (b"fLaC", 0),
+            (b"ID3", 0),
+            (b"BM", 0),
+            (b"II*\x00", 0),
+            (b"SQLite format 3\x00", 0),
+            (b"RIFF\0\0\0\0WEBP", 0),
+            (b"\0\0\0\0ftypisom", 0),
+        ] {
+            heads.push(magic.to_vec());
+        }
+        let mut tar = vec![0u8; 300];
+        tar[257..262].copy_from_slice(b"ustar");
+        heads.push(tar);
+        for kind in [1u8, 2, 3, 4] {
+            let mut elf = vec![0u8; 64];
+            elf[..4].copy_from_slice(b"\x7fELF");
+            elf[4] = 2;
+            elf[5] = 1;
+            elf[16] = kind;
+            heads.push(elf);
+        }
+        let names = [
+            "a",
+            "a.html",
+            "a.json",
+            "a.csv",
+            "a.css",
+            "a.svg",
+            "a.mp3",
+            "a.wav",
+            "a.bin",
+            "a.md",
+            "a.ico",
+            "a.js",
+            "a.PNG",
+            "a.tar",
+            "x/y.jpeg",
+            "a.verylongextension",
+        ];
+        for name in names {
+            let t = guess(name, 1);
+            assert_eq!(by_code(code(t)), Some(t), "{name}");
+            for head in &heads {
+                let t = sniff(head, name);
+                assert_eq!(by_code(code(t)), Some(t), "{name} {head:?}");
+            }
+        }
+        let svg = sniff(b"<svg xmlns=''></svg>", "a.svg");
+        assert_eq!(by_code(code(svg)), Some(svg));
+        let html = sniff(b"<html></html>", "a.html");
+        assert_eq!(by_code(code(html)), Some(html));
+        assert_eq!(guess("empty.png", 0), "inode/x-empty");
+        assert_eq!(guess("a.PNG", 9), "image/png");
+        assert_eq!(guess("notes", 9), "application/octet-stream");
+        assert_eq!(code("no/such-type"), 0);
+        assert_eq!(by_code(0), None);
+        assert_eq!(by_code(200), None);
     }
 
     #[test]

@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::error::ShareError;
-use super::index::{self, Index};
 use super::paths::{check_name, folder_inside, real_path_of, visible_below};
 use super::upload::Incoming;
 use super::{scan, Share};
@@ -121,19 +120,15 @@ impl Share {
         let Some(mime) = scan::sniff_file(&self.root.join(name), name) else {
             return;
         };
-        let entry = index::Entry {
-            size: f.key.size,
-            mtime: f.mtime,
-            key: f.key,
-            mime,
-        };
         let mut current = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
-        if current.get(name) == Some(&entry) {
+        if current
+            .get(name)
+            .is_some_and(|e| e.key == f.key && e.mime == mime)
+        {
             return;
         }
-        let mut new = Index::clone(&current);
-        new.files.insert(name.to_string(), entry);
-        *current = std::sync::Arc::new(new);
+        let md5 = self.hashes.extra(&f.key);
+        *current = std::sync::Arc::new(current.with(name, f.key, mime, md5));
     }
 
     /// The size of the partial file kept for `name`, if there is one.

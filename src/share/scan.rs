@@ -8,22 +8,23 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use super::hash::FileKey;
+use super::hash::{FileKey, Md5, Saved};
 use super::ignore::Ignore;
-use super::index::{Entry, Index};
+use super::index::{Builder, Index};
 use super::opening::open_nonblocking;
 use super::paths::visible_below;
 use super::{mime, Share};
 use crate::stop::Stop;
 
-/// What one scan found different from the one before.
+/// What one scan found different from the one before: how many files
+/// were added, changed and removed, and what it newly left out.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Changes {
-    pub added: Vec<String>,
-    pub changed: Vec<String>,
-    pub removed: Vec<String>,
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
     /// Entries left out because their name is not valid UTF-8 or the
     /// server may not read them, found by this scan and not by the one
     /// before.
@@ -50,92 +51,31 @@ pub enum Why {
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+        self.added == 0 && self.changed == 0 && self.removed == 0
     }
 }
 
-/// Walks `root` (canonical) and returns the index of what it shares: regular
-/// files below it, hidden and ignored names left out, links followed only where their
-/// target lies inside the share. Entries whose size, mtime and inode match
-/// `old` keep their type without being read again.
-pub fn walk(root: &Path, old: &Index, ignore: &Ignore) -> Index {
-    Index {
-        files: walk_sorted(root, old, ignore, &mut Vec::new())
-            .into_iter()
-            .collect(),
-    }
-}
-
-/// The most entries [`walk_sorted`] reports as left out in one walk.
+/// The most entries a walk reports as left out.
 pub const MAX_UNNAMABLE: usize = 1000;
 
-/// What [`walk`] finds, as a list sorted by name. Entries whose name is not
-/// valid UTF-8 cannot be named on the wire, and files and folders the
-/// server may not read cannot be served: they are left out, and their
-/// paths (up to [`MAX_UNNAMABLE`]) go to `unnamable`. A new or changed
-/// file is opened to sniff its type; one whose open is refused for its
-/// permissions is such a file.
-pub fn walk_sorted(
-    root: &Path,
-    old: &Index,
-    ignore: &Ignore,
-    unnamable: &mut Vec<Skipped>,
-) -> Vec<(String, Entry)> {
-    let mut found = walk_unsniffed(root, old.len(), ignore, unnamable);
-    let mut denied = Vec::new();
-    // One pass beside the old index (both in name order) instead of a
-    // lookup per file: a rescan of an unchanged share costs little more
-    // than its stat calls.
-    let mut olds = old.files.iter().peekable();
-    for (name, e) in &mut found {
-        while olds.next_if(|(o, _)| o.as_str() < name.as_str()).is_some() {}
-        e.mime = match olds.peek() {
-            Some((o, oe)) if *o == name && oe.key == e.key => oe.mime,
-            _ => match sniff_file(&root.join(&*name), name) {
-                Some(mime) => mime,
-                None => {
-                    denied.push(name.clone());
-                    ""
-                }
-            },
-        };
-    }
-    if !denied.is_empty() {
-        found.retain(|(name, _)| denied.binary_search(name).is_err());
-        for name in denied {
-            if unnamable.len() < MAX_UNNAMABLE {
-                unnamable.push(Skipped {
-                    path: root.join(name),
-                    why: Why::FileDenied,
-                });
-            }
-        }
-    }
-    found
-}
-
-/// The names of the files [`walk`] finds under `root`, in name order,
-/// without reading any of them (no type is sniffed): for a client that
-/// only matches names, such as an upload pattern.
-pub fn walk_names(root: &Path, ignore: &Ignore) -> Vec<String> {
-    walk_unsniffed(root, 0, ignore, &mut Vec::new())
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect()
-}
-
-/// The walk of [`walk_sorted`], every entry's type left empty.
-fn walk_unsniffed(
-    root: &Path,
-    capacity: usize,
-    ignore: &Ignore,
-    unnamable: &mut Vec<Skipped>,
-) -> Vec<(String, Entry)> {
+/// Walks `root` (canonical) and returns the index of what it shares:
+/// regular files below it, hidden and ignored names left out, links
+/// followed only where their target lies inside the share. Nothing is
+/// read: each file is stat'ed once (an empty file's type and md5 are
+/// known without reading it); types and md5s come from [`merge`] and the
+/// hashing. `expect` is about how many files there will be.
+///
+/// Entries whose name is not valid UTF-8 cannot be named on the wire, and
+/// files and folders the server may not read (by their permission bits)
+/// cannot be served: they are left out, and their paths (up to
+/// [`MAX_UNNAMABLE`]) go to `unnamable`.
+pub fn walk(root: &Path, expect: usize, ignore: &Ignore, unnamable: &mut Vec<Skipped>) -> Index {
     let mut w = Walker {
         root,
         ignore,
         unnamable,
-        found: Vec::with_capacity(capacity),
+        found: Builder::with_capacity(expect),
+        may_read: Reader::of_this_process(),
         seen_dirs: HashSet::new(),
         stack: vec![Walked::Dir(root.to_path_buf(), String::new())],
         linked: Vec::new(),
@@ -147,21 +87,142 @@ fn walk_unsniffed(
     while let Some((dir, rel)) = w.next_folder() {
         w.read_folder(&dir, &rel);
     }
-    let mut found = w.found;
     // Folders reached through links come last and out of order: only then
-    // is a sort needed.
-    if !found.is_sorted_by(|a, b| a.0 <= b.0) {
-        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    }
-    found
+    // is a sort needed (`finish` sees to it).
+    w.found.finish()
 }
 
-/// The state of one walk of [`walk_unsniffed`].
+/// The names of the files [`walk`] finds under `root`, in name order,
+/// without reading any of them: for a client that only matches names,
+/// such as an upload pattern.
+pub fn walk_names(root: &Path, ignore: &Ignore) -> Vec<String> {
+    let index = walk(root, 0, ignore, &mut Vec::new());
+    (0..index.len())
+        .map(|i| index.name(i).to_string())
+        .collect()
+}
+
+/// Fills the types and md5s of `new` (a fresh [`walk`]) from `old` (the
+/// index before it) where a file is unchanged (same name, size, mtime and
+/// inode), else from `saved` (the md5 cache read back at the first scan)
+/// by version. Tells `gone` the md5s of the files changed or removed
+/// since `old`. Returns what changed, and the positions of the files of
+/// `new` still not read (their type unknown).
+pub fn merge(
+    old: &Index,
+    new: &Index,
+    saved: &Saved,
+    gone: &mut dyn FnMut(&str, Md5),
+) -> (Changes, Vec<usize>) {
+    let mut c = Changes::default();
+    let mut unread = Vec::new();
+    // Both are in name order: one pass over the two side by side.
+    let mut j = 0;
+    for i in 0..new.len() {
+        let name = new.name(i);
+        while j < old.len() && old.name(j) < name {
+            if let Some(d) = old.md5(j) {
+                gone(old.name(j), d);
+            }
+            c.removed += 1;
+            j += 1;
+        }
+        let key = new.key(i);
+        if j < old.len() && old.name(j) == name {
+            j += 1;
+            if old.key(j - 1) == key {
+                new.take(i, old, j - 1);
+                continue;
+            }
+            if let Some(d) = old.md5(j - 1) {
+                gone(name, d);
+            }
+            c.changed += 1;
+        } else {
+            c.added += 1;
+        }
+        if let Some((d, t)) = saved.get(&key) {
+            new.fill(i, t, Some(d));
+        }
+        if !new.read(i) {
+            unread.push(i);
+        }
+    }
+    for j in j..old.len() {
+        if let Some(d) = old.md5(j) {
+            gone(old.name(j), d);
+        }
+        c.removed += 1;
+    }
+    (c, unread)
+}
+
+/// Whether this process may read a file, by its permission bits: what
+/// `open` would say, but for access control lists (a file they refuse is
+/// left out when the hashing finds it cannot be opened).
+#[derive(Debug, Default)]
+struct Reader {
+    /// The process reads every file (root's capability to bypass
+    /// permission checks).
+    any: bool,
+    uid: u32,
+    groups: Vec<u32>,
+}
+
+impl Reader {
+    fn of_this_process() -> Reader {
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| -> Vec<&str> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|rest| rest.split_whitespace().collect())
+                .unwrap_or_default()
+        };
+        let Some(uid) = field("Uid:").get(1).and_then(|u| u.parse().ok()) else {
+            // No such file here: let every open decide.
+            return Reader {
+                any: true,
+                ..Reader::default()
+            };
+        };
+        // CAP_DAC_OVERRIDE (1) or CAP_DAC_READ_SEARCH (2).
+        let caps = field("CapEff:")
+            .first()
+            .and_then(|c| u64::from_str_radix(c, 16).ok())
+            .unwrap_or(0);
+        let mut groups: Vec<u32> = field("Groups:")
+            .iter()
+            .filter_map(|g| g.parse().ok())
+            .collect();
+        groups.extend(field("Gid:").get(1).and_then(|g| g.parse::<u32>().ok()));
+        Reader {
+            any: caps & 0b110 != 0,
+            uid,
+            groups,
+        }
+    }
+
+    fn may_read(&self, m: &fs::Metadata) -> bool {
+        let mode = m.mode();
+        self.any
+            || if m.uid() == self.uid {
+                mode & 0o400 != 0
+            } else if self.groups.contains(&m.gid()) {
+                mode & 0o040 != 0
+            } else {
+                mode & 0o004 != 0
+            }
+    }
+}
+
+/// The state of one walk of [`walk`].
 struct Walker<'a> {
     root: &'a Path,
     ignore: &'a Ignore,
     unnamable: &'a mut Vec<Skipped>,
-    found: Vec<(String, Entry)>,
+    found: Builder,
+    may_read: Reader,
     /// Folders walked already, by (device, inode), so a folder reached
     /// twice (through a link) is walked once.
     seen_dirs: HashSet<(u64, u64)>,
@@ -185,7 +246,20 @@ impl Walker<'_> {
     fn next_folder(&mut self) -> Option<(PathBuf, String)> {
         loop {
             match self.stack.pop() {
-                Some(Walked::File(name, entry)) => self.found.push((name, entry)),
+                Some(Walked::File(name, key)) => {
+                    // An empty file needs no reading for its type or md5.
+                    let empty = key.size == 0;
+                    self.found.push(
+                        &name,
+                        key,
+                        if empty {
+                            mime::code("inode/x-empty")
+                        } else {
+                            0
+                        },
+                        empty.then(|| Md5::of(b"")),
+                    );
+                }
                 Some(Walked::Dir(dir, rel)) => return Some((dir, rel)),
                 None => match self.linked.pop() {
                     Some((path, rel, id)) if self.seen_dirs.insert(id) => return Some((path, rel)),
@@ -196,18 +270,19 @@ impl Walker<'_> {
         }
     }
 
+    fn left_out(&mut self, path: PathBuf, why: Why) {
+        if self.unnamable.len() < MAX_UNNAMABLE {
+            self.unnamable.push(Skipped { path, why });
+        }
+    }
+
     /// Puts what the folder `dir` (the share's `rel`) shares on the stack.
     fn read_folder(&mut self, dir: &Path, rel: &str) {
         let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) => {
-                if e.kind() == std::io::ErrorKind::PermissionDenied
-                    && self.unnamable.len() < MAX_UNNAMABLE
-                {
-                    self.unnamable.push(Skipped {
-                        path: dir.to_path_buf(),
-                        why: Why::FolderDenied,
-                    });
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    self.left_out(dir.to_path_buf(), Why::FolderDenied);
                 }
                 return;
             }
@@ -215,12 +290,7 @@ impl Walker<'_> {
         for entry in entries.flatten() {
             let file_name = entry.file_name();
             let Some(name) = file_name.to_str() else {
-                if self.unnamable.len() < MAX_UNNAMABLE {
-                    self.unnamable.push(Skipped {
-                        path: entry.path(),
-                        why: Why::NotUtf8,
-                    });
-                }
+                self.left_out(entry.path(), Why::NotUtf8);
                 continue;
             };
             if name.starts_with('.') {
@@ -269,16 +339,12 @@ impl Walker<'_> {
                     .push((sort_key, Walked::Dir(entry.path(), rel_name)));
             }
         } else if meta.is_file() {
-            let key = FileKey::of(&meta);
-            let entry = Entry {
-                size: key.size,
-                mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                key,
-                // Filled in by `walk_sorted`, from `old` or by sniffing.
-                mime: "",
-            };
+            if !self.may_read.may_read(&meta) {
+                self.left_out(entry.path(), Why::FileDenied);
+                return;
+            }
             self.children
-                .push((String::new(), Walked::File(rel_name, entry)));
+                .push((String::new(), Walked::File(rel_name, FileKey::of(&meta))));
         }
     }
 
@@ -296,9 +362,9 @@ impl Walker<'_> {
     }
 }
 
-/// Work left for [`walk_sorted`]: a file found, or a folder to read.
+/// Work left for [`walk`]: a file found, or a folder to read.
 enum Walked {
-    File(String, Entry),
+    File(String, FileKey),
     Dir(PathBuf, String),
 }
 
@@ -311,13 +377,10 @@ fn sort_key(c: &(String, Walked)) -> &str {
     }
 }
 
-/// True when a sorted walk found exactly the files of `old`, unchanged.
-pub fn unchanged(old: &Index, found: &[(String, Entry)]) -> bool {
-    old.len() == found.len()
-        && old
-            .all()
-            .zip(found)
-            .all(|((on, oe), (n, e))| on == n && oe.key == e.key)
+/// True when a walk found exactly the files of `old`, unchanged.
+pub fn unchanged(old: &Index, new: &Index) -> bool {
+    old.len() == new.len()
+        && (0..old.len()).all(|i| old.key(i) == new.key(i) && old.name(i) == new.name(i))
 }
 
 /// The type of a file from its first bytes; None when the server may not
@@ -334,24 +397,19 @@ pub(super) fn sniff_file(path: &Path, name: &str) -> Option<&'static str> {
     Some(mime::sniff(&head, name))
 }
 
-/// The files added, changed (size, mtime or inode) and removed from `old`
-/// to `new`.
-pub fn diff(old: &Index, new: &Index) -> Changes {
-    // Both are in name order: one pass over the two side by side.
-    let mut c = Changes::default();
-    let mut olds = old.all().peekable();
-    for (name, e) in new.all() {
-        while let Some((gone, _)) = olds.next_if(|(o, _)| *o < name) {
-            c.removed.push(gone.clone());
-        }
-        match olds.next_if(|(o, _)| *o == name) {
-            None => c.added.push(name.clone()),
-            Some((_, o)) if o.key != e.key => c.changed.push(name.clone()),
-            Some(_) => {}
+/// Reads the type of each file of `index` at `unread` (a rescan's new and
+/// changed files; the first scan leaves this to the hashing). Returns the
+/// positions of those the server may not open.
+pub fn sniff_unread(root: &Path, index: &Index, unread: &[usize]) -> Vec<usize> {
+    let mut denied = Vec::new();
+    for &i in unread {
+        let name = index.name(i);
+        match sniff_file(&root.join(name), name) {
+            Some(t) => index.fill(i, mime::code(t), None),
+            None => denied.push(i),
         }
     }
-    c.removed.extend(olds.map(|(gone, _)| gone.clone()));
-    c
+    denied
 }
 
 /// Tells on stderr which entries are not shared because their names are
@@ -507,10 +565,18 @@ mod tests {
         let root = fs::canonicalize(&dir).unwrap();
         let mut ignore = Ignore::default();
         ignore.folders.push("state".into());
-        let index = walk(&root, &Index::default(), &ignore);
+        let index = walk(&root, 0, &ignore, &mut Vec::new());
         let names = walk_names(&root, &ignore);
         assert_eq!(names, ["a/one.pdf", "b.txt", "z/two"]);
-        assert!(index.all().map(|(n, _)| n).eq(names.iter()));
+        assert!(index
+            .all()
+            .map(|(n, _)| n)
+            .eq(names.iter().map(String::as_str)));
+        // Nothing was read: types wait for the hashing, but for the
+        // empty file's.
+        assert!(!index.read(0) && !index.read(1));
+        assert_eq!(index.get("z/two").unwrap().mime, "inode/x-empty");
+        assert_eq!(index.get("z/two").unwrap().md5, Some(Md5::of(b"")));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -103,9 +103,13 @@ fn a_killed_server_leaves_its_state_whole_and_answers_the_same_after_a_restart()
     assert!(wait_until(Duration::from_secs(20), || fs::read_to_string(
         &hashes
     )
-    .is_ok_and(|t| t.lines().count() == 2)));
+    .is_ok_and(
+        |t| t.lines().filter(|l| !l.starts_with('#')).count() == 2
+    )));
     let before = c.cmd("FileHash checkall");
     assert_eq!(before.names(), ["a.txt", "b/c.txt"]);
+    let listed = c.cmd("IndexGet longlist");
+    assert!(listed.lines[1].contains("text/plain"), "{:?}", listed.lines);
     // SIGTERM, as a service manager stops it.
     let status = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
@@ -128,10 +132,19 @@ fn a_killed_server_leaves_its_state_whole_and_answers_the_same_after_a_restart()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert!(state.iter().all(|n| !n.ends_with(".tmp")), "{state:?}");
-    // A restart answers the same from the saved cache.
+    // A restart answers the same from the saved cache, types included,
+    // and reads nothing again.
     let again = Proc::spawn(&args);
     let mut c = Conn::open(again.serving_addr());
+    assert!(
+        again
+            .stderr()
+            .contains("every md5 is known: 2 files, 0 hashed now"),
+        "{}",
+        again.dump()
+    );
     assert_eq!(c.cmd("FileHash checkall").rows(), before.rows());
+    assert_eq!(c.cmd("IndexGet longlist").rows(), listed.rows());
 }
 
 /// A file and a folder the server may not read (the server runs as

@@ -70,15 +70,17 @@ pub fn start(share: &Path) -> RunningServer {
     start_with(config(share))
 }
 
-/// Starts a real server with `config` and waits for its first scan (the
-/// port opens before it; see [`start_scanning`]).
+/// Starts a real server with `config` and waits for its first scan and
+/// the hashing after it, which reads each file for its type (the port
+/// opens before both; see [`start_scanning`]).
 pub fn start_with(config: Config) -> RunningServer {
     let server = Server::bind(config).expect("bind test server");
     let share = server.share().clone();
     let running = server.spawn().expect("spawn test server");
     assert!(
-        wait_until(Duration::from_secs(30), || share.scanned()),
-        "the first scan did not end"
+        wait_until(Duration::from_secs(30), || share.scanned()
+            && share.hashed()),
+        "the first scan and hashing did not end"
     );
     running
 }

@@ -248,10 +248,12 @@ impl Proc {
 
     /// The control address a `p2pshare serve --port 0` child listens on,
     /// from its start line (`... on 127.0.0.1:PORT`), once its first scan
-    /// is done.
+    /// is done and every file has been read for its md5 and type (both
+    /// lines of the hashing end in "hashed now").
     pub fn serving_addr(&self) -> SocketAddr {
         self.await_stderr(" on 127.0.0.1:", LIMIT);
         self.await_stderr("p2pshare: the first scan is done", LIMIT);
+        self.await_stderr(" hashed now", LIMIT);
         let err = self.stderr();
         let line = err
             .lines()

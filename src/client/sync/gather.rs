@@ -223,21 +223,20 @@ pub(super) fn local(share: &Share) -> (Files, BTreeSet<String>) {
     share.rescan();
     share.hash_pending(&|| false);
     let snap = share.snapshot();
-    let md5s = share.cached_md5s(snap.all().map(|(_, e)| &e.key));
     let mut files = Files::new();
     let mut busy = BTreeSet::new();
-    for ((name, e), md5) in snap.all().zip(md5s) {
-        match md5 {
+    for (name, e) in snap.all() {
+        match e.md5 {
             Some(md5) => {
                 let v = Version {
                     md5,
                     size: e.size,
                     mtime: timefmt::unix_secs(timefmt::clamp(e.mtime)),
                 };
-                files.insert(name.clone(), v);
+                files.insert(name.to_string(), v);
             }
             None => {
-                busy.insert(name.clone());
+                busy.insert(name.to_string());
             }
         }
     }
