@@ -150,4 +150,55 @@ fn the_first_scan_runs_behind_an_open_port_and_listings_say_so() {
     panic!("the first scan always ended before the checks: {proven:?}");
 }
 
-cases![the_first_scan_runs_behind_an_open_port_and_listings_say_so];
+/// The type of `name` in a fresh `IndexGet regex` of it.
+fn type_of(c: &mut Conn, name: &str) -> String {
+    let rows = c.cmd(&format!("IndexGet regex {}", quote(name))).rows();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    rows[0][3].clone()
+}
+
+fn the_first_scan_reads_no_file_and_the_hashing_reads_each_for_its_type() {
+    let there = TempDir::new("scan-types");
+    // Larger files are hashed first: the picture, the smallest, last.
+    for d in 0..100 {
+        for f in 0..200 {
+            there.write(&format!("f/{d:02}/{f:03}"), "sixteen bytes..\n");
+        }
+    }
+    // A PNG named .txt: its name says text/plain, its bytes image/png.
+    let pic = "zz/a \t✓ picture.txt";
+    fs::create_dir_all(there.path().join("zz")).unwrap();
+    fs::write(there.path().join(pic), b"\x89PNG\r\n\x1a\n").unwrap();
+    let mut proven = false;
+    for _ in 0..5 {
+        let (server, share) = start_scanning(config(there.path()));
+        assert!(wait_until(Duration::from_secs(60), || share.scanned()));
+        let mut c = Conn::open(server.addr());
+        let guessed = type_of(&mut c, pic);
+        if !share.hashed() {
+            // Listed before the hashing read it: a guess from the name.
+            assert_eq!(guessed, "text/plain");
+            proven = true;
+        }
+        assert!(wait_until(Duration::from_secs(60), || share.hashed()));
+        assert_eq!(type_of(&mut c, pic), "image/png");
+        server.stop();
+        if proven {
+            break;
+        }
+    }
+    assert!(proven, "the hashing always ended before the listing");
+    // A restart knows the type from the md5 cache at once, reading nothing.
+    let (server, share) = start_scanning(config(there.path()));
+    assert!(wait_until(Duration::from_secs(60), || share.scanned()));
+    let mut c = Conn::open(server.addr());
+    assert_eq!(type_of(&mut c, pic), "image/png");
+    let sums = c.cmd("FileHash checkall");
+    assert_eq!(sums.rows().len(), 100 * 200 + 1);
+    server.stop();
+}
+
+cases![
+    the_first_scan_runs_behind_an_open_port_and_listings_say_so,
+    the_first_scan_reads_no_file_and_the_hashing_reads_each_for_its_type
+];
