@@ -49,8 +49,8 @@
 # the rows say "warm cache". In each round: find, md5sum, a start on a
 # fresh state, the restart. $BENCH_MILLION_RUNS rounds (default 2, which
 # the rows say: "best of 2"); find runs in three at least. The case takes 8
-# to 12 minutes (the slower the server, the longer), plus half a minute to
-# make the tree. The tree is made once and kept between runs in
+# to 13 minutes, mostly the server's own time to know every md5, plus half
+# a minute to make the tree. The tree is made once and kept between runs in
 # $BENCH_MILLION_DIR (default /var/tmp/p2pshare-bench-million; about
 # 4 GiB and 1,001,000 inodes), with a stamp file saying it is complete:
 # remove that folder when done.
