@@ -34,29 +34,69 @@
 # and, as root with OpenSSH, 1 GiB and 10,000 x 4 KiB over ssh://
 # against scp and rsync -e ssh through a throwaway sshd on 127.0.0.1.
 #
+# The full run ends with one million files (case 12, scripts/million.py):
+# 1,000,000 files of 3 bytes in 1,000 folders, served with
+# `serve --state` outside the tree and `--rescan 30s`. Rows: the port open
+# after start (the greeting read), the index ready (`the first scan is
+# done`) against `find TREE -printf '%s %T@\n'`, every md5 known against
+# `find TREE -type f -print0 | xargs -0 -P2 md5sum`, the server's peak and
+# current RSS once every md5 is known, a restart on the state the first
+# start left (its index ready against the same find, and how many files it
+# hashed again: none is the target; its port goes in the first row), and
+# the server's CPU time over 60 s idle once every md5 is known (first
+# round's first start). Before each timed run the page cache is dropped
+# (sync; echo 3 > /proc/sys/vm/drop_caches), which needs root; without it
+# the rows say "warm cache". In each round: find, md5sum, a start on a
+# fresh state, the restart. $BENCH_MILLION_RUNS rounds (default 2, which
+# the rows say: "best of 2"); find runs in three at least. The case takes 8
+# to 13 minutes, mostly the server's own time to know every md5, plus half
+# a minute to make the tree. The tree is made once and kept between runs in
+# $BENCH_MILLION_DIR (default /var/tmp/p2pshare-bench-million; about
+# 4 GiB and 1,001,000 inodes), with a stamp file saying it is complete:
+# remove that folder when done.
+#
+# --only million runs that case alone, as root for the cold cache
+# (`scripts/bench.sh --only million`; it still builds the binary, or takes
+# $P2PSHARE_BIN), needing only python3, find, xargs and md5sum; its table
+# has those rows only.
+#
 # --quick uses small files (64 MiB instead of 1 GiB, 1,000 small files
 # instead of 10,000, ...) and finishes in under a minute once built; its
-# table shows the same cases at that size. Needs root for the UDP cases
-# (network namespace); they are "not run" without it.
+# table shows the same cases at that size, without case 12. Needs root for
+# the UDP cases (network namespace); they are "not run" without it.
 set -euo pipefail
 export LC_ALL=C
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 QUICK=0
-for a in "$@"; do
-    case $a in
+ONLY=""
+while (($#)); do
+    case $1 in
     --quick) QUICK=1 ;;
+    --only)
+        [[ ${2:-} == million ]] || {
+            echo "bench: --only takes 'million' (the one case that runs alone)" >&2
+            exit 2
+        }
+        ONLY=$2
+        shift
+        ;;
     -h | --help)
         sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
         exit 0
         ;;
     *)
-        echo "bench: unknown option '$a' (use --quick or --help)" >&2
+        echo "bench: unknown option '$1' (use --quick, --only million or --help)" >&2
         exit 2
         ;;
     esac
+    shift
 done
+if ((QUICK)) && [[ -n $ONLY ]]; then
+    echo "bench: --only million is part of the full run, not of --quick" >&2
+    exit 2
+fi
 
 if ((QUICK)); then
     BIG_MB=64 SMALL_N=1000 UDP_MB=16 HASH_MB=32 LIST_N=10000 IDLE_S=6
@@ -78,8 +118,12 @@ declare -A wanted=(
     [vsftpd]=vsftpd [lftp]=lftp [curl]=curl [rsync]=rsync
     [in.tftpd]=tftpd-hpa [tftp]=tftp-hpa [nft]=nftables [ip]=iproute2
     [python3]=python3 [md5sum]=coreutils [dd]=coreutils [/usr/bin/time]=time
+    [find]=findutils [xargs]=findutils
 )
 ((QUICK)) || wanted[nginx]=nginx
+if [[ $ONLY == million ]]; then
+    wanted=([python3]=python3 [md5sum]=coreutils [find]=findutils [xargs]=findutils)
+fi
 missing=()
 for cmd in "${!wanted[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
@@ -96,9 +140,14 @@ if ((${#missing[@]})); then
         say "cannot install (needs apt-get and root); going on with what is there"
     fi
 fi
-for cmd in curl python3 md5sum dd; do
+needed=(curl python3 md5sum dd find xargs)
+[[ $ONLY == million ]] && needed=(python3 md5sum find xargs)
+for cmd in "${needed[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || die "'$cmd' is missing and could not be installed"
 done
+# The interpreter itself, not a wrapper (such as pyenv's shim) that would
+# run it as a child: a background helper's $! must be the process to stop.
+PY=$(python3 -c 'import sys; print(sys.executable)')
 have() { command -v "$1" >/dev/null 2>&1; }
 # vsftpd and in.tftpd live in sbin, which a non-root PATH may lack.
 PATH=$PATH:/usr/sbin:/sbin
@@ -116,6 +165,7 @@ LOADGEN=$root/scripts/loadgen.py
 
 # ---- the temporary folder and cleanup -----------------------------------------
 need_mb=$(((BIG_MB * 3 + HASH_MB * 4 + UDP_MB * 3) + 1024))
+[[ $ONLY == million ]] && need_mb=512 # the server's state: case 12's tree is elsewhere
 work=$(mktemp -d "${TMPDIR:-/tmp}/p2pshare-bench.XXXXXX")
 chmod 755 "$work" # vsftpd's and tftpd's unprivileged users must get in
 avail_mb=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
@@ -141,11 +191,13 @@ mkdir -p "$D" "$O"
 LOG=$work/log
 : >"$LOG"
 
-# Stops one process this script started.
+# Stops one process this script started (or forgets one that has ended
+# and been waited for).
 stop_pid() {
     local pid=$1 i
-    kill "$pid" 2>/dev/null || return 0
-    wait "$pid" 2>/dev/null || true
+    if kill "$pid" 2>/dev/null; then
+        wait "$pid" 2>/dev/null || true
+    fi
     for i in "${!PIDS[@]}"; do
         [[ ${PIDS[$i]} == "$pid" ]] && unset 'PIDS[i]'
     done
@@ -265,6 +317,206 @@ ratio_row() {
 }
 
 fmt_n() { printf "%'d" "$1" 2>/dev/null || printf '%d' "$1"; }
+
+# ---- 12. one million files (run last in the full run, or alone) --------------------
+# scripts/million.py makes the tree once (kept in $M_DIR, see the header)
+# and runs each server: `serve --state` outside the tree, `--rescan 30s`.
+M_N=1000000 M_PER_DIR=1000 M_IDLE_S=60
+M_DIR=${BENCH_MILLION_DIR:-/var/tmp/p2pshare-bench-million}
+M_TREE=$M_DIR/tree
+M_RUNS=${BENCH_MILLION_RUNS:-2}
+[[ $M_RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_MILLION_RUNS must be a count, not '$M_RUNS'"
+M_NOTE=""
+
+# Drops the page cache, the dentries and the inodes: root only.
+drop_cache() {
+    sync
+    { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null
+}
+
+# Makes the tree unless a complete one is there; says why not in M_NOTE.
+million_tree() {
+    local want="$M_N files of 3 bytes in $((M_N / M_PER_DIR)) folders (million.py make)"
+    local t0=$SECONDS mb inodes
+    mkdir -p "$M_DIR"
+    if [[ -d $M_TREE && -f $M_DIR/complete && $(cat "$M_DIR/complete") == "$want" ]]; then
+        say "  the tree is there from an earlier run: $M_TREE"
+        return 0
+    fi
+    rm -f "$M_DIR/complete"
+    rm -rf "$M_TREE"
+    mb=$(df -Pm "$M_DIR" | awk 'NR == 2 { print $4 }')
+    inodes=$(df -Pi "$M_DIR" | awk 'NR == 2 { print $4 }')
+    if [[ $mb =~ ^[0-9]+$ ]] && ((mb < 5000)); then
+        M_NOTE="not run (needs about 5000 MiB free in $M_DIR, has $mb MiB)"
+        return 1
+    fi
+    if [[ $inodes =~ ^[0-9]+$ ]] && ((inodes < M_N + M_N / M_PER_DIR + 10000)); then
+        M_NOTE="not run (needs $((M_N + M_N / M_PER_DIR)) free inodes in $M_DIR, has $inodes)"
+        return 1
+    fi
+    say "  making the tree: $M_TREE"
+    if ! nice -n 10 "$PY" "$root/scripts/million.py" make "$M_TREE" "$M_N" "$M_PER_DIR"; then
+        M_NOTE="not run (making the tree failed)"
+        return 1
+    fi
+    sync
+    echo "$want" >"$M_DIR/complete"
+    say "  the tree made in $((SECONDS - t0)) s"
+}
+
+# m_key LINE KEY: the value of KEY=... in a line of million.py serve.
+m_key() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<" $1"; }
+
+# keep_min KEY VALUE: BEST[KEY] becomes VALUE when that is a number below
+# it, or FAIL when no run of KEY gave a number.
+keep_min() {
+    local key=$1 v=${2:-}
+    if num "$v"; then
+        if ! num "${BEST[$key]:-}" || ok "$v < ${BEST[$key]}"; then
+            BEST[$key]=$v
+        fi
+    elif [[ -z ${BEST[$key]:-} ]]; then
+        BEST[$key]=FAIL
+    fi
+}
+
+M_HWM="" M_RSS="" M_STARTS=0 M_REHASHED="" M_IDLE=""
+# m_serve first|restart STATE [IDLE_S]: one server run, from a start with the
+# page cache dropped until every md5 is known (and IDLE_S more seconds).
+m_serve() {
+    local kind=$1 state=$2 idle=${3:-0} pid rc=0 line files hwm hashed
+    if ((M_COLD)); then drop_cache || say "  could not drop the page cache"; else sync; fi
+    "$PY" "$root/scripts/million.py" serve "$BIN" "$M_TREE" "$state" "$work/million.log" \
+        --idle "$idle" >"$work/million.out" 2>>"$LOG" &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    stop_pid "$pid"
+    line=$(cat "$work/million.out")
+    say "  $kind: $line"
+    if ((rc != 0)); then
+        say "  $kind: failed"
+        tail -3 "$LOG" >&2
+    fi
+    files=$(m_key "$line" files)
+    if [[ $files != "$M_N" ]]; then
+        say "  the server counted ${files:-no} files, not $M_N"
+        line=""
+    fi
+    hwm=$(m_key "$line" hwm_kb)
+    if num "$hwm"; then
+        M_STARTS=$((M_STARTS + 1))
+        if [[ -z $M_HWM ]] || ((hwm > M_HWM)); then
+            M_HWM=$hwm M_RSS=$(m_key "$line" rss_kb)
+        fi
+    fi
+    if [[ $kind == first ]]; then
+        keep_min m_port "$(m_key "$line" port)"
+        keep_min m_scan "$(m_key "$line" scan)"
+        keep_min m_md5 "$(m_key "$line" md5)"
+        if ((idle > 0)); then M_IDLE=$(m_key "$line" idle_pct); fi
+    else
+        keep_min m_port_again "$(m_key "$line" port)"
+        keep_min m_warm "$(m_key "$line" scan)"
+        hashed=$(m_key "$line" hashed)
+        if ! num "$hashed"; then
+            M_REHASHED="?"
+        elif [[ $M_REHASHED != "?" ]] && { [[ -z $M_REHASHED ]] || ((hashed > M_REHASHED)); }; then
+            M_REHASHED=$hashed
+        fi
+    fi
+}
+
+m_xargs() { find "$M_TREE" -type f -print0 | xargs -0 -P2 md5sum; }
+
+million_case() {
+    local t0=$SECONDS pid r state=$work/million-state cache note met ratio mib label
+    label="$(fmt_n "$M_N") x 3 B in $(fmt_n $((M_N / M_PER_DIR))) folders"
+    say "case: $label (p2pshare serve, find -printf, xargs -P2 md5sum)"
+    # Nothing else this script started runs meanwhile.
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    if ! million_tree; then
+        say "  $M_NOTE"
+        row "$label: port, index, md5s, memory, restart, idle" "$M_NOTE" "-" "-" "see the header" "not run"
+        return 0
+    fi
+    M_COLD=0 cache="warm cache: cannot drop the page cache"
+    if drop_cache; then M_COLD=1 cache="cold cache"; fi
+    note="$cache, best of $M_RUNS"
+    say "  $cache; runs: find 3, md5sum and the server $M_RUNS each"
+    # Each cold find and md5sum after a drop of the page cache; each server
+    # from a fresh state, then again on the state it left.
+    for r in $(seq "$(((M_RUNS > 3) ? M_RUNS : 3))"); do
+        if ((M_COLD)); then drop_cache || say "  could not drop the page cache"; fi
+        run m_find find "$M_TREE" -printf '%s %T@\n'
+        say "  find: ${BEST[m_find]} s best so far"
+        ((r <= M_RUNS)) || continue
+        if ((M_COLD)); then drop_cache || say "  could not drop the page cache"; fi
+        run m_md5sum m_xargs
+        say "  xargs md5sum: ${BEST[m_md5sum]} s best so far"
+        rm -rf "$state"
+        mkdir -p "$state"
+        m_serve first "$state" "$( ((r == 1)) && echo "$M_IDLE_S" || echo 0)"
+        m_serve restart "$state"
+    done
+    rm -rf "$state"
+
+    met="not run"
+    if num "${BEST[m_port]:-}" && num "${BEST[m_port_again]:-}"; then
+        met=no
+        if ok "${BEST[m_port]} <= 1 && ${BEST[m_port_again]} <= 1"; then met=yes; fi
+    fi
+    row "$label: port open after start, greeting read, first start and restart ($note)" \
+        "$(secs "${BEST[m_port]:-}"); restart $(secs "${BEST[m_port_again]:-}")" "-" "-" "≤ 1 s" "$met"
+    ratio_row "the same: index ready (first scan done), vs find -printf ($note)" "${BEST[m_scan]}" \
+        "find $(secs "${BEST[m_find]}")" "${BEST[m_find]}" "<=" 1.50
+    ratio_row "the same: every md5 known, vs find -print0 into xargs -0 -P2 md5sum ($note)" "${BEST[m_md5]}" \
+        "xargs md5sum $(secs "${BEST[m_md5sum]}")" "${BEST[m_md5sum]}" "<=" 1.20
+    if [[ -n $M_HWM ]]; then
+        mib=$(awk -v a="$M_HWM" 'BEGIN { printf "%.1f", a / 1024 }')
+        met=no
+        ok "$mib <= 200" && met=yes
+        row "the same: server memory once every md5 is known (peak RSS since start, highest of $M_STARTS starts)" \
+            "$mib MiB (now $(awk -v a="$M_RSS" 'BEGIN { printf "%.1f", a / 1024 }') MiB)" "-" "-" "≤ 200 MiB" "$met"
+    else
+        row "the same: server memory once every md5 is known" "failed" "-" "-" "≤ 200 MiB" "no"
+    fi
+    ratio="-" met="not run"
+    if num "${BEST[m_warm]:-}" && num "${BEST[m_find]:-}"; then
+        ratio=$(calc "${BEST[m_warm]} / ${BEST[m_find]}")
+        met=no
+        if ok "$ratio <= 1.50" && [[ $M_REHASHED == 0 ]]; then met=yes; fi
+        ratio="${ratio}x"
+    fi
+    row "the same: restart on its state (md5 cache): index ready, vs find -printf; files hashed again ($note)" \
+        "$(secs "${BEST[m_warm]:-}"), ${M_REHASHED:-?} hashed again" "find $(secs "${BEST[m_find]}")" "$ratio" \
+        "≤ 1.50x, 0 hashed again" "$met"
+    met="not run"
+    if num "$M_IDLE"; then if ok "$M_IDLE < 5"; then met=yes; else met=no; fi; fi
+    row "the same: idle server once every md5 is known, rescan every 30 s (CPU time over $M_IDLE_S s)" \
+        "${M_IDLE:-failed}% of one core" "-" "-" "< 5%" "$met"
+    say "  case 12 took $((SECONDS - t0)) s"
+}
+
+# The table, as README.md's Performance section shows it.
+print_table() {
+    local r c1 c2 c3 c4 c5 c6
+    echo "| case | p2pshare | peers | ratio | target | met |"
+    echo "| --- | --- | --- | --- | --- | --- |"
+    for r in "${ROWS[@]}"; do
+        IFS='|' read -r c1 c2 c3 c4 c5 c6 <<<"$r"
+        echo "| $c1 | $c2 | $c3 | $c4 | $c5 | $c6 |"
+    done
+}
+
+if [[ $ONLY == million ]]; then
+    million_case
+    echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores (scripts/bench.sh --only million). Ratios are p2pshare / peer from the same run."
+    echo
+    print_table
+    exit 0
+fi
 
 # ---- the files --------------------------------------------------------------------
 # make_tree DIR COUNT SIZE PER_DIR: COUNT files of SIZE bytes (random for
@@ -675,7 +927,7 @@ ratio_row "first Sync of 4 x $HASH_LABEL (two connections), vs FileDownload one 
 if ((!QUICK)) && [[ -x /usr/bin/time ]]; then
     SYNC_MEM_N=1000000
     say "case: client memory for Sync --dry-run of $(fmt_n "$SYNC_MEM_N") listed files"
-    python3 "$root/scripts/bigpeer.py" "$SYNC_MEM_N" >"$work/bigpeer.port" 2>>"$LOG" &
+    "$PY" "$root/scripts/bigpeer.py" "$SYNC_MEM_N" >"$work/bigpeer.port" 2>>"$LOG" &
     BIGPEER_PID=$!
     PIDS+=("$BIGPEER_PID")
     for _ in $(seq 600); do [[ -s $work/bigpeer.port ]] && break; sleep 0.1; done
@@ -853,6 +1105,11 @@ elif ((!QUICK)); then
     row "$BIG_LABEL and $N_LABEL over ssh:// vs scp and rsync -e ssh" "not run (needs root, sshd, ssh, scp, rsync)" "-" "-" "≤ 1.10x, ≤ 1.00x" "not run"
 fi
 
+# ---- 12. one million files -------------------------------------------------------------
+if ((!QUICK)); then
+    million_case
+fi
+
 # ---- the machine and the table ---------------------------------------------------------
 mbps() { if num "$2"; then calc "$1 / $2"; else echo "?"; fi; }
 machine="$(nproc) cores; dd writing $(mbps "$BIG_MB" "${BEST[big_dd]}") MiB/s; md5sum $(mbps "$BIG_MB" "${BEST[big_md5sum]}") MiB/s; md5 crate $(mbps "$BIG_MB" "${BEST[md5]:-}") MiB/s ($BIG_LABEL, best of $RUNS)"
@@ -861,9 +1118,4 @@ say "machine: $machine"
 # shows, as they are.
 echo "Measured $(date -u +%Y-%m-%d) on $machine. Ratios are p2pshare / peer from the same run."
 echo
-echo "| case | p2pshare | peers | ratio | target | met |"
-echo "| --- | --- | --- | --- | --- | --- |"
-for r in "${ROWS[@]}"; do
-    IFS='|' read -r c1 c2 c3 c4 c5 c6 <<<"$r"
-    echo "| $c1 | $c2 | $c3 | $c4 | $c5 | $c6 |"
-done
+print_table
