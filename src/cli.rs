@@ -114,7 +114,8 @@ options:
   --port N               control port (default 9000; 0 picks a free one)
   --bind ADDR            address or host name to listen on (default: every
                          address, IPv6 and IPv4 where the system allows, else 0.0.0.0)
-  --rescan DURATION      how often to rescan the folder (default 5s; e.g. 500ms, 1m)
+  --rescan DURATION      how often to rescan the folder (default 5s; e.g. 500ms, 1m;
+                         at least 25 times the CPU time the last rescan took)
   --data-ports LO-HI     take data ports from this range (default: any free port)
   --max-connections N    concurrent control sessions (default 256)
   --max-per-ip N         concurrent control sessions from one address (default 32)

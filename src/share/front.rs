@@ -238,24 +238,23 @@ impl Share {
         let ignore = Arc::new(ignore);
         *self.ignore.write().unwrap_or_else(|e| e.into_inner()) = ignore.clone();
         let mut unnamable = Vec::new();
-        let expect = old.len() + old.len() / 16;
         // At the first scan the saved md5 cache is read on a thread of its
         // own while the walk waits for the disk.
-        let (mut new, saved) = std::thread::scope(|s| {
+        let (walked, saved) = std::thread::scope(|s| {
             let saved = first.then(|| s.spawn(|| hash::Saved::load(self.hashes.path())));
-            let new = scan::walk(&self.root, expect, &ignore, &mut unnamable);
+            let new = scan::walk(&self.root, &old, &ignore, &mut unnamable);
             let saved = saved.map_or_else(hash::Saved::default, |t| t.join().unwrap_or_default());
             (new, saved)
         });
-        // The usual case: nothing changed. The current index stays, and the
-        // new one is dropped.
-        if scan::unchanged(&old, &new) {
+        // The usual case: nothing changed. The current index stays, and no
+        // second one was built.
+        let Some(mut new) = walked else {
             self.scanned.store(true, Ordering::Release);
             return scan::Changes {
                 unnamable: self.newly_unnamable(unnamable),
                 ..scan::Changes::default()
             };
-        }
+        };
         let (mut changes, unread) = {
             let mut had = self.had.lock().unwrap_or_else(|e| e.into_inner());
             scan::merge(&old, &new, &saved, &mut |name, md5| had.note(name, md5))

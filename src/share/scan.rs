@@ -63,18 +63,27 @@ pub const MAX_UNNAMABLE: usize = 1000;
 /// followed only where their target lies inside the share. Nothing is
 /// read: each file is stat'ed once (an empty file's type and md5 are
 /// known without reading it); types and md5s come from [`merge`] and the
-/// hashing. `expect` is about how many files there will be.
+/// hashing. None when the walk found exactly the files of `old` (names
+/// and versions), the usual rescan: then no second index is built.
 ///
 /// Entries whose name is not valid UTF-8 cannot be named on the wire, and
 /// files and folders the server may not read (by their permission bits)
 /// cannot be served: they are left out, and their paths (up to
 /// [`MAX_UNNAMABLE`]) go to `unnamable`.
-pub fn walk(root: &Path, expect: usize, ignore: &Ignore, unnamable: &mut Vec<Skipped>) -> Index {
+pub fn walk(
+    root: &Path,
+    old: &Index,
+    ignore: &Ignore,
+    unnamable: &mut Vec<Skipped>,
+) -> Option<Index> {
     let mut w = Walker {
         root,
         ignore,
         unnamable,
-        found: Builder::with_capacity(expect),
+        old,
+        same: 0,
+        diverged: false,
+        found: Builder::default(),
         may_read: Reader::of_this_process(),
         seen_dirs: HashSet::new(),
         stack: vec![Walked::Dir(root.to_path_buf(), String::new())],
@@ -87,16 +96,22 @@ pub fn walk(root: &Path, expect: usize, ignore: &Ignore, unnamable: &mut Vec<Ski
     while let Some((dir, rel)) = w.next_folder() {
         w.read_folder(&dir, &rel);
     }
+    if !w.diverged {
+        if w.same == old.len() {
+            return None;
+        }
+        w.diverge();
+    }
     // Folders reached through links come last and out of order: only then
     // is a sort needed (`finish` sees to it).
-    w.found.finish()
+    Some(w.found.finish())
 }
 
 /// The names of the files [`walk`] finds under `root`, in name order,
 /// without reading any of them: for a client that only matches names,
 /// such as an upload pattern.
 pub fn walk_names(root: &Path, ignore: &Ignore) -> Vec<String> {
-    let index = walk(root, 0, ignore, &mut Vec::new());
+    let index = walk(root, &Index::default(), ignore, &mut Vec::new()).unwrap_or_default();
     (0..index.len())
         .map(|i| index.name(i).to_string())
         .collect()
@@ -221,6 +236,13 @@ struct Walker<'a> {
     root: &'a Path,
     ignore: &'a Ignore,
     unnamable: &'a mut Vec<Skipped>,
+    /// The index before this walk: as long as the walk meets its files
+    /// in its order (`same` of them so far), nothing is built.
+    old: &'a Index,
+    same: usize,
+    /// Set once the walk met a file `old` does not have there: from then
+    /// on every file goes into `found`.
+    diverged: bool,
     found: Builder,
     may_read: Reader,
     /// Folders walked already, by (device, inode), so a folder reached
@@ -246,20 +268,7 @@ impl Walker<'_> {
     fn next_folder(&mut self) -> Option<(PathBuf, String)> {
         loop {
             match self.stack.pop() {
-                Some(Walked::File(name, key)) => {
-                    // An empty file needs no reading for its type or md5.
-                    let empty = key.size == 0;
-                    self.found.push(
-                        &name,
-                        key,
-                        if empty {
-                            mime::code("inode/x-empty")
-                        } else {
-                            0
-                        },
-                        empty.then(|| Md5::of(b"")),
-                    );
-                }
+                Some(Walked::File(name, key)) => self.found_file(&name, key),
                 Some(Walked::Dir(dir, rel)) => return Some((dir, rel)),
                 None => match self.linked.pop() {
                     Some((path, rel, id)) if self.seen_dirs.insert(id) => return Some((path, rel)),
@@ -267,6 +276,30 @@ impl Walker<'_> {
                     None => return None,
                 },
             }
+        }
+    }
+
+    /// One file found, in the walk's order.
+    fn found_file(&mut self, name: &str, key: FileKey) {
+        if !self.diverged {
+            let i = self.same;
+            if i < self.old.len() && self.old.key(i) == key && self.old.name(i) == name {
+                self.same += 1;
+                return;
+            }
+            self.diverge();
+        }
+        push_found(&mut self.found, name, key);
+    }
+
+    /// From here on the walk differs from `old`: the files it had met
+    /// already go into `found`.
+    fn diverge(&mut self) {
+        self.diverged = true;
+        let old = self.old;
+        self.found = Builder::with_capacity(old.len() + old.len() / 16);
+        for i in 0..self.same {
+            push_found(&mut self.found, old.name(i), old.key(i));
         }
     }
 
@@ -362,6 +395,22 @@ impl Walker<'_> {
     }
 }
 
+/// Adds a file a walk found: an empty one needs no reading for its type
+/// or md5.
+fn push_found(found: &mut Builder, name: &str, key: FileKey) {
+    let empty = key.size == 0;
+    found.push(
+        name,
+        key,
+        if empty {
+            mime::code("inode/x-empty")
+        } else {
+            0
+        },
+        empty.then(|| Md5::of(b"")),
+    );
+}
+
 /// Work left for [`walk`]: a file found, or a folder to read.
 enum Walked {
     File(String, FileKey),
@@ -375,12 +424,6 @@ fn sort_key(c: &(String, Walked)) -> &str {
         Walked::File(name, _) => name,
         Walked::Dir(..) => &c.0,
     }
-}
-
-/// True when a walk found exactly the files of `old`, unchanged.
-pub fn unchanged(old: &Index, new: &Index) -> bool {
-    old.len() == new.len()
-        && (0..old.len()).all(|i| old.key(i) == new.key(i) && old.name(i) == new.name(i))
 }
 
 /// The type of a file from its first bytes; None when the server may not
@@ -464,6 +507,7 @@ pub fn spawn(
                     }
                 }
                 let mut first_hashing = first && announce;
+                let mut pause = interval;
                 loop {
                     if pending {
                         let done = share.hash_pending(&|| stop.is_set());
@@ -472,15 +516,46 @@ pub fn spawn(
                             announce_hashing(share.snapshot().len(), done);
                         }
                     }
-                    if stop.wait(interval) {
+                    if stop.wait(pause) {
                         break;
                     }
+                    let before = thread_cpu();
                     let changes = share.rescan();
+                    pause = paced(interval, before, thread_cpu());
                     report_unnamable(&changes.unnamable);
                     pending |= !changes.is_empty();
                 }
             });
         })
+}
+
+/// How many times the CPU time of its last walk a rescan waits at least:
+/// rescanning costs at most about 1/26 of a core (4 %), however large the
+/// share and short `--rescan`.
+pub const PACE: u32 = 25;
+
+/// The pause before the next rescan: `interval`, or [`PACE`] times the
+/// CPU time the last walk took (`before` to `after`), when longer.
+fn paced(interval: Duration, before: Option<Duration>, after: Option<Duration>) -> Duration {
+    match (before, after) {
+        (Some(b), Some(a)) => interval.max(a.saturating_sub(b).saturating_mul(PACE)),
+        _ => interval,
+    }
+}
+
+/// The CPU time (user and system) the calling thread has used, from
+/// `/proc/thread-self/stat`; None where that cannot be read.
+fn thread_cpu() -> Option<Duration> {
+    let stat = fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // After the command name in parentheses: the state is field 3, utime
+    // field 14 and stime field 15, in clock ticks of 1/100 s.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis(
+        utime.saturating_add(stime).saturating_mul(10),
+    ))
 }
 
 /// Says on stderr that the hashing after the first scan is done:
@@ -549,6 +624,27 @@ mod tests {
     }
 
     #[test]
+    fn rescans_are_paced_by_the_cpu_time_of_the_last_walk() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert_eq!(paced(s(30), Some(s(5)), Some(s(5) + ms(400))), s(30));
+        assert_eq!(paced(s(30), Some(s(5)), Some(s(7))), s(50));
+        assert_eq!(paced(ms(100), Some(s(1)), Some(s(1) + ms(20))), ms(500));
+        assert_eq!(paced(s(30), None, Some(s(7))), s(30));
+        // The thread's own CPU time grows as it works.
+        let before = thread_cpu().expect("/proc/thread-self/stat");
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while thread_cpu().unwrap() - before < ms(100) {
+            for _ in 0..100_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+            assert!(t.elapsed() < s(30), "no CPU time counted");
+        }
+        assert!(x != 1);
+    }
+
+    #[test]
     fn walking_names_finds_what_the_index_walk_finds() {
         let dir = std::env::temp_dir().join(format!("p2pshare-walk-names-{}", std::process::id()));
         for (rel, body) in [
@@ -565,7 +661,19 @@ mod tests {
         let root = fs::canonicalize(&dir).unwrap();
         let mut ignore = Ignore::default();
         ignore.folders.push("state".into());
-        let index = walk(&root, 0, &ignore, &mut Vec::new());
+        let index = walk(&root, &Index::default(), &ignore, &mut Vec::new()).unwrap();
+        // Walked again with nothing changed: no second index.
+        assert!(walk(&root, &index, &ignore, &mut Vec::new()).is_none());
+        fs::write(dir.join("b.txt"), "changed").unwrap();
+        let again = walk(&root, &index, &ignore, &mut Vec::new()).unwrap();
+        assert_eq!(again.len(), 3);
+        fs::write(dir.join("b.txt"), "b").unwrap();
+        fs::remove_file(dir.join("z/two")).unwrap();
+        assert_eq!(
+            walk(&root, &index, &ignore, &mut Vec::new()).unwrap().len(),
+            2
+        );
+        fs::write(dir.join("z/two"), "").unwrap();
         let names = walk_names(&root, &ignore);
         assert_eq!(names, ["a/one.pdf", "b.txt", "z/two"]);
         assert!(index
