@@ -16,6 +16,7 @@ const NOT_P2PSHARE_OPTIONS: &[(&str, &str)] = &[
     ("--no-deps", "cargo doc --no-deps"),
     ("--open", "cargo doc --open"),
     ("--quick", "scripts/bench.sh --quick"),
+    ("--only", "scripts/bench.sh --only million"),
     ("--digest", "curl --digest, with a secret"),
     ("--list-only", "rsync --list-only in the benchmark table"),
     ("--dry-run", "an argument of the console command Sync"),

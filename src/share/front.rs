@@ -50,6 +50,14 @@ pub fn check_folder(dir: &Path) -> Result<bool, OpenError> {
     }
 }
 
+/// Files from this size on are hashed on one thread per core: the md5
+/// keeps a core busy. Smaller ones are read on [`SMALL_READERS`] threads a
+/// core, as reading them mostly waits for the disk.
+const SMALL_FILE: u64 = 1 << 20;
+
+/// Threads per core that read small files (see [`SMALL_FILE`]).
+const SMALL_READERS: usize = 4;
+
 /// What one [`Share::hash_pending`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hashing {
@@ -264,9 +272,11 @@ impl Share {
             if extra.is_empty() {
                 return;
             }
+            // Every version the index now holds leaves the map, known
+            // there already (a file added to the index at once) or not.
             for i in 0..new.len() {
-                if new.md5(i).is_none() {
-                    if let Some(d) = extra.remove(&new.key(i)) {
+                if let Some(d) = extra.remove(&new.key(i)) {
+                    if new.md5(i).is_none() {
                         new.fill(i, 0, Some(d));
                     }
                 }
@@ -328,30 +338,12 @@ impl Share {
         // Stable: files of one size stay in name order, which is mostly
         // the order they lie on the disk.
         todo.sort_by_key(|&i| std::cmp::Reverse(snap.key(i as usize).size));
-        let next = AtomicUsize::new(0);
-        let hashed = AtomicUsize::new(0);
-        let work = || {
-            let mut buf = hash::read_buffer();
-            let mut head = Vec::with_capacity(super::mime::SNIFF_LEN);
-            while !stop() {
-                let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
-                if self.hash_indexed(&snap, i as usize, &mut buf, &mut head) {
-                    hashed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(todo.len());
-        std::thread::scope(|s| {
-            for _ in 1..threads {
-                s.spawn(work);
-            }
-            work();
-        });
-        let hashed = hashed.into_inner();
+        // Large files keep a core busy each; small ones mostly wait for
+        // the disk, so more of them are read at once.
+        let small = todo.partition_point(|&i| snap.key(i as usize).size >= SMALL_FILE);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let hashed = self.hash_list(&snap, &todo[..small], cores, stop)
+            + self.hash_list(&snap, &todo[small..], cores * SMALL_READERS, stop);
         let left = (0..snap.len()).filter(|&i| snap.md5(i).is_none()).count();
         if !stop() && self.scanned() {
             self.hashed.store(true, Ordering::Release);
@@ -360,6 +352,38 @@ impl Share {
         // after a restart, nothing more.
         let _ = self.save_hashes();
         Hashing { hashed, left }
+    }
+
+    /// Hashes the files of `snap` at `list` on `threads` threads (fewer
+    /// when the list is short). Returns how many were hashed.
+    fn hash_list(
+        &self,
+        snap: &Index,
+        list: &[u32],
+        threads: usize,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> usize {
+        let next = AtomicUsize::new(0);
+        let hashed = AtomicUsize::new(0);
+        let work = || {
+            let mut buf = hash::read_buffer();
+            let mut head = Vec::with_capacity(super::mime::SNIFF_LEN);
+            while !stop() {
+                let Some(&i) = list.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                if self.hash_indexed(snap, i as usize, &mut buf, &mut head) {
+                    hashed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..threads.min(list.len()) {
+                s.spawn(work);
+            }
+            work();
+        });
+        hashed.into_inner()
     }
 
     /// Reads the `i`th file of `snap` for its md5 and type. The name is

@@ -143,32 +143,6 @@ impl Builder {
         self.index.rows.push(row);
     }
 
-    pub fn len(&self) -> usize {
-        self.index.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
-
-    /// The name of the file added `i`th.
-    pub fn name(&self, i: usize) -> &str {
-        self.index.name(i)
-    }
-
-    pub fn key(&self, i: usize) -> FileKey {
-        self.index.rows[i].key()
-    }
-
-    /// Sets the type and md5 of the file added `i`th.
-    pub fn fill(&mut self, i: usize, mime: u8, md5: Option<Md5>) {
-        let row = &self.index.rows[i];
-        row.mime.store(mime, Ordering::Relaxed);
-        if let Some(d) = md5 {
-            row.set_md5(d);
-        }
-    }
-
     /// The index, sorted by name: a walk that reached folders through
     /// links out of order is sorted here, with each name once (the first
     /// added wins).
@@ -181,13 +155,7 @@ impl Builder {
             order.dedup_by(|b, a| index.name(*a) == index.name(*b));
             let mut out = Builder::with_capacity(order.len());
             for i in order {
-                let e = index.entry(i);
-                out.push(
-                    index.name(i),
-                    e.key,
-                    index.rows[i].mime.load(Ordering::Relaxed),
-                    e.md5,
-                );
+                index.copy_to(&mut out, i);
             }
             index = out.index;
         }
@@ -201,13 +169,7 @@ impl Clone for Index {
     fn clone(&self) -> Index {
         let mut b = Builder::with_capacity(self.len());
         for i in 0..self.len() {
-            let e = self.entry(i);
-            b.push(
-                self.name(i),
-                e.key,
-                self.rows[i].mime.load(Ordering::Relaxed),
-                e.md5,
-            );
+            self.copy_to(&mut b, i);
         }
         b.index
     }
@@ -245,6 +207,17 @@ impl Index {
             mime,
             md5: r.md5(),
         }
+    }
+
+    /// Adds the `i`th file to `b`, with its type and md5 when known.
+    fn copy_to(&self, b: &mut Builder, i: usize) {
+        let r = &self.rows[i];
+        b.push(
+            self.name(i),
+            r.key(),
+            r.mime.load(Ordering::Relaxed),
+            r.md5(),
+        );
     }
 
     /// The version of the `i`th file (no name, no time conversion).
@@ -288,13 +261,7 @@ impl Index {
             if skip.next_if(|&&d| d == i).is_some() {
                 continue;
             }
-            let e = self.entry(i);
-            b.push(
-                self.name(i),
-                e.key,
-                self.rows[i].mime.load(Ordering::Relaxed),
-                e.md5,
-            );
+            self.copy_to(&mut b, i);
         }
         b.finish()
     }
@@ -404,19 +371,10 @@ impl Index {
     pub fn with(&self, name: &str, key: FileKey, mime: &str, md5: Option<Md5>) -> Index {
         let at = self.lower_bound(name);
         let mut b = Builder::with_capacity(self.len() + 1);
-        let copy = |b: &mut Builder, i: usize| {
-            let e = self.entry(i);
-            b.push(
-                self.name(i),
-                e.key,
-                self.rows[i].mime.load(Ordering::Relaxed),
-                e.md5,
-            );
-        };
-        (0..at).for_each(|i| copy(&mut b, i));
+        (0..at).for_each(|i| self.copy_to(&mut b, i));
         b.push(name, key, mime::code(mime), md5);
         let skip = usize::from(at < self.len() && self.name(at) == name);
-        (at + skip..self.len()).for_each(|i| copy(&mut b, i));
+        (at + skip..self.len()).for_each(|i| self.copy_to(&mut b, i));
         b.index
     }
 }
