@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -192,15 +192,12 @@ pub fn run<S: AsRef<str>>(args: &[S], input: &str) -> Finished {
     p.finish()
 }
 
-/// A loopback port that was free a moment ago: bind port 0, read the port
-/// the kernel chose, and close the listener again. Another process could
-/// take it in between, so callers that bind it must cope with that (the
-/// window is tiny and the kernel hands out ephemeral ports in rotation).
+/// A loopback port that was free a moment ago, below the kernel's
+/// ephemeral range ([`crate::support::free_port_range`]): no other test's
+/// connection or port-0 listener is given it between this look and the
+/// bind that uses it, as an ephemeral one could be on a busy machine.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    crate::support::free_port_range(1).0
 }
 
 /// A loopback address where nothing listens (for "unreachable" cases).
