@@ -248,9 +248,17 @@ impl Share {
         let mut unnamable = Vec::new();
         // At the first scan the saved md5 cache is read on a thread of its
         // own while the walk waits for the disk.
+        let prefetch = scan::Prefetch::new(&self.root);
         let (walked, saved) = std::thread::scope(|s| {
             let saved = first.then(|| s.spawn(|| hash::Saved::load(self.hashes.path())));
+            if first {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                for _ in 0..cores * scan::PREFETCH_PER_CORE {
+                    s.spawn(|| prefetch.run());
+                }
+            }
             let new = scan::walk(&self.root, &old, &ignore, &mut unnamable);
+            prefetch.done.store(true, Ordering::Relaxed);
             let saved = saved.map_or_else(hash::Saved::default, |t| t.join().unwrap_or_default());
             (new, saved)
         });

@@ -117,6 +117,92 @@ pub fn walk_names(root: &Path, ignore: &Ignore) -> Vec<String> {
         .collect()
 }
 
+/// Stats every entry below a folder on several threads at once, results
+/// thrown away, so that the inodes are in memory when the ordered walk
+/// ([`walk`]) reaches them: the first walk of a share whose inodes are
+/// not cached waits for the disk one entry at a time, and a few folders
+/// read at once take a third to a half of that time. Hidden names are
+/// skipped and links not followed; nothing below the share is opened.
+pub struct Prefetch {
+    /// The folders still to read, and how many threads are reading one.
+    work: std::sync::Mutex<(Vec<PathBuf>, usize)>,
+    more: std::sync::Condvar,
+    /// Set when the walk is done: the threads stop.
+    pub done: std::sync::atomic::AtomicBool,
+}
+
+impl Prefetch {
+    pub fn new(root: &Path) -> Prefetch {
+        Prefetch {
+            work: std::sync::Mutex::new((vec![root.to_path_buf()], 0)),
+            more: std::sync::Condvar::new(),
+            done: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.done.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One thread's share of the work, until every folder is read or the
+    /// walk is done.
+    pub fn run(&self) {
+        while let Some(dir) = self.next() {
+            if let Ok(entries) = fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    if self.stopped() {
+                        break;
+                    }
+                    if entry.file_name().as_encoded_bytes().starts_with(b".") {
+                        continue;
+                    }
+                    match entry.file_type() {
+                        Ok(t) if t.is_dir() => {
+                            let mut w = self.work.lock().unwrap_or_else(|e| e.into_inner());
+                            w.0.push(entry.path());
+                            self.more.notify_one();
+                        }
+                        Ok(t) if t.is_file() => {
+                            let _ = entry.metadata();
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            let mut w = self.work.lock().unwrap_or_else(|e| e.into_inner());
+            w.1 -= 1;
+            if w.1 == 0 && w.0.is_empty() {
+                self.more.notify_all();
+            }
+        }
+    }
+
+    /// The next folder to read; None when all are read or the walk is
+    /// done.
+    fn next(&self) -> Option<PathBuf> {
+        let mut w = self.work.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.stopped() {
+                return None;
+            }
+            if let Some(dir) = w.0.pop() {
+                w.1 += 1;
+                return Some(dir);
+            }
+            if w.1 == 0 {
+                return None;
+            }
+            w = self
+                .more
+                .wait_timeout(w, Duration::from_millis(50))
+                .map_or_else(|e| e.into_inner().0, |r| r.0);
+        }
+    }
+}
+
+/// Threads per core that [`Prefetch`] uses.
+pub const PREFETCH_PER_CORE: usize = 4;
+
 /// Fills the types and md5s of `new` (a fresh [`walk`]) from `old` (the
 /// index before it) where a file is unchanged (same name, size, mtime and
 /// inode), else from `saved` (the md5 cache read back at the first scan)
@@ -642,6 +728,42 @@ mod tests {
             assert!(t.elapsed() < s(30), "no CPU time counted");
         }
         assert!(x != 1);
+    }
+
+    #[test]
+    fn a_prefetch_ends_once_every_folder_is_read_or_the_walk_is_done() {
+        let dir = std::env::temp_dir().join(format!("p2pshare-prefetch-{}", std::process::id()));
+        for d in 0..20 {
+            let folder = dir.join(format!("a{d}/b/c"));
+            fs::create_dir_all(&folder).unwrap();
+            fs::write(folder.join("f"), "x").unwrap();
+        }
+        fs::create_dir_all(dir.join(".hidden/x")).unwrap();
+        for stop_early in [false, true] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let root = dir.clone();
+            thread::spawn(move || {
+                let p = Prefetch::new(&root);
+                if stop_early {
+                    p.done.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                thread::scope(|s| {
+                    for _ in 0..4 {
+                        s.spawn(|| p.run());
+                    }
+                });
+                let w = p.work.lock().unwrap();
+                let _ = tx.send((w.0.len(), w.1));
+            });
+            let (left, busy) = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the prefetch threads never ended");
+            assert_eq!(busy, 0);
+            if !stop_early {
+                assert_eq!(left, 0, "every folder read");
+            }
+        }
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
