@@ -294,12 +294,8 @@ impl Share {
             let denied = scan::sniff_unread(&self.root, &new, &unread);
             if !denied.is_empty() {
                 for &i in &denied {
-                    if unnamable.len() < scan::MAX_UNNAMABLE {
-                        unnamable.push(scan::Skipped {
-                            path: self.root.join(new.name(i)),
-                            why: scan::Why::FileDenied,
-                        });
-                    }
+                    let path = self.root.join(new.name(i));
+                    scan::left_out(&mut unnamable, path, scan::Why::FileDenied);
                 }
                 changes.added -= denied.len().min(changes.added);
                 new = new.without(&denied);
@@ -405,14 +401,14 @@ impl Share {
         let name = snap.name(i);
         if let Some(d) = snap.md5(i) {
             if let Some(t) = scan::sniff_file(&self.root.join(name), name) {
-                snap.learn(i, d, t);
+                snap.fill(i, super::mime::code(t), Some(d));
                 self.hashes.changed();
             }
             return false;
         }
         // A large file may be asked for by a request at the same time:
         // hashed once. A small one costs less to read twice than to claim.
-        let _claim = if key.size >= 1 << 20 {
+        let _claim = if key.size >= SMALL_FILE {
             match self.hashes.claim(&key, false, || snap.md5(i)) {
                 Ok(c) => Some(c),
                 Err(_) => return false,
@@ -465,10 +461,7 @@ impl Share {
         };
         match found {
             Some(i) => {
-                match mime {
-                    Some(t) => current.learn(i, md5, t),
-                    None => current.fill(i, 0, Some(md5)),
-                }
+                current.fill(i, mime.map_or(0, super::mime::code), Some(md5));
                 self.hashes.changed();
             }
             None => self.hashes.insert_extra(key, md5),

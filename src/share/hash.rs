@@ -40,17 +40,8 @@ impl FileKey {
 const CHUNK: usize = 1 << 20;
 
 /// Hashes everything `r` yields.
-pub fn md5_of_reader(mut r: impl Read) -> io::Result<Md5> {
-    let mut ctx = md5::Context::new();
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => return Ok(ctx.finalize().into()),
-            Ok(n) => ctx.consume(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+pub fn md5_of_reader(r: impl Read) -> io::Result<Md5> {
+    md5_with_head(r, &mut read_buffer(), &mut Vec::new())
 }
 
 /// Hashes everything `r` yields, reading into `buf` (a buffer the caller

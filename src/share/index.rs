@@ -266,16 +266,6 @@ impl Index {
         b.finish()
     }
 
-    /// Records what reading the `i`th file found: its md5 and its type.
-    pub fn learn(&self, i: usize, md5: Md5, mime: &str) {
-        let r = &self.rows[i];
-        let code = mime::code(mime);
-        if code != 0 {
-            r.mime.store(code, Ordering::Relaxed);
-        }
-        r.set_md5(md5);
-    }
-
     /// The first position whose name is not below `name` in byte order.
     fn lower_bound(&self, name: &str) -> usize {
         let (mut lo, mut hi) = (0, self.len());
@@ -601,7 +591,7 @@ mod tests {
         assert!(!idx.read(1) && idx.md5(1).is_none());
         let shared = std::sync::Arc::new(idx);
         let other = shared.clone();
-        shared.learn(1, Md5::of(b"hello"), "text/plain");
+        shared.fill(1, mime::code("text/plain"), Some(Md5::of(b"hello")));
         let e = other.get("b").unwrap();
         assert_eq!((e.mime, e.md5), ("text/plain", Some(Md5::of(b"hello"))));
         // Copies keep what was learnt.

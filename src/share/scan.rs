@@ -58,6 +58,13 @@ impl Changes {
 /// The most entries a walk reports as left out.
 pub const MAX_UNNAMABLE: usize = 1000;
 
+/// Records an entry a scan leaves out, up to [`MAX_UNNAMABLE`].
+pub fn left_out(unnamable: &mut Vec<Skipped>, path: PathBuf, why: Why) {
+    if unnamable.len() < MAX_UNNAMABLE {
+        unnamable.push(Skipped { path, why });
+    }
+}
+
 /// Walks `root` (canonical) and returns the index of what it shares:
 /// regular files below it, hidden and ignored names left out, links
 /// followed only where their target lies inside the share. Nothing is
@@ -390,9 +397,7 @@ impl Walker<'_> {
     }
 
     fn left_out(&mut self, path: PathBuf, why: Why) {
-        if self.unnamable.len() < MAX_UNNAMABLE {
-            self.unnamable.push(Skipped { path, why });
-        }
+        left_out(self.unnamable, path, why);
     }
 
     /// Puts what the folder `dir` (the share's `rel`) shares on the stack.
