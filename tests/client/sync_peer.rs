@@ -58,6 +58,22 @@ pub(crate) fn await_converged(
     );
 }
 
+/// The rows of the sync states in `dir`'s state folder (one per file the
+/// two sides last agreed on).
+fn synced(dir: &Path) -> usize {
+    fs::read_dir(dir.join(".p2pshare/sync"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "tsv"))
+                .map(|e| {
+                    let text = fs::read_to_string(e.path()).unwrap_or_default();
+                    text.lines().count().saturating_sub(1)
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// History rows of `dir` whose request starts with `prefix`.
 fn requests(dir: &Path, prefix: &str) -> usize {
     fs::read_to_string(dir.join(".p2pshare/history.tsv"))
@@ -77,6 +93,18 @@ fn two_sync_peers_converge_both_ways_then_go_quiet() {
     let (a, b) = start_pair(a_dir.path(), b_dir.path());
     let (ap, bp) = (a_dir.path(), b_dir.path());
     await_converged(ap, bp, |f| f.len() == 4, (&a, &b));
+    // The folders agree; the sync states too once each side has synced
+    // after the other's downloads (a file kept as new here is recorded
+    // only then). A change made before would meet no common version: a
+    // conflict, not a change.
+    assert!(
+        wait_until(WAIT, || synced(ap) == 4 && synced(bp) == 4),
+        "the sync states never held all 4 files: A {}, B {}\nA {}\nB {}",
+        synced(ap),
+        synced(bp),
+        a.dump(),
+        b.dump()
+    );
 
     // Made, changed and deleted, on either side.
     a_dir.write("new-on-a.txt", "new A\n");
