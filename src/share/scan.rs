@@ -610,9 +610,9 @@ pub fn spawn(
                     if stop.wait(pause) {
                         break;
                     }
-                    let before = thread_cpu();
+                    let (before, began) = (thread_cpu(), std::time::Instant::now());
                     let changes = share.rescan();
-                    pause = paced(interval, before, thread_cpu());
+                    pause = paced(interval, before, thread_cpu(), began.elapsed());
                     report_unnamable(&changes.unnamable);
                     pending |= !changes.is_empty();
                 }
@@ -626,10 +626,17 @@ pub fn spawn(
 pub const PACE: u32 = 25;
 
 /// The pause before the next rescan: `interval`, or [`PACE`] times the
-/// CPU time the last walk took (`before` to `after`), when longer.
-fn paced(interval: Duration, before: Option<Duration>, after: Option<Duration>) -> Duration {
+/// CPU time the last walk took (`before` to `after`), when longer. The
+/// CPU time is counted in ticks of 10 ms: a walk of a millisecond may read
+/// as a whole tick, so no more than the walk's wall time `took` counts.
+fn paced(
+    interval: Duration,
+    before: Option<Duration>,
+    after: Option<Duration>,
+    took: Duration,
+) -> Duration {
     match (before, after) {
-        (Some(b), Some(a)) => interval.max(a.saturating_sub(b).saturating_mul(PACE)),
+        (Some(b), Some(a)) => interval.max(a.saturating_sub(b).min(took).saturating_mul(PACE)),
         _ => interval,
     }
 }
@@ -718,10 +725,20 @@ mod tests {
     fn rescans_are_paced_by_the_cpu_time_of_the_last_walk() {
         let s = Duration::from_secs;
         let ms = Duration::from_millis;
-        assert_eq!(paced(s(30), Some(s(5)), Some(s(5) + ms(400))), s(30));
-        assert_eq!(paced(s(30), Some(s(5)), Some(s(7))), s(50));
-        assert_eq!(paced(ms(100), Some(s(1)), Some(s(1) + ms(20))), ms(500));
-        assert_eq!(paced(s(30), None, Some(s(7))), s(30));
+        let long = s(60);
+        assert_eq!(paced(s(30), Some(s(5)), Some(s(5) + ms(400)), long), s(30));
+        assert_eq!(paced(s(30), Some(s(5)), Some(s(7)), long), s(50));
+        assert_eq!(
+            paced(ms(100), Some(s(1)), Some(s(1) + ms(20)), long),
+            ms(500)
+        );
+        assert_eq!(paced(s(30), None, Some(s(7)), long), s(30));
+        // A tick counted for a walk of a millisecond does not slow the
+        // next rescan down.
+        assert_eq!(
+            paced(ms(100), Some(s(1)), Some(s(1) + ms(10)), ms(1)),
+            ms(100)
+        );
         // The thread's own CPU time grows as it works.
         let before = thread_cpu().expect("/proc/thread-self/stat");
         let t = std::time::Instant::now();
